@@ -1,0 +1,89 @@
+/* CLIP inference: load a Hugging Face CLIP checkpoint, preprocess images, embed
+ * images and texts. A loaded model is immutable and may be shared by threads; each call
+ * uses its own scratch memory. Owned by src/clip/. */
+#ifndef CLIPSEARCH_CLIP_H
+#define CLIPSEARCH_CLIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/error.h"
+#include "clipsearch/image.h"
+#include "clipsearch/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CLIPImageProcessor settings (preprocessor_config.json, new or legacy style). */
+typedef struct cs_preprocess_config {
+    bool do_convert_rgb;
+    bool do_resize;
+    int shortest_edge;          /* resize target of the shorter side */
+    int resample;               /* PIL filter id; 3 = BICUBIC (the only one supported) */
+    bool do_center_crop;
+    int crop_height, crop_width;
+    bool do_rescale;
+    double rescale_factor;      /* 1/255 */
+    bool do_normalize;
+    float mean[3], std[3];      /* float32 roundings of the config values */
+} cs_preprocess_config;
+
+/* Fills the CLIPImageProcessor defaults (224, bicubic, crop 224, OpenAI mean/std). */
+void cs_preprocess_config_init(cs_preprocess_config *cfg);
+
+/* Resize shortest edge (PIL bicubic, bit-exact), centre crop with HF's floor offsets,
+ * rescale + normalise in float32. out: 3*crop_h*crop_w floats, CHW, channels R,G,B. */
+int cs_preprocess_image(const cs_preprocess_config *cfg, const cs_image *img, float *out,
+                        cs_error *err);
+
+/* Intermediate steps, exposed for tests: resize only / resize+crop (uint8 RGB). */
+int cs_preprocess_resize(const cs_preprocess_config *cfg, const cs_image *img, cs_image *out,
+                         cs_error *err);
+int cs_preprocess_resize_crop(const cs_preprocess_config *cfg, const cs_image *img,
+                              cs_image *out, cs_error *err);
+
+typedef struct cs_clip cs_clip;
+
+typedef struct cs_clip_options {
+    int n_threads;              /* BLAS threads; 0 = all cores */
+} cs_clip_options;
+
+void cs_clip_options_init(cs_clip_options *opt);
+
+/* Loads a model directory: HF layout (config.json, model.safetensors, vocab.json,
+ * merges.txt, optional preprocessor_config.json) or a sentence-transformers folder
+ * (modules.json -> 0_CLIPModel/). Errors name the missing/invalid file. */
+int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_error *err);
+void cs_clip_free(cs_clip *model);
+
+int cs_clip_embed_dim(const cs_clip *model);          /* projection_dim, e.g. 512 */
+int cs_clip_context_length(const cs_clip *model);     /* text max_position_embeddings, 77 */
+float cs_clip_logit_scale(const cs_clip *model);      /* exp(logit_scale) */
+const cs_preprocess_config *cs_clip_preprocess_config(const cs_clip *model);
+const cs_tokenizer *cs_clip_tokenizer(const cs_clip *model);
+/* Directory the weights were read from (the 0_CLIPModel folder for sentence-transformers). */
+const char *cs_clip_model_dir(const cs_clip *model);
+
+/* Text: tokenizes and embeds n texts. out: n*embed_dim floats, projected, NOT normalised. */
+int cs_clip_embed_texts(const cs_clip *model, const char *const *texts, size_t n, float *out,
+                        cs_error *err);
+/* Same from token ids (SOT ... EOT, no padding), n_ids[i] entries each. */
+int cs_clip_embed_token_ids(const cs_clip *model, const int32_t *const *ids, const int *n_ids,
+                            size_t n, float *out, cs_error *err);
+
+/* Images: n preprocessed tensors (3*S*S floats each, CHW, contiguous), projected, NOT
+ * normalised. */
+int cs_clip_embed_pixels(const cs_clip *model, const float *pixels, size_t n, float *out,
+                         cs_error *err);
+/* Convenience: preprocess + embed one decoded image. */
+int cs_clip_embed_image(const cs_clip *model, const cs_image *img, float *out, cs_error *err);
+
+/* In-place L2 normalisation (a zero vector stays zero). */
+void cs_l2_normalize(float *v, size_t dim);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,54 @@
+/* Error reporting shared by every module: a negative code plus a message that names
+ * the file, record or argument at fault. The caller owns the cs_error. */
+#ifndef CLIPSEARCH_ERROR_H
+#define CLIPSEARCH_ERROR_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    CS_OK = 0,
+    /* vecs categories (shared/spec/vecs-semantics.md §11) */
+    CS_E_ARG = -1,                /* ArgError */
+    CS_E_MISMATCHED_DIMENSION = -2, /* MismatchedDimension */
+    CS_E_DIMENSION = -3,          /* DimensionError: vector length != collection dimension */
+    CS_E_FILTER = -4,             /* FilterError */
+    CS_E_COLLECTION_NOT_FOUND = -5,
+    CS_E_COLLECTION_EXISTS = -6,
+    CS_E_NOT_FOUND = -7,          /* single lookup of a missing id */
+    CS_E_DATABASE = -8,           /* what the server (or SQLite) refuses */
+    CS_E_INVALID_NAME = -9,
+    /* general */
+    CS_E_IO = -20,                /* cannot open/read/write a file */
+    CS_E_FORMAT = -21,            /* corrupt or malformed file */
+    CS_E_UNSUPPORTED = -22,       /* valid but unsupported input (format, dtype, ...) */
+    CS_E_NOMEM = -23,
+    CS_E_MODEL = -24,             /* model directory incomplete or inconsistent */
+    CS_E_TOO_LARGE = -25,         /* over a configured limit (pixels, sizes) */
+    CS_E_NETWORK = -26,
+    CS_E_BUSY = -27,              /* database locked after the busy timeout */
+    CS_E_INTERRUPTED = -28,
+    CS_E_INTERNAL = -29
+} cs_status;
+
+typedef struct cs_error {
+    int code;          /* 0 or a cs_status */
+    char msg[1024];
+} cs_error;
+
+/* Sets err (if not NULL) and returns code, so callers can `return cs_error_set(...)`. */
+int cs_error_set(cs_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends "context: " to an existing message (keeps the code). Returns err->code. */
+int cs_error_prefix(cs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cs_error_clear(cs_error *err);
+/* Category name used on the command line: "ArgError", "FilterError", "IOError", ... */
+const char *cs_error_category(int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

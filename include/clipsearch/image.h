@@ -1,0 +1,75 @@
+/* Image decoding to 8-bit RGB (PIL-compatible conversion), EXIF orientation, and
+ * PIL-compatible resampling. Owned by src/image/. */
+#ifndef CLIPSEARCH_IMAGE_H
+#define CLIPSEARCH_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    CS_IMAGE_UNKNOWN = 0,
+    CS_IMAGE_JPEG,
+    CS_IMAGE_PNG,
+    CS_IMAGE_WEBP,
+    CS_IMAGE_GIF,
+    CS_IMAGE_BMP
+} cs_image_format;
+
+/* A decoded image: tightly packed RGB, row-major HWC, 3 bytes per pixel. */
+typedef struct cs_image {
+    int width;
+    int height;
+    uint8_t *rgb;   /* width*height*3 bytes, owned; free with cs_image_free */
+} cs_image;
+
+typedef struct cs_image_options {
+    bool apply_exif_orientation;  /* default true: embed a photo as it is displayed */
+    uint64_t max_pixels;          /* refuse images with more pixels (0 = default 89478485*2, PIL's bomb error limit) */
+} cs_image_options;
+
+/* What decoding learned about the file (before orientation is applied). */
+typedef struct cs_image_info {
+    cs_image_format format;
+    int width, height;            /* as stored in the file */
+    int exif_orientation;         /* 1..8, 1 when absent */
+    bool orientation_applied;
+} cs_image_info;
+
+void cs_image_options_init(cs_image_options *opt);
+
+/* Detects the format from the first bytes (magic numbers), not the name. */
+cs_image_format cs_image_sniff(const uint8_t *data, size_t len);
+const char *cs_image_format_name(cs_image_format f);   /* "jpeg", "png", ... */
+
+/* Reads only the header: format and stored size, without decoding pixels. */
+int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err);
+
+/* Decodes to RGB as PIL's Image.convert("RGB") would (alpha dropped, not composited;
+ * palette looked up; gray replicated; 16-bit reduced as PIL does). The pixel limit is
+ * checked from the header, before any pixel memory is allocated. info may be NULL. */
+int cs_image_decode_file(const char *path, const cs_image_options *opt, cs_image *out,
+                         cs_image_info *info, cs_error *err);
+int cs_image_decode_memory(const uint8_t *data, size_t len, const cs_image_options *opt,
+                           cs_image *out, cs_image_info *info, cs_error *err);
+void cs_image_free(cs_image *img);
+
+/* Bit-exact PIL Image.resize(..., BICUBIC) with antialiasing (two passes, 8-bit
+ * intermediate). out is allocated. */
+int cs_image_resize_bicubic(const cs_image *in, int out_w, int out_h, cs_image *out,
+                            cs_error *err);
+
+/* Rotates/flips per an EXIF orientation value 1..8. out is allocated. */
+int cs_image_apply_orientation(const cs_image *in, int orientation, cs_image *out,
+                               cs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,142 @@
+/* Vector collections with vecs semantics (shared/spec/vecs-semantics.md) over two
+ * backends: embedded SQLite (default) and PostgreSQL + pgvector in vecs' own layout.
+ * Owned by src/store/. A cs_store is used by one thread at a time. */
+#ifndef CLIPSEARCH_STORE_H
+#define CLIPSEARCH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cs_store cs_store;
+typedef struct cs_collection cs_collection;
+
+typedef enum {
+    CS_MEASURE_COSINE = 0,    /* cosine_distance, <=>, vector_cosine_ops (default) */
+    CS_MEASURE_L2,            /* l2_distance, <->, vector_l2_ops */
+    CS_MEASURE_IP,            /* max_inner_product, <#>, vector_ip_ops (value = -a.b) */
+    CS_MEASURE_L1             /* l1_distance, <+>, vector_l1_ops */
+} cs_measure;
+
+typedef enum { CS_INDEX_AUTO = 0, CS_INDEX_HNSW, CS_INDEX_IVFFLAT } cs_index_method;
+
+/* Parses "cosine_distance" etc.; CS_E_ARG "Invalid index measure" otherwise. */
+int cs_measure_parse(const char *name, cs_measure *out, cs_error *err);
+const char *cs_measure_name(cs_measure m);
+const char *cs_measure_opclass(cs_measure m);   /* "vector_cosine_ops" ... */
+
+/* URL: postgresql://..., postgres://... -> pgvector; sqlite:///abs.db, sqlite://rel.db or
+ * a plain path -> SQLite (created if missing). Errors never print a password. */
+int cs_store_open(const char *url, cs_store **out, cs_error *err);
+void cs_store_close(cs_store *store);
+const char *cs_store_backend_name(const cs_store *store);   /* "sqlite" or "postgres" */
+/* Default URL: $CLIPSEARCH_DB, else ${XDG_DATA_HOME:-~/.local/share}/clipsearch/clipsearch.db.
+ * Writes into buf; returns 0 or an error. */
+int cs_store_default_url(char *buf, size_t bufsize, cs_error *err);
+
+typedef struct cs_collection_info {
+    char *name;
+    int dimension;            /* -1 when the vec column has no vector typmod */
+} cs_collection_info;
+
+int cs_store_list(cs_store *store, cs_collection_info **out, size_t *n, cs_error *err);
+void cs_collection_info_free(cs_collection_info *infos, size_t n);
+
+/* get_or_create_collection: dimension must be >= 1 (0 -> ArgError, as vecs). An existing
+ * collection with another dimension -> MismatchedDimension. */
+int cs_store_get_or_create(cs_store *store, const char *name, int dimension,
+                           cs_collection **out, cs_error *err);
+/* Opens an existing collection (its stored dimension) or CS_E_COLLECTION_NOT_FOUND. */
+int cs_store_get(cs_store *store, const char *name, cs_collection **out, cs_error *err);
+/* DROP TABLE IF EXISTS semantics: a missing name is fine. */
+int cs_store_drop(cs_store *store, const char *name, cs_error *err);
+void cs_collection_free(cs_collection *coll);
+
+const char *cs_collection_name(const cs_collection *coll);
+int cs_collection_dimension(const cs_collection *coll);
+int cs_collection_count(cs_collection *coll, int64_t *count, cs_error *err);
+/* Name of the recognised vector index (malloc'd) or NULL when none. Read each time. */
+int cs_collection_index(cs_collection *coll, char **index_name, cs_error *err);
+
+/* A record going in. metadata_json NULL means {}. */
+typedef struct cs_record_in {
+    const char *id;
+    const float *vector;       /* dimension floats */
+    const char *metadata_json;
+} cs_record_in;
+
+/* A record coming out; fields not requested are NULL / NAN. All owned by cs_records. */
+typedef struct cs_record {
+    char *id;
+    float *vector;             /* NULL unless requested */
+    char *metadata_json;       /* NULL unless requested */
+    double value;              /* distance (query with include_value) */
+} cs_record;
+
+typedef struct cs_records {
+    cs_record *items;
+    size_t n;
+    char *warning;             /* e.g. "Query does not have a covering index for ..."; may be NULL */
+} cs_records;
+
+void cs_records_free(cs_records *recs);
+
+/* One transaction for the whole call, 500 records per statement (a duplicate id inside
+ * one 500-batch -> DatabaseError; across batches the later wins). Validates every record
+ * (dimension, finite values, JSON metadata) before writing anything. */
+int cs_collection_upsert(cs_collection *coll, const cs_record_in *recs, size_t n,
+                         cs_error *err);
+/* Records for the ids that exist (each id at most once); vector and metadata included. */
+int cs_collection_fetch(cs_collection *coll, const char *const *ids, size_t n,
+                        cs_records *out, cs_error *err);
+/* One record or CS_E_NOT_FOUND. */
+int cs_collection_get_record(cs_collection *coll, const char *id, cs_records *out,
+                             cs_error *err);
+/* Deletes; out (may be NULL) receives the ids that existed. */
+int cs_collection_delete_ids(cs_collection *coll, const char *const *ids, size_t n,
+                             cs_records *out, cs_error *err);
+/* filter_json: vecs filter language; "{}" deletes nothing. FilterError before any write. */
+int cs_collection_delete_filter(cs_collection *coll, const char *filter_json,
+                                cs_records *out, cs_error *err);
+
+typedef struct cs_query {
+    const float *vector;       /* required */
+    int vector_dim;            /* number of floats in vector (checked against D) */
+    int limit;                 /* default 10; > 1000 -> ArgError */
+    const char *filter_json;   /* NULL or "{}" = no filter */
+    cs_measure measure;        /* default cosine */
+    bool include_value, include_metadata, include_vector;
+    int probes;                /* default 10; < 1 -> ArgError */
+    int ef_search;             /* default 40; outside 1..1000 -> ArgError (documented deviation) */
+} cs_query;
+
+void cs_query_init(cs_query *q);
+/* Exact (SQLite) or index-assisted (pgvector) top-k in ascending distance. */
+int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out, cs_error *err);
+
+/* clipsearch extension: every record matching filter_json (NULL = all), in no particular
+ * order, with metadata (and vectors if include_vector). Used by the indexer. */
+int cs_collection_scan(cs_collection *coll, const char *filter_json, bool include_vector,
+                       cs_records *out, cs_error *err);
+
+typedef struct cs_index_spec {
+    cs_index_method method;    /* default auto */
+    cs_measure measure;        /* default cosine */
+    int m, ef_construction;    /* HNSW, 0 = not given (defaults 16, 64) */
+    int n_lists;               /* IVFFlat, 0 = not given (default from the row count) */
+    bool replace;              /* default true */
+} cs_index_spec;
+
+void cs_index_spec_init(cs_index_spec *spec);
+int cs_collection_create_index(cs_collection *coll, const cs_index_spec *spec, cs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

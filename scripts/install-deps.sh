@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages clipsearch builds and tests with (DESIGN.md §2).
+# Idempotent: does nothing when every package is already installed.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config
+  libopenblas-dev libjansson-dev libutf8proc-dev
+  libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libexif-dev
+  libsqlite3-dev sqlite3 libpq-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev
+  python3 nodejs npm
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# Node and npm may come from outside Debian (e.g. nodesource); accept what is on PATH.
+filtered=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    nodejs) command -v node >/dev/null 2>&1 || filtered+=("$p") ;;
+    npm) command -v npm >/dev/null 2>&1 || filtered+=("$p") ;;
+    python3) command -v python3 >/dev/null 2>&1 || filtered+=("$p") ;;
+    *) filtered+=("$p") ;;
+  esac
+done
+missing=("${filtered[@]+"${filtered[@]}"}")
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: not root and no sudo; please install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,81 @@
+#include "base/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+                 cs_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (max_bytes == 0) max_bytes = (size_t)1 << 30;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cs_error_set(err, CS_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return cs_error_set(err, CS_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return cs_error_set(err, CS_E_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(fd);
+        return cs_error_set(err, CS_E_TOO_LARGE, "%s: file too large (%lld bytes, limit %zu)",
+                            path, (long long)st.st_size, max_bytes);
+    }
+    size_t cap = (size_t)st.st_size;
+    uint8_t *buf = malloc(cap + 1);
+    if (!buf) {
+        close(fd);
+        return cs_error_set(err, CS_E_NOMEM, "%s: out of memory reading %zu bytes", path, cap);
+    }
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return cs_error_set(err, CS_E_IO, "%s: read error: %s", path, strerror(e));
+        }
+        if (r == 0) break; /* file shrank while reading: return what is there */
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+char *cs_path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    bool slash = la > 0 && a[la - 1] != '/';
+    char *p = malloc(la + lb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, la);
+    if (slash) p[la++] = '/';
+    memcpy(p + la, b, lb + 1);
+    return p;
+}
+
+bool cs_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool cs_dir_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}

@@ -1,0 +1,23 @@
+/* Small file helpers shared by every layer. */
+#ifndef CS_BASE_FILE_H
+#define CS_BASE_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/error.h"
+
+/* Reads a whole regular file into a malloc'd buffer (NUL-terminated for convenience;
+ * *len excludes the NUL). Files over max_bytes (0 = 1 GiB) are refused with
+ * CS_E_TOO_LARGE. Errors name the path. */
+int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+                 cs_error *err);
+
+/* "a" + "b" -> "a/b" (malloc'd; NULL on OOM). */
+char *cs_path_join(const char *a, const char *b);
+
+bool cs_file_exists(const char *path);
+bool cs_dir_exists(const char *path);
+
+#endif

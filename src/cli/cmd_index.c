@@ -1,0 +1,11 @@
+/* TEMPORARY scaffold: replaced by the real command. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int cmd_index(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "clipsearch: %s: not implemented yet\n", argv[0]);
+    return 2;
+}

@@ -1,0 +1,65 @@
+/* The interface between the backend-independent collection layer (store.c, collection.c:
+ * URL parsing, name/dimension/vector/limit/probes/measure/index-argument validation in
+ * vecs' order, filter parsing) and one storage backend (sqlite_*.c, pg_*.c).
+ *
+ * The collection layer calls a backend only with validated input:
+ *  - names are valid collection names (1..63 bytes, no NUL, not starting with '_' for
+ *    create), still to be quoted as identifiers by the backend;
+ *  - vectors have exactly `dim` finite floats;
+ *  - metadata is valid JSON text (re-serialised compactly), no U+0000 in strings;
+ *  - filters are parsed trees (never NULL for delete_filter; NULL = no filter elsewhere);
+ *  - query/index parameters are in range and defaults are filled in.
+ * Backends report what the database refuses as CS_E_DATABASE with the server's message.
+ * Every write call is one transaction. */
+#ifndef CS_STORE_BACKEND_H
+#define CS_STORE_BACKEND_H
+
+#include "clipsearch/store.h"
+#include "store/filter.h"
+
+typedef struct cs_backend cs_backend;
+
+typedef struct cs_backend_ops {
+    const char *name;   /* "sqlite" / "postgres" */
+    void (*close)(cs_backend *b);
+    /* Collections per spec §1.3 (name not starting with '_', has a vec column). */
+    int (*list)(cs_backend *b, cs_collection_info **out, size_t *n, cs_error *err);
+    /* *dimension = stored dimension (or -1), *found = whether it is a collection. */
+    int (*lookup)(cs_backend *b, const char *name, int *dimension, bool *found, cs_error *err);
+    /* CREATE TABLE (no IF NOT EXISTS): an existing non-collection table -> CS_E_DATABASE. */
+    int (*create)(cs_backend *b, const char *name, int dimension, cs_error *err);
+    int (*drop)(cs_backend *b, const char *name, cs_error *err);
+    int (*count)(cs_backend *b, const char *name, int64_t *count, cs_error *err);
+    int (*index_name)(cs_backend *b, const char *name, char **index_name, cs_error *err);
+    int (*upsert)(cs_backend *b, const char *name, int dim, const cs_record_in *recs,
+                  size_t n, cs_error *err);
+    /* ids already de-duplicated by the caller; returns vector + metadata. */
+    int (*fetch)(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
+                 cs_records *out, cs_error *err);
+    int (*delete_ids)(cs_backend *b, const char *name, const char *const *ids, size_t n,
+                      cs_records *out, cs_error *err);
+    int (*delete_filter)(cs_backend *b, const char *name, const cs_filter *filter,
+                         cs_records *out, cs_error *err);
+    /* q validated, defaults filled; filter may be NULL. */
+    int (*query)(cs_backend *b, const char *name, int dim, const cs_query *q,
+                 const cs_filter *filter, cs_records *out, cs_error *err);
+    int (*scan)(cs_backend *b, const char *name, int dim, const cs_filter *filter,
+                bool include_vector, cs_records *out, cs_error *err);
+    /* spec validated (method resolved to hnsw/ivfflat, arguments in vecs' rules);
+     * the backend enforces the pgvector ranges, names the index per spec §1.4 and
+     * replaces or refuses per spec->replace, all in one transaction. */
+    int (*create_index)(cs_backend *b, const char *name, const cs_index_spec *spec,
+                        cs_error *err);
+    /* Whether HNSW is available (pgvector version rule, spec §1.1). */
+    bool (*hnsw_available)(cs_backend *b);
+} cs_backend_ops;
+
+struct cs_backend {
+    const cs_backend_ops *ops;
+};
+
+/* Constructors; each returns a backend whose first member is `cs_backend base`. */
+int cs_sqlite_backend_open(const char *path, cs_backend **out, cs_error *err);
+int cs_pg_backend_open(const char *conninfo_url, cs_backend **out, cs_error *err);
+
+#endif

@@ -1,0 +1,36 @@
+/* The vecs filter language (spec §7), parsed once into a validated tree. Each backend
+ * compiles the tree to parameterised SQL: values are always bound, never pasted. */
+#ifndef CS_STORE_FILTER_H
+#define CS_STORE_FILTER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "clipsearch/error.h"
+
+typedef enum { CS_FILTER_AND, CS_FILTER_OR, CS_FILTER_CMP } cs_filter_kind;
+
+typedef enum {
+    CS_OP_EQ, CS_OP_NE, CS_OP_GT, CS_OP_GTE, CS_OP_LT, CS_OP_LTE, CS_OP_IN, CS_OP_CONTAINS
+} cs_filter_op;
+
+typedef struct cs_filter {
+    cs_filter_kind kind;
+    /* AND / OR: children (never empty: an empty list is a FilterError, a documented
+     * deviation from vecs which would match or delete everything). */
+    struct cs_filter **children;
+    size_t n_children;
+    /* CMP: literal top-level metadata key, operator and operand (owned reference).
+     * $in: a JSON array of scalars; $contains: a scalar; others: any JSON value. */
+    char *key;
+    cs_filter_op op;
+    json_t *value;
+} cs_filter;
+
+/* Parses and validates filter JSON text. *out is NULL for "no filter" ({} / null / []).
+ * Every rejection is CS_E_FILTER with a message naming the problem. */
+int cs_filter_parse(const char *json_text, cs_filter **out, cs_error *err);
+void cs_filter_free(cs_filter *f);
+const char *cs_filter_op_name(cs_filter_op op);   /* "$eq" ... */
+
+#endif
