@@ -46,6 +46,16 @@ int cs_preprocess_resize_crop(const cs_preprocess_config *cfg, const cs_image *i
 
 typedef struct cs_clip cs_clip;
 
+/* Model resolution: explicit dir (--model) > $CLIPSEARCH_MODEL > the default cache
+ * ${XDG_CACHE_HOME:-~/.cache}/clipsearch/models/clip-vit-base-patch32. Writes the chosen
+ * directory into buf. Does not check that it exists (cs_clip_load does, clearly). */
+int cs_clip_resolve_model_dir(const char *explicit_dir, char *buf, size_t bufsize,
+                              cs_error *err);
+/* The default cache directory for a model name like "openai/clip-vit-base-patch32"
+ * (uses the part after the last '/'). */
+int cs_clip_default_model_dir(const char *model_name, char *buf, size_t bufsize,
+                              cs_error *err);
+
 typedef struct cs_clip_options {
     int n_threads;              /* BLAS threads; 0 = all cores */
 } cs_clip_options;

@@ -1,0 +1,73 @@
+#include "cli/cli_util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clipsearch/store.h"
+
+int cli_fail(const cs_error *err)
+{
+    fprintf(stderr, "clipsearch: %s: %s\n", cs_error_category(err->code), err->msg);
+    return 1;
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "clipsearch: %s: ", command);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+/* mkdir -p for the parent directory of a file path. */
+static void make_parent_dirs(const char *file)
+{
+    char *p = strdup(file);
+    if (!p) return;
+    char *slash = strrchr(p, '/');
+    if (slash && slash != p) {
+        *slash = '\0';
+        for (char *q = p + 1; *q; q++) {
+            if (*q == '/') {
+                *q = '\0';
+                mkdir(p, 0755);
+                *q = '/';
+            }
+        }
+        mkdir(p, 0755);
+    }
+    free(p);
+}
+
+char *cli_resolve_db(const char *db_arg, cs_error *err)
+{
+    if (db_arg && *db_arg) return strdup(db_arg);
+    char buf[PATH_MAX];
+    if (cs_store_default_url(buf, sizeof buf, err) != 0) return NULL;
+    /* Only a default SQLite file needs its folder; URLs are the user's business. */
+    if (strncmp(buf, "postgres", 8) != 0) {
+        const char *path = buf;
+        if (!strncmp(path, "sqlite://", 9)) path += 9;
+        make_parent_dirs(path);
+    }
+    return strdup(buf);
+}
+
+bool cli_parse_int(const char *s, long min, long max, long *out)
+{
+    if (!s || !*s) return false;
+    errno = 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}

@@ -1,0 +1,22 @@
+/* Helpers shared by the sub-commands: error printing in the CLI contract's format and
+ * option lookups that every command accepts. */
+#ifndef CS_CLI_UTIL_H
+#define CS_CLI_UTIL_H
+
+#include <stdbool.h>
+
+#include "clipsearch/error.h"
+
+/* Prints "clipsearch: <Category>: <message>" to stderr and returns the exit status (1). */
+int cli_fail(const cs_error *err);
+/* Prints "clipsearch: <command>: <message>" for usage errors and returns 2. */
+int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Store URL: --db value > $CLIPSEARCH_DB > default path (creating its parent directory).
+ * Returns a malloc'd string or NULL with err set. */
+char *cli_resolve_db(const char *db_arg, cs_error *err);
+
+/* Parses a non-negative decimal int; false when not a number or out of range. */
+bool cli_parse_int(const char *s, long min, long max, long *out);
+
+#endif
