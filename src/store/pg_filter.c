@@ -1,0 +1,102 @@
+/* The vecs filter tree compiled to PostgreSQL, statement for statement as vecs builds it
+ * (spec §7.3), so that jsonb itself decides equality and ordering. Keys and values are
+ * always bound parameters; the SQL text holds only operators and parameter numbers. */
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "store/pg_internal.h"
+
+static char *dump_json(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* "(metadata -> $k::text)" */
+static void field(cs_pg_sql *s, const char *key)
+{
+    cs_pg_sql_add(s, "(metadata -> ");
+    cs_pg_sql_param(s, key, "::text)");
+}
+
+static void compare(cs_pg_sql *s, const cs_filter *f, const char *op)
+{
+    char *v = dump_json(f->value);
+    if (!v) s->oom = true;
+    cs_pg_sql_add(s, "(");
+    field(s, f->key);
+    cs_pg_sql_addf(s, " %s ", op);
+    cs_pg_sql_param_own(s, v, "::jsonb)");
+}
+
+static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
+{
+    switch (f->op) {
+    case CS_OP_EQ:
+        if (json_is_number(f->value) || json_is_boolean(f->value) || json_is_null(f->value)) {
+            /* vecs: metadata @> {"key": value}, the form a GIN index could serve. */
+            json_t *obj = json_object();
+            char *v = NULL;
+            if (obj && !json_object_set(obj, f->key, f->value)) v = dump_json(obj);
+            json_decref(obj);
+            if (!v) s->oom = true;
+            cs_pg_sql_add(s, "(metadata @> ");
+            cs_pg_sql_param_own(s, v, "::jsonb)");
+        } else {
+            compare(s, f, "=");
+        }
+        break;
+    case CS_OP_NE: compare(s, f, "<>"); break;
+    case CS_OP_GT: compare(s, f, ">"); break;
+    case CS_OP_GTE: compare(s, f, ">="); break;
+    case CS_OP_LT: compare(s, f, "<"); break;
+    case CS_OP_LTE: compare(s, f, "<="); break;
+    case CS_OP_IN: {
+        size_t n = json_array_size(f->value);
+        if (n == 0) {   /* IN of nothing: matches nothing */
+            cs_pg_sql_add(s, "false");
+            break;
+        }
+        cs_pg_sql_add(s, "(");
+        field(s, f->key);
+        cs_pg_sql_add(s, " IN (");
+        for (size_t i = 0; i < n; i++) {
+            char *v = dump_json(json_array_get(f->value, i));
+            if (!v) s->oom = true;
+            cs_pg_sql_param_own(s, v, i + 1 < n ? "::jsonb, " : "::jsonb))");
+        }
+        break;
+    }
+    case CS_OP_CONTAINS: {
+        /* v @> scalar is true for an array holding the scalar and for the equal scalar
+         * itself; the jsonb_typeof test keeps only arrays, as vecs does. */
+        char *v = dump_json(f->value);
+        if (!v) s->oom = true;
+        cs_pg_sql_add(s, "(");
+        field(s, f->key);
+        cs_pg_sql_add(s, " @> ");
+        cs_pg_sql_param_own(s, v, "::jsonb AND jsonb_typeof");
+        field(s, f->key);
+        cs_pg_sql_add(s, " = 'array')");
+        break;
+    }
+    }
+}
+
+void cs_pg_filter_sql(cs_pg_sql *s, const cs_filter *f)
+{
+    if (f->kind == CS_FILTER_CMP) {
+        cmp_sql(s, f);
+        return;
+    }
+    if (f->n_children == 0) {   /* the parser refuses empty lists; be safe: match nothing */
+        cs_pg_sql_add(s, "false");
+        return;
+    }
+    cs_pg_sql_add(s, "(");
+    for (size_t i = 0; i < f->n_children; i++) {
+        if (i) cs_pg_sql_add(s, f->kind == CS_FILTER_AND ? " AND " : " OR ");
+        cs_pg_filter_sql(s, f->children[i]);
+    }
+    cs_pg_sql_add(s, ")");
+}

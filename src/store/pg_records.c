@@ -1,0 +1,177 @@
+/* Record writes and reads with vecs' statements and batching (spec §4, §9): upsert 500
+ * records per multi-row INSERT ... ON CONFLICT, fetch and delete 12 ids per statement, every
+ * call one transaction. Records come back in cs_records (out is empty on entry). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "store/pg_internal.h"
+
+enum { UPSERT_BATCH = 500, ID_BATCH = 12 };
+
+/* One INSERT for recs[0..n): three parameters per record. */
+static int upsert_batch(cs_pg *pg, const char *name, int dim, const cs_record_in *recs,
+                        size_t n, cs_error *err)
+{
+    cs_pg_sql s;
+    cs_pg_sql_init(&s);
+    cs_pg_sql_add(&s, "INSERT INTO ");
+    cs_pg_sql_table(&s, name);
+    cs_pg_sql_add(&s, " (id, vec, metadata) VALUES ");
+    for (size_t i = 0; i < n && !s.oom; i++) {
+        cs_pg_sql_add(&s, i ? ",(" : "(");
+        cs_pg_sql_param(&s, recs[i].id, ",");
+        char *vec = cs_pg_vector_text(recs[i].vector, dim);
+        if (!vec) s.oom = true;
+        cs_pg_sql_param_own(&s, vec, "::vector,");
+        cs_pg_sql_param(&s, recs[i].metadata_json ? recs[i].metadata_json : "{}", "::jsonb)");
+    }
+    cs_pg_sql_add(&s, " ON CONFLICT (id) DO UPDATE SET vec = EXCLUDED.vec, "
+                      "metadata = EXCLUDED.metadata");
+    int rc = cs_pg_run(pg, &s, NULL, err);
+    cs_pg_sql_free(&s);
+    return rc;
+}
+
+int cs_pg_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
+                 cs_error *err)
+{
+    cs_pg *pg = (cs_pg *)b;
+    if (n == 0) return 0;
+    int rc = cs_pg_begin(pg, err);
+    for (size_t i = 0; !rc && i < n; i += UPSERT_BATCH) {
+        size_t k = n - i < UPSERT_BATCH ? n - i : UPSERT_BATCH;
+        rc = upsert_batch(pg, name, dim, recs + i, k, err);
+        if (rc) cs_error_prefix(err, "upsert into '%s' (records %zu..%zu)", name, i, i + k - 1);
+    }
+    return cs_pg_end(pg, rc, err);
+}
+
+/* " IN ($a,$b,...)" for ids[0..n). */
+static void ids_in(cs_pg_sql *s, const char *const *ids, size_t n)
+{
+    cs_pg_sql_add(s, " IN (");
+    for (size_t i = 0; i < n; i++) cs_pg_sql_param(s, ids[i], i + 1 < n ? "," : ")");
+}
+
+/* Appends the rows of res (columns: id, then optional value/vector/metadata at the given
+ * indexes, -1 = absent). */
+static int push_rows(PGresult *res, int col_value, int col_vec, int col_meta, int dim,
+                     cs_records *out, cs_error *err)
+{
+    for (int r = 0; r < PQntuples(res); r++) {
+        float *vec = NULL;
+        if (col_vec >= 0) {
+            int rc = cs_pg_vector_parse(PQgetvalue(res, r, col_vec), dim, &vec, err);
+            if (rc) return rc;
+        }
+        double value = NAN;
+        if (col_value >= 0 && !PQgetisnull(res, r, col_value))
+            value = strtod(PQgetvalue(res, r, col_value), NULL);
+        const char *meta = col_meta >= 0 && !PQgetisnull(res, r, col_meta)
+                               ? PQgetvalue(res, r, col_meta) : NULL;
+        int rc = cs_pg_records_push(out, PQgetvalue(res, r, 0), vec, meta, value, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int cs_pg_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
+                cs_records *out, cs_error *err)
+{
+    cs_pg *pg = (cs_pg *)b;
+    if (n == 0) return 0;
+    int rc = cs_pg_begin(pg, err);
+    for (size_t i = 0; !rc && i < n; i += ID_BATCH) {
+        size_t k = n - i < ID_BATCH ? n - i : ID_BATCH;
+        cs_pg_sql s;
+        cs_pg_sql_init(&s);
+        cs_pg_sql_add(&s, "SELECT id, vec, metadata FROM ");
+        cs_pg_sql_table(&s, name);
+        cs_pg_sql_add(&s, " WHERE id");
+        ids_in(&s, ids + i, k);
+        PGresult *res;
+        rc = cs_pg_run(pg, &s, &res, err);
+        cs_pg_sql_free(&s);
+        if (!rc) {
+            rc = push_rows(res, -1, 1, 2, dim, out, err);
+            PQclear(res);
+        }
+    }
+    rc = cs_pg_end(pg, rc, err);
+    if (rc) {
+        cs_error_prefix(err, "fetch from '%s'", name);
+        cs_records_free(out);
+    }
+    return rc;
+}
+
+int cs_pg_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,
+                     cs_records *out, cs_error *err)
+{
+    cs_pg *pg = (cs_pg *)b;
+    if (n == 0) return 0;
+    cs_records got = {0};
+    int rc = cs_pg_begin(pg, err);
+    for (size_t i = 0; !rc && i < n; i += ID_BATCH) {
+        size_t k = n - i < ID_BATCH ? n - i : ID_BATCH;
+        cs_pg_sql s;
+        cs_pg_sql_init(&s);
+        cs_pg_sql_add(&s, "DELETE FROM ");
+        cs_pg_sql_table(&s, name);
+        cs_pg_sql_add(&s, " WHERE id");
+        ids_in(&s, ids + i, k);
+        cs_pg_sql_add(&s, " RETURNING id");
+        PGresult *res;
+        rc = cs_pg_run(pg, &s, &res, err);
+        cs_pg_sql_free(&s);
+        if (!rc) {
+            rc = push_rows(res, -1, -1, -1, 0, &got, err);
+            PQclear(res);
+        }
+    }
+    rc = cs_pg_end(pg, rc, err);
+    if (rc) {
+        cs_error_prefix(err, "delete from '%s'", name);
+        cs_records_free(&got);
+    } else if (out) {
+        *out = got;
+    } else {
+        cs_records_free(&got);
+    }
+    return rc;
+}
+
+int cs_pg_delete_filter(cs_backend *b, const char *name, const cs_filter *filter,
+                        cs_records *out, cs_error *err)
+{
+    cs_pg *pg = (cs_pg *)b;
+    cs_pg_sql s;
+    cs_pg_sql_init(&s);
+    cs_pg_sql_add(&s, "DELETE FROM ");
+    cs_pg_sql_table(&s, name);
+    if (filter) {   /* never NULL by contract; a NULL here must not turn into "delete all" */
+        cs_pg_sql_add(&s, " WHERE ");
+        cs_pg_filter_sql(&s, filter);
+    } else {
+        cs_pg_sql_add(&s, " WHERE false");
+    }
+    cs_pg_sql_add(&s, " RETURNING id");
+    /* One statement is one transaction; BEGIN/COMMIT only mirror vecs' session. */
+    cs_records got = {0};
+    PGresult *res = NULL;
+    int rc = cs_pg_begin(pg, err);
+    if (!rc) rc = cs_pg_run(pg, &s, &res, err);
+    if (!rc) rc = push_rows(res, -1, -1, -1, 0, &got, err);
+    PQclear(res);
+    cs_pg_sql_free(&s);
+    rc = cs_pg_end(pg, rc, err);
+    if (rc) {
+        cs_error_prefix(err, "delete from '%s'", name);
+        cs_records_free(&got);
+    } else if (out) {
+        *out = got;
+    } else {
+        cs_records_free(&got);
+    }
+    return rc;
+}
