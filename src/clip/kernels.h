@@ -1,0 +1,36 @@
+/* The non-GEMM tensor kernels of the encoders plus a thin sgemm wrapper. All row-major
+ * float32. The loops are written so the compiler can vectorise them (no calls to libm
+ * in the hot activations: a polynomial expf is used instead). Internal to src/clip. */
+#ifndef CS_CLIP_KERNELS_H
+#define CS_CLIP_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* y[rows, out] = x[rows, in] @ W[out, in]^T (+ y when accumulate). ldx/ldy: row strides. */
+void cs_linear(const float *x, int ldx, int rows, int in, const float *w, int out, float *y,
+               int ldy, bool accumulate);
+
+/* y = LayerNorm(x) * w + b, per row of length d (y may alias x). */
+void cs_layernorm(const float *x, float *y, int rows, int d, const float *w, const float *b,
+                  float eps);
+
+/* y[r, :] += b, then *= scale. */
+void cs_add_bias_scale(float *y, int rows, int n, const float *b, float scale);
+/* y[r, :] = act(y[r, :] + b); act 0 = quick_gelu x*sigmoid(1.702x), 1 = exact erf gelu. */
+void cs_bias_act(float *y, int rows, int n, const float *b, int act);
+/* In-place softmax of one row. */
+void cs_softmax(float *x, int n);
+
+/* Attention for one sequence: q [nq, ldq] rows at query positions qpos (NULL = 0..nq-1),
+ * k/v [nk, ld] (heads as contiguous head_dim slices), out [nq, ldo]. q must already be
+ * scaled by 1/sqrt(head_dim). causal: query at position p sees keys 0..p. scores: scratch
+ * of nq*nk floats. */
+void cs_attention(const float *q, int ldq, const int *qpos, int nq, const float *k,
+                  const float *v, int ldkv, int nk, int heads, int head_dim, bool causal,
+                  float *out, int ldo, float *scores);
+
+/* Vectorisable expf (Cephes polynomial, ~1 ulp over the float range it is used on). */
+float cs_expf(float x);
+
+#endif

@@ -1,0 +1,58 @@
+/* The loaded model (the opaque cs_clip of clip.h) and the internal entry points of the
+ * two towers. Weights are float32 pointers into the safetensors mapping (aligned F32) or
+ * into copies widened once at load; nothing in here changes after cs_clip_load, so one
+ * model can serve many threads, each call bringing its own scratch. */
+#ifndef CS_CLIP_MODEL_H
+#define CS_CLIP_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clip/config.h"
+#include "clip/safetensors.h"
+#include "clipsearch/clip.h"
+
+typedef struct cs_clip_layer {
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
+    const float *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+} cs_clip_layer;
+
+struct cs_clip {
+    char *dir;                       /* where the weights came from */
+    cs_clip_config cfg;
+    cs_preprocess_config pp;
+    cs_tokenizer *tok;
+    int32_t eot_id;                  /* the vocab's <|endoftext|>: text pooling position */
+    cs_st_file st;
+    float **owned;                   /* widened copies, freed with the model */
+    size_t n_owned;
+    /* text tower */
+    const float *tok_emb, *txt_pos, *final_ln_w, *final_ln_b, *text_proj;
+    cs_clip_layer *txt_layers;
+    /* vision tower */
+    const float *cls_emb, *patch_w, *vis_pos, *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b,
+        *vis_proj;
+    cs_clip_layer *vis_layers;
+    float logit_scale;               /* raw (log) value */
+};
+
+/* Binds every tensor of the checkpoint to the model, checking shapes against cfg. */
+int cs_clip_bind_weights(cs_clip *m, cs_error *err);
+
+/* Runs a pre-LN transformer over x [n_tokens, D]: sequences seq_start[s]..+seq_len[s].
+ * When pool_rows is non-NULL (one absolute row per sequence), the last layer is computed
+ * only for those rows and their final hidden states are written to pooled [n_seq, D];
+ * otherwise x holds every final hidden state. */
+int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
+                       int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
+                       bool causal, const int *pool_rows, float *pooled, cs_error *err);
+
+/* Vision tower for n images (n <= any size; chunked internally). out: n * projection_dim. */
+int cs_vision_forward(const cs_clip *m, const float *pixels, size_t n, float *out,
+                      cs_error *err);
+/* Text tower for n id sequences (SOT ... EOT, unpadded). out: n * projection_dim. */
+int cs_text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+                    float *out, cs_error *err);
+
+#endif

@@ -1,0 +1,56 @@
+/* Read-only safetensors reader: the file is memory-mapped, the JSON header is validated
+ * completely at open (every offset, size and shape against the file), and tensors are
+ * handed out as float32 — a view into the mapping when the stored data already is
+ * aligned F32, otherwise a copy widened once from F16/BF16. Internal to src/clip. */
+#ifndef CS_CLIP_SAFETENSORS_H
+#define CS_CLIP_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/error.h"
+
+#define CS_ST_MAX_DIMS 8
+/* A header this large is not a model header but a corrupt length field. */
+#define CS_ST_MAX_HEADER ((uint64_t)100 << 20)
+
+typedef enum { CS_ST_F32, CS_ST_F16, CS_ST_BF16, CS_ST_I64, CS_ST_OTHER } cs_st_dtype;
+
+typedef struct cs_st_tensor {
+    char *name;
+    cs_st_dtype dtype;
+    char dtype_name[16];
+    int ndim;                         /* 0 for a scalar ("shape": []) */
+    int64_t shape[CS_ST_MAX_DIMS];
+    size_t numel;
+    size_t begin, end;                /* byte range relative to the data section */
+} cs_st_tensor;
+
+typedef struct cs_st_file {
+    char *path;
+    uint8_t *map;                     /* whole file */
+    size_t size;
+    const uint8_t *data;              /* first byte after the header */
+    size_t data_len;
+    cs_st_tensor *tensors;
+    size_t n_tensors;
+} cs_st_file;
+
+/* Maps and validates path. On error nothing is left open and err names path. */
+int cs_st_open(const char *path, cs_st_file *f, cs_error *err);
+void cs_st_close(cs_st_file *f);
+
+const cs_st_tensor *cs_st_find(const cs_st_file *f, const char *name);
+const char *cs_st_dtype_name(cs_st_dtype d);
+
+/* Float32 values of tensor `name`, checked against the expected shape (ndim entries;
+ * ndim 0 = scalar). *data points into the mapping (then *owned = NULL) or to a malloc'd
+ * widened copy that the caller frees (*owned == *data). Missing tensor, wrong shape or a
+ * non-float dtype is CS_E_MODEL with a message naming file, tensor and shapes. */
+int cs_st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+                  const float **data, float **owned, cs_error *err);
+
+/* Formats a shape as "[a, b]" into buf. */
+void cs_st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,84 @@
+/* Text tower: token + position embeddings, causal encoder, final_layer_norm at the first
+ * <|endoftext|>, text_projection. Each text runs only up to that position: with a causal
+ * mask nothing after it can change the pooled state, so padding is never computed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip/kernels.h"
+#include "clip/model.h"
+
+#define CS_TEXT_CHUNK 64
+
+/* Pooling position: the first EOT. The real openai config carries the legacy
+ * eos_token_id 2, so we do not trust the config; without any EOT we fall back to
+ * transformers' legacy rule, the (first) position of the largest id. */
+static int pool_position(const cs_clip *m, const int32_t *ids, int n)
+{
+    int best = 0;
+    for (int j = 0; j < n; j++) {
+        if (ids[j] == m->eot_id) return j;
+        if (ids[j] > ids[best]) best = j;
+    }
+    return best;
+}
+
+static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_ids, int b,
+                      float *out, cs_error *err)
+{
+    const cs_clip_tower_config *t = &m->cfg.text;
+    int d = t->hidden, n_tok = 0;
+    int *ints = malloc((size_t)b * 3 * sizeof(int));
+    if (!ints) return cs_error_set(err, CS_E_NOMEM, "text: out of memory");
+    int *starts = ints, *lens = ints + b, *pool = ints + 2 * b;
+    for (int i = 0; i < b; i++) {
+        starts[i] = n_tok;
+        lens[i] = pool_position(m, ids[i], n_ids[i]) + 1;
+        n_tok += lens[i];
+        pool[i] = n_tok - 1;
+    }
+    float *x = malloc(((size_t)n_tok * d + (size_t)b * d) * sizeof(float));
+    if (!x) {
+        free(ints);
+        return cs_error_set(err, CS_E_NOMEM, "text: out of memory for %d tokens", n_tok);
+    }
+    float *pooled = x + (size_t)n_tok * d;
+    for (int i = 0; i < b; i++)
+        for (int j = 0; j < lens[i]; j++) {
+            const float *te = m->tok_emb + (size_t)ids[i][j] * d, *pe = m->txt_pos + (size_t)j * d;
+            float *xr = x + (size_t)(starts[i] + j) * d;
+            for (int c = 0; c < d; c++) xr[c] = te[c] + pe[c];
+        }
+    int rc = cs_encoder_forward(t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
+                                err);
+    if (!rc) {
+        cs_layernorm(pooled, pooled, b, d, m->final_ln_w, m->final_ln_b, (float)t->ln_eps);
+        cs_linear(pooled, d, b, d, m->text_proj, m->cfg.projection_dim, out,
+                  m->cfg.projection_dim, false);
+    }
+    free(x);
+    free(ints);
+    return rc;
+}
+
+int cs_text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+                    float *out, cs_error *err)
+{
+    const cs_clip_tower_config *t = &m->cfg.text;
+    for (size_t i = 0; i < n; i++) {
+        if (!ids[i] || n_ids[i] < 1 || n_ids[i] > t->max_positions)
+            return cs_error_set(err, CS_E_ARG,
+                                "text %zu: %d token ids (must be 1..%d, the context length)", i,
+                                n_ids[i], t->max_positions);
+        for (int j = 0; j < n_ids[i]; j++)
+            if (ids[i][j] < 0 || ids[i][j] >= t->vocab_size)
+                return cs_error_set(err, CS_E_ARG, "text %zu: token id %d out of range [0, %d)",
+                                    i, (int)ids[i][j], t->vocab_size);
+    }
+    for (size_t i = 0; i < n; i += CS_TEXT_CHUNK) {
+        int b = (int)(n - i < CS_TEXT_CHUNK ? n - i : CS_TEXT_CHUNK);
+        int rc = text_chunk(m, ids + i, n_ids + i, b, out + i * (size_t)m->cfg.projection_dim,
+                            err);
+        if (rc) return rc;
+    }
+    return 0;
+}

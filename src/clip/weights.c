@@ -1,0 +1,112 @@
+/* Binds checkpoint tensors (transformers' CLIPModel names) to the model, with every shape
+ * implied by config.json checked against the file. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "clip/model.h"
+
+typedef struct {
+    cs_clip *m;
+    cs_error *err;
+} binder;
+
+/* Gets tensor `name` with the given shape (up to 4 dims; ndim 0 = scalar). */
+static int get(binder *b, const float **dst, const char *name, int ndim, int64_t d0, int64_t d1,
+               int64_t d2, int64_t d3)
+{
+    int64_t shape[4] = {d0, d1, d2, d3};
+    float *owned = NULL;
+    int rc = cs_st_get_f32(&b->m->st, name, ndim, shape, dst, &owned, b->err);
+    if (rc) return rc;
+    if (owned) {
+        float **grown = realloc(b->m->owned, (b->m->n_owned + 1) * sizeof *grown);
+        if (!grown) {
+            free(owned);
+            return cs_error_set(b->err, CS_E_NOMEM, "out of memory binding '%s'", name);
+        }
+        b->m->owned = grown;
+        b->m->owned[b->m->n_owned++] = owned;
+    }
+    return 0;
+}
+
+static int bind_layers(binder *b, const char *tower, const cs_clip_tower_config *c,
+                       cs_clip_layer **out)
+{
+    cs_clip_layer *ls = calloc((size_t)c->layers, sizeof *ls);
+    if (!ls) return cs_error_set(b->err, CS_E_NOMEM, "out of memory");
+    *out = ls;
+    int d = c->hidden, in = c->intermediate, rc = 0;
+    char n[160];
+#define P(field, suffix, nd, a0, a1)                                                     \
+    do {                                                                                 \
+        snprintf(n, sizeof n, "%s.encoder.layers.%d.%s", tower, l, suffix);              \
+        if ((rc = get(b, &L->field, n, nd, a0, a1, 0, 0))) return rc;                    \
+    } while (0)
+    for (int l = 0; l < c->layers; l++) {
+        cs_clip_layer *L = &ls[l];
+        P(ln1_w, "layer_norm1.weight", 1, d, 0);
+        P(ln1_b, "layer_norm1.bias", 1, d, 0);
+        P(ln2_w, "layer_norm2.weight", 1, d, 0);
+        P(ln2_b, "layer_norm2.bias", 1, d, 0);
+        P(q_w, "self_attn.q_proj.weight", 2, d, d);
+        P(q_b, "self_attn.q_proj.bias", 1, d, 0);
+        P(k_w, "self_attn.k_proj.weight", 2, d, d);
+        P(k_b, "self_attn.k_proj.bias", 1, d, 0);
+        P(v_w, "self_attn.v_proj.weight", 2, d, d);
+        P(v_b, "self_attn.v_proj.bias", 1, d, 0);
+        P(o_w, "self_attn.out_proj.weight", 2, d, d);
+        P(o_b, "self_attn.out_proj.bias", 1, d, 0);
+        P(fc1_w, "mlp.fc1.weight", 2, in, d);
+        P(fc1_b, "mlp.fc1.bias", 1, in, 0);
+        P(fc2_w, "mlp.fc2.weight", 2, d, in);
+        P(fc2_b, "mlp.fc2.bias", 1, d, 0);
+    }
+#undef P
+    /* A checkpoint with more layers than config.json says is inconsistent, not extra. */
+    snprintf(n, sizeof n, "%s.encoder.layers.%d.layer_norm1.weight", tower, c->layers);
+    if (cs_st_find(&b->m->st, n))
+        return cs_error_set(b->err, CS_E_MODEL,
+                            "%s: has tensor '%s' but config.json says %d layers", b->m->st.path,
+                            n, c->layers);
+    return rc;
+}
+
+int cs_clip_bind_weights(cs_clip *m, cs_error *err)
+{
+    binder b = {m, err};
+    const cs_clip_tower_config *t = &m->cfg.text, *v = &m->cfg.vision;
+    int p = m->cfg.projection_dim, g = v->image_size / v->patch_size, rc;
+    const float *ls = NULL;
+    if ((rc = get(&b, &m->tok_emb, "text_model.embeddings.token_embedding.weight", 2,
+                  t->vocab_size, t->hidden, 0, 0)) ||
+        (rc = get(&b, &m->txt_pos, "text_model.embeddings.position_embedding.weight", 2,
+                  t->max_positions, t->hidden, 0, 0)) ||
+        (rc = get(&b, &m->final_ln_w, "text_model.final_layer_norm.weight", 1, t->hidden, 0, 0,
+                  0)) ||
+        (rc = get(&b, &m->final_ln_b, "text_model.final_layer_norm.bias", 1, t->hidden, 0, 0,
+                  0)) ||
+        (rc = get(&b, &m->text_proj, "text_projection.weight", 2, p, t->hidden, 0, 0)) ||
+        (rc = bind_layers(&b, "text_model", t, &m->txt_layers)))
+        return rc;
+    if ((rc = get(&b, &m->cls_emb, "vision_model.embeddings.class_embedding", 1, v->hidden, 0, 0,
+                  0)) ||
+        (rc = get(&b, &m->patch_w, "vision_model.embeddings.patch_embedding.weight", 4,
+                  v->hidden, v->num_channels, v->patch_size, v->patch_size)) ||
+        (rc = get(&b, &m->vis_pos, "vision_model.embeddings.position_embedding.weight", 2,
+                  g * g + 1, v->hidden, 0, 0)) ||
+        (rc = get(&b, &m->pre_ln_w, "vision_model.pre_layrnorm.weight", 1, v->hidden, 0, 0, 0)) ||
+        (rc = get(&b, &m->pre_ln_b, "vision_model.pre_layrnorm.bias", 1, v->hidden, 0, 0, 0)) ||
+        (rc = get(&b, &m->post_ln_w, "vision_model.post_layernorm.weight", 1, v->hidden, 0, 0,
+                  0)) ||
+        (rc = get(&b, &m->post_ln_b, "vision_model.post_layernorm.bias", 1, v->hidden, 0, 0,
+                  0)) ||
+        (rc = get(&b, &m->vis_proj, "visual_projection.weight", 2, p, v->hidden, 0, 0)) ||
+        (rc = bind_layers(&b, "vision_model", v, &m->vis_layers)))
+        return rc;
+    /* logit_scale is a 0-d tensor in HF checkpoints; a few converters store shape [1]. */
+    const cs_st_tensor *lt = cs_st_find(&m->st, "logit_scale");
+    if ((rc = get(&b, &ls, "logit_scale", lt && lt->ndim == 1 ? 1 : 0, 1, 0, 0, 0))) return rc;
+    m->logit_scale = ls[0];
+    return 0;
+}
