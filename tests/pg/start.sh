@@ -9,7 +9,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 state="${1:?usage: start.sh STATE_DIR}"
 mkdir -p "$state"
-rm -f "$state/url" "$state/pid" "$state/skip"
+bash "$here/stop.sh" "$state"   # a server left over from an interrupted run
 
 if [ -n "${CLIPSEARCH_TEST_PG_URL:-}" ]; then
   if ! pg_isready -q -d "$CLIPSEARCH_TEST_PG_URL" -t 10; then

@@ -1,0 +1,46 @@
+# The pgvector test server as a CTest fixture (DESIGN.md §3.4), included by CMakeLists.txt.
+# pg_server_start starts PGlite+pgvector (or checks CLIPSEARCH_TEST_PG_URL) once per ctest
+# run and writes the URL to ${CS_PG_STATE}/url; pg_server_stop ends it. Every test that
+# needs it requires the fixture and takes RESOURCE_LOCK pg: PGlite has one backend for all
+# connections, so tests must not interleave.
+set(CS_PG_STATE ${CMAKE_BINARY_DIR}/pg)
+set(CS_PG_DIR ${CMAKE_SOURCE_DIR}/tests/pg)
+
+add_test(NAME pg_server_start COMMAND bash ${CS_PG_DIR}/start.sh ${CS_PG_STATE})
+set_tests_properties(pg_server_start PROPERTIES FIXTURES_SETUP pg_server TIMEOUT 180
+  ENVIRONMENT "${CS_TEST_ENV}")
+add_test(NAME pg_server_stop COMMAND bash ${CS_PG_DIR}/stop.sh ${CS_PG_STATE})
+set_tests_properties(pg_server_stop PROPERTIES FIXTURES_CLEANUP pg_server TIMEOUT 60)
+
+# Registers a test that runs COMMAND with CS_TEST_DB_URL of the fixture's server.
+function(cs_pg_test name)
+  add_test(NAME ${name} COMMAND bash ${CS_PG_DIR}/run-with-url.sh ${CS_PG_STATE} ${ARGN}
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES ENVIRONMENT "${CS_TEST_ENV}" TIMEOUT 600
+    SKIP_RETURN_CODE 77 FIXTURES_REQUIRED pg_server RESOURCE_LOCK pg LABELS pg)
+endfunction()
+
+# The shared store suite (normally against a temp SQLite file) against PostgreSQL.
+if(TARGET test_store_suite)
+  cs_pg_test(store_suite_pg $<TARGET_FILE:test_store_suite>)
+endif()
+# The vec CLI integration test against PostgreSQL.
+if(EXISTS ${CMAKE_SOURCE_DIR}/tests/integration/vec_cli.sh)
+  cs_pg_test(vec_cli_pg bash ${CMAKE_SOURCE_DIR}/tests/integration/vec_cli.sh)
+endif()
+# Interop with vecs' layout: raw SQL the way vecs writes and reads, against the CLI.
+if(EXISTS ${CS_PG_DIR}/interop.sh)
+  cs_pg_test(vecs_interop_pg bash ${CS_PG_DIR}/interop.sh)
+endif()
+
+# Tests that are PostgreSQL-only by name (tests/unit/test_*_pg.c, tests/integration/*_pg.sh,
+# registered by CMakeLists.txt): their command cannot be wrapped, so they get the URL file's
+# path and read it themselves (they skip without it).
+get_property(cs_all_tests DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
+foreach(t ${cs_all_tests})
+  if(t MATCHES "_pg$" AND NOT t MATCHES "^(store_suite_pg|vec_cli_pg|vecs_interop_pg)$")
+    set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "CS_PG_URL_FILE=${CS_PG_STATE}/url")
+    set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED pg_server RESOURCE_LOCK pg
+      LABELS pg)
+  endif()
+endforeach()
