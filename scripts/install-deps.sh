@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config
   libopenblas-dev libjansson-dev libutf8proc-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libexif-dev
-  libsqlite3-dev sqlite3 libpq-dev
+  libsqlite3-dev sqlite3 libpq-dev postgresql-client
   libmicrohttpd-dev libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev
   python3 nodejs npm
 )
@@ -23,6 +23,8 @@ for p in "${missing[@]}"; do
     nodejs) command -v node >/dev/null 2>&1 || filtered+=("$p") ;;
     npm) command -v npm >/dev/null 2>&1 || filtered+=("$p") ;;
     python3) command -v python3 >/dev/null 2>&1 || filtered+=("$p") ;;
+    # psql and pg_isready (pg tests) may come from a versioned postgresql-client-NN.
+    postgresql-client) { command -v psql && command -v pg_isready; } >/dev/null 2>&1 || filtered+=("$p") ;;
     *) filtered+=("$p") ;;
   esac
 done
