@@ -1,0 +1,56 @@
+/* Private contracts between the image decoders (one file per format) and decode.c. */
+#ifndef CS_IMAGE_INTERNAL_H
+#define CS_IMAGE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/image.h"
+
+/* PIL's Image.MAX_IMAGE_PIXELS; DecompressionBombError is raised above twice that. */
+#define CS_PIL_MAX_IMAGE_PIXELS 89478485ULL
+#define CS_DEFAULT_MAX_PIXELS (2ULL * CS_PIL_MAX_IMAGE_PIXELS)
+
+/* What every decoder receives. */
+typedef struct cs_decode_req {
+    const uint8_t *data;
+    size_t len;
+    const char *name;        /* file path or "<memory>", for messages */
+    uint64_t max_pixels;     /* resolved limit (never 0) */
+    bool fast_jpeg_downscale;
+    int jpeg_min_side;
+} cs_decode_req;
+
+/* Refuses zero or over-limit sizes; called from each header before any pixel memory. */
+int cs__check_size(const cs_decode_req *req, uint64_t w, uint64_t h, cs_error *err);
+/* Allocates out->rgb for w*h pixels (after cs__check_size). */
+int cs__image_alloc(cs_image *out, int w, int h, const char *name, cs_error *err);
+
+/* Header-only probes: width/height (as stored) into info. */
+int cs__probe_jpeg(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_png(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_webp(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_gif(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_bmp(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+
+/* Full decodes to RGB (PIL convert("RGB") semantics). info->width/height are filled. */
+int cs__decode_jpeg(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_png(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_webp(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_gif(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_bmp(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+
+/* Name of a recognised but unsupported format ("TIFF", "HEIF", ...), or NULL. */
+const char *cs__sniff_unsupported(const uint8_t *data, size_t len);
+
+/* EXIF Orientation (1..8) found in the file's metadata, 1 when absent or invalid. */
+int cs__exif_orientation(cs_image_format f, const uint8_t *data, size_t len);
+/* Orientation from a TIFF-structured EXIF block ("II*\0" / "MM\0*" ...). */
+int cs__exif_orientation_tiff(const uint8_t *tiff, size_t len);
+
+/* A 256-entry RGB palette initialised as Pillow 9.4 does (grey ramp), so indices past the
+ * file's palette map to (i,i,i) exactly like PIL's P -> RGB conversion. */
+void cs__palette_init_ramp(uint8_t pal[256 * 3]);
+
+#endif
