@@ -1,11 +1,101 @@
-/* TEMPORARY scaffold: replaced by the real command. */
+/* clipsearch add-text FILE|-: embed each non-empty line into a text collection. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "cli/cli_model.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "clipsearch/query.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: clipsearch add-text FILE|- [options]\n"
+        "\n"
+        "Embeds each non-empty line (trimmed) with the CLIP text encoder into a collection:\n"
+        "id = the text, metadata {\"type\":\"text\"}. Then\n"
+        "  clipsearch search --image photo.jpg --collection captions   is image -> text,\n"
+        "  clipsearch search \"TEXT\" --collection captions              is text -> text.\n"
+        "\n"
+        "options:\n"
+        "  --collection NAME   collection, created when missing (default captions)\n"
+        "  --batch N           texts per encoder batch and upsert (default 64)\n"
+        "  --json              print the counts as one JSON object\n"
+        "  --db URL            store (default $CLIPSEARCH_DB or the user data dir)\n"
+        "  --model DIR         CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n");
+}
 
 int cmd_add_text(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "clipsearch: %s: not implemented yet\n", argv[0]);
-    return 2;
+    enum { O_COLL = 256, O_BATCH, O_JSON, O_DB, O_MODEL, O_HELP };
+    static const struct option opts[] = {
+        {"collection", required_argument, 0, O_COLL},
+        {"batch", required_argument, 0, O_BATCH},
+        {"json", no_argument, 0, O_JSON},
+        {"db", required_argument, 0, O_DB},
+        {"model", required_argument, 0, O_MODEL},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0}};
+    const char *coll_name = "captions", *db = NULL, *model_dir = NULL;
+    long batch = 64;
+    bool json = false;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_COLL: coll_name = optarg; break;
+        case O_BATCH:
+            if (!cli_parse_int(optarg, 1, 4096, &batch))
+                return cli_usage_error("add-text", "--batch needs an integer 1..4096, got '%s'", optarg);
+            break;
+        case O_JSON: json = true; break;
+        case O_DB: db = optarg; break;
+        case O_MODEL: model_dir = optarg; break;
+        case 'h': case O_HELP: usage(stdout); return 0;
+        default:
+            return cli_usage_error("add-text", "unknown or incomplete option '%s' (see --help)",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("add-text", "expected exactly one FILE (or - for stdin)");
+
+    cs_error err = {0};
+    char *text = cli_read_text(argv[optind], &err);
+    if (!text) return cli_fail(&err);
+    char **lines = NULL;
+    size_t n = 0;
+    if (cs_lines_split(text, &lines, &n, &err) != 0) {
+        free(text);
+        return cli_fail(&err);
+    }
+    free(text);
+
+    int status = 0;
+    cs_clip *model = NULL;
+    cs_store *store = NULL;
+    cs_collection *coll = NULL;
+    char *url = NULL;
+    cs_add_text_stats st = {0};
+    if (!(model = cli_load_model(model_dir, &err)) || !(url = cli_resolve_db(db, &err)) ||
+        cs_store_open(url, &store, &err) != 0 ||
+        cs_store_get_or_create(store, coll_name, cs_clip_embed_dim(model), &coll, &err) != 0 ||
+        cs_add_texts(model, coll, (const char *const *)lines, n, (size_t)batch, &st, &err) != 0) {
+        status = cli_fail(&err);
+    } else if (json) {
+        printf("{\"collection\":\"%s\",\"lines\":%zu,\"upserted\":%zu,\"duplicates\":%zu}\n",
+               coll_name, st.lines, st.upserted, st.duplicates);
+    } else {
+        printf("added %zu texts to collection '%s' (%zu lines, %zu duplicates)\n", st.upserted,
+               coll_name, st.lines, st.duplicates);
+    }
+    if (coll) cs_collection_free(coll);
+    if (store) cs_store_close(store);
+    if (model) cs_clip_free(model);
+    free(url);
+    cs_strings_free(lines, n);
+    return status;
 }

@@ -1,11 +1,117 @@
-/* TEMPORARY scaffold: replaced by the real command. */
+/* clipsearch labels IMAGE --labels a,b,c: zero-shot classification. */
+#include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "cli/cli_model.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "clipsearch/query.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: clipsearch labels IMAGE --labels \"a dog,a cat,...\" [options]\n"
+        "       clipsearch labels IMAGE --labels-file FILE [options]\n"
+        "\n"
+        "Ranks the labels for the image zero-shot, as CLIP does: probability = softmax over\n"
+        "the labels of exp(logit_scale) * cosine(image, label); score = the cosine.\n"
+        "\n"
+        "options:\n"
+        "  --labels LIST         comma-separated labels\n"
+        "  --labels-file FILE    one label per line ('-' = stdin)\n"
+        "  --json                one JSON object per line: label, probability, score\n"
+        "  --no-exif-orientation embed the image as stored, ignoring EXIF rotation\n"
+        "  --model DIR           CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n");
+}
 
 int cmd_labels(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "clipsearch: %s: not implemented yet\n", argv[0]);
-    return 2;
+    enum { O_LABELS = 256, O_FILE, O_JSON, O_NOEXIF, O_MODEL, O_HELP, O_DB, O_COLL };
+    static const struct option opts[] = {
+        {"labels", required_argument, 0, O_LABELS},
+        {"labels-file", required_argument, 0, O_FILE},
+        {"json", no_argument, 0, O_JSON},
+        {"no-exif-orientation", no_argument, 0, O_NOEXIF},
+        {"model", required_argument, 0, O_MODEL},
+        /* Accepted for uniformity with the other commands; labels reads no store. */
+        {"db", required_argument, 0, O_DB},
+        {"collection", required_argument, 0, O_COLL},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0}};
+    const char *list = NULL, *file = NULL, *model_dir = NULL;
+    bool json = false, exif = true;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_LABELS: list = optarg; break;
+        case O_FILE: file = optarg; break;
+        case O_JSON: json = true; break;
+        case O_NOEXIF: exif = false; break;
+        case O_MODEL: model_dir = optarg; break;
+        case O_DB: case O_COLL: break;
+        case 'h': case O_HELP: usage(stdout); return 0;
+        default:
+            return cli_usage_error("labels", "unknown or incomplete option '%s' (see --help)",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("labels", "expected exactly one IMAGE (see --help)");
+    if (!list == !file)
+        return cli_usage_error("labels", "give either --labels LIST or --labels-file FILE");
+    const char *image_path = argv[optind];
+
+    cs_error err = {0};
+    char **labels = NULL;
+    size_t n = 0;
+    char *text = file ? cli_read_text(file, &err) : NULL;
+    if (file && !text) return cli_fail(&err);
+    int rc = file ? cs_lines_split(text, &labels, &n, &err) : cs_labels_split(list, &labels, &n, &err);
+    free(text);
+    if (rc != 0) return cli_fail(&err);
+    if (n == 0) {
+        cs_strings_free(labels, n);
+        return cli_usage_error("labels", "no labels given (empty list)");
+    }
+
+    int status = 0;
+    cs_image img = {0};
+    cs_clip *model = NULL;
+    cs_label_score *scores = calloc(n, sizeof *scores);
+    cs_image_options iopt;
+    cs_image_options_init(&iopt);
+    iopt.apply_exif_orientation = exif;
+    if (!scores) {
+        status = 1;
+    } else if (cs_image_decode_file(image_path, &iopt, &img, NULL, &err) != 0 ||
+               !(model = cli_load_model(model_dir, &err)) ||
+               cs_labels_rank(model, &img, (const char *const *)labels, n, scores, &err) != 0) {
+        status = cli_fail(&err);
+    } else if (json) {
+        for (size_t i = 0; i < n; i++) {
+            json_t *o = json_object();
+            json_object_set_new(o, "label", json_string(scores[i].label));
+            json_object_set_new(o, "probability", json_real(scores[i].probability));
+            json_object_set_new(o, "score", json_real(scores[i].score));
+            char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+            if (s) printf("%s\n", s);
+            free(s);
+            json_decref(o);
+        }
+    } else {
+        printf("%4s  %-11s %-7s %s\n", "rank", "probability", "score", "label");
+        for (size_t i = 0; i < n; i++)
+            printf("%4zu  %11.4f %.4f  %s\n", i + 1, scores[i].probability, scores[i].score,
+                   scores[i].label);
+    }
+    if (model) cs_clip_free(model);
+    cs_image_free(&img);
+    free(scores);
+    cs_strings_free(labels, n);
+    return status;
 }

@@ -1,11 +1,233 @@
-/* TEMPORARY scaffold: replaced by the real command. */
+/* clipsearch search: text -> images, --image -> images, both mixed; a REPL when no query
+ * is given on a terminal (the model and the store are opened once). */
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "cli/cli_model.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/search_output.h"
+#include "clipsearch/query.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: clipsearch search [options] \"TEXT\"\n"
+        "       clipsearch search [options] --image FILE [\"TEXT\"]\n"
+        "       clipsearch search [options]            (interactive, on a terminal)\n"
+        "\n"
+        "Finds the records nearest to a text, an image, or both. The score is the cosine\n"
+        "similarity (1 - cosine_distance). With both a text and an image the query vector is\n"
+        "the weighted sum of the L2-normalised text and image embeddings, normalised again:\n"
+        "  q = normalize(wt * normalize(text) + wi * normalize(image))\n"
+        "\n"
+        "options:\n"
+        "  --image FILE          query image (image -> images, or mixed with TEXT)\n"
+        "  --text-weight W       weight of the text in a mixed query (default 0.5)\n"
+        "  --image-weight W      weight of the image in a mixed query (default 0.5)\n"
+        "  -k N                  number of results, 1..1000 (default 10)\n"
+        "  --filter JSON         vecs metadata filter, e.g. '{\"type\":{\"$eq\":\"jpg\"}}'\n"
+        "  --min-score S         drop results whose score is below S\n"
+        "  --no-exif-orientation embed the query image as stored, ignoring EXIF rotation\n"
+        "  --json                one JSON object per line: rank, id, score, metadata\n"
+        "  --preview             thumbnails in the terminal (chafa; only on a terminal)\n"
+        "  --html FILE           also write a self-contained HTML gallery to FILE\n"
+        "  --db URL              store (default $CLIPSEARCH_DB or the user data dir)\n"
+        "  --collection NAME     collection (default image_vectors)\n"
+        "  --model DIR           CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n"
+        "\n"
+        "Interactive mode: each line is a text query; ':image PATH' queries by image;\n"
+        "an empty line or end of input quits.\n");
+}
+
+typedef struct {
+    cs_clip *model;
+    cs_collection *coll;
+    cs_search_request base;   /* k, filter, min score, weights, exif */
+    search_output out;
+} session;
+
+static int run_query(session *s, const char *text, const char *image, cs_error *err)
+{
+    cs_search_request req = s->base;
+    req.text = text;
+    req.image_path = image;
+    cs_hits hits = {0};
+    int rc = cs_query_run(s->model, s->coll, &req, &hits, err);
+    if (rc == 0) {
+        char *title = NULL;
+        if (text && image) {
+            size_t n = strlen(text) + strlen(image) + 32;
+            title = malloc(n);
+            if (title) snprintf(title, n, "%s + image %s", text, image);
+        }
+        rc = search_print(stdout, &s->out, &hits, title ? title : text ? text : image, image,
+                          err);
+        free(title);
+    }
+    cs_hits_free(&hits);
+    return rc;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* One query per line until an empty line or EOF; errors are reported and the loop goes
+ * on, so a typo does not cost a model reload. */
+static int repl(session *s)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    fprintf(stderr, "clipsearch: type a query (':image PATH' for an image), empty line quits\n");
+    for (;;) {
+        fputs("search> ", stderr);
+        fflush(stderr);
+        if (getline(&line, &cap, stdin) < 0) break;
+        char *q = trim(line);
+        if (!*q) break;
+        cs_error err = {0};
+        int rc;
+        if (!strncmp(q, ":image", 6) && (q[6] == ' ' || q[6] == '\t' || !q[6])) {
+            char *path = trim(q + 6);
+            if (!*path) {
+                fprintf(stderr, "clipsearch: :image needs a PATH\n");
+                continue;
+            }
+            rc = run_query(s, NULL, path, &err);
+        } else {
+            rc = run_query(s, q, NULL, &err);
+        }
+        if (rc != 0) cli_fail(&err);
+    }
+    free(line);
+    return 0;
+}
+
+static bool parse_float(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
 
 int cmd_search(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "clipsearch: %s: not implemented yet\n", argv[0]);
-    return 2;
+    enum { O_IMAGE = 256, O_TW, O_IW, O_FILTER, O_MIN, O_NOEXIF, O_JSON, O_PREVIEW, O_HTML,
+           O_DB, O_COLL, O_MODEL, O_HELP };
+    static const struct option opts[] = {
+        {"image", required_argument, 0, O_IMAGE},
+        {"text-weight", required_argument, 0, O_TW},
+        {"image-weight", required_argument, 0, O_IW},
+        {"filter", required_argument, 0, O_FILTER},
+        {"min-score", required_argument, 0, O_MIN},
+        {"no-exif-orientation", no_argument, 0, O_NOEXIF},
+        {"json", no_argument, 0, O_JSON},
+        {"preview", no_argument, 0, O_PREVIEW},
+        {"html", required_argument, 0, O_HTML},
+        {"db", required_argument, 0, O_DB},
+        {"collection", required_argument, 0, O_COLL},
+        {"model", required_argument, 0, O_MODEL},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0}};
+    session s;
+    memset(&s, 0, sizeof s);
+    cs_search_request_init(&s.base);
+    const char *image = NULL, *db = NULL, *coll_name = "image_vectors", *model_dir = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
+        double d;
+        long l;
+        switch (c) {
+        case O_IMAGE: image = optarg; break;
+        case O_TW:
+            if (!parse_float(optarg, &d) || d < 0)
+                return cli_usage_error("search", "--text-weight needs a number >= 0, got '%s'", optarg);
+            s.base.text_weight = (float)d;
+            break;
+        case O_IW:
+            if (!parse_float(optarg, &d) || d < 0)
+                return cli_usage_error("search", "--image-weight needs a number >= 0, got '%s'", optarg);
+            s.base.image_weight = (float)d;
+            break;
+        case 'k':
+            if (!cli_parse_int(optarg, 1, 1000, &l))
+                return cli_usage_error("search", "-k needs an integer 1..1000, got '%s'", optarg);
+            s.base.k = (int)l;
+            break;
+        case O_FILTER: s.base.filter_json = optarg; break;
+        case O_MIN:
+            if (!parse_float(optarg, &d))
+                return cli_usage_error("search", "--min-score needs a number, got '%s'", optarg);
+            s.base.has_min_score = true;
+            s.base.min_score = d;
+            break;
+        case O_NOEXIF: s.base.apply_exif_orientation = false; break;
+        case O_JSON: s.out.json = true; break;
+        case O_PREVIEW: s.out.preview = true; break;
+        case O_HTML: s.out.html_path = optarg; break;
+        case O_DB: db = optarg; break;
+        case O_COLL: coll_name = optarg; break;
+        case O_MODEL: model_dir = optarg; break;
+        case 'h':
+        case O_HELP: usage(stdout); return 0;
+        default:
+            if (optopt && optopt < 256)
+                return cli_usage_error("search", "unknown or incomplete option '-%c' (see --help)", optopt);
+            return cli_usage_error("search", "unknown or incomplete option '%s' (see --help)",
+                                   argv[optind - 1]);
+        }
+    }
+    s.out.apply_exif = s.base.apply_exif_orientation;
+    if (s.base.text_weight + s.base.image_weight <= 0)
+        return cli_usage_error("search", "--text-weight and --image-weight cannot both be 0");
+
+    /* Words after the options form the text, so `search red car` works unquoted. */
+    char *text = NULL;
+    size_t tlen = 0;
+    for (int i = optind; i < argc; i++) tlen += strlen(argv[i]) + 1;
+    if (tlen) {
+        text = calloc(1, tlen);
+        if (!text) return 1;
+        for (int i = optind; i < argc; i++) {
+            if (i > optind) strcat(text, " ");
+            strcat(text, argv[i]);
+        }
+    }
+    bool interactive = !text && !image;
+    if (interactive && !isatty(STDIN_FILENO)) {
+        free(text);
+        return cli_usage_error("search", "no query: give \"TEXT\" and/or --image FILE "
+                                         "(interactive mode needs a terminal on stdin)");
+    }
+
+    cs_error err = {0};
+    cs_store *store = NULL;
+    int status = 0;
+    if (cli_open_collection(db, coll_name, &store, &s.coll, &err) != 0 ||
+        !(s.model = cli_load_model(model_dir, &err))) {
+        status = cli_fail(&err);
+    } else if (interactive) {
+        status = repl(&s);
+    } else if (run_query(&s, text, image, &err) != 0) {
+        status = cli_fail(&err);
+    }
+    if (s.model) cs_clip_free(s.model);
+    if (s.coll) cs_collection_free(s.coll);
+    if (store) cs_store_close(store);
+    free(text);
+    return status;
 }

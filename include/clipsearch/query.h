@@ -1,0 +1,135 @@
+/* Queries over a collection of CLIP embeddings: text -> images, image -> images, mixed
+ * text + image, zero-shot labels, text collections (add-text) and the HTML gallery of a
+ * result list. Owned by src/app/query*.c, labels.c, add_text.c, gallery_html.c.
+ *
+ * Scores are cosine similarities (1 - cosine_distance), so 1 means "same direction".
+ * Query vectors are L2-normalised: a mixed query is
+ *     normalise(w_text * normalise(text_emb) + w_image * normalise(image_emb)),
+ * which keeps each modality's contribution proportional to its weight whatever the raw
+ * embedding norms are. */
+#ifndef CLIPSEARCH_QUERY_H
+#define CLIPSEARCH_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/clip.h"
+#include "clipsearch/error.h"
+#include "clipsearch/image.h"
+#include "clipsearch/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- search ---------------------------------------------------------------------- */
+
+typedef struct cs_search_request {
+    const char *text;           /* NULL/"" = no text part */
+    const char *image_path;     /* NULL = no image part (or use image) */
+    const cs_image *image;      /* an already decoded image (wins over image_path) */
+    float text_weight;          /* default 0.5; used only when both parts are given */
+    float image_weight;         /* default 0.5 */
+    int k;                      /* default 10; 1..1000 */
+    const char *filter_json;    /* vecs filter language; NULL or "{}" = none */
+    bool has_min_score;         /* drop hits with score < min_score */
+    double min_score;
+    bool apply_exif_orientation;  /* default true (images are embedded as displayed) */
+} cs_search_request;
+
+void cs_search_request_init(cs_search_request *req);
+
+typedef struct cs_hit {
+    int rank;                   /* 1-based */
+    char *id;
+    double score;               /* cosine similarity = 1 - cosine_distance */
+    char *metadata_json;        /* never NULL ("{}" at least) */
+} cs_hit;
+
+typedef struct cs_hits {
+    cs_hit *items;
+    size_t n;
+} cs_hits;
+
+void cs_hits_free(cs_hits *hits);
+
+/* Builds the normalised query vector (cs_clip_embed_dim floats) of a request: text only,
+ * image only, or the weighted mix. CS_E_ARG when neither part is given or the weights
+ * are not finite / both zero; image errors name the file. */
+int cs_query_embed(const cs_clip *model, const cs_search_request *req, float *out,
+                   cs_error *err);
+
+/* Top-k of a ready query vector: the store's cosine top-k, turned into hits and cut at
+ * min_score. dim must equal the collection's dimension (CS_E_MISMATCHED_DIMENSION
+ * otherwise, naming both numbers). */
+int cs_query_vector(cs_collection *coll, const float *vec, int dim,
+                    const cs_search_request *req, cs_hits *out, cs_error *err);
+
+/* cs_query_embed + cs_query_vector. The collection's dimension is checked against the
+ * model's before anything is embedded. */
+int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_request *req,
+                 cs_hits *out, cs_error *err);
+
+/* ---- zero-shot labels ------------------------------------------------------------ */
+
+typedef struct cs_label_score {
+    const char *label;          /* points into the caller's labels array */
+    double probability;         /* softmax over all labels of exp(logit_scale) * cos */
+    double score;               /* cosine similarity of image and label embeddings */
+} cs_label_score;
+
+/* Ranks n labels for an image as CLIP does zero-shot: probabilities are the softmax of
+ * the scaled logits (logits_per_image). out (n entries) comes back sorted by probability,
+ * highest first. */
+int cs_labels_rank(const cs_clip *model, const cs_image *img, const char *const *labels,
+                   size_t n, cs_label_score *out, cs_error *err);
+
+/* Splits "a dog, a cat,,x" into trimmed non-empty labels (malloc'd array of malloc'd
+ * strings; free with cs_strings_free). */
+int cs_labels_split(const char *list, char ***out, size_t *n, cs_error *err);
+/* Reads non-empty trimmed lines of a file ("-" = stdin is the caller's business: pass
+ * the text). Same ownership as cs_labels_split. */
+int cs_lines_split(const char *text, char ***out, size_t *n, cs_error *err);
+void cs_strings_free(char **strings, size_t n);
+
+/* ---- text collections ------------------------------------------------------------ */
+
+typedef struct cs_add_text_stats {
+    size_t lines;               /* non-empty lines given */
+    size_t upserted;            /* distinct texts written */
+    size_t duplicates;          /* repeated lines (each text is one record) */
+} cs_add_text_stats;
+
+/* Embeds texts (normalised) in batches of batch (0 = 64) and upserts them with id = the
+ * text and metadata {"type":"text"}; repeated texts are written once. The collection
+ * must have the model's dimension. */
+int cs_add_texts(const cs_clip *model, cs_collection *coll, const char *const *texts,
+                 size_t n, size_t batch, cs_add_text_stats *stats, cs_error *err);
+
+/* ---- HTML gallery ------------------------------------------------------------------ */
+
+/* A JPEG thumbnail (longest side <= max_side, never upscaled) of an image file, encoded
+ * with libjpeg at the given quality. *jpeg is malloc'd. */
+int cs_thumbnail_jpeg(const char *path, int max_side, int quality, bool apply_exif,
+                      uint8_t **jpeg, size_t *len, cs_error *err);
+
+typedef struct cs_gallery_options {
+    const char *title;          /* e.g. the query as the user typed it */
+    const char *query_image;    /* image of the query, shown at the top (may be NULL) */
+    int thumb_size;             /* default 256 */
+    bool apply_exif_orientation;
+} cs_gallery_options;
+
+void cs_gallery_options_init(cs_gallery_options *opt);
+
+/* Writes a self-contained HTML page (thumbnails as data: URIs, scores, ids/paths, the
+ * query) to path, atomically (temp file + rename). Records whose id is not a readable
+ * image (text collections, deleted files) are shown as text. Everything is escaped. */
+int cs_gallery_write_html(const char *path, const cs_hits *hits,
+                          const cs_gallery_options *opt, cs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,155 @@
+/* text / image / mixed query -> hits. The store does the top-k; this file builds the
+ * query vector and turns distances into similarity scores. */
+#include "clipsearch/query.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cs_search_request_init(cs_search_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->text_weight = 0.5f;
+    req->image_weight = 0.5f;
+    req->k = 10;
+    req->apply_exif_orientation = true;
+}
+
+void cs_hits_free(cs_hits *hits)
+{
+    if (!hits) return;
+    for (size_t i = 0; i < hits->n; i++) {
+        free(hits->items[i].id);
+        free(hits->items[i].metadata_json);
+    }
+    free(hits->items);
+    hits->items = NULL;
+    hits->n = 0;
+}
+
+static int embed_image_part(const cs_clip *model, const cs_search_request *req, float *out,
+                            cs_error *err)
+{
+    if (req->image) return cs_clip_embed_image(model, req->image, out, err);
+    cs_image_options opt;
+    cs_image_options_init(&opt);
+    opt.apply_exif_orientation = req->apply_exif_orientation;
+    cs_image img = {0};
+    int rc = cs_image_decode_file(req->image_path, &opt, &img, NULL, err);
+    if (rc != 0) return rc;
+    rc = cs_clip_embed_image(model, &img, out, err);
+    cs_image_free(&img);
+    if (rc != 0) cs_error_prefix(err, "query image %s", req->image_path);
+    return rc;
+}
+
+int cs_query_embed(const cs_clip *model, const cs_search_request *req, float *out,
+                   cs_error *err)
+{
+    bool has_text = req->text && *req->text;
+    bool has_image = req->image || (req->image_path && *req->image_path);
+    if (!has_text && !has_image)
+        return cs_error_set(err, CS_E_ARG, "a query needs a text, an image or both");
+    size_t dim = (size_t)cs_clip_embed_dim(model);
+    if (has_text && !has_image) {
+        int rc = cs_clip_embed_texts(model, &req->text, 1, out, err);
+        if (rc == 0) cs_l2_normalize(out, dim);
+        return rc;
+    }
+    if (has_image && !has_text) {
+        int rc = embed_image_part(model, req, out, err);
+        if (rc == 0) cs_l2_normalize(out, dim);
+        return rc;
+    }
+    float wt = req->text_weight, wi = req->image_weight;
+    if (!isfinite(wt) || !isfinite(wi) || wt < 0 || wi < 0 || wt + wi <= 0)
+        return cs_error_set(err, CS_E_ARG,
+                            "text and image weights must be finite, >= 0 and not both 0 "
+                            "(got %g and %g)", wt, wi);
+    float *img = malloc(dim * sizeof *img);
+    if (!img) return cs_error_set(err, CS_E_NOMEM, "out of memory (query vector)");
+    int rc = cs_clip_embed_texts(model, &req->text, 1, out, err);
+    if (rc == 0) rc = embed_image_part(model, req, img, err);
+    if (rc == 0) {
+        /* Normalise each part first so the weights, not the raw norms, set the mix. */
+        cs_l2_normalize(out, dim);
+        cs_l2_normalize(img, dim);
+        for (size_t i = 0; i < dim; i++) out[i] = wt * out[i] + wi * img[i];
+        cs_l2_normalize(out, dim);
+    }
+    free(img);
+    return rc;
+}
+
+int cs_query_vector(cs_collection *coll, const float *vec, int dim,
+                    const cs_search_request *req, cs_hits *out, cs_error *err)
+{
+    out->items = NULL;
+    out->n = 0;
+    int cdim = cs_collection_dimension(coll);
+    if (cdim > 0 && cdim != dim)
+        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
+                            "collection '%s' holds %d-d vectors but the query vector has %d "
+                            "dimensions (was it built with another model? use --model)",
+                            cs_collection_name(coll), cdim, dim);
+    cs_query q;
+    cs_query_init(&q);
+    q.vector = vec;
+    q.vector_dim = dim;
+    q.limit = req->k;
+    q.filter_json = req->filter_json;
+    q.measure = CS_MEASURE_COSINE;
+    q.include_value = true;
+    q.include_metadata = true;
+    cs_records recs = {0};
+    int rc = cs_collection_query(coll, &q, &recs, err);
+    if (rc != 0) return rc;
+    if (recs.n) {
+        out->items = calloc(recs.n, sizeof *out->items);
+        if (!out->items) {
+            cs_records_free(&recs);
+            return cs_error_set(err, CS_E_NOMEM, "out of memory (%zu hits)", recs.n);
+        }
+    }
+    for (size_t i = 0; i < recs.n; i++) {
+        double score = 1.0 - recs.items[i].value;
+        /* Results come in ascending distance, so the threshold cuts a suffix. */
+        if (req->has_min_score && !(score >= req->min_score)) break;
+        cs_hit *h = &out->items[out->n];
+        h->rank = (int)out->n + 1;
+        h->score = score;
+        h->id = recs.items[i].id;
+        recs.items[i].id = NULL;
+        h->metadata_json = recs.items[i].metadata_json ? recs.items[i].metadata_json
+                                                       : strdup("{}");
+        recs.items[i].metadata_json = NULL;
+        out->n++;
+        if (!h->id || !h->metadata_json) {
+            cs_records_free(&recs);
+            cs_hits_free(out);
+            return cs_error_set(err, CS_E_NOMEM, "out of memory (hits)");
+        }
+    }
+    cs_records_free(&recs);
+    return 0;
+}
+
+int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_request *req,
+                 cs_hits *out, cs_error *err)
+{
+    out->items = NULL;
+    out->n = 0;
+    int dim = cs_clip_embed_dim(model);
+    int cdim = cs_collection_dimension(coll);
+    if (cdim > 0 && cdim != dim)
+        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
+                            "collection '%s' holds %d-d vectors but the model (%s) embeds "
+                            "%d-d: search it with the model it was indexed with (--model)",
+                            cs_collection_name(coll), cdim, cs_clip_model_dir(model), dim);
+    float *vec = malloc((size_t)dim * sizeof *vec);
+    if (!vec) return cs_error_set(err, CS_E_NOMEM, "out of memory (query vector)");
+    int rc = cs_query_embed(model, req, vec, err);
+    if (rc == 0) rc = cs_query_vector(coll, vec, dim, req, out, err);
+    free(vec);
+    return rc;
+}

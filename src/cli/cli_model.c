@@ -1,0 +1,75 @@
+#include "cli/cli_model.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "cli/cli_util.h"
+
+cs_clip *cli_load_model(const char *model_arg, cs_error *err)
+{
+    char dir[PATH_MAX];
+    if (cs_clip_resolve_model_dir(model_arg, dir, sizeof dir, err) != 0) return NULL;
+    if (!cs_dir_exists(dir)) {
+        cs_error_set(err, CS_E_MODEL,
+                     "no CLIP model at %s: run 'clipsearch model download', or place a "
+                     "Hugging Face CLIP directory (config.json, model.safetensors, "
+                     "vocab.json, merges.txt) there, or pass --model DIR / set "
+                     "CLIPSEARCH_MODEL",
+                     dir);
+        return NULL;
+    }
+    cs_clip_options opt;
+    cs_clip_options_init(&opt);
+    cs_clip *model = NULL;
+    if (cs_clip_load(dir, &opt, &model, err) != 0) return NULL;
+    return model;
+}
+
+int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
+                        cs_collection **coll, cs_error *err)
+{
+    *store = NULL;
+    *coll = NULL;
+    char *url = cli_resolve_db(db_arg, err);
+    if (!url) return err->code ? err->code : CS_E_NOMEM;
+    int rc = cs_store_open(url, store, err);
+    free(url);
+    if (rc != 0) return rc;
+    rc = cs_store_get(*store, name, coll, err);
+    if (rc != 0) {
+        cs_store_close(*store);
+        *store = NULL;
+    }
+    return rc;
+}
+
+char *cli_read_text(const char *path, cs_error *err)
+{
+    if (strcmp(path, "-") != 0) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (cs_read_file(path, 0, &data, &len, err) != 0) return NULL;
+        return (char *)data;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
+        n += got;
+        if (cap - n < 2) {
+            char *g = realloc(buf, cap * 2);
+            if (!g) { free(buf); buf = NULL; break; }
+            buf = g;
+            cap *= 2;
+        }
+    }
+    if (!buf) {
+        cs_error_set(err, CS_E_NOMEM, "out of memory reading stdin");
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}

@@ -1,0 +1,20 @@
+/* Model loading for the query-side commands (search, labels, add-text): resolves
+ * --model > $CLIPSEARCH_MODEL > the cache, and says how to get a model when none is
+ * there. */
+#ifndef CS_CLI_MODEL_H
+#define CS_CLI_MODEL_H
+
+#include "clipsearch/clip.h"
+#include "clipsearch/store.h"
+
+/* Loads the model or returns NULL with err set (message includes the remedy). */
+cs_clip *cli_load_model(const char *model_arg, cs_error *err);
+
+/* Opens the store (--db > $CLIPSEARCH_DB > default) and an EXISTING collection. */
+int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
+                        cs_collection **coll, cs_error *err);
+
+/* Whole text of a file, or of stdin for "-" (malloc'd, NUL-terminated). */
+char *cli_read_text(const char *path, cs_error *err);
+
+#endif

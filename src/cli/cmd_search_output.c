@@ -1,0 +1,66 @@
+/* Table / JSON lines / previews / gallery for search results. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/search_output.h"
+
+static bool all_text(const cs_hits *hits)
+{
+    if (!hits->n) return false;
+    for (size_t i = 0; i < hits->n; i++) {
+        json_t *m = json_loads(hits->items[i].metadata_json, 0, NULL);
+        const char *t = json_string_value(json_object_get(m, "type"));
+        bool text = t && !strcmp(t, "text");
+        json_decref(m);
+        if (!text) return false;
+    }
+    return true;
+}
+
+static void print_json(FILE *out, const cs_hit *h)
+{
+    json_t *meta = json_loads(h->metadata_json, JSON_DECODE_ANY, NULL);
+    if (!meta) meta = json_string(h->metadata_json);
+    json_t *o = json_object();
+    json_object_set_new(o, "rank", json_integer(h->rank));
+    json_object_set_new(o, "id", json_string(h->id));
+    json_object_set_new(o, "score", json_real(h->score));
+    json_object_set_new(o, "metadata", meta);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    if (s) fprintf(out, "%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+int search_print(FILE *out, const search_output *o, const cs_hits *hits, const char *title,
+                 const char *query_image, cs_error *err)
+{
+    bool preview = o->preview && !o->json && isatty(fileno(out));
+    if (o->json) {
+        for (size_t i = 0; i < hits->n; i++) print_json(out, &hits->items[i]);
+    } else if (hits->n == 0) {
+        fprintf(out, "no results\n");
+    } else {
+        fprintf(out, "%4s  %-7s %s\n", "rank", "score", all_text(hits) ? "text" : "path");
+        for (size_t i = 0; i < hits->n; i++) {
+            const cs_hit *h = &hits->items[i];
+            fprintf(out, "%4d  %.4f  %s\n", h->rank, h->score, h->id);
+            if (preview && preview_print(out, h->id, 40, 12, o->apply_exif)) fputc('\n', out);
+        }
+    }
+    fflush(out);
+    if (o->html_path) {
+        cs_gallery_options g;
+        cs_gallery_options_init(&g);
+        g.title = title;
+        g.query_image = query_image;
+        g.apply_exif_orientation = o->apply_exif;
+        int rc = cs_gallery_write_html(o->html_path, hits, &g, err);
+        if (rc != 0) return rc;
+        fprintf(stderr, "clipsearch: wrote %s\n", o->html_path);
+    }
+    return 0;
+}
