@@ -1,0 +1,19 @@
+/* Content fingerprints (XXH3 from libxxhash): fast enough to hash every changed file,
+ * 128 bits so that "same hash" can stand for "same content" when reusing vectors. */
+#ifndef CS_BASE_HASH_H
+#define CS_BASE_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/error.h"
+
+#define CS_HASH_HEX_LEN 32   /* XXH3-128 as 32 lower-case hex digits */
+
+/* XXH3-128 of a buffer as hex (out: CS_HASH_HEX_LEN + 1 bytes). */
+void cs_hash128_hex(const void *data, size_t len, char *out);
+/* XXH3-128 of a file's content, streamed (the file is never held in memory). */
+int cs_hash128_file_hex(const char *path, char *out, cs_error *err);
+uint64_t cs_hash64(const void *data, size_t len);
+
+#endif

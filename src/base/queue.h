@@ -1,0 +1,25 @@
+/* Bounded blocking queue of pointers (many producers, one or more consumers). The
+ * bound is what keeps the indexer's memory flat: decoders block once the model falls
+ * behind, instead of decoding the whole folder ahead. */
+#ifndef CS_BASE_QUEUE_H
+#define CS_BASE_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct cs_queue cs_queue;
+
+/* NULL on OOM or capacity 0. */
+cs_queue *cs_queue_new(size_t capacity);
+/* Items still inside are not freed (drain first). */
+void cs_queue_free(cs_queue *q);
+/* Blocks while full. false (item not taken) once the queue is closed. */
+bool cs_queue_push(cs_queue *q, void *item);
+/* 1: *item set; 0: timed out (timeout_ms >= 0); -1: closed and empty. timeout_ms < 0
+ * waits without limit. */
+int cs_queue_pop(cs_queue *q, void **item, int timeout_ms);
+/* No more pushes: wakes blocked producers (their push fails) and lets consumers drain. */
+void cs_queue_close(cs_queue *q);
+size_t cs_queue_len(cs_queue *q);
+
+#endif
