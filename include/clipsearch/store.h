@@ -92,6 +92,11 @@ void cs_records_free(cs_records *recs);
  * (dimension, finite values, JSON metadata) before writing anything. */
 int cs_collection_upsert(cs_collection *coll, const cs_record_in *recs, size_t n,
                          cs_error *err);
+/* Additive: as cs_collection_upsert, where vector_dims[i] is the number of floats in
+ * recs[i].vector, checked against the dimension (DimensionError, in vecs' order); for
+ * input parsed from text (CLI, HTTP). vector_dims NULL = all exactly the dimension. */
+int cs_collection_upsert_dims(cs_collection *coll, const cs_record_in *recs,
+                              const int *vector_dims, size_t n, cs_error *err);
 /* Records for the ids that exist (each id at most once); vector and metadata included. */
 int cs_collection_fetch(cs_collection *coll, const char *const *ids, size_t n,
                         cs_records *out, cs_error *err);

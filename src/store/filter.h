@@ -25,6 +25,13 @@ typedef struct cs_filter {
     char *key;
     cs_filter_op op;
     json_t *value;
+    /* Additive: the operand as exact compact JSON text (numbers kept as PostgreSQL numeric
+     * text, so 0.1 and 9007199254740993 stay exact; keys in jsonb order). Bind this
+     * rather than json_dumps(value), which prints 0.1 as 0.10000000000000001. */
+    char *value_json;
+    /* $in only: the exact text of each element (n_elems entries). */
+    char **elem_json;
+    size_t n_elems;
 } cs_filter;
 
 /* Parses and validates filter JSON text. *out is NULL for "no filter" ({} / null / []).

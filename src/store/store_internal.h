@@ -26,11 +26,11 @@ struct cs_collection {
 int cs_validate_name(const char *name, bool allow_underscore, cs_error *err);
 
 /* Checks every record before anything is written (spec §4.2): id present and valid
- * UTF-8 without NUL, vector of dim finite floats, metadata valid JSON. On success
+ * UTF-8 without NUL, vector of dims[i] (NULL: dim) finite floats, metadata valid JSON. On success
  * *norm_meta[i] holds the normalised compact metadata text (caller frees each and the
  * array). */
-int cs_validate_records(const cs_collection *coll, const cs_record_in *recs, size_t n,
-                        char ***norm_meta, cs_error *err);
+int cs_validate_records(const cs_collection *coll, const cs_record_in *recs, const int *dims,
+                        size_t n, char ***norm_meta, cs_error *err);
 
 /* Parses JSON metadata text with jsonb-like normalisation (duplicate keys: last wins;
  * NaN/Infinity refused; U+0000 refused) and re-serialises it compactly. NULL -> "{}". */

@@ -1,0 +1,71 @@
+/* A small JSON value model with PostgreSQL jsonb semantics, used where jansson's is not
+ * enough: numbers are kept exactly as PostgreSQL numeric text (2^53+1 or 1e-7 lose
+ * nothing), objects are de-duplicated (last key wins) and kept in jsonb's key order
+ * (shorter keys first, then bytes), and comparison follows jsonb's btree order
+ * (spec §7.3-7.5). Used to normalise metadata, to carry filter operands exactly and by
+ * the SQLite backend's SQL functions. */
+#ifndef CS_STORE_JVAL_H
+#define CS_STORE_JVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Declared in jsonb's type order: null < string < number < bool < array < object. */
+typedef enum { JV_NULL, JV_STRING, JV_NUMBER, JV_BOOL, JV_ARRAY, JV_OBJECT } jv_type;
+
+typedef struct jv {
+    jv_type type;
+    bool b;              /* JV_BOOL */
+    char *s;             /* JV_STRING: UTF-8 bytes; JV_NUMBER: canonical numeric text */
+    size_t len;
+    struct jv *items;    /* JV_ARRAY: n elements; JV_OBJECT: 2n entries key, value, ... */
+    size_t n;
+} jv;
+
+typedef enum {
+    JV_OK = 0,
+    JV_ERR_SYNTAX,       /* not JSON text at all */
+    JV_ERR_VALUE,        /* JSON-like, but PostgreSQL's jsonb refuses it: NaN/Infinity,
+                          * U+0000, lone surrogates, invalid UTF-8, numeric overflow */
+    JV_ERR_NOMEM
+} jv_status;
+
+typedef struct jv_error {
+    jv_status status;
+    char msg[160];
+} jv_error;
+
+/* Parses JSON text. With `lenient`, value errors (JV_ERR_VALUE) are recorded in err but
+ * parsing continues, so a caller can report structural problems first (vecs checks the
+ * filter's shape before the server sees its values); the returned tree is then only fit
+ * for shape inspection. Returns 0 or the jv_status; *out is set on success (and on a
+ * lenient value error). */
+int jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err);
+void jv_free(jv *v);
+
+/* Compact serialisation (jsonb's canonical content: key order, numeric text). malloc'd. */
+char *jv_serialize(const jv *v, size_t *len_out);
+
+/* jsonb btree order of two top-level values (raw scalars compare as one-element
+ * arrays, so [] sorts below every scalar): <0, 0, >0. */
+int jv_cmp(const jv *a, const jv *b);
+/* jsonb equality (= cmp == 0). */
+bool jv_equal(const jv *a, const jv *b);
+/* Top-level `a @> scalar` where a is an array: has a scalar element equal to s. */
+bool jv_array_has_scalar(const jv *a, const jv *s);
+/* The value of key in the object `o` (NULL when not an object or missing). */
+const jv *jv_object_get(const jv *o, const char *key, size_t klen);
+
+/* Finds key in the top-level object of compact/any JSON text without building the
+ * whole tree: returns 1 and the value's span, 0 when absent or not an object, <0 when
+ * the text is malformed. The last occurrence wins, like jsonb. */
+int jv_text_find_key(const char *text, size_t len, const char *key, size_t klen,
+                     const char **val, size_t *vlen);
+
+/* Canonical PostgreSQL numeric text for a JSON number lexeme (1e-7 -> 0.0000001,
+ * -0 -> 0, 1.50 stays 1.50). Returns malloc'd text or NULL (overflow / OOM). */
+char *jv_numeric_canonical(const char *lex, size_t len, bool *overflow);
+/* Compares two canonical numeric texts by value. */
+int jv_numeric_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif

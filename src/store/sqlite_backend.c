@@ -1,0 +1,397 @@
+/* Embedded SQLite backend: connection (WAL, busy timeout), transactions, error mapping
+ * and the catalog operations (list, lookup, create, drop, count, index name). Layout in
+ * sqlite_internal.h. */
+#include "store/sqlite_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SQ_DEFAULT_BUSY_MS 5000
+
+int sq_fail(sq_backend *b, int rc, const char *what, cs_error *err)
+{
+    int prim = rc & 0xff;
+    const char *msg = b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc);
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+        return cs_error_set(err, CS_E_BUSY,
+                            "%s: database '%s' is locked by another connection (waited %d ms): %s",
+                            what, b->path, b->busy_ms, msg);
+    if (prim == SQLITE_NOMEM) return cs_error_set(err, CS_E_NOMEM, "%s: out of memory", what);
+    if (prim == SQLITE_CANTOPEN || prim == SQLITE_IOERR || prim == SQLITE_READONLY ||
+        prim == SQLITE_FULL || prim == SQLITE_PERM)
+        return cs_error_set(err, CS_E_IO, "%s: '%s': %s", what, b->path, msg);
+    if (prim == SQLITE_NOTADB || prim == SQLITE_CORRUPT)
+        return cs_error_set(err, CS_E_FORMAT, "%s: '%s' is not a valid clipsearch database: %s",
+                            what, b->path, msg);
+    return cs_error_set(err, CS_E_DATABASE, "%s: %s", what, msg);
+}
+
+int sq_exec(sq_backend *b, const char *sql, cs_error *err)
+{
+    int rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : sq_fail(b, rc, sql, err);
+}
+
+int sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err)
+{
+    int rc = sqlite3_prepare_v2(b->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : sq_fail(b, rc, "prepare", err);
+}
+
+int sq_begin(sq_backend *b, bool write, cs_error *err)
+{
+    return sq_exec(b, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+}
+
+int sq_commit(sq_backend *b, cs_error *err)
+{
+    int rc = sq_exec(b, "COMMIT", err);
+    if (rc) sq_rollback(b);
+    return rc;
+}
+
+void sq_rollback(sq_backend *b)
+{
+    if (!sqlite3_get_autocommit(b->db)) sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void sq_coll_clear(sq_coll *c)
+{
+    free(c->index_name);
+    c->index_name = NULL;
+}
+
+int sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
+{
+    memset(c, 0, sizeof *c);
+    sqlite3_stmt *st;
+    int rc = sq_prepare(b, "SELECT tbl, dimension, version, index_name FROM cs_collections "
+                           "WHERE name = ?1", &st, err);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        snprintf(c->tbl, sizeof c->tbl, "%s", (const char *)sqlite3_column_text(st, 0));
+        c->dim = sqlite3_column_int(st, 1);
+        c->version = sqlite3_column_int64(st, 2);
+        const unsigned char *ix = sqlite3_column_text(st, 3);
+        if (ix && !(c->index_name = strdup((const char *)ix)))
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    } else if (s == SQLITE_DONE) {
+        rc = cs_error_set(err, CS_E_DATABASE, "relation \"vecs.%s\" does not exist", name);
+    } else {
+        rc = sq_fail(b, s, "reading the collection catalog", err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sq_bump_version(sq_backend *b, const char *name, cs_error *err)
+{
+    sqlite3_stmt *st;
+    int rc = sq_prepare(b, "UPDATE cs_collections SET version = version + 1 WHERE name = ?1",
+                        &st, err);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "updating the collection catalog", err);
+}
+
+void sq_cache_drop(sq_backend *b, const char *tbl)
+{
+    for (sq_cache **pp = &b->caches; *pp; pp = &(*pp)->next) {
+        sq_cache *c = *pp;
+        if (!strcmp(c->tbl, tbl)) {
+            *pp = c->next;
+            free(c->tbl);
+            free(c->rowids);
+            free(c->vecs);
+            free(c->norms2);
+            free(c);
+            return;
+        }
+    }
+}
+
+void sq_vec_to_blob(const float *v, int dim, unsigned char *blob)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(blob, v, (size_t)dim * 4);
+#else
+    for (int i = 0; i < dim; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        u = __builtin_bswap32(u);
+        memcpy(blob + 4 * (size_t)i, &u, 4);
+    }
+#endif
+}
+
+void sq_blob_to_vec(const void *blob, int dim, float *v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(v, blob, (size_t)dim * 4);
+#else
+    const unsigned char *p = blob;
+    for (int i = 0; i < dim; i++) {
+        uint32_t u;
+        memcpy(&u, p + 4 * (size_t)i, 4);
+        u = __builtin_bswap32(u);
+        memcpy(&v[i], &u, 4);
+    }
+#endif
+}
+
+/* ---- operations ----------------------------------------------------------------- */
+
+static void sq_close(cs_backend *base)
+{
+    sq_backend *b = (sq_backend *)base;
+    while (b->caches) sq_cache_drop(b, b->caches->tbl);
+    sqlite3_close_v2(b->db);
+    free(b->path);
+    free(b);
+}
+
+static int sq_list(cs_backend *base, cs_collection_info **out, size_t *n, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    sqlite3_stmt *st;
+    /* vecs hides names starting with '_' (spec §1.3); none are created here, but a file
+     * written by something else may hold them. */
+    int rc = sq_prepare(b, "SELECT name, dimension FROM cs_collections "
+                           "WHERE substr(name, 1, 1) <> '_' ORDER BY name", &st, err);
+    if (rc) return rc;
+    size_t cap = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 8;
+            cs_collection_info *p = realloc(*out, cap * sizeof *p);
+            if (!p) { rc = cs_error_set(err, CS_E_NOMEM, "out of memory"); break; }
+            *out = p;
+        }
+        cs_collection_info *ci = &(*out)[*n];
+        ci->dimension = sqlite3_column_int(st, 1);
+        if (!(ci->name = strdup((const char *)sqlite3_column_text(st, 0)))) {
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+            break;
+        }
+        (*n)++;
+    }
+    if (!rc && s != SQLITE_DONE) rc = sq_fail(b, s, "listing collections", err);
+    sqlite3_finalize(st);
+    if (rc) {
+        cs_collection_info_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static int sq_lookup(cs_backend *base, const char *name, int *dimension, bool *found,
+                     cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    *found = false;
+    if (name[0] == '_') return 0;   /* never a collection (spec §1.3) */
+    sqlite3_stmt *st;
+    int rc = sq_prepare(b, "SELECT dimension FROM cs_collections WHERE name = ?1", &st, err);
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *found = true;
+        *dimension = sqlite3_column_int(st, 0);
+    } else if (s != SQLITE_DONE) {
+        rc = sq_fail(b, s, "looking up a collection", err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_create(cs_backend *base, const char *name, int dimension, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, true, err);
+    if (rc) return rc;
+    uint64_t uid = 0;
+    if (getrandom(&uid, sizeof uid, 0) != (ssize_t)sizeof uid)
+        uid = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid();
+    char tbl[40], sql[160];
+    snprintf(tbl, sizeof tbl, "cs_coll_%016llx", (unsigned long long)uid);
+    sqlite3_stmt *st = NULL;
+    rc = sq_prepare(b, "INSERT INTO cs_collections(name, dimension, tbl, uid, version) "
+                       "VALUES (?1, ?2, ?3, ?4, 0)", &st, err);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, dimension);
+        sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)(uid >> 1));
+        int s = sqlite3_step(st);
+        if ((s & 0xff) == SQLITE_CONSTRAINT)   /* a concurrent creator won (spec §10) */
+            rc = cs_error_set(err, CS_E_DATABASE, "relation \"%s\" already exists", name);
+        else if (s != SQLITE_DONE)
+            rc = sq_fail(b, s, "creating a collection", err);
+        sqlite3_finalize(st);
+    }
+    if (!rc) {
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE \"%s\" (id TEXT PRIMARY KEY NOT NULL, vec BLOB NOT NULL, "
+                 "metadata TEXT NOT NULL DEFAULT '{}')", tbl);
+        rc = sq_exec(b, sql, err);
+    }
+    if (!rc) return sq_commit(b, err);
+    sq_rollback(b);
+    return rc;
+}
+
+static int sq_drop(cs_backend *base, const char *name, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, true, err);
+    if (rc) return rc;
+    sq_coll c;
+    cs_error ignore;
+    if (sq_coll_get(b, name, &c, &ignore)) {   /* DROP TABLE IF EXISTS: missing is fine */
+        sq_rollback(b);
+        return 0;
+    }
+    sq_coll_clear(&c);
+    char sql[96];
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s\"", c.tbl);
+    rc = sq_exec(b, sql, err);
+    sqlite3_stmt *st = NULL;
+    if (!rc && !(rc = sq_prepare(b, "DELETE FROM cs_collections WHERE name = ?1", &st, err))) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        if (s != SQLITE_DONE) rc = sq_fail(b, s, "dropping a collection", err);
+        sqlite3_finalize(st);
+    }
+    if (!rc) rc = sq_commit(b, err);
+    else sq_rollback(b);
+    sq_cache_drop(b, c.tbl);
+    return rc;
+}
+
+static int sq_count(cs_backend *base, const char *name, int64_t *count, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, false, err);
+    if (rc) return rc;
+    sq_coll c;
+    if (!(rc = sq_coll_get(b, name, &c, err))) {
+        sq_coll_clear(&c);
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c.tbl);
+        sqlite3_stmt *st;
+        if (!(rc = sq_prepare(b, sql, &st, err))) {
+            int s = sqlite3_step(st);
+            if (s == SQLITE_ROW) *count = sqlite3_column_int64(st, 0);
+            else rc = sq_fail(b, s, "counting records", err);
+            sqlite3_finalize(st);
+        }
+    }
+    sq_rollback(b);
+    return rc;
+}
+
+static int sq_index_name(cs_backend *base, const char *name, char **index_name, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    sq_coll c;
+    int rc = sq_coll_get(b, name, &c, err);
+    if (rc) return rc;
+    *index_name = c.index_name;   /* ownership moves to the caller */
+    return 0;
+}
+
+static bool sq_hnsw_available(cs_backend *b)
+{
+    (void)b;
+    return true;   /* behaves like a current pgvector: auto -> hnsw */
+}
+
+static const cs_backend_ops SQ_OPS = {
+    .name = "sqlite",
+    .close = sq_close,
+    .list = sq_list,
+    .lookup = sq_lookup,
+    .create = sq_create,
+    .drop = sq_drop,
+    .count = sq_count,
+    .index_name = sq_index_name,
+    .upsert = sq_upsert,
+    .fetch = sq_fetch,
+    .delete_ids = sq_delete_ids,
+    .delete_filter = sq_delete_filter,
+    .query = sq_query,
+    .scan = sq_scan,
+    .create_index = sq_create_index,
+    .hnsw_available = sq_hnsw_available,
+};
+
+static int setup(sq_backend *b, cs_error *err)
+{
+    sqlite3_extended_result_codes(b->db, 1);
+    sqlite3_busy_timeout(b->db, b->busy_ms);
+    /* WAL: readers never block the writer; synchronous=NORMAL keeps every committed
+     * transaction safe from a process crash (not necessarily from power loss). */
+    sqlite3_stmt *st;
+    int rc = sq_prepare(b, "PRAGMA journal_mode=WAL", &st, err);
+    if (rc) return rc;
+    int s = sqlite3_step(st);
+    if (s != SQLITE_ROW) rc = sq_fail(b, s, "enabling WAL mode", err);
+    sqlite3_finalize(st);
+    if (rc) return rc;
+    if ((rc = sq_exec(b, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; "
+                         "PRAGMA mmap_size=1073741824", err)))
+        return rc;
+    if (sq_register_functions(b->db) != SQLITE_OK)
+        return cs_error_set(err, CS_E_INTERNAL, "cannot register SQL functions");
+    if ((rc = sq_prepare(b, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                            "name = 'cs_collections'", &st, err)))
+        return rc;
+    s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s == SQLITE_ROW) return 0;
+    if (s != SQLITE_DONE) return sq_fail(b, s, "reading the schema", err);
+    if ((rc = sq_begin(b, true, err))) return rc;
+    rc = sq_exec(b, "CREATE TABLE IF NOT EXISTS cs_collections ("
+                    "name TEXT PRIMARY KEY NOT NULL, dimension INTEGER NOT NULL, "
+                    "tbl TEXT NOT NULL UNIQUE, index_name TEXT, index_spec TEXT, "
+                    "uid INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0)", err);
+    if (rc) {
+        sq_rollback(b);
+        return rc;
+    }
+    return sq_commit(b, err);
+}
+
+int cs_sqlite_backend_open(const char *path, cs_backend **out, cs_error *err)
+{
+    *out = NULL;
+    sq_backend *b = calloc(1, sizeof *b);
+    if (!b || !(b->path = strdup(path))) {
+        free(b);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    b->base.ops = &SQ_OPS;
+    b->busy_ms = SQ_DEFAULT_BUSY_MS;
+    const char *env = getenv("CLIPSEARCH_BUSY_TIMEOUT_MS");
+    if (env && *env) b->busy_ms = atoi(env) < 0 ? 0 : atoi(env);
+    int s = sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                              SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = s == SQLITE_OK ? setup(b, err) : sq_fail(b, s, "opening the database", err);
+    if (rc) {
+        sq_close(&b->base);
+        return rc;
+    }
+    *out = &b->base;
+    return 0;
+}

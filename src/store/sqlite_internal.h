@@ -1,0 +1,94 @@
+/* Private to the SQLite backend (sqlite_*.c). Layout of one database file:
+ *   cs_collections(name, dimension, tbl, index_name, index_spec, uid, version) - the
+ *     catalog; `name` is compared byte-wise (case-sensitive, like PostgreSQL quoted
+ *     identifiers), `tbl` is the data table, `version` counts writes so readers can tell
+ *     whether their in-memory copy of the vectors is current;
+ *   cs_coll_<uid hex>(id TEXT PRIMARY KEY, vec BLOB, metadata TEXT) per collection:
+ *     vec = dimension float32 little-endian, metadata = normalised compact JSON.
+ * Table names are derived from the catalog, never from the collection name, so any
+ * name (quotes, newlines, "A" next to "a") is safe and SQLite's case-insensitive
+ * identifiers cannot collide. */
+#ifndef CS_STORE_SQLITE_INTERNAL_H
+#define CS_STORE_SQLITE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store/store_internal.h"
+
+/* The vectors of one collection as last read, in rowid order, for the exact scan. */
+typedef struct sq_cache {
+    struct sq_cache *next;
+    char *tbl;
+    int64_t version;
+    int dim;
+    size_t n;
+    int64_t *rowids;
+    float *vecs;      /* n * dim */
+    float *norms2;    /* n, float32 sums of squares (cosine) */
+} sq_cache;
+
+typedef struct sq_backend {
+    cs_backend base;
+    sqlite3 *db;
+    char *path;
+    int busy_ms;
+    sq_cache *caches;
+} sq_backend;
+
+typedef struct sq_coll {
+    char tbl[40];
+    int dim;
+    int64_t version;
+    char *index_name;   /* malloc'd or NULL */
+} sq_coll;
+
+/* Maps a SQLite result code to a cs_error (BUSY -> CS_E_BUSY naming the file). */
+int sq_fail(sq_backend *b, int rc, const char *what, cs_error *err);
+int sq_exec(sq_backend *b, const char *sql, cs_error *err);
+int sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err);
+/* Transactions: write = BEGIN IMMEDIATE (waits busy_ms for other writers). */
+int sq_begin(sq_backend *b, bool write, cs_error *err);
+int sq_commit(sq_backend *b, cs_error *err);
+void sq_rollback(sq_backend *b);
+/* Catalog row of a collection; missing -> CS_E_DATABASE 'relation does not exist'. */
+int sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err);
+void sq_coll_clear(sq_coll *c);
+int sq_bump_version(sq_backend *b, const char *name, cs_error *err);
+void sq_cache_drop(sq_backend *b, const char *tbl);
+
+/* SQL functions used by compiled filters (sqlite_filter.c). */
+int sq_register_functions(sqlite3 *db);
+/* Compiles a filter into a boolean SQL expression over column `metadata`; parameters
+ * are appended to params (texts) and numbered from first_param. */
+typedef struct sq_sql {
+    char *sql;
+    size_t len, cap;
+    const char **params;   /* borrowed from the filter tree */
+    size_t nparams, cap_params;
+    bool oom;
+} sq_sql;
+void sq_sql_add(sq_sql *s, const char *text);
+void sq_sql_filter(sq_sql *s, const cs_filter *f);
+void sq_sql_free(sq_sql *s);
+int sq_sql_bind(sq_backend *b, sqlite3_stmt *st, const sq_sql *s, int first, cs_error *err);
+
+/* Operations (backend.h) implemented in sqlite_write.c / sqlite_read.c. */
+int sq_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
+              cs_error *err);
+int sq_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,
+                  cs_records *out, cs_error *err);
+int sq_delete_filter(cs_backend *b, const char *name, const cs_filter *filter, cs_records *out,
+                     cs_error *err);
+int sq_create_index(cs_backend *b, const char *name, const cs_index_spec *spec, cs_error *err);
+int sq_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
+             cs_records *out, cs_error *err);
+int sq_query(cs_backend *b, const char *name, int dim, const cs_query *q, const cs_filter *filter,
+             cs_records *out, cs_error *err);
+int sq_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter, bool include_vector,
+            cs_records *out, cs_error *err);
+
+/* Vectors are stored little-endian; these convert on big-endian hosts. */
+void sq_vec_to_blob(const float *v, int dim, unsigned char *blob);
+void sq_blob_to_vec(const void *blob, int dim, float *v);
+
+#endif

@@ -1,0 +1,270 @@
+/* SQLite reads: fetch, scan and the exact top-k query. The query keeps each collection's
+ * vectors in memory (rowid order, plus float32 norms for cosine) and reloads them only
+ * when the catalog's version changed, so repeated queries cost one SIMD pass over RAM
+ * instead of reading every blob through SQLite. Filters are evaluated by SQLite
+ * (sqlite_filter.c) and merged with the in-memory rows by rowid, so the result is the
+ * true top-k among the matching records. Every read runs in one read transaction, so
+ * the version, the filter and the result rows come from the same snapshot. */
+#include "store/sqlite_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/vscan.h"
+
+static int read_vec(sqlite3_stmt *st, int col, int dim, const char *id, float **out,
+                    cs_error *err)
+{
+    *out = NULL;
+    if (sqlite3_column_bytes(st, col) != dim * 4)
+        return cs_error_set(err, CS_E_FORMAT, "stored vector of record '%s' has %d bytes, not %d",
+                            id ? id : "?", sqlite3_column_bytes(st, col), dim * 4);
+    float *v = malloc((size_t)dim * sizeof *v);
+    if (!v) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    sq_blob_to_vec(sqlite3_column_blob(st, col), dim, v);
+    *out = v;
+    return 0;
+}
+
+/* Appends a record from the current row: id at col 0, metadata at mcol, vector at vcol. */
+static int push_row(sqlite3_stmt *st, int mcol, int vcol, int dim, cs_records *out, cs_error *err)
+{
+    cs_record *r = cs_records_push(out, err);
+    if (!r) return CS_E_NOMEM;
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    if (!(r->id = strdup(id ? id : ""))) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (mcol >= 0 && !(r->metadata_json = strdup((const char *)sqlite3_column_text(st, mcol))))
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (vcol >= 0) return read_vec(st, vcol, dim, r->id, &r->vector, err);
+    return 0;
+}
+
+int sq_fetch(cs_backend *base, const char *name, int dim, const char *const *ids, size_t n,
+             cs_records *out, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, false, err);
+    if (rc) return rc;
+    sq_coll c;
+    sqlite3_stmt *st = NULL;
+    if (!(rc = sq_coll_get(b, name, &c, err))) {
+        sq_coll_clear(&c);
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT id, metadata, vec FROM \"%s\" WHERE id = ?1", c.tbl);
+        rc = sq_prepare(b, sql, &st, err);
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) rc = push_row(st, 1, 2, dim, out, err);
+        else if (s != SQLITE_DONE) rc = sq_fail(b, s, "fetch", err);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    sq_rollback(b);
+    return rc;
+}
+
+int sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *filter,
+            bool include_vector, cs_records *out, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, false, err);
+    if (rc) return rc;
+    sq_coll c;
+    sqlite3_stmt *st = NULL;
+    sq_sql s = {0};
+    if (!(rc = sq_coll_get(b, name, &c, err))) {
+        sq_coll_clear(&c);
+        char head[128];
+        snprintf(head, sizeof head, "SELECT id, metadata, vec FROM \"%s\"", c.tbl);
+        sq_sql_add(&s, head);
+        if (filter) {
+            sq_sql_add(&s, " WHERE ");
+            sq_sql_filter(&s, filter);
+        }
+        if (s.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+        else if (!(rc = sq_prepare(b, s.sql, &st, err))) rc = sq_sql_bind(b, st, &s, 1, err);
+    }
+    int r;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
+        rc = push_row(st, 1, include_vector ? 2 : -1, dim, out, err);
+    if (!rc && r != SQLITE_DONE) rc = sq_fail(b, r, "scan", err);
+    sqlite3_finalize(st);
+    sq_sql_free(&s);
+    sq_rollback(b);
+    return rc;
+}
+
+static int cache_load(sq_backend *b, const sq_coll *c, sq_cache *k, cs_error *err)
+{
+    char sql[128];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c->tbl);
+    int rc = sq_prepare(b, sql, &st, err);
+    if (rc) return rc;
+    int s = sqlite3_step(st);
+    int64_t n = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (s != SQLITE_ROW) return sq_fail(b, s, "counting records", err);
+    if (n > (int64_t)UINT32_MAX) return cs_error_set(err, CS_E_TOO_LARGE, "too many records");
+    size_t cap = n ? (size_t)n : 1, dim = (size_t)c->dim;
+    k->rowids = malloc(cap * sizeof *k->rowids);
+    k->vecs = malloc(cap * dim * sizeof *k->vecs);
+    k->norms2 = malloc(cap * sizeof *k->norms2);
+    if (!k->rowids || !k->vecs || !k->norms2)
+        return cs_error_set(err, CS_E_NOMEM, "out of memory caching %lld vectors", (long long)n);
+    snprintf(sql, sizeof sql, "SELECT rowid, vec FROM \"%s\" ORDER BY rowid", c->tbl);
+    if ((rc = sq_prepare(b, sql, &st, err))) return rc;
+    size_t i = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW && i < cap) {
+        if (sqlite3_column_bytes(st, 1) != c->dim * 4) {
+            rc = cs_error_set(err, CS_E_FORMAT, "stored vector at rowid %lld has %d bytes, not %d",
+                              (long long)sqlite3_column_int64(st, 0), sqlite3_column_bytes(st, 1),
+                              c->dim * 4);
+            break;
+        }
+        k->rowids[i] = sqlite3_column_int64(st, 0);
+        float *v = k->vecs + i * dim;
+        sq_blob_to_vec(sqlite3_column_blob(st, 1), c->dim, v);
+        k->norms2[i] = cs_vscan_norm2(v, dim);
+        i++;
+    }
+    if (!rc && s != SQLITE_DONE && s != SQLITE_ROW) rc = sq_fail(b, s, "reading vectors", err);
+    sqlite3_finalize(st);
+    k->n = i;
+    k->version = c->version;
+    k->dim = c->dim;
+    return rc;
+}
+
+static int cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
+{
+    for (sq_cache *k = b->caches; k; k = k->next)
+        if (!strcmp(k->tbl, c->tbl) && k->version == c->version && k->dim == c->dim) {
+            *out = k;
+            return 0;
+        }
+    sq_cache_drop(b, c->tbl);
+    sq_cache *k = calloc(1, sizeof *k);
+    if (!k || !(k->tbl = strdup(c->tbl))) {
+        free(k);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    k->next = b->caches;
+    b->caches = k;
+    int rc = cache_load(b, c, k, err);
+    if (rc) {
+        sq_cache_drop(b, c->tbl);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+/* Positions (in the cache) of the rows matching the filter: both lists are in rowid
+ * order, so one merge pass maps them. */
+static int filter_rows(sq_backend *b, const sq_coll *c, const sq_cache *k, const cs_filter *f,
+                       uint32_t **rows, size_t *nrows, cs_error *err)
+{
+    sq_sql s = {0};
+    char head[128];
+    snprintf(head, sizeof head, "SELECT rowid FROM \"%s\" WHERE ", c->tbl);
+    sq_sql_add(&s, head);
+    sq_sql_filter(&s, f);
+    sq_sql_add(&s, " ORDER BY rowid");
+    sqlite3_stmt *st = NULL;
+    int rc = s.oom ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
+    if (!rc && !(rc = sq_prepare(b, s.sql, &st, err))) rc = sq_sql_bind(b, st, &s, 1, err);
+    uint32_t *r = malloc((k->n ? k->n : 1) * sizeof *r);
+    if (!rc && !r) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    size_t n = 0, pos = 0;
+    int step = SQLITE_DONE;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t rowid = sqlite3_column_int64(st, 0);
+        while (pos < k->n && k->rowids[pos] < rowid) pos++;
+        if (pos < k->n && k->rowids[pos] == rowid) r[n++] = (uint32_t)pos++;
+    }
+    if (!rc && step != SQLITE_DONE) rc = sq_fail(b, step, "evaluating the filter", err);
+    sqlite3_finalize(st);
+    sq_sql_free(&s);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    *rows = r;
+    *nrows = n;
+    return 0;
+}
+
+static int emit_hits(sq_backend *b, const sq_coll *c, const sq_cache *k, const cs_query *q,
+                     const cs_vscan_hit *hits, long nh, cs_records *out, cs_error *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT id, metadata FROM \"%s\" WHERE rowid = ?1", c->tbl);
+    sqlite3_stmt *st;
+    int rc = sq_prepare(b, sql, &st, err);
+    for (long i = 0; !rc && i < nh; i++) {
+        sqlite3_bind_int64(st, 1, k->rowids[hits[i].row]);
+        int s = sqlite3_step(st);
+        if (s != SQLITE_ROW) {
+            rc = s == SQLITE_DONE ? cs_error_set(err, CS_E_INTERNAL, "row vanished during query")
+                                  : sq_fail(b, s, "query", err);
+            break;
+        }
+        if (!(rc = push_row(st, q->include_metadata ? 1 : -1, -1, c->dim, out, err))) {
+            cs_record *r = &out->items[out->n - 1];
+            if (q->include_value) r->value = hits[i].dist;
+            if (q->include_vector) {
+                if (!(r->vector = malloc((size_t)c->dim * sizeof(float))))
+                    rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+                else
+                    memcpy(r->vector, k->vecs + (size_t)hits[i].row * (size_t)c->dim,
+                           (size_t)c->dim * sizeof(float));
+            }
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sq_query(cs_backend *base, const char *name, int dim, const cs_query *q, const cs_filter *filter,
+             cs_records *out, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, false, err);
+    if (rc) return rc;
+    sq_coll c;
+    sq_cache *k = NULL;
+    uint32_t *rows = NULL;
+    cs_vscan_hit *hits = NULL;
+    if ((rc = sq_coll_get(b, name, &c, err))) goto done;
+    sq_coll_clear(&c);
+    if (c.dim != dim) {
+        rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d", name, c.dim);
+        goto done;
+    }
+    if ((rc = cache_get(b, &c, &k, err))) goto done;
+    size_t n = k->n;
+    if (filter && (rc = filter_rows(b, &c, k, filter, &rows, &n, err))) goto done;
+    size_t want = (size_t)q->limit;
+    if (!(hits = malloc((want ? want : 1) * sizeof *hits))) {
+        rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+        goto done;
+    }
+    long nh = cs_vscan_topk(q->measure, q->vector, k->vecs, k->norms2, (size_t)dim, rows, n, want,
+                            hits);
+    if (nh < 0) {
+        rc = cs_error_set(err, CS_E_NOMEM, "out of memory scanning");
+        goto done;
+    }
+    rc = emit_hits(b, &c, k, q, hits, nh, out, err);
+done:
+    free(rows);
+    free(hits);
+    sq_rollback(b);
+    return rc;
+}

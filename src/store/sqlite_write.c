@@ -1,0 +1,179 @@
+/* SQLite writes: each call is one BEGIN IMMEDIATE ... COMMIT transaction (a crash leaves
+ * the old or the new state), and bumps the collection's version so that every
+ * connection's in-memory copy of the vectors is refreshed (sqlite_read.c). Input arrives
+ * validated (backend.h), including the duplicate-id-per-500-batch rule. */
+#include "store/sqlite_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *recs, size_t n,
+              cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, true, err);
+    if (rc) return rc;
+    sq_coll c;
+    sqlite3_stmt *st = NULL;
+    unsigned char *blob = malloc((size_t)dim * 4);
+    if (!blob) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (!rc && !(rc = sq_coll_get(b, name, &c, err))) {
+        sq_coll_clear(&c);
+        if (c.dim != dim)
+            rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d, not %d",
+                              name, c.dim, dim);
+    }
+    if (!rc) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO \"%s\"(id, vec, metadata) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO "
+                 "UPDATE SET vec = excluded.vec, metadata = excluded.metadata", c.tbl);
+        rc = sq_prepare(b, sql, &st, err);
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        sq_vec_to_blob(recs[i].vector, dim, blob);
+        sqlite3_bind_text(st, 1, recs[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, blob, dim * 4, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, recs[i].metadata_json ? recs[i].metadata_json : "{}", -1,
+                          SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        if (s != SQLITE_DONE) {
+            rc = sq_fail(b, s, "upsert", err);
+            cs_error_prefix(err, "record '%s'", recs[i].id);
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    free(blob);
+    if (!rc) rc = sq_bump_version(b, name, err);
+    if (!rc) return sq_commit(b, err);
+    sq_rollback(b);
+    return rc;
+}
+
+/* Runs `stmt` (a DELETE ... RETURNING id) to completion, collecting the ids. */
+static int collect_ids(sq_backend *b, sqlite3_stmt *st, cs_records *out, size_t *deleted,
+                       cs_error *err)
+{
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        cs_record *r = cs_records_push(out, err);
+        if (!r) return CS_E_NOMEM;
+        if (!(r->id = strdup((const char *)sqlite3_column_text(st, 0))))
+            return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        (*deleted)++;
+    }
+    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "delete", err);
+}
+
+int sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, size_t n,
+                  cs_records *out, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, true, err);
+    if (rc) return rc;
+    sq_coll c;
+    sqlite3_stmt *st = NULL;
+    size_t deleted = 0;
+    if (!(rc = sq_coll_get(b, name, &c, err))) {
+        sq_coll_clear(&c);
+        char sql[128];
+        snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE id = ?1 RETURNING id", c.tbl);
+        rc = sq_prepare(b, sql, &st, err);
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+        rc = collect_ids(b, st, out, &deleted, err);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (!rc && deleted) rc = sq_bump_version(b, name, err);
+    if (!rc) return sq_commit(b, err);
+    sq_rollback(b);
+    return rc;
+}
+
+int sq_delete_filter(cs_backend *base, const char *name, const cs_filter *filter, cs_records *out,
+                     cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, true, err);
+    if (rc) return rc;
+    sq_coll c;
+    sqlite3_stmt *st = NULL;
+    size_t deleted = 0;
+    sq_sql s = {0};
+    if (!(rc = sq_coll_get(b, name, &c, err))) {
+        sq_coll_clear(&c);
+        char head[96];
+        snprintf(head, sizeof head, "DELETE FROM \"%s\" WHERE ", c.tbl);
+        sq_sql_add(&s, head);
+        sq_sql_filter(&s, filter);
+        sq_sql_add(&s, " RETURNING id");
+        if (s.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+        else if (!(rc = sq_prepare(b, s.sql, &st, err)) && !(rc = sq_sql_bind(b, st, &s, 1, err)))
+            rc = collect_ids(b, st, out, &deleted, err);
+    }
+    sqlite3_finalize(st);
+    sq_sql_free(&s);
+    if (!rc && deleted) rc = sq_bump_version(b, name, err);
+    if (!rc) return sq_commit(b, err);
+    sq_rollback(b);
+    return rc;
+}
+
+int sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spec, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = sq_begin(b, true, err);
+    if (rc) return rc;
+    sq_coll c;
+    if ((rc = sq_coll_get(b, name, &c, err))) {
+        sq_rollback(b);
+        return rc;
+    }
+    bool had = c.index_name != NULL;
+    sq_coll_clear(&c);
+    /* Same steps as vecs' one transaction (spec §8): refuse or drop the old index, then
+     * "create" the new one, which pgvector may refuse (the old one is then kept). */
+    if (had && !spec->replace)
+        rc = cs_error_set(err, CS_E_ARG, "replace is set to False but an index exists");
+    cs_index_spec s = *spec;
+    if (!rc && s.method == CS_INDEX_IVFFLAT && !s.n_lists) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c.tbl);
+        sqlite3_stmt *st;
+        if (!(rc = sq_prepare(b, sql, &st, err))) {
+            int r = sqlite3_step(st);
+            if (r == SQLITE_ROW) s.n_lists = cs_ivfflat_default_lists(sqlite3_column_int64(st, 0));
+            else rc = sq_fail(b, r, "counting records", err);
+            sqlite3_finalize(st);
+        }
+    }
+    if (!rc) rc = cs_index_spec_check_ranges(&s, c.dim, err);
+    char ix[128], desc[160];
+    if (!rc && cs_index_name_format(&s, s.n_lists, ix, sizeof ix))
+        rc = cs_error_set(err, CS_E_INTERNAL, "index name too long");
+    if (!rc) {
+        if (s.method == CS_INDEX_HNSW)
+            snprintf(desc, sizeof desc, "{\"method\":\"hnsw\",\"measure\":\"%s\",\"m\":%d,\"ef_construction\":%d}",
+                     cs_measure_name(s.measure), s.m, s.ef_construction);
+        else
+            snprintf(desc, sizeof desc, "{\"method\":\"ivfflat\",\"measure\":\"%s\",\"n_lists\":%d}",
+                     cs_measure_name(s.measure), s.n_lists);
+        sqlite3_stmt *st;
+        if (!(rc = sq_prepare(b, "UPDATE cs_collections SET index_name = ?1, index_spec = ?2 "
+                                 "WHERE name = ?3", &st, err))) {
+            sqlite3_bind_text(st, 1, ix, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, desc, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+            int r = sqlite3_step(st);
+            if (r != SQLITE_DONE) rc = sq_fail(b, r, "create_index", err);
+            sqlite3_finalize(st);
+        }
+    }
+    if (!rc) return sq_commit(b, err);
+    sq_rollback(b);
+    return rc;
+}

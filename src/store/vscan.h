@@ -1,0 +1,30 @@
+/* Exact top-k over float32 vectors held in memory: distance kernels computed as pgvector
+ * does (float32 sums, double results, cosine clamp, NaN for zero norms; spec §5) with
+ * AVX-512 / AVX2+FMA paths chosen at run time, a bounded heap with NaN ordered last,
+ * and optional worker threads for large scans. */
+#ifndef CS_STORE_VSCAN_H
+#define CS_STORE_VSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/store.h"
+
+/* Sum of squares in float32, as pgvector accumulates |b|^2 (cached per row for cosine). */
+float cs_vscan_norm2(const float *v, size_t dim);
+
+/* Distance of one pair, exactly the formula of spec §5 (for tests and small paths). */
+double cs_vscan_distance(cs_measure m, const float *a, const float *b, size_t dim);
+
+typedef struct cs_vscan_hit {
+    uint32_t row;     /* index into the scanned rows */
+    double dist;
+} cs_vscan_hit;
+
+/* Top-k of the rows base[rows[i]*dim] (all rows 0..n-1 when rows == NULL) for query q,
+ * ascending by distance with NaN last. norms2 (per base row) is required for cosine.
+ * hits must hold k entries; returns the number found (min(k, n)) or -1 on OOM. */
+long cs_vscan_topk(cs_measure m, const float *q, const float *base, const float *norms2,
+                   size_t dim, const uint32_t *rows, size_t n, size_t k, cs_vscan_hit *hits);
+
+#endif
