@@ -14,7 +14,7 @@
 
 static char scratch_dir_[256];
 
-static const char *scratch_dir(void)
+static inline const char *scratch_dir(void)
 {
     if (!scratch_dir_[0]) {
         snprintf(scratch_dir_, sizeof scratch_dir_, "/tmp/cs_imgtest_XXXXXX");
@@ -27,7 +27,7 @@ static const char *scratch_dir(void)
 }
 
 /* Removes the scratch directory and the plain files in it. */
-static void scratch_cleanup(void)
+static inline void scratch_cleanup(void)
 {
     if (!scratch_dir_[0]) return;
     DIR *d = opendir(scratch_dir_);
@@ -44,14 +44,14 @@ static void scratch_cleanup(void)
     rmdir(scratch_dir_);
 }
 
-static const char *scratch_path(const char *name)
+static inline const char *scratch_path(const char *name)
 {
     static char p[512];
     snprintf(p, sizeof p, "%s/%s", scratch_dir(), name);
     return p;
 }
 
-static const char *write_file(const char *name, const void *data, size_t len)
+static inline const char *write_file(const char *name, const void *data, size_t len)
 {
     const char *p = scratch_path(name);
     FILE *f = fopen(p, "wb");
@@ -63,7 +63,7 @@ static const char *write_file(const char *name, const void *data, size_t len)
     return p;
 }
 
-static uint8_t *read_all(const char *path, size_t *len)
+static inline uint8_t *read_all(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -80,7 +80,7 @@ static uint8_t *read_all(const char *path, size_t *len)
     return b;
 }
 
-static uint8_t *fixture(const char *rel, size_t *len)
+static inline uint8_t *fixture(const char *rel, size_t *len)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/tests/fixtures/tiny/%s", test_env("CS_SOURCE_DIR", "."), rel);
@@ -92,7 +92,7 @@ static uint8_t *fixture(const char *rel, size_t *len)
     return b;
 }
 
-static uint32_t crc32_simple(const uint8_t *p, size_t n)
+static inline uint32_t crc32_simple(const uint8_t *p, size_t n)
 {
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++) {
@@ -102,7 +102,7 @@ static uint32_t crc32_simple(const uint8_t *p, size_t n)
     return ~c;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
+static inline void put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
@@ -110,7 +110,7 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
+static inline void put_le32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
@@ -118,7 +118,7 @@ static void put_le32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
-static void put_le16(uint8_t *p, unsigned v)
+static inline void put_le16(uint8_t *p, unsigned v)
 {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
