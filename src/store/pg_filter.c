@@ -2,6 +2,7 @@
  * (spec §7.3), so that jsonb itself decides equality and ordering. Keys and values are
  * always bound parameters; the SQL text holds only operators and parameter numbers. */
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -10,6 +11,13 @@
 static char *dump_json(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* The operand's exact text from the parser (0.1 stays 0.1, 2^53+1 stays exact; jansson's
+ * dump would print 0.10000000000000001, which jsonb compares as a different number). */
+static char *operand(const cs_filter *f)
+{
+    return f->value_json ? strdup(f->value_json) : dump_json(f->value);
 }
 
 /* "(metadata -> $k::text)" */
@@ -21,7 +29,7 @@ static void field(cs_pg_sql *s, const char *key)
 
 static void compare(cs_pg_sql *s, const cs_filter *f, const char *op)
 {
-    char *v = dump_json(f->value);
+    char *v = operand(f);
     if (!v) s->oom = true;
     cs_pg_sql_add(s, "(");
     field(s, f->key);
@@ -34,14 +42,13 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
     switch (f->op) {
     case CS_OP_EQ:
         if (json_is_number(f->value) || json_is_boolean(f->value) || json_is_null(f->value)) {
-            /* vecs: metadata @> {"key": value}, the form a GIN index could serve. */
-            json_t *obj = json_object();
-            char *v = NULL;
-            if (obj && !json_object_set(obj, f->key, f->value)) v = dump_json(obj);
-            json_decref(obj);
+            /* vecs: metadata @> {"key": value}, the form a GIN index could serve; the
+             * object is built by the server so that key and value stay parameters. */
+            char *v = operand(f);
             if (!v) s->oom = true;
-            cs_pg_sql_add(s, "(metadata @> ");
-            cs_pg_sql_param_own(s, v, "::jsonb)");
+            cs_pg_sql_add(s, "(metadata @> jsonb_build_object(");
+            cs_pg_sql_param(s, f->key, "::text, ");
+            cs_pg_sql_param_own(s, v, "::jsonb))");
         } else {
             compare(s, f, "=");
         }
@@ -52,7 +59,7 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
     case CS_OP_LT: compare(s, f, "<"); break;
     case CS_OP_LTE: compare(s, f, "<="); break;
     case CS_OP_IN: {
-        size_t n = json_array_size(f->value);
+        size_t n = f->elem_json ? f->n_elems : json_array_size(f->value);
         if (n == 0) {   /* IN of nothing: matches nothing */
             cs_pg_sql_add(s, "false");
             break;
@@ -61,7 +68,8 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
         field(s, f->key);
         cs_pg_sql_add(s, " IN (");
         for (size_t i = 0; i < n; i++) {
-            char *v = dump_json(json_array_get(f->value, i));
+            char *v = f->elem_json && i < f->n_elems ? strdup(f->elem_json[i])
+                                                     : dump_json(json_array_get(f->value, i));
             if (!v) s->oom = true;
             cs_pg_sql_param_own(s, v, i + 1 < n ? "::jsonb, " : "::jsonb))");
         }
@@ -70,7 +78,7 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
     case CS_OP_CONTAINS: {
         /* v @> scalar is true for an array holding the scalar and for the equal scalar
          * itself; the jsonb_typeof test keeps only arrays, as vecs does. */
-        char *v = dump_json(f->value);
+        char *v = operand(f);
         if (!v) s->oom = true;
         cs_pg_sql_add(s, "(");
         field(s, f->key);

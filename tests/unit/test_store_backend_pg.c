@@ -48,6 +48,9 @@ static void free_filter(cs_filter *f)
     for (size_t i = 0; i < f->n_children; i++) free_filter(f->children[i]);
     free(f->children);
     free(f->key);
+    free(f->value_json);
+    for (size_t i = 0; i < f->n_elems; i++) free(f->elem_json[i]);
+    free(f->elem_json);
     json_decref(f->value);
     free(f);
 }
@@ -155,7 +158,7 @@ static void test_records(cs_backend *b)
     const float v[4][3] = {{1, 0, 0}, {0, 1, 0}, {0.1f, 1e-30f, 16777216.0f}, {0.6f, 0.8f, 0}};
     cs_record_in recs[] = {
         rec("a", v[0], "{\"n\":1,\"s\":\"x\",\"tags\":[\"red\",\"big\"],\"b\":true}"),
-        rec("b", v[1], "{\"n\":2.5,\"s\":\"y\",\"tags\":\"red\",\"z\":null}"),
+        rec("b", v[1], "{\"n\":2.5,\"s\":\"y\",\"tags\":\"red\",\"z\":null,\"f\":0.1}"),
         rec("c", v[2], NULL),
         rec("it's \"q\"", v[3], "{\"n\":10,\"s\":\"B\",\"o\":{\"k\":[1,2]}}"),
     };
@@ -276,6 +279,22 @@ static void test_filters(cs_backend *b)
                        cmp("s", CS_OP_EQ, json_string("B")))),
              got, sizeof got);
     CHECK_MSG(!strcmp(got, "a"), "%s", got);
+    /* The parser's exact operand text is what gets bound: json_real(0.1) alone would be
+     * dumped as 0.10000000000000001, which jsonb does not equal to 0.1. */
+    cs_filter *exact = cmp("f", CS_OP_EQ, json_real(0.1));
+    exact->value_json = strdup("0.1");
+    scan_ids(b, exact, got, sizeof got);
+    CHECK_MSG(!strcmp(got, "b"), "%s", got);
+    exact = cmp("f", CS_OP_IN, json_pack("[f]", 0.1));
+    exact->elem_json = calloc(1, sizeof *exact->elem_json);
+    exact->elem_json[0] = strdup("0.1");
+    exact->n_elems = 1;
+    scan_ids(b, exact, got, sizeof got);
+    CHECK_MSG(!strcmp(got, "b"), "%s", got);
+    exact = cmp("f", CS_OP_LTE, json_real(0.1));
+    exact->value_json = strdup("0.1");
+    scan_ids(b, exact, got, sizeof got);
+    CHECK_MSG(!strcmp(got, "b"), "%s", got);
     /* Keys are bound, not pasted: a key full of SQL matches nothing and breaks nothing. */
     scan_ids(b, cmp("x') OR true --", CS_OP_EQ, json_string("x")), got, sizeof got);
     CHECK_MSG(!strcmp(got, ""), "%s", got);
