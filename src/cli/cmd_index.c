@@ -1,11 +1,249 @@
-/* TEMPORARY scaffold: replaced by the real command. */
+/* clipsearch index DIR...: argument parsing, signals and rendering of the indexer's
+ * progress, warnings and summary. The work is cs_index_run (src/app/indexer*.c). */
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/progress.h"
+#include "base/walk.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "clipsearch/clip.h"
+#include "clipsearch/indexer.h"
+#include "clipsearch/store.h"
+
+/* Set by SIGINT/SIGTERM; the indexer finishes its batch and returns. The handler is
+ * one-shot (SA_RESETHAND), so a second Ctrl-C kills at once. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: clipsearch index [options] DIR...\n"
+        "\n"
+        "Embeds the images under each DIR (recursively; files are recognised by content)\n"
+        "into a collection. Incremental: files whose size and mtime (or content) did not\n"
+        "change are skipped; moved or duplicated files reuse their stored vector.\n"
+        "Record id = absolute canonical path; metadata: type, format, name, width, height,\n"
+        "bytes, mtime (seconds), mtime_ns, hash (XXH3-128).\n"
+        "\n"
+        "options:\n"
+        "  --db URL              store (default $CLIPSEARCH_DB or the user data dir)\n"
+        "  --collection NAME     collection (default image_vectors)\n"
+        "  --model DIR           CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n"
+        "  --jobs N              decoding threads (default: number of CPUs)\n"
+        "  --batch N             images per model call and per commit (default 32)\n"
+        "  --prune               delete records under the DIRs whose file is gone\n"
+        "  --no-exif-orientation embed images as stored, ignoring EXIF rotation\n"
+        "  --quiet               no progress, warnings or summary on the terminal\n"
+        "  --json                print the summary as one JSON object on stdout\n"
+        "\n"
+        "Ctrl-C finishes the current batch, commits it and exits with status 130.\n");
+}
+
+typedef struct {
+    bool tty;
+    bool drawn;          /* a progress line is on screen (tty mode) */
+    double last_line;    /* time of the last plain line (non-tty mode) */
+} render;
+
+static void clear_line(render *rd)
+{
+    if (rd->tty && rd->drawn) {
+        fputs("\r\033[K", stderr);
+        rd->drawn = false;
+    }
+}
+
+static void on_progress(const cs_index_progress *p, void *user)
+{
+    render *rd = user;
+    char line[512];
+    if (!strcmp(p->phase, "scan")) {
+        snprintf(line, sizeof line, "scanning: %llu files", (unsigned long long)p->total);
+    } else {
+        char body[400];
+        cs_progress_format(body, sizeof body, p->done, p->total, p->rate, rd->tty ? 30 : 0);
+        snprintf(line, sizeof line, "%s  (new %llu, reused %llu, unchanged %llu, failed %llu)",
+                 body, (unsigned long long)p->indexed, (unsigned long long)p->reused,
+                 (unsigned long long)p->unchanged, (unsigned long long)p->failed);
+    }
+    if (rd->tty) {
+        fprintf(stderr, "\r\033[K%s", line);
+        rd->drawn = true;
+    } else {
+        /* A log file gets a line every few seconds, not a redraw every 250 ms. */
+        double now = cs_now();
+        if (now - rd->last_line < 2.0) return;
+        rd->last_line = now;
+        fprintf(stderr, "clipsearch: index: %s\n", line);
+    }
+    fflush(stderr);
+}
+
+static void on_warning(const char *file, const char *reason, void *user)
+{
+    render *rd = user;
+    clear_line(rd);
+    fprintf(stderr, "clipsearch: warning: %s: %s\n", file, reason);
+}
+
+static void print_summary(FILE *f, const cs_index_summary *s)
+{
+    fprintf(f, "%s%llu indexed, %llu unchanged, %llu reused, %llu failed, %llu pruned "
+               "in %.1f s (%.1f images/s)\n",
+            s->interrupted ? "interrupted: " : "", (unsigned long long)s->indexed,
+            (unsigned long long)s->unchanged, (unsigned long long)s->reused,
+            (unsigned long long)s->failed, (unsigned long long)s->pruned, s->seconds,
+            s->images_per_second);
+    if (s->n_failures) {
+        fprintf(f, "failed:\n");
+        for (size_t i = 0; i < s->n_failures; i++)
+            fprintf(f, "  %s: %s\n", s->failures[i].file, s->failures[i].reason);
+    }
+}
 
 int cmd_index(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "clipsearch: %s: not implemented yet\n", argv[0]);
-    return 2;
+    enum { O_DB = 256, O_COLL, O_MODEL, O_JOBS, O_BATCH, O_PRUNE, O_NOEXIF, O_QUIET, O_JSON,
+           O_HELP };
+    static const struct option opts[] = {
+        {"db", required_argument, 0, O_DB},
+        {"collection", required_argument, 0, O_COLL},
+        {"model", required_argument, 0, O_MODEL},
+        {"jobs", required_argument, 0, O_JOBS},
+        {"batch", required_argument, 0, O_BATCH},
+        {"prune", no_argument, 0, O_PRUNE},
+        {"no-exif-orientation", no_argument, 0, O_NOEXIF},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"json", no_argument, 0, O_JSON},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0}};
+    cs_indexer_options opt;
+    cs_indexer_options_init(&opt);
+    const char *db_arg = NULL, *model_arg = NULL;
+    bool quiet = false, json = false;
+    long v;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_DB: db_arg = optarg; break;
+        case O_COLL: opt.collection = optarg; break;
+        case O_MODEL: model_arg = optarg; break;
+        case O_JOBS:
+            if (!cli_parse_int(optarg, 1, 1024, &v))
+                return cli_usage_error("index", "--jobs needs a number 1..1024, got '%s'", optarg);
+            opt.jobs = (int)v;
+            break;
+        case O_BATCH:
+            if (!cli_parse_int(optarg, 1, 4096, &v))
+                return cli_usage_error("index", "--batch needs a number 1..4096, got '%s'", optarg);
+            opt.batch = (int)v;
+            break;
+        case O_PRUNE: opt.prune = true; break;
+        case O_NOEXIF: opt.apply_exif_orientation = false; break;
+        case O_QUIET: quiet = true; break;
+        case O_JSON: json = true; break;
+        case 'h':
+        case O_HELP: usage(stdout); return 0;
+        case ':': return cli_usage_error("index", "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("index", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    /* A DIR that does not exist at all is a typo, not a file to skip: stop before work. */
+    for (int i = optind; i < argc; i++) {
+        struct stat st;
+        if (stat(argv[i], &st) != 0) {
+            char *disp = cs_path_escape(argv[i]);
+            fprintf(stderr, "clipsearch: IOError: %s: no such file or directory\n",
+                    disp ? disp : "?");
+            free(disp);
+            return 1;
+        }
+    }
+
+    cs_error err = {0};
+    char model_dir[4096];
+    if (cs_clip_resolve_model_dir(model_arg, model_dir, sizeof model_dir, &err) != 0)
+        return cli_fail(&err);
+    cs_clip_options copt;
+    cs_clip_options_init(&copt);
+    cs_clip *model = NULL;
+    if (cs_clip_load(model_dir, &copt, &model, &err) != 0) return cli_fail(&err);
+    char *url = cli_resolve_db(db_arg, &err);
+    if (!url) {
+        cs_clip_free(model);
+        return cli_fail(&err);
+    }
+    cs_store *store = NULL;
+    int rc = cs_store_open(url, &store, &err);
+    free(url);
+    if (rc != 0) {
+        cs_clip_free(model);
+        return cli_fail(&err);
+    }
+
+    render rd = {isatty(STDERR_FILENO) != 0, false, cs_now()};
+    if (!quiet) {
+        opt.progress = on_progress;
+        opt.progress_user = &rd;
+        opt.warning = on_warning;
+        opt.warning_user = &rd;
+    }
+    g_stop = 0;
+    opt.stop = &g_stop;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    cs_index_summary sum;
+    rc = cs_index_run(model, store, (const char *const *)argv + optind, (size_t)(argc - optind),
+                      &opt, &sum, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    clear_line(&rd);
+
+    int status = 0;
+    if (rc == CS_E_INTERRUPTED) {
+        status = 130;
+    } else if (rc != 0) {
+        status = cli_fail(&err);
+    }
+    if (json) {
+        char *text = NULL;
+        cs_error jerr = {0};
+        if (cs_index_summary_json(&sum, &text, &jerr) == 0) {
+            printf("%s\n", text);
+            free(text);
+        } else if (status == 0) {
+            status = cli_fail(&jerr);
+        }
+    } else if (!quiet) {
+        print_summary(stdout, &sum);
+    }
+    fflush(stdout);
+    cs_index_summary_free(&sum);
+    cs_store_close(store);
+    cs_clip_free(model);
+    return status;
 }

@@ -1,0 +1,102 @@
+/* Folder indexer: walks directories, embeds the images it finds with a CLIP model and
+ * writes them into a collection, incrementally (unchanged files are skipped without
+ * being decoded, moved or duplicated files reuse their stored vector). Owned by src/app/.
+ *
+ * Records: id = absolute canonical path (realpath; bytes that are not UTF-8 appear as
+ * "\xNN"); metadata:
+ *   type      lower-case extension for image extensions (jpg, png, ...), else the
+ *             detected format name (jpeg, png, webp, gif, bmp)
+ *   format    the detected format name (content, not name)
+ *   name      base name; width, height: as displayed (after EXIF orientation if applied)
+ *   bytes     file size; mtime: integer seconds since the epoch, mtime_ns: the
+ *             nanoseconds within that second (together: the exact st_mtim)
+ *   hash      XXH3-128 of the content, 32 lower-case hex digits
+ * Vectors are L2-normalised image embeddings. The library never prints: progress and
+ * per-file warnings go through callbacks, called on the thread that called
+ * cs_index_run. */
+#ifndef CLIPSEARCH_INDEXER_H
+#define CLIPSEARCH_INDEXER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/clip.h"
+#include "clipsearch/error.h"
+#include "clipsearch/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cs_index_progress {
+    const char *phase;        /* "scan" (walking, total still growing), "index", "prune" */
+    uint64_t done, total;     /* files examined / files found */
+    uint64_t indexed, unchanged, reused, failed;
+    double elapsed_s;         /* since cs_index_run started */
+    double rate;              /* files per second in the index phase (moving average) */
+} cs_index_progress;
+
+typedef void (*cs_index_progress_fn)(const cs_index_progress *p, void *user);
+/* file: printable (escaped) path; reason: why it was skipped. */
+typedef void (*cs_index_warning_fn)(const char *file, const char *reason, void *user);
+
+typedef struct cs_indexer_options {
+    const char *collection;       /* default "image_vectors" */
+    int jobs;                     /* decoding threads; 0 = number of online CPUs */
+    int batch;                    /* images per model call and per commit; 0 = 32 */
+    bool prune;                   /* delete records under the DIRs whose file is gone */
+    bool apply_exif_orientation;  /* default true */
+    uint64_t max_pixels;          /* 0 = the decoder's default limit */
+    uint64_t max_file_bytes;      /* files larger are skipped; 0 = 512 MiB */
+    cs_index_progress_fn progress;
+    void *progress_user;
+    double progress_interval_s;   /* minimum time between progress calls; default 0.25 */
+    cs_index_warning_fn warning;
+    void *warning_user;
+    /* When non-NULL and set non-zero (e.g. by a signal handler), the run finishes the
+     * batch in hand, commits it and returns CS_E_INTERRUPTED. */
+    const volatile sig_atomic_t *stop;
+} cs_indexer_options;
+
+void cs_indexer_options_init(cs_indexer_options *opt);
+
+typedef struct cs_index_failure {
+    char *file;                   /* escaped path */
+    char *reason;
+} cs_index_failure;
+
+typedef struct cs_index_summary {
+    uint64_t found;               /* files found (every non-directory entry) */
+    uint64_t indexed;             /* embedded by the model and written */
+    uint64_t unchanged;           /* already stored with the same size+mtime or content */
+    uint64_t reused;              /* written with the stored vector of identical content */
+    uint64_t failed;              /* skipped with a reason (see failures) */
+    uint64_t ignored;             /* not images (and not named like one): left alone */
+    uint64_t pruned;              /* records deleted by prune */
+    double seconds;
+    double images_per_second;     /* (indexed + reused) / seconds */
+    bool interrupted;
+    cs_index_failure *failures;
+    size_t n_failures;
+} cs_index_summary;
+
+/* Indexes dirs (directories or single files) into the collection opt->collection of
+ * store, created with the model's embedding dimension if missing (another dimension ->
+ * CS_E_MISMATCHED_DIMENSION). Returns 0, CS_E_INTERRUPTED (summary valid, committed
+ * batches kept), or an error; out is filled in every case and must be freed. Per-file
+ * problems are not errors: they are counted in out->failed. */
+int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_t n_dirs,
+                 const cs_indexer_options *opt, cs_index_summary *out, cs_error *err);
+void cs_index_summary_free(cs_index_summary *s);
+
+/* The summary as one JSON object (keys indexed, unchanged, reused, failed, pruned,
+ * ignored, found, seconds, images_per_second, interrupted, failures: [{file, reason}]).
+ * *out is malloc'd. */
+int cs_index_summary_json(const cs_index_summary *s, char **out, cs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

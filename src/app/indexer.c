@@ -1,0 +1,63 @@
+/* cs_index_run: folder -> collection. The steps live in their own files: the stored
+ * state (indexer_db.c), the walk and the unchanged check (indexer_plan.c), decoding
+ * (indexer_work.c), batching/embedding/writing (indexer_pipeline.c). */
+#include <string.h>
+
+#include "app/indexer_internal.h"
+
+void cs_indexer_options_init(cs_indexer_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->collection = "image_vectors";
+    opt->apply_exif_orientation = true;
+    opt->progress_interval_s = 0.25;
+}
+
+int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_t n_dirs,
+                 const cs_indexer_options *opt_in, cs_index_summary *out, cs_error *err)
+{
+    memset(out, 0, sizeof *out);
+    cs_indexer_options defaults;
+    cs_indexer_options_init(&defaults);
+    const cs_indexer_options *opt = opt_in ? opt_in : &defaults;
+    if (!model || !store || (!dirs && n_dirs))
+        return cs_error_set(err, CS_E_ARG, "cs_index_run: model, store and dirs are required");
+    if (opt->jobs < 0 || opt->batch < 0)
+        return cs_error_set(err, CS_E_ARG, "--jobs and --batch must be positive");
+    ix_run r;
+    memset(&r, 0, sizeof r);
+    r.opt = opt;
+    r.model = model;
+    r.sum = out;
+    r.t0 = cs_now();
+    r.phase = "scan";
+    r.dim = cs_clip_embed_dim(model);
+    const char *name = opt->collection && *opt->collection ? opt->collection : "image_vectors";
+    int rc = cs_store_get_or_create(store, name, r.dim, &r.coll, err);
+    if (rc != 0) {
+        if (rc == CS_E_MISMATCHED_DIMENSION)
+            cs_error_prefix(err, "collection %s cannot hold this model's %d-d embeddings", name,
+                            r.dim);
+        goto done;
+    }
+    if ((rc = ix_db_load(r.coll, &r.db, err)) != 0) goto done;
+    if ((rc = ix_plan_build(&r, dirs, n_dirs, err)) != 0) goto done;
+    ix_progress(&r, true);
+    if (ix_stop_requested(&r)) {
+        out->interrupted = true;
+    } else {
+        rc = ix_pipeline_run(&r, err);
+    }
+    if (rc == 0 && !out->interrupted && opt->prune) rc = ix_prune(&r, err);
+    if (rc == 0 && out->interrupted)
+        rc = cs_error_set(err, CS_E_INTERRUPTED, "interrupted: committed batches are kept");
+done:
+    out->seconds = cs_now() - r.t0;
+    out->images_per_second =
+        out->seconds > 0 ? (double)(out->indexed + out->reused) / out->seconds : 0;
+    if (r.coll) ix_progress(&r, true);
+    ix_plan_free(&r.plan);
+    if (r.db.by_id || r.db.by_hash) ix_db_free(&r.db);
+    cs_collection_free(r.coll);
+    return rc;
+}

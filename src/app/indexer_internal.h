@@ -1,0 +1,127 @@
+/* Private to the indexer (src/app/indexer*.c): the state of one run, shared by the
+ * plan (walk + compare with the stored records), the workers (read, sniff, hash, decode,
+ * preprocess), the pipeline (batch, embed, upsert) and prune. */
+#ifndef CS_APP_INDEXER_INTERNAL_H
+#define CS_APP_INDEXER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/hash.h"
+#include "base/progress.h"
+#include "base/queue.h"
+#include "base/strmap.h"
+#include "clipsearch/indexer.h"
+
+/* A record the collection held when the run started (fields -1 / "" when absent). */
+typedef struct ix_stored {
+    char *id;
+    int64_t bytes, mtime, mtime_ns;
+    int width, height;
+    char hash[CS_HASH_HEX_LEN + 1];
+} ix_stored;
+
+typedef struct ix_db {
+    ix_stored *recs;
+    size_t n;
+    cs_strmap *by_id;      /* id -> ix_stored* */
+    cs_strmap *by_hash;    /* hash -> first ix_stored* with that content */
+} ix_db;
+
+/* A file that must be looked at (not skipped by the size+mtime check). */
+typedef struct ix_job {
+    char *path;            /* as walked, raw bytes: what we open */
+    char *id;              /* canonical path, escaped: the record id */
+    int64_t bytes, mtime, mtime_ns;
+    const ix_stored *stored;   /* the record with this id, or NULL */
+} ix_job;
+
+typedef struct ix_plan {
+    ix_job *jobs;
+    size_t n_jobs, cap_jobs;
+    char **seen;           /* every id found (jobs and unchanged), owned */
+    size_t n_seen, cap_seen;
+    cs_strmap *seen_set;   /* id -> non-NULL */
+    char **bad_dirs;       /* canonical escaped dirs that could not be read: never pruned */
+    size_t n_bad_dirs, cap_bad_dirs;
+    char **roots;          /* canonical escaped roots */
+    size_t n_roots;
+} ix_plan;
+
+typedef enum { IX_FAILED, IX_IGNORED, IX_TOUCHED, IX_REUSE, IX_PIXELS } ix_kind;
+
+/* What a worker learned about one job. */
+typedef struct ix_result {
+    ix_kind kind;
+    const ix_job *job;
+    char *reason;          /* IX_FAILED */
+    char hash[CS_HASH_HEX_LEN + 1];
+    const char *format;    /* detected format name (static) */
+    const char *source_id; /* IX_TOUCHED: own id; IX_REUSE: the record whose vector we take */
+    int width, height;
+    float *pixels;         /* IX_PIXELS: 3*side*side floats */
+    const float *vec;      /* the vector to write, resolved while flushing a batch */
+    bool no_reuse;         /* a retry after a stale reuse: decode whatever the hash */
+} ix_result;
+
+typedef struct ix_workers {
+    const ix_job *jobs;
+    size_t n_jobs;
+    atomic_size_t next;
+    atomic_int cancel;
+    atomic_int live;
+    cs_queue *out;
+    const ix_db *db;
+    const cs_preprocess_config *pp;
+    size_t pixels_per_image;
+    cs_image_options imgopt;
+    uint64_t max_file_bytes;
+} ix_workers;
+
+typedef struct ix_run {
+    const cs_indexer_options *opt;
+    cs_clip *model;
+    cs_collection *coll;
+    int dim;
+    ix_db db;
+    ix_plan plan;
+    cs_index_summary *sum;
+    double t0, last_progress, t_index;
+    cs_rate rate;
+    const char *phase;
+    uint64_t done;
+} ix_run;
+
+/* indexer_meta.c */
+void ix_meta_parse(const char *json, ix_stored *s);
+/* Metadata of a record about to be written; malloc'd JSON or NULL on OOM. */
+char *ix_meta_build(const ix_job *job, const ix_result *res);
+/* "jpg" for x/a.JPG when the extension is an image one; else format (may be NULL). */
+const char *ix_type_for(const char *path, const char *format, char *buf, size_t bufsize);
+bool ix_has_image_ext(const char *path);
+const char *ix_basename(const char *path);
+
+/* indexer_db.c */
+int ix_db_load(cs_collection *coll, ix_db *db, cs_error *err);
+void ix_db_free(ix_db *db);
+
+/* indexer_plan.c */
+int ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err);
+void ix_plan_free(ix_plan *p);
+int ix_prune(ix_run *r, cs_error *err);
+
+/* indexer_work.c */
+ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse);
+void ix_result_free(ix_result *res);
+void *ix_worker_main(void *arg);
+
+/* indexer_pipeline.c */
+int ix_pipeline_run(ix_run *r, cs_error *err);
+
+/* indexer_summary.c */
+void ix_fail(ix_run *r, const char *file, const char *reason);
+void ix_progress(ix_run *r, bool force);
+bool ix_stop_requested(const ix_run *r);
+
+#endif

@@ -1,0 +1,111 @@
+/* Record metadata of indexed images: what is written, and how the stored metadata is
+ * read back to decide what changed. */
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app/indexer_internal.h"
+
+/* Extensions that name an image: for these `type` is the extension (vecs' image-search
+ * example filters on {"type": {"$eq": "jpg"}}), and a file so named whose content is
+ * not an image is reported instead of silently ignored. */
+static const char *const IMAGE_EXTS[] = {
+    "jpg", "jpeg", "jpe", "jfif", "png", "apng", "gif", "webp", "bmp", "dib",
+    "tif", "tiff", "heic", "heif", "avif", "jxl", "ico", "pbm", "pgm", "ppm", NULL};
+
+const char *ix_basename(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Lower-case extension of path's base name into buf, or NULL when none / not ASCII. */
+static const char *extension(const char *path, char *buf, size_t bufsize)
+{
+    const char *base = ix_basename(path);
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base || !dot[1]) return NULL;
+    size_t n = strlen(dot + 1);
+    if (n >= bufsize) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)dot[1 + i];
+        if (!isalnum(c) || c > 0x7F) return NULL;
+        buf[i] = (char)tolower(c);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+bool ix_has_image_ext(const char *path)
+{
+    char buf[16];
+    const char *ext = extension(path, buf, sizeof buf);
+    if (!ext) return false;
+    for (size_t i = 0; IMAGE_EXTS[i]; i++)
+        if (!strcmp(ext, IMAGE_EXTS[i])) return true;
+    return false;
+}
+
+const char *ix_type_for(const char *path, const char *format, char *buf, size_t bufsize)
+{
+    if (ix_has_image_ext(path)) return extension(path, buf, bufsize);
+    return format;
+}
+
+static int64_t get_int(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_integer(v)) return (int64_t)json_integer_value(v);
+    /* Written by another tool as a float: accept exact integral values only. */
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d == (double)(int64_t)d) return (int64_t)d;
+    }
+    return -1;
+}
+
+void ix_meta_parse(const char *text, ix_stored *s)
+{
+    s->bytes = s->mtime = s->mtime_ns = -1;
+    s->width = s->height = -1;
+    s->hash[0] = '\0';
+    if (!text) return;
+    json_t *o = json_loads(text, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return;
+    }
+    s->bytes = get_int(o, "bytes");
+    s->mtime = get_int(o, "mtime");
+    s->mtime_ns = get_int(o, "mtime_ns");
+    int64_t w = get_int(o, "width"), h = get_int(o, "height");
+    s->width = w >= 0 && w <= 1 << 30 ? (int)w : -1;
+    s->height = h >= 0 && h <= 1 << 30 ? (int)h : -1;
+    const char *hash = json_string_value(json_object_get(o, "hash"));
+    if (hash && strlen(hash) == CS_HASH_HEX_LEN) memcpy(s->hash, hash, CS_HASH_HEX_LEN + 1);
+    json_decref(o);
+}
+
+char *ix_meta_build(const ix_job *job, const ix_result *res)
+{
+    char tbuf[16];
+    const char *type = ix_type_for(job->path, res->format, tbuf, sizeof tbuf);
+    json_t *o = json_object();
+    if (!o) return NULL;
+    /* The id is already escaped to valid UTF-8, so its base name is too. */
+    int bad = 0;
+    bad |= json_object_set_new(o, "type", json_string(type ? type : "unknown"));
+    bad |= json_object_set_new(o, "format", json_string(res->format ? res->format : "unknown"));
+    bad |= json_object_set_new(o, "name", json_string(ix_basename(job->id)));
+    if (res->width >= 0) bad |= json_object_set_new(o, "width", json_integer(res->width));
+    if (res->height >= 0) bad |= json_object_set_new(o, "height", json_integer(res->height));
+    bad |= json_object_set_new(o, "bytes", json_integer(job->bytes));
+    bad |= json_object_set_new(o, "mtime", json_integer(job->mtime));
+    bad |= json_object_set_new(o, "mtime_ns", json_integer(job->mtime_ns));
+    bad |= json_object_set_new(o, "hash", json_string(res->hash));
+    char *text = bad ? NULL : json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}

@@ -1,0 +1,355 @@
+/* The pipeline: N worker threads read/decode/preprocess (indexer_work.c) into a bounded
+ * queue; this thread collects their results into batches, runs the model on a batch of
+ * pixels at once, resolves reused vectors, and upserts each batch in one transaction
+ * (so a crash leaves whole batches: the next run finds them "unchanged"). Only this
+ * thread touches the store and the model, and calls the callbacks. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/indexer_internal.h"
+
+typedef struct batch {
+    ix_result **items;     /* results that become records: PIXELS, TOUCHED, REUSE */
+    size_t n, cap, n_pix, limit;
+    float *pixbuf;         /* n_pix images, contiguous, for one model call */
+    float *vecs;           /* n_pix embeddings */
+    ix_result **retry;     /* reuses that turned out stale: decoded again after a flush */
+    size_t n_retry;
+    cs_strmap *run_hashes; /* hash -> id written (or pending) in this run; keys owned */
+    char **run_keys;
+    size_t n_keys, cap_keys;
+} batch;
+
+/* The vector of a pixel item in this batch with the given content, if any. */
+static const float *batch_vector(const batch *b, const char *hash)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i]->kind == IX_PIXELS && b->items[i]->vec && !strcmp(b->items[i]->hash, hash))
+            return b->items[i]->vec;
+    return NULL;
+}
+
+static int remember_hash(batch *b, const char *hash, const char *id)
+{
+    if (cs_strmap_get(b->run_hashes, hash)) return 0;
+    if (b->n_keys == b->cap_keys) {
+        size_t nc = b->cap_keys ? b->cap_keys * 2 : 256;
+        char **nk = realloc(b->run_keys, nc * sizeof *nk);
+        if (!nk) return -1;
+        b->run_keys = nk;
+        b->cap_keys = nc;
+    }
+    char *k = strdup(hash);
+    if (!k) return -1;
+    b->run_keys[b->n_keys++] = k;
+    return cs_strmap_put(b->run_hashes, k, (void *)id);
+}
+
+/* Fetches the stored vectors that TOUCHED/REUSE items need and points item->vec at
+ * them (recs keeps them alive until the upsert). Items whose source is gone or now holds
+ * other content go to the retry list. */
+static int resolve_stored(ix_run *r, batch *b, cs_records *recs, cs_error *err)
+{
+    const char **ids = malloc((b->n ? b->n : 1) * sizeof *ids);
+    if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    size_t n_ids = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        ix_result *it = b->items[i];
+        if (it->kind == IX_PIXELS) continue;
+        if ((it->vec = batch_vector(b, it->hash))) continue;
+        bool dup = false;
+        for (size_t j = 0; j < n_ids && !dup; j++) dup = !strcmp(ids[j], it->source_id);
+        if (!dup) ids[n_ids++] = it->source_id;
+    }
+    memset(recs, 0, sizeof *recs);
+    int rc = n_ids ? cs_collection_fetch(r->coll, ids, n_ids, recs, err) : 0;
+    free(ids);
+    if (rc != 0) return rc;
+    for (size_t i = 0; i < b->n; i++) {
+        ix_result *it = b->items[i];
+        if (it->kind == IX_PIXELS || it->vec) continue;
+        for (size_t j = 0; j < recs->n; j++) {
+            if (strcmp(recs->items[j].id, it->source_id) != 0 || !recs->items[j].vector) continue;
+            ix_stored now;
+            ix_meta_parse(recs->items[j].metadata_json, &now);
+            /* Only a vector of exactly this content may be reused. */
+            if (!strcmp(now.hash, it->hash)) it->vec = recs->items[j].vector;
+        }
+        if (!it->vec) {
+            b->retry[b->n_retry++] = it;
+            b->items[i] = NULL;
+        }
+    }
+    return 0;
+}
+
+static bool store_is_broken(int code)
+{
+    return code == CS_E_DATABASE || code == CS_E_BUSY || code == CS_E_IO ||
+           code == CS_E_NOMEM || code == CS_E_INTERNAL;
+}
+
+static void count_written(ix_run *r, batch *b, const ix_result *it)
+{
+    if (it->kind == IX_PIXELS) {
+        r->sum->indexed++;
+    } else if (it->kind == IX_REUSE) {
+        r->sum->reused++;
+    } else {
+        r->sum->unchanged++;
+    }
+    (void)b;
+}
+
+/* Writes the batch: one upsert (one transaction); if the store refuses it, record by
+ * record so that one bad record costs only itself. */
+static int write_batch(ix_run *r, batch *b, cs_error *err)
+{
+    cs_record_in *recs = calloc(b->n ? b->n : 1, sizeof *recs);
+    ix_result **its = calloc(b->n ? b->n : 1, sizeof *its);
+    char **metas = calloc(b->n ? b->n : 1, sizeof *metas);
+    int rc = 0;
+    if (!recs || !its || !metas) {
+        rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+        goto out;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        ix_result *it = b->items[i];
+        if (!it) continue;
+        if (!(metas[n] = ix_meta_build(it->job, it))) {
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+            goto out;
+        }
+        recs[n] = (cs_record_in){it->job->id, it->vec, metas[n]};
+        its[n++] = it;
+    }
+    if (n == 0) goto out;
+    cs_error e1 = {0};
+    if (cs_collection_upsert(r->coll, recs, n, &e1) == 0) {
+        for (size_t i = 0; i < n; i++) count_written(r, b, its[i]);
+        goto out;
+    }
+    /* Record by record: a refused record is reported, a broken store stops the run. */
+    for (size_t i = 0; i < n; i++) {
+        cs_error e = {0};
+        if (cs_collection_upsert(r->coll, &recs[i], 1, &e) == 0) {
+            count_written(r, b, its[i]);
+        } else if (store_is_broken(e.code)) {
+            *err = e;
+            rc = e.code;
+            break;
+        } else {
+            ix_fail(r, its[i]->job->id, e.msg);
+        }
+    }
+out:
+    for (size_t i = 0; i < b->n; i++) free(metas ? metas[i] : NULL);
+    free(metas);
+    free(its);
+    free(recs);
+    return rc;
+}
+
+static int flush(ix_run *r, ix_workers *w, batch *b, cs_error *err)
+{
+    if (b->n == 0) return 0;
+    int rc = 0;
+    if (b->n_pix > 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            ix_result *it = b->items[i];
+            if (it->kind != IX_PIXELS) continue;
+            memcpy(b->pixbuf + k * w->pixels_per_image, it->pixels,
+                   w->pixels_per_image * sizeof(float));
+            k++;
+        }
+        rc = cs_clip_embed_pixels(r->model, b->pixbuf, b->n_pix, b->vecs, err);
+        if (rc != 0) return cs_error_prefix(err, "embedding a batch of %zu images", b->n_pix);
+        k = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            ix_result *it = b->items[i];
+            if (it->kind != IX_PIXELS) continue;
+            float *v = b->vecs + k * (size_t)r->dim;
+            cs_l2_normalize(v, (size_t)r->dim);
+            it->vec = v;
+            k++;
+        }
+    }
+    cs_records fetched;
+    rc = resolve_stored(r, b, &fetched, err);
+    if (rc == 0) rc = write_batch(r, b, err);
+    cs_records_free(&fetched);
+    for (size_t i = 0; i < b->n; i++) ix_result_free(b->items[i]);
+    b->n = b->n_pix = 0;
+    return rc;
+}
+
+static int handle(ix_run *r, ix_workers *w, batch *b, ix_result *res, cs_error *err);
+
+/* Stale reuses (the source record changed during this run): read and decode again. */
+static int run_retries(ix_run *r, ix_workers *w, batch *b, cs_error *err)
+{
+    while (b->n_retry > 0) {
+        ix_result *old = b->retry[--b->n_retry];
+        ix_result *res = ix_process_job(w, old->job, false);
+        ix_result_free(old);
+        if (!res) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        res->no_reuse = true;
+        r->done--; /* handle() counts it again */
+        int rc = handle(r, w, b, res, err);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+static int handle(ix_run *r, ix_workers *w, batch *b, ix_result *res, cs_error *err)
+{
+    r->done++;
+    switch (res->kind) {
+    case IX_FAILED:
+        ix_fail(r, res->job->id, res->reason ? res->reason : "error");
+        ix_result_free(res);
+        return 0;
+    case IX_IGNORED:
+        r->sum->ignored++;
+        ix_result_free(res);
+        return 0;
+    case IX_PIXELS: {
+        const char *prev = res->no_reuse ? NULL : cs_strmap_get(b->run_hashes, res->hash);
+        if (prev) {
+            /* Same content as a file written (or pending) in this run: reuse it. */
+            free(res->pixels);
+            res->pixels = NULL;
+            res->kind = IX_REUSE;
+            res->source_id = prev;
+        } else {
+            if (remember_hash(b, res->hash, res->job->id) != 0)
+                return cs_error_set(err, CS_E_NOMEM, "out of memory");
+            b->n_pix++;
+        }
+        break;
+    }
+    case IX_TOUCHED:
+    case IX_REUSE:
+        break;
+    }
+    b->items[b->n++] = res;
+    if (b->n_pix == b->limit || b->n >= b->cap) {
+        int rc = flush(r, w, b, err);
+        if (rc == 0) rc = run_retries(r, w, b, err);
+        ix_progress(r, false);
+        return rc;
+    }
+    return 0;
+}
+
+static int jobs_default(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int ix_pipeline_run(ix_run *r, cs_error *err)
+{
+    const cs_indexer_options *opt = r->opt;
+    size_t limit = opt->batch > 0 ? (size_t)opt->batch : 32;
+    int n_threads = opt->jobs > 0 ? opt->jobs : jobs_default();
+    if ((size_t)n_threads > r->plan.n_jobs) n_threads = (int)r->plan.n_jobs;
+    if (n_threads < 1) n_threads = 1;
+
+    const cs_preprocess_config *pp = cs_clip_preprocess_config(r->model);
+    ix_workers w;
+    memset(&w, 0, sizeof w);
+    w.jobs = r->plan.jobs;
+    w.n_jobs = r->plan.n_jobs;
+    w.db = &r->db;
+    w.pp = pp;
+    w.pixels_per_image = (size_t)3 * (size_t)pp->crop_height * (size_t)pp->crop_width;
+    cs_image_options_init(&w.imgopt);
+    w.imgopt.apply_exif_orientation = opt->apply_exif_orientation;
+    if (opt->max_pixels) w.imgopt.max_pixels = opt->max_pixels;
+    w.max_file_bytes = opt->max_file_bytes ? opt->max_file_bytes : (uint64_t)512 << 20;
+    atomic_init(&w.next, 0);
+    atomic_init(&w.cancel, 0);
+    atomic_init(&w.live, n_threads);
+    /* Two batches of decoded images in flight: enough to keep the model fed, bounded. */
+    w.out = cs_queue_new(2 * limit);
+
+    batch b;
+    memset(&b, 0, sizeof b);
+    b.limit = limit;
+    b.cap = 2 * limit; /* pixel items + reuses, so reuses also commit in bounded batches */
+    b.items = calloc(b.cap, sizeof *b.items);
+    b.retry = calloc(b.cap, sizeof *b.retry);
+    b.pixbuf = malloc(limit * w.pixels_per_image * sizeof(float));
+    b.vecs = malloc(limit * (size_t)r->dim * sizeof(float));
+    b.run_hashes = cs_strmap_new();
+    pthread_t *th = calloc((size_t)n_threads, sizeof *th);
+    int rc = 0;
+    if (!w.out || !b.items || !b.retry || !b.pixbuf || !b.vecs || !b.run_hashes || !th) {
+        rc = cs_error_set(err, CS_E_NOMEM, "out of memory for the indexing pipeline");
+        goto out;
+    }
+    int started = 0;
+    for (; started < n_threads; started++)
+        if (pthread_create(&th[started], NULL, ix_worker_main, &w) != 0) break;
+    if (started == 0) {
+        rc = cs_error_set(err, CS_E_INTERNAL, "cannot start decoding threads");
+        goto out;
+    }
+    /* Threads that failed to start never decrement `live`. */
+    atomic_fetch_sub(&w.live, n_threads - started);
+    if (started < n_threads && atomic_load(&w.live) == 0) cs_queue_close(w.out);
+
+    r->phase = "index";
+    r->t_index = cs_now();
+    cs_rate_init(&r->rate, r->t_index, r->done);
+    bool stopping = false;
+    for (;;) {
+        if (!stopping && (rc != 0 || ix_stop_requested(r))) {
+            /* Finish the batch in hand (if nothing failed), then discard the rest. */
+            stopping = true;
+            atomic_store(&w.cancel, 1);
+            if (rc == 0) {
+                rc = flush(r, &w, &b, err);
+                if (rc == 0) rc = run_retries(r, &w, &b, err);
+                if (rc == 0) rc = flush(r, &w, &b, err);
+            }
+            r->sum->interrupted = rc == 0;
+        }
+        void *item;
+        int got = cs_queue_pop(w.out, &item, 100);
+        if (got < 0) break;
+        if (got == 0) {
+            ix_progress(r, false);
+            continue;
+        }
+        if (stopping) {
+            ix_result_free(item);
+            continue;
+        }
+        rc = handle(r, &w, &b, item, err);
+    }
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    if (!stopping) {
+        rc = flush(r, &w, &b, err);
+        if (rc == 0) rc = run_retries(r, &w, &b, err);
+        if (rc == 0) rc = flush(r, &w, &b, err);
+    }
+out:
+    for (size_t i = 0; i < b.n; i++) ix_result_free(b.items[i]);
+    for (size_t i = 0; i < b.n_retry; i++) ix_result_free(b.retry[i]);
+    free(b.items);
+    free(b.retry);
+    free(b.pixbuf);
+    free(b.vecs);
+    cs_strmap_free(b.run_hashes);
+    for (size_t i = 0; i < b.n_keys; i++) free(b.run_keys[i]);
+    free(b.run_keys);
+    free(th);
+    cs_queue_free(w.out);
+    return rc;
+}

@@ -1,0 +1,222 @@
+/* Plan: walk the DIRs, give every file its record id (canonical path) and drop the
+ * files whose size and mtime equal the stored ones without opening them. Also prune,
+ * which needs the same notion of "under the DIRs". */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app/indexer_internal.h"
+#include "base/walk.h"
+
+typedef struct {
+    ix_run *r;
+    cs_error *err;
+} plan_ctx;
+
+static int push_str(char ***arr, size_t *n, size_t *cap, char *s)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        char **na = realloc(*arr, nc * sizeof *na);
+        if (!na) return -1;
+        *arr = na;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = s;
+    return 0;
+}
+
+/* realpath, escaped to valid UTF-8 (ids must be UTF-8 for both backends). */
+static char *canonical_id(const char *path, int *e)
+{
+    char *canon = realpath(path, NULL);
+    if (!canon) {
+        *e = errno;
+        return NULL;
+    }
+    if (cs_path_is_clean(canon)) return canon;
+    char *esc = cs_path_escape(canon);
+    free(canon);
+    if (!esc) *e = ENOMEM;
+    return esc;
+}
+
+static const char *file_kind(mode_t m)
+{
+    if (S_ISFIFO(m)) return "fifo";
+    if (S_ISCHR(m)) return "character device";
+    if (S_ISBLK(m)) return "block device";
+    if (S_ISSOCK(m)) return "socket";
+    return "special file";
+}
+
+static int on_entry(const cs_walk_entry *e, void *user)
+{
+    plan_ctx *c = user;
+    ix_run *r = c->r;
+    ix_plan *p = &r->plan;
+    char reason[300];
+    char *disp = cs_path_escape(e->path);
+    if (!disp) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
+    if (e->error) {
+        if (e->is_dir) {
+            /* Remember it so prune keeps the records of files we could not see. */
+            int ce = 0;
+            char *canon = canonical_id(e->path, &ce);
+            if (push_str(&p->bad_dirs, &p->n_bad_dirs, &p->cap_bad_dirs,
+                         canon ? canon : strdup(disp)) != 0) {
+                free(disp);
+                return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
+            }
+            snprintf(reason, sizeof reason, "cannot read directory: %s", strerror(e->error));
+        } else {
+            r->sum->found++;
+            r->done++;
+            if (e->dangling_link)
+                snprintf(reason, sizeof reason, "broken symbolic link");
+            else
+                snprintf(reason, sizeof reason, "cannot stat: %s", strerror(e->error));
+        }
+        ix_fail(r, disp, reason);
+        free(disp);
+        return 0;
+    }
+    r->sum->found++;
+    if (!S_ISREG(e->st->st_mode)) {
+        /* Never opened: a fifo would block, a device could be endless. */
+        r->done++;
+        snprintf(reason, sizeof reason, "not a regular file (%s)", file_kind(e->st->st_mode));
+        ix_fail(r, disp, reason);
+        free(disp);
+        return 0;
+    }
+    int ce = 0;
+    char *id = canonical_id(e->path, &ce);
+    if (!id) {
+        r->done++;
+        snprintf(reason, sizeof reason, "cannot resolve path: %s", strerror(ce));
+        ix_fail(r, disp, reason);
+        free(disp);
+        return 0;
+    }
+    free(disp);
+    if (cs_strmap_get(p->seen_set, id)) {
+        /* The same file reached a second way (symlink, overlapping DIRs): once only. */
+        r->sum->found--;
+        free(id);
+        return 0;
+    }
+    if (push_str(&p->seen, &p->n_seen, &p->cap_seen, id) != 0 ||
+        cs_strmap_put(p->seen_set, id, id) != 0) {
+        free(id);
+        return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
+    }
+    const ix_stored *s = cs_strmap_get(r->db.by_id, id);
+    int64_t size = (int64_t)e->st->st_size;
+    int64_t mt = (int64_t)e->st->st_mtim.tv_sec, mtn = (int64_t)e->st->st_mtim.tv_nsec;
+    if (s && s->bytes == size && s->mtime == mt && s->mtime_ns == mtn) {
+        r->sum->unchanged++;
+        r->done++;
+        ix_progress(r, false);
+        return 0;
+    }
+    if (p->n_jobs == p->cap_jobs) {
+        size_t nc = p->cap_jobs ? p->cap_jobs * 2 : 256;
+        ix_job *nj = realloc(p->jobs, nc * sizeof *nj);
+        if (!nj) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
+        p->jobs = nj;
+        p->cap_jobs = nc;
+    }
+    char *path = strdup(e->path);
+    if (!path) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
+    p->jobs[p->n_jobs++] = (ix_job){path, id, size, mt, mtn, s};
+    ix_progress(r, false);
+    return 0;
+}
+
+int ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err)
+{
+    ix_plan *p = &r->plan;
+    memset(p, 0, sizeof *p);
+    p->seen_set = cs_strmap_new();
+    p->roots = calloc(n_dirs ? n_dirs : 1, sizeof *p->roots);
+    if (!p->seen_set || !p->roots) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    plan_ctx c = {r, err};
+    for (size_t i = 0; i < n_dirs; i++) {
+        int ce = 0;
+        char *root = canonical_id(dirs[i], &ce);
+        if (root) p->roots[p->n_roots++] = root;
+        int rc = cs_walk(dirs[i], on_entry, &c, err);
+        if (rc != 0) return rc;
+        if (ix_stop_requested(r)) break;
+    }
+    return 0;
+}
+
+void ix_plan_free(ix_plan *p)
+{
+    /* Job ids are the strings of `seen`. */
+    for (size_t i = 0; i < p->n_jobs; i++) free(p->jobs[i].path);
+    free(p->jobs);
+    for (size_t i = 0; i < p->n_seen; i++) free(p->seen[i]);
+    free(p->seen);
+    cs_strmap_free(p->seen_set);
+    for (size_t i = 0; i < p->n_bad_dirs; i++) free(p->bad_dirs[i]);
+    free(p->bad_dirs);
+    for (size_t i = 0; i < p->n_roots; i++) free(p->roots[i]);
+    free(p->roots);
+    memset(p, 0, sizeof *p);
+}
+
+static bool under(const char *id, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (n == 1 && dir[0] == '/') return id[0] == '/';
+    return strncmp(id, dir, n) == 0 && (id[n] == '/' || id[n] == '\0');
+}
+
+/* Whether a stored record's file is gone: not seen by this walk, under one of the
+ * DIRs, not below a directory we could not read, and really absent on disk. */
+static bool is_gone(const ix_plan *p, const char *id)
+{
+    if (cs_strmap_get(p->seen_set, id)) return false;
+    bool in_roots = false;
+    for (size_t i = 0; i < p->n_roots && !in_roots; i++) in_roots = under(id, p->roots[i]);
+    if (!in_roots) return false;
+    for (size_t i = 0; i < p->n_bad_dirs; i++)
+        if (under(id, p->bad_dirs[i])) return false;
+    struct stat st;
+    if (lstat(id, &st) == 0) {
+        /* Still there (e.g. no longer an image): only records whose path exists no more
+         * are pruned. An id with "\x" escapes cannot be stat'ed, but its file, if it is
+         * still there, was seen by the walk above. */
+        return false;
+    }
+    return errno == ENOENT || errno == ENOTDIR;
+}
+
+int ix_prune(ix_run *r, cs_error *err)
+{
+    r->phase = "prune";
+    const char **ids = malloc(500 * sizeof *ids);
+    if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; i <= r->db.n && rc == 0; i++) {
+        if (i < r->db.n && is_gone(&r->plan, r->db.recs[i].id)) ids[n++] = r->db.recs[i].id;
+        if (n == 500 || (i == r->db.n && n > 0)) {
+            cs_records gone;
+            rc = cs_collection_delete_ids(r->coll, ids, n, &gone, err);
+            if (rc == 0) {
+                r->sum->pruned += gone.n;
+                cs_records_free(&gone);
+            }
+            n = 0;
+        }
+    }
+    free(ids);
+    return rc;
+}

@@ -1,0 +1,185 @@
+/* Worker side of the pipeline: for one file, read it (never blocking: regular files
+ * only, O_NONBLOCK), recognise it by content, hash it, and either point at a stored
+ * vector (same content already indexed) or decode + preprocess it for the model. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/indexer_internal.h"
+
+#define SNIFF_BYTES 64
+
+static ix_result *new_result(const ix_job *job, ix_kind kind)
+{
+    ix_result *res = calloc(1, sizeof *res);
+    if (!res) return NULL;
+    res->kind = kind;
+    res->job = job;
+    res->width = res->height = -1;
+    return res;
+}
+
+static ix_result *fail(ix_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static ix_result *fail(ix_result *res, const char *fmt, ...)
+{
+    char buf[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(res->pixels);
+    res->pixels = NULL;
+    res->kind = IX_FAILED;
+    free(res->reason);
+    res->reason = strdup(buf);
+    return res;
+}
+
+static ssize_t read_full(int fd, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* Decode errors name the buffer, not the file; the file is named by the warning. */
+static const char *short_reason(const cs_error *e) { return e->msg[0] ? e->msg : "error"; }
+
+ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse)
+{
+    ix_result *res = new_result(job, IX_FAILED);
+    if (!res) return NULL;
+    bool named_image = ix_has_image_ext(job->path);
+    int fd = open(job->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return fail(res, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        /* Replaced by something else since the walk. */
+        close(fd);
+        return fail(res, "not a regular file");
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        if (!named_image) res->kind = IX_IGNORED;
+        return named_image ? fail(res, "empty file (0 bytes)") : res;
+    }
+    uint8_t head[SNIFF_BYTES];
+    ssize_t nh = read_full(fd, head, sizeof head);
+    if (nh < 0) {
+        int e = errno;
+        close(fd);
+        return fail(res, "read error: %s", strerror(e));
+    }
+    cs_image_format fmt = cs_image_sniff(head, (size_t)nh);
+    if (fmt == CS_IMAGE_UNKNOWN) {
+        close(fd);
+        if (!named_image) {
+            res->kind = IX_IGNORED;
+            return res;
+        }
+        return fail(res, "not a supported image (content is not JPEG, PNG, WebP, GIF or BMP)");
+    }
+    res->format = cs_image_format_name(fmt);
+    if ((uint64_t)st.st_size > w->max_file_bytes) {
+        close(fd);
+        return fail(res, "file too large (%lld bytes, limit %llu)", (long long)st.st_size,
+                    (unsigned long long)w->max_file_bytes);
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *data = malloc(size);
+    if (!data) {
+        close(fd);
+        return fail(res, "out of memory reading %zu bytes", size);
+    }
+    memcpy(data, head, (size_t)nh);
+    ssize_t rest = read_full(fd, data + nh, size - (size_t)nh);
+    int e = errno;
+    close(fd);
+    if (rest < 0) {
+        free(data);
+        return fail(res, "read error: %s", strerror(e));
+    }
+    size = (size_t)nh + (size_t)rest; /* the file may have shrunk since fstat */
+    cs_hash128_hex(data, size, res->hash);
+
+    if (allow_reuse && job->stored && !strcmp(job->stored->hash, res->hash)) {
+        /* Touched, not changed: keep the vector, refresh size/mtime in the metadata. */
+        free(data);
+        res->kind = IX_TOUCHED;
+        res->source_id = job->stored->id;
+        res->width = job->stored->width;
+        res->height = job->stored->height;
+        return res;
+    }
+    const ix_stored *same = allow_reuse ? cs_strmap_get(w->db->by_hash, res->hash) : NULL;
+    if (same) {
+        /* Moved or duplicated: identical content already has a vector. */
+        free(data);
+        res->kind = IX_REUSE;
+        res->source_id = same->id;
+        res->width = same->width;
+        res->height = same->height;
+        return res;
+    }
+
+    cs_error err = {0};
+    cs_image img = {0};
+    cs_image_info info;
+    int rc = cs_image_decode_memory(data, size, &w->imgopt, &img, &info, &err);
+    free(data);
+    if (rc != 0) return fail(res, "%s", short_reason(&err));
+    res->width = img.width;
+    res->height = img.height;
+    res->pixels = malloc(w->pixels_per_image * sizeof(float));
+    if (!res->pixels) {
+        cs_image_free(&img);
+        return fail(res, "out of memory");
+    }
+    rc = cs_preprocess_image(w->pp, &img, res->pixels, &err);
+    cs_image_free(&img);
+    if (rc != 0) return fail(res, "preprocessing failed: %s", short_reason(&err));
+    res->kind = IX_PIXELS;
+    return res;
+}
+
+void ix_result_free(ix_result *res)
+{
+    if (!res) return;
+    free(res->reason);
+    free(res->pixels);
+    free(res);
+}
+
+void *ix_worker_main(void *arg)
+{
+    ix_workers *w = arg;
+    for (;;) {
+        if (atomic_load(&w->cancel)) break;
+        size_t i = atomic_fetch_add(&w->next, 1);
+        if (i >= w->n_jobs) break;
+        ix_result *res = ix_process_job(w, &w->jobs[i], true);
+        if (!res) {
+            /* OOM for the result itself: the file will be retried next run. */
+            continue;
+        }
+        if (!cs_queue_push(w->out, res)) {
+            ix_result_free(res);
+            break;
+        }
+    }
+    /* The last worker out closes the queue: the consumer then drains and stops. */
+    if (atomic_fetch_sub(&w->live, 1) == 1) cs_queue_close(w->out);
+    return NULL;
+}
