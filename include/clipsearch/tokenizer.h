@@ -30,6 +30,10 @@ size_t cs_tokenizer_vocab_size(const cs_tokenizer *tok);
  * context_length entries; *n_ids receives the count (>= 2). */
 int cs_tokenizer_encode(const cs_tokenizer *tok, const char *text, int context_length,
                         int32_t *ids, int *n_ids, cs_error *err);
+/* The same for text of len bytes that may contain NUL bytes. Invalid UTF-8 is decoded
+ * as Python's bytes.decode('utf-8', 'replace') does (U+FFFD per bad sequence). */
+int cs_tokenizer_encode_len(const cs_tokenizer *tok, const char *text, size_t len,
+                            int context_length, int32_t *ids, int *n_ids, cs_error *err);
 
 #ifdef __cplusplus
 }

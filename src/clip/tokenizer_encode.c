@@ -1,0 +1,100 @@
+/* cs_tokenizer_encode: normalise, split, BPE each piece, frame with SOT/EOT.
+ * All scratch is per call (the tokenizer itself is immutable and shared by threads);
+ * short texts use stack buffers and never touch malloc for the code points. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip/tokenizer_internal.h"
+
+#define SMALL_TEXT 256 /* bytes of text handled with stack buffers */
+
+/* Appends the BPE ids of one piece to ids[*count .. limit). */
+static int encode_piece(const cs_tokenizer *t, const uint32_t *cp, size_t n,
+                        cs_tok_bpe_ws *ws, int32_t *ids, int *count, int limit)
+{
+    /* UTF-8 bytes of the piece, then byte-alphabet ids; the last gets "</w>". */
+    if (!cs_tok_bpe_reserve(ws, 4 * n))
+        return CS_E_NOMEM;
+    size_t m = 0;
+    uint8_t b[4];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        k = cs_tok_utf8_encode(cp[i], b);
+        for (size_t q = 0; q < k; q++)
+            ws->sym[m++] = t->byte_id[b[q]];
+    }
+    ws->sym[m - 1] = t->byte_end_id[b[k - 1]];
+    long r = cs_tok_bpe(t, ws, m, 0);
+    if (r < 0)
+        return CS_E_NOMEM;
+    for (long i = 0; i < r && *count < limit; i++)
+        ids[(*count)++] = ws->sym[i];
+    return 0;
+}
+
+int cs_tokenizer_encode(const cs_tokenizer *tok, const char *text, int context_length,
+                        int32_t *ids, int *n_ids, cs_error *err)
+{
+    return cs_tokenizer_encode_len(tok, text, text ? strlen(text) : 0, context_length, ids,
+                                   n_ids, err);
+}
+
+int cs_tokenizer_encode_len(const cs_tokenizer *tok, const char *text, size_t len,
+                            int context_length, int32_t *ids, int *n_ids, cs_error *err)
+{
+    if (n_ids)
+        *n_ids = 0;
+    if (!tok || !text || !ids || !n_ids)
+        return cs_error_set(err, CS_E_ARG, "cs_tokenizer_encode: %s is NULL",
+                            !tok ? "tokenizer" : !text ? "text" : !ids ? "ids" : "n_ids");
+    if (context_length < 2)
+        return cs_error_set(err, CS_E_ARG,
+                            "cs_tokenizer_encode: context_length %d < 2 (room for SOT and EOT)",
+                            context_length);
+    if (len > CS_TOK_MAX_TEXT_BYTES)
+        return cs_error_set(err, CS_E_TOO_LARGE,
+                            "cs_tokenizer_encode: text of %zu bytes exceeds the limit of %u",
+                            len, CS_TOK_MAX_TEXT_BYTES);
+
+    /* a: decoded text, normalised in place; b: its lower-case form. */
+    uint32_t small_a[SMALL_TEXT], small_b[SMALL_TEXT * 3];
+    uint32_t *a = small_a, *b = small_b, *heap = NULL;
+    size_t lmax = cs_tok_lower_max < 3 ? cs_tok_lower_max : 3;
+    if (len > SMALL_TEXT) {
+        heap = malloc(len * (1 + lmax) * sizeof *heap);
+        if (!heap)
+            return cs_error_set(err, CS_E_NOMEM, "cs_tokenizer_encode: out of memory (%zu bytes)",
+                                len);
+        a = heap;
+        b = heap + len;
+    }
+    size_t n = cs_tok_utf8_decode((const uint8_t *)text, len, a);
+    if (memchr(text, '&', len)) {
+        n = cs_tok_html_unescape(a, n);
+        n = cs_tok_html_unescape(a, n);
+    }
+    n = cs_tok_clean_whitespace(a, n);
+    n = cs_tok_lower(a, n, b);
+
+    int count = 0, limit = context_length - 1; /* the last slot is EOT */
+    int rc = 0;
+    cs_tok_bpe_ws ws = {0};
+    ids[count++] = tok->sot;
+    size_t pos = 0, start, plen;
+    int kind;
+    while (count < limit && cs_tok_next_piece(b, n, &pos, &start, &plen, &kind)) {
+        if (kind == CS_TOK_PIECE_SOT)
+            ids[count++] = tok->sot;
+        else if (kind == CS_TOK_PIECE_EOT)
+            ids[count++] = tok->eot;
+        else if ((rc = encode_piece(tok, b + start, plen, &ws, ids, &count, limit)) != 0)
+            break;
+    }
+    cs_tok_bpe_ws_free(&ws);
+    free(heap);
+    if (rc != 0)
+        return cs_error_set(err, rc, "cs_tokenizer_encode: out of memory");
+    ids[count++] = tok->eot;
+    *n_ids = count;
+    return 0;
+}

@@ -1,0 +1,172 @@
+/* Internals of the CLIP tokenizer (include/clipsearch/tokenizer.h), shared by
+ * src/clip/tokenizer_*.c and the tokenizer unit tests.
+ *
+ * Pipeline of cs_tokenizer_encode (openai/CLIP SimpleTokenizer, ftfy = identity):
+ *   UTF-8 -> code points (invalid bytes -> U+FFFD, as bytes.decode('utf-8', 'replace'))
+ *   -> html.unescape twice -> str.strip -> runs of White_Space -> ' ' -> str.strip
+ *   -> str.lower (full, with final sigma) -> regex split into pieces
+ *   -> per piece: UTF-8 bytes -> byte alphabet ids, '</w>' on the last -> BPE merges
+ *   -> SOT + ids + EOT, truncated keeping EOT.
+ * Python-specific behaviour lives in generated data (tokenizer_tables.c, made by
+ * scripts/gen_tokenizer_tables.py); letter/number categories come from utf8proc. */
+#ifndef CS_CLIP_TOKENIZER_INTERNAL_H
+#define CS_CLIP_TOKENIZER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipsearch/tokenizer.h"
+
+/* Longest input accepted by cs_tokenizer_encode (bytes). The whole text is normalised
+ * before splitting (final sigma and html entities need context), so memory is a few
+ * times this. */
+#define CS_TOK_MAX_TEXT_BYTES (16u << 20)
+
+/* Pieces whose byte count exceeds this use the O(n log n) heap BPE instead of the
+ * quadratic scan (both give identical results; the scan is faster for short words). */
+#define CS_TOK_BPE_SCAN_MAX 64
+
+/* ---- generated data (tokenizer_tables.c) ------------------------------------------ */
+typedef struct { uint32_t lo, hi; } cs_tok_range;
+typedef struct { uint32_t from, to; } cs_tok_cpmap;
+typedef struct { const char *name; uint32_t cp[2]; } cs_tok_entity; /* cp[1] 0 if unused */
+typedef struct { uint32_t cp; uint32_t n; uint32_t seq[3]; } cs_tok_lower_exc;
+
+/* Which alternative of the split pattern a code point can start/continue. */
+typedef enum {
+    CS_TOK_OTHER = 0,  /* [^\s\p{L}\p{N}]+ */
+    CS_TOK_LETTER,     /* [\p{L}]+ */
+    CS_TOK_NUMBER,     /* [\p{N}] (one per piece) */
+    CS_TOK_SPACE,      /* \s: never part of a piece */
+    CS_TOK_UNMATCHED   /* matched by no alternative (IGNORECASE quirk): dropped */
+} cs_tok_class;
+typedef struct { uint32_t cp; cs_tok_class cls; } cs_tok_class_override;
+
+extern const cs_tok_entity cs_tok_html5[];          /* sorted by name (bytes) */
+extern const size_t cs_tok_html5_count;
+extern const cs_tok_cpmap cs_tok_invalid_charrefs[]; /* html._invalid_charrefs */
+extern const size_t cs_tok_invalid_charrefs_count;
+extern const cs_tok_range cs_tok_invalid_codepoints[]; /* html._invalid_codepoints */
+extern const size_t cs_tok_invalid_codepoints_count;
+extern const cs_tok_range cs_tok_py_space[];        /* str.isspace() */
+extern const size_t cs_tok_py_space_count;
+extern const cs_tok_range cs_tok_white_space[];     /* regex \s (White_Space) */
+extern const size_t cs_tok_white_space_count;
+extern const cs_tok_lower_exc cs_tok_lower_exceptions[]; /* str.lower() != utf8proc */
+extern const size_t cs_tok_lower_exceptions_count;
+extern const size_t cs_tok_lower_max;
+extern const cs_tok_range cs_tok_case_ignorable[];  /* Python's Case_Ignorable */
+extern const size_t cs_tok_case_ignorable_count;
+extern const cs_tok_range cs_tok_cased[];           /* Cased and not Case_Ignorable */
+extern const size_t cs_tok_cased_count;
+extern const cs_tok_class_override cs_tok_class_overrides[];
+extern const size_t cs_tok_class_overrides_count;
+extern const cs_tok_cpmap cs_tok_ascii_fold[];      /* non-ASCII == ASCII letter, IGNORECASE */
+extern const size_t cs_tok_ascii_fold_count;
+
+/* ---- Unicode helpers (tokenizer_unicode.c) --------------------------------------- */
+bool cs_tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp);
+bool cs_tok_is_py_space(uint32_t cp);    /* Python str.isspace / str.strip */
+bool cs_tok_is_white_space(uint32_t cp); /* regex \s */
+cs_tok_class cs_tok_classify(uint32_t cp);
+/* ASCII letter that cp equals under the split regex's IGNORECASE, else cp. */
+uint32_t cs_tok_ascii_fold_cp(uint32_t cp);
+/* Writes str.lower() of one code point (not capital sigma) to out[3]; returns count. */
+size_t cs_tok_lower_cp(uint32_t cp, uint32_t out[3]);
+enum { CS_TOK_SIGMA_OTHER = 0, CS_TOK_SIGMA_CASED = 1, CS_TOK_SIGMA_IGNORABLE = 2 };
+int cs_tok_sigma_class(uint32_t cp);
+
+/* ---- normalisation (tokenizer_normalize.c, tokenizer_html.c) --------------------- */
+/* Decodes n bytes into out (capacity n); returns the code point count. */
+size_t cs_tok_utf8_decode(const uint8_t *s, size_t n, uint32_t *out);
+/* Encodes cp to UTF-8 (cp < 0x110000); returns 1..4. */
+size_t cs_tok_utf8_encode(uint32_t cp, uint8_t out[4]);
+/* Python html.unescape, in place (the result is never longer); returns the new length. */
+size_t cs_tok_html_unescape(uint32_t *s, size_t n);
+/* strip, collapse White_Space runs to ' ', strip; in place; returns the new length. */
+size_t cs_tok_clean_whitespace(uint32_t *s, size_t n);
+/* Python str.lower of in[0..n) into out (capacity n * cs_tok_lower_max). */
+size_t cs_tok_lower(const uint32_t *in, size_t n, uint32_t *out);
+
+/* ---- splitting (tokenizer_pretok.c) ---------------------------------------------- */
+enum { CS_TOK_PIECE_TEXT = 0, CS_TOK_PIECE_SOT = 1, CS_TOK_PIECE_EOT = 2 };
+/* Finds the next piece at or after *pos: sets *start, *len, *kind (SOT/EOT when the
+ * piece is exactly the special token) and advances *pos. Returns false at the end. */
+bool cs_tok_next_piece(const uint32_t *s, size_t n, size_t *pos, size_t *start,
+                       size_t *len, int *kind);
+
+/* ---- loaded tokenizer (tokenizer_load.c) ----------------------------------------- */
+typedef struct {
+    uint64_t key;  /* (left << 32) | right; CS_TOK_EMPTY_KEY when unused */
+    int32_t rank;
+    int32_t id;    /* id of the merged token */
+} cs_tok_merge_slot;
+#define CS_TOK_EMPTY_KEY UINT64_MAX
+#define CS_TOK_NO_RANK INT32_MAX
+
+struct cs_tokenizer {
+    int32_t sot, eot;
+    size_t vocab_size;  /* max id + 1 */
+    size_t n_entries;   /* vocab.json entries */
+    size_t n_merges;    /* merges read (distinct pairs may be fewer) */
+    int32_t byte_id[256];     /* byte-alphabet symbol of each byte */
+    int32_t byte_end_id[256]; /* the same with "</w>" */
+    cs_tok_merge_slot *merges;
+    size_t merge_mask;        /* capacity - 1 (power of two) */
+};
+
+static inline uint64_t cs_tok_pair_key(int32_t a, int32_t b)
+{
+    return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+}
+static inline size_t cs_tok_pair_hash(uint64_t key)
+{
+    key ^= key >> 29;
+    key *= 0xBF58476D1CE4E5B9ull;
+    key ^= key >> 32;
+    return (size_t)key;
+}
+/* The merge of (a, b): rank (CS_TOK_NO_RANK if none) and merged id. */
+static inline int32_t cs_tok_merge_lookup(const cs_tokenizer *t, int32_t a, int32_t b,
+                                          int32_t *merged)
+{
+    uint64_t key = cs_tok_pair_key(a, b);
+    size_t i = cs_tok_pair_hash(key) & t->merge_mask;
+    for (;;) {
+        const cs_tok_merge_slot *s = &t->merges[i];
+        if (s->key == key) {
+            *merged = s->id;
+            return s->rank;
+        }
+        if (s->key == CS_TOK_EMPTY_KEY)
+            return CS_TOK_NO_RANK;
+        i = (i + 1) & t->merge_mask;
+    }
+}
+
+/* Parses vocab.json (tokenizer_vocab.c): calls add(token bytes, id) for every entry. */
+typedef int (*cs_tok_vocab_add_fn)(void *ctx, const uint8_t *tok, size_t len, int64_t id);
+int cs_tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
+                       cs_tok_vocab_add_fn add, void *ctx, cs_error *err);
+
+/* ---- BPE (tokenizer_bpe.c) -------------------------------------------------------- */
+/* Growable scratch owned by one encode call. */
+typedef struct {
+    int32_t *sym;     /* symbol ids */
+    int32_t *rank;    /* scan: rank of pair (i, i+1); heap: unused */
+    int32_t *aux;     /* scan: merged id / flags; heap: prev/next links */
+    void *heap;
+    size_t cap;       /* symbols */
+    size_t heap_cap;  /* heap entries */
+} cs_tok_bpe_ws;
+
+void cs_tok_bpe_ws_free(cs_tok_bpe_ws *ws);
+/* Runs BPE over sym[0..n) (byte-alphabet ids, last one with "</w>") in ws->sym;
+ * returns the resulting count (ids in ws->sym[0..count)) or -1 when out of memory.
+ * path: 0 = automatic, 1 = force the scan, 2 = force the heap (tests). */
+long cs_tok_bpe(const cs_tokenizer *t, cs_tok_bpe_ws *ws, size_t n, int path);
+/* Makes ws->sym hold at least n symbols; false when out of memory. */
+bool cs_tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n);
+
+#endif

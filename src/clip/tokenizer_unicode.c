@@ -1,0 +1,114 @@
+/* Character properties for the CLIP tokenizer: utf8proc categories and case mapping,
+ * corrected by the generated tables where Python (or the `regex` module) differs. */
+#include <utf8proc.h>
+
+#include "clip/tokenizer_internal.h"
+
+bool cs_tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < r[mid].lo)
+            hi = mid;
+        else if (cp > r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+static const cs_tok_cpmap *find_cpmap(const cs_tok_cpmap *m, size_t n, uint32_t cp)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < m[mid].from)
+            hi = mid;
+        else if (cp > m[mid].from)
+            lo = mid + 1;
+        else
+            return &m[mid];
+    }
+    return NULL;
+}
+
+bool cs_tok_is_py_space(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20);
+    return cs_tok_in_ranges(cs_tok_py_space, cs_tok_py_space_count, cp);
+}
+
+bool cs_tok_is_white_space(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20;
+    return cs_tok_in_ranges(cs_tok_white_space, cs_tok_white_space_count, cp);
+}
+
+cs_tok_class cs_tok_classify(uint32_t cp)
+{
+    if (cp < 0x80) {
+        if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z')
+            return CS_TOK_LETTER;
+        if (cp >= '0' && cp <= '9')
+            return CS_TOK_NUMBER;
+        return cs_tok_is_white_space(cp) ? CS_TOK_SPACE : CS_TOK_OTHER;
+    }
+    if (cs_tok_is_white_space(cp))
+        return CS_TOK_SPACE;
+    for (size_t i = 0; i < cs_tok_class_overrides_count; i++)
+        if (cs_tok_class_overrides[i].cp == cp)
+            return cs_tok_class_overrides[i].cls;
+    switch (utf8proc_category((utf8proc_int32_t)cp)) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+        return CS_TOK_LETTER;
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+        return CS_TOK_NUMBER;
+    default:
+        return CS_TOK_OTHER;
+    }
+}
+
+uint32_t cs_tok_ascii_fold_cp(uint32_t cp)
+{
+    if (cp < 0x80)
+        return cp;
+    const cs_tok_cpmap *m = find_cpmap(cs_tok_ascii_fold, cs_tok_ascii_fold_count, cp);
+    return m ? m->to : cp;
+}
+
+size_t cs_tok_lower_cp(uint32_t cp, uint32_t out[3])
+{
+    if (cp < 0x80) {
+        out[0] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+        return 1;
+    }
+    for (size_t i = 0; i < cs_tok_lower_exceptions_count; i++) {
+        const cs_tok_lower_exc *e = &cs_tok_lower_exceptions[i];
+        if (e->cp == cp && e->n > 0) {
+            for (uint32_t k = 0; k < e->n; k++)
+                out[k] = e->seq[k];
+            return e->n;
+        }
+    }
+    out[0] = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
+    return 1;
+}
+
+int cs_tok_sigma_class(uint32_t cp)
+{
+    if (cs_tok_in_ranges(cs_tok_case_ignorable, cs_tok_case_ignorable_count, cp))
+        return CS_TOK_SIGMA_IGNORABLE;
+    if (cs_tok_in_ranges(cs_tok_cased, cs_tok_cased_count, cp))
+        return CS_TOK_SIGMA_CASED;
+    return CS_TOK_SIGMA_OTHER;
+}
