@@ -138,6 +138,24 @@ typedef struct cs_index_spec {
     bool replace;              /* default true */
 } cs_index_spec;
 
+/* Additive: records and vectors from JSON text, for front ends reading JSON (CLI, HTTP).
+ * One record is {"id": "...", "vector": [numbers], "metadata": any} (metadata optional);
+ * the metadata text is kept verbatim so numbers stay exact (jansson would round 0.1 and
+ * big integers); it is validated by the upsert. NaN/Infinity tokens and numbers beyond
+ * float32 become NaN/inf components, which the upsert/query then refuse as vecs does.
+ * Shape problems (id not a string, vector not a list of numbers, not JSON): CS_E_ARG. */
+typedef struct cs_record_buf {
+    char *id;
+    float *vector;
+    int dim;                   /* number of floats in vector */
+    char *metadata_json;       /* NULL when absent */
+} cs_record_buf;
+
+int cs_record_parse_json(const char *text, size_t len, cs_record_buf *out, cs_error *err);
+void cs_record_buf_free(cs_record_buf *r);
+/* A JSON list of numbers -> malloc'd floats. */
+int cs_vector_parse_json(const char *text, float **vector, int *dim, cs_error *err);
+
 void cs_index_spec_init(cs_index_spec *spec);
 int cs_collection_create_index(cs_collection *coll, const cs_index_spec *spec, cs_error *err);
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +46,9 @@ static json_t *to_jansson(const jv *v)
             long long i = strtoll(v->s, &end, 10);
             if (!errno && *end == '\0') return json_integer((json_int_t)i);
         }
-        return json_real(strtod(v->s, NULL));
+        double d = strtod(v->s, NULL);
+        /* NaN / overflow only occur in a lenient tree that is about to be refused. */
+        return isfinite(d) ? json_real(d) : json_null();
     }
     case JV_ARRAY: {
         json_t *a = json_array();

@@ -332,7 +332,7 @@ static int parse_number(parser *ps, jv *out)
         if (!overflow) return fail(ps, JV_ERR_NOMEM, "out of memory");
         int rc = value_error(ps, "value overflows numeric format");
         if (rc) return rc;
-        canon = strdup("0");
+        canon = strndup(s, (size_t)(p - s));   /* lenient: keep the lexeme (strtod -> inf) */
         if (!canon) return fail(ps, JV_ERR_NOMEM, "out of memory");
     }
     out->type = JV_NUMBER;
@@ -477,13 +477,15 @@ static int parse_value(parser *ps, jv *out)
     if (lit(ps, "false")) { out->type = JV_BOOL; out->b = false; return 0; }
     /* NaN and Infinity are not JSON; Python's json module still writes them, and the
      * server then refuses the value (spec §1.5) - a value error, not a syntax error. */
+    const char *start = ps->p;
     if (lit(ps, "NaN") || lit(ps, "Infinity") || lit(ps, "-Infinity")) {
         int rc = value_error(ps, "NaN and Infinity are not valid JSON numbers");
         if (rc) return rc;
-        /* Lenient mode: a number placeholder, so shape checks see a scalar number. */
+        /* Lenient mode: a number whose text is the token, so shape checks see a scalar
+         * number and strtod() still yields NaN / infinity. */
         out->type = JV_NUMBER;
-        out->s = strdup("0");
-        out->len = 1;
+        out->len = (size_t)(ps->p - start);
+        out->s = strndup(start, out->len);
         return out->s ? 0 : fail(ps, JV_ERR_NOMEM, "out of memory");
     }
     if (c == '-' || (c >= '0' && c <= '9')) return parse_number(ps, out);

@@ -1,0 +1,88 @@
+/* Records and vectors from JSON text (store.h: cs_record_parse_json). Parsed with jval's
+ * lenient mode so that NaN/Infinity tokens reach the upsert validation, which refuses
+ * them in vecs' order (dimension errors first, then values). */
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/jval.h"
+
+static int vector_from(const jv *v, float **out, int *dim, cs_error *err)
+{
+    *out = NULL;
+    *dim = 0;
+    if (v->type != JV_ARRAY) return cs_error_set(err, CS_E_ARG, "vector must be a list of numbers");
+    if (v->n > 1000000) return cs_error_set(err, CS_E_ARG, "vector has too many components");
+    float *f = malloc((v->n ? v->n : 1) * sizeof *f);
+    if (!f) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < v->n; i++) {
+        const jv *e = &v->items[i];
+        if (e->type != JV_NUMBER) {
+            free(f);
+            return cs_error_set(err, CS_E_ARG, "vector component %zu is not a number", i);
+        }
+        /* Like pgvector-python: to float32 first (values beyond its range overflow to
+         * infinity and are refused later). */
+        f[i] = (float)strtod(e->s, NULL);
+    }
+    *out = f;
+    *dim = (int)v->n;
+    return 0;
+}
+
+int cs_vector_parse_json(const char *text, float **vector, int *dim, cs_error *err)
+{
+    *vector = NULL;
+    *dim = 0;
+    if (!text) return cs_error_set(err, CS_E_ARG, "vector is missing");
+    jv v;
+    jv_error je;
+    int rc = jv_parse(text, strlen(text), true, &v, &je);
+    if (rc == JV_ERR_NOMEM) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "vector is not valid JSON: %s", je.msg);
+    rc = vector_from(&v, vector, dim, err);
+    jv_free(&v);
+    return rc;
+}
+
+void cs_record_buf_free(cs_record_buf *r)
+{
+    if (!r) return;
+    free(r->id);
+    free(r->vector);
+    free(r->metadata_json);
+    memset(r, 0, sizeof *r);
+}
+
+int cs_record_parse_json(const char *text, size_t len, cs_record_buf *out, cs_error *err)
+{
+    memset(out, 0, sizeof *out);
+    jv v;
+    jv_error je;
+    int rc = jv_parse(text, len, true, &v, &je);
+    if (rc == JV_ERR_NOMEM) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "record is not valid JSON: %s", je.msg);
+    const jv *id = jv_object_get(&v, "id", 2), *vec = jv_object_get(&v, "vector", 6);
+    if (v.type != JV_OBJECT) rc = cs_error_set(err, CS_E_ARG, "record must be a JSON object");
+    else if (!id || id->type != JV_STRING) rc = cs_error_set(err, CS_E_ARG, "record id must be a string");
+    else if (memchr(id->s, '\0', id->len))
+        rc = cs_error_set(err, CS_E_DATABASE, "record id contains a NUL character");
+    else if (!vec) rc = cs_error_set(err, CS_E_ARG, "record '%s' has no vector", id->s);
+    else if (!(out->id = strdup(id->s))) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    else if ((rc = vector_from(vec, &out->vector, &out->dim, err)))
+        cs_error_prefix(err, "record '%s'", id->s);
+    const jv *meta = jv_object_get(&v, "metadata", 8);
+    /* null metadata is "no metadata": vecs' default adapter turns it into {}. */
+    if (!rc && meta && meta->type != JV_NULL) {
+        /* Verbatim text of the metadata value; the upsert normalises and validates it. */
+        const char *ms;
+        size_t ml;
+        if (jv_text_find_key(text, len, "metadata", 8, &ms, &ml) != 1 || !(out->metadata_json = strndup(ms, ml)))
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    jv_free(&v);
+    if (rc) cs_record_buf_free(out);
+    return rc;
+}
