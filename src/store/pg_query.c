@@ -1,6 +1,13 @@
 /* Nearest-neighbour query (spec §6) and the full scan used by the indexer. The query runs
  * in one transaction: SET LOCAL of the index knobs (LOCAL because a PGlite server shares one
- * backend between connections, and because vecs does so), then one ORDER BY ... LIMIT. */
+ * backend between connections, and because vecs does so), then one ORDER BY ... LIMIT.
+ *
+ * Deliberate deviation from vecs (DESIGN.md §3.3, "no silent short result"): an HNSW scan
+ * yields at most ef_search rows, an IVFFlat scan only the rows of the probed lists, and a
+ * filter is applied after either, so vecs can return fewer than `limit` rows although more
+ * match. When that happens and the collection has a vector index, the same SELECT runs again
+ * in the same transaction with index scans disabled: the exact top-k. A full result is kept
+ * as the index gave it (approximate, as in vecs). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +77,17 @@ int cs_pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
         rc = cs_pg_exec(pg, set_probes, 0, NULL, NULL, err);
         if (!rc && pg->hnsw) rc = cs_pg_exec(pg, set_ef, 0, NULL, NULL, err);
         if (!rc) rc = cs_pg_run(pg, &s, &res, err);
+        if (!rc && PQntuples(res) < q->limit) {
+            char *ix = NULL;
+            rc = cs_pg_find_index(pg, name, &ix, err);
+            if (!rc && ix) {
+                PQclear(res);
+                res = NULL;
+                rc = cs_pg_exec(pg, "SET LOCAL enable_indexscan = off", 0, NULL, NULL, err);
+                if (!rc) rc = cs_pg_run(pg, &s, &res, err);
+            }
+            free(ix);
+        }
         if (!rc)
             rc = read_rows(res, q->include_value, q->include_vector, q->include_metadata, dim,
                            out, err);

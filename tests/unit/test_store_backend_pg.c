@@ -394,6 +394,75 @@ static void test_index(cs_backend *b)
     CHECK(b->ops->hnsw_available(b));   /* pgvector 0.8 */
 }
 
+/* DESIGN.md §3.3: no silent short result. HNSW yields at most ef_search rows; with 3000
+ * rows, ef_search 40 and limit 100 vecs' statement comes back short (checked on the raw
+ * SQL first, so this test proves something), clipsearch's must not. */
+static void test_short_result(cs_backend *b, const char *url)
+{
+    cs_error err = {0};
+    char name[96];
+    snprintf(name, sizeof name, "%s_short", T);
+    b->ops->drop(b, name, &err);
+    CHECK_OK(b->ops->create(b, name, 2, &err), &err);
+    enum { N = 3000 };
+    static float v[N][2];
+    static char ids[N][8];
+    cs_record_in *recs = calloc(N, sizeof *recs);
+    for (int i = 0; i < N; i++) {
+        v[i][0] = cosf((float)i);
+        v[i][1] = sinf((float)i) * (float)(i % 7 + 1);
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        recs[i] = rec(ids[i], v[i], i % 3 ? "{\"odd\":false}" : "{\"odd\":true}");
+    }
+    CHECK_OK(b->ops->upsert(b, name, 2, recs, N, &err), &err);
+    free(recs);
+    cs_index_spec spec = {.method = CS_INDEX_HNSW, .measure = CS_MEASURE_L2, .replace = true};
+    CHECK_OK(b->ops->create_index(b, name, &spec, &err), &err);
+
+    PGconn *c = PQconnectdb(url);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "ANALYZE vecs.\"%s\"; BEGIN; SET LOCAL hnsw.ef_search = 40; CREATE TEMP TABLE short_n ON COMMIT DROP AS "
+             "SELECT id FROM vecs.\"%s\" ORDER BY vec <-> '[0.3,0.2]' LIMIT 100", name, name);
+    PGresult *r = PQexec(c, sql);
+    PQclear(r);
+    r = PQexec(c, "SELECT count(*) FROM short_n");
+    int raw = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQclear(PQexec(c, "COMMIT"));
+    PQfinish(c);
+    CHECK_MSG(raw >= 0 && raw < 100, "raw vecs statement gave %d rows", raw);
+
+    const float qv[2] = {0.3f, 0.2f};
+    cs_query q;
+    memset(&q, 0, sizeof q);
+    q.vector = qv;
+    q.vector_dim = 2;
+    q.limit = 100;
+    q.probes = 10;
+    q.ef_search = 40;
+    q.measure = CS_MEASURE_L2;
+    q.include_value = true;
+    cs_records out = {0};
+    CHECK_OK(b->ops->query(b, name, 2, &q, NULL, &out, &err), &err);
+    CHECK_MSG(out.n == 100, "%zu rows", out.n);
+    /* Exact: the 100th distance equals the true 100th smallest. */
+    double d[N];
+    for (int i = 0; i < N; i++) d[i] = hypot(v[i][0] - 0.3, v[i][1] - 0.2);
+    int below = 0;
+    for (int i = 0; i < N && out.n == 100; i++) below += d[i] < out.items[99].value - 1e-6;
+    CHECK_MSG(below <= 99, "%d rows closer than the 100th result", below);
+    cs_records_free(&out);
+
+    /* With a filter too. */
+    cs_filter *f = cmp("odd", CS_OP_EQ, json_true());
+    CHECK_OK(b->ops->query(b, name, 2, &q, f, &out, &err), &err);
+    free_filter(f);
+    CHECK_MSG(out.n == 100, "%zu rows", out.n);
+    cs_records_free(&out);
+    CHECK_OK(b->ops->drop(b, name, &err), &err);
+}
+
 static void test_delete_filter(cs_backend *b)
 {
     cs_error err = {0};
@@ -422,7 +491,6 @@ int main(void)
     cs_backend *b = NULL;
     cs_error err = {0};
     CHECK_OK(cs_pg_backend_open(url, &b, &err), &err);
-    free(url);
     if (!b) return TEST_RESULT();
     CHECK(!strcmp(b->ops->name, "postgres"));
     b->ops->drop(b, T, &err);
@@ -433,11 +501,13 @@ int main(void)
     test_query(b);
     test_index(b);
     test_delete_filter(b);
+    test_short_result(b, url);
     CHECK_OK(b->ops->drop(b, T, &err), &err);
     int dim = 0;
     bool found = true;
     CHECK_OK(b->ops->lookup(b, T, &dim, &found, &err), &err);
     CHECK(!found);
     b->ops->close(b);
+    free(url);
     return TEST_RESULT();
 }
