@@ -111,6 +111,8 @@ int cs_pg_backend_open(const char *conninfo_url, cs_backend **out, cs_error *err
         snprintf(msg, sizeof msg, "%s", PQerrorMessage(pg->conn));
         size_t n = strlen(msg);
         while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = '\0';
+        for (char *p = msg; *p; p++)   /* libpq's hints come on extra lines: keep one line */
+            if (*p == '\n' || *p == '\t') *p = ' ';
         cs_error_set(err, CS_E_DATABASE, "cannot connect to PostgreSQL at %s: %s",
                      pg->masked_url, msg);
         pg_close(&pg->base);
