@@ -55,7 +55,12 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t n)
 }
 
 /* Decode errors name the buffer, not the file; the file is named by the warning. */
-static const char *short_reason(const cs_error *e) { return e->msg[0] ? e->msg : "error"; }
+static const char *short_reason(const cs_error *e)
+{
+    const char *m = e->msg;
+    if (!strncmp(m, "<memory>: ", 10)) m += 10;
+    return *m ? m : "error";
+}
 
 ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse)
 {
