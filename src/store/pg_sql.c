@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/jval.h"
 #include "store/pg_internal.h"
 
 void cs_pg_sql_init(cs_pg_sql *s)
@@ -291,6 +292,18 @@ char *cs_pg_mask_url(const char *url)
     return out;
 }
 
+/* jsonb's output puts spaces after ':' and ','; re-serialise compactly (same content, key
+ * order and numeric text) so both backends print metadata identically. */
+static char *compact_json(const char *text)
+{
+    jv v;
+    jv_error jerr;
+    if (jv_parse(text, strlen(text), false, &v, &jerr)) return strdup(text);
+    char *out = jv_serialize(&v, NULL);
+    jv_free(&v);
+    return out;
+}
+
 int cs_pg_records_push(cs_records *out, const char *id, float *vector_owned,
                        const char *metadata, double value, cs_error *err)
 {
@@ -307,7 +320,7 @@ int cs_pg_records_push(cs_records *out, const char *id, float *vector_owned,
     r->value = value;
     r->vector = vector_owned;
     r->id = strdup(id);
-    r->metadata_json = metadata ? strdup(metadata) : NULL;
+    r->metadata_json = metadata ? compact_json(metadata) : NULL;
     out->n++;   /* counted before the checks so that cs_records_free releases it */
     if (!r->id || (metadata && !r->metadata_json))
         return cs_error_set(err, CS_E_NOMEM, "out of memory reading records");

@@ -189,7 +189,7 @@ static void test_records(cs_backend *b)
     CHECK_OK(b->ops->upsert(b, T, 3, &again, 1, &err), &err);
     CHECK_OK(b->ops->fetch(b, T, 3, want, 1, &r, &err), &err);
     CHECK(r.n == 1 && !memcmp(r.items[0].vector, v[1], sizeof v[1]) &&
-          !strcmp(r.items[0].metadata_json, "{\"n\": 3}"));
+          !strcmp(r.items[0].metadata_json, "{\"n\":3}"));
     cs_records_free(&r);
     CHECK_OK(b->ops->upsert(b, T, 3, recs + 2, 1, &err), &err);   /* back to v[2], {} */
 }
