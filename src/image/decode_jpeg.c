@@ -185,12 +185,11 @@ int cs__decode_jpeg(const cs_decode_req *req, cs_image *out, cs_image_info *info
         }
     }
     if (j->jerr.hit_eof || ci->output_scanline < ci->output_height) {
-        unsigned got = ci->output_scanline;
         job_free(j);
         cs_image_free(out);
         return cs_error_set(err, CS_E_FORMAT,
-                            "%s: JPEG data is truncated (image file ends before row %u of %d)",
-                            req->name, got, h);
+                            "%s: JPEG data is truncated (the file ends before the image does)",
+                            req->name);
     }
     /* Trailing garbage or a missing EOI after the last scanline is accepted (PIL too). */
     job_free(j);

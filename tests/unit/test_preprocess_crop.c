@@ -33,7 +33,7 @@ static void resize_sizes(void)
     /* {w, h, expected w, expected h}: long = int(224 * long / short). */
     const int cases[][4] = {{1000, 37, 6054, 224}, {31, 17, 408, 224}, {640, 427, 335, 224},
                             {427, 640, 224, 335}, {224, 224, 224, 224}, {225, 224, 225, 224},
-                            {300, 300, 224, 224}, {3, 1000, 224, 74666}, {224, 1, 50176, 224}};
+                            {300, 300, 224, 224}, {7, 1000, 224, 32000}, {224, 2, 25088, 224}};
     cs_preprocess_config cfg;
     base_cfg(&cfg);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
