@@ -563,8 +563,36 @@ static void test_cmyk_jpeg(void)
     free(buf);
 }
 
+/* Opt-in DCT scaling: only when asked, never below jpeg_min_side, stored size reported. */
+static void test_fast_jpeg(void)
+{
+    size_t n;
+    uint8_t *d = fixture("images/photo_progressive_640x427.jpg", &n);
+    cs_image_options opt;
+    cs_image_options_init(&opt);
+    CHECK(opt.fast_jpeg_downscale == false);
+    cs_image img;
+    cs_image_info info;
+    cs_error err;
+    CHECK_OK(cs_image_decode_memory(d, n, &opt, &img, &info, &err), &err);
+    CHECK(img.width == 640 && img.height == 427);
+    cs_image_free(&img);
+    opt.fast_jpeg_downscale = true;
+    opt.jpeg_min_side = 100; /* 427 / 4 = 106.75 >= 100 > 427 / 8 */
+    CHECK_OK(cs_image_decode_memory(d, n, &opt, &img, &info, &err), &err);
+    CHECK_MSG(img.width == 160 && img.height == 107, "fast decode %dx%d", img.width, img.height);
+    CHECK(info.width == 640 && info.height == 427);
+    cs_image_free(&img);
+    opt.jpeg_min_side = 448; /* already below: no scaling */
+    CHECK_OK(cs_image_decode_memory(d, n, &opt, &img, &info, &err), &err);
+    CHECK(img.width == 640 && img.height == 427);
+    cs_image_free(&img);
+    free(d);
+}
+
 int main(void)
 {
+    test_fast_jpeg();
     test_png();
     test_webp();
     test_gif();

@@ -112,8 +112,17 @@ int main(void)
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     if (!root) SKIP("cannot read %s: %s", path, jerr.text);
-    cs_preprocess_config cfg;
+    cs_preprocess_config cfg, def;
     golden_cfg(&cfg, json_object_get(root, "preprocess"));
+    /* The library defaults (src/clip/preprocess_config.c) must be this same pipeline. */
+    cs_preprocess_config_init(&def);
+    CHECK(def.do_resize == cfg.do_resize && def.shortest_edge == cfg.shortest_edge &&
+          def.resample == cfg.resample && def.do_center_crop == cfg.do_center_crop &&
+          def.crop_height == cfg.crop_height && def.crop_width == cfg.crop_width &&
+          def.do_rescale == cfg.do_rescale && def.rescale_factor == cfg.rescale_factor &&
+          def.do_normalize == cfg.do_normalize);
+    CHECK(memcmp(def.mean, cfg.mean, sizeof def.mean) == 0 &&
+          memcmp(def.std, cfg.std, sizeof def.std) == 0);
     json_t *images = json_object_get(root, "images");
     size_t n = json_array_size(images);
     CHECK(n == 13);
