@@ -35,10 +35,10 @@ static void mlp_block(const cs_clip_tower_config *cfg, const cs_clip_layer *L, f
 {
     int d = cfg->hidden, inter = cfg->intermediate;
     cs_layernorm(x, s->h, rows, d, L->ln2_w, L->ln2_b, (float)cfg->ln_eps);
-    cs_linear(s->h, d, rows, d, L->fc1_w, inter, s->mlp, inter, false);
-    cs_bias_act(s->mlp, rows, inter, L->fc1_b, cfg->act);
+    cs_linear_bias(s->h, d, rows, d, L->fc1_w, L->fc1_b, inter, s->mlp, inter);
+    cs_act(s->mlp, (size_t)rows * inter, cfg->act);
     cs_linear(s->mlp, inter, rows, inter, L->fc2_w, d, x, d, true);
-    cs_add_bias_scale(x, rows, d, L->fc2_b, 1.0f);
+    cs_add_bias(x, rows, d, L->fc2_b);
 }
 
 int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
@@ -58,20 +58,18 @@ int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *lay
         const cs_clip_layer *L = &layers[l];
         bool last = pool_rows && l == cfg->layers - 1;
         cs_layernorm(x, s.h, n_tokens, d, L->ln1_w, L->ln1_b, eps);
-        cs_linear(s.h, d, n_tokens, d, L->k_w, d, s.k, d, false);
-        cs_add_bias_scale(s.k, n_tokens, d, L->k_b, 1.0f);
-        cs_linear(s.h, d, n_tokens, d, L->v_w, d, s.v, d, false);
-        cs_add_bias_scale(s.v, n_tokens, d, L->v_b, 1.0f);
+        cs_linear_bias(s.h, d, n_tokens, d, L->k_w, L->k_b, d, s.k, d);
+        cs_linear_bias(s.h, d, n_tokens, d, L->v_w, L->v_b, d, s.v, d);
         if (!last) {
-            cs_linear(s.h, d, n_tokens, d, L->q_w, d, s.q, d, false);
-            cs_add_bias_scale(s.q, n_tokens, d, L->q_b, scale);
+            cs_linear_bias(s.h, d, n_tokens, d, L->q_w, L->q_b, d, s.q, d);
+            cs_scale(s.q, (size_t)n_tokens * d, scale);
             for (int q = 0; q < n_seq; q++) {
                 size_t o = (size_t)seq_start[q] * d;
                 cs_attention(s.q + o, d, NULL, seq_len[q], s.k + o, s.v + o, d, seq_len[q],
                              heads, hd, causal, s.a + o, d, s.scores);
             }
             cs_linear(s.a, d, n_tokens, d, L->o_w, d, x, d, true);
-            cs_add_bias_scale(x, n_tokens, d, L->o_b, 1.0f);
+            cs_add_bias(x, n_tokens, d, L->o_b);
             mlp_block(cfg, L, x, n_tokens, &s);
             continue;
         }
@@ -79,8 +77,8 @@ int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *lay
          * queries, projections and the MLP run on those rows only. */
         for (int q = 0; q < n_seq; q++)
             memcpy(s.a + (size_t)q * d, s.h + (size_t)pool_rows[q] * d, (size_t)d * 4);
-        cs_linear(s.a, d, n_seq, d, L->q_w, d, s.q, d, false);
-        cs_add_bias_scale(s.q, n_seq, d, L->q_b, scale);
+        cs_linear_bias(s.a, d, n_seq, d, L->q_w, L->q_b, d, s.q, d);
+        cs_scale(s.q, (size_t)n_seq * d, scale);
         for (int q = 0; q < n_seq; q++) {
             size_t o = (size_t)seq_start[q] * d;
             int pos = pool_rows[q] - seq_start[q];
@@ -89,7 +87,7 @@ int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *lay
             memcpy(pooled + (size_t)q * d, x + (size_t)pool_rows[q] * d, (size_t)d * 4);
         }
         cs_linear(s.a, d, n_seq, d, L->o_w, d, pooled, d, true);
-        cs_add_bias_scale(pooled, n_seq, d, L->o_b, 1.0f);
+        cs_add_bias(pooled, n_seq, d, L->o_b);
         mlp_block(cfg, L, pooled, n_seq, &s);
     }
     free(s.block);

@@ -4,12 +4,33 @@
 #include <math.h>
 #include <string.h>
 
+/* The build's -O2 does not vectorise these loops (its "very cheap" cost model refuses
+ * loops that need a remainder), and the default x86-64 target has only SSE2. The
+ * activations, layernorm and softmax are the non-GEMM hot spots of the forward pass,
+ * so they get O3 and per-CPU clones (AVX-512, AVX2, baseline) picked at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CS_HOT __attribute__((optimize("O3"), target_clones("avx512f", "avx2", "default")))
+#else
+#define CS_HOT __attribute__((optimize("O3")))
+#endif
+
 void cs_linear(const float *x, int ldx, int rows, int in, const float *w, int out, float *y,
                int ldy, bool accumulate)
 {
     if (rows <= 0) return;
+    if (rows <= CS_LINEAR_SMALL_ROWS && in % 16 == 0) {
+        cs_linear_small(x, ldx, rows, in, w, out, y, ldy, accumulate);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, ldx, w, in,
                 accumulate ? 1.0f : 0.0f, y, ldy);
+}
+
+void cs_linear_bias(const float *x, int ldx, int rows, int in, const float *w, const float *b,
+                    int out, float *y, int ldy)
+{
+    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * ldy, b, (size_t)out * sizeof(float));
+    cs_linear(x, ldx, rows, in, w, out, y, ldy, true);
 }
 
 /* Inlined into the loops below so they vectorise; clamped so 2^n stays a normal float. */
@@ -37,61 +58,69 @@ static inline float expf_inline(float x)
 
 float cs_expf(float x) { return expf_inline(x); }
 
-void cs_layernorm(const float *x, float *y, int rows, int d, const float *w, const float *b,
-                  float eps)
+/* Sums with 16 independent lanes so the reduction vectorises without reassociation
+ * flags (which would change results elsewhere). */
+static inline float lane_sum(const float *x, int n, float mean, int centred)
+{
+    float acc[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float t = x[i + j] - mean;
+            acc[j] += centred ? t * t : t;
+        }
+    float s = 0.0f;
+    for (; i < n; i++) {
+        float t = x[i] - mean;
+        s += centred ? t * t : t;
+    }
+    for (int j = 0; j < 16; j++) s += acc[j];
+    return s;
+}
+
+CS_HOT void cs_layernorm(const float *x, float *y, int rows, int d, const float *w,
+                         const float *b, float eps)
 {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * d;
         float *yr = y + (size_t)r * d;
         /* Two passes (mean, then centred variance): as accurate as torch's own. */
-        float sum = 0.0f;
-        for (int i = 0; i < d; i++) sum += xr[i];
-        float mean = sum / (float)d;
-        float var = 0.0f;
-        for (int i = 0; i < d; i++) {
-            float t = xr[i] - mean;
-            var += t * t;
-        }
+        float mean = lane_sum(xr, d, 0.0f, 0) / (float)d;
+        float var = lane_sum(xr, d, mean, 1);
         float inv = 1.0f / sqrtf(var / (float)d + eps);
         for (int i = 0; i < d; i++) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
     }
 }
 
-void cs_add_bias_scale(float *y, int rows, int n, const float *b, float scale)
+CS_HOT void cs_add_bias(float *y, int rows, int n, const float *b)
 {
     for (int r = 0; r < rows; r++) {
         float *yr = y + (size_t)r * n;
-        for (int i = 0; i < n; i++) yr[i] = (yr[i] + b[i]) * scale;
+        for (int i = 0; i < n; i++) yr[i] += b[i];
     }
 }
 
-void cs_bias_act(float *y, int rows, int n, const float *b, int act)
+CS_HOT void cs_scale(float *y, size_t n, float scale)
 {
-    for (int r = 0; r < rows; r++) {
-        float *yr = y + (size_t)r * n;
-        if (act == 0) {
-            for (int i = 0; i < n; i++) {
-                float t = yr[i] + b[i];
-                yr[i] = t / (1.0f + expf_inline(-1.702f * t));
-            }
-        } else {
-            for (int i = 0; i < n; i++) {
-                float t = yr[i] + b[i];
-                yr[i] = 0.5f * t * (1.0f + erff(t * 0.70710678118654752f));
-            }
-        }
+    for (size_t i = 0; i < n; i++) y[i] *= scale;
+}
+
+CS_HOT void cs_act(float *y, size_t n, int act)
+{
+    if (act == 0) {
+        for (size_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + expf_inline(-1.702f * y[i]));
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] = 0.5f * y[i] * (1.0f + erff(y[i] * 0.70710678118654752f));
     }
 }
 
-void cs_softmax(float *x, int n)
+CS_HOT void cs_softmax(float *x, int n)
 {
     float m = x[0];
     for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf_inline(x[i] - m);
-        s += x[i];
-    }
+    for (int i = 0; i < n; i++) x[i] = expf_inline(x[i] - m);
+    float s = lane_sum(x, n, 0.0f, 0);
     float inv = 1.0f / s;
     for (int i = 0; i < n; i++) x[i] *= inv;
 }

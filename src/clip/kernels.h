@@ -11,14 +11,27 @@
 void cs_linear(const float *x, int ldx, int rows, int in, const float *w, int out, float *y,
                int ldy, bool accumulate);
 
+/* y[rows, out] = x @ W^T + b: y is pre-filled with the bias and the GEMM accumulates onto
+ * it (OpenBLAS would otherwise clear y first: one memory pass instead of two). */
+void cs_linear_bias(const float *x, int ldx, int rows, int in, const float *w, const float *b,
+                    int out, float *y, int ldy);
+
+/* The same for few rows, reading W once (gemm_small.c). Requires in % 16 == 0. */
+void cs_linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
+                     float *y, int ldy, bool accumulate);
+/* Up to this many rows cs_linear uses cs_linear_small. */
+#define CS_LINEAR_SMALL_ROWS 8
+
 /* y = LayerNorm(x) * w + b, per row of length d (y may alias x). */
 void cs_layernorm(const float *x, float *y, int rows, int d, const float *w, const float *b,
                   float eps);
 
-/* y[r, :] += b, then *= scale. */
-void cs_add_bias_scale(float *y, int rows, int n, const float *b, float scale);
-/* y[r, :] = act(y[r, :] + b); act 0 = quick_gelu x*sigmoid(1.702x), 1 = exact erf gelu. */
-void cs_bias_act(float *y, int rows, int n, const float *b, int act);
+/* y[r, :] += b */
+void cs_add_bias(float *y, int rows, int n, const float *b);
+/* y[i] *= scale */
+void cs_scale(float *y, size_t n, float scale);
+/* y[i] = act(y[i]); act 0 = quick_gelu x*sigmoid(1.702x), 1 = exact erf gelu. */
+void cs_act(float *y, size_t n, int act);
 /* In-place softmax of one row. */
 void cs_softmax(float *x, int n);
 

@@ -1,0 +1,186 @@
+/* bench_clip: speed of the CLIP engine on a model folder (normally a full-size random
+ * ViT-B/32 from cs_gen_checkpoint --preset vit-b-32; scripts/run-bench.sh makes one).
+ *
+ *   bench_clip --model DIR [--threads N] [--runs R]
+ *
+ * Reports medians over R runs: model load time, images/s at batch 1 and 32, texts/s for
+ * a short query and a full 77-token text (batches of 32), single short-query latency,
+ * peak RSS; then where the batch-32 image time goes: the same linear-layer GEMMs timed
+ * alone (OpenBLAS sgemm) versus everything else (attention, layernorm, GELU, im2col,
+ * copies). Random weights cost exactly what trained ones do. */
+#include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "clip/model.h"
+#include "clipsearch/clip.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void die(const cs_error *err)
+{
+    fprintf(stderr, "bench_clip: %s\n", err->msg);
+    exit(1);
+}
+
+/* Times the linear layers of one vision forward of b images, as the engine runs them
+ * (all tokens for layers 0..L-2; the last layer's K/V on all tokens, the rest on CLS). */
+static double vision_gemm_time(int b, int d, int inter, int layers, int patch, int grid, int proj)
+{
+    int t = grid * grid + 1, n = b * t, k = 3 * patch * patch;
+    size_t big = (size_t)n * (inter > k ? inter : k);
+    float *x = calloc(big, 4), *w = calloc((size_t)inter * (d > k ? d : k), 4),
+          *y = calloc(big, 4);
+    for (size_t i = 0; i < big; i++) x[i] = (float)(i % 13) * 0.01f;
+    double t0 = now();
+#define G(rows, in, out) \
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out)
+    G(b * grid * grid, k, d);
+    for (int l = 0; l < layers; l++) {
+        int q = l == layers - 1 ? b : n;
+        G(n, d, d);
+        G(n, d, d);
+        G(q, d, d);
+        G(q, d, d);
+        G(q, d, inter);
+        G(q, inter, d);
+    }
+    G(b, d, proj);
+#undef G
+    double el = now() - t0;
+    free(x);
+    free(w);
+    free(y);
+    return el;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int threads = 0, runs = 5;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--model")) dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--runs")) runs = atoi(argv[i + 1]);
+    }
+    if (!dir || runs < 1 || runs > 100) {
+        fprintf(stderr, "usage: bench_clip --model DIR [--threads N] [--runs R]\n");
+        return 2;
+    }
+    cs_error err = {0};
+    cs_clip_options opt;
+    cs_clip_options_init(&opt);
+    opt.n_threads = threads;
+    double tl[100];
+    cs_clip *m = NULL;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        if (cs_clip_load(dir, &opt, &m, &err)) die(&err);
+        tl[r] = now() - t0;
+        if (r + 1 < runs) cs_clip_free(m);
+    }
+    int dim = cs_clip_embed_dim(m);
+    const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
+    size_t per = 3 * (size_t)pp->crop_height * pp->crop_width;
+    enum { B = 32 };
+    float *px = malloc(B * per * sizeof(float)), *out = malloc(B * (size_t)dim * sizeof(float));
+    uint64_t s = 42;
+    for (size_t i = 0; i < B * per; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        px[i] = (float)((s >> 40) & 0xffff) / 32768.0f - 1.0f;
+    }
+    /* warm-up: faults in the mapped weights */
+    if (cs_clip_embed_pixels(m, px, 1, out, &err)) die(&err);
+    double t1[100], t32[100], tq[100], tqb[100], tlong[100];
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        if (cs_clip_embed_pixels(m, px, 1, out, &err)) die(&err);
+        t1[r] = now() - t0;
+        t0 = now();
+        if (cs_clip_embed_pixels(m, px, B, out, &err)) die(&err);
+        t32[r] = now() - t0;
+    }
+    /* Texts as ids: a short query (SOT + 5 tokens + EOT) and a full 77-token text. */
+    const cs_tokenizer *tok = cs_clip_tokenizer(m);
+    int ctx = cs_clip_context_length(m);
+    int32_t sot = cs_tokenizer_sot(tok), eot = cs_tokenizer_eot(tok);
+    if (sot < 0 || eot < 0) { /* no tokenizer: CLIP's layout puts SOT, EOT last */
+        sot = m->cfg.text.vocab_size - 2;
+        eot = m->cfg.text.vocab_size - 1;
+    }
+    int32_t shortq[7] = {sot, 320, 1125, 539, 320, 2368, eot}, *longq = malloc((size_t)ctx * 4);
+    longq[0] = sot;
+    for (int i = 1; i < ctx - 1; i++) longq[i] = 300 + i;
+    longq[ctx - 1] = eot;
+    const int32_t *rs[B], *rl[B];
+    int ns[B], nl[B];
+    for (int i = 0; i < B; i++) {
+        rs[i] = shortq;
+        rl[i] = longq;
+        ns[i] = 7;
+        nl[i] = ctx;
+    }
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        if (cs_clip_embed_token_ids(m, rs, ns, 1, out, &err)) die(&err);
+        tq[r] = now() - t0;
+        t0 = now();
+        if (cs_clip_embed_token_ids(m, rs, ns, B, out, &err)) die(&err);
+        tqb[r] = now() - t0;
+        t0 = now();
+        if (cs_clip_embed_token_ids(m, rl, nl, B, out, &err)) die(&err);
+        tlong[r] = now() - t0;
+    }
+    /* Where the batch-32 time goes (needs the architecture: derive it from the sizes). */
+    /* Where the batch-32 time goes: the bench reads the architecture from the
+     * engine's internal config (it links the library and its private headers). */
+    double tg[100];
+    const cs_clip_tower_config *vc = &m->cfg.vision;
+    int vd = vc->hidden, vi = vc->intermediate, vl = vc->layers, vp = vc->patch_size;
+    int have_split = vd > 0 && vi > 0 && vl > 0;
+    for (int r = 0; have_split && r < runs; r++)
+        tg[r] = vision_gemm_time(B, vd, vi, vl, vp, vc->image_size / vp, dim);
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double mt1 = median(t1, runs), mt32 = median(t32, runs);
+    printf("threads                 %d\n", threads);
+    printf("model load              %.1f ms\n", 1e3 * median(tl, runs));
+    printf("images/s batch 1        %.1f  (%.1f ms/image)\n", 1 / mt1, 1e3 * mt1);
+    printf("images/s batch 32       %.1f  (%.1f ms/batch)\n", B / mt32, 1e3 * mt32);
+    printf("texts/s short, batch 32 %.0f\n", B / median(tqb, runs));
+    printf("texts/s 77-tok, batch 32 %.0f\n", B / median(tlong, runs));
+    printf("short query latency     %.2f ms\n", 1e3 * median(tq, runs));
+    printf("peak RSS                %.0f MiB\n", ru.ru_maxrss / 1024.0);
+    if (have_split) {
+        double g = median(tg, runs);
+        printf("batch-32 split          linear GEMMs %.1f ms (%.0f%%), rest %.1f ms (%.0f%%)\n",
+               1e3 * g, 100 * g / mt32, 1e3 * (mt32 - g), 100 * (mt32 - g) / mt32);
+    }
+    cs_clip_free(m);
+    free(px);
+    free(out);
+    free(longq);
+    return 0;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmarks: `make bench` runs `./scripts/run-bench.sh build`.
+#
+# The script is a sequence of sections. Each section is a function named section_<name>
+# that uses $BUILD (the build folder) and $WORK (a scratch folder under /tmp, removed at
+# the end); register it by appending its name to SECTIONS. Run a subset with
+# BENCH_SECTIONS="clip image" ./scripts/run-bench.sh build. A failing section is
+# reported and the others still run; the exit status is non-zero if any failed.
+set -uo pipefail
+
+BUILD=${1:-build}
+BUILD=$(cd "$BUILD" && pwd) || { echo "run-bench: no build folder '$1'" >&2; exit 2; }
+WORK=$(mktemp -d /tmp/clipsearch-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+SECTIONS=()
+
+# --- clip: CLIP inference engine (bench/bench_clip.c) ----------------------------------
+# A full-size random ViT-B/32 (same architecture and cost as openai/clip-vit-base-patch32;
+# ~600 MB, generated in a second, never committed), measured with 1 and 2 BLAS threads.
+section_clip() {
+    local model="$WORK/vit-b-32"
+    "$BUILD/cs_gen_checkpoint" --preset vit-b-32 --seed 1 --out "$model" || return 1
+    for t in 1 2; do
+        "$BUILD/bench_clip" --model "$model" --threads "$t" --runs "${BENCH_CLIP_RUNS:-5}" || return 1
+        echo
+    done
+    if python3 -c 'import torch' 2>/dev/null; then
+        echo "(PyTorch is installed; no comparison script yet)"
+    else
+        echo "PyTorch: not installed here, no comparison"
+    fi
+    rm -rf "$model"
+}
+SECTIONS+=(clip)
+
+# --- (append further sections above this line) ------------------------------------------
+
+failed=0
+for s in ${BENCH_SECTIONS:-${SECTIONS[@]}}; do
+    echo "== $s =="
+    if ! "section_$s"; then
+        echo "run-bench: section $s failed" >&2
+        failed=1
+    fi
+    echo
+done
+exit $failed
