@@ -104,9 +104,9 @@ int cmd_labels(int argc, char **argv)
             json_decref(o);
         }
     } else {
-        printf("%4s  %-11s %-7s %s\n", "rank", "probability", "score", "label");
+        printf("%4s  %11s  %7s  %s\n", "rank", "probability", "score", "label");
         for (size_t i = 0; i < n; i++)
-            printf("%4zu  %11.4f %.4f  %s\n", i + 1, scores[i].probability, scores[i].score,
+            printf("%4zu  %11.4f  %7.4f  %s\n", i + 1, scores[i].probability, scores[i].score,
                    scores[i].label);
     }
     if (model) cs_clip_free(model);

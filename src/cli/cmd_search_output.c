@@ -44,10 +44,10 @@ int search_print(FILE *out, const search_output *o, const cs_hits *hits, const c
     } else if (hits->n == 0) {
         fprintf(out, "no results\n");
     } else {
-        fprintf(out, "%4s  %-7s %s\n", "rank", "score", all_text(hits) ? "text" : "path");
+        fprintf(out, "%4s  %7s  %s\n", "rank", "score", all_text(hits) ? "text" : "path");
         for (size_t i = 0; i < hits->n; i++) {
             const cs_hit *h = &hits->items[i];
-            fprintf(out, "%4d  %.4f  %s\n", h->rank, h->score, h->id);
+            fprintf(out, "%4d  %7.4f  %s\n", h->rank, h->score, h->id);
             if (preview && preview_print(out, h->id, 40, 12, o->apply_exif)) fputc('\n', out);
         }
     }
