@@ -33,12 +33,18 @@ if(EXISTS ${CS_PG_DIR}/interop.sh)
   cs_pg_test(vecs_interop_pg bash ${CS_PG_DIR}/interop.sh)
 endif()
 
+# The same vec commands against SQLite and PostgreSQL must print the same results.
+find_program(CS_PYTHON3 python3)
+if(CS_PYTHON3)
+  cs_pg_test(vec_backends_agree_pg ${CS_PYTHON3} ${CS_PG_DIR}/backends_agree.py)
+endif()
+
 # Tests that are PostgreSQL-only by name (tests/unit/test_*_pg.c, tests/integration/*_pg.sh,
 # registered by CMakeLists.txt): their command cannot be wrapped, so they get the URL file's
 # path and read it themselves (they skip without it).
 get_property(cs_all_tests DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
 foreach(t ${cs_all_tests})
-  if(t MATCHES "_pg$" AND NOT t MATCHES "^(store_suite_pg|vec_cli_pg|vecs_interop_pg)$")
+  if(t MATCHES "_pg$" AND NOT t MATCHES "^(store_suite_pg|vec_cli_pg|vecs_interop_pg|vec_backends_agree_pg)$")
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "CS_PG_URL_FILE=${CS_PG_STATE}/url")
     set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED pg_server RESOURCE_LOCK pg
       LABELS pg)
