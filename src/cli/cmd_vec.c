@@ -90,11 +90,12 @@ void vec_print_record(FILE *f, const cs_record *r, bool value, bool metadata, bo
         if (r->value != r->value) fputs(",\"value\":NaN", f);
         else fprintf(f, ",\"value\":%.17g", r->value);
     }
-    if (metadata) fprintf(f, ",\"metadata\":%s", r->metadata_json ? r->metadata_json : "{}");
+    /* vecs' column order: id, value, vector, metadata (spec §6). */
     if (vector && r->vector) {
         fputs(",\"vector\":", f);
         vec_print_vector(f, r->vector, dim);
     }
+    if (metadata) fprintf(f, ",\"metadata\":%s", r->metadata_json ? r->metadata_json : "{}");
     fputs("}\n", f);
 }
 

@@ -28,7 +28,7 @@ bool vec_int_opt(vec_ctx *c, const char *opt, const char *s, int *out);
 
 void vec_print_string(FILE *f, const char *s);
 void vec_print_vector(FILE *f, const float *v, int dim);
-/* {"id":...[,"value":...][,"metadata":...][,"vector":[...]]} and a newline. */
+/* {"id":...[,"value":...][,"vector":[...]][,"metadata":...]} (vecs' order) and a newline. */
 void vec_print_record(FILE *f, const cs_record *r, bool value, bool metadata, bool vector, int dim);
 
 int vec_cmd_upsert(vec_ctx *c, int argc, char **argv);
