@@ -103,7 +103,12 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
     q.include_metadata = true;
     cs_records recs = {0};
     int rc = cs_collection_query(coll, &q, &recs, err);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+        cs_records_free(&recs);   /* the store may have attached a warning already */
+        return rc;
+    }
+    /* recs.warning ("no covering index") is not passed on: on SQLite every query is an
+     * exact scan, and on PostgreSQL an unindexed query is exact too, only slower. */
     if (recs.n) {
         out->items = calloc(recs.n, sizeof *out->items);
         if (!out->items) {
