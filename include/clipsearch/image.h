@@ -70,6 +70,13 @@ void cs_image_free(cs_image *img);
 int cs_image_resize_bicubic(const cs_image *in, int out_w, int out_h, cs_image *out,
                             cs_error *err);
 
+/* The window [x, x + cw) x [y, y + ch) of cs_image_resize_bicubic(in, out_w, out_h),
+ * bit-identical, computing only what the window needs (each output pixel depends only on
+ * its own filter window): a resize followed by a crop at a fraction of the cost, and no
+ * huge intermediate for extreme aspect ratios. out (cw x ch) is allocated. */
+int cs_image_resize_bicubic_window(const cs_image *in, int out_w, int out_h, int x, int y,
+                                   int cw, int ch, cs_image *out, cs_error *err);
+
 /* Rotates/flips per an EXIF orientation value 1..8. out is allocated. */
 int cs_image_apply_orientation(const cs_image *in, int orientation, cs_image *out,
                                cs_error *err);

@@ -4,7 +4,8 @@
  *           side already matches, as HF does;
  *   crop:   top = (h - crop_h) // 2, left = (w - crop_w) // 2 (floor); an image smaller
  *           than the crop is zero-padded, placed at ceil((crop - dim) / 2), as HF's
- *           center_crop does;
+ *           center_crop does; only the window that survives the crop is resampled
+ *           (bit-identical to resizing everything, see cs_image_resize_bicubic_window);
  *   rescale+normalise in float32: x = (float)((double)u8 * rescale_factor) (HF: float64
  *           multiply, then astype(float32); for 1/255 this equals (float)u8 / 255.0f,
  *           which the golden pixel tensor was checked against), y = (x - mean) / std. */
@@ -12,6 +13,9 @@
 #include <string.h>
 
 #include "clipsearch/clip.h"
+
+/* Same bound as the decoders' default (PIL's DecompressionBombError limit). */
+#define MAX_RESIZED_PIXELS (2ULL * 89478485ULL)
 
 static int check_cfg(const cs_preprocess_config *cfg, const cs_image *img, cs_error *err)
 {
@@ -41,6 +45,30 @@ static int copy_image(const cs_image *in, cs_image *out, cs_error *err)
     return 0;
 }
 
+/* HF's output size; *resample is false when HF leaves the pixels alone. */
+static int target_size(const cs_preprocess_config *cfg, const cs_image *img, int *ow, int *oh,
+                       bool *resample, cs_error *err)
+{
+    *ow = img->width;
+    *oh = img->height;
+    *resample = false;
+    if (!cfg->do_resize) return 0;
+    long long w = img->width, h = img->height, size = cfg->shortest_edge;
+    long long shortd = w <= h ? w : h, longd = w <= h ? h : w;
+    if (shortd == size) return 0;
+    /* int(size * long / short): exact in integers (the quotient of two exact doubles is
+     * never within rounding distance of an integer it does not equal). */
+    long long new_long = size * longd / shortd;
+    if (new_long > 0x7fffffffLL || new_long <= 0)
+        return cs_error_set(err, CS_E_TOO_LARGE,
+                            "preprocess: %lldx%lld cannot be resized to shortest edge %lld", w, h,
+                            size);
+    *ow = (int)(w <= h ? size : new_long);
+    *oh = (int)(w <= h ? new_long : size);
+    *resample = true;
+    return 0;
+}
+
 int cs_preprocess_resize(const cs_preprocess_config *cfg, const cs_image *img, cs_image *out,
                          cs_error *err)
 {
@@ -48,36 +76,34 @@ int cs_preprocess_resize(const cs_preprocess_config *cfg, const cs_image *img, c
     out->width = out->height = 0;
     int rc = check_cfg(cfg, img, err);
     if (rc != 0) return rc;
-    if (!cfg->do_resize) return copy_image(img, out, err);
-    long long w = img->width, h = img->height, size = cfg->shortest_edge;
-    long long shortd = w <= h ? w : h, longd = w <= h ? h : w;
-    if (shortd == size) return copy_image(img, out, err);
-    /* int(size * long / short): exact in integers (the quotient of two exact doubles is
-     * never within rounding distance of an integer it does not equal). */
-    long long new_long = size * longd / shortd;
-    if (new_long > 0x7fffffffLL || new_long <= 0)
-        return cs_error_set(err, CS_E_TOO_LARGE, "preprocess: %lldx%lld cannot be resized to "
-                            "shortest edge %lld", w, h, size);
-    int ow = (int)(w <= h ? size : new_long), oh = (int)(w <= h ? new_long : size);
+    int ow, oh;
+    bool resample;
+    rc = target_size(cfg, img, &ow, &oh, &resample, err);
+    if (rc != 0) return rc;
+    if (!resample) return copy_image(img, out, err);
+    /* The full resized image of an extreme strip can be gigantic (1x60000 -> 224x13.4M);
+     * resize_crop never builds it, but this function would. */
+    if ((unsigned long long)ow * (unsigned long long)oh > MAX_RESIZED_PIXELS)
+        return cs_error_set(err, CS_E_TOO_LARGE,
+                            "preprocess: resizing %dx%d gives %dx%d, over %llu pixels",
+                            img->width, img->height, ow, oh, MAX_RESIZED_PIXELS);
     return cs_image_resize_bicubic(img, ow, oh, out, err);
 }
 
-/* HF center_crop on uint8 HWC, including its zero padding for small images. */
-static int center_crop(const cs_image *in, int ch, int cw, cs_image *out, cs_error *err)
+/* One axis of HF's center_crop: where the kept part starts in the (resized) image, how
+ * long it is, and where it lands in the crop (zero padding when the image is smaller,
+ * placed at ceil((crop - dim) / 2)). */
+static void crop_axis(int dim, int crop, int *src, int *n, int *dst)
 {
-    out->rgb = calloc((size_t)ch * cw * 3, 1);
-    if (!out->rgb) return cs_error_set(err, CS_E_NOMEM, "preprocess: out of memory");
-    out->width = cw;
-    out->height = ch;
-    int H = in->height, W = in->width;
-    /* Source offset when the image is larger, destination offset when it is smaller. */
-    int sy = H >= ch ? (H - ch) / 2 : 0, dy = H >= ch ? 0 : (ch - H + 1) / 2;
-    int sx = W >= cw ? (W - cw) / 2 : 0, dx = W >= cw ? 0 : (cw - W + 1) / 2;
-    int rows = H >= ch ? ch : H, cols = W >= cw ? cw : W;
-    for (int y = 0; y < rows; y++)
-        memcpy(out->rgb + ((size_t)(dy + y) * cw + dx) * 3,
-               in->rgb + ((size_t)(sy + y) * W + sx) * 3, (size_t)cols * 3);
-    return 0;
+    if (dim >= crop) {
+        *src = (dim - crop) / 2;
+        *n = crop;
+        *dst = 0;
+    } else {
+        *src = 0;
+        *n = dim;
+        *dst = (crop - dim + 1) / 2;
+    }
 }
 
 int cs_preprocess_resize_crop(const cs_preprocess_config *cfg, const cs_image *img,
@@ -85,16 +111,37 @@ int cs_preprocess_resize_crop(const cs_preprocess_config *cfg, const cs_image *i
 {
     out->rgb = NULL;
     out->width = out->height = 0;
-    cs_image r;
-    int rc = cs_preprocess_resize(cfg, img, &r, err);
+    int rc = check_cfg(cfg, img, err);
     if (rc != 0) return rc;
-    if (!cfg->do_center_crop) {
-        *out = r;
-        return 0;
+    if (!cfg->do_center_crop) return cs_preprocess_resize(cfg, img, out, err);
+    int ow, oh;
+    bool resample;
+    rc = target_size(cfg, img, &ow, &oh, &resample, err);
+    if (rc != 0) return rc;
+    int ch = cfg->crop_height, cw = cfg->crop_width;
+    int sx, nx, dx, sy, ny, dy;
+    crop_axis(ow, cw, &sx, &nx, &dx);
+    crop_axis(oh, ch, &sy, &ny, &dy);
+    /* Resize then crop == resizing only the window that survives the crop. */
+    cs_image win = {0};
+    if (resample) {
+        rc = cs_image_resize_bicubic_window(img, ow, oh, sx, sy, nx, ny, &win, err);
+        if (rc != 0) return rc;
     }
-    rc = center_crop(&r, cfg->crop_height, cfg->crop_width, out, err);
-    cs_image_free(&r);
-    return rc;
+    out->rgb = calloc((size_t)ch * cw * 3, 1);
+    if (!out->rgb) {
+        cs_image_free(&win);
+        return cs_error_set(err, CS_E_NOMEM, "preprocess: out of memory");
+    }
+    out->width = cw;
+    out->height = ch;
+    for (int y = 0; y < ny; y++) {
+        const uint8_t *src = resample ? win.rgb + (size_t)y * nx * 3
+                                      : img->rgb + ((size_t)(sy + y) * img->width + sx) * 3;
+        memcpy(out->rgb + ((size_t)(dy + y) * cw + dx) * 3, src, (size_t)nx * 3);
+    }
+    cs_image_free(&win);
+    return 0;
 }
 
 int cs_preprocess_image(const cs_preprocess_config *cfg, const cs_image *img, float *out,

@@ -42,7 +42,11 @@ static void coeffs_free(coeffs *c)
     c->k = NULL;
 }
 
-static int precompute(int in_size, float in0, float in1, int out_size, coeffs *c)
+/* Coefficients of output samples [first, first + count) of a resize in_size -> out_size.
+ * Each output sample depends only on its own window, so a sub-range gives exactly the
+ * values the full resize would have there. */
+static int precompute(int in_size, float in0, float in1, int out_size, int first, int count,
+                      coeffs *c)
 {
     double scale = (double)(in1 - in0) / out_size;
     double filterscale = scale < 1.0 ? 1.0 : scale;
@@ -51,17 +55,18 @@ static int precompute(int in_size, float in0, float in1, int out_size, coeffs *c
     c->ksize = ksize;
     c->bounds = NULL;
     c->k = NULL;
-    if ((size_t)out_size > (size_t)INT_MAX / ((size_t)ksize * sizeof(double))) return -1;
+    if ((size_t)count > (size_t)INT_MAX / ((size_t)ksize * sizeof(double))) return -1;
     double *kk = malloc((size_t)ksize * sizeof(double));
-    c->bounds = malloc((size_t)out_size * 2 * sizeof(int));
-    c->k = malloc((size_t)out_size * (size_t)ksize * sizeof(int32_t));
+    c->bounds = malloc((size_t)count * 2 * sizeof(int));
+    c->k = malloc((size_t)count * (size_t)ksize * sizeof(int32_t));
     if (!kk || !c->bounds || !c->k) {
         free(kk);
         coeffs_free(c);
         return -1;
     }
     double ss = 1.0 / filterscale;
-    for (int xx = 0; xx < out_size; xx++) {
+    for (int i = 0; i < count; i++) {
+        int xx = first + i;
         double center = in0 + (xx + 0.5) * scale;
         double ww = 0.0;
         int xmin = (int)(center - support + 0.5);
@@ -78,12 +83,12 @@ static int precompute(int in_size, float in0, float in1, int out_size, coeffs *c
         for (x = 0; x < xmax; x++)
             if (ww != 0.0) kk[x] /= ww;
         for (; x < ksize; x++) kk[x] = 0;
-        int32_t *k = c->k + (size_t)xx * ksize;
+        int32_t *k = c->k + (size_t)i * ksize;
         for (x = 0; x < ksize; x++)
             k[x] = kk[x] < 0 ? (int32_t)(-0.5 + kk[x] * (1 << PRECISION_BITS))
                              : (int32_t)(0.5 + kk[x] * (1 << PRECISION_BITS));
-        c->bounds[xx * 2] = xmin;
-        c->bounds[xx * 2 + 1] = xmax;
+        c->bounds[i * 2] = xmin;
+        c->bounds[i * 2 + 1] = xmax;
     }
     free(kk);
     return 0;
@@ -113,10 +118,11 @@ static int32_t dot_u32(const int32_t *p, const int32_t *k, int n)
     return s;
 }
 
-/* rows [y0, y0 + nrows) of src (width sw) -> dst (width dw, nrows rows). plane is scratch
- * for 3 * sw int32: the row split into R, G, B planes so each dot product is contiguous. */
-static void pass_horizontal(const uint8_t *src, int sw, int y0, int nrows, uint8_t *dst, int dw,
-                            const coeffs *c, int32_t *plane)
+/* rows [y0, y0 + nrows) of src (width sw) -> dst (width dw, nrows rows, row stride
+ * dstride bytes). plane is scratch for 3 * sw int32: the row split into R, G, B planes so
+ * each dot product is contiguous. */
+static void pass_horizontal(const uint8_t *src, int sw, int y0, int nrows, uint8_t *dst,
+                            size_t dstride, int dw, const coeffs *c, int32_t *plane)
 {
     int32_t *pr = plane, *pg = plane + sw, *pb = plane + 2 * (size_t)sw;
     for (int yy = 0; yy < nrows; yy++) {
@@ -126,7 +132,7 @@ static void pass_horizontal(const uint8_t *src, int sw, int y0, int nrows, uint8
             pg[x] = row[3 * x + 1];
             pb[x] = row[3 * x + 2];
         }
-        uint8_t *out = dst + (size_t)yy * dw * 3;
+        uint8_t *out = dst + (size_t)yy * dstride;
         for (int xx = 0; xx < dw; xx++) {
             int xmin = c->bounds[xx * 2], xmax = c->bounds[xx * 2 + 1];
             const int32_t *k = c->k + (size_t)xx * c->ksize;
@@ -144,20 +150,71 @@ static void accumulate_row(int32_t *acc, const uint8_t *row, int32_t k, size_t n
     for (size_t i = 0; i < n; i++) acc[i] += row[i] * k;
 }
 
-/* acc: scratch for w * 3 int32. */
-static void pass_vertical(const uint8_t *src, int w, uint8_t *dst, int dh, const coeffs *c,
-                          int32_t *acc)
+/* Output rows of w pixels from source rows sstride bytes apart (src points at the first
+ * used column); dst rows are dstride apart. acc: scratch for w * 3 int32. */
+static void pass_vertical(const uint8_t *src, size_t sstride, int w, uint8_t *dst,
+                          size_t dstride, int dh, const coeffs *c, int32_t *acc)
 {
-    size_t stride = (size_t)w * 3;
+    size_t n = (size_t)w * 3;
     for (int yy = 0; yy < dh; yy++) {
         int ymin = c->bounds[yy * 2], ymax = c->bounds[yy * 2 + 1];
         const int32_t *k = c->k + (size_t)yy * c->ksize;
-        for (size_t i = 0; i < stride; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+        for (size_t i = 0; i < n; i++) acc[i] = 1 << (PRECISION_BITS - 1);
         for (int y = 0; y < ymax; y++)
-            accumulate_row(acc, src + (size_t)(ymin + y) * stride, k[y], stride);
-        uint8_t *out = dst + (size_t)yy * stride;
-        for (size_t i = 0; i < stride; i++) out[i] = clip8(acc[i]);
+            accumulate_row(acc, src + (size_t)(ymin + y) * sstride, k[y], n);
+        uint8_t *out = dst + (size_t)yy * dstride;
+        for (size_t i = 0; i < n; i++) out[i] = clip8(acc[i]);
     }
+}
+
+static int resize_window(const cs_image *in, int out_w, int out_h, int x0, int y0, int cw,
+                         int ch, uint8_t *dst, size_t dstride, cs_error *err)
+{
+    int W = in->width, H = in->height;
+    /* Pillow skips a pass whose size does not change (and copies when neither does). */
+    int need_h = out_w != W, need_v = out_h != H;
+    if (!need_h && !need_v) {
+        for (int y = 0; y < ch; y++)
+            memcpy(dst + (size_t)y * dstride, in->rgb + ((size_t)(y0 + y) * W + x0) * 3,
+                   (size_t)cw * 3);
+        return 0;
+    }
+    coeffs cv = {0}, chz = {0};
+    uint8_t *tmp = NULL;
+    int32_t *scratch = NULL;
+    if (need_v && precompute(H, 0.0f, (float)H, out_h, y0, ch, &cv) != 0) goto oom;
+    if (need_h && precompute(W, 0.0f, (float)W, out_w, x0, cw, &chz) != 0) goto oom;
+    /* int32 scratch: three planes of one source row, or one accumulator row. */
+    scratch = malloc(3 * (size_t)(W > cw ? W : cw) * sizeof(int32_t));
+    if (!scratch) goto oom;
+    if (need_h && need_v) {
+        /* Only the source rows the vertical pass reads are resampled horizontally. */
+        int yfirst = cv.bounds[0];
+        int ylast = cv.bounds[ch * 2 - 2] + cv.bounds[ch * 2 - 1];
+        for (int i = 0; i < ch; i++) cv.bounds[i * 2] -= yfirst;
+        tmp = malloc((size_t)cw * (size_t)(ylast - yfirst) * 3);
+        if (!tmp) goto oom;
+        pass_horizontal(in->rgb, W, yfirst, ylast - yfirst, tmp, (size_t)cw * 3, cw, &chz,
+                        scratch);
+        pass_vertical(tmp, (size_t)cw * 3, cw, dst, dstride, ch, &cv, scratch);
+    } else if (need_h) {
+        pass_horizontal(in->rgb, W, y0, ch, dst, dstride, cw, &chz, scratch);
+    } else {
+        pass_vertical(in->rgb + (size_t)x0 * 3, (size_t)W * 3, cw, dst, dstride, ch, &cv,
+                      scratch);
+    }
+    free(scratch);
+    free(tmp);
+    coeffs_free(&cv);
+    coeffs_free(&chz);
+    return 0;
+oom:
+    free(scratch);
+    free(tmp);
+    coeffs_free(&cv);
+    coeffs_free(&chz);
+    return cs_error_set(err, CS_E_NOMEM, "resize: out of memory (%dx%d -> %dx%d)", W, H, out_w,
+                        out_h);
 }
 
 int cs_image_resize_bicubic(const cs_image *in, int out_w, int out_h, cs_image *out,
@@ -169,57 +226,27 @@ int cs_image_resize_bicubic(const cs_image *in, int out_w, int out_h, cs_image *
         return cs_error_set(err, CS_E_ARG, "resize: empty input image");
     if (out_w <= 0 || out_h <= 0)
         return cs_error_set(err, CS_E_ARG, "resize: invalid target size %dx%d", out_w, out_h);
-    int W = in->width, H = in->height;
-    /* Pillow's Image.resize returns a copy when the size does not change. */
-    int need_h = out_w != W, need_v = out_h != H;
-
-    coeffs cv = {0}, ch = {0};
-    if (precompute(H, 0.0f, (float)H, out_h, &cv) != 0)
-        return cs_error_set(err, CS_E_NOMEM, "resize: out of memory (%dx%d -> %dx%d)", W, H,
-                            out_w, out_h);
     int rc = cs__image_alloc(out, out_w, out_h, "resize", err);
-    if (rc != 0) {
-        coeffs_free(&cv);
-        return rc;
-    }
-    if (!need_h && !need_v) {
-        memcpy(out->rgb, in->rgb, (size_t)W * H * 3);
-        coeffs_free(&cv);
-        return 0;
-    }
-    const uint8_t *vsrc = in->rgb;
-    uint8_t *tmp = NULL;
-    /* int32 scratch: three planes of one source row, or one accumulator row. */
-    size_t scratch_n = 3 * (size_t)(W > out_w ? W : out_w);
-    int32_t *scratch = malloc(scratch_n * sizeof(int32_t));
-    if (!scratch) goto oom;
-    if (need_h) {
-        /* Only the source rows the vertical pass reads are resampled horizontally. */
-        int yfirst = cv.bounds[0];
-        int ylast = cv.bounds[out_h * 2 - 2] + cv.bounds[out_h * 2 - 1];
-        if (precompute(W, 0.0f, (float)W, out_w, &ch) != 0) goto oom;
-        if (need_v) {
-            for (int i = 0; i < out_h; i++) cv.bounds[i * 2] -= yfirst;
-            tmp = malloc((size_t)out_w * (size_t)(ylast - yfirst) * 3);
-            if (!tmp) goto oom;
-            pass_horizontal(in->rgb, W, yfirst, ylast - yfirst, tmp, out_w, &ch, scratch);
-            vsrc = tmp;
-        } else {
-            pass_horizontal(in->rgb, W, 0, H, out->rgb, out_w, &ch, scratch);
-        }
-    }
-    if (need_v) pass_vertical(vsrc, out_w, out->rgb, out_h, &cv, scratch);
-    free(scratch);
-    free(tmp);
-    coeffs_free(&cv);
-    coeffs_free(&ch);
-    return 0;
-oom:
-    free(scratch);
-    free(tmp);
-    coeffs_free(&cv);
-    coeffs_free(&ch);
-    cs_image_free(out);
-    return cs_error_set(err, CS_E_NOMEM, "resize: out of memory (%dx%d -> %dx%d)", W, H, out_w,
-                        out_h);
+    if (rc != 0) return rc;
+    rc = resize_window(in, out_w, out_h, 0, 0, out_w, out_h, out->rgb, (size_t)out_w * 3, err);
+    if (rc != 0) cs_image_free(out);
+    return rc;
+}
+
+int cs_image_resize_bicubic_window(const cs_image *in, int out_w, int out_h, int x, int y,
+                                   int cw, int ch, cs_image *out, cs_error *err)
+{
+    out->rgb = NULL;
+    out->width = out->height = 0;
+    if (!in || !in->rgb || in->width <= 0 || in->height <= 0)
+        return cs_error_set(err, CS_E_ARG, "resize: empty input image");
+    if (out_w <= 0 || out_h <= 0 || cw <= 0 || ch <= 0 || x < 0 || y < 0 || x > out_w - cw ||
+        y > out_h - ch)
+        return cs_error_set(err, CS_E_ARG, "resize: window %dx%d at (%d, %d) is not inside %dx%d",
+                            cw, ch, x, y, out_w, out_h);
+    int rc = cs__image_alloc(out, cw, ch, "resize", err);
+    if (rc != 0) return rc;
+    rc = resize_window(in, out_w, out_h, x, y, cw, ch, out->rgb, (size_t)cw * 3, err);
+    if (rc != 0) cs_image_free(out);
+    return rc;
 }

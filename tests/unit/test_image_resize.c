@@ -118,6 +118,35 @@ int main(void)
             cs_image_free(&ref);
         }
     }
+    /* Windows of a resize equal the same crop of the full resize, for every pass mix. */
+    const int wins[][8] = {/* in w, h, out w, h, x, y, cw, ch */
+                           {64, 48, 30, 20, 3, 2, 20, 15},   {64, 48, 64, 20, 10, 0, 40, 20},
+                           {64, 48, 30, 48, 0, 7, 30, 30},   {64, 48, 64, 48, 5, 6, 7, 8},
+                           {31, 17, 408, 224, 92, 0, 224, 224}, {1000, 37, 6054, 224, 2915, 0, 224, 224},
+                           {5, 300, 3, 7, 2, 6, 1, 1}};
+    for (size_t i = 0; i < sizeof wins / sizeof wins[0]; i++) {
+        const int *w = wins[i];
+        cs_image in = pattern(w[0], w[1], 1), full = {0}, win = {0};
+        CHECK_OK(cs_image_resize_bicubic(&in, w[2], w[3], &full, &err), &err);
+        CHECK_OK(cs_image_resize_bicubic_window(&in, w[2], w[3], w[4], w[5], w[6], w[7], &win, &err),
+                 &err);
+        int bad = !(win.rgb && full.rgb && win.width == w[6] && win.height == w[7]);
+        for (int y = 0; !bad && y < w[7]; y++)
+            bad = memcmp(win.rgb + (size_t)y * w[6] * 3,
+                         full.rgb + ((size_t)(w[5] + y) * w[2] + w[4]) * 3, (size_t)w[6] * 3) != 0;
+        CHECK_MSG(!bad, "window %zu differs from the crop of the full resize", i);
+        cs_image_free(&in);
+        cs_image_free(&full);
+        cs_image_free(&win);
+    }
+    {
+        cs_image in = pattern(10, 10, 0), win = {0};
+        CHECK(cs_image_resize_bicubic_window(&in, 20, 20, 15, 0, 6, 5, &win, &err) == CS_E_ARG);
+        CHECK(cs_image_resize_bicubic_window(&in, 20, 20, -1, 0, 6, 5, &win, &err) == CS_E_ARG);
+        CHECK(win.rgb == NULL);
+        cs_image_free(&in);
+    }
+
     /* A constant image stays constant (weights sum to one), at every scale. */
     cs_image flat = {40, 30, malloc(40 * 30 * 3)};
     memset(flat.rgb, 200, 40 * 30 * 3);

@@ -112,6 +112,28 @@ static void crop_padding(void)
     cs_image_free(&out);
 }
 
+/* A 1x60000 strip: the full resize would be 224 x 13,440,000 pixels. resize_crop only
+ * resamples the 224x224 window; the full resize is refused instead of allocating 9 GB. */
+static void extreme_strip(void)
+{
+    cs_preprocess_config cfg;
+    base_cfg(&cfg);
+    cs_image in = make(1, 60000), out = {0};
+    cs_error err;
+    CHECK(cs_preprocess_resize(&cfg, &in, &out, &err) == CS_E_TOO_LARGE);
+    CHECK(out.rgb == NULL);
+    CHECK_OK(cs_preprocess_resize_crop(&cfg, &in, &out, &err), &err);
+    CHECK(out.width == 224 && out.height == 224);
+    /* The crop is the middle window of the (never built) full resize. */
+    cs_image win = {0};
+    CHECK_OK(cs_image_resize_bicubic_window(&in, 224, 13440000, 0, (13440000 - 224) / 2, 224, 224,
+                                            &win, &err), &err);
+    CHECK(out.rgb && win.rgb && memcmp(out.rgb, win.rgb, 224 * 224 * 3) == 0);
+    cs_image_free(&win);
+    cs_image_free(&out);
+    cs_image_free(&in);
+}
+
 static void float_formula(void)
 {
     /* HF rescales in float64 then casts to float32; the reference README states
@@ -171,6 +193,7 @@ int main(void)
     resize_sizes();
     crop_padding();
     float_formula();
+    extreme_strip();
     bad_config();
     return TEST_RESULT();
 }
