@@ -20,8 +20,7 @@ void cs_clip_options_init(cs_clip_options *opt)
 void cs_clip_free(cs_clip *m)
 {
     if (!m) return;
-    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
-    free(m->owned);
+    if (m->arena) munmap(m->arena, m->arena_bytes);
     free(m->txt_layers);
     free(m->vis_layers);
     cs_st_close(&m->st);

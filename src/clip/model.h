@@ -25,8 +25,8 @@ struct cs_clip {
     cs_tokenizer *tok;
     int32_t eot_id;                  /* the vocab's <|endoftext|>: text pooling position */
     cs_st_file st;
-    float **owned;                   /* widened copies, freed with the model */
-    size_t n_owned;
+    float *arena;                    /* widened copies (one mapping), or NULL */
+    size_t arena_bytes;
     /* text tower */
     const float *tok_emb, *txt_pos, *final_ln_w, *final_ln_b, *text_proj;
     cs_clip_layer *txt_layers;

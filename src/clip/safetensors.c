@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clip/half.h"
 
 /* Safetensors data is little-endian; we reinterpret it in place. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian host required");
@@ -213,11 +212,10 @@ const cs_st_tensor *cs_st_find(const cs_st_file *f, const char *name)
     return NULL;
 }
 
-int cs_st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
-                  const float **data, float **owned, cs_error *err)
+int cs_st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+                     const cs_st_tensor **out, cs_error *err)
 {
-    *data = NULL;
-    *owned = NULL;
+    *out = NULL;
     const cs_st_tensor *t = cs_st_find(f, name);
     if (!t) return cs_error_set(err, CS_E_MODEL, "%s: missing tensor '%s'", f->path, name);
     int same = t->ndim == ndim;
@@ -230,26 +228,41 @@ int cs_st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t
                             "%s: tensor '%s' has shape %s but config.json implies %s", f->path,
                             name, have, want);
     }
-    const uint8_t *src = f->data + t->begin;
-    if (t->dtype == CS_ST_F32 && ((uintptr_t)src & 3u) == 0) {
-        *data = (const float *)(const void *)src;
-        return 0;
-    }
     if (t->dtype != CS_ST_F32 && t->dtype != CS_ST_F16 && t->dtype != CS_ST_BF16)
         return cs_error_set(err, CS_E_UNSUPPORTED,
                             "%s: tensor '%s' has dtype %s (supported: F32, F16, BF16)", f->path,
                             name, t->dtype_name);
+    *out = t;
+    return 0;
+}
+
+const float *cs_st_view_f32(const cs_st_file *f, const cs_st_tensor *t)
+{
+    const uint8_t *src = f->data + t->begin;
+    if (t->dtype == CS_ST_F32 && ((uintptr_t)src & 3u) == 0) return (const float *)(const void *)src;
+    return NULL;
+}
+
+void cs_st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst)
+{
+    const uint8_t *src = f->data + t->begin;
+    if (t->dtype == CS_ST_F32) memcpy(dst, src, t->numel * 4);
+    else if (t->dtype == CS_ST_F16) cs_widen_f16(src, dst, t->numel);
+    else cs_widen_bf16(src, dst, t->numel);
+}
+
+int cs_st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+                  const float **data, float **owned, cs_error *err)
+{
+    *data = NULL;
+    *owned = NULL;
+    const cs_st_tensor *t;
+    int rc = cs_st_lookup_f32(f, name, ndim, shape, &t, err);
+    if (rc) return rc;
+    if ((*data = cs_st_view_f32(f, t))) return 0;
     float *dst = malloc((t->numel ? t->numel : 1) * sizeof(float));
     if (!dst) return cs_error_set(err, CS_E_NOMEM, "%s: out of memory for '%s'", f->path, name);
-    if (t->dtype == CS_ST_F32) {
-        memcpy(dst, src, t->numel * 4);
-    } else {
-        for (size_t i = 0; i < t->numel; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = t->dtype == CS_ST_F16 ? cs_f16_to_f32(h) : cs_bf16_to_f32(h);
-        }
-    }
+    cs_st_copy_f32(f, t, dst);
     *data = dst;
     *owned = dst;
     return 0;

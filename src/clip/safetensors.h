@@ -50,6 +50,18 @@ const char *cs_st_dtype_name(cs_st_dtype d);
 int cs_st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
                   const float **data, float **owned, cs_error *err);
 
+/* The steps of cs_st_get_f32, for callers that place copies themselves: look up `name`
+ * and check shape and dtype (F32/F16/BF16); whether it can be used in place (aligned
+ * F32); copy/widen it to dst (numel floats). */
+int cs_st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+                     const cs_st_tensor **t, cs_error *err);
+const float *cs_st_view_f32(const cs_st_file *f, const cs_st_tensor *t);
+void cs_st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst);
+
+/* Exact widening of n little-endian F16/BF16 values at src (any alignment). widen.c */
+void cs_widen_f16(const uint8_t *src, float *dst, size_t n);
+void cs_widen_bf16(const uint8_t *src, float *dst, size_t n);
+
 /* Formats a shape as "[a, b]" into buf. */
 void cs_st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size);
 
