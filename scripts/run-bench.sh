@@ -33,6 +33,20 @@ section_clip() {
 }
 SECTIONS+=(clip)
 
+# --- search: cold `clipsearch search "TEXT"` over 100k records (bench/bench_search.c) ---
+# Random unit vectors (dim 512) in a SQLite collection, a full-size random ViT-B/32;
+# process start to exit, with the files in the page cache and evicted (--evict).
+section_search() {
+    local model="$WORK/search-vit-b-32"
+    "$BUILD/cs_gen_checkpoint" --preset vit-b-32 --seed 1 --out "$model" >/dev/null || return 1
+    "$BUILD/bench_search" --model "$model" --db "$WORK/search.db" --clipsearch "$BUILD/clipsearch" \
+        --n "${BENCH_SEARCH_N:-100000}" --runs "${BENCH_SEARCH_RUNS:-5}" || return 1
+    "$BUILD/bench_search" --model "$model" --db "$WORK/search.db" --clipsearch "$BUILD/clipsearch" \
+        --n "${BENCH_SEARCH_N:-100000}" --runs 3 --evict || return 1
+    rm -rf "$model" "$WORK/search.db"
+}
+SECTIONS+=(search)
+
 # --- (append further sections above this line) ------------------------------------------
 
 failed=0
