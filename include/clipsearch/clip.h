@@ -57,7 +57,10 @@ int cs_clip_default_model_dir(const char *model_name, char *buf, size_t bufsize,
                               cs_error *err);
 
 typedef struct cs_clip_options {
-    int n_threads;              /* BLAS threads; 0 = all cores */
+    int n_threads;              /* BLAS threads; 0 = all cores. OpenBLAS keeps ONE
+                                 * process-wide count: a load with n_threads > 0 sets it
+                                 * for every model in the process (0 leaves OpenBLAS' own
+                                 * default, $OPENBLAS_NUM_THREADS or all cores). */
 } cs_clip_options;
 
 void cs_clip_options_init(cs_clip_options *opt);

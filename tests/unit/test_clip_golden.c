@@ -114,6 +114,38 @@ static void check_variant(const char *root, const char *variant, json_t *golden)
                         json_array_get(gte, i), dim, &at);
     }
 
+    /* Decoded files through cs_clip_embed_image (preprocessing included): PNGs, and
+     * the lossless PIL decodes of the JPEGs, must match like the golden pixels do. */
+    {
+        json_t *gie = json_object_get(gm, "image_embeds"), *imgs = json_object_get(golden, "images");
+        agreement ae = {0, 0};
+        cs_image_options io;
+        cs_image_options_init(&io);
+        io.apply_exif_orientation = false; /* the reference ignores EXIF */
+        for (size_t i = 0; i < ni; i++) {
+            const char *file = json_string_value(json_object_get(json_array_get(imgs, i), "file"));
+            if (strrchr(file, '/')) file = strrchr(file, '/') + 1;
+            char path[4400], stem[256];
+            size_t len = strlen(file);
+            if (len > 4 && !strcmp(file + len - 4, ".jpg")) {
+                snprintf(stem, sizeof stem, "%.*s", (int)(len - 4), file);
+                snprintf(path, sizeof path, "%s/images/decoded/%s.png", root, stem);
+            } else {
+                snprintf(path, sizeof path, "%s/images/%s", root, file);
+            }
+            cs_image img = {0};
+            float v[64];
+            CHECK_OK(cs_image_decode_file(path, &io, &img, NULL, &err), &err);
+            if (!img.rgb) continue;
+            CHECK_OK(cs_clip_embed_image(m, &img, v, &err), &err);
+            compare_vec("image_embeds(decoded file)", variant, i, v, json_array_get(gie, i), dim,
+                        &ae);
+            cs_image_free(&img);
+        }
+        fprintf(stderr, "%-11s image via cs_clip_embed_image: worst 1-cos %.2e max abs %.2e\n",
+                variant, ae.worst_cos, ae.worst_abs);
+    }
+
     size_t per = 3 * 224 * 224;
     float *px = read_pixels(ni, per);
     if (!px) {
