@@ -125,3 +125,39 @@ static inline void put_le16(uint8_t *p, unsigned v)
 }
 
 #endif
+
+#include "clipsearch/image.h"
+
+/* Decodes `rounds` randomly corrupted copies (1..8 flipped bytes) and every 1/16th
+ * truncation of d: each must decode or fail with a decoder error code (never crash, never
+ * leak: ASan watches). Returns the number of unexpected return codes. */
+static inline int fuzz_decode(const uint8_t *d, size_t n, int rounds, uint32_t seed)
+{
+    uint8_t *c = malloc(n ? n : 1);
+    int unexpected = 0;
+    for (int r = 0; r < rounds + 16; r++) {
+        size_t len = n;
+        memcpy(c, d, n);
+        if (r < rounds) {
+            for (int k = 0; k < 1 + r % 8; k++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t at = (seed >> 8) % n;
+                seed = seed * 1103515245u + 12345u;
+                c[at] ^= (uint8_t)(1 + (seed >> 16) % 255);
+            }
+        } else {
+            len = n * (size_t)(r - rounds) / 16;
+        }
+        cs_image img = {0};
+        cs_error err;
+        int rc = cs_image_decode_memory(c, len, NULL, &img, NULL, &err);
+        if (rc != 0 && rc != CS_E_FORMAT && rc != CS_E_UNSUPPORTED && rc != CS_E_TOO_LARGE) {
+            fprintf(stderr, "fuzz: unexpected rc %d (%s)\n", rc, err.msg);
+            unexpected++;
+        }
+        if (rc == 0 && (!img.rgb || img.width <= 0 || img.height <= 0)) unexpected++;
+        cs_image_free(&img);
+    }
+    free(c);
+    return unexpected;
+}

@@ -106,6 +106,7 @@ static void test_png(void)
     for (int i = 0; i < W * H * 3; i++) want[i] = raw[2 * i];
     m = write_png(W, H, 16, PNG_COLOR_TYPE_RGB, raw, W * 6, NULL, 0, NULL, 0, 0);
     CHECK(decode(m.buf, m.len, &img, NULL) == 0 && same_pixels(&img, want, W, H, "png rgb16"));
+    CHECK(fuzz_decode(m.buf, m.len, 100, 1) == 0);
     cs_image_free(&img);
     free(m.buf);
 
@@ -271,6 +272,7 @@ static void test_webp(void)
     uint8_t *want = calloc(50 * 40 * 3, 1);
     for (int y = 0; y < H; y++) memcpy(want + ((size_t)(y + 6) * 50 + 4) * 3, rgb + (size_t)y * W * 3, W * 3);
     CHECK(decode(anim, at, &img, &info) == 0 && same_pixels(&img, want, 50, 40, "webp animated"));
+    CHECK(fuzz_decode(anim, at, 100, 2) == 0);
     CHECK(info.width == 50 && info.height == 40);
     cs_image_free(&img);
     free(want);
@@ -297,6 +299,7 @@ static void test_webp(void)
     int ww, hh;
     uint8_t *ref = WebPDecodeRGB(out, n, &ww, &hh);
     CHECK(ref && decode(out, n, &img, NULL) == 0 && same_pixels(&img, ref, W, H, "webp lossy"));
+    CHECK(fuzz_decode(out, n, 100, 3) == 0);
     if (img.rgb) {
         double diff = 0;
         for (int i = 0; i < W * H * 3; i++) diff += abs(img.rgb[i] - rgb[i]);
@@ -394,6 +397,7 @@ static void test_gif(void)
     m = make_gif(10, 12, 1, 1, FW, FH, idx, -1, gpal, lpal, 1);
     gif_expect(want, 10, 12, 0, 1, 1, FW, FH, idx, lpal);
     CHECK(decode(m.buf, m.len, &img, NULL) == 0 && same_pixels(&img, want, 10, 12, "gif local interlaced"));
+    CHECK(fuzz_decode(m.buf, m.len, 150, 4) == 0);
     cs_image_free(&img);
     free(m.buf);
 
@@ -481,6 +485,7 @@ static void test_bmp(void)
             else o[0] = o[1] = o[2] = (uint8_t)v;
         }
     CHECK(decode(b, off + 8 * H, &img, NULL) == 0 && same_pixels(&img, want, W, H, "bmp8 palette"));
+    CHECK(fuzz_decode(b, off + 8 * H, 150, 5) == 0);
     cs_image_free(&img);
 
     /* 1-bit: black/white palette, MSB first. */
@@ -513,6 +518,7 @@ static void test_bmp(void)
             o[2] = (uint8_t)((v & 31) * 255 / 31);
         }
     CHECK(decode(b, off + 12 * H, &img, NULL) == 0 && same_pixels(&img, want, W, H, "bmp565"));
+    CHECK(fuzz_decode(b, off + 12 * H, 150, 6) == 0);
     cs_image_free(&img);
 }
 
@@ -548,6 +554,7 @@ static void test_cmyk_jpeg(void)
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
     cs_image img;
+    CHECK(fuzz_decode(buf, len, 100, 7) == 0);
     CHECK(decode(buf, len, &img, NULL) == 0);
     if (img.rgb) {
         int worst = 0;
