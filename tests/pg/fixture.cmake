@@ -24,10 +24,22 @@ endfunction()
 if(TARGET test_store_suite)
   cs_pg_test(store_suite_pg $<TARGET_FILE:test_store_suite>)
 endif()
-# The vec CLI integration test against PostgreSQL.
-if(EXISTS ${CMAKE_SOURCE_DIR}/tests/integration/vec_cli.sh)
-  cs_pg_test(vec_cli_pg bash ${CMAKE_SOURCE_DIR}/tests/integration/vec_cli.sh)
-endif()
+# Integration scripts that honour CS_TEST_DB_URL (vec_cli.sh, search_*.sh, index_*.sh via
+# index_common.bash) also run against PostgreSQL as <name>_pg, with their labels (no-asan).
+file(GLOB cs_pg_shell ${CMAKE_SOURCE_DIR}/tests/integration/*.sh)
+foreach(src ${cs_pg_shell})
+  get_filename_component(n ${src} NAME_WE)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${src})
+  file(READ ${src} body)
+  if(NOT n MATCHES "_pg$" AND (body MATCHES "CS_TEST_DB_URL" OR body MATCHES "index_common[.]bash"))
+    cs_pg_test(${n}_pg bash ${src})
+    get_test_property(${n} LABELS labels)
+    if(labels)
+      set_property(TEST ${n}_pg APPEND PROPERTY LABELS ${labels})
+    endif()
+    list(APPEND cs_pg_wrapped ${n}_pg)
+  endif()
+endforeach()
 # Interop with vecs' layout: raw SQL the way vecs writes and reads, against the CLI.
 if(EXISTS ${CS_PG_DIR}/interop.sh)
   cs_pg_test(vecs_interop_pg bash ${CS_PG_DIR}/interop.sh)
@@ -44,7 +56,9 @@ endif()
 # path and read it themselves (they skip without it).
 get_property(cs_all_tests DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
 foreach(t ${cs_all_tests})
-  if(t MATCHES "_pg$" AND NOT t MATCHES "^(store_suite_pg|vec_cli_pg|vecs_interop_pg|vec_backends_agree_pg)$")
+  list(FIND cs_pg_wrapped ${t} wrapped)
+  if(t MATCHES "_pg$" AND wrapped EQUAL -1 AND
+     NOT t MATCHES "^(store_suite_pg|vecs_interop_pg|vec_backends_agree_pg)$")
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "CS_PG_URL_FILE=${CS_PG_STATE}/url")
     set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED pg_server RESOURCE_LOCK pg
       LABELS pg)
