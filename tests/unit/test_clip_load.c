@@ -221,6 +221,15 @@ int main(void)
         CHECK(system(c) == 0);
         expect_fail(bad[i].name, bad[i].code, bad[i].n1, bad[i].n2);
     }
+    /* A vocabulary larger than the embedding table (ids could index past it). */
+    generate("bigvocab", "--seed 1 --merges 2000");
+    {
+        char c[8192];
+        snprintf(c, sizeof c, "cp -r %s/f32 %s/vocabmix && cp %s/bigvocab/vocab.json %s/bigvocab/merges.txt %s/vocabmix/",
+                 tmp, tmp, tmp, tmp, tmp);
+        CHECK(system(c) == 0);
+        expect_fail("vocabmix", CS_E_MODEL, "vocab.json", "vocab_size 1514");
+    }
     /* Truncated weights file in an otherwise complete folder. */
     {
         char c[8192];
