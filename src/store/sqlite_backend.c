@@ -112,6 +112,8 @@ void sq_cache_drop(sq_backend *b, const char *tbl)
             free(c->rowids);
             free(c->vecs);
             free(c->norms2);
+            free(c->meta);
+            free(c->meta_off);
             free(c);
             return;
         }

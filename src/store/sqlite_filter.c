@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/filter_eval.h"
 #include "store/jval.h"
 
 static void free_jv(void *p)
@@ -62,20 +63,7 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error(ctx, "stored metadata is not valid JSON", -1);
         return;
     }
-    int res = 0;
-    switch ((cs_filter_op)op) {
-    case CS_OP_EQ: res = jv_cmp(&v, operand) == 0; break;
-    case CS_OP_NE: res = jv_cmp(&v, operand) != 0; break;
-    case CS_OP_GT: res = jv_cmp(&v, operand) > 0; break;
-    case CS_OP_GTE: res = jv_cmp(&v, operand) >= 0; break;
-    case CS_OP_LT: res = jv_cmp(&v, operand) < 0; break;
-    case CS_OP_LTE: res = jv_cmp(&v, operand) <= 0; break;
-    case CS_OP_IN:
-        for (size_t i = 0; operand->type == JV_ARRAY && i < operand->n && !res; i++)
-            res = jv_cmp(&v, &operand->items[i]) == 0;
-        break;
-    case CS_OP_CONTAINS: res = jv_array_has_scalar(&v, operand); break;
-    }
+    int res = cs_jsonb_op((cs_filter_op)op, &v, operand);
     jv_free(&v);
     sqlite3_result_int(ctx, res);
 }

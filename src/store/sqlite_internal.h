@@ -15,7 +15,8 @@
 
 #include "store/store_internal.h"
 
-/* The vectors of one collection as last read, in rowid order, for the exact scan. */
+/* The vectors and metadata of one collection as last read, in rowid order, for the exact
+ * scan and for evaluating filters without going through SQLite row by row. */
 typedef struct sq_cache {
     struct sq_cache *next;
     char *tbl;
@@ -25,6 +26,8 @@ typedef struct sq_cache {
     int64_t *rowids;
     float *vecs;      /* n * dim */
     float *norms2;    /* n, float32 sums of squares (cosine) */
+    char *meta;       /* metadata texts back to back; row i is meta[meta_off[i]..meta_off[i+1]) */
+    size_t *meta_off; /* n + 1 */
 } sq_cache;
 
 typedef struct sq_backend {

@@ -1,9 +1,9 @@
 /* SQLite reads: fetch, scan and the exact top-k query. The query keeps each collection's
  * vectors in memory (rowid order, plus float32 norms for cosine) and reloads them only
  * when the catalog's version changed, so repeated queries cost one SIMD pass over RAM
- * instead of reading every blob through SQLite. Filters are evaluated by SQLite
- * (sqlite_filter.c) and merged with the in-memory rows by rowid, so the result is the
- * true top-k among the matching records. Every read runs in one read transaction, so
+ * instead of reading every blob through SQLite. Filters are evaluated in C over the
+ * cached metadata before the scan, so the result is the true top-k among the matching
+ * records. Every read runs in one read transaction, so
  * the version, the filter and the result rows come from the same snapshot. */
 #include "store/sqlite_internal.h"
 
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/filter_eval.h"
 #include "store/vscan.h"
 
 static int read_vec(sqlite3_stmt *st, int col, int dim, const char *id, float **out,
@@ -114,9 +115,12 @@ static int cache_load(sq_backend *b, const sq_coll *c, sq_cache *k, cs_error *er
     k->rowids = malloc(cap * sizeof *k->rowids);
     k->vecs = malloc(cap * dim * sizeof *k->vecs);
     k->norms2 = malloc(cap * sizeof *k->norms2);
-    if (!k->rowids || !k->vecs || !k->norms2)
+    k->meta_off = malloc((cap + 1) * sizeof *k->meta_off);
+    size_t meta_cap = 64 * cap, meta_len = 0;
+    k->meta = malloc(meta_cap);
+    if (!k->rowids || !k->vecs || !k->norms2 || !k->meta_off || !k->meta)
         return cs_error_set(err, CS_E_NOMEM, "out of memory caching %lld vectors", (long long)n);
-    snprintf(sql, sizeof sql, "SELECT rowid, vec FROM \"%s\" ORDER BY rowid", c->tbl);
+    snprintf(sql, sizeof sql, "SELECT rowid, vec, metadata FROM \"%s\" ORDER BY rowid", c->tbl);
     if ((rc = sq_prepare(b, sql, &st, err))) return rc;
     size_t i = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW && i < cap) {
@@ -130,8 +134,23 @@ static int cache_load(sq_backend *b, const sq_coll *c, sq_cache *k, cs_error *er
         float *v = k->vecs + i * dim;
         sq_blob_to_vec(sqlite3_column_blob(st, 1), c->dim, v);
         k->norms2[i] = cs_vscan_norm2(v, dim);
+        const char *m = (const char *)sqlite3_column_text(st, 2);
+        size_t ml = (size_t)sqlite3_column_bytes(st, 2);
+        if (meta_len + ml > meta_cap) {
+            while (meta_len + ml > meta_cap) meta_cap *= 2;
+            char *p = realloc(k->meta, meta_cap);
+            if (!p) {
+                rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
+                break;
+            }
+            k->meta = p;
+        }
+        k->meta_off[i] = meta_len;
+        if (ml) memcpy(k->meta + meta_len, m, ml);
+        meta_len += ml;
         i++;
     }
+    k->meta_off[i] = meta_len;
     if (!rc && s != SQLITE_DONE && s != SQLITE_ROW) rc = sq_fail(b, s, "reading vectors", err);
     sqlite3_finalize(st);
     k->n = i;
@@ -164,32 +183,31 @@ static int cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
     return 0;
 }
 
-/* Positions (in the cache) of the rows matching the filter: both lists are in rowid
- * order, so one merge pass maps them. */
-static int filter_rows(sq_backend *b, const sq_coll *c, const sq_cache *k, const cs_filter *f,
-                       uint32_t **rows, size_t *nrows, cs_error *err)
+/* Positions (in the cache) of the rows matching the filter, evaluated in C over the
+ * cached metadata (same jsonb rules as the SQL function, without a SQLite row step and
+ * function call per record). */
+static int filter_rows(const sq_cache *k, const cs_filter *f, uint32_t **rows, size_t *nrows,
+                       cs_error *err)
 {
-    sq_sql s = {0};
-    char head[128];
-    snprintf(head, sizeof head, "SELECT rowid FROM \"%s\" WHERE ", c->tbl);
-    sq_sql_add(&s, head);
-    sq_sql_filter(&s, f);
-    sq_sql_add(&s, " ORDER BY rowid");
-    sqlite3_stmt *st = NULL;
-    int rc = s.oom ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
-    if (!rc && !(rc = sq_prepare(b, s.sql, &st, err))) rc = sq_sql_bind(b, st, &s, 1, err);
+    cs_filter_eval *e;
+    int rc = cs_filter_eval_new(f, &e, err);
+    if (rc) return rc;
     uint32_t *r = malloc((k->n ? k->n : 1) * sizeof *r);
-    if (!rc && !r) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-    size_t n = 0, pos = 0;
-    int step = SQLITE_DONE;
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t rowid = sqlite3_column_int64(st, 0);
-        while (pos < k->n && k->rowids[pos] < rowid) pos++;
-        if (pos < k->n && k->rowids[pos] == rowid) r[n++] = (uint32_t)pos++;
+    if (!r) {
+        cs_filter_eval_free(e);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
-    if (!rc && step != SQLITE_DONE) rc = sq_fail(b, step, "evaluating the filter", err);
-    sqlite3_finalize(st);
-    sq_sql_free(&s);
+    size_t n = 0;
+    for (size_t i = 0; i < k->n; i++) {
+        int m = cs_filter_eval_text(e, k->meta + k->meta_off[i], k->meta_off[i + 1] - k->meta_off[i]);
+        if (m == -2) {
+            rc = cs_error_set(err, CS_E_FORMAT, "stored metadata at rowid %lld is not valid JSON",
+                              (long long)k->rowids[i]);
+            break;
+        }
+        if (m == 1) r[n++] = (uint32_t)i;
+    }
+    cs_filter_eval_free(e);
     if (rc) {
         free(r);
         return rc;
@@ -249,7 +267,7 @@ int sq_query(cs_backend *base, const char *name, int dim, const cs_query *q, con
     }
     if ((rc = cache_get(b, &c, &k, err))) goto done;
     size_t n = k->n;
-    if (filter && (rc = filter_rows(b, &c, k, filter, &rows, &n, err))) goto done;
+    if (filter && (rc = filter_rows(k, filter, &rows, &n, err))) goto done;
     size_t want = (size_t)q->limit;
     if (!(hits = malloc((want ? want : 1) * sizeof *hits))) {
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory");

@@ -1,0 +1,149 @@
+/* Filter evaluation in C (see filter_eval.h). */
+#include "store/filter_eval.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cs_filter_eval {
+    cs_filter_kind kind;
+    cs_filter_op op;
+    const char *key;          /* borrowed from the cs_filter */
+    size_t klen;
+    jv operand;
+    struct cs_filter_eval *children;
+    size_t n;
+};
+
+int cs_jsonb_op(cs_filter_op op, const jv *v, const jv *operand)
+{
+    switch (op) {
+    case CS_OP_EQ: return jv_cmp(v, operand) == 0;
+    case CS_OP_NE: return jv_cmp(v, operand) != 0;
+    case CS_OP_GT: return jv_cmp(v, operand) > 0;
+    case CS_OP_GTE: return jv_cmp(v, operand) >= 0;
+    case CS_OP_LT: return jv_cmp(v, operand) < 0;
+    case CS_OP_LTE: return jv_cmp(v, operand) <= 0;
+    case CS_OP_IN:
+        for (size_t i = 0; operand->type == JV_ARRAY && i < operand->n; i++)
+            if (jv_cmp(v, &operand->items[i]) == 0) return 1;
+        return 0;
+    case CS_OP_CONTAINS: return jv_array_has_scalar(v, operand);
+    }
+    return 0;
+}
+
+static void clear(cs_filter_eval *e)
+{
+    for (size_t i = 0; i < e->n; i++) clear(&e->children[i]);
+    free(e->children);
+    jv_free(&e->operand);
+}
+
+static int build(const cs_filter *f, cs_filter_eval *e, cs_error *err)
+{
+    memset(e, 0, sizeof *e);
+    e->kind = f->kind;
+    if (f->kind == CS_FILTER_CMP) {
+        e->op = f->op;
+        e->key = f->key;
+        e->klen = strlen(f->key);
+        if (jv_parse(f->value_json, strlen(f->value_json), false, &e->operand, NULL))
+            return cs_error_set(err, CS_E_INTERNAL, "filter operand is not valid JSON");
+        return 0;
+    }
+    if (!(e->children = calloc(f->n_children ? f->n_children : 1, sizeof *e->children)))
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < f->n_children; i++) {
+        int rc = build(f->children[i], &e->children[i], err);
+        e->n = i + 1;
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int cs_filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err)
+{
+    *out = NULL;
+    cs_filter_eval *e = malloc(sizeof *e);
+    if (!e) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    int rc = build(f, e, err);
+    if (rc) {
+        clear(e);
+        free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+void cs_filter_eval_free(cs_filter_eval *e)
+{
+    if (!e) return;
+    clear(e);
+    free(e);
+}
+
+/* A non-owning view of a scalar span when no decoding is needed: canonical numbers
+ * (stored metadata is normalised, so numbers are already in PostgreSQL's numeric form),
+ * strings without escapes, literals. Saves two allocations per row on the hot path. */
+static bool scalar_view(const char *s, size_t len, jv *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len == 4 && !memcmp(s, "null", 4)) { out->type = JV_NULL; return true; }
+    if (len == 4 && !memcmp(s, "true", 4)) { out->type = JV_BOOL; out->b = true; return true; }
+    if (len == 5 && !memcmp(s, "false", 5)) { out->type = JV_BOOL; return true; }
+    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+        for (size_t i = 1; i + 1 < len; i++)
+            if (s[i] == '\\' || (unsigned char)s[i] < 0x20) return false;
+        out->type = JV_STRING;
+        out->s = (char *)s + 1;
+        out->len = len - 2;
+        return true;
+    }
+    /* -?(0|[1-9][0-9]*)(\.[0-9]+)? and not "-0" */
+    size_t i = 0;
+    if (i < len && s[i] == '-') i++;
+    size_t int_start = i;
+    while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    size_t int_len = i - int_start;
+    if (int_len == 0 || (int_len > 1 && s[int_start] == '0')) return false;
+    if (i < len && s[i] == '.') {
+        size_t f = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+        if (i == f) return false;
+    }
+    if (i != len) return false;
+    if (s[0] == '-' && strspn(s + 1, "0.") >= len - 1) return false;
+    out->type = JV_NUMBER;
+    out->s = (char *)s;
+    out->len = len;
+    return true;
+}
+
+int cs_filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len)
+{
+    if (e->kind == CS_FILTER_CMP) {
+        const char *vs;
+        size_t vl;
+        int f = jv_text_find_key(meta, len, e->key, e->klen, &vs, &vl);
+        if (f < 0) return -2;
+        if (f == 0) return -1;   /* missing key or not an object: SQL NULL */
+        jv v;
+        if (scalar_view(vs, vl, &v)) return cs_jsonb_op(e->op, &v, &e->operand);
+        if (jv_parse(vs, vl, false, &v, NULL)) return -2;
+        int r = cs_jsonb_op(e->op, &v, &e->operand);
+        jv_free(&v);
+        return r;
+    }
+    /* Three-valued AND / OR, as SQL evaluates them. */
+    bool and = e->kind == CS_FILTER_AND, unknown = false;
+    for (size_t i = 0; i < e->n; i++) {
+        int r = cs_filter_eval_text(&e->children[i], meta, len);
+        if (r == -2) return -2;
+        if (r == -1) unknown = true;
+        else if (and && r == 0) return 0;
+        else if (!and && r == 1) return 1;
+    }
+    return unknown ? -1 : (and ? 1 : 0);
+}

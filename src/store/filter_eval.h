@@ -1,0 +1,24 @@
+/* Evaluating a parsed filter (filter.h) in C against metadata JSON text, with PostgreSQL's
+ * jsonb semantics and SQL three-valued logic (spec §7.3-7.5). Used by the SQLite backend,
+ * both inside its SQL function and over its in-memory copy of a collection. */
+#ifndef CS_STORE_FILTER_EVAL_H
+#define CS_STORE_FILTER_EVAL_H
+
+#include <stddef.h>
+
+#include "store/filter.h"
+#include "store/jval.h"
+
+/* `v <op> operand` for a present value v: 1 true, 0 false. */
+int cs_jsonb_op(cs_filter_op op, const jv *v, const jv *operand);
+
+typedef struct cs_filter_eval cs_filter_eval;
+
+/* Prepares f (operands parsed once). */
+int cs_filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err);
+void cs_filter_eval_free(cs_filter_eval *e);
+/* 1 = matches, 0 = false, -1 = unknown (SQL NULL: behaves as no match), -2 = the metadata
+ * text is not valid JSON. */
+int cs_filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len);
+
+#endif
