@@ -47,6 +47,37 @@ section_search() {
 }
 SECTIONS+=(search)
 
+# --- store: SQLite vector store (bench/bench_store.c) vs faiss IndexFlatIP -------------
+# Upsert rate and exact top-10 latency (median, p95) with and without a metadata filter,
+# for 100k and 1M x 512-d clustered unit vectors (BENCH_STORE_SIZES to change), then
+# faiss's exact IndexFlatIP on the same data (Debian python3-faiss, installed here when
+# missing and possible; never needed by the tests).
+section_store() {
+    if ! python3 -c 'import faiss, numpy' 2>/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-faiss python3-numpy >/dev/null 2>&1 ||
+                echo "(could not install python3-faiss)"
+        else
+            echo "(python3-faiss not installed and not root: run apt-get install python3-faiss)"
+        fi
+    fi
+    local n dir
+    for n in ${BENCH_STORE_SIZES:-100000 1000000}; do
+        dir="$WORK/store-$n"
+        mkdir -p "$dir"
+        "$BUILD/bench_store" --n "$n" --dim 512 --queries "${BENCH_STORE_QUERIES:-200}" \
+            --db "$dir/bench.db" --dump "$dir" || return 1
+        if python3 -c 'import faiss, numpy' 2>/dev/null; then
+            python3 "$(dirname "$0")/../bench/faiss_compare.py" "$dir" 512 || return 1
+        else
+            echo "faiss: not available, no comparison"
+        fi
+        rm -rf "$dir"
+        echo
+    done
+}
+SECTIONS+=(store)
+
 # --- (append further sections above this line) ------------------------------------------
 
 failed=0
