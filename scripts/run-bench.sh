@@ -53,7 +53,11 @@ SECTIONS+=(search)
 # faiss's exact IndexFlatIP on the same data (Debian python3-faiss, installed here when
 # missing and possible; never needed by the tests).
 section_store() {
-    if ! python3 -c 'import faiss, numpy' 2>/dev/null; then
+    # Debian's python3-faiss lives in the system interpreter, which another python3 on
+    # PATH (pyenv, venv) may shadow.
+    local py=python3
+    [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+    if ! "$py" -c 'import faiss, numpy' 2>/dev/null; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
             DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-faiss python3-numpy >/dev/null 2>&1 ||
                 echo "(could not install python3-faiss)"
@@ -67,8 +71,8 @@ section_store() {
         mkdir -p "$dir"
         "$BUILD/bench_store" --n "$n" --dim 512 --queries "${BENCH_STORE_QUERIES:-200}" \
             --db "$dir/bench.db" --dump "$dir" || return 1
-        if python3 -c 'import faiss, numpy' 2>/dev/null; then
-            python3 "$(dirname "$0")/../bench/faiss_compare.py" "$dir" 512 || return 1
+        if "$py" -c 'import faiss, numpy' 2>/dev/null; then
+            "$py" "$(dirname "$0")/../bench/faiss_compare.py" "$dir" 512 || return 1
         else
             echo "faiss: not available, no comparison"
         fi
