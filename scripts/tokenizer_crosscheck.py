@@ -57,6 +57,7 @@ class Reference:
         self.sot = self.encoder["<|startoftext|>"]
         self.eot = self.encoder["<|endoftext|>"]
         self.specials = {"<|startoftext|>": self.sot, "<|endoftext|>": self.eot}
+        self.memo = {}  # text -> untruncated ids
 
     def bpe(self, token):
         word = list(token[:-1]) + [token[-1] + "</w>"]
@@ -78,6 +79,15 @@ class Reference:
         return word
 
     def encode(self, text, ctx):
+        full = self.memo.get(text)
+        if full is None:
+            full = self.memo[text] = self.encode_full(text)
+        ids = [self.sot] + full + [self.eot]
+        if len(ids) > ctx:
+            ids = ids[:ctx - 1] + [self.eot]
+        return ids
+
+    def encode_full(self, text):
         text = html.unescape(html.unescape(text)).strip()
         text = regex.sub(r"\s+", " ", text).strip().lower()
         ids = []
@@ -87,9 +97,6 @@ class Reference:
                 continue
             token = "".join(self.byte_encoder[b] for b in piece.encode("utf-8"))
             ids.extend(self.encoder[t] for t in self.bpe(token))
-        ids = [self.sot] + ids + [self.eot]
-        if len(ids) > ctx:
-            ids = ids[:ctx - 1] + [self.eot]
         return ids
 
 
@@ -152,6 +159,73 @@ def random_bytes(rng, text):
     return bytes(b)
 
 
+ASCII_FRAGMENTS = ["<|endoftext|>", "<|startoftext|>", "<|endof", "'re", "'s", "'", "'ll",
+                   " ", "   ", "\t", "\n", "\x1c", "\x1f", "a", "photo", "Cat", "1234", "!!",
+                   "<|", "|>", "x" * 40, "-" * 30, "...", "ab" * 20]
+
+
+def long_ascii(rng):
+    """4-8 KiB of ASCII without '&' at first: the C side's prefix fast path applies."""
+    parts, size = [], 0
+    target = rng.randint(4200, 8000)
+    while size < target:
+        f = rng.choice(ASCII_FRAGMENTS)
+        parts.append(f)
+        size += len(f)
+    text = "".join(parts)
+    if rng.random() < 0.3:  # something non-trivial after the prefix
+        text += rng.choice(FRAGMENTS) * 3
+    return text.encode()
+
+
+def run_tool(tool, vocab, merges, ctx, inputs, ctxs=None):
+    lines = "".join((f"{ctxs[i]}:" if ctxs else "") + x.hex() + "\n"
+                    for i, x in enumerate(inputs))
+    proc = subprocess.run([tool, vocab, merges, str(ctx)], input=lines.encode(),
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        print(f"tool exit {proc.returncode}: {proc.stderr.decode()[:500]}", file=sys.stderr)
+    return proc.returncode, proc.stdout.decode().split("\n")
+
+
+def boundary_contexts(ref, raw, prefix=2048):
+    """Context lengths whose last id comes from a piece ending near the end of the C
+    prefix fast path's window (normalised first 2 KiB), where a wrong lookahead margin
+    would show."""
+    text = raw.decode()
+    norm = regex.sub(r"\s+", " ", html.unescape(html.unescape(text)).strip()).strip().lower()
+    p = text[:prefix]
+    n = len(regex.sub(r"\s+", " ", p.strip()).strip())
+    out, cum = [], 0
+    for m in ref.pat.finditer(norm):
+        piece = m.group(0)
+        if piece in ref.specials:
+            k = 1
+        else:
+            k = len(ref.bpe("".join(ref.byte_encoder[b] for b in piece.encode("utf-8"))))
+        if n - 40 <= m.end() <= n + 5:
+            out += [cum + 1 + 2, cum + k + 2]
+        cum += k
+        if m.start() > n + 5:
+            break
+    return sorted(set(out))
+
+
+def compare(ref, inputs, out, ctx, ctxs=None):
+    bad = 0
+    for i, raw in enumerate(inputs):
+        if ctxs:
+            ctx = ctxs[i]
+        want = ref.encode(raw.decode("utf-8", "replace"), ctx)
+        got = out[i] if i < len(out) else "<missing>"
+        if got != " ".join(map(str, want)):
+            bad += 1
+            if bad <= 10:
+                print(f"MISMATCH (ctx {ctx}) {raw[:300]!r}\n  want {want}\n  got  {got}",
+                      file=sys.stderr)
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("tool")
@@ -172,23 +246,27 @@ def main():
     # A few long single words exercise the heap BPE path.
     inputs += [("ab" * 300).encode(), ("\u4f60" * 200).encode(), b"z" * 5000,
                ("photograph" * 80).encode()]
-    proc = subprocess.run([args.tool, args.vocab, args.merges, str(args.ctx)],
-                          input="".join(x.hex() + "\n" for x in inputs).encode(),
-                          capture_output=True, check=False)
-    out = proc.stdout.decode().split("\n")
-    bad = 0
-    for i, raw in enumerate(inputs):
-        want = ref.encode(raw.decode("utf-8", "replace"), args.ctx)
-        got = out[i] if i < len(out) else "<missing>"
-        if got != " ".join(map(str, want)):
-            bad += 1
-            if bad <= 10:
-                print(f"MISMATCH {raw!r}\n  want {want}\n  got  {got}", file=sys.stderr)
-    print(f"crosscheck: {len(inputs) - bad}/{len(inputs)} match ({args.vocab})", file=sys.stderr)
-    if proc.returncode != 0:
-        print(f"tool exit {proc.returncode}: {proc.stderr.decode()[:500]}", file=sys.stderr)
-        return 1
-    return 1 if bad else 0
+    rc, out = run_tool(args.tool, args.vocab, args.merges, args.ctx, inputs)
+    bad = compare(ref, inputs, out, args.ctx)
+    total = len(inputs)
+    # Long ASCII texts at several context lengths, so that the last id needed falls
+    # anywhere in the first 2 KiB (the C prefix fast path) or beyond it.
+    longs = [long_ascii(rng) for _ in range(max(4, args.n // 100))]
+    for ctx in (77, 300, 500, 700, 900, 1200):
+        rc2, out = run_tool(args.tool, args.vocab, args.merges, ctx, longs)
+        bad += compare(ref, longs, out, ctx)
+        total += len(longs)
+        rc = rc or rc2
+    cases = [(c, t) for t in longs for c in boundary_contexts(ref, t)]
+    if cases:
+        ctxs = [c for c, _ in cases]
+        texts = [t for _, t in cases]
+        rc2, out = run_tool(args.tool, args.vocab, args.merges, 77, texts, ctxs)
+        bad += compare(ref, texts, out, 77, ctxs)
+        total += len(texts)
+        rc = rc or rc2
+    print(f"crosscheck: {total - bad}/{total} match ({args.vocab})", file=sys.stderr)
+    return 1 if bad or rc else 0
 
 
 if __name__ == "__main__":

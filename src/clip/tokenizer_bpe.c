@@ -13,35 +13,59 @@
 
 #include "clip/tokenizer_internal.h"
 
+static bool ws_is_inline(const cs_tok_bpe_ws *ws) { return ws->sym == ws->inline_buf; }
+
+void cs_tok_bpe_ws_init(cs_tok_bpe_ws *ws)
+{
+    ws->sym = ws->rank = ws->aux = NULL;
+    ws->heap = NULL;
+    ws->cap = ws->heap_cap = 0;
+}
+
 void cs_tok_bpe_ws_free(cs_tok_bpe_ws *ws)
 {
-    free(ws->sym);
-    free(ws->rank);
-    free(ws->aux);
+    if (!ws_is_inline(ws)) {
+        free(ws->sym);
+        free(ws->rank);
+        free(ws->aux);
+    }
     free(ws->heap);
-    memset(ws, 0, sizeof *ws);
+    ws->sym = ws->rank = ws->aux = NULL;
+    ws->heap = NULL;
+    ws->cap = ws->heap_cap = 0;
 }
 
 bool cs_tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n)
 {
     if (n <= ws->cap)
         return true;
-    size_t cap = ws->cap ? ws->cap : 64;
+    if (ws->cap == 0 && n <= CS_TOK_WS_INLINE) {
+        ws->sym = ws->inline_buf;
+        ws->rank = ws->inline_buf + CS_TOK_WS_INLINE;
+        ws->aux = ws->inline_buf + 2 * CS_TOK_WS_INLINE;
+        ws->cap = CS_TOK_WS_INLINE;
+        return true;
+    }
+    size_t cap = 2 * CS_TOK_WS_INLINE;
     while (cap < n)
         cap *= 2;
-    int32_t *sym = realloc(ws->sym, cap * sizeof *sym);
-    if (!sym)
-        return false;
-    ws->sym = sym;
-    int32_t *rank = realloc(ws->rank, cap * sizeof *rank);
-    if (!rank)
-        return false;
-    ws->rank = rank;
-    int32_t *aux = realloc(ws->aux, 2 * cap * sizeof *aux);
-    if (!aux)
-        return false;
-    ws->aux = aux;
+    if (!ws_is_inline(ws)) {
+        free(ws->sym);
+        free(ws->rank);
+        free(ws->aux);
+    }
+    ws->sym = malloc(cap * sizeof *ws->sym);
+    ws->rank = malloc(cap * sizeof *ws->rank);
+    ws->aux = malloc(2 * cap * sizeof *ws->aux);
     ws->cap = cap;
+    if (!ws->sym || !ws->rank || !ws->aux) {
+        free(ws->sym);
+        free(ws->rank);
+        free(ws->aux);
+        ws->sym = ws->rank = ws->aux = NULL;
+        ws->cap = 0;
+        return false;
+    }
     return true;
 }
 

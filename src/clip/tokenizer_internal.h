@@ -67,9 +67,34 @@ extern const size_t cs_tok_ascii_fold_count;
 
 /* ---- Unicode helpers (tokenizer_unicode.c) --------------------------------------- */
 bool cs_tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp);
-bool cs_tok_is_py_space(uint32_t cp);    /* Python str.isspace / str.strip */
-bool cs_tok_is_white_space(uint32_t cp); /* regex \s */
-cs_tok_class cs_tok_classify(uint32_t cp);
+bool cs_tok_is_py_space_slow(uint32_t cp);
+bool cs_tok_is_white_space_slow(uint32_t cp);
+cs_tok_class cs_tok_classify_slow(uint32_t cp);
+/* Python str.isspace / str.strip (includes U+001C..U+001F). */
+static inline bool cs_tok_is_py_space(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20);
+    return cs_tok_is_py_space_slow(cp);
+}
+/* The regex module's \s (Unicode White_Space). */
+static inline bool cs_tok_is_white_space(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20;
+    return cs_tok_is_white_space_slow(cp);
+}
+static inline cs_tok_class cs_tok_classify(uint32_t cp)
+{
+    if (cp < 0x80) {
+        if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z')
+            return CS_TOK_LETTER;
+        if (cp >= '0' && cp <= '9')
+            return CS_TOK_NUMBER;
+        return cs_tok_is_white_space(cp) ? CS_TOK_SPACE : CS_TOK_OTHER;
+    }
+    return cs_tok_classify_slow(cp);
+}
 /* ASCII letter that cp equals under the split regex's IGNORECASE, else cp. */
 uint32_t cs_tok_ascii_fold_cp(uint32_t cp);
 /* Writes str.lower() of one code point (not capital sigma) to out[3]; returns count. */
@@ -151,22 +176,27 @@ int cs_tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
                        cs_tok_vocab_add_fn add, void *ctx, cs_error *err);
 
 /* ---- BPE (tokenizer_bpe.c) -------------------------------------------------------- */
-/* Growable scratch owned by one encode call. */
+/* Growable scratch owned by one encode call; ordinary words fit the inline buffer, so
+ * encoding a query does not call malloc for BPE at all. */
+#define CS_TOK_WS_INLINE 128
 typedef struct {
     int32_t *sym;     /* symbol ids */
     int32_t *rank;    /* scan: rank of pair (i, i+1); heap: unused */
-    int32_t *aux;     /* scan: merged id / flags; heap: prev/next links */
+    int32_t *aux;     /* scan: merged id / flags; heap: prev/next links (2 * cap) */
     void *heap;
     size_t cap;       /* symbols */
     size_t heap_cap;  /* heap entries */
+    int32_t inline_buf[4 * CS_TOK_WS_INLINE];
 } cs_tok_bpe_ws;
 
+void cs_tok_bpe_ws_init(cs_tok_bpe_ws *ws); /* cheap: does not clear the inline buffer */
 void cs_tok_bpe_ws_free(cs_tok_bpe_ws *ws);
 /* Runs BPE over sym[0..n) (byte-alphabet ids, last one with "</w>") in ws->sym;
  * returns the resulting count (ids in ws->sym[0..count)) or -1 when out of memory.
  * path: 0 = automatic, 1 = force the scan, 2 = force the heap (tests). */
 long cs_tok_bpe(const cs_tokenizer *t, cs_tok_bpe_ws *ws, size_t n, int path);
-/* Makes ws->sym hold at least n symbols; false when out of memory. */
+/* Makes ws->sym hold at least n symbols (contents are not kept); false when out of
+ * memory. */
 bool cs_tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n);
 
 #endif

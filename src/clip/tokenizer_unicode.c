@@ -34,30 +34,20 @@ static const cs_tok_cpmap *find_cpmap(const cs_tok_cpmap *m, size_t n, uint32_t 
     return NULL;
 }
 
-bool cs_tok_is_py_space(uint32_t cp)
+bool cs_tok_is_py_space_slow(uint32_t cp)
 {
-    if (cp < 0x80)
-        return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20);
     return cs_tok_in_ranges(cs_tok_py_space, cs_tok_py_space_count, cp);
 }
 
-bool cs_tok_is_white_space(uint32_t cp)
+bool cs_tok_is_white_space_slow(uint32_t cp)
 {
-    if (cp < 0x80)
-        return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20;
     return cs_tok_in_ranges(cs_tok_white_space, cs_tok_white_space_count, cp);
 }
 
-cs_tok_class cs_tok_classify(uint32_t cp)
+/* Non-ASCII code points (the ASCII cases are inline in tokenizer_internal.h). */
+cs_tok_class cs_tok_classify_slow(uint32_t cp)
 {
-    if (cp < 0x80) {
-        if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z')
-            return CS_TOK_LETTER;
-        if (cp >= '0' && cp <= '9')
-            return CS_TOK_NUMBER;
-        return cs_tok_is_white_space(cp) ? CS_TOK_SPACE : CS_TOK_OTHER;
-    }
-    if (cs_tok_is_white_space(cp))
+    if (cs_tok_is_white_space_slow(cp))
         return CS_TOK_SPACE;
     for (size_t i = 0; i < cs_tok_class_overrides_count; i++)
         if (cs_tok_class_overrides[i].cp == cp)

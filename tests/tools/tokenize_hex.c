@@ -1,6 +1,7 @@
 /* Test helper: tokenize_hex VOCAB MERGES [CONTEXT]
  * Reads one hex-encoded UTF-8 (or arbitrary bytes) text per stdin line and prints the
- * token ids (SOT..EOT, unpadded) space-separated, one line per input. Used by
+ * token ids (SOT..EOT, unpadded) space-separated, one line per input. A line of the
+ * form "N:HEX" uses context length N for that text. Used by
  * scripts/tokenizer_crosscheck.py to compare against a Python reference. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +27,27 @@ int main(int argc, char **argv)
     char *line = malloc(cap), *text = malloc(cap);
     int rc = 0;
     while (ids && line && text && fgets(line, (int)cap, stdin)) {
-        size_t hl = strcspn(line, "\r\n"), n = hl / 2;
+        char *hex = line, *colon = strchr(line, ':');
+        int lctx = ctx;
+        if (colon) {
+            lctx = atoi(line);
+            hex = colon + 1;
+        }
+        if (lctx > ctx) {
+            int32_t *bigger = realloc(ids, (size_t)lctx * sizeof *ids);
+            if (!bigger)
+                break;
+            ids = bigger;
+            ctx = lctx;
+        }
+        size_t hl = strcspn(hex, "\r\n"), n = hl / 2;
         for (size_t k = 0; k < n; k++) {
             unsigned v = 0;
-            sscanf(line + 2 * k, "%2x", &v);
+            sscanf(hex + 2 * k, "%2x", &v);
             text[k] = (char)v;
         }
         int cnt = 0;
-        if (cs_tokenizer_encode_len(tok, text, n, ctx, ids, &cnt, &err) != 0) {
+        if (cs_tokenizer_encode_len(tok, text, n, lctx, ids, &cnt, &err) != 0) {
             printf("ERROR %s\n", err.msg);
             rc = 1;
             continue;
