@@ -1,6 +1,7 @@
 /* JPEG thumbnails for the HTML gallery (and anything else that shows results): decode
  * with the project's decoder (EXIF-oriented, so they look like the photo), shrink with
  * the PIL-exact bicubic, encode with libjpeg into memory. */
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,19 +9,37 @@
 
 #include "clipsearch/query.h"
 
+/* libjpeg reports errors through error_exit, which by default calls exit(): jump back
+ * instead, so a failure is an error code like everywhere else in the library. */
+typedef struct {
+    struct jpeg_error_mgr pub;
+    jmp_buf env;
+} jpeg_err;
+
+static void on_jpeg_error(j_common_ptr c)
+{
+    longjmp(((jpeg_err *)c->err)->env, 1);
+}
+
 static int encode_jpeg(const cs_image *img, int quality, uint8_t **jpeg, size_t *len,
                        cs_error *err)
 {
     struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    /* The default error_exit calls exit(); only out-of-memory can fail here (the input
-     * is our own RGB buffer), which jpeg_std_error reports that way too. Accepted: the
-     * alternative (setjmp) buys nothing for an in-memory encode of valid pixels. */
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    unsigned char *buf = NULL;
+    jpeg_err jerr;
+    /* volatile: read after longjmp. */
+    unsigned char *volatile buf = NULL;
     unsigned long size = 0;
-    jpeg_mem_dest(&c, &buf, &size);
+    c.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = on_jpeg_error;
+    if (setjmp(jerr.env)) {
+        char msg[JMSG_LENGTH_MAX];
+        jerr.pub.format_message((j_common_ptr)&c, msg);
+        jpeg_destroy_compress(&c);
+        free(buf);
+        return cs_error_set(err, CS_E_INTERNAL, "JPEG encoder: %s", msg);
+    }
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, (unsigned char **)&buf, &size);
     c.image_width = (JDIMENSION)img->width;
     c.image_height = (JDIMENSION)img->height;
     c.input_components = 3;
@@ -51,6 +70,9 @@ int cs_thumbnail_jpeg(const char *path, int max_side, int quality, bool apply_ex
     cs_image_options opt;
     cs_image_options_init(&opt);
     opt.apply_exif_orientation = apply_exif;
+    /* A thumbnail need not match PIL: let libjpeg decode big photos at 1/2..1/8 scale. */
+    opt.fast_jpeg_downscale = true;
+    opt.jpeg_min_side = 2 * max_side;
     cs_image img = {0};
     int rc = cs_image_decode_file(path, &opt, &img, NULL, err);
     if (rc != 0) return rc;

@@ -1,5 +1,6 @@
 /* clipsearch add-text FILE|-: embed each non-empty line into a text collection. */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +87,13 @@ int cmd_add_text(int argc, char **argv)
         cs_add_texts(model, coll, (const char *const *)lines, n, (size_t)batch, &st, &err) != 0) {
         status = cli_fail(&err);
     } else if (json) {
-        printf("{\"collection\":\"%s\",\"lines\":%zu,\"upserted\":%zu,\"duplicates\":%zu}\n",
-               coll_name, st.lines, st.upserted, st.duplicates);
+        json_t *o = json_pack("{s:s,s:I,s:I,s:I}", "collection", coll_name, "lines",
+                              (json_int_t)st.lines, "upserted", (json_int_t)st.upserted,
+                              "duplicates", (json_int_t)st.duplicates);
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (s) printf("%s\n", s);
+        free(s);
+        json_decref(o);
     } else {
         printf("added %zu texts to collection '%s' (%zu lines, %zu duplicates)\n", st.upserted,
                coll_name, st.lines, st.duplicates);
