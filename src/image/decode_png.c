@@ -18,6 +18,7 @@ typedef struct {
     const uint8_t *data;
     size_t len, pos;
     const char *name;
+    int oom;         /* the jump was our own allocation failure, not a bad file */
     char msg[256];
     jmp_buf jb;
 } png_src;
@@ -129,6 +130,8 @@ int cs__decode_png(const cs_decode_req *req, cs_image *out, cs_image_info *info,
         job_free(job);
         free(job);
         cs_image_free(out);
+        if (src.oom)
+            return cs_error_set(err, CS_E_NOMEM, "%s: out of memory decoding PNG", req->name);
         return cs_error_set(err, CS_E_FORMAT, "%s: corrupt PNG: %s", req->name, src.msg);
     }
     png_structp png = job->png;
@@ -174,7 +177,10 @@ int cs__decode_png(const cs_decode_req *req, cs_image *out, cs_image_info *info,
     }
     if (passes == 1) {
         job->rows = malloc(rowbytes);
-        if (!job->rows) png_error(png, "out of memory");
+        if (!job->rows) {
+            src.oom = 1;
+            png_error(png, "out of memory");
+        }
         for (int y = 0; y < h; y++) {
             png_read_row(png, job->rows, NULL);
             convert_row(job->rows, out->rgb + (size_t)y * w * 3, w, color, depth, pal);
@@ -183,7 +189,10 @@ int cs__decode_png(const cs_decode_req *req, cs_image *out, cs_image_info *info,
         /* Interlaced: libpng needs the whole image to combine the passes. */
         job->rows = malloc(rowbytes * (size_t)h);
         job->ptrs = malloc(sizeof(png_bytep) * (size_t)h);
-        if (!job->rows || !job->ptrs) png_error(png, "out of memory");
+        if (!job->rows || !job->ptrs) {
+            src.oom = 1;
+            png_error(png, "out of memory");
+        }
         for (int y = 0; y < h; y++) job->ptrs[y] = job->rows + rowbytes * (size_t)y;
         png_read_image(png, job->ptrs);
         for (int y = 0; y < h; y++)
