@@ -37,6 +37,11 @@ foreach(src ${cs_pg_shell})
     if(labels)
       set_property(TEST ${n}_pg APPEND PROPERTY LABELS ${labels})
     endif()
+    # The indexer's kill/SIGINT tests are slow under ASan (a minute together on 2 cores);
+    # their SQLite variants run there, the PostgreSQL variants in the release build.
+    if(n MATCHES "^index_(kill|sigint)$")
+      set_property(TEST ${n}_pg APPEND PROPERTY LABELS no-asan)
+    endif()
     list(APPEND cs_pg_wrapped ${n}_pg)
   endif()
 endforeach()
