@@ -17,6 +17,12 @@ Why generated data instead of utf8proc alone:
   * the tokenizer regex runs with IGNORECASE, which makes a few characters behave
     unlike their category says (found by running the `regex` module on every code
     point); also 's' matches U+017F under IGNORECASE.
+Unicode versions: the goldens were made with Python 3.11 (unicodedata 14.0: str.lower,
+isspace, the sigma context -- taken from this machine's Python 3.11, the same data) and
+regex 2022.10.31, which uses Unicode 15.0 (updated in regex 2022.9.13, see
+mrabarnett/mrab-regex#480) -- the same version as utf8proc 2.8, so \p{L} / \p{N} come
+from utf8proc's categories. A newer installed `regex` knows more code points; those are
+reported, not copied (they are unassigned in Unicode 15).
 The script checks its own output against Python for every code point (the C side then
 reproduces exactly these functions) and prints a summary to stderr.
 """

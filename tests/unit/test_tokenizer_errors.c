@@ -89,6 +89,50 @@ static void test_bad_files(void)
     expect_format("{\"a\": 0, \"b\": 1}", m, "byte-level symbol", "tiny vocab");
 }
 
+typedef struct {
+    int n;
+    uint8_t key[4][16];
+    size_t len[4];
+    int64_t id[4];
+} collected;
+
+static int collect(void *ctx, const uint8_t *tok, size_t len, int64_t id)
+{
+    collected *c = ctx;
+    if (c->n < 4 && len <= 16) {
+        memcpy(c->key[c->n], tok, len);
+        c->len[c->n] = len;
+        c->id[c->n++] = id;
+    }
+    return 0;
+}
+
+/* JSON string escapes decode to the UTF-8 that Python's json gives (lone surrogates
+ * in their 3-byte form); duplicate keys reach the callback in order (last wins). */
+static void test_vocab_escapes(void)
+{
+    const char *json = "\xef\xbb\xbf { \"\\u00e9\\ud83d\\ude00\\n\\\"\\/\" : 5,\n"
+                       "  \"\\ud800x\": 6, \"\xc4\xa0" "a\": 7, \"\xc4\xa0" "a\": 8 }\n";
+    collected c = {0};
+    cs_error err = {0};
+    CHECK_OK(cs_tok_parse_vocab((const uint8_t *)json, strlen(json), "v.json", collect, &c,
+                                &err),
+             &err);
+    CHECK(c.n == 4);
+    CHECK(c.len[0] == 9 && memcmp(c.key[0], "\xc3\xa9\xf0\x9f\x98\x80\n\"/", 9) == 0 &&
+          c.id[0] == 5);
+    CHECK(c.len[1] == 4 && memcmp(c.key[1], "\xed\xa0\x80x", 4) == 0 && c.id[1] == 6);
+    CHECK(c.len[2] == 3 && c.len[3] == 3 && c.id[2] == 7 && c.id[3] == 8);
+    c.n = 0;
+    CHECK(cs_tok_parse_vocab((const uint8_t *)"{}", 2, "v.json", collect, &c, &err) == 0 &&
+          c.n == 0);
+    CHECK(cs_tok_parse_vocab((const uint8_t *)"{\"a\nb\": 1}", 10, "v.json", collect, &c,
+                             &err) == CS_E_FORMAT);
+    CHECK(strstr(err.msg, "v.json") && strstr(err.msg, "control character"));
+    CHECK(cs_tok_parse_vocab((const uint8_t *)"{\"\\u12\": 1}", 10, "v.json", collect, &c,
+                             &err) == CS_E_FORMAT);
+}
+
 static cs_tokenizer *tiny(void)
 {
     const char *src = test_env("CS_SOURCE_DIR", ".");
@@ -234,6 +278,7 @@ int main(void)
     snprintf(vpath, sizeof vpath, "%s/vocab.json", tmpdir);
     snprintf(mpath, sizeof mpath, "%s/merges.txt", tmpdir);
     test_bad_files();
+    test_vocab_escapes();
     cs_tokenizer *t = tiny();
     if (t) {
         test_texts(t);
