@@ -320,6 +320,13 @@ static void test_upsert(void)
     OK(upsert1(c, "arr", b, "[1,2]"));
     OK(upsert1(c, "none", b, NULL));
     OK(upsert1(c, "", b, "\"scalar\""));   /* the empty id is valid */
+    OK(upsert1(c, "Ünï \"cödé\" ✓", b, "{\"emoji\":\"\xf0\x9f\x98\x80\"}"));
+    OK(cs_collection_get_record(c, "Ünï \"cödé\" ✓", &r, &E));
+    CHECK(r.n == 1 && r.items[0].metadata_json && strstr(r.items[0].metadata_json, "\xf0\x9f\x98\x80"));
+    cs_records_free(&r);
+    CHECK_ERR(cs_collection_get_record(c, "ünï \"cödé\" ✓", &r, &E), CS_E_NOT_FOUND);   /* case-sensitive */
+    cs_records_free(&r);
+    OK(cs_collection_delete_ids(c, (const char *[]){"Ünï \"cödé\" ✓"}, 1, NULL, &E));
     OK(upsert1(c, "big", b, "{\"n\":9007199254740993}"));
     const char *want[] = {"dup", "arr", "none", "", "big"};
     OK(cs_collection_fetch(c, want, 5, &r, &E));
@@ -760,6 +767,15 @@ static void test_query_validation(void)
         CHECK(r.n == want[i]);
         cs_records_free(&r);
     }
+    /* An empty collection answers with no rows. */
+    cs_collection *empty = fresh("qv_empty", 3);
+    cs_query_init(&q);
+    q.vector = v;
+    q.vector_dim = 3;
+    OK(cs_collection_query(empty, &q, &r, &E));
+    CHECK(r.n == 0);
+    cs_records_free(&r);
+    done(empty);
     /* The true top-k among the matches: the 3 nearest do not match. */
     cs_query_init(&q);
     q.vector = v;
