@@ -13,7 +13,8 @@ int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len
     *data = NULL;
     *len = 0;
     if (max_bytes == 0) max_bytes = (size_t)1 << 30;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not hang; we refuse non-regular files below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return cs_error_set(err, CS_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -30,6 +31,8 @@ int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len
         return cs_error_set(err, CS_E_TOO_LARGE, "%s: file too large (%lld bytes, limit %zu)",
                             path, (long long)st.st_size, max_bytes);
     }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     size_t cap = (size_t)st.st_size;
     uint8_t *buf = malloc(cap + 1);
     if (!buf) {
