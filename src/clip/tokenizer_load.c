@@ -12,10 +12,11 @@
 
 /* ---- token string -> id map (load time only) ------------------------------------ */
 typedef struct {
-    uint64_t hash;
-    uint32_t off, len; /* key bytes in the arena */
+    uint32_t hash;     /* low bits of the 64-bit hash (a quick reject before memcmp) */
+    uint32_t off;      /* key bytes in the arena */
+    uint32_t len;
     int32_t id;        /* -1: empty slot */
-} vslot;
+} vslot;              /* 16 bytes: the table stays small enough for the cache */
 
 typedef struct {
     vslot *slots;
@@ -29,19 +30,22 @@ typedef struct {
 
 static vslot *vmap_find(const vmap *m, const uint8_t *key, size_t len, uint64_t h)
 {
-    size_t i = (size_t)h & m->mask;
+    size_t i = (size_t)(h >> 32) & m->mask;
     for (;;) {
         vslot *s = &m->slots[i];
-        if (s->id < 0 || (s->hash == h && s->len == len &&
+        if (s->id < 0 || (s->hash == (uint32_t)h && s->len == len &&
                           memcmp(m->arena + s->off, key, len) == 0))
             return s;
         i = (i + 1) & m->mask;
     }
 }
 
-static int vmap_grow(vmap *m)
+/* Sizes the table for about `expect` keys (grown later if needed). */
+static int vmap_grow(vmap *m, size_t expect)
 {
     size_t cap = m->slots ? 2 * (m->mask + 1) : 1024;
+    while (cap < 2 * expect)
+        cap *= 2;
     vslot *old = m->slots;
     size_t old_cap = old ? m->mask + 1 : 0;
     m->slots = malloc(cap * sizeof *m->slots);
@@ -53,8 +57,10 @@ static int vmap_grow(vmap *m)
         m->slots[i].id = -1;
     m->mask = cap - 1;
     for (size_t i = 0; i < old_cap; i++)
-        if (old[i].id >= 0)
-            *vmap_find(m, m->arena + old[i].off, old[i].len, old[i].hash) = old[i];
+        if (old[i].id >= 0) {
+            const uint8_t *k = m->arena + old[i].off;
+            *vmap_find(m, k, old[i].len, XXH3_64bits(k, old[i].len)) = old[i];
+        }
     free(old);
     return 0;
 }
@@ -67,14 +73,14 @@ static int32_t vmap_get(const vmap *m, const uint8_t *key, size_t len)
 static int vmap_add(void *ctx, const uint8_t *key, size_t len, int64_t id)
 {
     vmap *m = ctx;
-    if ((m->count + 1) * 2 > m->mask + 1 && vmap_grow(m) != 0)
+    if ((m->count + 1) * 2 > m->mask + 1 && vmap_grow(m, 0) != 0)
         return m->err->code;
     uint64_t h = XXH3_64bits(key, len);
     vslot *s = vmap_find(m, key, len, h);
     if (s->id < 0) {
         /* The arena has the size of the JSON file, which bounds the keys' total. */
         memcpy(m->arena + m->arena_len, key, len);
-        s->hash = h;
+        s->hash = (uint32_t)h;
         s->off = (uint32_t)m->arena_len;
         s->len = (uint32_t)len;
         m->arena_len += len;
@@ -233,7 +239,12 @@ int cs_tokenizer_load(const char *vocab_json_path, const char *merges_path,
         rc = cs_error_set(err, CS_E_NOMEM, "%s: out of memory", vocab_json_path);
         goto fail;
     }
-    if ((rc = vmap_grow(&m)) != 0 ||
+    /* Every entry has one ':' (keys may hold more): a cheap upper bound on the count. */
+    size_t colons = 0;
+    for (const uint8_t *q = json; (q = memchr(q, ':', (size_t)(json + json_len - q))) != NULL;
+         q++)
+        colons++;
+    if ((rc = vmap_grow(&m, colons)) != 0 ||
         (rc = cs_tok_parse_vocab(json, json_len, vocab_json_path, vmap_add, &m, err)) != 0 ||
         (rc = load_alphabet(t, &m, err)) != 0)
         goto fail;
