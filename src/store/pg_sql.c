@@ -127,20 +127,18 @@ int cs_pg_sql_check(const cs_pg_sql *s, cs_error *err)
     return 0;
 }
 
-/* The server's message without the "ERROR:  " prefix and trailing newline. */
+/* The server's message (primary text, detail, SQLSTATE) without libpq's "ERROR:  " prefix
+ * and trailing newline; for a lost connection, libpq's own message and the masked URL. */
 static void set_server_error(cs_pg *pg, const PGresult *res, cs_error *err)
 {
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (primary) {
-        cs_error_set(err, CS_E_DATABASE, "%s%s%s%s%s%s", primary, detail ? " (" : "",
-                     detail ? detail : "", detail ? ")" : "", state ? " [SQLSTATE " : "",
-                     state ? state : "");
-        if (state) {
-            size_t n = strlen(err->msg);
-            if (n + 1 < sizeof err->msg) strcat(err->msg, "]");
-        }
+        const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        char extra[512] = "";
+        if (detail) snprintf(extra, sizeof extra, " (%s)", detail);
+        cs_error_set(err, CS_E_DATABASE, "%s%s [SQLSTATE %s]", primary, extra,
+                     state ? state : "?");
         return;
     }
     char msg[512];
