@@ -71,6 +71,12 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
 int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_request *req,
                  cs_hits *out, cs_error *err);
 
+/* Makes the backend load what it keeps in memory for queries (the SQLite backend reads
+ * every vector of the collection on its first query) by running a limit-1 query. Meant
+ * to run on another thread while the model loads and embeds the query: the store must
+ * not be used by anyone else meanwhile. */
+int cs_query_warm(cs_collection *coll, cs_error *err);
+
 /* ---- zero-shot labels ------------------------------------------------------------ */
 
 typedef struct cs_label_score {

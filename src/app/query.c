@@ -158,3 +158,22 @@ int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_requ
     free(vec);
     return rc;
 }
+
+int cs_query_warm(cs_collection *coll, cs_error *err)
+{
+    int dim = cs_collection_dimension(coll);
+    if (dim < 1) return 0;
+    float *v = calloc((size_t)dim, sizeof *v);
+    if (!v) return cs_error_set(err, CS_E_NOMEM, "out of memory (warm-up vector)");
+    v[0] = 1.0f;   /* any unit vector: only the side effect matters */
+    cs_query q;
+    cs_query_init(&q);
+    q.vector = v;
+    q.vector_dim = dim;
+    q.limit = 1;
+    cs_records recs = {0};
+    int rc = cs_collection_query(coll, &q, &recs, err);
+    cs_records_free(&recs);
+    free(v);
+    return rc;
+}

@@ -2,6 +2,7 @@
  * is given on a terminal (the model and the store are opened once). */
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,20 @@ typedef struct {
     search_output out;
 } session;
 
+static int print_hits(session *s, const cs_hits *hits, const char *text, const char *image,
+                      cs_error *err)
+{
+    char *title = NULL;
+    if (text && image) {
+        size_t n = strlen(text) + strlen(image) + 32;
+        title = malloc(n);
+        if (title) snprintf(title, n, "%s + image %s", text, image);
+    }
+    int rc = search_print(stdout, &s->out, hits, title ? title : text ? text : image, image, err);
+    free(title);
+    return rc;
+}
+
 static int run_query(session *s, const char *text, const char *image, cs_error *err)
 {
     cs_search_request req = s->base;
@@ -58,17 +73,48 @@ static int run_query(session *s, const char *text, const char *image, cs_error *
     req.image_path = image;
     cs_hits hits = {0};
     int rc = cs_query_run(s->model, s->coll, &req, &hits, err);
-    if (rc == 0) {
-        char *title = NULL;
-        if (text && image) {
-            size_t n = strlen(text) + strlen(image) + 32;
-            title = malloc(n);
-            if (title) snprintf(title, n, "%s + image %s", text, image);
-        }
-        rc = search_print(stdout, &s->out, &hits, title ? title : text ? text : image, image,
-                          err);
-        free(title);
-    }
+    if (rc == 0) rc = print_hits(s, &hits, text, image, err);
+    cs_hits_free(&hits);
+    return rc;
+}
+
+typedef struct {
+    cs_collection *coll;
+    pthread_t thread;
+} warm_job;
+
+static void *warm_main(void *arg)
+{
+    warm_job *w = arg;
+    cs_error err = {0};
+    /* A failure here shows up again, with its message, in the real query. */
+    cs_query_warm(w->coll, &err);
+    return NULL;
+}
+
+/* The query vector, after the same dimension check cs_query_run makes. */
+static int embed_checked(session *s, const cs_search_request *req, float **vec, cs_error *err)
+{
+    int dim = cs_clip_embed_dim(s->model), cdim = cs_collection_dimension(s->coll);
+    if (cdim > 0 && cdim != dim)
+        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
+                            "collection '%s' holds %d-d vectors but the model (%s) embeds "
+                            "%d-d: search it with the model it was indexed with (--model)",
+                            cs_collection_name(s->coll), cdim, cs_clip_model_dir(s->model), dim);
+    *vec = malloc((size_t)dim * sizeof **vec);
+    if (!*vec) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    return cs_query_embed(s->model, req, *vec, err);
+}
+
+static int print_vector_query(session *s, const float *vec, const char *text,
+                              const char *image, cs_error *err)
+{
+    cs_search_request req = s->base;
+    req.text = text;
+    req.image_path = image;
+    cs_hits hits = {0};
+    int rc = cs_query_vector(s->coll, vec, cs_clip_embed_dim(s->model), &req, &hits, err);
+    if (rc == 0) rc = print_hits(s, &hits, text, image, err);
     cs_hits_free(&hits);
     return rc;
 }
@@ -217,13 +263,29 @@ int cmd_search(int argc, char **argv)
     cs_error err = {0};
     cs_store *store = NULL;
     int status = 0;
-    if (cli_open_collection(db, coll_name, &store, &s.coll, &err) != 0 ||
-        !(s.model = cli_load_model(model_dir, &err))) {
+    if (cli_open_collection(db, coll_name, &store, &s.coll, &err) != 0) {
         status = cli_fail(&err);
-    } else if (interactive) {
-        status = repl(&s);
-    } else if (run_query(&s, text, image, &err) != 0) {
-        status = cli_fail(&err);
+    } else {
+        /* The SQLite backend reads all vectors on the first query: let it do so while
+         * this thread loads the model and embeds the query (the store is not touched
+         * here until the join). */
+        warm_job w = {.coll = s.coll};
+        bool warming = !strcmp(cs_store_backend_name(store), "sqlite") &&
+                       pthread_create(&w.thread, NULL, warm_main, &w) == 0;
+        s.model = cli_load_model(model_dir, &err);
+        float *vec = NULL;
+        int rc = s.model ? 0 : err.code;
+        if (rc == 0 && !interactive) {
+            cs_search_request req = s.base;
+            req.text = text;
+            req.image_path = image;
+            rc = embed_checked(&s, &req, &vec, &err);
+        }
+        if (warming) pthread_join(w.thread, NULL);
+        if (rc != 0) status = cli_fail(&err);
+        else if (interactive) status = repl(&s);
+        else if (print_vector_query(&s, vec, text, image, &err) != 0) status = cli_fail(&err);
+        free(vec);
     }
     if (s.model) cs_clip_free(s.model);
     if (s.coll) cs_collection_free(s.coll);
