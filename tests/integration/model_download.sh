@@ -135,6 +135,13 @@ grep -q 'offline' "$T/err" && grep -q -- '--model DIR' "$T/err" && grep -q CLIPS
   || fail "offline message: $(cat "$T/err")"
 [ ! -e "$(DEST "$T/c9")" ] || fail "offline: model installed"
 
+# DNS failure (the .invalid TLD never resolves); a resolver that times out is not our test.
+CLIPSEARCH_HF_ENDPOINT=http://hub.nonexistent.invalid timeout 60 env XDG_CACHE_HOME="$T/c10" \
+  "$CS" model download "$REPO" >/dev/null 2>"$T/err"; rc=$?
+if [ $rc -ne 124 ]; then
+  [ $rc -ne 0 ] && grep -q 'offline' "$T/err" && grep -q 'resolve' "$T/err" || fail "DNS failure message: $(cat "$T/err")"
+fi
+
 # 12. Usage errors.
 "$CS" model frobnicate 2>/dev/null; [ $? -eq 2 ] || fail "unknown sub-command not a usage error"
 "$CS" model download a b 2>/dev/null; [ $? -eq 2 ] || fail "two names not a usage error"
