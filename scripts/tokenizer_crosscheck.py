@@ -13,6 +13,7 @@ TOOL is build/tokenize_hex. Exit status 0 when every string matches, 1 otherwise
 77 when the `regex` module is missing (the reference needs it).
 """
 import argparse
+import ctypes
 import html
 import json
 import random
@@ -211,11 +212,34 @@ def boundary_contexts(ref, raw, prefix=2048):
     return sorted(set(out))
 
 
+def newer_than_unicode15():
+    """Predicate: a code point the installed `regex` calls a letter/number but Unicode
+    15.0 (utf8proc 2.8, and regex 2022.10.31 of the goldens) leaves unassigned. Texts
+    with one are skipped: the C tokenizer follows Unicode 15 on purpose."""
+    try:
+        u = ctypes.CDLL("libutf8proc.so.2")
+        u.utf8proc_category.restype = ctypes.c_int
+        u.utf8proc_category.argtypes = [ctypes.c_int32]
+    except OSError:
+        return lambda text: any(unicodedata.category(c) == "Cn" for c in text)
+    ln = regex.compile(r"[\p{L}\p{N}]")
+    return lambda text: any(ord(c) > 0x7F and u.utf8proc_category(ord(c)) == 0 and
+                            ln.match(c) for c in text)
+
+
+SKIP_NEWER = newer_than_unicode15()
+skipped = 0
+
+
 def compare(ref, inputs, out, ctx, ctxs=None):
+    global skipped
     bad = 0
     for i, raw in enumerate(inputs):
         if ctxs:
             ctx = ctxs[i]
+        if SKIP_NEWER(raw.decode("utf-8", "replace")):
+            skipped += 1
+            continue
         want = ref.encode(raw.decode("utf-8", "replace"), ctx)
         got = out[i] if i < len(out) else "<missing>"
         if got != " ".join(map(str, want)):
@@ -265,7 +289,9 @@ def main():
         bad += compare(ref, texts, out, 77, ctxs)
         total += len(texts)
         rc = rc or rc2
-    print(f"crosscheck: {total - bad}/{total} match ({args.vocab})", file=sys.stderr)
+    total -= skipped
+    print(f"crosscheck: {total - bad}/{total} match ({args.vocab}; {skipped} skipped: code "
+          "points newer than Unicode 15)", file=sys.stderr)
     return 1 if bad or rc else 0
 
 

@@ -6,16 +6,18 @@
 
 #include "clip/tokenizer_internal.h"
 
-/* Name lookup in the sorted entity table; name is ASCII. */
+/* Name lookup in the sorted entity table (sorted by bytes); name is ASCII. */
 static const cs_tok_entity *find_entity(const char *name, size_t len)
 {
     size_t lo = 0, hi = cs_tok_html5_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const char *key = cs_tok_html5[mid].name;
-        int c = strncmp(name, key, len);
-        if (c == 0 && key[len] != '\0')
-            c = -1; /* name is a proper prefix of key: sorts first */
+        size_t kl = strlen(key);
+        /* memcmp, not strncmp: the name may contain NUL (Python accepts it there). */
+        int c = memcmp(name, key, len < kl ? len : kl);
+        if (c == 0)
+            c = len < kl ? -1 : len > kl; /* a proper prefix sorts first */
         if (c < 0)
             hi = mid;
         else if (c > 0)

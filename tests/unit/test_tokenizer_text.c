@@ -106,6 +106,10 @@ static void test_unescape(void)
         n = cs_tok_html_unescape(buf, n);
         CHECK_MSG(eq(buf, n, cases[i][1]), "unescape case %zu: %s", i, cases[i][0]);
     }
+    /* NUL is a name character: "&amp\0x" -> "&\0x", "&AMP\0;" -> "&\0;". */
+    uint32_t z[] = {'&', 'a', 'm', 'p', 0, 'x'}, z2[] = {'&', 'A', 'M', 'P', 0, ';'};
+    CHECK(cs_tok_html_unescape(z, 6) == 3 && z[0] == '&' && z[1] == 0 && z[2] == 'x');
+    CHECK(cs_tok_html_unescape(z2, 6) == 3 && z2[0] == '&' && z2[1] == 0 && z2[2] == ';');
 }
 
 static void test_whitespace(void)
