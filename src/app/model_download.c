@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -240,6 +242,9 @@ static int fetch_one(const cs_model_download_options *opt, const dl_http *http0,
     return 0;
 }
 
+static int download_all(const cs_model_download_options *opt, const char *partial,
+                        cs_model_download_result *res, cs_error *err);
+
 static int install(const char *partial, const char *dest, cs_error *err)
 {
     struct stat st;
@@ -301,6 +306,27 @@ int cs_model_download(const cs_model_download_options *opt_in, cs_model_download
     else *slash = '\0';
     snprintf(partial, sizeof partial, "%s/.%s.partial", parent, base);
     if ((rc = mkdir_p(partial, err)) != 0) return rc;
+    /* Two downloads into one .partial folder would interleave their .part files. */
+    char lock_path[PATH_MAX + 64];
+    snprintf(lock_path, sizeof lock_path, "%s/.%s.lock", parent, base);
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock < 0)
+        return cs_error_set(err, CS_E_IO, "cannot create %s: %s", lock_path, strerror(errno));
+    if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
+        close(lock);
+        return cs_error_set(err, CS_E_BUSY, "another 'clipsearch model download' is writing %s",
+                            partial);
+    }
+    rc = download_all(&opt, partial, res, err);
+    close(lock);   /* releases the lock; the empty lock file may stay */
+    return rc;
+}
+
+static int download_all(const cs_model_download_options *opt0, const char *partial,
+                        cs_model_download_result *res, cs_error *err)
+{
+    const cs_model_download_options opt = *opt0;
+    int rc;
 
     char base_url[PATH_MAX];
     size_t el = strlen(opt.endpoint);

@@ -142,6 +142,14 @@ if [ $rc -ne 124 ]; then
   [ $rc -ne 0 ] && grep -q 'offline' "$T/err" && grep -q 'resolve' "$T/err" || fail "DNS failure message: $(cat "$T/err")"
 fi
 
+# A second download of the same model while one runs: refused, not interleaved.
+if command -v flock >/dev/null; then
+  mkdir -p "$T/c11/clipsearch/models"
+  flock "$T/c11/clipsearch/models/.tiny-clip.lock" env XDG_CACHE_HOME="$T/c11" \
+    "$CS" model download "$REPO" >/dev/null 2>"$T/err" && fail "concurrent download not refused"
+  grep -q 'another' "$T/err" || fail "concurrent download message: $(cat "$T/err")"
+fi
+
 # 12. Usage errors.
 "$CS" model frobnicate 2>/dev/null; [ $? -eq 2 ] || fail "unknown sub-command not a usage error"
 "$CS" model download a b 2>/dev/null; [ $? -eq 2 ] || fail "two names not a usage error"
