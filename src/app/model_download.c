@@ -338,9 +338,8 @@ static int download_all(const cs_model_download_options *opt0, const char *parti
         bool skipped;
         rc = fetch_one(&opt, &http, base_url, partial, &FILES[i], res, &skipped, err);
         if (rc != 0) {
-            if (rc == CS_E_NETWORK && strstr(err->msg, "offline"))
-                cs_error_prefix(err, "model download failed");
             if (rc == CS_E_NETWORK && strstr(err->msg, "offline")) {
+                cs_error_prefix(err, "model download failed");
                 size_t n = strlen(err->msg);
                 snprintf(err->msg + n, sizeof err->msg - n,
                          ". To use a model without downloading, copy a Hugging Face CLIP "
