@@ -26,7 +26,8 @@ start_server() {  # extra args for hf_server.py
   SERVER_PID=$!
   for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
   [ -s "$T/port" ] || { echo "server did not start" >&2; exit 1; }
-  export CLIPSEARCH_HF_ENDPOINT=http://127.0.0.1:$(cat "$T/port")
+  CLIPSEARCH_HF_ENDPOINT=http://127.0.0.1:$(cat "$T/port")
+  export CLIPSEARCH_HF_ENDPOINT
 }
 dl() {  # cache dir, args...
   local cache=$1; shift
@@ -45,7 +46,7 @@ C=$T/c1
 dl "$C" "$REPO" || fail "plain download: $(cat "$T/err")"
 same_files "$(DEST "$C")" || fail "plain download: files differ"
 [ ! -e "$C/clipsearch/models/.tiny-clip.partial" ] || fail "partial dir left behind"
-ls "$(DEST "$C")" | grep -q '\.part' && fail "a .part file was installed"
+compgen -G "$(DEST "$C")/*.part*" >/dev/null && fail "a .part file was installed"
 grep -q 'installed testorg/tiny-clip' "$T/out" || fail "no success line: $(cat "$T/out")"
 grep -q 'model.safetensors' "$T/err" || fail "no progress on stderr"
 grep -q "HEAD /$REPO/resolve/main/model.safetensors" "$T/log" || fail "no HEAD for the LFS file"
