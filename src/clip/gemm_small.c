@@ -1,7 +1,7 @@
 /* y = x W^T for a handful of rows (a short text query, the pooled rows of a last
  * layer). OpenBLAS packs the whole weight matrix on every call, which for so few rows
  * costs more than the arithmetic; here each weight row is read once from memory and
- * dotted with up to 8 input rows held in registers, so the cost is one pass over the
+ * dotted with every input row (8 at a time in registers), so the cost is one pass over the
  * weights (memory bandwidth). */
 #include <stdbool.h>
 #include <string.h>
@@ -30,23 +30,45 @@ static inline __attribute__((always_inline)) float hsum16(v16 v)
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-/* R rows (a compile-time constant after inlining) against every weight row. */
-static inline __attribute__((always_inline)) void block(const float *x, int ldx, const int R,
-                                                        int in, const float *w, int out,
-                                                        float *y, int ldy, bool accumulate)
+/* y[r * ldy] (+)= dot(wr, x row r) for R rows (a compile-time constant after inlining). */
+static inline __attribute__((always_inline)) void dots(const float *wr, const float *x, int ldx,
+                                                       const int R, int in, float *y, int ldy,
+                                                       bool accumulate)
 {
-    for (int o = 0; o < out; o++) {
-        const float *wr = w + (size_t)o * in;
-        v16 acc[8] = {{0}};
-        for (int i = 0; i < in; i += 16) {
-            v16 wv = load16(wr + i);
-            for (int r = 0; r < R; r++) acc[r] += wv * load16(x + (size_t)r * ldx + i);
-        }
+    v16 acc[8] = {{0}};
+    for (int i = 0; i < in; i += 16) {
+        v16 wv = load16(wr + i);
+        for (int r = 0; r < R; r++) acc[r] += wv * load16(x + (size_t)r * ldx + i);
+    }
+    for (int r = 0; r < R; r++) {
+        float *dst = y + (size_t)r * ldy;
+        *dst = hsum16(acc[r]) + (accumulate ? *dst : 0.0f);
+    }
+}
+
+/* 4 weight rows x R input rows (R <= 4): 16 accumulators, so each loaded vector feeds
+ * four multiply-adds instead of one. y[r * ldy + j] for weight row j. */
+static inline __attribute__((always_inline)) void dots4(const float *w, int in, const float *x,
+                                                        int ldx, const int R, float *y, int ldy,
+                                                        bool accumulate)
+{
+    v16 a[4][4] = {{{0}}};
+    for (int i = 0; i < in; i += 16) {
+        v16 w0 = load16(w + i), w1 = load16(w + (size_t)in + i),
+            w2 = load16(w + 2 * (size_t)in + i), w3 = load16(w + 3 * (size_t)in + i);
         for (int r = 0; r < R; r++) {
-            float *dst = y + (size_t)r * ldy + o;
-            *dst = hsum16(acc[r]) + (accumulate ? *dst : 0.0f);
+            v16 xv = load16(x + (size_t)r * ldx + i);
+            a[r][0] += w0 * xv;
+            a[r][1] += w1 * xv;
+            a[r][2] += w2 * xv;
+            a[r][3] += w3 * xv;
         }
     }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < 4; j++) {
+            float *dst = y + (size_t)r * ldy + j;
+            *dst = hsum16(a[r][j]) + (accumulate ? *dst : 0.0f);
+        }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -55,16 +77,36 @@ __attribute__((optimize("O3"), target_clones("avx512f", "avx2", "default")))
 void cs_linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
                      float *y, int ldy, bool accumulate)
 {
-    int r = 0;
-    for (; r + 8 <= rows; r += 8)
-        block(x + (size_t)r * ldx, ldx, 8, in, w, out, y + (size_t)r * ldy, ldy, accumulate);
-    const float *xr = x + (size_t)r * ldx;
-    float *yr = y + (size_t)r * ldy;
-    switch (rows - r) {
+    /* Weight rows outermost, four at a time: they are read from memory once and then
+     * served from L1 to every group of input rows (which stay in L2). */
+    int o = 0;
+    for (; o + 4 <= out; o += 4) {
+        const float *wr = w + (size_t)o * in;
+        int r = 0;
+        for (; r + 4 <= rows; r += 4)
+            dots4(wr, in, x + (size_t)r * ldx, ldx, 4, y + (size_t)r * ldy + o, ldy, accumulate);
+        const float *xr = x + (size_t)r * ldx;
+        float *yr = y + (size_t)r * ldy + o;
+        switch (rows - r) {
+        case 1: dots4(wr, in, xr, ldx, 1, yr, ldy, accumulate); break;
+        case 2: dots4(wr, in, xr, ldx, 2, yr, ldy, accumulate); break;
+        case 3: dots4(wr, in, xr, ldx, 3, yr, ldy, accumulate); break;
+        default: break;
+        }
+    }
+    for (; o < out; o++) {
+        const float *wr = w + (size_t)o * in;
+        int r = 0;
+        for (; r + 8 <= rows; r += 8)
+            dots(wr, x + (size_t)r * ldx, ldx, 8, in, y + (size_t)r * ldy + o, ldy, accumulate);
+        const float *xr = x + (size_t)r * ldx;
+        float *yr = y + (size_t)r * ldy + o;
+        switch (rows - r) {
 #define CASE(n) \
-    case n: block(xr, ldx, n, in, w, out, yr, ldy, accumulate); break;
-        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7)
+    case n: dots(wr, xr, ldx, n, in, yr, ldy, accumulate); break;
+            CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7)
 #undef CASE
-    default: break;
+        default: break;
+        }
     }
 }

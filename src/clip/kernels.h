@@ -20,7 +20,7 @@ void cs_linear_bias(const float *x, int ldx, int rows, int in, const float *w, c
 void cs_linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
                      float *y, int ldy, bool accumulate);
 /* Up to this many rows cs_linear uses cs_linear_small. */
-#define CS_LINEAR_SMALL_ROWS 8
+#define CS_LINEAR_SMALL_ROWS 16
 
 /* y = LayerNorm(x) * w + b, per row of length d (y may alias x). */
 void cs_layernorm(const float *x, float *y, int rows, int d, const float *w, const float *b,

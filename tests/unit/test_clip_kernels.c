@@ -1,0 +1,150 @@
+/* Kernels against straightforward double-precision references: the few-row GEMM (every
+ * row count, ragged output counts, accumulate), cs_linear on both paths, layernorm,
+ * softmax, the activations, the polynomial expf, and attention (causal, pooled query). */
+#include <stdint.h>
+
+#include "clip/kernels.h"
+#include "test.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (2.0 / 16777216.0) - 1.0);
+}
+
+static float *rnd(size_t n)
+{
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+/* max |a - b| / (1 + |b|) */
+static double rel_err(const float *a, const double *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]) / (1 + fabs(b[i])));
+    return m;
+}
+
+static void check_linear(int rows, int in, int out, int accumulate, int small)
+{
+    float *x = rnd((size_t)rows * in), *w = rnd((size_t)out * in), *y = rnd((size_t)rows * out);
+    double *ref = malloc((size_t)rows * out * sizeof(double));
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            double s = accumulate ? y[(size_t)r * out + o] : 0;
+            for (int i = 0; i < in; i++) s += (double)x[(size_t)r * in + i] * w[(size_t)o * in + i];
+            ref[(size_t)r * out + o] = s;
+        }
+    if (small) cs_linear_small(x, in, rows, in, w, out, y, out, accumulate);
+    else cs_linear(x, in, rows, in, w, out, y, out, accumulate);
+    double e = rel_err(y, ref, (size_t)rows * out);
+    CHECK_MSG(e < 1e-5, "linear%s rows %d in %d out %d acc %d: err %g", small ? "_small" : "", rows,
+              in, out, accumulate, e);
+    free(x);
+    free(w);
+    free(y);
+    free(ref);
+}
+
+int main(void)
+{
+    for (int rows = 1; rows <= 17; rows++) {
+        check_linear(rows, 48, 37, rows & 1, 1);
+        check_linear(rows, 160, 64, 0, 1);
+    }
+    check_linear(40, 64, 30, 1, 0);
+    check_linear(3, 50, 7, 1, 0); /* in % 16 != 0: BLAS path */
+    check_linear(5, 512, 129, 0, 0);
+
+    /* layernorm */
+    int d = 77;
+    float *x = rnd(3 * (size_t)d), *w = rnd((size_t)d), *b = rnd((size_t)d), y[3 * 77];
+    for (int i = 0; i < d; i++) x[i] += 100.0f; /* large mean: two-pass variance matters */
+    double ref[3 * 77];
+    for (int r = 0; r < 3; r++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < d; i++) mean += x[r * d + i];
+        mean /= d;
+        for (int i = 0; i < d; i++) var += (x[r * d + i] - mean) * (x[r * d + i] - mean);
+        var /= d;
+        for (int i = 0; i < d; i++)
+            ref[r * d + i] = (x[r * d + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i];
+    }
+    cs_layernorm(x, y, 3, d, w, b, 1e-5f);
+    CHECK_MSG(rel_err(y, ref, 3 * (size_t)d) < 1e-4, "layernorm %g", rel_err(y, ref, 3 * (size_t)d));
+
+    /* expf over the range the kernels use */
+    double emax = 0;
+    for (float t = -87.0f; t < 88.0f; t += 0.01f) {
+        double r = exp((double)t);
+        emax = fmax(emax, fabs(cs_expf(t) - r) / r);
+    }
+    CHECK_MSG(emax < 5e-7, "expf rel err %g", emax);
+    CHECK(cs_expf(-200.0f) >= 0.0f && cs_expf(-200.0f) < 1e-37f && isfinite(cs_expf(200.0f)));
+
+    /* activations */
+    float a[2000];
+    double ra[2000];
+    for (int act = 0; act < 2; act++) {
+        for (int i = 0; i < 2000; i++) {
+            a[i] = (i - 1000) * 0.013f;
+            double t = a[i];
+            ra[i] = act == 0 ? t / (1 + exp(-1.702 * t)) : 0.5 * t * (1 + erf(t / sqrt(2.0)));
+        }
+        cs_act(a, 2000, act);
+        CHECK_MSG(rel_err(a, ra, 2000) < 1e-6, "act %d err %g", act, rel_err(a, ra, 2000));
+    }
+
+    /* softmax */
+    float s[40];
+    double rs[40], sum = 0;
+    for (int i = 0; i < 40; i++) {
+        s[i] = frand() * 30;
+        sum += exp(s[i]);
+    }
+    for (int i = 0; i < 40; i++) rs[i] = exp(s[i]) / sum;
+    cs_softmax(s, 40);
+    CHECK(rel_err(s, rs, 40) < 1e-6);
+
+    /* attention: 2 heads of 16, 9 positions, causal; then only the last query */
+    int heads = 2, hd = 16, n = 9, D = heads * hd;
+    float *q = rnd((size_t)n * D), *k = rnd((size_t)n * D), *v = rnd((size_t)n * D);
+    float out[9 * 32], out1[32], sc[81];
+    double rref[9 * 32];
+    for (int h = 0; h < heads; h++)
+        for (int i = 0; i < n; i++) {
+            double p[9], z = 0, m = -1e300;
+            for (int j = 0; j <= i; j++) {
+                double dot = 0;
+                for (int c = 0; c < hd; c++) dot += (double)q[i * D + h * hd + c] * k[j * D + h * hd + c];
+                p[j] = dot;
+                m = fmax(m, dot);
+            }
+            for (int j = 0; j <= i; j++) z += (p[j] = exp(p[j] - m));
+            for (int c = 0; c < hd; c++) {
+                double o = 0;
+                for (int j = 0; j <= i; j++) o += p[j] / z * v[j * D + h * hd + c];
+                rref[i * D + h * hd + c] = o;
+            }
+        }
+    cs_attention(q, D, NULL, n, k, v, D, n, heads, hd, true, out, D, sc);
+    CHECK_MSG(rel_err(out, rref, (size_t)n * D) < 1e-5, "attention");
+    int pos = n - 1;
+    cs_attention(q + (size_t)pos * D, D, &pos, 1, k, v, D, n, heads, hd, true, out1, D, sc);
+    CHECK(rel_err(out1, rref + (size_t)pos * D, (size_t)D) < 1e-5);
+    pos = 3; /* a pooled query in the middle only sees keys 0..3 */
+    cs_attention(q + (size_t)pos * D, D, &pos, 1, k, v, D, n, heads, hd, true, out1, D, sc);
+    CHECK(rel_err(out1, rref + (size_t)pos * D, (size_t)D) < 1e-5);
+    free(x);
+    free(w);
+    free(b);
+    free(q);
+    free(k);
+    free(v);
+    return TEST_RESULT();
+}
