@@ -70,6 +70,12 @@ assert files["model.safetensors"] == int(sys.argv[2]), files
 PY
 CLIPSEARCH_MODEL=$(DEST "$C") "$CS" model info >"$T/info" || fail "model info (CLIPSEARCH_MODEL)"
 grep -q 'embedding dim: *32' "$T/info" || fail "model info table: $(cat "$T/info")"
+"$CS" model info --json --model "$SRC/tests/fixtures/tiny/st-layout" >"$T/st" || fail "model info (sentence-transformers)"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["layout"]=="sentence-transformers" and d["storage_dtypes"]=="F16" and d["path"].endswith("0_CLIPModel"), d' "$T/st" \
+  || fail "sentence-transformers info: $(cat "$T/st")"
+"$CS" model info --json --model "$SRC/tests/fixtures/tiny/model-gelu" >"$T/gelu" || fail "model info (gelu)"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["vision"]["hidden_act"]=="gelu" and "I64" in d["storage_dtypes"], d' "$T/gelu" \
+  || fail "gelu info: $(cat "$T/gelu")"
 "$CS" model info --model "$T/nope" 2>"$T/err" && fail "model info of a missing dir succeeded"
 grep -q 'model download' "$T/err" || fail "missing model message: $(cat "$T/err")"
 
