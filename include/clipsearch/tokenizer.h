@@ -27,7 +27,7 @@ size_t cs_tokenizer_vocab_size(const cs_tokenizer *tok);
 
 /* Encodes text: SOT, BPE ids, EOT; truncated to context_length keeping EOT as the last
  * id (SOT + first context_length-2 ids + EOT). No padding. ids must hold
- * context_length entries; *n_ids receives the count (>= 2). Texts over 16 MiB are
+ * context_length entries; *n_ids receives the count (>= 2). Texts over 1 MiB are
  * refused (CS_E_TOO_LARGE); context_length < 2 is CS_E_ARG. */
 int cs_tokenizer_encode(const cs_tokenizer *tok, const char *text, int context_length,
                         int32_t *ids, int *n_ids, cs_error *err);

@@ -18,10 +18,11 @@
 
 #include "clipsearch/tokenizer.h"
 
-/* Longest input accepted by cs_tokenizer_encode (bytes). The whole text is normalised
- * before splitting (final sigma and html entities need context), so memory is a few
- * times this. */
-#define CS_TOK_MAX_TEXT_BYTES (16u << 20)
+/* Longest input accepted by cs_tokenizer_encode (bytes). Exactness needs the whole
+ * text normalised (final sigma and html entities look ahead) and a single "word" BPE'd
+ * as a whole, which costs up to ~80 bytes of scratch per input byte: 1 MiB keeps the
+ * worst case near 80 MB, far beyond any text CLIP's 77 tokens can use. */
+#define CS_TOK_MAX_TEXT_BYTES (1u << 20)
 
 /* Pieces whose byte count exceeds this use the O(n log n) heap BPE instead of the
  * quadratic scan (both give identical results; the scan is faster for short words). */
