@@ -22,17 +22,48 @@ static void usage(FILE *f)
         "options:\n"
         "  --labels LIST         comma-separated labels\n"
         "  --labels-file FILE    one label per line ('-' = stdin)\n"
+        "  --template T          embed T with {} replaced by each label, e.g.\n"
+        "                        \"a photo of a {}\" (CLIP's usual prompt); output shows the label\n"
         "  --json                one JSON object per line: label, probability, score\n"
         "  --no-exif-orientation embed the image as stored, ignoring EXIF rotation\n"
         "  --model DIR           CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n");
 }
 
+/* Ranks the prompts built from the template, then reports the plain labels. */
+static int rank(const cs_clip *model, const cs_image *img, char **labels, size_t n,
+                const char *tmpl, cs_label_score *scores, cs_error *err)
+{
+    if (!tmpl) return cs_labels_rank(model, img, (const char *const *)labels, n, scores, err);
+    char **prompts = calloc(n, sizeof *prompts);
+    int rc = prompts ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
+    const char *hole = strstr(tmpl, "{}");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t len = strlen(tmpl) + strlen(labels[i]);
+        if (!(prompts[i] = malloc(len))) {
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(prompts[i], len, "%.*s%s%s", (int)(hole - tmpl), tmpl, labels[i], hole + 2);
+    }
+    if (rc == 0) rc = cs_labels_rank(model, img, (const char *const *)prompts, n, scores, err);
+    /* scores[].label points at a prompt: map it back to its label. */
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        for (size_t i = 0; i < n; i++)
+            if (scores[k].label == prompts[i]) {
+                scores[k].label = labels[i];
+                break;
+            }
+    if (prompts) cs_strings_free(prompts, n);
+    return rc;
+}
+
 int cmd_labels(int argc, char **argv)
 {
-    enum { O_LABELS = 256, O_FILE, O_JSON, O_NOEXIF, O_MODEL, O_HELP, O_DB, O_COLL };
+    enum { O_LABELS = 256, O_FILE, O_TEMPLATE, O_JSON, O_NOEXIF, O_MODEL, O_HELP, O_DB, O_COLL };
     static const struct option opts[] = {
         {"labels", required_argument, 0, O_LABELS},
         {"labels-file", required_argument, 0, O_FILE},
+        {"template", required_argument, 0, O_TEMPLATE},
         {"json", no_argument, 0, O_JSON},
         {"no-exif-orientation", no_argument, 0, O_NOEXIF},
         {"model", required_argument, 0, O_MODEL},
@@ -41,7 +72,7 @@ int cmd_labels(int argc, char **argv)
         {"collection", required_argument, 0, O_COLL},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
-    const char *list = NULL, *file = NULL, *model_dir = NULL;
+    const char *list = NULL, *file = NULL, *model_dir = NULL, *tmpl = NULL;
     bool json = false, exif = true;
     optind = 1;
     opterr = 0;
@@ -50,6 +81,11 @@ int cmd_labels(int argc, char **argv)
         switch (c) {
         case O_LABELS: list = optarg; break;
         case O_FILE: file = optarg; break;
+        case O_TEMPLATE:
+            tmpl = optarg;
+            if (!strstr(tmpl, "{}"))
+                return cli_usage_error("labels", "--template needs a {} where the label goes");
+            break;
         case O_JSON: json = true; break;
         case O_NOEXIF: exif = false; break;
         case O_MODEL: model_dir = optarg; break;
@@ -90,7 +126,7 @@ int cmd_labels(int argc, char **argv)
         status = 1;
     } else if (cs_image_decode_file(image_path, &iopt, &img, NULL, &err) != 0 ||
                !(model = cli_load_model(model_dir, &err)) ||
-               cs_labels_rank(model, &img, (const char *const *)labels, n, scores, &err) != 0) {
+               rank(model, &img, labels, n, tmpl, scores, &err) != 0) {
         status = cli_fail(&err);
     } else if (json) {
         for (size_t i = 0; i < n; i++) {

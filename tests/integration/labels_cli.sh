@@ -45,6 +45,21 @@ cmp -s "$T/j" "$T/js" || fail "stdin labels differ"
 # One label: probability 1.
 "$CS" labels "$IMG" --labels "only" --json | grep -q '"probability": *1\.0' || fail "single label"
 
+# --template: the prompts are embedded, the labels are printed; the numbers differ from
+# the bare labels' and equal those of the spelled-out prompts.
+"$CS" labels "$IMG" --labels "dog,cat,car" --template "a photo of a {}." --json >"$T/tp" || fail "--template"
+"$CS" labels "$IMG" --labels "a photo of a dog.,a photo of a cat.,a photo of a car." --json >"$T/full" || fail "full prompts"
+"$CS" labels "$IMG" --labels "dog,cat,car" --json >"$T/bare" || fail "bare labels"
+python3 - "$T" <<'PY' || fail "--template results"
+import json, sys
+load = lambda n: [json.loads(l) for l in open(sys.argv[1] + "/" + n)]
+tp, full, bare = load("tp"), load("full"), load("bare")
+assert sorted(r["label"] for r in tp) == ["car", "cat", "dog"], tp
+assert [r["probability"] for r in tp] == [r["probability"] for r in full]
+assert ["a photo of a %s." % r["label"] for r in tp] == [r["label"] for r in full]
+assert {r["label"]: r["score"] for r in tp} != {r["label"]: r["score"] for r in bare}
+PY
+"$CS" labels "$IMG" --labels a --template "no hole" >/dev/null 2>&1; [ $? -eq 2 ] || fail "template without {}"
 "$CS" labels "$IMG" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no labels: not a usage error"
 "$CS" labels "$IMG" --labels " , ," >/dev/null 2>&1; [ $? -eq 2 ] || fail "empty labels: not a usage error"
 "$CS" labels --labels a >/dev/null 2>&1; [ $? -eq 2 ] || fail "no image: not a usage error"
