@@ -345,6 +345,32 @@ static void test_thumbnail(const char *src)
     CHECK(cs_thumbnail_jpeg("/nonexistent.png", 64, 80, true, &j, &len, &err) != 0);
 }
 
+/* Gallery rows that are not images: a deleted file and a text record. */
+static void test_gallery_non_images(void)
+{
+    cs_hit items[2] = {{1, "/nonexistent/gone.jpg", 0.5, "{\"type\":\"jpg\"}"},
+                       {2, "a <caption> & more", 0.25, "{\"type\":\"text\"}"}};
+    cs_hits hits = {items, 2};
+    char html[] = "/tmp/cs_gallery2_XXXXXX";
+    int fd = mkstemp(html);
+    close(fd);
+    cs_error err = {0};
+    CHECK_OK(cs_gallery_write_html(html, &hits, NULL, &err), &err);
+    uint8_t *page = NULL;
+    size_t len = 0;
+    CHECK_OK(cs_read_file(html, 0, &page, &len, &err), &err);
+    if (page) {
+        const char *p = (const char *)page;
+        CHECK(strstr(p, "(image not readable)") != NULL);
+        CHECK(strstr(p, "/nonexistent/gone.jpg") != NULL);
+        CHECK(strstr(p, "<div class=\"text\">a &lt;caption&gt; &amp; more</div>") != NULL);
+        CHECK(strstr(p, "data:image") == NULL);
+        CHECK(strstr(p, "0.2500") != NULL && strstr(p, "2 results") != NULL);
+    }
+    free(page);
+    remove(html);
+}
+
 int main(void)
 {
     const char *src = test_env("CS_SOURCE_DIR", ".");
@@ -352,6 +378,7 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/tests/fixtures/tiny/model", src);
     cs_error err = {0};
     test_split();
+    test_gallery_non_images();
     test_thumbnail(src);
     cs_clip_options opt;
     cs_clip_options_init(&opt);
