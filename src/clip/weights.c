@@ -100,7 +100,11 @@ int cs_clip_bind_weights(cs_clip *m, cs_error *err)
     m->arena = p;
     b.counting = 0;
     b.used = 0;
-    return bind_all(&b);
+    rc = bind_all(&b);
+    /* The model is immutable from here on; make a stray write fault instead of
+     * silently corrupting weights that other threads share. */
+    if (!rc) mprotect(m->arena, m->arena_bytes, PROT_READ);
+    return rc;
 }
 
 static int bind_all(binder *b)
