@@ -176,6 +176,34 @@ typedef int (*cs_tok_vocab_add_fn)(void *ctx, const uint8_t *tok, size_t len, in
 int cs_tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
                        cs_tok_vocab_add_fn add, void *ctx, cs_error *err);
 
+/* ---- token string -> id map, load time only (tokenizer_vmap.c) -------------------- */
+typedef struct {
+    uint32_t hash;     /* low bits of the 64-bit hash (a quick reject before memcmp) */
+    uint32_t off;      /* key bytes in the arena */
+    uint32_t len;
+    int32_t id;        /* -1: empty slot */
+} cs_tok_vslot; /* 16 bytes: the table stays small enough for the cache */
+
+typedef struct {
+    cs_tok_vslot *slots;
+    size_t mask, count;
+    uint8_t *arena;
+    size_t arena_len;
+    int64_t max_id;
+    const char *path;
+    cs_error *err;
+} cs_tok_vmap;
+
+cs_tok_vslot *cs_tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t len, uint64_t h);
+/* Sizes the table for about `expect` keys (then grows itself as keys are added). */
+int cs_tok_vmap_grow(cs_tok_vmap *m, size_t expect);
+int32_t cs_tok_vmap_get(const cs_tok_vmap *m, const uint8_t *key, size_t len); /* -1: none */
+/* A cs_tok_vocab_add_fn: ctx is the map; the arena must hold all key bytes. */
+int cs_tok_vmap_add(void *ctx, const uint8_t *key, size_t len, int64_t id);
+/* Reads merges.txt (tokenizer_merges.c) into t->merges / t->n_merges. */
+int cs_tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt, size_t len,
+                       const char *path, size_t limit, cs_error *err);
+
 /* ---- BPE (tokenizer_bpe.c) -------------------------------------------------------- */
 /* Growable scratch owned by one encode call; ordinary words fit the inline buffer, so
  * encoding a query does not call malloc for BPE at all. */
