@@ -77,6 +77,7 @@ typedef struct ix_workers {
     size_t pixels_per_image;
     cs_image_options imgopt;
     uint64_t max_file_bytes;
+    int nice;              /* priority offset of the decoding threads */
 } ix_workers;
 
 typedef struct ix_run {

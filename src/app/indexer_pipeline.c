@@ -272,6 +272,7 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
     w.imgopt.apply_exif_orientation = opt->apply_exif_orientation;
     if (opt->max_pixels) w.imgopt.max_pixels = opt->max_pixels;
     w.max_file_bytes = opt->max_file_bytes ? opt->max_file_bytes : (uint64_t)512 << 20;
+    w.nice = 10;
     atomic_init(&w.next, 0);
     atomic_init(&w.cancel, 0);
     atomic_init(&w.live, n_threads);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -170,6 +171,10 @@ void ix_result_free(ix_result *res)
 void *ix_worker_main(void *arg)
 {
     ix_workers *w = arg;
+    /* Decoders yield to the model: on a CPU-bound machine a preempted BLAS thread stalls
+     * its whole GEMM, while a delayed decode only shortens the queue's lead. (Linux:
+     * the nice value is per thread; failure just leaves the default priority.) */
+    if (w->nice > 0) (void)setpriority(PRIO_PROCESS, (id_t)gettid(), w->nice);
     for (;;) {
         if (atomic_load(&w->cancel)) break;
         size_t i = atomic_fetch_add(&w->next, 1);

@@ -1,0 +1,193 @@
+/* bench_index: end-to-end `clipsearch index` throughput against the embed-only rate.
+ *
+ *   bench_index --model DIR --images DIR [--db PATH] [--jobs N] [--batch N] [--threads N]
+ *
+ * Three child processes (so each peak RSS is its own):
+ *   1. embed-only: every image is decoded and preprocessed first (not timed), then only
+ *      cs_clip_embed_pixels runs, in batches: the model's ceiling;
+ *   2. index: cs_index_run on the folder into a fresh SQLite file (walk, read, hash,
+ *      decode, preprocess on --jobs threads overlapped with batched inference, upserts);
+ *   3. index again: everything unchanged (the incremental path: no decoding).
+ * Prints images/s, the ratio index / embed-only, and peak RSS (ru_maxrss) of each. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/walk.h"
+#include "clipsearch/clip.h"
+#include "clipsearch/indexer.h"
+#include "clipsearch/store.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    const char *model, *images, *db;
+    int jobs, batch, threads;
+} args;
+
+typedef struct {
+    char **paths;
+    size_t n, cap;
+} list;
+
+static int collect(const cs_walk_entry *e, void *user)
+{
+    list *l = user;
+    if (e->error || !S_ISREG(e->st->st_mode)) return 0;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->paths = realloc(l->paths, l->cap * sizeof *l->paths);
+    }
+    l->paths[l->n++] = strdup(e->path);
+    return 0;
+}
+
+static cs_clip *load(const args *a)
+{
+    cs_clip_options o;
+    cs_clip_options_init(&o);
+    o.n_threads = a->threads;
+    cs_clip *m = NULL;
+    cs_error err = {0};
+    if (cs_clip_load(a->model, &o, &m, &err) != 0) {
+        fprintf(stderr, "bench_index: %s\n", err.msg);
+        exit(1);
+    }
+    return m;
+}
+
+/* Child 1: the model alone. Writes "n seconds" to fd. */
+static int embed_only(const args *a, int fd)
+{
+    cs_clip *m = load(a);
+    list l = {0};
+    cs_error err = {0};
+    cs_walk(a->images, collect, &l, &err);
+    const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
+    size_t per = (size_t)3 * pp->crop_height * pp->crop_width;
+    float *pix = malloc(l.n * per * sizeof(float));
+    size_t n = 0;
+    cs_image_options io;
+    cs_image_options_init(&io);
+    for (size_t i = 0; i < l.n; i++) {
+        cs_image img = {0};
+        if (cs_image_decode_file(l.paths[i], &io, &img, NULL, &err) != 0) continue;
+        if (cs_preprocess_image(pp, &img, pix + n * per, &err) == 0) n++;
+        cs_image_free(&img);
+    }
+    int dim = cs_clip_embed_dim(m), b = a->batch;
+    float *out = malloc((size_t)b * dim * sizeof(float));
+    double t0 = now();
+    for (size_t i = 0; i < n; i += (size_t)b) {
+        size_t k = n - i < (size_t)b ? n - i : (size_t)b;
+        if (cs_clip_embed_pixels(m, pix + i * per, k, out, &err) != 0) {
+            fprintf(stderr, "bench_index: %s\n", err.msg);
+            return 1;
+        }
+    }
+    double t = now() - t0;
+    dprintf(fd, "%zu %.6f\n", n, t);
+    return 0;
+}
+
+/* Children 2 and 3: the indexer. */
+static int index_run(const args *a, int fd)
+{
+    cs_clip *m = load(a);
+    cs_store *s = NULL;
+    cs_error err = {0};
+    if (cs_store_open(a->db, &s, &err) != 0) {
+        fprintf(stderr, "bench_index: %s\n", err.msg);
+        return 1;
+    }
+    cs_indexer_options opt;
+    cs_indexer_options_init(&opt);
+    opt.jobs = a->jobs;
+    opt.batch = a->batch;
+    cs_index_summary sum;
+    const char *dirs[] = {a->images};
+    double t0 = now();
+    int rc = cs_index_run(m, s, dirs, 1, &opt, &sum, &err);
+    double t = now() - t0;
+    if (rc != 0) {
+        fprintf(stderr, "bench_index: %s\n", err.msg);
+        return 1;
+    }
+    dprintf(fd, "%llu %.6f %llu %llu\n", (unsigned long long)(sum.indexed + sum.reused), t,
+            (unsigned long long)sum.unchanged, (unsigned long long)sum.failed);
+    cs_index_summary_free(&sum);
+    cs_store_close(s);
+    cs_clip_free(m);
+    return 0;
+}
+
+static int child(const args *a, int (*fn)(const args *, int), char *buf, size_t n, long *rss_kb)
+{
+    int p[2];
+    if (pipe(p) != 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        _exit(fn(a, p[1]));
+    }
+    close(p[1]);
+    ssize_t got = read(p[0], buf, n - 1);
+    buf[got > 0 ? got : 0] = '\0';
+    close(p[0]);
+    int status;
+    struct rusage ru;
+    wait4(pid, &status, 0, &ru);
+    *rss_kb = ru.ru_maxrss;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && got > 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    args a = {NULL, NULL, "/tmp/bench_index.db", 0, 32, 0};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--model")) a.model = argv[i + 1];
+        else if (!strcmp(argv[i], "--images")) a.images = argv[i + 1];
+        else if (!strcmp(argv[i], "--db")) a.db = argv[i + 1];
+        else if (!strcmp(argv[i], "--jobs")) a.jobs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) a.batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) a.threads = atoi(argv[i + 1]);
+    }
+    if (!a.model || !a.images || a.batch < 1) {
+        fprintf(stderr, "usage: bench_index --model DIR --images DIR [--db PATH] [--jobs N] "
+                        "[--batch N] [--threads N]\n");
+        return 2;
+    }
+    unlink(a.db);
+    char b1[256], b2[256], b3[256];
+    long r1, r2, r3;
+    if (child(&a, embed_only, b1, sizeof b1, &r1) != 0) return 1;
+    if (child(&a, index_run, b2, sizeof b2, &r2) != 0) return 1;
+    if (child(&a, index_run, b3, sizeof b3, &r3) != 0) return 1;
+    unsigned long long n1, n2, u2, f2, n3, u3, f3;
+    double t1, t2, t3;
+    if (sscanf(b1, "%llu %lf", &n1, &t1) != 2 || sscanf(b2, "%llu %lf %llu %llu", &n2, &t2, &u2, &f2) != 4 ||
+        sscanf(b3, "%llu %lf %llu %llu", &n3, &t3, &u3, &f3) != 4)
+        return 1;
+    double e = n1 / t1, ix = n2 / t2;
+    printf("images: %llu embedded by the indexer (%llu failed), batch %d, jobs %d, BLAS threads %d "
+           "(0 = all), %ld CPUs\n", n2, f2, a.batch, a.jobs, a.threads, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("embed-only (pre-decoded, model calls only): %7.2f images/s   peak RSS %6.0f MiB\n", e,
+           r1 / 1024.0);
+    printf("index (walk+read+hash+decode+embed+upsert): %7.2f images/s   peak RSS %6.0f MiB   "
+           "%.2f s   ratio %.2f x embed-only\n", ix, r2 / 1024.0, t2, ix / e);
+    printf("index again (all %llu unchanged):           %7.3f s          peak RSS %6.0f MiB\n", u3,
+           t3, r3 / 1024.0);
+    unlink(a.db);
+    return 0;
+}
