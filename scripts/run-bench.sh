@@ -82,6 +82,15 @@ section_store() {
 }
 SECTIONS+=(store)
 
+# --- tokenizer: CLIP BPE tokenizer (bench/bench_tokenizer.c) ----------------------------
+# Load time and texts/s with the real CLIP vocabulary from shared/reference when present
+# (else the tiny fixture's).
+section_tokenizer() {
+    CS_SHARED_DIR=${CS_SHARED_DIR:-$(dirname "$0")/../../shared} \
+        CS_SOURCE_DIR=$(dirname "$0")/.. "$BUILD/bench_tokenizer" --seconds 1
+}
+SECTIONS+=(tokenizer)
+
 # --- (append further sections above this line) ------------------------------------------
 
 failed=0
