@@ -126,7 +126,7 @@ int cs_filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len)
     if (e->kind == CS_FILTER_CMP) {
         const char *vs;
         size_t vl;
-        int f = jv_text_find_key(meta, len, e->key, e->klen, &vs, &vl);
+        int f = jv_text_find_key_unique(meta, len, e->key, e->klen, &vs, &vl);
         if (f < 0) return -2;
         if (f == 0) return -1;   /* missing key or not an object: SQL NULL */
         jv v;

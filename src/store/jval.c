@@ -723,8 +723,23 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
+static int find_key(const char *text, size_t len, const char *key, size_t klen,
+                    const char **val, size_t *vlen, bool first);
+
 int jv_text_find_key(const char *text, size_t len, const char *key, size_t klen,
                      const char **val, size_t *vlen)
+{
+    return find_key(text, len, key, klen, val, vlen, false);
+}
+
+int jv_text_find_key_unique(const char *text, size_t len, const char *key, size_t klen,
+                            const char **val, size_t *vlen)
+{
+    return find_key(text, len, key, klen, val, vlen, true);
+}
+
+static int find_key(const char *text, size_t len, const char *key, size_t klen,
+                    const char **val, size_t *vlen, bool first)
 {
     const char *p = text, *end = text + len;
     p = ws(p, end);
@@ -756,6 +771,7 @@ int jv_text_find_key(const char *text, size_t len, const char *key, size_t klen,
             *val = vs;
             *vlen = (size_t)(ve - vs);
             found = 1;
+            if (first) return 1;
         }
         p = ws(ve, end);
         if (p < end && *p == ',') { p = ws(p + 1, end); continue; }

@@ -62,6 +62,11 @@ const jv *jv_object_get(const jv *o, const char *key, size_t klen);
 int jv_text_find_key(const char *text, size_t len, const char *key, size_t klen,
                      const char **val, size_t *vlen);
 
+/* The same for text known to have unique keys (normalised metadata): stops at the
+ * first match. */
+int jv_text_find_key_unique(const char *text, size_t len, const char *key, size_t klen,
+                            const char **val, size_t *vlen);
+
 /* Canonical PostgreSQL numeric text for a JSON number lexeme (1e-7 -> 0.0000001,
  * -0 -> 0, 1.50 stays 1.50). Returns malloc'd text or NULL (overflow / OOM). */
 char *jv_numeric_canonical(const char *lex, size_t len, bool *overflow);

@@ -52,7 +52,7 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     const char *vs;
     size_t vl;
-    int f = jv_text_find_key(meta, (size_t)mlen, key, (size_t)klen, &vs, &vl);
+    int f = jv_text_find_key_unique(meta, (size_t)mlen, key, (size_t)klen, &vs, &vl);
     if (f < 0) {
         sqlite3_result_error(ctx, "stored metadata is not valid JSON", -1);
         return;

@@ -233,7 +233,7 @@ static int hit_cmp(const void *x, const void *y)
     return a->row < b->row ? -1 : a->row > b->row;
 }
 
-static int scan_threads(size_t work)
+int cs_vscan_threads(size_t work)
 {
     /* Threads pay off only when the scan is long compared to their start-up (~50 us). */
     if (work < ((size_t)1 << 21)) return 1;
@@ -252,7 +252,7 @@ long cs_vscan_topk(cs_measure m, const float *q, const float *base, const float 
     if (k == 0) return 0;
     kernel_fn kern = pick_kernel();
     float qn = m == CS_MEASURE_COSINE ? kern(K_DOT, q, q, dim) : 0;
-    int t = scan_threads(n * dim);
+    int t = cs_vscan_threads(n * dim);
     if ((size_t)t > n / 1024 + 1) t = (int)(n / 1024 + 1);
     job *jobs = calloc((size_t)t, sizeof *jobs);
     cs_vscan_hit *heaps = malloc((size_t)t * k * sizeof *heaps);

@@ -27,4 +27,7 @@ typedef struct cs_vscan_hit {
 long cs_vscan_topk(cs_measure m, const float *q, const float *base, const float *norms2,
                    size_t dim, const uint32_t *rows, size_t n, size_t k, cs_vscan_hit *hits);
 
+/* Worker threads worth using for a pass over `work` floats (1 for small scans). */
+int cs_vscan_threads(size_t work);
+
 #endif
