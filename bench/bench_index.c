@@ -1,6 +1,7 @@
 /* bench_index: end-to-end `clipsearch index` throughput against the embed-only rate.
  *
  *   bench_index --model DIR --images DIR [--db PATH] [--jobs N] [--batch N] [--threads N]
+ *               [--rounds R]
  *
  * Three child processes (so each peak RSS is its own):
  *   1. embed-only: every image is decoded and preprocessed first (not timed), then only
@@ -8,7 +9,9 @@
  *   2. index: cs_index_run on the folder into a fresh SQLite file (walk, read, hash,
  *      decode, preprocess on --jobs threads overlapped with batched inference, upserts);
  *   3. index again: everything unchanged (the incremental path: no decoding).
- * Prints images/s, the ratio index / embed-only, and peak RSS (ru_maxrss) of each. */
+ * Prints images/s, the ratio index / embed-only, and peak RSS (ru_maxrss) of each. Steps 1
+ * and 2 alternate R times (default 3) and medians are reported, so that load from other
+ * processes on a shared machine hits both sides alike. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,20 @@
 #include "clipsearch/indexer.h"
 #include "clipsearch/store.h"
 
+static int cmp_d(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static double median(double *v, int n)
+{
+    double c[50];
+    memcpy(c, v, (size_t)n * sizeof *v);
+    qsort(c, (size_t)n, sizeof *c, cmp_d);
+    return n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -33,7 +50,7 @@ static double now(void)
 
 typedef struct {
     const char *model, *images, *db;
-    int jobs, batch, threads;
+    int jobs, batch, threads, rounds;
 } args;
 
 typedef struct {
@@ -154,7 +171,7 @@ static int child(const args *a, int (*fn)(const args *, int), char *buf, size_t 
 
 int main(int argc, char **argv)
 {
-    args a = {NULL, NULL, "/tmp/bench_index.db", 0, 32, 0};
+    args a = {NULL, NULL, "/tmp/bench_index.db", 0, 32, 0, 3};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) a.model = argv[i + 1];
         else if (!strcmp(argv[i], "--images")) a.images = argv[i + 1];
@@ -162,30 +179,49 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--jobs")) a.jobs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) a.batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) a.threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rounds")) a.rounds = atoi(argv[i + 1]);
     }
     if (!a.model || !a.images || a.batch < 1) {
         fprintf(stderr, "usage: bench_index --model DIR --images DIR [--db PATH] [--jobs N] "
                         "[--batch N] [--threads N]\n");
         return 2;
     }
-    unlink(a.db);
+    if (a.rounds < 1 || a.rounds > 50) a.rounds = 3;
+    double er[50], ir[50], ratio[50], it[50];
+    long r1 = 0, r2 = 0, r3;
+    unsigned long long n2 = 0, f2 = 0;
     char b1[256], b2[256], b3[256];
-    long r1, r2, r3;
-    if (child(&a, embed_only, b1, sizeof b1, &r1) != 0) return 1;
-    if (child(&a, index_run, b2, sizeof b2, &r2) != 0) return 1;
+    for (int k = 0; k < a.rounds; k++) {
+        long x1, x2;
+        unlink(a.db);
+        if (child(&a, embed_only, b1, sizeof b1, &x1) != 0) return 1;
+        if (child(&a, index_run, b2, sizeof b2, &x2) != 0) return 1;
+        unsigned long long n1, u2;
+        double t1, t2;
+        if (sscanf(b1, "%llu %lf", &n1, &t1) != 2 ||
+            sscanf(b2, "%llu %lf %llu %llu", &n2, &t2, &u2, &f2) != 4)
+            return 1;
+        er[k] = n1 / t1;
+        ir[k] = n2 / t2;
+        it[k] = t2;
+        ratio[k] = ir[k] / er[k];
+        if (x1 > r1) r1 = x1;
+        if (x2 > r2) r2 = x2;
+        printf("  round %d: embed-only %.2f images/s, index %.2f images/s, ratio %.2f\n", k + 1,
+               er[k], ir[k], ratio[k]);
+    }
     if (child(&a, index_run, b3, sizeof b3, &r3) != 0) return 1;
-    unsigned long long n1, n2, u2, f2, n3, u3, f3;
-    double t1, t2, t3;
-    if (sscanf(b1, "%llu %lf", &n1, &t1) != 2 || sscanf(b2, "%llu %lf %llu %llu", &n2, &t2, &u2, &f2) != 4 ||
-        sscanf(b3, "%llu %lf %llu %llu", &n3, &t3, &u3, &f3) != 4)
-        return 1;
-    double e = n1 / t1, ix = n2 / t2;
+    unsigned long long n3, u3, f3;
+    double t3;
+    if (sscanf(b3, "%llu %lf %llu %llu", &n3, &t3, &u3, &f3) != 4) return 1;
     printf("images: %llu embedded by the indexer (%llu failed), batch %d, jobs %d, BLAS threads %d "
-           "(0 = all), %ld CPUs\n", n2, f2, a.batch, a.jobs, a.threads, sysconf(_SC_NPROCESSORS_ONLN));
-    printf("embed-only (pre-decoded, model calls only): %7.2f images/s   peak RSS %6.0f MiB\n", e,
-           r1 / 1024.0);
+           "(0 = all), %ld CPUs; medians of %d rounds\n", n2, f2, a.batch, a.jobs, a.threads,
+           sysconf(_SC_NPROCESSORS_ONLN), a.rounds);
+    printf("embed-only (pre-decoded, model calls only): %7.2f images/s   peak RSS %6.0f MiB\n",
+           median(er, a.rounds), r1 / 1024.0);
     printf("index (walk+read+hash+decode+embed+upsert): %7.2f images/s   peak RSS %6.0f MiB   "
-           "%.2f s   ratio %.2f x embed-only\n", ix, r2 / 1024.0, t2, ix / e);
+           "%.2f s   ratio %.2f x embed-only\n", median(ir, a.rounds), r2 / 1024.0,
+           median(it, a.rounds), median(ratio, a.rounds));
     printf("index again (all %llu unchanged):           %7.3f s          peak RSS %6.0f MiB\n", u3,
            t3, r3 / 1024.0);
     unlink(a.db);

@@ -91,6 +91,30 @@ section_tokenizer() {
 }
 SECTIONS+=(tokenizer)
 
+# --- index: end-to-end `clipsearch index` vs the embed-only rate (bench/bench_index.c) ---
+# The 263 real photos of shared/data/get-dev-images.sh (fetched into /tmp/imgcorpus from
+# Debian packages when missing; BENCH_INDEX_IMAGES to use another folder) with a full-size
+# random ViT-B/32: embed-only images/s (pre-decoded, model calls only), end-to-end
+# indexing images/s into a fresh SQLite file, their ratio, peak RSS, and the unchanged
+# re-run (embed-only and index runs alternate, medians reported: the machine may be
+# shared). Aims: ratio >= 0.8, peak RSS < 1 GiB.
+section_index() {
+    local images=${BENCH_INDEX_IMAGES:-/tmp/imgcorpus/dev}
+    if [ ! -d "$images" ]; then
+        local get
+        get="$(cd "$(dirname "$0")/.." && pwd)/../shared/data/get-dev-images.sh"
+        [ -x "$get" ] || get="bash $get"
+        $get /tmp/imgcorpus >"$WORK/get-images.log" 2>&1 ||
+            { echo "cannot fetch the photo corpus (see get-dev-images.sh):"; tail -3 "$WORK/get-images.log"; return 1; }
+    fi
+    local model="$WORK/index-vit-b-32"
+    "$BUILD/cs_gen_checkpoint" --preset vit-b-32 --seed 1 --out "$model" >/dev/null || return 1
+    "$BUILD/bench_index" --model "$model" --images "$images" --db "$WORK/index.db" \
+        --rounds "${BENCH_INDEX_ROUNDS:-3}" || return 1
+    rm -rf "$model" "$WORK"/index.db*
+}
+SECTIONS+=(index)
+
 # --- (append further sections above this line) ------------------------------------------
 
 failed=0
