@@ -39,7 +39,7 @@ int sq_exec(sq_backend *b, const char *sql, cs_error *err)
 int sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err)
 {
     int rc = sqlite3_prepare_v2(b->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? 0 : sq_fail(b, rc, "prepare", err);
+    return rc == SQLITE_OK ? 0 : sq_fail(b, rc, "reading the database", err);
 }
 
 int sq_begin(sq_backend *b, bool write, cs_error *err)
