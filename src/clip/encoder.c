@@ -7,15 +7,17 @@
 
 #include "clip/kernels.h"
 #include "clip/model.h"
+#include "clip/parallel.h"
 
 typedef struct {
-    float *h, *q, *k, *v, *a, *mlp, *scores;
+    float *h, *q, *k, *v, *a, *mlp, *scores; /* scores: one max_t^2 block per worker */
+    size_t scores_stride;
     void *block;
 } scratch;
 
 static int scratch_alloc(scratch *s, size_t n, size_t d, size_t inter, size_t max_t)
 {
-    size_t total = 5 * n * d + n * inter + max_t * max_t;
+    size_t total = 5 * n * d + n * inter + 2 * max_t * max_t;
     float *p = malloc(total * sizeof(float));
     if (!p) return -1;
     s->block = p;
@@ -26,7 +28,60 @@ static int scratch_alloc(scratch *s, size_t n, size_t d, size_t inter, size_t ma
     s->a = s->v + n * d;
     s->mlp = s->a + n * d;
     s->scores = s->mlp + n * inter;
+    s->scores_stride = max_t * max_t;
     return 0;
+}
+
+/* Row-parallel wrappers of the elementwise kernels (see parallel.h). */
+typedef struct {
+    const float *x, *w, *b;
+    float *y;
+    int d, act;
+    float eps;
+} rows_job;
+
+static void ln_rows(void *ctx, int begin, int end, int worker)
+{
+    const rows_job *j = ctx;
+    size_t o = (size_t)begin * j->d;
+    cs_layernorm(j->x + o, j->y + o, end - begin, j->d, j->w, j->b, j->eps);
+}
+
+static void layernorm(const float *x, float *y, int rows, int d, const float *w, const float *b,
+                      float eps)
+{
+    rows_job j = {x, w, b, y, d, 0, eps};
+    cs_parallel_for(rows, (size_t)rows * d, ln_rows, &j);
+}
+
+static void act_rows(void *ctx, int begin, int end, int worker)
+{
+    const rows_job *j = ctx;
+    cs_act(j->y + (size_t)begin * j->d, (size_t)(end - begin) * j->d, j->act);
+}
+
+static void activation(float *y, int rows, int n, int act)
+{
+    rows_job j = {NULL, NULL, NULL, y, n, act, 0};
+    cs_parallel_for(rows, (size_t)rows * n, act_rows, &j);
+}
+
+typedef struct {
+    scratch *s;
+    const int *start, *len;
+    int d, heads, hd;
+    bool causal;
+} attn_job;
+
+static void attn_seqs(void *ctx, int begin, int end, int worker)
+{
+    const attn_job *j = ctx;
+    float *scores = j->s->scores + (size_t)worker * j->s->scores_stride;
+    for (int q = begin; q < end; q++) {
+        size_t o = (size_t)j->start[q] * j->d;
+        cs_attention(j->s->q + o, j->d, NULL, j->len[q], j->s->k + o, j->s->v + o, j->d,
+                     j->len[q], j->heads, j->hd, j->causal, j->s->a + o, j->d, scores);
+    }
 }
 
 /* x[rows] += MLP(LN2(x[rows])), using s->h and s->mlp. */
@@ -34,9 +89,9 @@ static void mlp_block(const cs_clip_tower_config *cfg, const cs_clip_layer *L, f
                       int rows, scratch *s)
 {
     int d = cfg->hidden, inter = cfg->intermediate;
-    cs_layernorm(x, s->h, rows, d, L->ln2_w, L->ln2_b, (float)cfg->ln_eps);
+    layernorm(x, s->h, rows, d, L->ln2_w, L->ln2_b, (float)cfg->ln_eps);
     cs_linear_bias(s->h, d, rows, d, L->fc1_w, L->fc1_b, inter, s->mlp, inter);
-    cs_act(s->mlp, (size_t)rows * inter, cfg->act);
+    activation(s->mlp, rows, inter, cfg->act);
     cs_linear(s->mlp, inter, rows, inter, L->fc2_w, d, x, d, true);
     cs_add_bias(x, rows, d, L->fc2_b);
 }
@@ -57,17 +112,14 @@ int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *lay
     for (int l = 0; l < cfg->layers; l++) {
         const cs_clip_layer *L = &layers[l];
         bool last = pool_rows && l == cfg->layers - 1;
-        cs_layernorm(x, s.h, n_tokens, d, L->ln1_w, L->ln1_b, eps);
+        layernorm(x, s.h, n_tokens, d, L->ln1_w, L->ln1_b, eps);
         cs_linear_bias(s.h, d, n_tokens, d, L->k_w, L->k_b, d, s.k, d);
         cs_linear_bias(s.h, d, n_tokens, d, L->v_w, L->v_b, d, s.v, d);
         if (!last) {
             cs_linear_bias(s.h, d, n_tokens, d, L->q_w, L->q_b, d, s.q, d);
             cs_scale(s.q, (size_t)n_tokens * d, scale);
-            for (int q = 0; q < n_seq; q++) {
-                size_t o = (size_t)seq_start[q] * d;
-                cs_attention(s.q + o, d, NULL, seq_len[q], s.k + o, s.v + o, d, seq_len[q],
-                             heads, hd, causal, s.a + o, d, s.scores);
-            }
+            attn_job aj = {&s, seq_start, seq_len, d, heads, hd, causal};
+            cs_parallel_for(n_seq, (size_t)n_tokens * max_t * d, attn_seqs, &aj);
             cs_linear(s.a, d, n_tokens, d, L->o_w, d, x, d, true);
             cs_add_bias(x, n_tokens, d, L->o_b);
             mlp_block(cfg, L, x, n_tokens, &s);

@@ -170,6 +170,36 @@ int main(void)
         }
     }
 
+    /* Two BLAS threads also split the activations, layernorms and attention between two
+     * threads (parallel.c): the results must not change at all. */
+    generate("wide", "--seed 4 --vision-hidden 128 --vision-heads 2 --vision-mlp 1024");
+    {
+        char d[4200];
+        snprintf(d, sizeof d, "%s/wide", tmp);
+        size_t per = 3 * 224 * 224;
+        float *px = malloc(8 * per * sizeof(float)), r1[8 * 32], r2[8 * 32];
+        for (size_t i = 0; i < 8 * per; i++) px[i] = (float)((i * 7919) % 255) / 128.0f - 1.0f;
+        for (int threads = 1; threads <= 2; threads++) {
+            cs_clip_options o;
+            cs_clip_options_init(&o);
+            o.n_threads = threads;
+            cs_error err = {0};
+            cs_clip *m = NULL;
+            CHECK_OK(cs_clip_load(d, &o, &m, &err), &err);
+            if (m) CHECK_OK(cs_clip_embed_pixels(m, px, 8, threads == 1 ? r1 : r2, &err), &err);
+            cs_clip_free(m);
+        }
+        CHECK_MSG(memcmp(r1, r2, sizeof r1) == 0, "1 vs 2 threads differ");
+        free(px);
+        cs_clip_options o;
+        cs_clip_options_init(&o);
+        o.n_threads = 1;
+        cs_clip *m = NULL;
+        cs_error err = {0};
+        CHECK_OK(cs_clip_load(d, &o, &m, &err), &err); /* back to one BLAS thread */
+        cs_clip_free(m);
+    }
+
     /* Incomplete folders: every required file, named with the way to get a model. */
     const char *required[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt"};
     for (int i = 0; i < 4; i++) {
