@@ -5,7 +5,7 @@
 
 #include "clipsearch/clip.h"
 #include "clipsearch/image.h"
-#include "sha256_test.h"
+#include "base/sha256.h"
 #include "test.h"
 
 static void golden_cfg(cs_preprocess_config *cfg, json_t *pp)
@@ -32,7 +32,14 @@ static void golden_cfg(cs_preprocess_config *cfg, json_t *pp)
 static int sha_eq(const cs_image *img, const char *want, const char *what, const char *file)
 {
     char hex[65];
-    test_sha256_hex(img->rgb, (size_t)img->width * img->height * 3, hex);
+    {
+        cs_sha256 st;
+        uint8_t digest[32];
+        cs_sha256_init(&st);
+        cs_sha256_update(&st, img->rgb, (size_t)img->width * img->height * 3);
+        cs_sha256_final(&st, digest);
+        cs_sha256_hex(digest, hex);
+    }
     if (strcmp(hex, want) != 0) {
         fprintf(stderr, "%s: %s sha256 %s, want %s\n", file, what, hex, want);
         return 0;
