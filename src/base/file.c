@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
-                 cs_error *err)
+/* Shared by cs_read_file (whole file, refusing larger ones) and cs_read_file_prefix. */
+static int read_regular(const char *path, size_t max_bytes, bool whole, uint8_t **data,
+                        size_t *len, size_t *file_size, cs_error *err)
 {
     *data = NULL;
     *len = 0;
-    if (max_bytes == 0) max_bytes = (size_t)1 << 30;
     /* O_NONBLOCK: opening a FIFO must not hang; we refuse non-regular files below. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return cs_error_set(err, CS_E_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -26,14 +26,15 @@ int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len
         close(fd);
         return cs_error_set(err, CS_E_IO, "%s: not a regular file", path);
     }
-    if ((uint64_t)st.st_size > max_bytes) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    if (file_size) *file_size = (size_t)st.st_size;
+    if (whole && (uint64_t)st.st_size > max_bytes) {
         close(fd);
         return cs_error_set(err, CS_E_TOO_LARGE, "%s: file too large (%lld bytes, limit %zu)",
                             path, (long long)st.st_size, max_bytes);
     }
-    int flags = fcntl(fd, F_GETFL);
-    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    size_t cap = (size_t)st.st_size;
+    size_t cap = (uint64_t)st.st_size < max_bytes ? (size_t)st.st_size : max_bytes;
     uint8_t *buf = malloc(cap + 1);
     if (!buf) {
         close(fd);
@@ -57,6 +58,19 @@ int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len
     *data = buf;
     *len = got;
     return 0;
+}
+
+int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+                 cs_error *err)
+{
+    if (max_bytes == 0) max_bytes = (size_t)1 << 30;
+    return read_regular(path, max_bytes, true, data, len, NULL, err);
+}
+
+int cs_read_file_prefix(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+                        size_t *file_size, cs_error *err)
+{
+    return read_regular(path, max_bytes, false, data, len, file_size, err);
 }
 
 char *cs_path_join(const char *a, const char *b)

@@ -14,6 +14,11 @@
 int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                  cs_error *err);
 
+/* Reads the first min(size, max_bytes) bytes of a regular file (the whole file when it
+ * is smaller). *file_size receives the file's full size. Never blocks on a FIFO. */
+int cs_read_file_prefix(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+                        size_t *file_size, cs_error *err);
+
 /* "a" + "b" -> "a/b" (malloc'd; NULL on OOM). */
 char *cs_path_join(const char *a, const char *b);
 

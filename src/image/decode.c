@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "image/image_internal.h"
 
 void cs_image_options_init(cs_image_options *opt)
@@ -129,62 +130,14 @@ int cs_image_decode_memory(const uint8_t *data, size_t len, const cs_image_optio
     return decode_req(&req, opt ? opt->apply_exif_orientation : true, out, info, err);
 }
 
-/* Reads at most max bytes of a regular file. O_NONBLOCK so that a FIFO or device given
- * as an image cannot block the caller in open(); it is refused right after. */
-static int read_prefix(const char *path, size_t max, bool whole, uint8_t **data, size_t *len,
-                       size_t *file_size, cs_error *err)
-{
-    *data = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return cs_error_set(err, CS_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return cs_error_set(err, CS_E_IO, "%s: not a regular file", path);
-    }
-    /* Regular files ignore O_NONBLOCK for reads, but clear it anyway. */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    *file_size = (size_t)st.st_size;
-    if (whole && *file_size > max) {
-        close(fd);
-        return cs_error_set(err, CS_E_TOO_LARGE, "%s: file too large (%zu bytes, limit %zu)",
-                            path, *file_size, max);
-    }
-    size_t cap = *file_size < max ? *file_size : max;
-    uint8_t *buf = malloc(cap + 1);
-    if (!buf) {
-        close(fd);
-        return cs_error_set(err, CS_E_NOMEM, "%s: out of memory", path);
-    }
-    size_t got = 0;
-    while (got < cap) {
-        ssize_t r = read(fd, buf + got, cap - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return cs_error_set(err, CS_E_IO, "%s: read error: %s", path, strerror(e));
-        }
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    close(fd);
-    *data = buf;
-    *len = got;
-    return 0;
-}
-
 int cs_image_decode_file(const char *path, const cs_image_options *opt, cs_image *out,
                          cs_image_info *info, cs_error *err)
 {
     out->rgb = NULL;
     out->width = out->height = 0;
     uint8_t *data;
-    size_t len, size;
-    const size_t max_file = (size_t)1 << 30;
-    int rc = read_prefix(path, max_file, true, &data, &len, &size, err);
+    size_t len;
+    int rc = cs_read_file(path, (size_t)1 << 30, &data, &len, err);
     if (rc != 0) return rc;
     cs_decode_req req;
     init_req(&req, data, len, path, opt);
@@ -215,14 +168,14 @@ int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err)
     const size_t first = 256 * 1024;
     uint8_t *data;
     size_t len, size;
-    int rc = read_prefix(path, first, false, &data, &len, &size, err);
+    int rc = cs_read_file_prefix(path, first, &data, &len, &size, err);
     if (rc != 0) return rc;
     cs_decode_req req;
     init_req(&req, data, len, path, NULL);
     rc = probe_buf(&req, info, err);
     if (rc == CS_E_FORMAT && len < size) {
         free(data);
-        rc = read_prefix(path, (size_t)1 << 30, true, &data, &len, &size, err);
+        rc = cs_read_file(path, (size_t)1 << 30, &data, &len, err);
         if (rc != 0) return rc;
         init_req(&req, data, len, path, NULL);
         rc = probe_buf(&req, info, err);
