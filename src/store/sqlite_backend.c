@@ -92,11 +92,18 @@ int sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
 
 int sq_bump_version(sq_backend *b, const char *name, cs_error *err)
 {
+    /* A random step rather than +1: cache files are keyed by (table, version), and a
+     * database restored from a backup and then written again must not reach a version
+     * that an old cache file of the discarded history already claims. */
+    uint32_t step = 0;
+    if (getrandom(&step, sizeof step, GRND_NONBLOCK) != (ssize_t)sizeof step)
+        step = (uint32_t)time(NULL) ^ (uint32_t)getpid();
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "UPDATE cs_collections SET version = version + 1 WHERE name = ?1",
+    int rc = sq_prepare(b, "UPDATE cs_collections SET version = version + ?2 WHERE name = ?1",
                         &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, 1 + (step >> 8));   /* 1 .. 2^24: no overflow in practice */
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
     return s == SQLITE_DONE ? 0 : sq_fail(b, s, "updating the collection catalog", err);
@@ -109,11 +116,7 @@ void sq_cache_drop(sq_backend *b, const char *tbl)
         if (!strcmp(c->tbl, tbl)) {
             *pp = c->next;
             free(c->tbl);
-            free(c->rowids);
-            free(c->vecs);
-            free(c->norms2);
-            free(c->meta);
-            free(c->meta_off);
+            cs_vcache_free(&c->vc);
             free(c);
             return;
         }
@@ -278,6 +281,8 @@ static int sq_drop(cs_backend *base, const char *name, cs_error *err)
     if (!rc) rc = sq_commit(b, err);
     else sq_rollback(b);
     sq_cache_drop(b, c.tbl);
+    char file[4096];
+    if (!rc && !cs_vcache_path(b->path, c.tbl, file, sizeof file)) cs_vcache_remove(file);
     return rc;
 }
 

@@ -1,8 +1,9 @@
 /* Private to the SQLite backend (sqlite_*.c). Layout of one database file:
  *   cs_collections(name, dimension, tbl, index_name, index_spec, uid, version) - the
  *     catalog; `name` is compared byte-wise (case-sensitive, like PostgreSQL quoted
- *     identifiers), `tbl` is the data table, `version` counts writes so readers can tell
- *     whether their in-memory copy of the vectors is current;
+ *     identifiers), `tbl` is the data table, `version` changes with every write (a
+ *     random step, see sq_bump_version) so readers can tell whether their in-memory copy
+ *     or the cache file "<db>.vcache/<tbl>.bin" of the vectors is current;
  *   cs_coll_<uid hex>(id TEXT PRIMARY KEY, vec BLOB, metadata TEXT) per collection:
  *     vec = dimension float32 little-endian, metadata = normalised compact JSON.
  * Table names are derived from the catalog, never from the collection name, so any
@@ -14,20 +15,15 @@
 #include <sqlite3.h>
 
 #include "store/store_internal.h"
+#include "store/vcache.h"
 
 /* The vectors and metadata of one collection as last read, in rowid order, for the exact
- * scan and for evaluating filters without going through SQLite row by row. */
+ * scan and for evaluating filters without going through SQLite row by row: a mapping of
+ * the persistent cache file when it is current, else built from SQLite (vcache.h). */
 typedef struct sq_cache {
     struct sq_cache *next;
     char *tbl;
-    int64_t version;
-    int dim;
-    size_t n;
-    int64_t *rowids;
-    float *vecs;      /* n * dim */
-    float *norms2;    /* n, float32 sums of squares (cosine) */
-    char *meta;       /* metadata texts back to back; row i is meta[meta_off[i]..meta_off[i+1]) */
-    size_t *meta_off; /* n + 1 */
+    cs_vcache vc;     /* vc.gen is the catalog version it reflects */
 } sq_cache;
 
 typedef struct sq_backend {

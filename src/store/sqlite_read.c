@@ -1,10 +1,12 @@
-/* SQLite reads: fetch, scan and the exact top-k query. The query keeps each collection's
- * vectors in memory (rowid order, plus float32 norms for cosine) and reloads them only
- * when the catalog's version changed, so repeated queries cost one SIMD pass over RAM
- * instead of reading every blob through SQLite. Filters are evaluated in C over the
- * cached metadata before the scan, so the result is the true top-k among the matching
- * records. Every read runs in one read transaction, so
- * the version, the filter and the result rows come from the same snapshot. */
+/* SQLite reads: fetch, scan and the exact top-k query. The query scans a per-collection
+ * cache of the vectors (rowid order, plus float32 norms for cosine; vcache.h): kept in the
+ * connection while the catalog's version is unchanged, else mapped from the cache file
+ * that an earlier process wrote, else rebuilt from SQLite. A cold process thus pays one
+ * pass over the page cache instead of stepping through every row. Filters are evaluated
+ * in C over the cached metadata before the scan, so the result is the true top-k among
+ * the matching records; unfiltered queries never touch the metadata pages and read ids
+ * and metadata of the k hits only, by rowid. Every read runs in one read transaction, so
+ * the version, the cache, the filter and the result rows come from the same snapshot. */
 #include "store/sqlite_internal.h"
 
 #include <math.h>
@@ -100,7 +102,8 @@ int sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *filter
     return rc;
 }
 
-static int cache_load(sq_backend *b, const sq_coll *c, sq_cache *k, cs_error *err)
+/* Builds the cache from SQLite: every row's vector, norm and metadata in rowid order. */
+static int cache_build(sq_backend *b, const sq_coll *c, cs_vcache *vc, cs_error *err)
 {
     char sql[128];
     sqlite3_stmt *st;
@@ -112,58 +115,41 @@ static int cache_load(sq_backend *b, const sq_coll *c, sq_cache *k, cs_error *er
     sqlite3_finalize(st);
     if (s != SQLITE_ROW) return sq_fail(b, s, "counting records", err);
     if (n > (int64_t)UINT32_MAX) return cs_error_set(err, CS_E_TOO_LARGE, "too many records");
-    size_t cap = n ? (size_t)n : 1, dim = (size_t)c->dim;
-    k->rowids = malloc(cap * sizeof *k->rowids);
-    k->vecs = malloc(cap * dim * sizeof *k->vecs);
-    k->norms2 = malloc(cap * sizeof *k->norms2);
-    k->meta_off = malloc((cap + 1) * sizeof *k->meta_off);
-    size_t meta_cap = 64 * cap, meta_len = 0;
-    k->meta = malloc(meta_cap);
-    if (!k->rowids || !k->vecs || !k->norms2 || !k->meta_off || !k->meta)
+    if (cs_vcache_init(vc, c->dim, (size_t)n, c->version))
         return cs_error_set(err, CS_E_NOMEM, "out of memory caching %lld vectors", (long long)n);
     snprintf(sql, sizeof sql, "SELECT rowid, vec, metadata FROM \"%s\" ORDER BY rowid", c->tbl);
     if ((rc = sq_prepare(b, sql, &st, err))) return rc;
-    size_t i = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW && i < cap) {
+    size_t dim = (size_t)c->dim;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t rowid = sqlite3_column_int64(st, 0);
         if (sqlite3_column_bytes(st, 1) != c->dim * 4) {
             rc = cs_error_set(err, CS_E_FORMAT, "stored vector at rowid %lld has %d bytes, not %d",
-                              (long long)sqlite3_column_int64(st, 0), sqlite3_column_bytes(st, 1),
-                              c->dim * 4);
+                              (long long)rowid, sqlite3_column_bytes(st, 1), c->dim * 4);
             break;
         }
-        k->rowids[i] = sqlite3_column_int64(st, 0);
-        float *v = k->vecs + i * dim;
-        sq_blob_to_vec(sqlite3_column_blob(st, 1), c->dim, v);
-        k->norms2[i] = cs_vscan_norm2(v, dim);
-        const char *m = (const char *)sqlite3_column_text(st, 2);
-        size_t ml = (size_t)sqlite3_column_bytes(st, 2);
-        if (meta_len + ml > meta_cap) {
-            while (meta_len + ml > meta_cap) meta_cap *= 2;
-            char *p = realloc(k->meta, meta_cap);
-            if (!p) {
-                rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
-                break;
-            }
-            k->meta = p;
+        if (vc->n == vc->cap) {   /* same snapshot as the count: cannot happen */
+            rc = cs_error_set(err, CS_E_INTERNAL, "table '%s' grew during a read", c->tbl);
+            break;
         }
-        k->meta_off[i] = meta_len;
-        if (ml) memcpy(k->meta + meta_len, m, ml);
-        meta_len += ml;
-        i++;
+        float *v = vc->vecs + vc->n * dim;   /* decoded in place, no copy */
+        sq_blob_to_vec(sqlite3_column_blob(st, 1), c->dim, v);
+        const char *m = (const char *)sqlite3_column_text(st, 2);
+        if (cs_vcache_append(vc, rowid, v, cs_vscan_norm2(v, dim), m,
+                             (size_t)sqlite3_column_bytes(st, 2)))
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
     }
-    k->meta_off[i] = meta_len;
-    if (!rc && s != SQLITE_DONE && s != SQLITE_ROW) rc = sq_fail(b, s, "reading vectors", err);
+    if (!rc && s != SQLITE_DONE) rc = sq_fail(b, s, "reading vectors", err);
     sqlite3_finalize(st);
-    k->n = i;
-    k->version = c->version;
-    k->dim = c->dim;
     return rc;
 }
 
+/* The collection's cache at the catalog version read in this transaction: the one kept
+ * in this connection, else the cache file when current, else built from SQLite (and
+ * saved for the next process, best effort: a read-only directory just skips it). */
 static int cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
 {
     for (sq_cache *k = b->caches; k; k = k->next)
-        if (!strcmp(k->tbl, c->tbl) && k->version == c->version && k->dim == c->dim) {
+        if (!strcmp(k->tbl, c->tbl) && k->vc.gen == c->version && k->vc.dim == c->dim) {
             *out = k;
             return 0;
         }
@@ -173,13 +159,20 @@ static int cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
         free(k);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
+    char file[4096];
+    bool persist = !cs_vcache_path(b->path, c->tbl, file, sizeof file);
+    if (!persist || cs_vcache_open(file, c->tbl, c->dim, c->version, &k->vc)) {
+        int rc = cache_build(b, c, &k->vc, err);
+        if (rc) {
+            cs_vcache_free(&k->vc);
+            free(k->tbl);
+            free(k);
+            return rc;
+        }
+        if (persist) (void)cs_vcache_save(&k->vc, c->tbl, file);
+    }
     k->next = b->caches;
     b->caches = k;
-    int rc = cache_load(b, c, k, err);
-    if (rc) {
-        sq_cache_drop(b, c->tbl);
-        return rc;
-    }
     *out = k;
     return 0;
 }
@@ -195,9 +188,10 @@ typedef struct {
 static void *run_filter(void *arg)
 {
     filter_job *j = arg;
-    const sq_cache *k = j->k;
+    const cs_vcache *k = &j->k->vc;
     for (size_t i = j->from; i < j->to; i++) {
-        int m = cs_filter_eval_text(j->e, k->meta + k->meta_off[i], k->meta_off[i + 1] - k->meta_off[i]);
+        int m = cs_filter_eval_text(j->e, k->meta + k->meta_off[i],
+                                    (size_t)(k->meta_off[i + 1] - k->meta_off[i]));
         if (m == -2) {
             j->bad = k->rowids[i];
             break;
@@ -217,8 +211,9 @@ static int filter_rows(const sq_cache *k, const cs_filter *f, uint32_t **rows, s
     int rc = cs_filter_eval_new(f, &e, err);
     if (rc) return rc;
     /* Evaluating a filter costs about as much per row as scanning ~64 floats. */
-    int t = cs_vscan_threads(k->n * 64);
-    uint32_t *r = malloc((k->n ? k->n : 1) * sizeof *r);
+    size_t total = k->vc.n;
+    int t = cs_vscan_threads(total * 64);
+    uint32_t *r = malloc((total ? total : 1) * sizeof *r);
     filter_job *jobs = calloc((size_t)t, sizeof *jobs);
     pthread_t *tids = calloc((size_t)t, sizeof *tids);
     if (!r || !jobs || !tids) {
@@ -229,7 +224,7 @@ static int filter_rows(const sq_cache *k, const cs_filter *f, uint32_t **rows, s
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     for (int i = 0; i < t; i++) {
-        size_t from = k->n * (size_t)i / (size_t)t, to = k->n * (size_t)(i + 1) / (size_t)t;
+        size_t from = total * (size_t)i / (size_t)t, to = total * (size_t)(i + 1) / (size_t)t;
         jobs[i] = (filter_job){k, e, from, to, 0, r + from, -1};
     }
     int started = 1;
@@ -266,7 +261,7 @@ static int emit_hits(sq_backend *b, const sq_coll *c, const sq_cache *k, const c
     sqlite3_stmt *st;
     int rc = sq_prepare(b, sql, &st, err);
     for (long i = 0; !rc && i < nh; i++) {
-        sqlite3_bind_int64(st, 1, k->rowids[hits[i].row]);
+        sqlite3_bind_int64(st, 1, k->vc.rowids[hits[i].row]);
         int s = sqlite3_step(st);
         if (s != SQLITE_ROW) {
             rc = s == SQLITE_DONE ? cs_error_set(err, CS_E_INTERNAL, "row vanished during query")
@@ -280,7 +275,7 @@ static int emit_hits(sq_backend *b, const sq_coll *c, const sq_cache *k, const c
                 if (!(r->vector = malloc((size_t)c->dim * sizeof(float))))
                     rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
                 else
-                    memcpy(r->vector, k->vecs + (size_t)hits[i].row * (size_t)c->dim,
+                    memcpy(r->vector, k->vc.vecs + (size_t)hits[i].row * (size_t)c->dim,
                            (size_t)c->dim * sizeof(float));
             }
         }
@@ -307,14 +302,14 @@ int sq_query(cs_backend *base, const char *name, int dim, const cs_query *q, con
         goto done;
     }
     if ((rc = cache_get(b, &c, &k, err))) goto done;
-    size_t n = k->n;
+    size_t n = k->vc.n;
     if (filter && (rc = filter_rows(k, filter, &rows, &n, err))) goto done;
     size_t want = (size_t)q->limit;
     if (!(hits = malloc((want ? want : 1) * sizeof *hits))) {
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
         goto done;
     }
-    long nh = cs_vscan_topk(q->measure, q->vector, k->vecs, k->norms2, (size_t)dim, rows, n, want,
+    long nh = cs_vscan_topk(q->measure, q->vector, k->vc.vecs, k->vc.norms2, (size_t)dim, rows, n, want,
                             hits);
     if (nh < 0) {
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory scanning");

@@ -1,0 +1,281 @@
+/* Vector cache files (see vcache.h). Layout, every region 64-byte aligned:
+ *   header (256 bytes) | vecs n*dim f32 | norms2 n f32 | rowids n i64 | meta_off n+1 u64 |
+ *   metadata bytes
+ * Native byte order (the header records it). Metadata sits last so that an unfiltered
+ * query, which only reads vecs/norms/rowids, never touches those pages. */
+#include "store/vcache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define VC_MAGIC "CSVCACH1"
+#define VC_FORMAT 1u
+#define VC_ENDIAN 0x01020304u
+#define VC_HEADER 256u
+#define VC_MAX_DIM 16000u        /* pgvector's limit; bounds the size arithmetic */
+#define VC_TMP_STALE_S 600       /* a temporary file this old belongs to a dead writer */
+
+typedef struct {
+    char magic[8];
+    uint32_t format, endian, dim, reserved;
+    uint64_t n, meta_len, file_size;
+    int64_t gen;
+    uint64_t off_vecs, off_norms, off_rowids, off_meta_off, off_meta;
+    char tbl[64];
+    uint64_t sum;   /* FNV-1a of the bytes before it */
+} vc_header;
+
+_Static_assert(sizeof(vc_header) <= VC_HEADER, "header fits its slot");
+
+static uint64_t fnv1a(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
+
+/* Offsets and total size for n rows of dim floats and meta_len metadata bytes. */
+static void layout(vc_header *h)
+{
+    h->off_vecs = VC_HEADER;
+    h->off_norms = align64(h->off_vecs + h->n * h->dim * 4);
+    h->off_rowids = align64(h->off_norms + h->n * 4);
+    h->off_meta_off = align64(h->off_rowids + h->n * 8);
+    h->off_meta = align64(h->off_meta_off + (h->n + 1) * 8);
+    h->file_size = h->off_meta + h->meta_len;
+}
+
+int cs_vcache_path(const char *db, const char *tbl, char *out, size_t cap)
+{
+    if (!db[0] || !strcmp(db, ":memory:") || !strncmp(db, "file:", 5)) return -1;
+    int w = snprintf(out, cap, "%s.vcache/%s.bin", db, tbl);
+    return w < 0 || (size_t)w >= cap ? -1 : 0;
+}
+
+static bool rows_valid(const cs_vcache *vc, uint64_t meta_len)
+{
+    for (size_t i = 1; i < vc->n; i++)
+        if (vc->rowids[i] <= vc->rowids[i - 1]) return false;
+    if (vc->meta_off[0] != 0 || vc->meta_off[vc->n] != meta_len) return false;
+    for (size_t i = 0; i < vc->n; i++)
+        if (vc->meta_off[i + 1] < vc->meta_off[i]) return false;
+    return true;
+}
+
+int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc)
+{
+    memset(vc, 0, sizeof *vc);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1;
+    struct stat sb;
+    vc_header h, want;
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size < (off_t)VC_HEADER ||
+        pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+        close(fd);
+        return 1;
+    }
+    memset(&want, 0, sizeof want);
+    memcpy(want.magic, VC_MAGIC, 8);
+    want.format = VC_FORMAT;
+    want.endian = VC_ENDIAN;
+    want.dim = (uint32_t)dim;
+    want.n = h.n;
+    want.meta_len = h.meta_len;
+    want.gen = gen;
+    snprintf(want.tbl, sizeof want.tbl, "%s", tbl);
+    bool ok = h.n <= UINT32_MAX && h.meta_len <= (uint64_t)sb.st_size && dim > 0 &&
+              (uint32_t)dim <= VC_MAX_DIM;
+    if (ok) {
+        layout(&want);
+        want.sum = fnv1a(&want, offsetof(vc_header, sum));
+        ok = !memcmp(&h, &want, sizeof h) && want.file_size == (uint64_t)sb.st_size;
+    }
+    void *map = ok ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED) return 1;
+    /* The scan reads every vector page once: ask for read-ahead of the whole range. */
+    madvise(map, (size_t)sb.st_size, MADV_WILLNEED);
+    char *m = map;
+    *vc = (cs_vcache){.dim = dim, .n = (size_t)h.n, .gen = gen,
+                      .vecs = (float *)(m + h.off_vecs), .norms2 = (float *)(m + h.off_norms),
+                      .rowids = (int64_t *)(m + h.off_rowids),
+                      .meta_off = (uint64_t *)(m + h.off_meta_off), .meta = m + h.off_meta,
+                      .map = map, .map_size = (size_t)sb.st_size};
+    if (!rows_valid(vc, h.meta_len)) {
+        cs_vcache_free(vc);
+        return 1;
+    }
+    return 0;
+}
+
+int cs_vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
+{
+    memset(vc, 0, sizeof *vc);
+    vc->dim = dim;
+    vc->gen = gen;
+    vc->cap = cap ? cap : 1;
+    vc->meta_cap = 64 * vc->cap;
+    vc->vecs = aligned_alloc(64, align64(vc->cap * (size_t)dim * sizeof(float)));
+    vc->norms2 = malloc(vc->cap * sizeof *vc->norms2);
+    vc->rowids = malloc(vc->cap * sizeof *vc->rowids);
+    vc->meta_off = malloc((vc->cap + 1) * sizeof *vc->meta_off);
+    vc->meta = malloc(vc->meta_cap);
+    if (!vc->vecs || !vc->norms2 || !vc->rowids || !vc->meta_off || !vc->meta) {
+        cs_vcache_free(vc);
+        return -1;
+    }
+    vc->meta_off[0] = 0;
+    return 0;
+}
+
+int cs_vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2,
+                     const char *meta, size_t meta_len)
+{
+    if (vc->n == vc->cap) return -1;
+    size_t used = vc->meta_off[vc->n];
+    if (used + meta_len > vc->meta_cap) {
+        size_t c = vc->meta_cap;
+        while (used + meta_len > c) c *= 2;
+        char *p = realloc(vc->meta, c);
+        if (!p) return -1;
+        vc->meta = p;
+        vc->meta_cap = c;
+    }
+    size_t i = vc->n++;
+    vc->rowids[i] = rowid;
+    vc->norms2[i] = norm2;
+    if (vec != vc->vecs + i * (size_t)vc->dim)
+        memcpy(vc->vecs + i * (size_t)vc->dim, vec, (size_t)vc->dim * sizeof(float));
+    if (meta_len) memcpy(vc->meta + used, meta, meta_len);
+    vc->meta_off[i + 1] = used + meta_len;
+    return 0;
+}
+
+static int put(int fd, const void *p, size_t n)
+{
+    const char *s = p;
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes region [off, off+len) of the file, padding with zeros from *pos. */
+static int put_at(int fd, uint64_t *pos, uint64_t off, const void *p, size_t len)
+{
+    static const char zeros[VC_HEADER];
+    if (off < *pos || off - *pos > sizeof zeros || put(fd, zeros, (size_t)(off - *pos)))
+        return -1;
+    *pos = off + len;
+    return put(fd, p, len);
+}
+
+/* Removes "<name>.tmp.*" files that a crashed writer left (older than VC_TMP_STALE_S), or
+ * every file of the table when all is set (the collection was dropped). */
+static void sweep(const char *dir, const char *name, bool all)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char pre[96], path[4096];
+    int pl = snprintf(pre, sizeof pre, all ? "%s" : "%s.tmp.", name);
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat sb;
+        if (strncmp(e->d_name, pre, (size_t)pl) ||
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+            lstat(path, &sb) || !S_ISREG(sb.st_mode))
+            continue;
+        if (all || now - sb.st_mtime > VC_TMP_STALE_S) unlink(path);
+    }
+    closedir(d);
+}
+
+/* Splits "dir/name" into its directory and base name. */
+static int split(const char *file, char *dir, size_t cap, const char **base)
+{
+    const char *slash = strrchr(file, '/');
+    if (!slash || (size_t)(slash - file) >= cap) return -1;
+    memcpy(dir, file, (size_t)(slash - file));
+    dir[slash - file] = 0;
+    *base = slash + 1;
+    return 0;
+}
+
+int cs_vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
+{
+    char dir[4096], tmp[4200];
+    const char *base;
+    if (vc->map || split(file, dir, sizeof dir, &base)) return -1;
+    if (mkdir(dir, 0777) && errno != EEXIST) return -1;
+    sweep(dir, base, false);
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (uint64_t)time(NULL);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%016llx", file, (long)getpid(), (unsigned long long)r);
+    vc_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, VC_MAGIC, 8);
+    h.format = VC_FORMAT;
+    h.endian = VC_ENDIAN;
+    h.dim = (uint32_t)vc->dim;
+    h.n = vc->n;
+    h.meta_len = vc->meta_off[vc->n];
+    h.gen = vc->gen;
+    snprintf(h.tbl, sizeof h.tbl, "%s", tbl);
+    layout(&h);
+    h.sum = fnv1a(&h, offsetof(vc_header, sum));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) return -1;
+    uint64_t pos = 0;
+    size_t n = vc->n, d = (size_t)vc->dim;
+    int rc = put_at(fd, &pos, 0, &h, sizeof h);
+    if (!rc) rc = put_at(fd, &pos, h.off_vecs, vc->vecs, n * d * sizeof(float));
+    if (!rc) rc = put_at(fd, &pos, h.off_norms, vc->norms2, n * sizeof(float));
+    if (!rc) rc = put_at(fd, &pos, h.off_rowids, vc->rowids, n * sizeof(int64_t));
+    if (!rc) rc = put_at(fd, &pos, h.off_meta_off, vc->meta_off, (n + 1) * sizeof(uint64_t));
+    if (!rc) rc = put_at(fd, &pos, h.off_meta, vc->meta, h.meta_len);
+    /* No fsync: after a crash the file is absent, old (its generation no longer matches)
+     * or fails the size/header checks; SQLite remains the source of truth. */
+    if (close(fd)) rc = -1;
+    if (!rc && rename(tmp, file)) rc = -1;
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+void cs_vcache_remove(const char *file)
+{
+    char dir[4096];
+    const char *base;
+    if (split(file, dir, sizeof dir, &base)) return;
+    sweep(dir, base, true);   /* the file and any temporary ones */
+    rmdir(dir);               /* fails, harmlessly, while other collections have caches */
+}
+
+void cs_vcache_free(cs_vcache *vc)
+{
+    if (vc->map) {
+        munmap(vc->map, vc->map_size);
+    } else {
+        free(vc->vecs);
+        free(vc->norms2);
+        free(vc->rowids);
+        free(vc->meta_off);
+        free(vc->meta);
+    }
+    memset(vc, 0, sizeof *vc);
+}

@@ -1,0 +1,58 @@
+/* Vector cache of one SQLite collection: its vectors (float32, 64-byte aligned), float32
+ * norms (for cosine), rowids (ascending) and metadata texts, laid out for the exact scan.
+ * It lives in memory (built from SQLite) and, as a derived copy, in a file next to the
+ * database ("<db>.vcache/<table>.bin") that later processes map read-only instead of
+ * reading every row through SQLite: a cold query then costs one pass over the page cache.
+ *
+ * The file is only a cache. It is written to a unique temporary name and renamed into
+ * place (atomic; no fsync), and trusted only when its header (magic, format, byte order,
+ * table, dimension, the collection's write generation, region offsets, checksum) and its
+ * size match, and its rowids ascend. Anything else means "absent": the caller rebuilds
+ * from SQLite, which stays the only source of truth. */
+#ifndef CS_STORE_VCACHE_H
+#define CS_STORE_VCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cs_vcache {
+    int dim;
+    size_t n;
+    int64_t gen;          /* the catalog version the rows belong to */
+    float *vecs;          /* n * dim, 64-byte aligned */
+    float *norms2;        /* n */
+    int64_t *rowids;      /* n, strictly ascending */
+    uint64_t *meta_off;   /* n + 1; row i's metadata is meta[meta_off[i]..meta_off[i+1]) */
+    char *meta;
+    void *map;            /* the file mapping when mapped (then the pointers point into it) */
+    size_t map_size;
+    size_t cap, meta_cap; /* allocated rows / metadata bytes while building in memory */
+} cs_vcache;
+
+/* "<db>.vcache/<tbl>.bin" into out; -1 when the database is not a plain file path
+ * (":memory:", "", "file:" URIs) or the name does not fit: no persistent cache then. */
+int cs_vcache_path(const char *db, const char *tbl, char *out, size_t cap);
+
+/* Maps the file when it is a valid cache of `tbl` at generation `gen` with dimension
+ * `dim`: returns 0 and fills vc, or 1 (absent, stale, corrupt or unreadable: rebuild). */
+int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc);
+
+/* In-memory cache with room for `cap` rows (metadata grows as appended); 0 or -1 (OOM). */
+int cs_vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen);
+/* Appends a row (vector in host order, possibly already written in place at
+ * vecs + n * dim; norm2 its float32 sum of squares); 0 or -1 (OOM / full). */
+int cs_vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2,
+                     const char *meta, size_t meta_len);
+
+/* Best effort: writes an in-memory cache to `file` (temporary name + rename, creating the
+ * directory). Returns 0, or -1 when it cannot (read-only directory, disk full): callers
+ * simply keep using the in-memory copy. */
+int cs_vcache_save(const cs_vcache *vc, const char *tbl, const char *file);
+
+/* Removes the cache file of a dropped collection and the directory once empty. */
+void cs_vcache_remove(const char *file);
+
+void cs_vcache_free(cs_vcache *vc);
+
+#endif
