@@ -20,6 +20,7 @@ static const command COMMANDS[] = {
     {"tokenize", cmd_tokenize, "print CLIP token ids of TEXT... as JSON lines"},
     {"vec", cmd_vec, "raw vecs operations: list|create|describe|drop|upsert|fetch|get|delete|query|create-index"},
     {"model", cmd_model, "download|info: manage CLIP models"},
+    {"serve", cmd_serve, "web UI + HTTP JSON API on 127.0.0.1 (--port, default 8765)"},
 };
 
 static void usage(FILE *out)

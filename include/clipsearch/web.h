@@ -1,0 +1,66 @@
+/* The web front end: an HTTP JSON API and a self-contained HTML page over one loaded
+ * model and one open store (`clipsearch serve`). Owned by src/web/.
+ *
+ *   GET  /                      the search page (embedded CSS/JS, no external assets)
+ *   GET  /api/search?q=TEXT&k=N&filter=JSON&min_score=S&collection=NAME
+ *   POST /api/search/image      multipart/form-data (field "image" + optional q, k, filter,
+ *                               min_score, collection, text_weight, image_weight) or the
+ *                               raw image bytes as the body (options in the URL)
+ *   GET  /api/thumb?id=ID&size=N   JPEG thumbnail of a record of the collection, never of
+ *                               any other path
+ *   GET  /api/collections       {"default": NAME, "collections": [{name, dimension, count}]}
+ *
+ * Searches answer {"query": {...}, "results": [{"rank","id","score","metadata"}]}; errors
+ * answer {"error": {"category", "message"}} with 400 (bad argument, filter, image), 404
+ * (unknown collection, record or route), 405, 413 (upload too large) or 500.
+ *
+ * Requests are served one at a time by libmicrohttpd's single internal thread, and a
+ * mutex guards the model and the store besides: the store handle is single-threaded. The
+ * caller keeps the model and the store alive, and does not use the store, until
+ * cs_web_stop returns. */
+#ifndef CLIPSEARCH_WEB_H
+#define CLIPSEARCH_WEB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "clipsearch/clip.h"
+#include "clipsearch/error.h"
+#include "clipsearch/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cs_web_server cs_web_server;
+
+typedef struct cs_web_options {
+    const char *host;           /* default "127.0.0.1"; a numeric address or "localhost" */
+    int port;                   /* default 8765; 0 = a free port (see cs_web_port) */
+    bool allow_remote;          /* false: refuse a non-loopback host, and requests whose
+                                 * Host header names another machine (DNS rebinding) */
+    const char *collection;     /* default collection, default "image_vectors" */
+    size_t max_upload;          /* bytes of an image upload; 0 = 32 MiB */
+    bool apply_exif_orientation;  /* query images and thumbnails; default true */
+} cs_web_options;
+
+void cs_web_options_init(cs_web_options *opt);
+
+/* Binds, listens and starts serving on a background thread. CS_E_ARG for a bad or
+ * non-loopback host (without allow_remote), CS_E_IO when the address cannot be bound. */
+int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *opt,
+                 cs_web_server **out, cs_error *err);
+
+/* The port actually bound (useful with port 0). */
+int cs_web_port(const cs_web_server *server);
+
+/* "http://127.0.0.1:PORT/" ("http://[::1]:PORT/" for IPv6) into buf. */
+void cs_web_url(const cs_web_server *server, char *buf, size_t size);
+
+/* Stops accepting, finishes the request in progress, frees everything. NULL is fine. */
+void cs_web_stop(cs_web_server *server);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

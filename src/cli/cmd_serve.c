@@ -1,0 +1,124 @@
+/* clipsearch serve: the web UI and HTTP JSON API (src/web/, include/clipsearch/web.h)
+ * until SIGINT or SIGTERM. The model and the store are opened once. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_model.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "clipsearch/web.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: clipsearch serve [options]\n"
+        "\n"
+        "Serves a search page and an HTTP JSON API until interrupted (Ctrl-C / SIGTERM):\n"
+        "  GET  /                     the search page\n"
+        "  GET  /api/search?q=TEXT&k=N&filter=JSON&min_score=S&collection=NAME\n"
+        "  POST /api/search/image     image as the body or form field 'image' (+ q= for mixed)\n"
+        "  GET  /api/thumb?id=ID&size=N   JPEG thumbnail of an indexed image\n"
+        "  GET  /api/collections\n"
+        "There is no authentication: it listens on 127.0.0.1 only, unless --allow-remote.\n"
+        "\n"
+        "options:\n"
+        "  --port N              TCP port (default 8765; 0 = any free port)\n"
+        "  --host ADDR           address to listen on (default 127.0.0.1)\n"
+        "  --allow-remote        allow a non-loopback --host (anyone who can reach it can\n"
+        "                        search the collections and see the thumbnails)\n"
+        "  --max-upload MB       largest query image accepted (default 32)\n"
+        "  --no-exif-orientation query images and thumbnails as stored\n"
+        "  --db URL              store (default $CLIPSEARCH_DB or the user data dir)\n"
+        "  --collection NAME     default collection (default image_vectors)\n"
+        "  --model DIR           CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n");
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    enum { O_PORT = 256, O_HOST, O_REMOTE, O_UPLOAD, O_NOEXIF, O_DB, O_COLL, O_MODEL, O_HELP };
+    static const struct option opts[] = {
+        {"port", required_argument, 0, O_PORT},
+        {"host", required_argument, 0, O_HOST},
+        {"allow-remote", no_argument, 0, O_REMOTE},
+        {"max-upload", required_argument, 0, O_UPLOAD},
+        {"no-exif-orientation", no_argument, 0, O_NOEXIF},
+        {"db", required_argument, 0, O_DB},
+        {"collection", required_argument, 0, O_COLL},
+        {"model", required_argument, 0, O_MODEL},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0}};
+    cs_web_options wo;
+    cs_web_options_init(&wo);
+    const char *db = NULL, *model_dir = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    long l;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_PORT:
+            if (!cli_parse_int(optarg, 0, 65535, &l))
+                return cli_usage_error("serve", "--port needs an integer 0..65535, got '%s'", optarg);
+            wo.port = (int)l;
+            break;
+        case O_HOST: wo.host = optarg; break;
+        case O_REMOTE: wo.allow_remote = true; break;
+        case O_UPLOAD:
+            if (!cli_parse_int(optarg, 1, 4096, &l))
+                return cli_usage_error("serve", "--max-upload needs megabytes 1..4096, got '%s'", optarg);
+            wo.max_upload = (size_t)l << 20;
+            break;
+        case O_NOEXIF: wo.apply_exif_orientation = false; break;
+        case O_DB: db = optarg; break;
+        case O_COLL: wo.collection = optarg; break;
+        case O_MODEL: model_dir = optarg; break;
+        case 'h':
+        case O_HELP: usage(stdout); return 0;
+        default:
+            if (optopt && optopt < 256)
+                return cli_usage_error("serve", "unknown or incomplete option '-%c' (see --help)", optopt);
+            return cli_usage_error("serve", "unknown or incomplete option '%s' (see --help)",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("serve", "unexpected argument '%s' (see --help)", argv[optind]);
+
+    /* Block the stop signals before the server thread exists, so it inherits the mask
+     * and this thread alone receives them, in sigwait. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cs_error err = {0};
+    int status = 0;
+    cs_store *store = NULL;
+    cs_clip *model = NULL;
+    cs_web_server *server = NULL;
+    char *url = cli_resolve_db(db, &err);
+    if (!url || cs_store_open(url, &store, &err) != 0 ||
+        !(model = cli_load_model(model_dir, &err)) ||
+        cs_web_start(model, store, &wo, &server, &err) != 0) {
+        status = cli_fail(&err);
+    } else {
+        char where[300];
+        cs_web_url(server, where, sizeof where);
+        fprintf(stderr, "clipsearch: serving %s\n", where);
+        fflush(stderr);
+        int sig = 0;
+        sigwait(&stop, &sig);
+        fprintf(stderr, "clipsearch: stopping (%s)\n", strsignal(sig));
+        cs_web_stop(server);
+    }
+    free(url);
+    if (model) cs_clip_free(model);
+    if (store) cs_store_close(store);
+    return status;
+}

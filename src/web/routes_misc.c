@@ -1,0 +1,115 @@
+/* /api/thumb, /api/collections and the page. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clipsearch/query.h"
+#include "web/web_internal.h"
+
+/* A thumbnail is served only for a record of the collection whose id is an absolute
+ * path of an image record: the id is looked up first, so no request can name an
+ * arbitrary file. */
+enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c, const web_request *r)
+{
+    cs_error err = {0};
+    const char *id = web_param(c, r, "id");
+    if (!id || !*id)
+        return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError", "id is required");
+    long size = 256;
+    const char *s = web_param(c, r, "size");
+    if (s && *s) {
+        char *end;
+        errno = 0;
+        size = strtol(s, &end, 10);
+        if (end == s || *end || errno || size < 16 || size > 1024) {
+            cs_error_set(&err, CS_E_ARG, "size needs an integer 16..1024, got '%.100s'", s);
+            return web_send_error(c, &err);
+        }
+    }
+    cs_collection *coll = NULL;
+    if (web_collection(st, web_param(c, r, "collection"), &coll, &err) != 0)
+        return web_send_error(c, &err);
+    cs_records rec = {0};
+    if (cs_collection_get_record(coll, id, &rec, &err) != 0) {
+        if (err.code == CS_E_NOT_FOUND)
+            cs_error_set(&err, CS_E_NOT_FOUND, "no record '%.300s' in collection '%.200s'", id,
+                         cs_collection_name(coll));
+        return web_send_error(c, &err);
+    }
+    bool text = false;
+    json_t *meta = rec.n ? json_loads(rec.items[0].metadata_json ? rec.items[0].metadata_json : "{}",
+                                      JSON_DECODE_ANY, NULL)
+                         : NULL;
+    const char *type = json_string_value(json_object_get(meta, "type"));
+    text = type && !strcmp(type, "text");
+    json_decref(meta);
+    cs_records_free(&rec);
+    if (text || id[0] != '/') {
+        cs_error_set(&err, CS_E_NOT_FOUND, "record '%.300s' is not an image file", id);
+        return web_send_error(c, &err);
+    }
+    uint8_t *jpeg = NULL;
+    size_t len = 0;
+    if (cs_thumbnail_jpeg(id, (int)size, 82, st->apply_exif, &jpeg, &len, &err) != 0) {
+        /* Indexed, but moved, deleted or unreadable since: gone, as far as the page is
+         * concerned. */
+        if (err.code == CS_E_IO) err.code = CS_E_NOT_FOUND;
+        return web_send_error(c, &err);
+    }
+    enum MHD_Result ret = web_send(c, MHD_HTTP_OK, "image/jpeg", jpeg, len, "private, max-age=300");
+    free(jpeg);
+    return ret;
+}
+
+enum MHD_Result web_route_collections(web_state *st, struct MHD_Connection *c)
+{
+    cs_error err = {0};
+    cs_collection_info *infos = NULL;
+    size_t n = 0;
+    if (cs_store_list(st->store, &infos, &n, &err) != 0) return web_send_error(c, &err);
+    int model_dim = cs_clip_embed_dim(st->model);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *name = json_string(infos[i].name);
+        if (!name) continue;    /* not UTF-8: cannot be named in JSON (nor by the page) */
+        json_t *o = json_object();
+        json_object_set_new(o, "name", name);
+        json_object_set_new(o, "dimension", json_integer(infos[i].dimension));
+        /* The page offers only the collections this model can search. */
+        json_object_set_new(o, "searchable", json_boolean(infos[i].dimension == model_dim));
+        cs_collection *coll = NULL;
+        int64_t count = -1;
+        cs_error ignored = {0};
+        if (web_collection(st, infos[i].name, &coll, &ignored) == 0)
+            cs_collection_count(coll, &count, &ignored);
+        json_object_set_new(o, "count", count >= 0 ? json_integer(count) : json_null());
+        json_array_append_new(arr, o);
+    }
+    cs_collection_info_free(infos, n);
+    json_t *j = json_object();
+    json_object_set_new(j, "default", json_string(st->default_collection));
+    json_object_set_new(j, "model_dimension", json_integer(model_dim));
+    json_object_set_new(j, "collections", arr);
+    return web_send_json(c, MHD_HTTP_OK, j);
+}
+
+enum MHD_Result web_route_page(struct MHD_Connection *c)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        strlen(cs_web_page_html), (void *)cs_web_page_html, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    /* Defence in depth: even if some text were ever inserted as markup, no script or
+     * resource from elsewhere could run or load. */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; "
+                            "style-src 'unsafe-inline'; img-src 'self' blob:; "
+                            "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                            "frame-ancestors 'none'");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}

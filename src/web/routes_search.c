@@ -1,0 +1,154 @@
+/* /api/search (text) and /api/search/image (image, or image + text): parameters in,
+ * cs_query_run, hits out as JSON. The search itself is the library's (query.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clipsearch/query.h"
+#include "web/web_internal.h"
+
+static int parse_double(const char *name, const char *s, double lo, double *out, cs_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < lo)
+        return cs_error_set(err, CS_E_ARG, "%s needs a number%s, got '%.100s'", name,
+                            lo > -INFINITY ? " >= 0" : "", s);
+    *out = v;
+    return 0;
+}
+
+/* k, filter, min_score, weights: the options every search takes. */
+static int read_options(struct MHD_Connection *c, const web_request *r, cs_search_request *req,
+                        cs_error *err)
+{
+    const char *k = web_param(c, r, "k");
+    if (k && *k) {
+        char *end;
+        errno = 0;
+        long v = strtol(k, &end, 10);
+        if (end == k || *end || errno || v < 1 || v > 1000)
+            return cs_error_set(err, CS_E_ARG, "k needs an integer 1..1000, got '%.100s'", k);
+        req->k = (int)v;
+    }
+    const char *f = web_param(c, r, "filter");
+    if (f && *f) req->filter_json = f;
+    const char *m = web_param(c, r, "min_score");
+    if (m && *m) {
+        if (parse_double("min_score", m, -INFINITY, &req->min_score, err)) return err->code;
+        req->has_min_score = true;
+    }
+    double w;
+    const char *tw = web_param(c, r, "text_weight");
+    if (tw && *tw) {
+        if (parse_double("text_weight", tw, 0, &w, err)) return err->code;
+        req->text_weight = (float)w;
+    }
+    const char *iw = web_param(c, r, "image_weight");
+    if (iw && *iw) {
+        if (parse_double("image_weight", iw, 0, &w, err)) return err->code;
+        req->image_weight = (float)w;
+    }
+    return 0;
+}
+
+/* json_string refuses invalid UTF-8: keep the key (as null) rather than drop it. */
+static json_t *jstr(const char *s)
+{
+    json_t *j = s ? json_string(s) : NULL;
+    return j ? j : json_null();
+}
+
+static json_t *hits_json(const cs_hits *hits)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < hits->n; i++) {
+        const cs_hit *h = &hits->items[i];
+        json_t *meta = json_loads(h->metadata_json, JSON_DECODE_ANY, NULL);
+        if (!meta) meta = jstr(h->metadata_json);
+        json_t *o = json_object();
+        json_object_set_new(o, "rank", json_integer(h->rank));
+        json_object_set_new(o, "id", jstr(h->id));
+        json_object_set_new(o, "score", json_real(h->score));
+        json_object_set_new(o, "metadata", meta);
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+/* {"query": {text, image, k, filter, min_score, collection}, "results": [...]} */
+static enum MHD_Result send_hits(struct MHD_Connection *c, const cs_search_request *req,
+                                 const char *image_name, const char *collection,
+                                 const cs_hits *hits)
+{
+    json_t *q = json_object();
+    json_object_set_new(q, "text", req->text && *req->text ? jstr(req->text) : json_null());
+    json_object_set_new(q, "image", image_name ? jstr(image_name) : json_null());
+    json_object_set_new(q, "k", json_integer(req->k));
+    json_t *filter = req->filter_json ? json_loads(req->filter_json, JSON_DECODE_ANY, NULL) : NULL;
+    json_object_set_new(q, "filter", filter ? filter : json_null());
+    json_object_set_new(q, "min_score", req->has_min_score ? json_real(req->min_score) : json_null());
+    json_object_set_new(q, "collection", jstr(collection));
+    json_t *j = json_object();
+    json_object_set_new(j, "query", q);
+    json_object_set_new(j, "results", hits_json(hits));
+    return web_send_json(c, MHD_HTTP_OK, j);
+}
+
+static enum MHD_Result run(web_state *st, struct MHD_Connection *c, const web_request *r,
+                           cs_search_request *req, const char *image_name)
+{
+    cs_error err = {0};
+    const char *name = web_param(c, r, "collection");
+    if (!name || !*name) name = st->default_collection;
+    cs_collection *coll = NULL;
+    cs_hits hits = {0};
+    if (read_options(c, r, req, &err) != 0 || web_collection(st, name, &coll, &err) != 0 ||
+        cs_query_run(st->model, coll, req, &hits, &err) != 0)
+        return web_send_error(c, &err);
+    enum MHD_Result ret = send_hits(c, req, image_name, name, &hits);
+    cs_hits_free(&hits);
+    return ret;
+}
+
+enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
+                                      const web_request *r)
+{
+    cs_search_request req;
+    cs_search_request_init(&req);
+    req.text = web_param(c, r, "q");
+    if (!req.text || !*req.text)
+        return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
+                                     "q (the text to search for) is required; POST an "
+                                     "image to /api/search/image to search by image");
+    return run(st, c, r, &req, NULL);
+}
+
+enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
+                                       const web_request *r)
+{
+    if (!r->len)
+        return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
+                                     "no image: send it as the request body or as the "
+                                     "form field 'image'");
+    cs_image_options opt;
+    cs_image_options_init(&opt);
+    opt.apply_exif_orientation = st->apply_exif;
+    cs_image img = {0};
+    cs_error err = {0};
+    if (cs_image_decode_memory(r->body, r->len, &opt, &img, NULL, &err) != 0) {
+        cs_error_prefix(&err, "uploaded image%s%s", r->filename ? " " : "",
+                        r->filename ? r->filename : "");
+        return web_send_error(c, &err);
+    }
+    cs_search_request req;
+    cs_search_request_init(&req);
+    req.image = &img;
+    req.apply_exif_orientation = st->apply_exif;
+    req.text = web_param(c, r, "q");
+    enum MHD_Result ret = run(st, c, r, &req, r->filename ? r->filename : "upload");
+    cs_image_free(&img);
+    return ret;
+}

@@ -1,0 +1,322 @@
+/* The web server: binds (loopback unless allowed otherwise), collects request bodies,
+ * checks the Host header and hands each complete request to its route under the lock. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "web/web_internal.h"
+
+struct cs_web_server {
+    struct MHD_Daemon *daemon;
+    web_state st;
+};
+
+void cs_web_options_init(cs_web_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->host = "127.0.0.1";
+    opt->port = 8765;
+    opt->collection = "image_vectors";
+    opt->apply_exif_orientation = true;
+}
+
+/* ---- collections ----------------------------------------------------------------- */
+
+int web_collection(web_state *st, const char *name, cs_collection **out, cs_error *err)
+{
+    if (!name || !*name) name = st->default_collection;
+    for (size_t i = 0; i < st->n_colls; i++)
+        if (!strcmp(st->colls[i].name, name)) {
+            *out = st->colls[i].coll;
+            return 0;
+        }
+    cs_collection *coll = NULL;
+    int rc = cs_store_get(st->store, name, &coll, err);
+    if (rc != 0) return rc;
+    char *copy = strdup(name);
+    if (!copy) {
+        cs_collection_free(coll);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    /* Full: forget the oldest handle (a collection's first query reloads its vectors). */
+    if (st->n_colls == WEB_MAX_COLLECTIONS) {
+        free(st->colls[0].name);
+        cs_collection_free(st->colls[0].coll);
+        memmove(&st->colls[0], &st->colls[1], (WEB_MAX_COLLECTIONS - 1) * sizeof st->colls[0]);
+        st->n_colls--;
+    }
+    st->colls[st->n_colls++] = (web_coll){.name = copy, .coll = coll};
+    *out = coll;
+    return 0;
+}
+
+/* ---- host checks ----------------------------------------------------------------- */
+
+/* Resolves host (numeric or "localhost") to one address to bind. */
+static int resolve(const char *host, struct sockaddr_storage *addr, socklen_t *len,
+                   cs_error *err)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int g = getaddrinfo(host, NULL, &hints, &res);
+    if (g != 0 || !res)
+        return cs_error_set(err, CS_E_ARG, "cannot resolve host '%s': %s", host, gai_strerror(g));
+    /* Prefer IPv4 for "localhost" (the URL printed is then 127.0.0.1). */
+    struct addrinfo *pick = res;
+    for (struct addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    memcpy(addr, pick->ai_addr, pick->ai_addrlen);
+    *len = pick->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static bool is_loopback(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+    }
+    return false;
+}
+
+/* A page on another site could make the browser send requests to 127.0.0.1 under its
+ * own name (DNS rebinding) and read the answers: accept only names of this machine. */
+static bool host_header_ok(const web_state *st, const char *h)
+{
+    if (st->allow_remote || !h) return true;
+    char name[256];
+    size_t n;
+    if (h[0] == '[') {
+        const char *e = strchr(h, ']');
+        if (!e) return false;
+        n = (size_t)(e - h + 1);
+    } else {
+        n = strcspn(h, ":");
+    }
+    if (n == 0 || n >= sizeof name) return false;
+    memcpy(name, h, n);
+    name[n] = '\0';
+    if (!strcasecmp(name, "localhost") || !strcmp(name, "[::1]") || !strcasecmp(name, st->host))
+        return true;
+    struct in_addr a4;
+    return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* ---- requests -------------------------------------------------------------------- */
+
+static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *filename, const char *content_type,
+                                     const char *transfer_encoding, const char *data,
+                                     uint64_t off, size_t size)
+{
+    web_request *r = cls;
+    /* The file part (any field with a file name, or one called "image") is the image. */
+    if (filename || !strcmp(key, "image")) {
+        if (filename && !r->filename) r->filename = strdup(filename);
+        web_body_append(r, data, size);
+    } else {
+        web_field_append(r, key, data, size);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result dispatch(web_state *st, struct MHD_Connection *c, const char *url,
+                                const char *method, web_request *r)
+{
+    if (!host_header_ok(st, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
+        return web_send_error_status(c, MHD_HTTP_FORBIDDEN, "ArgError",
+                                     "this server answers only requests addressed to the "
+                                     "loopback host (see serve --allow-remote)");
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    bool post = !strcmp(method, "POST");
+    if (!strcmp(url, "/api/search/image")) {
+        if (!post)
+            return web_send_error_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "ArgError",
+                                         "POST the image to /api/search/image");
+        if (r->too_large) {
+            cs_error err = {0};
+            cs_error_set(&err, CS_E_TOO_LARGE, "the upload is larger than %zu bytes",
+                         st->max_upload);
+            return web_send_error(c, &err);
+        }
+        if (r->bad_form)
+            return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
+                                         "malformed form: too many or too long fields");
+    } else if (!get) {
+        return web_send_error_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "ArgError",
+                                     "only GET is allowed here");
+    }
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return web_route_page(c);
+
+    enum MHD_Result ret;
+    pthread_mutex_lock(&st->lock);
+    if (!strcmp(url, "/api/search")) ret = web_route_search_text(st, c, r);
+    else if (!strcmp(url, "/api/search/image")) ret = web_route_search_image(st, c, r);
+    else if (!strcmp(url, "/api/thumb")) ret = web_route_thumb(st, c, r);
+    else if (!strcmp(url, "/api/collections")) ret = web_route_collections(st, c);
+    else ret = web_send_error_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "no such page or API route");
+    pthread_mutex_unlock(&st->lock);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    web_state *st = cls;
+    web_request *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->max_upload = st->max_upload;
+        r->is_post = !strcmp(method, "POST");
+        /* Only multipart forms are parsed; any other body (even one sent as
+         * x-www-form-urlencoded, curl's default) is the raw image. */
+        const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        if (r->is_post && type && !strncasecmp(type, "multipart/form-data", 19))
+            r->pp = MHD_create_post_processor(c, 64 * 1024, on_post_field, r);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (r->pp) {
+            if (MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES)
+                r->bad_form = true;
+        } else if (r->is_post) {
+            web_body_append(r, upload_data, *upload_data_size);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return dispatch(st, c, url, method, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    web_request_free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------- */
+
+static void state_free(web_state *st)
+{
+    for (size_t i = 0; i < st->n_colls; i++) {
+        free(st->colls[i].name);
+        cs_collection_free(st->colls[i].coll);
+    }
+    free(st->host);
+    free(st->default_collection);
+}
+
+int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *opt,
+                 cs_web_server **out, cs_error *err)
+{
+    *out = NULL;
+    cs_web_options def;
+    if (!opt) {
+        cs_web_options_init(&def);
+        opt = &def;
+    }
+    if (!model || !store) return cs_error_set(err, CS_E_ARG, "web server needs a model and a store");
+    if (opt->port < 0 || opt->port > 65535)
+        return cs_error_set(err, CS_E_ARG, "port must be 0..65535, got %d", opt->port);
+    const char *host = opt->host && *opt->host ? opt->host : "127.0.0.1";
+    struct sockaddr_storage addr;
+    socklen_t alen = 0;
+    int rc = resolve(host, &addr, &alen, err);
+    if (rc != 0) return rc;
+    if (!opt->allow_remote && !is_loopback(&addr))
+        return cs_error_set(err, CS_E_ARG,
+                            "host '%s' is not a loopback address: the server has no "
+                            "authentication, so it listens on 127.0.0.1 unless remote "
+                            "access is allowed explicitly (--allow-remote)",
+                            host);
+    bool ipv6 = addr.ss_family == AF_INET6;
+    if (ipv6) ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)opt->port);
+    else ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)opt->port);
+
+    cs_web_server *s = calloc(1, sizeof *s);
+    if (!s) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    web_state *st = &s->st;
+    st->model = model;
+    st->store = store;
+    st->host = strdup(host);
+    st->default_collection = strdup(opt->collection && *opt->collection ? opt->collection
+                                                                       : "image_vectors");
+    st->ipv6 = ipv6;
+    st->allow_remote = opt->allow_remote;
+    st->apply_exif = opt->apply_exif_orientation;
+    st->max_upload = opt->max_upload ? opt->max_upload : (size_t)32 << 20;
+    if (!st->host || !st->default_collection) {
+        state_free(st);
+        free(s);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&st->lock, NULL);
+
+    /* One internal thread runs every callback, so requests are served one at a time
+     * (the store handle is single-threaded); the lock documents and enforces it. */
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (ipv6 ? MHD_USE_IPv6 : 0);
+    s->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, st,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, st,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                                 MHD_OPTION_END);
+    if (!s->daemon) {
+        rc = cs_error_set(err, CS_E_IO, "cannot listen on %s port %d (in use, or not an "
+                          "address of this machine?)", host, opt->port);
+        pthread_mutex_destroy(&st->lock);
+        state_free(st);
+        free(s);
+        return rc;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    st->port = info ? info->port : opt->port;
+    *out = s;
+    return 0;
+}
+
+int cs_web_port(const cs_web_server *server)
+{
+    return server ? server->st.port : -1;
+}
+
+void cs_web_url(const cs_web_server *server, char *buf, size_t size)
+{
+    const web_state *st = &server->st;
+    const char *h = st->host;
+    /* "localhost" and the wildcard addresses are not what a browser should open. */
+    if (!strcmp(h, "localhost")) h = st->ipv6 ? "::1" : "127.0.0.1";
+    else if (!strcmp(h, "0.0.0.0")) h = "127.0.0.1";
+    else if (!strcmp(h, "::")) h = "::1";
+    if (strchr(h, ':')) snprintf(buf, size, "http://[%s]:%d/", h, st->port);
+    else snprintf(buf, size, "http://%s:%d/", h, st->port);
+}
+
+void cs_web_stop(cs_web_server *server)
+{
+    if (!server) return;
+    MHD_stop_daemon(server->daemon);
+    pthread_mutex_destroy(&server->st.lock);
+    state_free(&server->st);
+    free(server);
+}
