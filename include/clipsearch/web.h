@@ -3,6 +3,7 @@
  *
  *   GET  /                      the search page (embedded CSS/JS, no external assets)
  *   GET  /api/search?q=TEXT&k=N&filter=JSON&min_score=S&collection=NAME
+ *                               (like=ID instead of q: the records nearest a stored one)
  *   POST /api/search/image      multipart/form-data (field "image" + optional q, k, filter,
  *                               min_score, collection, text_weight, image_weight) or the
  *                               raw image bytes as the body (options in the URL)
@@ -10,7 +11,7 @@
  *                               any other path
  *   GET  /api/collections       {"default": NAME, "collections": [{name, dimension, count}]}
  *
- * Searches answer {"query": {...}, "results": [{"rank","id","score","metadata"}]}; errors
+ * Searches answer {"query": {text, image, like, k, filter, min_score, collection}, "results": [{"rank","id","score","metadata"}]}; errors
  * answer {"error": {"category", "message"}} with 400 (bad argument, filter, image), 404
  * (unknown collection, record or route), 405, 413 (upload too large) or 500.
  *

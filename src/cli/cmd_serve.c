@@ -19,6 +19,7 @@ static void usage(FILE *f)
         "Serves a search page and an HTTP JSON API until interrupted (Ctrl-C / SIGTERM):\n"
         "  GET  /                     the search page\n"
         "  GET  /api/search?q=TEXT&k=N&filter=JSON&min_score=S&collection=NAME\n"
+        "  GET  /api/search?like=ID&...   records similar to a stored record\n"
         "  POST /api/search/image     image as the body or form field 'image' (+ q= for mixed)\n"
         "  GET  /api/thumb?id=ID&size=N   JPEG thumbnail of an indexed image\n"
         "  GET  /api/collections\n"

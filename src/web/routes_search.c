@@ -1,5 +1,6 @@
-/* /api/search (text) and /api/search/image (image, or image + text): parameters in,
- * cs_query_run, hits out as JSON. The search itself is the library's (query.h). */
+/* /api/search (text, or like=ID: the records nearest a stored one) and /api/search/image
+ * (image, or image + text): parameters in, cs_query_run / cs_query_vector, hits out as
+ * JSON. The search itself is the library's (query.h). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -78,14 +79,15 @@ static json_t *hits_json(const cs_hits *hits)
     return arr;
 }
 
-/* {"query": {text, image, k, filter, min_score, collection}, "results": [...]} */
+/* {"query": {text, image, like, k, filter, min_score, collection}, "results": [...]} */
 static enum MHD_Result send_hits(struct MHD_Connection *c, const cs_search_request *req,
-                                 const char *image_name, const char *collection,
-                                 const cs_hits *hits)
+                                 const char *image_name, const char *like,
+                                 const char *collection, const cs_hits *hits)
 {
     json_t *q = json_object();
     json_object_set_new(q, "text", req->text && *req->text ? jstr(req->text) : json_null());
     json_object_set_new(q, "image", image_name ? jstr(image_name) : json_null());
+    json_object_set_new(q, "like", like ? jstr(like) : json_null());
     json_object_set_new(q, "k", json_integer(req->k));
     json_t *filter = req->filter_json ? json_loads(req->filter_json, JSON_DECODE_ANY, NULL) : NULL;
     json_object_set_new(q, "filter", filter ? filter : json_null());
@@ -97,18 +99,40 @@ static enum MHD_Result send_hits(struct MHD_Connection *c, const cs_search_reque
     return web_send_json(c, MHD_HTTP_OK, j);
 }
 
+/* The vector of a stored record: "more like this one" without embedding anything. */
+static int like_vector(cs_collection *coll, const char *id, cs_records *rec, cs_error *err)
+{
+    int rc = cs_collection_get_record(coll, id, rec, err);
+    if (rc == CS_E_NOT_FOUND)
+        return cs_error_set(err, CS_E_NOT_FOUND, "no record '%.300s' in collection '%.200s'",
+                            id, cs_collection_name(coll));
+    if (rc == 0 && (rec->n != 1 || !rec->items[0].vector))
+        return cs_error_set(err, CS_E_INTERNAL, "record '%.300s' came back without its vector", id);
+    return rc;
+}
+
 static enum MHD_Result run(web_state *st, struct MHD_Connection *c, const web_request *r,
-                           cs_search_request *req, const char *image_name)
+                           cs_search_request *req, const char *image_name, const char *like)
 {
     cs_error err = {0};
     const char *name = web_param(c, r, "collection");
     if (!name || !*name) name = st->default_collection;
     cs_collection *coll = NULL;
     cs_hits hits = {0};
-    if (read_options(c, r, req, &err) != 0 || web_collection(st, name, &coll, &err) != 0 ||
-        cs_query_run(st->model, coll, req, &hits, &err) != 0)
-        return web_send_error(c, &err);
-    enum MHD_Result ret = send_hits(c, req, image_name, name, &hits);
+    cs_records rec = {0};
+    int rc = read_options(c, r, req, &err);
+    if (rc == 0) rc = web_collection(st, name, &coll, &err);
+    if (rc == 0 && like) {
+        rc = like_vector(coll, like, &rec, &err);
+        if (rc == 0)
+            rc = cs_query_vector(coll, rec.items[0].vector, cs_collection_dimension(coll), req,
+                                 &hits, &err);
+    } else if (rc == 0) {
+        rc = cs_query_run(st->model, coll, req, &hits, &err);
+    }
+    cs_records_free(&rec);
+    if (rc != 0) return web_send_error(c, &err);
+    enum MHD_Result ret = send_hits(c, req, image_name, like, name, &hits);
     cs_hits_free(&hits);
     return ret;
 }
@@ -119,11 +143,16 @@ enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
     cs_search_request req;
     cs_search_request_init(&req);
     req.text = web_param(c, r, "q");
-    if (!req.text || !*req.text)
+    const char *like = web_param(c, r, "like");
+    bool has_text = req.text && *req.text, has_like = like && *like;
+    if (has_text == has_like)
         return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
-                                     "q (the text to search for) is required; POST an "
-                                     "image to /api/search/image to search by image");
-    return run(st, c, r, &req, NULL);
+                                     has_text ? "give q (a text) or like (a record id), not both"
+                                              : "q (the text to search for) or like (the id of "
+                                                "a record to find similar ones) is required; "
+                                                "POST an image to /api/search/image to search "
+                                                "by image");
+    return run(st, c, r, &req, NULL, has_like ? like : NULL);
 }
 
 enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
@@ -148,7 +177,7 @@ enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
     req.image = &img;
     req.apply_exif_orientation = st->apply_exif;
     req.text = web_param(c, r, "q");
-    enum MHD_Result ret = run(st, c, r, &req, r->filename ? r->filename : "upload");
+    enum MHD_Result ret = run(st, c, r, &req, r->filename ? r->filename : "upload", NULL);
     cs_image_free(&img);
     return ret;
 }

@@ -33,7 +33,7 @@ grep -q "allow-remote" "$T/remote.err" || fail "non-loopback message: $(cat "$T/
 "$CS" serve --port 99999 2>/dev/null; [ $? = 2 ] || fail "bad --port is not a usage error"
 
 SERVE_ERR=$T/serve.err
-serve_start --db "$DB" || exit 1
+serve_start --db "$DB" --max-upload 1 || exit 1
 PORT=$SERVE_PORT
 B=http://127.0.0.1:$PORT
 # get URL OUTFILE -> prints the status code
@@ -78,6 +78,12 @@ assert j["query"]["filter"] == {"type": {"$eq": "jpg"}}'
 MID=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print((r[1]["score"]+r[2]["score"])/2)' "$T/all")
 get "$B/api/search?q=photo&k=100&min_score=$MID" "$T/min" >/dev/null
 check "min_score" "$T/min" 'assert len(j["results"]) == 2, len(j["results"])'
+# like=ID: the stored record's own vector; the record itself comes first with score ~1.
+get "$B/api/search?k=3" "$T/like" -G --data-urlencode "like=$T/imgs/noise_rgb_224x224.png" >/dev/null
+check "like" "$T/like" "
+r = j['results']
+assert j['query']['like'] == '$T/imgs/noise_rgb_224x224.png' and j['query']['text'] is None
+assert len(r) == 3 and r[0]['id'] == j['query']['like'] and abs(r[0]['score'] - 1) < 1e-4, r"
 # Another collection by name.
 get "$B/api/search?q=photo&collection=other" "$T/other" >/dev/null
 check "collection param" "$T/other" 'assert j["query"]["collection"] == "other" and len(j["results"]) == 6'
@@ -151,11 +157,16 @@ err "bad filter" 400 FilterError -G "$B/api/search" --data-urlencode 'q=x' --dat
 err "filter not JSON" 400 FilterError -G "$B/api/search" --data-urlencode 'q=x' --data-urlencode 'filter={bad'
 err "unknown collection" 404 CollectionNotFound "$B/api/search?q=x&collection=nope"
 err "missing q" 400 ArgError "$B/api/search"
+err "q and like" 400 ArgError "$B/api/search?q=x&like=y"
+err "like of an unknown id" 404 NotFound "$B/api/search?like=%2Fnot%2Fstored.png"
 err "bad k" 400 ArgError "$B/api/search?q=x&k=0"
 err "k too big" 400 ArgError "$B/api/search?q=x&k=1001"
 err "bad min_score" 400 ArgError "$B/api/search?q=x&min_score=abc"
 err "not an image" 400 FormatError "$B/api/search/image" --data-binary 'hello, not an image' -H 'Content-Type: application/octet-stream'
 err "no image" 400 ArgError -X POST "$B/api/search/image"
+head -c 1100000 /dev/zero >"$T/big.bin"
+err "upload over --max-upload" 413 TooLarge "$B/api/search/image" --data-binary "@$T/big.bin"
+err "form upload over --max-upload" 413 TooLarge "$B/api/search/image" -F "image=@$T/big.bin"
 err "GET image search" 405 ArgError "$B/api/search/image"
 err "POST text search" 405 ArgError -d q=x "$B/api/search"
 err "unknown route" 404 NotFound "$B/nope"

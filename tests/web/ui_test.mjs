@@ -130,6 +130,17 @@ try {
         "image query ranks the image first with score 1: " + JSON.stringify(ic[0]));
   check(await page.isVisible("#query-img"), "query image preview shown");
 
+  // "Similar" on a card: that record first, score 1.
+  const second = (await cards())[1];
+  await page.click("#results .card:nth-child(2) .similar");
+  await page.waitForFunction((id) => {
+    const c = document.querySelector("#results .card");
+    return document.querySelector("#status").textContent.includes("records like") && c && c.dataset.id === id;
+  }, second.id).catch(() => {});
+  const sc = await cards();
+  check(sc.length > 0 && sc[0].id === second.id && sc[0].score === "1.0000",
+        "Similar finds the record itself first: " + JSON.stringify(sc[0]));
+
   // Drag and drop of an image file onto the page.
   await page.click("#clear-img");
   const dropped = await page.evaluate(async (id) => {
