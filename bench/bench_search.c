@@ -7,10 +7,11 @@
  *                [--clipsearch BIN] [--text T] [--evict] [--threads N]
  *
  * The collection (random unit vectors, indexer-like metadata) is built through the store
- * API when missing or smaller than --n. --evict drops the model's and the database's
- * pages from the page cache before each run (posix_fadvise DONTNEED on those files only),
- * for a cold-cache figure; without it the files stay cached and "cold" means a new
- * process. */
+ * API when missing or smaller than --n. --evict drops the pages of the model, the database
+ * and the store's vector cache files from the page cache before each run (posix_fadvise
+ * DONTNEED on those files only), for a cold-cache figure; without it the files stay
+ * cached and "cold" means a new process. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -105,6 +106,22 @@ static void evict(const char *path)
     close(fd);
 }
 
+/* The store's vector cache files (in "<db>.vcache"), which a cold query reads instead of
+ * the database. */
+static void evict_vcache(const char *db)
+{
+    char dir[4200], path[4500];
+    snprintf(dir, sizeof dir, "%s.vcache", db);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            evict(path);
+        }
+    closedir(d);
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -195,6 +212,7 @@ int main(int argc, char **argv)
         if (do_evict) {
             evict(safetensors);
             evict(db);
+            evict_vcache(db);
         }
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);

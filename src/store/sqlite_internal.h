@@ -12,6 +12,7 @@
 #ifndef CS_STORE_SQLITE_INTERNAL_H
 #define CS_STORE_SQLITE_INTERNAL_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "store/store_internal.h"
@@ -24,6 +25,9 @@ typedef struct sq_cache {
     struct sq_cache *next;
     char *tbl;
     cs_vcache vc;     /* vc.gen is the catalog version it reflects */
+    char *file;       /* cache file being written in the background (sqlite_read.c) */
+    pthread_t saver;  /* reads vc only; joined before vc is freed (sq_cache_drop) */
+    bool saving;
 } sq_cache;
 
 typedef struct sq_backend {
