@@ -37,7 +37,7 @@ serve_start --db "$DB" --max-upload 1 || exit 1
 PORT=$SERVE_PORT
 B=http://127.0.0.1:$PORT
 # get URL OUTFILE -> prints the status code
-get() { curl -s -o "$2" -w '%{http_code}' "${@:3}" "$1"; }
+get() { curl -s -m 60 -o "$2" -w '%{http_code}' "${@:3}" "$1"; }
 check() {   # check NAME FILE PYTHON... (python gets the parsed JSON as j)
   python3 - "$2" "$3" <<PY || fail "$1: $(head -c 600 "$2")"
 import json, sys
@@ -148,7 +148,7 @@ grep -Eq '(src|href)="https?:' "$T/page" && fail "page loads external assets"
 # Errors: status + {"error": {"category", "message"}}.
 err() {   # err NAME STATUS CATEGORY curl-args...
   local code
-  code=$(curl -s -o "$T/e" -w '%{http_code}' "${@:4}")
+  code=$(curl -s -m 60 -o "$T/e" -w '%{http_code}' "${@:4}")
   [ "$code" = "$2" ] || fail "$1: status $code, wanted $2 ($(cat "$T/e"))"
   python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; assert e["category"]==sys.argv[2] and e["message"], e' \
       "$T/e" "$3" || fail "$1: body $(cat "$T/e")"
@@ -171,7 +171,31 @@ err "GET image search" 405 ArgError "$B/api/search/image"
 err "POST text search" 405 ArgError -d q=x "$B/api/search"
 err "unknown route" 404 NotFound "$B/nope"
 err "rebinding Host" 403 ArgError -H 'Host: evil.example:80' "$B/api/collections"
-[ "$(get "$B/api/collections" "$T/lh" -H "Host: localhost:$PORT")" = 200 ] || fail "Host: localhost refused"
+for h in "localhost:$PORT" "[::1]:$PORT" "127.0.0.2:$PORT" "127.0.0.1"; do
+  [ "$(get "$B/api/collections" "$T/lh" -H "Host: $h")" = 200 ] || fail "Host: $h refused"
+done
+for h in "localhost.evil.example:$PORT" "128.0.0.1:$PORT" "[::2]:$PORT"; do
+  [ "$(get "$B/api/collections" "$T/lh" -H "Host: $h")" = 403 ] || fail "Host: $h accepted"
+done
+
+# The port is taken: a second server says so and fails.
+"$CS" serve --db "$DB" --port "$PORT" 2>"$T/busy.err" && fail "second server on a busy port"
+grep -q "cannot listen" "$T/busy.err" || fail "busy port message: $(cat "$T/busy.err")"
+
+# Concurrent clients: served one at a time, every answer complete and the same as alone.
+pids=()
+for i in 1 2 3 4 5 6; do
+  get "$B/api/search?q=a+colourful+gradient&k=4" "$T/par$i" >"$T/parc$i" & pids+=($!)
+  get "$B/api/search/image?k=3" "$T/pari$i" -F "image=@$Q" >"$T/paric$i" & pids+=($!)
+  get "$B/api/thumb?size=64" "$T/part$i" -G --data-urlencode "id=$Q" >"$T/partc$i" & pids+=($!)
+done
+wait "${pids[@]}"   # not a bare wait: the server is a background job too
+for i in 1 2 3 4 5 6; do
+  [ "$(cat "$T/parc$i" "$T/paric$i" "$T/partc$i")" = 200200200 ] || fail "parallel request $i statuses"
+  cmp -s "$T/par$i" "$T/s1" || fail "parallel text search $i differs"
+  cmp -s "$T/pari$i" "$T/img1" || fail "parallel image search $i differs"
+  cmp -s "$T/part$i" "$T/th.jpg" || fail "parallel thumbnail $i differs"
+done
 
 # Still alive after all that; SIGTERM stops it with status 0.
 [ "$(get "$B/api/search?q=x" "$T/alive")" = 200 ] || fail "server died"
