@@ -37,6 +37,20 @@ static void usage(FILE *f)
         "  --model DIR           CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n");
 }
 
+/* Serving without the default collection is allowed (it may be indexed meanwhile, or
+ * the page may pick another), but worth a word. */
+static void note_collection(cs_store *store, const char *name)
+{
+    cs_collection *coll = NULL;
+    cs_error err = {0};
+    if (cs_store_get(store, name, &coll, &err) == 0) {
+        cs_collection_free(coll);
+    } else if (err.code == CS_E_COLLECTION_NOT_FOUND) {
+        fprintf(stderr, "clipsearch: note: collection '%s' does not exist yet (fill it with "
+                        "'clipsearch index DIR', or pick another on the page)\n", name);
+    }
+}
+
 int cmd_serve(int argc, char **argv)
 {
     enum { O_PORT = 256, O_HOST, O_REMOTE, O_UPLOAD, O_NOEXIF, O_DB, O_COLL, O_MODEL, O_HELP };
@@ -105,18 +119,22 @@ int cmd_serve(int argc, char **argv)
     cs_web_server *server = NULL;
     char *url = cli_resolve_db(db, &err);
     if (!url || cs_store_open(url, &store, &err) != 0 ||
-        !(model = cli_load_model(model_dir, &err)) ||
-        cs_web_start(model, store, &wo, &server, &err) != 0) {
+        !(model = cli_load_model(model_dir, &err))) {
         status = cli_fail(&err);
     } else {
-        char where[300];
-        cs_web_url(server, where, sizeof where);
-        fprintf(stderr, "clipsearch: serving %s\n", where);
-        fflush(stderr);
-        int sig = 0;
-        sigwait(&stop, &sig);
-        fprintf(stderr, "clipsearch: stopping (%s)\n", strsignal(sig));
-        cs_web_stop(server);
+        note_collection(store, wo.collection);
+        if (cs_web_start(model, store, &wo, &server, &err) != 0) {
+            status = cli_fail(&err);
+        } else {
+            char where[300];
+            cs_web_url(server, where, sizeof where);
+            fprintf(stderr, "clipsearch: serving %s\n", where);
+            fflush(stderr);
+            int sig = 0;
+            sigwait(&stop, &sig);
+            fprintf(stderr, "clipsearch: stopping (%s)\n", strsignal(sig));
+            cs_web_stop(server);
+        }
     }
     free(url);
     if (model) cs_clip_free(model);

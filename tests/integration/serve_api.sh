@@ -179,8 +179,10 @@ for h in "localhost.evil.example:$PORT" "128.0.0.1:$PORT" "[::2]:$PORT"; do
 done
 
 # The port is taken: a second server says so and fails.
-"$CS" serve --db "$DB" --port "$PORT" 2>"$T/busy.err" && fail "second server on a busy port"
+"$CS" serve --db "$DB" --port "$PORT" --collection not_there 2>"$T/busy.err" && fail "second server on a busy port"
 grep -q "cannot listen" "$T/busy.err" || fail "busy port message: $(cat "$T/busy.err")"
+grep -q "collection 'not_there' does not exist yet" "$T/busy.err" || fail "no note of the missing collection"
+grep -q "does not exist" "$T/serve.err" && fail "note of a missing collection that exists"
 
 # Concurrent clients: served one at a time, every answer complete and the same as alone.
 pids=()
