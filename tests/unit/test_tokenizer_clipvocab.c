@@ -6,30 +6,7 @@
 
 #include "clipsearch/tokenizer.h"
 #include "test.h"
-
-#define CTX 77
-
-/* Compares our ids with a 77-long golden (ids, then 0 padding). Returns true if equal. */
-static bool same_ids(const int32_t *ids, int n, json_t *golden)
-{
-    if (!json_is_array(golden) || json_array_size(golden) != CTX)
-        return false;
-    for (int i = 0; i < CTX; i++) {
-        json_int_t want = json_integer_value(json_array_get(golden, (size_t)i));
-        json_int_t have = i < n ? ids[i] : 0;
-        if (want != have)
-            return false;
-    }
-    return true;
-}
-
-static void print_ids(const char *label, const int32_t *ids, int n)
-{
-    fprintf(stderr, "  %s:", label);
-    for (int i = 0; i < n; i++)
-        fprintf(stderr, " %d", ids[i]);
-    fputc('\n', stderr);
-}
+#include "tokenizer_golden.h"
 
 static void test_real(const char *shared)
 {
