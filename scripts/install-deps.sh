@@ -12,9 +12,14 @@ PKGS=(
   python3 nodejs npm
 )
 
+# Asked for the native architecture: a machine that also has :arm64 packages (make
+# check-arm64) must not count a foreign -dev package as this one.
+ARCH=$(dpkg --print-architecture 2>/dev/null || echo "")
 missing=()
 for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  q=$p
+  case "$p" in lib*) [ -n "$ARCH" ] && q="$p:$ARCH" ;; esac
+  dpkg-query -W -f='${Status}' "$q" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 # Node and npm may come from outside Debian (e.g. nodesource); accept what is on PATH.
 filtered=()

@@ -47,11 +47,11 @@ static void ln_rows(void *ctx, int begin, int end, int worker)
     cs_layernorm(j->x + o, j->y + o, end - begin, j->d, j->w, j->b, j->eps);
 }
 
-static void layernorm(const float *x, float *y, int rows, int d, const float *w, const float *b,
-                      float eps)
+static void layernorm(int threads, const float *x, float *y, int rows, int d, const float *w,
+                      const float *b, float eps)
 {
     rows_job j = {x, w, b, y, d, 0, eps};
-    cs_parallel_for(rows, (size_t)rows * d, ln_rows, &j);
+    cs_parallel_for(threads, rows, (size_t)rows * d, ln_rows, &j);
 }
 
 static void act_rows(void *ctx, int begin, int end, int worker)
@@ -60,10 +60,10 @@ static void act_rows(void *ctx, int begin, int end, int worker)
     cs_act(j->y + (size_t)begin * j->d, (size_t)(end - begin) * j->d, j->act);
 }
 
-static void activation(float *y, int rows, int n, int act)
+static void activation(int threads, float *y, int rows, int n, int act)
 {
     rows_job j = {NULL, NULL, NULL, y, n, act, 0};
-    cs_parallel_for(rows, (size_t)rows * n, act_rows, &j);
+    cs_parallel_for(threads, rows, (size_t)rows * n, act_rows, &j);
 }
 
 typedef struct {
@@ -85,18 +85,18 @@ static void attn_seqs(void *ctx, int begin, int end, int worker)
 }
 
 /* x[rows] += MLP(LN2(x[rows])), using s->h and s->mlp. */
-static void mlp_block(const cs_clip_tower_config *cfg, const cs_clip_layer *L, float *x,
-                      int rows, scratch *s)
+static void mlp_block(int threads, const cs_clip_tower_config *cfg, const cs_clip_layer *L,
+                      float *x, int rows, scratch *s)
 {
     int d = cfg->hidden, inter = cfg->intermediate;
-    layernorm(x, s->h, rows, d, L->ln2_w, L->ln2_b, (float)cfg->ln_eps);
+    layernorm(threads, x, s->h, rows, d, L->ln2_w, L->ln2_b, (float)cfg->ln_eps);
     cs_linear_bias(s->h, d, rows, d, L->fc1_w, L->fc1_b, inter, s->mlp, inter);
-    activation(s->mlp, rows, inter, cfg->act);
+    activation(threads, s->mlp, rows, inter, cfg->act);
     cs_linear(s->mlp, inter, rows, inter, L->fc2_w, d, x, d, true);
     cs_add_bias(x, rows, d, L->fc2_b);
 }
 
-int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
+int cs_encoder_forward(int threads, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
                        int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
                        bool causal, const int *pool_rows, float *pooled, cs_error *err)
 {
@@ -112,17 +112,17 @@ int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *lay
     for (int l = 0; l < cfg->layers; l++) {
         const cs_clip_layer *L = &layers[l];
         bool last = pool_rows && l == cfg->layers - 1;
-        layernorm(x, s.h, n_tokens, d, L->ln1_w, L->ln1_b, eps);
+        layernorm(threads, x, s.h, n_tokens, d, L->ln1_w, L->ln1_b, eps);
         cs_linear_bias(s.h, d, n_tokens, d, L->k_w, L->k_b, d, s.k, d);
         cs_linear_bias(s.h, d, n_tokens, d, L->v_w, L->v_b, d, s.v, d);
         if (!last) {
             cs_linear_bias(s.h, d, n_tokens, d, L->q_w, L->q_b, d, s.q, d);
             cs_scale(s.q, (size_t)n_tokens * d, scale);
             attn_job aj = {&s, seq_start, seq_len, d, heads, hd, causal};
-            cs_parallel_for(n_seq, (size_t)n_tokens * max_t * d, attn_seqs, &aj);
+            cs_parallel_for(threads, n_seq, (size_t)n_tokens * max_t * d, attn_seqs, &aj);
             cs_linear(s.a, d, n_tokens, d, L->o_w, d, x, d, true);
             cs_add_bias(x, n_tokens, d, L->o_b);
-            mlp_block(cfg, L, x, n_tokens, &s);
+            mlp_block(threads, cfg, L, x, n_tokens, &s);
             continue;
         }
         /* Last layer with pooling: nothing but the pooled rows can reach the output, so
@@ -140,7 +140,7 @@ int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *lay
         }
         cs_linear(s.a, d, n_seq, d, L->o_w, d, pooled, d, true);
         cs_add_bias(pooled, n_seq, d, L->o_b);
-        mlp_block(cfg, L, pooled, n_seq, &s);
+        mlp_block(threads, cfg, L, pooled, n_seq, &s);
     }
     free(s.block);
     return 0;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "base/simd.h"
 #include "clip/kernels.h"
 
 /* Vector values never cross a non-inlined call, so the ABI note does not apply. */
@@ -71,9 +72,7 @@ static inline __attribute__((always_inline)) void dots4(const float *w, int in, 
         }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("O3"), target_clones("avx512f", "avx2", "default")))
-#endif
+CS_HOT_LOOP CS_SIMD_CLONES
 void cs_linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
                      float *y, int ldy, bool accumulate)
 {

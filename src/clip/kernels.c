@@ -1,18 +1,14 @@
 #include "clip/kernels.h"
 
+#include "base/simd.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-/* The build's -O2 does not vectorise these loops (its "very cheap" cost model refuses
- * loops that need a remainder), and the default x86-64 target has only SSE2. The
- * activations, layernorm and softmax are the non-GEMM hot spots of the forward pass,
- * so they get O3 and per-CPU clones (AVX-512, AVX2, baseline) picked at load time. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CS_HOT __attribute__((optimize("O3"), target_clones("avx512f", "avx2", "default")))
-#else
-#define CS_HOT __attribute__((optimize("O3")))
-#endif
+/* The activations, layernorm and softmax are the non-GEMM hot spots of the forward pass:
+ * -O3 and per-CPU clones (base/simd.h). */
+#define CS_HOT CS_HOT_LOOP CS_SIMD_CLONES
 
 void cs_linear(const float *x, int ldx, int rows, int in, const float *w, int out, float *y,
                int ldy, bool accumulate)

@@ -107,6 +107,9 @@ int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_
      * explicit n_threads sets it for everyone (0 keeps OpenBLAS' default, all cores or
      * $OPENBLAS_NUM_THREADS). */
     if (opt && opt->n_threads > 0) openblas_set_num_threads(opt->n_threads);
+    /* clipsearch's own kernels follow the same count, but per model: their results do
+     * not depend on it (each row or sequence is computed whole by one thread). */
+    m->n_threads = opt && opt->n_threads > 0 ? opt->n_threads : openblas_get_num_threads();
     *out = m;
     return 0;
 }

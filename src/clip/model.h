@@ -35,16 +35,17 @@ struct cs_clip {
         *vis_proj;
     cs_clip_layer *vis_layers;
     float logit_scale;               /* raw (log) value */
+    int n_threads;                   /* threads of clipsearch's own kernels (parallel.h) */
 };
 
 /* Binds every tensor of the checkpoint to the model, checking shapes against cfg. */
 int cs_clip_bind_weights(cs_clip *m, cs_error *err);
 
-/* Runs a pre-LN transformer over x [n_tokens, D]: sequences seq_start[s]..+seq_len[s].
+/* Runs a pre-LN transformer over x [n_tokens, D] (its own kernels on `threads` threads): sequences seq_start[s]..+seq_len[s].
  * When pool_rows is non-NULL (one absolute row per sequence), the last layer is computed
  * only for those rows and their final hidden states are written to pooled [n_seq, D];
  * otherwise x holds every final hidden state. */
-int cs_encoder_forward(const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
+int cs_encoder_forward(int threads, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
                        int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
                        bool causal, const int *pool_rows, float *pooled, cs_error *err);
 

@@ -1,6 +1,5 @@
 #include "clip/parallel.h"
 
-#include <cblas.h>
 #include <pthread.h>
 
 typedef struct {
@@ -16,12 +15,12 @@ static void *run_half(void *arg)
     return NULL;
 }
 
-void cs_parallel_for(int n, size_t work, void (*fn)(void *ctx, int begin, int end, int worker),
-                     void *ctx)
+void cs_parallel_for(int threads, int n, size_t work,
+                     void (*fn)(void *ctx, int begin, int end, int worker), void *ctx)
 {
     /* A thread per call costs tens of microseconds: only worth it for large loops, which
      * happen a few dozen times per forward pass. */
-    if (n >= 2 && work >= CS_PARALLEL_MIN_WORK && openblas_get_num_threads() > 1) {
+    if (n >= 2 && work >= CS_PARALLEL_MIN_WORK && threads > 1) {
         int mid = n / 2;
         half h = {fn, ctx, mid, n};
         pthread_t t;

@@ -5,13 +5,13 @@
 
 #include <stddef.h>
 
-/* fn(ctx, begin, end, worker) over [0, n): with more than one BLAS thread allowed
- * (cs_clip_options.n_threads / OpenBLAS' count) and at least CS_PARALLEL_MIN_WORK units
+/* fn(ctx, begin, end, worker) over [0, n): with threads > 1 (the model's kernel thread
+ * count, cs_clip.n_threads) and at least CS_PARALLEL_MIN_WORK units
  * of `work`, the upper half runs on a second thread (worker 1) while the caller does
  * the lower half (worker 0); otherwise fn(ctx, 0, n, 0). Each index must be independent
  * of the others, so results are identical either way. */
 #define CS_PARALLEL_MIN_WORK ((size_t)1 << 18)
-void cs_parallel_for(int n, size_t work, void (*fn)(void *ctx, int begin, int end, int worker),
-                     void *ctx);
+void cs_parallel_for(int threads, int n, size_t work,
+                     void (*fn)(void *ctx, int begin, int end, int worker), void *ctx);
 
 #endif

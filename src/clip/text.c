@@ -48,7 +48,7 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
             float *xr = x + (size_t)(starts[i] + j) * d;
             for (int c = 0; c < d; c++) xr[c] = te[c] + pe[c];
         }
-    int rc = cs_encoder_forward(t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
+    int rc = cs_encoder_forward(m->n_threads, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
                                 err);
     if (!rc) {
         cs_layernorm(pooled, pooled, b, d, m->final_ln_w, m->final_ln_b, (float)t->ln_eps);

@@ -61,7 +61,7 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, float *out
         pool[i] = i * t; /* CLS */
     }
     cs_layernorm(x, x, b * t, d, m->pre_ln_w, m->pre_ln_b, (float)v->ln_eps);
-    int rc = cs_encoder_forward(v, m->vis_layers, x, b * t, starts, lens, b, false, pool, pooled,
+    int rc = cs_encoder_forward(m->n_threads, v, m->vis_layers, x, b * t, starts, lens, b, false, pool, pooled,
                                 err);
     if (!rc) {
         cs_layernorm(pooled, pooled, b, d, m->post_ln_w, m->post_ln_b, (float)v->ln_eps);

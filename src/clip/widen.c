@@ -3,13 +3,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/simd.h"
 #include "clip/safetensors.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CS_WIDEN_HOT __attribute__((optimize("O3"), target_clones("avx512f", "avx2", "default")))
-#else
-#define CS_WIDEN_HOT __attribute__((optimize("O3")))
-#endif
+#define CS_WIDEN_HOT CS_HOT_LOOP CS_SIMD_CLONES
 
 /* src may be unaligned: it points anywhere into the mapped file. */
 CS_WIDEN_HOT void cs_widen_f16(const uint8_t *src, float *dst, size_t n)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/simd.h"
 #include "image/image_internal.h"
 
 #define PRECISION_BITS (32 - 8 - 2)
@@ -103,12 +104,7 @@ static inline uint8_t clip8(int32_t v)
 /* Integer sums are exact in any order, so the loops below are arranged for the
  * vectoriser (contiguous int32 multiply-adds) rather than in Pillow's order; the result is
  * bit-identical. target_clones adds an AVX2 build picked at load time. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CS_VECTOR_CLONES \
-    __attribute__((target_clones("avx2", "default"), optimize("O3")))
-#else
-#define CS_VECTOR_CLONES
-#endif
+#define CS_VECTOR_CLONES CS_SIMD_CLONES_AVX2 CS_HOT_LOOP
 
 CS_VECTOR_CLONES
 static int32_t dot_u32(const int32_t *p, const int32_t *k, int n)

@@ -3,7 +3,13 @@
  * spec compares distances with a 1e-6 + 1e-5|x| tolerance for exactly this reason. */
 #include "store/vscan.h"
 
+#include "base/simd.h"
+#if CS_SIMD_X86
 #include <immintrin.h>
+#elif CS_SIMD_NEON
+#include <arm_neon.h>
+#endif
+
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -32,6 +38,7 @@ static float k_generic(kind k, const float *a, const float *b, size_t dim)
     return s;
 }
 
+#if CS_SIMD_X86
 __attribute__((target("avx2,fma"))) static float hsum256(__m256 v)
 {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -111,14 +118,42 @@ __attribute__((target("avx512f"))) static float k_avx512(kind k, const float *a,
     return s;
 }
 
+#endif /* CS_SIMD_X86 */
+
+#if CS_SIMD_NEON
+/* aarch64: NEON is always there; four 4-lane accumulators hide the FMA latency. */
+static float k_neon(kind k, const float *a, const float *b, size_t dim)
+{
+    float32x4_t s[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+    size_t i = 0;
+    for (; i + 16 <= dim; i += 16)
+        for (int j = 0; j < 4; j++) {
+            float32x4_t x = vld1q_f32(a + i + 4 * j), y = vld1q_f32(b + i + 4 * j);
+            if (k == K_DOT) s[j] = vfmaq_f32(s[j], x, y);
+            else {
+                float32x4_t d = vsubq_f32(x, y);
+                s[j] = k == K_L2 ? vfmaq_f32(s[j], d, d) : vaddq_f32(s[j], vabsq_f32(d));
+            }
+        }
+    float r = vaddvq_f32(vaddq_f32(vaddq_f32(s[0], s[1]), vaddq_f32(s[2], s[3])));
+    for (; i < dim; i++) {
+        float x = a[i], y = b[i];
+        r += k == K_DOT ? x * y : k == K_L2 ? (x - y) * (x - y) : fabsf(x - y);
+    }
+    return r;
+}
+#endif
+
 typedef float (*kernel_fn)(kind, const float *, const float *, size_t);
 
 static kernel_fn pick_kernel(void)
 {
-    /* Sanitizer builds: the plain C loop keeps UBSan/ASan reports meaningful. */
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return k_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return k_avx2;
+#if CS_SIMD_X86
+    if (cs_cpu_has(CS_CPU_AVX512F)) return k_avx512;
+    if (cs_cpu_has(CS_CPU_AVX2_FMA)) return k_avx2;
+#elif CS_SIMD_NEON
+    return k_neon;
+#endif
     return k_generic;
 }
 

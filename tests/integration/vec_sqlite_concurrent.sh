@@ -54,10 +54,23 @@ for round in 1 2 3; do
 done
 "$TOOL" check "$DB" >/dev/null || die "integrity_check"
 
-# A writer holding the lock: a short timeout gives BusyError and writes nothing...
-"$TOOL" lock "$DB" 1500 >"$TMP/lock.out" &
-pl=$!
-for _ in $(seq 100); do grep -q locked "$TMP/lock.out" 2>/dev/null && break; sleep 0.05; done
+# A writer holding the lock (a handshake through two FIFOs: the holder says "locked",
+# and keeps the lock until told to release; the waits below only guard against a hung
+# test). A short timeout gives BusyError and writes nothing...
+mkfifo "$TMP/hold.in" "$TMP/hold.out"
+hold_lock() {
+    exec 8<>"$TMP/hold.in" 9<>"$TMP/hold.out"
+    "$TOOL" lock "$DB" <&8 >&9 &
+    pl=$!
+    read -r -t 600 line <&9 && [ "$line" = locked ] || die "lock holder did not report the lock"
+}
+release_lock() {
+    echo release >&8
+    read -r -t 600 line <&9 && [ "$line" = released ] || die "lock holder did not release"
+    wait $pl
+    exec 8>&- 9>&-
+}
+hold_lock
 gen z 10 >"$TMP/z.jsonl"
 CLIPSEARCH_BUSY_TIMEOUT_MS=200 vec upsert c <"$TMP/z.jsonl" >"$TMP/z.out" 2>"$TMP/z.err"
 rz=$?
@@ -65,14 +78,18 @@ rz=$?
     die "locked store: want one BusyError line, got exit $rz: $(cat "$TMP/z.err")"
 # ...while readers still read.
 vec query c --vector '[1,0,0,0]' --limit 1 >/dev/null 2>&1 || die "read during a held write lock"
-wait $pl
+release_lock
 [ "$(count)" = "$expected" ] || die "BusyError upsert wrote records"
-# ...and the default timeout waits for a shorter lock and then succeeds.
-"$TOOL" lock "$DB" 700 >"$TMP/lock.out" &
-pl=$!
-for _ in $(seq 100); do grep -q locked "$TMP/lock.out" 2>/dev/null && break; sleep 0.05; done
-vec upsert c <"$TMP/z.jsonl" >/dev/null 2>"$TMP/z.err" || die "upsert should wait out a short lock: $(cat "$TMP/z.err")"
-wait $pl
+# ...and a writer with a long timeout waits for the lock and then succeeds. It is released
+# once the writer runs; should a loaded machine start the writer only after the release,
+# the upsert must still succeed (the test then proves less, but never fails falsely).
+hold_lock
+CLIPSEARCH_BUSY_TIMEOUT_MS=600000 vec upsert c <"$TMP/z.jsonl" >/dev/null 2>"$TMP/z.err" &
+pu=$!
+sleep 0.3
+kill -0 $pu 2>/dev/null || die "upsert finished while the write lock was held: $(cat "$TMP/z.err")"
+release_lock
+wait $pu || die "upsert should wait out the lock: $(cat "$TMP/z.err")"
 [ "$(count)" = "$((expected + 10))" ] || die "count after waiting upsert"
 "$TOOL" check "$DB" >/dev/null || die "final integrity_check"
 exit $fail

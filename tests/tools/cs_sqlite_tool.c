@@ -1,7 +1,9 @@
 /* Test helper for the SQLite store's crash and concurrency tests:
  *   cs_sqlite_tool check DB      runs PRAGMA integrity_check; prints it; exit 0 when "ok"
- *   cs_sqlite_tool lock DB MS    holds a write transaction (BEGIN IMMEDIATE) for MS ms;
- *                                prints "locked" once it has the lock */
+ *   cs_sqlite_tool lock DB       takes a write transaction (BEGIN IMMEDIATE), prints
+ *                                "locked", holds it until a line or EOF arrives on stdin,
+ *                                commits and prints "released": a handshake, so tests
+ *                                never depend on how fast the machine is */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,7 @@
 int main(int argc, char **argv)
 {
     if (argc < 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "lock"))) {
-        fprintf(stderr, "usage: %s check DB | lock DB MS\n", argv[0]);
+        fprintf(stderr, "usage: %s check DB | lock DB\n", argv[0]);
         return 2;
     }
     sqlite3 *db;
@@ -38,15 +40,17 @@ int main(int argc, char **argv)
             rc = ok ? 0 : 1;
         }
     } else {
-        int ms = argc > 3 ? atoi(argv[3]) : 1000;
         if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
             fprintf(stderr, "%s\n", sqlite3_errmsg(db));
             rc = 1;
         } else {
             printf("locked\n");
             fflush(stdout);
-            usleep((useconds_t)ms * 1000);
+            int c;
+            while ((c = getchar()) != EOF && c != '\n') {}
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+            printf("released\n");
+            fflush(stdout);
         }
     }
     sqlite3_close(db);

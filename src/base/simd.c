@@ -1,0 +1,24 @@
+/* Run-time CPU feature checks behind simd.h. */
+#include "base/simd.h"
+
+bool cs_cpu_has(cs_cpu_feature f)
+{
+#if CS_SIMD_X86
+    /* __builtin_cpu_supports reads a table libgcc fills before main; calling init again
+     * is cheap and makes the answer safe from constructors too. */
+    __builtin_cpu_init();
+    switch (f) {
+    case CS_CPU_AVX2_FMA: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CS_CPU_AVX512F: return __builtin_cpu_supports("avx512f");
+    }
+#endif
+    (void)f;
+    return false;
+}
+
+const char *cs_simd_level(void)
+{
+    if (cs_cpu_has(CS_CPU_AVX512F)) return "avx512";
+    if (cs_cpu_has(CS_CPU_AVX2_FMA)) return "avx2";
+    return CS_SIMD_NEON ? "neon" : "portable";
+}
