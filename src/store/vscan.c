@@ -192,12 +192,15 @@ double cs_vscan_distance(cs_measure m, const float *a, const float *b, size_t di
     return finish(m, s, an, bn);
 }
 
-/* "a ranks after b": larger distance, NaN after every number. */
-static inline bool worse(double a, double b)
+/* "a ranks after b": larger distance, NaN after every number, and between equal distances
+ * the later row. A total order, so the top-k set is the same however the rows are split
+ * between threads (ties at the k-th place included). */
+static inline bool worse(cs_vscan_hit a, cs_vscan_hit b)
 {
-    if (isnan(a)) return !isnan(b);
-    if (isnan(b)) return false;
-    return a > b;
+    bool an = isnan(a.dist), bn = isnan(b.dist);
+    if (an != bn) return an;
+    if (!an && a.dist != b.dist) return a.dist > b.dist;
+    return a.row > b.row;
 }
 
 /* Max-heap on `worse` so the root is the current k-th best. */
@@ -205,8 +208,8 @@ static void heap_sift_down(cs_vscan_hit *h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && worse(h[l].dist, h[w].dist)) w = l;
-        if (r < n && worse(h[r].dist, h[w].dist)) w = r;
+        if (l < n && worse(h[l], h[w])) w = l;
+        if (r < n && worse(h[r], h[w])) w = r;
         if (w == i) return;
         cs_vscan_hit t = h[i];
         h[i] = h[w];
@@ -222,13 +225,13 @@ static void heap_push(cs_vscan_hit *h, size_t *n, size_t k, cs_vscan_hit x)
         h[i] = x;
         while (i) {
             size_t p = (i - 1) / 2;
-            if (!worse(h[i].dist, h[p].dist)) break;
+            if (!worse(h[i], h[p])) break;
             cs_vscan_hit t = h[i];
             h[i] = h[p];
             h[p] = t;
             i = p;
         }
-    } else if (worse(h[0].dist, x.dist)) {
+    } else if (worse(h[0], x)) {
         h[0] = x;
         heap_sift_down(h, *n, 0);
     }
@@ -263,9 +266,7 @@ static void *run_job(void *arg)
 static int hit_cmp(const void *x, const void *y)
 {
     const cs_vscan_hit *a = x, *b = y;
-    if (worse(a->dist, b->dist)) return 1;
-    if (worse(b->dist, a->dist)) return -1;
-    return a->row < b->row ? -1 : a->row > b->row;
+    return worse(*a, *b) ? 1 : worse(*b, *a) ? -1 : 0;
 }
 
 int cs_vscan_threads(size_t work)

@@ -24,7 +24,12 @@ start_server() {  # extra args for hf_server.py
   rm -f "$T/port" "$T/log"
   python3 "$SRC/tests/tools/hf_server.py" --root "$T/hub" --port-file "$T/port" --log "$T/log" "$@" &
   SERVER_PID=$!
-  for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
+  # Polls until the server writes its port (the limit only fails a hung start).
+  for _ in $(seq 1200); do
+    [ -s "$T/port" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
   [ -s "$T/port" ] || { echo "server did not start" >&2; exit 1; }
   CLIPSEARCH_HF_ENDPOINT=http://127.0.0.1:$(cat "$T/port")
   export CLIPSEARCH_HF_ENDPOINT

@@ -7,7 +7,7 @@ set(CS_PG_STATE ${CMAKE_BINARY_DIR}/pg)
 set(CS_PG_DIR ${CMAKE_SOURCE_DIR}/tests/pg)
 
 add_test(NAME pg_server_start COMMAND bash ${CS_PG_DIR}/start.sh ${CS_PG_STATE})
-set_tests_properties(pg_server_start PROPERTIES FIXTURES_SETUP pg_server TIMEOUT 180
+set_tests_properties(pg_server_start PROPERTIES FIXTURES_SETUP pg_server TIMEOUT 400
   ENVIRONMENT "${CS_TEST_ENV}")
 add_test(NAME pg_server_stop COMMAND bash ${CS_PG_DIR}/stop.sh ${CS_PG_STATE})
 set_tests_properties(pg_server_stop PROPERTIES FIXTURES_CLEANUP pg_server TIMEOUT 60)

@@ -45,7 +45,7 @@ for attempt in 1 2 3; do
     --extensions @electric-sql/pglite-pgvector:vector >"$log" 2>&1 < /dev/null &
   pid=$!
   url="postgresql://postgres:postgres@127.0.0.1:$port/postgres?sslmode=disable"
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 600); do
     if ! kill -0 "$pid" 2>/dev/null; then break; fi
     if grep -q "listening" "$log" 2>/dev/null && pg_isready -q -h 127.0.0.1 -p "$port" -t 2; then
       printf '%s\n' "$pid" > "$state/pid"
