@@ -91,19 +91,25 @@ int main(int argc, char **argv)
 {
     const char *dir = NULL;
     int threads = 0, runs = 5;
+    const char *precision = "fp32", *gemm = "auto";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) dir = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--runs")) runs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--precision")) precision = argv[i + 1];
+        else if (!strcmp(argv[i], "--gemm")) gemm = argv[i + 1];
     }
     if (!dir || runs < 1 || runs > 100) {
-        fprintf(stderr, "usage: bench_clip --model DIR [--threads N] [--runs R]\n");
+        fprintf(stderr, "usage: bench_clip --model DIR [--threads N] [--runs R] [--precision fp32|bf16] [--gemm auto|openblas|onednn]\n");
         return 2;
     }
     cs_error err = {0};
     cs_clip_options opt;
     cs_clip_options_init(&opt);
     opt.n_threads = threads;
+    opt.precision = !strcmp(precision, "bf16") ? CS_PRECISION_BF16 : CS_PRECISION_FP32;
+    opt.gemm = !strcmp(gemm, "openblas") ? CS_GEMM_OPENBLAS
+               : !strcmp(gemm, "onednn") ? CS_GEMM_ONEDNN : CS_GEMM_AUTO;
     double tl[100];
     cs_clip *m = NULL;
     for (int r = 0; r < runs; r++) {
@@ -183,6 +189,7 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     double mt1 = median(t1, runs), mt32 = median(t32, runs), ml = median(tl, runs);
     double mqb = median(tqb, runs), mlong = median(tlong, runs), mq = median(tq, runs);
+    printf("engine                   %s\n", cs_clip_engine(m));
     printf("threads %d, %d runs: median (best)\n", threads, runs);
     printf("model load               %.1f ms (%.1f)\n", 1e3 * ml, 1e3 * best(tl));
     printf("images/s batch 1         %.1f (%.1f)\n", 1 / mt1, 1 / best(t1));

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config
-  libopenblas-dev libjansson-dev libutf8proc-dev
+  libopenblas-dev libdnnl-dev libjansson-dev libutf8proc-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libexif-dev
   libsqlite3-dev sqlite3 libpq-dev postgresql-client
   libmicrohttpd-dev libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev

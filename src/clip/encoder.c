@@ -47,11 +47,11 @@ static void ln_rows(void *ctx, int begin, int end, int worker)
     cs_layernorm(j->x + o, j->y + o, end - begin, j->d, j->w, j->b, j->eps);
 }
 
-static void layernorm(int threads, const float *x, float *y, int rows, int d, const float *w,
+static void layernorm(const cs_exec *ex, const float *x, float *y, int rows, int d, const float *w,
                       const float *b, float eps)
 {
     rows_job j = {x, w, b, y, d, 0, eps};
-    cs_parallel_for(threads, rows, (size_t)rows * d, ln_rows, &j);
+    cs_parallel_for(ex->threads, rows, (size_t)rows * d, ln_rows, &j);
 }
 
 static void act_rows(void *ctx, int begin, int end, int worker)
@@ -60,10 +60,10 @@ static void act_rows(void *ctx, int begin, int end, int worker)
     cs_act(j->y + (size_t)begin * j->d, (size_t)(end - begin) * j->d, j->act);
 }
 
-static void activation(int threads, float *y, int rows, int n, int act)
+static void activation(const cs_exec *ex, float *y, int rows, int n, int act)
 {
     rows_job j = {NULL, NULL, NULL, y, n, act, 0};
-    cs_parallel_for(threads, rows, (size_t)rows * n, act_rows, &j);
+    cs_parallel_for(ex->threads, rows, (size_t)rows * n, act_rows, &j);
 }
 
 typedef struct {
@@ -85,18 +85,18 @@ static void attn_seqs(void *ctx, int begin, int end, int worker)
 }
 
 /* x[rows] += MLP(LN2(x[rows])), using s->h and s->mlp. */
-static void mlp_block(int threads, const cs_clip_tower_config *cfg, const cs_clip_layer *L,
+static void mlp_block(const cs_exec *ex, const cs_clip_tower_config *cfg, const cs_clip_layer *L,
                       float *x, int rows, scratch *s)
 {
     int d = cfg->hidden, inter = cfg->intermediate;
-    layernorm(threads, x, s->h, rows, d, L->ln2_w, L->ln2_b, (float)cfg->ln_eps);
-    cs_linear_bias(s->h, d, rows, d, L->fc1_w, L->fc1_b, inter, s->mlp, inter);
-    activation(threads, s->mlp, rows, inter, cfg->act);
-    cs_linear(s->mlp, inter, rows, inter, L->fc2_w, d, x, d, true);
+    layernorm(ex, x, s->h, rows, d, L->ln2_w, L->ln2_b, (float)cfg->ln_eps);
+    cs_linear_bias(ex, s->h, d, rows, d, L->fc1_w, L->fc1_b, inter, s->mlp, inter);
+    activation(ex, s->mlp, rows, inter, cfg->act);
+    cs_linear(ex, s->mlp, inter, rows, inter, L->fc2_w, d, x, d, true);
     cs_add_bias(x, rows, d, L->fc2_b);
 }
 
-int cs_encoder_forward(int threads, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
+int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
                        int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
                        bool causal, const int *pool_rows, float *pooled, cs_error *err)
 {
@@ -112,24 +112,24 @@ int cs_encoder_forward(int threads, const cs_clip_tower_config *cfg, const cs_cl
     for (int l = 0; l < cfg->layers; l++) {
         const cs_clip_layer *L = &layers[l];
         bool last = pool_rows && l == cfg->layers - 1;
-        layernorm(threads, x, s.h, n_tokens, d, L->ln1_w, L->ln1_b, eps);
-        cs_linear_bias(s.h, d, n_tokens, d, L->k_w, L->k_b, d, s.k, d);
-        cs_linear_bias(s.h, d, n_tokens, d, L->v_w, L->v_b, d, s.v, d);
+        layernorm(ex, x, s.h, n_tokens, d, L->ln1_w, L->ln1_b, eps);
+        cs_linear_bias(ex, s.h, d, n_tokens, d, L->k_w, L->k_b, d, s.k, d);
+        cs_linear_bias(ex, s.h, d, n_tokens, d, L->v_w, L->v_b, d, s.v, d);
         if (!last) {
-            cs_linear_bias(s.h, d, n_tokens, d, L->q_w, L->q_b, d, s.q, d);
+            cs_linear_bias(ex, s.h, d, n_tokens, d, L->q_w, L->q_b, d, s.q, d);
             cs_scale(s.q, (size_t)n_tokens * d, scale);
             attn_job aj = {&s, seq_start, seq_len, d, heads, hd, causal};
-            cs_parallel_for(threads, n_seq, (size_t)n_tokens * max_t * d, attn_seqs, &aj);
-            cs_linear(s.a, d, n_tokens, d, L->o_w, d, x, d, true);
+            cs_parallel_for(ex->threads, n_seq, (size_t)n_tokens * max_t * d, attn_seqs, &aj);
+            cs_linear(ex, s.a, d, n_tokens, d, L->o_w, d, x, d, true);
             cs_add_bias(x, n_tokens, d, L->o_b);
-            mlp_block(threads, cfg, L, x, n_tokens, &s);
+            mlp_block(ex, cfg, L, x, n_tokens, &s);
             continue;
         }
         /* Last layer with pooling: nothing but the pooled rows can reach the output, so
          * queries, projections and the MLP run on those rows only. */
         for (int q = 0; q < n_seq; q++)
             memcpy(s.a + (size_t)q * d, s.h + (size_t)pool_rows[q] * d, (size_t)d * 4);
-        cs_linear_bias(s.a, d, n_seq, d, L->q_w, L->q_b, d, s.q, d);
+        cs_linear_bias(ex, s.a, d, n_seq, d, L->q_w, L->q_b, d, s.q, d);
         cs_scale(s.q, (size_t)n_seq * d, scale);
         for (int q = 0; q < n_seq; q++) {
             size_t o = (size_t)seq_start[q] * d;
@@ -138,9 +138,9 @@ int cs_encoder_forward(int threads, const cs_clip_tower_config *cfg, const cs_cl
                          hd, causal, s.a + (size_t)q * d, d, s.scores);
             memcpy(pooled + (size_t)q * d, x + (size_t)pool_rows[q] * d, (size_t)d * 4);
         }
-        cs_linear(s.a, d, n_seq, d, L->o_w, d, pooled, d, true);
+        cs_linear(ex, s.a, d, n_seq, d, L->o_w, d, pooled, d, true);
         cs_add_bias(pooled, n_seq, d, L->o_b);
-        mlp_block(threads, cfg, L, pooled, n_seq, &s);
+        mlp_block(ex, cfg, L, pooled, n_seq, &s);
     }
     free(s.block);
     return 0;

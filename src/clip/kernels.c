@@ -1,6 +1,7 @@
 #include "clip/kernels.h"
 
 #include "base/simd.h"
+#include "clip/gemm.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -10,10 +11,14 @@
  * -O3 and per-CPU clones (base/simd.h). */
 #define CS_HOT CS_HOT_LOOP CS_SIMD_CLONES
 
-void cs_linear(const float *x, int ldx, int rows, int in, const float *w, int out, float *y,
-               int ldy, bool accumulate)
+void cs_linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
+               int out, float *y, int ldy, bool accumulate)
 {
     if (rows <= 0) return;
+    if (ex && ex->gemm &&
+        cs_gemm_linear(ex->gemm, x, ldx, rows, w, out, in, NULL, y, ldy, accumulate,
+                       ex->threads))
+        return;
     if (rows <= CS_LINEAR_SMALL_ROWS && in % 16 == 0) {
         cs_linear_small(x, ldx, rows, in, w, out, y, ldy, accumulate);
         return;
@@ -22,11 +27,15 @@ void cs_linear(const float *x, int ldx, int rows, int in, const float *w, int ou
                 accumulate ? 1.0f : 0.0f, y, ldy);
 }
 
-void cs_linear_bias(const float *x, int ldx, int rows, int in, const float *w, const float *b,
-                    int out, float *y, int ldy)
+void cs_linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+                    const float *w, const float *b, int out, float *y, int ldy)
 {
+    if (rows <= 0) return;
+    if (ex && ex->gemm && cs_gemm_linear(ex->gemm, x, ldx, rows, w, out, in, b, y, ldy, false,
+                                        ex->threads))
+        return;
     for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * ldy, b, (size_t)out * sizeof(float));
-    cs_linear(x, ldx, rows, in, w, out, y, ldy, true);
+    cs_linear(NULL, x, ldx, rows, in, w, out, y, ldy, true);
 }
 
 /* Inlined into the loops below so they vectorise; clamped so 2^n stays a normal float. */

@@ -7,14 +7,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* y[rows, out] = x[rows, in] @ W[out, in]^T (+ y when accumulate). ldx/ldy: row strides. */
-void cs_linear(const float *x, int ldx, int rows, int in, const float *w, int out, float *y,
-               int ldy, bool accumulate);
+typedef struct cs_gemm cs_gemm;
 
-/* y[rows, out] = x @ W^T + b: y is pre-filled with the bias and the GEMM accumulates onto
- * it (OpenBLAS would otherwise clear y first: one memory pass instead of two). */
-void cs_linear_bias(const float *x, int ldx, int rows, int in, const float *w, const float *b,
-                    int out, float *y, int ldy);
+/* How a forward pass runs: the model's thread count for its own kernels and the GEMM
+ * engine (NULL: OpenBLAS and the few-row kernel). */
+typedef struct cs_exec {
+    int threads;
+    cs_gemm *gemm;           /* thread-safe: prepares weights on first use */
+} cs_exec;
+
+/* y[rows, out] = x[rows, in] @ W[out, in]^T (+ y when accumulate). ldx/ldy: row strides.
+ * ex may be NULL (one thread, OpenBLAS). */
+void cs_linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
+               int out, float *y, int ldy, bool accumulate);
+
+/* y[rows, out] = x @ W^T + b. On the OpenBLAS path y is pre-filled with the bias and the
+ * GEMM accumulates onto it (one memory pass instead of two); oneDNN adds it itself. */
+void cs_linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+                    const float *w, const float *b, int out, float *y, int ldy);
 
 /* The same for few rows, reading W once (gemm_small.c). Requires in % 16 == 0. */
 void cs_linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,

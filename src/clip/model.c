@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "base/file.h"
+#include "clip/gemm.h"
 #include "clip/model.h"
 
 #define CS_MODEL_HINT \
@@ -20,6 +21,7 @@ void cs_clip_options_init(cs_clip_options *opt)
 void cs_clip_free(cs_clip *m)
 {
     if (!m) return;
+    cs_gemm_free(m->gemm);
     if (m->arena) munmap(m->arena, m->arena_bytes);
     free(m->txt_layers);
     free(m->vis_layers);
@@ -88,6 +90,34 @@ done:
     return rc;
 }
 
+/* Creates the GEMM engine; it prepares each weight on first use (gemm.h). */
+static int prepare_gemm(cs_clip *m, const cs_clip_options *opt, cs_error *err)
+{
+    m->precision = opt ? opt->precision : CS_PRECISION_FP32;
+    int choice = opt ? opt->gemm : CS_GEMM_AUTO;
+    if (m->precision != CS_PRECISION_FP32 && m->precision != CS_PRECISION_BF16)
+        return cs_error_set(err, CS_E_ARG, "unknown precision %d", m->precision);
+    if (choice == CS_GEMM_OPENBLAS) {
+        if (m->precision == CS_PRECISION_BF16)
+            return cs_error_set(err, CS_E_ARG, "bf16 precision needs the oneDNN engine");
+        return 0;
+    }
+    int rc = cs_gemm_create(m->precision, &m->gemm, err);
+    if (rc) return rc;
+    if (!m->gemm) {
+        if (choice == CS_GEMM_ONEDNN)
+            return cs_error_set(err, CS_E_ARG, "this build has no oneDNN GEMM engine");
+        return 0;
+    }
+    cs_gemm_set_file_mapping(m->gemm, m->st.map, m->st.size);
+    return 0;
+}
+
+const char *cs_clip_engine(const cs_clip *m)
+{
+    return m->gemm ? cs_gemm_describe(m->gemm) : "openblas fp32";
+}
+
 int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_error *err)
 {
     *out = NULL;
@@ -99,6 +129,7 @@ int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_
     if (!m) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     int rc = cs_clip_find_weights_dir(dir, &m->dir, err);
     if (!rc) rc = load_parts(m, err);
+    if (!rc) rc = prepare_gemm(m, opt, err);
     if (rc) {
         cs_clip_free(m);
         return rc;

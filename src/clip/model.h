@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "clip/config.h"
+#include "clip/kernels.h"
 #include "clip/safetensors.h"
 #include "clipsearch/clip.h"
 
@@ -36,16 +37,18 @@ struct cs_clip {
     cs_clip_layer *vis_layers;
     float logit_scale;               /* raw (log) value */
     int n_threads;                   /* threads of clipsearch's own kernels (parallel.h) */
+    int precision;                   /* CS_PRECISION_* of the GEMMs */
+    cs_gemm *gemm;                   /* oneDNN engine with the prepared weights, or NULL */
 };
 
 /* Binds every tensor of the checkpoint to the model, checking shapes against cfg. */
 int cs_clip_bind_weights(cs_clip *m, cs_error *err);
 
-/* Runs a pre-LN transformer over x [n_tokens, D] (its own kernels on `threads` threads): sequences seq_start[s]..+seq_len[s].
+/* Runs a pre-LN transformer over x [n_tokens, D] (ex: threads and GEMM engine): sequences seq_start[s]..+seq_len[s].
  * When pool_rows is non-NULL (one absolute row per sequence), the last layer is computed
  * only for those rows and their final hidden states are written to pooled [n_seq, D];
  * otherwise x holds every final hidden state. */
-int cs_encoder_forward(int threads, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
+int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
                        int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
                        bool causal, const int *pool_rows, float *pooled, cs_error *err);
 

@@ -48,11 +48,12 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
             float *xr = x + (size_t)(starts[i] + j) * d;
             for (int c = 0; c < d; c++) xr[c] = te[c] + pe[c];
         }
-    int rc = cs_encoder_forward(m->n_threads, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
+    cs_exec ex = {m->n_threads, m->gemm};
+    int rc = cs_encoder_forward(&ex, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
                                 err);
     if (!rc) {
         cs_layernorm(pooled, pooled, b, d, m->final_ln_w, m->final_ln_b, (float)t->ln_eps);
-        cs_linear(pooled, d, b, d, m->text_proj, m->cfg.projection_dim, out,
+        cs_linear(&ex, pooled, d, b, d, m->text_proj, m->cfg.projection_dim, out,
                   m->cfg.projection_dim, false);
     }
     free(x);

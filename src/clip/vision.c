@@ -47,7 +47,8 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, float *out
     int *starts = ints, *lens = ints + b, *pool = ints + 2 * b;
     for (int i = 0; i < b; i++)
         im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
-    cs_linear(patches, k, b * np, k, m->patch_w, d, emb, d, false);
+    cs_exec ex = {m->n_threads, m->gemm};
+    cs_linear(&ex, patches, k, b * np, k, m->patch_w, d, emb, d, false);
     for (int i = 0; i < b; i++) {
         float *xi = x + (size_t)i * t * d;
         for (int j = 0; j < d; j++) xi[j] = m->cls_emb[j] + m->vis_pos[j];
@@ -61,11 +62,11 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, float *out
         pool[i] = i * t; /* CLS */
     }
     cs_layernorm(x, x, b * t, d, m->pre_ln_w, m->pre_ln_b, (float)v->ln_eps);
-    int rc = cs_encoder_forward(m->n_threads, v, m->vis_layers, x, b * t, starts, lens, b, false, pool, pooled,
+    int rc = cs_encoder_forward(&ex, v, m->vis_layers, x, b * t, starts, lens, b, false, pool, pooled,
                                 err);
     if (!rc) {
         cs_layernorm(pooled, pooled, b, d, m->post_ln_w, m->post_ln_b, (float)v->ln_eps);
-        cs_linear(pooled, d, b, d, m->vis_proj, m->cfg.projection_dim, out,
+        cs_linear(&ex, pooled, d, b, d, m->vis_proj, m->cfg.projection_dim, out,
                   m->cfg.projection_dim, false);
     }
     free(patches);

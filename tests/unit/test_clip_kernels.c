@@ -3,6 +3,7 @@
  * softmax, the activations, the polynomial expf, and attention (causal, pooled query). */
 #include <stdint.h>
 
+#include "clip/gemm.h"
 #include "clip/kernels.h"
 #include "test.h"
 
@@ -45,7 +46,7 @@ static void check_linear(int rows, int in, int out, int accumulate, int small)
             ref[(size_t)r * out + o] = s;
         }
     if (small) cs_linear_small(x, in, rows, in, w, out, y, out, accumulate);
-    else cs_linear(x, in, rows, in, w, out, y, out, accumulate);
+    else cs_linear(NULL, x, in, rows, in, w, out, y, out, accumulate);
     double e = rel_err(y, ref, (size_t)rows * out);
     CHECK_MSG(e < 1e-5, "linear%s rows %d in %d out %d acc %d: err %g", small ? "_small" : "", rows,
               in, out, accumulate, e);
@@ -55,8 +56,96 @@ static void check_linear(int rows, int in, int out, int accumulate, int small)
     free(ref);
 }
 
+/* The GEMM engine (oneDNN where built in): row strides, bias, accumulate, any row count,
+ * against a double reference; fp32 tight, bf16 (where the CPU has it) within bf16's
+ * rounding. Without oneDNN, fp32 gives no engine and bf16 a clear error. */
+static void check_engine(int precision)
+{
+    cs_error err = {0};
+    cs_gemm *g = NULL;
+    int rc = cs_gemm_create(precision, &g, &err);
+    if (rc) {
+        CHECK_MSG(precision == CS_PRECISION_BF16 && rc == CS_E_ARG && strstr(err.msg, "bf16"),
+                  "engine %d: %s", precision, err.msg);
+        fprintf(stderr, "note: %s\n", err.msg);
+        return;
+    }
+    if (!g) {
+        fprintf(stderr, "note: no oneDNN in this build: the engine is absent\n");
+        return;
+    }
+    fprintf(stderr, "engine: %s\n", cs_gemm_describe(g));
+    int in = 96, out = 72, ldx = 100, ldy = 80;
+    float *w = rnd((size_t)out * in), *b = rnd((size_t)out);
+    CHECK_OK(cs_gemm_prepare(g, w, out, in, &err), &err);
+    CHECK_OK(cs_gemm_prepare(g, w, out, in, &err), &err);  /* twice: the same weight */
+    CHECK(cs_gemm_weight_bytes(g) >= (size_t)out * in * (precision == CS_PRECISION_BF16 ? 2 : 4));
+    float other[8];
+    CHECK(precision == CS_PRECISION_BF16 || !cs_gemm_linear(g, other, 8, 1, other, 8, 8, NULL, other, 8, false, 1)); /* few rows, not prepared: left to the caller */
+    /* bf16 rounds each operand to 8 bits of mantissa (relative error <= 2^-9 each), so an
+     * element may be off by up to ~2^-8 * sum |x w|: the bound checked, with margin. */
+    bool bf16 = precision == CS_PRECISION_BF16;
+    int rows_list[] = {1, 3, 16, 17, 50, 300};
+    for (int ri = 0; ri < 6; ri++)
+        for (int mode = 0; mode < 3; mode++) { /* plain, bias, accumulate */
+            int rows = rows_list[ri];
+            float *x = rnd((size_t)rows * ldx), *y = rnd((size_t)rows * ldy);
+            double *ref = malloc((size_t)rows * out * sizeof(double)),
+                   *mag = malloc((size_t)rows * out * sizeof(double));
+            for (int r = 0; r < rows; r++)
+                for (int o = 0; o < out; o++) {
+                    double s = mode == 2 ? y[(size_t)r * ldy + o] : mode == 1 ? b[o] : 0, a = 0;
+                    for (int i = 0; i < in; i++) {
+                        double p = (double)x[(size_t)r * ldx + i] * w[(size_t)o * in + i];
+                        s += p;
+                        a += fabs(p);
+                    }
+                    ref[(size_t)r * out + o] = s;
+                    mag[(size_t)r * out + o] = a;
+                }
+            float guard = y[(size_t)(rows - 1) * ldy + out];   /* past the last row's outputs */
+            for (int threads = 1; threads <= 2; threads++) {
+                float *yy = malloc((size_t)rows * ldy * sizeof(float));
+                memcpy(yy, y, (size_t)rows * ldy * sizeof(float));
+                CHECK(cs_gemm_linear(g, x, ldx, rows, w, out, in, mode == 1 ? b : NULL, yy, ldy, mode == 2,
+                                     threads));
+                double e = 0; /* error over the allowed error */
+                for (int r = 0; r < rows; r++)
+                    for (int o = 0; o < out; o++) {
+                        size_t k = (size_t)r * out + o;
+                        double allowed = bf16 ? 1e-5 + mag[k] / 128 : 1e-5 * (1 + fabs(ref[k]));
+                        double d = fabs(yy[(size_t)r * ldy + o] - ref[k]) / allowed;
+                        if (d > e) e = d;
+                    }
+                CHECK_MSG(e < 1, "engine %d rows %d mode %d threads %d: error %g x allowed",
+                          precision, rows, mode, threads, e);
+                CHECK(yy[(size_t)(rows - 1) * ldy + out] == guard);   /* strides respected */
+                free(yy);
+            }
+            free(x);
+            free(y);
+            free(ref);
+            free(mag);
+        }
+    /* A weight never prepared: a call with more rows than the few-row kernel takes
+     * prepares it on the spot (and later few-row calls use the prepared copy). */
+    size_t before = cs_gemm_weight_bytes(g);
+    float *w2 = rnd((size_t)out * in), *x2 = rnd((size_t)20 * in), *y2 = malloc(20 * (size_t)out * 4);
+    CHECK(cs_gemm_linear(g, x2, in, 20, w2, out, in, NULL, y2, out, false, 2));
+    CHECK(cs_gemm_weight_bytes(g) > before);
+    CHECK(cs_gemm_linear(g, x2, in, 1, w2, out, in, NULL, y2, out, false, 1));
+    free(w2);
+    free(x2);
+    free(y2);
+    free(w);
+    free(b);
+    cs_gemm_free(g);
+}
+
 int main(void)
 {
+    check_engine(CS_PRECISION_FP32);
+    check_engine(CS_PRECISION_BF16);
     for (int rows = 1; rows <= 17; rows++) {
         check_linear(rows, 48, 37, rows & 1, 1);
         check_linear(rows, 160, 64, 0, 1);
