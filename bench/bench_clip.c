@@ -9,6 +9,7 @@
  * alone (OpenBLAS sgemm) versus everything else (attention, layernorm, GELU, im2col,
  * copies). Random weights cost exactly what trained ones do. */
 #include <cblas.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,35 +57,54 @@ static void die(const cs_error *err)
     exit(1);
 }
 
-/* Times the linear layers of one vision forward of b images, as the engine runs them
- * (all tokens for layers 0..L-2; the last layer's K/V on all tokens, the rest on CLS). */
-static double vision_gemm_time(int b, int d, int inter, int layers, int patch, int grid, int proj)
+/* The machine's ceiling for this engine: the linear layers of one vision forward of b
+ * images alone, through the same engine (cs_linear: oneDNN with the model's prepared
+ * weights, or OpenBLAS), on the same shapes (all tokens for layers 0..L-2; the last
+ * layer's K/V on all tokens, the rest on CLS) and threads. */
+static double vision_gemm_time(const cs_clip *m, int b)
 {
-    int t = grid * grid + 1, n = b * t, k = 3 * patch * patch;
+    const cs_clip_tower_config *v = &m->cfg.vision;
+    int d = v->hidden, inter = v->intermediate, grid = v->image_size / v->patch_size;
+    int t = grid * grid + 1, n = b * t, k = v->num_channels * v->patch_size * v->patch_size;
     size_t big = (size_t)n * (inter > k ? inter : k);
-    float *x = calloc(big, 4), *w = calloc((size_t)inter * (d > k ? d : k), 4),
-          *y = calloc(big, 4);
+    float *x = calloc(big, 4), *y = calloc(big, 4);
     for (size_t i = 0; i < big; i++) x[i] = (float)(i % 13) * 0.01f;
+    cs_exec ex = {m->n_threads, m->gemm};
     double t0 = now();
-#define G(rows, in, out) \
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out)
-    G(b * grid * grid, k, d);
-    for (int l = 0; l < layers; l++) {
-        int q = l == layers - 1 ? b : n;
-        G(n, d, d);
-        G(n, d, d);
-        G(q, d, d);
-        G(q, d, d);
-        G(q, d, inter);
-        G(q, inter, d);
+    cs_linear(&ex, x, k, b * grid * grid, k, m->patch_w, d, y, d, false);
+    for (int l = 0; l < v->layers; l++) {
+        const cs_clip_layer *L = &m->vis_layers[l];
+        int q = l == v->layers - 1 ? b : n;
+        cs_linear(&ex, x, d, n, d, L->k_w, d, y, d, false);
+        cs_linear(&ex, x, d, n, d, L->v_w, d, y, d, false);
+        cs_linear(&ex, x, d, q, d, L->q_w, d, y, d, false);
+        cs_linear(&ex, x, d, q, d, L->o_w, d, y, d, true);
+        cs_linear(&ex, x, d, q, d, L->fc1_w, inter, y, inter, false);
+        cs_linear(&ex, x, inter, q, inter, L->fc2_w, d, y, d, true);
     }
-    G(b, d, proj);
-#undef G
+    cs_linear(&ex, x, d, b, d, m->vis_proj, m->cfg.projection_dim, y, m->cfg.projection_dim,
+              false);
     double el = now() - t0;
     free(x);
-    free(w);
     free(y);
     return el;
+}
+
+/* Worst cosine between two sets of n vectors of dim floats. */
+static double min_cosine(const float *a, const float *b, int n, int dim)
+{
+    double worst = 1;
+    for (int i = 0; i < n; i++) {
+        double d = 0, x = 0, y = 0;
+        for (int j = 0; j < dim; j++) {
+            d += (double)a[(size_t)i * dim + j] * b[(size_t)i * dim + j];
+            x += (double)a[(size_t)i * dim + j] * a[(size_t)i * dim + j];
+            y += (double)b[(size_t)i * dim + j] * b[(size_t)i * dim + j];
+        }
+        double c = d / sqrt(x * y);
+        if (c < worst) worst = c;
+    }
+    return worst;
 }
 
 int main(int argc, char **argv)
@@ -175,11 +195,13 @@ int main(int argc, char **argv)
     /* Where the batch-32 time goes: the same linear-layer GEMMs run alone, alternating
      * with full forwards so both see the same machine load; best of each is compared.
      * (The bench links the library's private headers to read the architecture.) */
-    double tg[100], tf[100];
-    const cs_clip_tower_config *vc = &m->cfg.vision;
+    double tg[100], tf[100], tg1[100], tf1[100];
     for (int r = 0; r < runs; r++) {
-        tg[r] = vision_gemm_time(B, vc->hidden, vc->intermediate, vc->layers, vc->patch_size,
-                                 vc->image_size / vc->patch_size, dim);
+        tg1[r] = vision_gemm_time(m, 1);
+        double t1s = now();
+        if (cs_clip_embed_pixels(m, px, 1, out, &err)) die(&err);
+        tf1[r] = now() - t1s;
+        tg[r] = vision_gemm_time(m, B);
         double t0 = now();
         if (cs_clip_embed_pixels(m, px, B, out, &err)) die(&err);
         tf[r] = now() - t0;
@@ -205,6 +227,33 @@ int main(int argc, char **argv)
     double g = best(tg), f = best(tf);
     printf("batch-32 split (best)    linear GEMMs %.1f ms (%.0f%%), rest %.1f ms (%.0f%%)\n",
            1e3 * g, 100 * g / f, 1e3 * (f - g), 100 * (f - g) / f);
+    /* Ceiling ratios from medians of the alternating rounds above. */
+    double mg = median(tg, runs), mf = median(tf, runs), mg1 = median(tg1, runs),
+           mf1 = median(tf1, runs);
+    printf("GEMM-only ceiling        batch 1 %.1f images/s, batch 32 %.1f images/s (same engine)\n",
+           1 / mg1, B / mg);
+    printf("ratio to ceiling         batch 1 %.2f, batch 32 %.2f\n", mg1 / mf1, mg / mf);
+    if (opt.precision == CS_PRECISION_BF16) {
+        /* Agreement with fp32 on the same inputs: images and texts. */
+        cs_clip_options o32 = opt;
+        o32.precision = CS_PRECISION_FP32;
+        cs_clip *m32 = NULL;
+        float *o16 = malloc(2 * B * (size_t)dim * sizeof(float)), *o32v = o16 + B * (size_t)dim;
+        if (cs_clip_load(dir, &o32, &m32, &err)) die(&err);
+        if (cs_clip_embed_pixels(m, px, B, o16, &err) || cs_clip_embed_pixels(m32, px, B, o32v, &err))
+            die(&err);
+        double ci = min_cosine(o16, o32v, B, dim);
+        if (cs_clip_embed_token_ids(m, rl, nl, 4, o16, &err) ||
+            cs_clip_embed_token_ids(m32, rl, nl, 4, o32v, &err) ||
+            cs_clip_embed_token_ids(m, rs, ns, 1, o16 + 4 * dim, &err) ||
+            cs_clip_embed_token_ids(m32, rs, ns, 1, o32v + 4 * dim, &err))
+            die(&err);
+        double ct = min_cosine(o16, o32v, 5, dim);
+        printf("bf16 vs fp32 agreement   images min cosine %.6f, texts min cosine %.6f (random inputs)\n",
+               ci, ct);
+        cs_clip_free(m32);
+        free(o16);
+    }
     cs_clip_free(m);
     free(px);
     free(out);

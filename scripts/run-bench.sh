@@ -20,9 +20,16 @@ SECTIONS=()
 section_clip() {
     local model="$WORK/vit-b-32"
     "$BUILD/cs_gen_checkpoint" --preset vit-b-32 --seed 1 --out "$model" || return 1
+    # Each engine and precision side by side in one run; each bench_clip prints its own
+    # GEMM-only ceiling (same engine, same shapes) and the ratio to it; bf16 also prints its
+    # agreement with fp32. bf16 is skipped (with the reason) where the CPU has no bf16.
     for t in 1 2; do
-        "$BUILD/bench_clip" --model "$model" --threads "$t" --runs "${BENCH_CLIP_RUNS:-5}" || return 1
-        echo
+        for cfg in "--gemm openblas" "--gemm auto --precision fp32" "--gemm auto --precision bf16"; do
+            # shellcheck disable=SC2086
+            "$BUILD/bench_clip" --model "$model" --threads "$t" --runs "${BENCH_CLIP_RUNS:-5}" $cfg ||
+                [[ $cfg == *bf16* ]] || return 1
+            echo
+        done
     done
     if python3 -c 'import torch' 2>/dev/null; then
         echo "(PyTorch is installed; no comparison script yet)"

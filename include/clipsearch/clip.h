@@ -87,6 +87,9 @@ const cs_preprocess_config *cs_clip_preprocess_config(const cs_clip *model);
 const cs_tokenizer *cs_clip_tokenizer(const cs_clip *model);
 /* Directory the weights were read from (the 0_CLIPModel folder for sentence-transformers). */
 const char *cs_clip_model_dir(const cs_clip *model);
+/* What this build and CPU compute with, in words, without loading a model, e.g.
+ * "gemm onednn (avx512_core_bf16; bf16 available), kernels avx512" (model info). */
+void cs_clip_compute_info(char *buf, size_t size);
 /* The GEMM engine and precision in words, e.g. "onednn fp32 (avx512_core_bf16)" or
  * "openblas fp32". */
 const char *cs_clip_engine(const cs_clip *model);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "base/file.h"
+#include "clipsearch/clip.h"
 #include "clipsearch/models.h"
 
 void cs_model_info_free(cs_model_info *info)
@@ -213,6 +214,9 @@ char *cs_model_info_json(const cs_model_info *info)
         info->vocab_size, "context_length", info->context_length, "hidden_act", info->text_act,
         "files", files, "total_bytes", (json_int_t)info->total_bytes);
     if (!o) return NULL;
+    char compute[256];
+    cs_clip_compute_info(compute, sizeof compute);
+    json_object_set_new(o, "compute", json_string(compute));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;

@@ -189,6 +189,9 @@ static int info(int argc, char **argv)
         for (size_t i = 0; i < mi.n_files; i++)
             printf("  %-28s %12" PRIu64 " bytes\n", mi.files[i].name, mi.files[i].bytes);
         printf("total:          %.1f MiB\n", mi.total_bytes / 1048576.0);
+        char compute[256];
+        cs_clip_compute_info(compute, sizeof compute);
+        printf("compute:        %s\n", compute);
     }
     cs_model_info_free(&mi);
     return 0;

@@ -41,6 +41,10 @@ void cs_gemm_set_file_mapping(cs_gemm *g, const void *map, size_t size);
 bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *w, int out,
                     int in, const float *bias, float *y, int ldy, bool accumulate, int threads);
 
+/* What the engine would be on this CPU without creating it: "onednn (avx512_core_bf16;
+ * bf16 available)" or "openblas (no oneDNN in this build)". */
+void cs_gemm_probe(char *buf, size_t size);
+
 /* "onednn fp32 (avx512_core)", for model info and the benchmarks. */
 const char *cs_gemm_describe(const cs_gemm *g);
 

@@ -140,6 +140,13 @@ void cs_gemm_free(cs_gemm *g)
 }
 
 const char *cs_gemm_describe(const cs_gemm *g) { return g->desc; }
+
+void cs_gemm_probe(char *buf, size_t size)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    snprintf(buf, size, "onednn (%s; bf16 %s)", isa_name(isa),
+             isa_has_bf16(isa) ? "available" : "not available on this CPU");
+}
 size_t cs_gemm_weight_bytes(const cs_gemm *g) { return g->weight_bytes; }
 
 static size_t slot_of(const float *p)
@@ -448,6 +455,10 @@ bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *
     return false;
 }
 const char *cs_gemm_describe(const cs_gemm *g) { (void)g; return "openblas"; }
+void cs_gemm_probe(char *buf, size_t size)
+{
+    snprintf(buf, size, "openblas (no oneDNN in this build; bf16 not available)");
+}
 size_t cs_gemm_weight_bytes(const cs_gemm *g) { (void)g; return 0; }
 
 #endif

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "base/file.h"
+#include "base/simd.h"
 #include "clip/gemm.h"
 #include "clip/model.h"
 
@@ -111,6 +112,13 @@ static int prepare_gemm(cs_clip *m, const cs_clip_options *opt, cs_error *err)
     }
     cs_gemm_set_file_mapping(m->gemm, m->st.map, m->st.size);
     return 0;
+}
+
+void cs_clip_compute_info(char *buf, size_t size)
+{
+    char g[128];
+    cs_gemm_probe(g, sizeof g);
+    snprintf(buf, size, "gemm %s, kernels %s", g, cs_simd_level());
 }
 
 const char *cs_clip_engine(const cs_clip *m)

@@ -72,9 +72,13 @@ assert d["projection_dim"] == 32 and d["vision"]["hidden_size"] == 64 and d["tex
 assert d["storage_dtypes"] == "F32", d
 files = {f["name"]: f["bytes"] for f in d["files"]}
 assert files["model.safetensors"] == int(sys.argv[2]), files
+# what this build and CPU compute with: the GEMM library and the kernel family
+import re
+assert re.fullmatch(r"gemm (onednn|openblas) \(.*\), kernels (avx512|avx2|neon|portable)", d["compute"]), d
 PY
 CLIPSEARCH_MODEL=$(DEST "$C") "$CS" model info >"$T/info" || fail "model info (CLIPSEARCH_MODEL)"
 grep -q 'embedding dim: *32' "$T/info" || fail "model info table: $(cat "$T/info")"
+grep -q '^compute: *gemm ' "$T/info" || fail "model info table, compute line: $(cat "$T/info")"
 "$CS" model info --json --model "$SRC/tests/fixtures/tiny/st-layout" >"$T/st" || fail "model info (sentence-transformers)"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["layout"]=="sentence-transformers" and d["storage_dtypes"]=="F16" and d["path"].endswith("0_CLIPModel"), d' "$T/st" \
   || fail "sentence-transformers info: $(cat "$T/st")"
