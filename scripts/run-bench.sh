@@ -23,19 +23,37 @@ section_clip() {
     # Each engine and precision side by side in one run; each bench_clip prints its own
     # GEMM-only ceiling (same engine, same shapes) and the ratio to it; bf16 also prints its
     # agreement with fp32. bf16 is skipped (with the reason) where the CPU has no bf16.
+    # The peer: Debian's PyTorch on the same checkpoint (bench/torch_clip.py), installed
+    # here if missing and possible (tests never need it).
+    local torch_py=/usr/bin/python3
+    if ! "$torch_py" -c 'import torch' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "(installing python3-torch for the peer comparison)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch \
+            >"$WORK/torch-install.log" 2>&1 || echo "(python3-torch could not be installed)"
+    fi
     for t in 1 2; do
+        local out="$WORK/clip-$t"
+        : >"$out"
         for cfg in "--gemm openblas" "--gemm auto --precision fp32" "--gemm auto --precision bf16"; do
             # shellcheck disable=SC2086
-            "$BUILD/bench_clip" --model "$model" --threads "$t" --runs "${BENCH_CLIP_RUNS:-5}" $cfg ||
-                [[ $cfg == *bf16* ]] || return 1
+            "$BUILD/bench_clip" --model "$model" --threads "$t" --runs "${BENCH_CLIP_RUNS:-5}" $cfg |
+                tee -a "$out" || [[ $cfg == *bf16* ]] || return 1
             echo
         done
+        if "$torch_py" -c 'import torch' 2>/dev/null; then
+            "$torch_py" "$(dirname "$0")/../bench/torch_clip.py" --model "$model" --threads "$t" \
+                --runs "${BENCH_CLIP_RUNS:-5}" | tee -a "$out"
+            # Ratios to PyTorch: engine lines and images/s lines in order of appearance.
+            awk '/^engine/ {e=$2" "$3} /^pytorch/ {e="pytorch"}
+                 /^images\/s batch 32/ {v[e]=$4} /^images\/s batch 1 / {w[e]=$4}
+                 END { p=v["pytorch"]; q=w["pytorch"]; if (p > 0) for (k in v) if (k != "pytorch")
+                       printf "vs pytorch, %d threads: %-14s batch 32 %.1fx, batch 1 %.1fx\n", T, k, v[k]/p, w[k]/q }' \
+                T="$t" "$out"
+        else
+            echo "PyTorch: not installed here, no comparison"
+        fi
+        echo
     done
-    if python3 -c 'import torch' 2>/dev/null; then
-        echo "(PyTorch is installed; no comparison script yet)"
-    else
-        echo "PyTorch: not installed here, no comparison"
-    fi
     rm -rf "$model"
 }
 SECTIONS+=(clip)

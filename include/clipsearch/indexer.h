@@ -48,6 +48,7 @@ typedef struct cs_indexer_options {
     int batch;                    /* images per model call and per commit; 0 = 32 */
     bool prune;                   /* delete records under the DIRs whose file is gone */
     bool apply_exif_orientation;  /* default true */
+    bool fast_decode;             /* libjpeg DCT scaling of large JPEGs (opt-in; image.h) */
     uint64_t max_pixels;          /* 0 = the decoder's default limit */
     uint64_t max_file_bytes;      /* files larger are skipped; 0 = 512 MiB */
     cs_index_progress_fn progress;

@@ -270,6 +270,7 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
     w.pixels_per_image = (size_t)3 * (size_t)pp->crop_height * (size_t)pp->crop_width;
     cs_image_options_init(&w.imgopt);
     w.imgopt.apply_exif_orientation = opt->apply_exif_orientation;
+    w.imgopt.fast_jpeg_downscale = opt->fast_decode;
     if (opt->max_pixels) w.imgopt.max_pixels = opt->max_pixels;
     w.max_file_bytes = opt->max_file_bytes ? opt->max_file_bytes : (uint64_t)512 << 20;
     w.nice = 10;

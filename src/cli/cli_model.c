@@ -8,7 +8,7 @@
 #include "base/file.h"
 #include "cli/cli_util.h"
 
-cs_clip *cli_load_model(const char *model_arg, cs_error *err)
+cs_clip *cli_load_model(const char *model_arg, int precision, cs_error *err)
 {
     char dir[PATH_MAX];
     if (cs_clip_resolve_model_dir(model_arg, dir, sizeof dir, err) != 0) return NULL;
@@ -23,6 +23,7 @@ cs_clip *cli_load_model(const char *model_arg, cs_error *err)
     }
     cs_clip_options opt;
     cs_clip_options_init(&opt);
+    opt.precision = precision;
     cs_clip *model = NULL;
     if (cs_clip_load(dir, &opt, &model, err) != 0) return NULL;
     return model;

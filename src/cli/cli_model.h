@@ -7,8 +7,9 @@
 #include "clipsearch/clip.h"
 #include "clipsearch/store.h"
 
-/* Loads the model or returns NULL with err set (message includes the remedy). */
-cs_clip *cli_load_model(const char *model_arg, cs_error *err);
+/* Loads the model (CS_PRECISION_* GEMMs) or returns NULL with err set (message includes
+ * the remedy). */
+cs_clip *cli_load_model(const char *model_arg, int precision, cs_error *err);
 
 /* Opens the store (--db > $CLIPSEARCH_DB > default) and an EXISTING collection. */
 int cli_open_collection(const char *db_arg, const char *name, cs_store **store,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "clipsearch/clip.h"
 #include "clipsearch/store.h"
 
 int cli_fail(const cs_error *err)
@@ -70,4 +71,23 @@ bool cli_parse_int(const char *s, long min, long max, long *out)
     if (errno || *end || v < min || v > max) return false;
     *out = v;
     return true;
+}
+
+bool cli_parse_precision(const char *s, int *out)
+{
+    if (!strcmp(s, "fp32")) *out = CS_PRECISION_FP32;
+    else if (!strcmp(s, "bf16")) *out = CS_PRECISION_BF16;
+    else return false;
+    return true;
+}
+
+void cli_note_fast_mode(const char *cmd, int precision, bool fast_decode)
+{
+    if (precision == CS_PRECISION_FP32 && !fast_decode) return;
+    fprintf(stderr,
+            "clipsearch: %s: note: %s%s%s: embeddings differ slightly from the reference "
+            "(fp32, exact decoding; cosine about 0.999, measured by make bench)\n",
+            cmd, precision == CS_PRECISION_BF16 ? "bf16 arithmetic" : "",
+            precision == CS_PRECISION_BF16 && fast_decode ? " and " : "",
+            fast_decode ? "fast JPEG decoding" : "");
 }

@@ -18,5 +18,10 @@ char *cli_resolve_db(const char *db_arg, cs_error *err);
 
 /* Parses a non-negative decimal int; false when not a number or out of range. */
 bool cli_parse_int(const char *s, long min, long max, long *out);
+/* "fp32" or "bf16" -> CS_PRECISION_*; false for anything else. */
+bool cli_parse_precision(const char *s, int *out);
+/* The one-line note printed when a run embeds with faster, slightly different arithmetic
+ * or decoding than the reference (bf16, fast decode), to stderr. */
+void cli_note_fast_mode(const char *cmd, int precision, bool fast_decode);
 
 #endif

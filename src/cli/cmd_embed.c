@@ -24,9 +24,13 @@ typedef struct {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: clipsearch embed [--model DIR] [--raw] [--no-exif-orientation] "
+                 "[--precision fp32|bf16] [--fast-decode] [--fast] "
                  "(--text TEXT | --image FILE)...\n"
                  "Prints one JSON line per input: kind, input, embedding (unit length unless "
-                 "--raw).\n");
+                 "--raw).\n"
+                 "fp32 with exact decoding reproduces the reference numbers; bf16 (CPUs with "
+                 "AVX512-BF16 or AMX) and --fast-decode (libjpeg DCT scaling) are faster and "
+                 "slightly different; --fast is both.\n");
 }
 
 /* Decodes, preprocesses and embeds images [0, n) of paths into out (n * dim). */
@@ -59,7 +63,7 @@ static int embed_images(const cs_clip *m, const char *const *paths, size_t n,
 int cmd_embed(int argc, char **argv)
 {
     const char *model_arg = NULL;
-    int raw = 0;
+    int raw = 0, precision = CS_PRECISION_FP32;
     cs_image_options io;
     cs_image_options_init(&io);
     input *in = calloc((size_t)argc, sizeof *in);
@@ -81,6 +85,17 @@ int cmd_embed(int argc, char **argv)
             raw = 1;
         } else if (!strcmp(a, "--no-exif-orientation")) {
             io.apply_exif_orientation = false;
+        } else if (!strcmp(a, "--fast-decode")) {
+            io.fast_jpeg_downscale = true;
+        } else if (!strcmp(a, "--fast")) {
+            io.fast_jpeg_downscale = true;
+            precision = CS_PRECISION_BF16;
+        } else if (!strcmp(a, "--precision")) {
+            if (i + 1 >= argc || !cli_parse_precision(argv[i + 1], &precision)) {
+                status = cli_usage_error("embed", "--precision is fp32 or bf16");
+                goto done;
+            }
+            i++;
         } else if (!strcmp(a, "--model") || !strcmp(a, "--text") || !strcmp(a, "--image")) {
             if (i + 1 >= argc) {
                 status = cli_usage_error("embed", "%s needs a value", a);
@@ -105,11 +120,13 @@ int cmd_embed(int argc, char **argv)
     cs_clip *m = NULL;
     cs_clip_options opt;
     cs_clip_options_init(&opt);
+    opt.precision = precision;
     if (cs_clip_resolve_model_dir(model_arg, dir, sizeof dir, &err) ||
         cs_clip_load(dir, &opt, &m, &err)) {
         status = cli_fail(&err);
         goto done;
     }
+    cli_note_fast_mode("embed", precision, io.fast_jpeg_downscale);
     size_t dim = (size_t)cs_clip_embed_dim(m);
     float *tv = calloc(nt * dim + 1, sizeof(float)), *iv = calloc(ni * dim + 1, sizeof(float));
     int rc = !tv || !iv ? cs_error_set(&err, CS_E_NOMEM, "out of memory") : 0;

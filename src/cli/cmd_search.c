@@ -40,6 +40,8 @@ static void usage(FILE *f)
         "  --db URL              store (default $CLIPSEARCH_DB or the user data dir)\n"
         "  --collection NAME     collection (default image_vectors)\n"
         "  --model DIR           CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n"
+        "  --precision P         fp32 (default, the reference numbers) or bf16 (faster on\n"
+        "                        CPUs with AVX512-BF16 or AMX; refused elsewhere)\n"
         "\n"
         "Interactive mode: each line is a text query; ':image PATH' queries by image;\n"
         "an empty line or end of input quits.\n");
@@ -171,7 +173,7 @@ static bool parse_float(const char *s, double *out)
 int cmd_search(int argc, char **argv)
 {
     enum { O_IMAGE = 256, O_TW, O_IW, O_FILTER, O_MIN, O_NOEXIF, O_JSON, O_PREVIEW, O_HTML,
-           O_DB, O_COLL, O_MODEL, O_HELP };
+           O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION };
     static const struct option opts[] = {
         {"image", required_argument, 0, O_IMAGE},
         {"text-weight", required_argument, 0, O_TW},
@@ -185,12 +187,14 @@ int cmd_search(int argc, char **argv)
         {"db", required_argument, 0, O_DB},
         {"collection", required_argument, 0, O_COLL},
         {"model", required_argument, 0, O_MODEL},
+        {"precision", required_argument, 0, O_PRECISION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     session s;
     memset(&s, 0, sizeof s);
     cs_search_request_init(&s.base);
     const char *image = NULL, *db = NULL, *coll_name = "image_vectors", *model_dir = NULL;
+    int precision = CS_PRECISION_FP32;
     optind = 1;
     opterr = 0;
     int c;
@@ -228,6 +232,10 @@ int cmd_search(int argc, char **argv)
         case O_DB: db = optarg; break;
         case O_COLL: coll_name = optarg; break;
         case O_MODEL: model_dir = optarg; break;
+        case O_PRECISION:
+            if (!cli_parse_precision(optarg, &precision))
+                return cli_usage_error("search", "--precision is fp32 or bf16, got '%s'", optarg);
+            break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default:
@@ -272,7 +280,7 @@ int cmd_search(int argc, char **argv)
         warm_job w = {.coll = s.coll};
         bool warming = !strcmp(cs_store_backend_name(store), "sqlite") &&
                        pthread_create(&w.thread, NULL, warm_main, &w) == 0;
-        s.model = cli_load_model(model_dir, &err);
+        s.model = cli_load_model(model_dir, precision, &err);
         float *vec = NULL;
         int rc = s.model ? 0 : err.code;
         if (rc == 0 && !interactive) {
