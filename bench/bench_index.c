@@ -13,6 +13,8 @@
  * and 2 alternate R times (default 3) and medians are reported, so that load from other
  * processes on a shared machine hits both sides alike. */
 #include <dirent.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,8 @@ static double now(void)
 typedef struct {
     const char *model, *images, *db;
     int jobs, batch, threads, rounds;
+    int precision;      /* CS_PRECISION_* of the model in both children */
+    bool fast_decode;   /* the indexer decodes with libjpeg DCT scaling */
 } args;
 
 typedef struct {
@@ -75,6 +79,7 @@ static cs_clip *load(const args *a)
     cs_clip_options o;
     cs_clip_options_init(&o);
     o.n_threads = a->threads;
+    o.precision = a->precision;
     cs_clip *m = NULL;
     cs_error err = {0};
     if (cs_clip_load(a->model, &o, &m, &err) != 0) {
@@ -118,6 +123,55 @@ static int embed_only(const args *a, int fd)
     return 0;
 }
 
+/* Child 4 (fast modes only): agreement with the exact path on these photos: each image
+ * embedded by an fp32 model from exact pixels, and by the run's model from the run's
+ * decoding. Writes "n min_cosine median_cosine" to fd. */
+static int cmp_f(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int agreement(const args *a, int fd)
+{
+    args exact = *a;
+    exact.precision = CS_PRECISION_FP32;
+    cs_clip *m32 = load(&exact), *m = load(a);
+    list l = {0};
+    cs_error err = {0};
+    cs_walk(a->images, collect, &l, &err);
+    const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
+    size_t per = (size_t)3 * pp->crop_height * pp->crop_width;
+    int dim = cs_clip_embed_dim(m);
+    float *px = malloc(2 * per * sizeof(float)), *e = malloc(2 * (size_t)dim * sizeof(float));
+    double *cs = malloc((l.n + 1) * sizeof(double));
+    size_t n = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        int ok = 1;
+        for (int k = 0; k < 2 && ok; k++) {
+            cs_image_options io;
+            cs_image_options_init(&io);
+            io.fast_jpeg_downscale = k == 1 && a->fast_decode;
+            cs_image img = {0};
+            ok = cs_image_decode_file(l.paths[i], &io, &img, NULL, &err) == 0 &&
+                 cs_preprocess_image(pp, &img, px + k * per, &err) == 0 &&
+                 cs_clip_embed_pixels(k ? m : m32, px + k * per, 1, e + k * dim, &err) == 0;
+            cs_image_free(&img);
+        }
+        if (!ok) continue;
+        double d = 0, x = 0, y = 0;
+        for (int j = 0; j < dim; j++) {
+            d += (double)e[j] * e[dim + j];
+            x += (double)e[j] * e[j];
+            y += (double)e[dim + j] * e[dim + j];
+        }
+        cs[n++] = d / sqrt(x * y);
+    }
+    qsort(cs, n, sizeof *cs, cmp_f);
+    dprintf(fd, "%zu %.6f %.6f\n", n, n ? cs[0] : 0.0, n ? cs[n / 2] : 0.0);
+    return 0;
+}
+
 /* Children 2 and 3: the indexer. */
 static int index_run(const args *a, int fd)
 {
@@ -132,6 +186,7 @@ static int index_run(const args *a, int fd)
     cs_indexer_options_init(&opt);
     opt.jobs = a->jobs;
     opt.batch = a->batch;
+    opt.fast_decode = a->fast_decode;
     cs_index_summary sum;
     const char *dirs[] = {a->images};
     double t0 = now();
@@ -171,7 +226,7 @@ static int child(const args *a, int (*fn)(const args *, int), char *buf, size_t 
 
 int main(int argc, char **argv)
 {
-    args a = {NULL, NULL, "/tmp/bench_index.db", 0, 32, 0, 3};
+    args a = {NULL, NULL, "/tmp/bench_index.db", 0, 32, 0, 3, CS_PRECISION_FP32, false};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) a.model = argv[i + 1];
         else if (!strcmp(argv[i], "--images")) a.images = argv[i + 1];
@@ -180,10 +235,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--batch")) a.batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) a.threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--rounds")) a.rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--precision"))
+            a.precision = !strcmp(argv[i + 1], "bf16") ? CS_PRECISION_BF16 : CS_PRECISION_FP32;
+        else if (!strcmp(argv[i], "--fast-decode")) a.fast_decode = !strcmp(argv[i + 1], "on");
     }
     if (!a.model || !a.images || a.batch < 1) {
         fprintf(stderr, "usage: bench_index --model DIR --images DIR [--db PATH] [--jobs N] "
-                        "[--batch N] [--threads N]\n");
+                        "[--batch N] [--threads N] [--precision fp32|bf16] [--fast-decode on|off]\n");
         return 2;
     }
     if (a.rounds < 1 || a.rounds > 50) a.rounds = 3;
@@ -214,7 +272,9 @@ int main(int argc, char **argv)
     unsigned long long n3, u3, f3;
     double t3;
     if (sscanf(b3, "%llu %lf %llu %llu", &n3, &t3, &u3, &f3) != 4) return 1;
-    printf("images: %llu embedded by the indexer (%llu failed), batch %d, jobs %d, BLAS threads %d "
+    printf("mode: %s, %s decoding\n", a.precision == CS_PRECISION_BF16 ? "bf16" : "fp32",
+           a.fast_decode ? "fast" : "exact");
+    printf("images: %llu embedded by the indexer (%llu failed), batch %d, jobs %d, threads %d "
            "(0 = all), %ld CPUs; medians of %d rounds\n", n2, f2, a.batch, a.jobs, a.threads,
            sysconf(_SC_NPROCESSORS_ONLN), a.rounds);
     printf("embed-only (pre-decoded, model calls only): %7.2f images/s   peak RSS %6.0f MiB\n",
@@ -224,6 +284,19 @@ int main(int argc, char **argv)
            median(it, a.rounds), median(ratio, a.rounds));
     printf("index again (all %llu unchanged):           %7.3f s          peak RSS %6.0f MiB\n", u3,
            t3, r3 / 1024.0);
+    if (a.precision != CS_PRECISION_FP32 || a.fast_decode) {
+        char b4[256];
+        long r4;
+        unsigned long long n4;
+        double lo, mid;
+        if (child(&a, agreement, b4, sizeof b4, &r4) != 0 ||
+            sscanf(b4, "%llu %lf %lf", &n4, &lo, &mid) != 3)
+            return 1;
+        printf("agreement with fp32 + exact decoding (%s%s%s), %llu photos: min cosine %.6f, "
+               "median %.6f\n", a.precision == CS_PRECISION_BF16 ? "bf16" : "",
+               a.precision == CS_PRECISION_BF16 && a.fast_decode ? " + " : "",
+               a.fast_decode ? "fast decode" : "", n4, lo, mid);
+    }
     unlink(a.db);
     return 0;
 }
