@@ -256,6 +256,11 @@ char *jv_numeric_canonical(const char *lex, size_t len, bool *overflow)
     /* Integer part: digits of D before the point, without leading zeros. */
     bool any = false;
     for (long i = 0; i < intdigits; i++) {
+        /* Past the digits with nothing but zeros so far (a zero with a huge exponent such
+         * as 0e999999999): the rest are zeros too. Without this the loop ran up to the
+         * clamped exponent, a second of CPU per literal. For a nonzero value intdigits is
+         * bounded by JV_MAX_INT_DIGITS above, so the work is linear in the literal. */
+        if (i >= (long)dlen && !any) break;
         char c = i < (long)dlen ? d[i] : '0';
         if (!any && c == '0') continue;
         any = true;
