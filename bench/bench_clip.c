@@ -69,7 +69,7 @@ static double vision_gemm_time(const cs_clip *m, int b)
     size_t big = (size_t)n * (inter > k ? inter : k);
     float *x = calloc(big, 4), *y = calloc(big, 4);
     for (size_t i = 0; i < big; i++) x[i] = (float)(i % 13) * 0.01f;
-    cs_exec ex = {m->n_threads, m->gemm};
+    cs_exec ex = {m->n_threads, m->gemm, m->pool};
     double t0 = now();
     cs_linear(&ex, x, k, b * grid * grid, k, m->patch_w, d, y, d, false);
     for (int l = 0; l < v->layers; l++) {

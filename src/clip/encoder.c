@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pool.h"
 #include "clip/kernels.h"
 #include "clip/model.h"
 #include "clip/parallel.h"
@@ -15,9 +16,10 @@ typedef struct {
     void *block;
 } scratch;
 
-static int scratch_alloc(scratch *s, size_t n, size_t d, size_t inter, size_t max_t)
+static int scratch_alloc(scratch *s, size_t n, size_t d, size_t inter, size_t max_t,
+                         size_t workers)
 {
-    size_t total = 5 * n * d + n * inter + 2 * max_t * max_t;
+    size_t total = 5 * n * d + n * inter + workers * max_t * max_t;
     float *p = malloc(total * sizeof(float));
     if (!p) return -1;
     s->block = p;
@@ -51,7 +53,7 @@ static void layernorm(const cs_exec *ex, const float *x, float *y, int rows, int
                       const float *b, float eps)
 {
     rows_job j = {x, w, b, y, d, 0, eps};
-    cs_parallel_for(ex->threads, rows, (size_t)rows * d, ln_rows, &j);
+    cs_parallel_for(ex, rows, (size_t)rows * d, ln_rows, &j);
 }
 
 static void act_rows(void *ctx, int begin, int end, int worker)
@@ -63,7 +65,7 @@ static void act_rows(void *ctx, int begin, int end, int worker)
 static void activation(const cs_exec *ex, float *y, int rows, int n, int act)
 {
     rows_job j = {NULL, NULL, NULL, y, n, act, 0};
-    cs_parallel_for(ex->threads, rows, (size_t)rows * n, act_rows, &j);
+    cs_parallel_for(ex, rows, (size_t)rows * n, act_rows, &j);
 }
 
 typedef struct {
@@ -107,7 +109,7 @@ int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const
     for (int s = 0; s < n_seq; s++) max_t = seq_len[s] > max_t ? seq_len[s] : max_t;
     scratch s;
     if (scratch_alloc(&s, (size_t)n_tokens, (size_t)d, (size_t)cfg->intermediate,
-                      (size_t)max_t) != 0)
+                      (size_t)max_t, (size_t)cs_pool_threads(ex->pool)) != 0)
         return cs_error_set(err, CS_E_NOMEM, "encoder: out of memory for %d tokens", n_tokens);
     for (int l = 0; l < cfg->layers; l++) {
         const cs_clip_layer *L = &layers[l];
@@ -119,7 +121,7 @@ int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const
             cs_linear_bias(ex, s.h, d, n_tokens, d, L->q_w, L->q_b, d, s.q, d);
             cs_scale(s.q, (size_t)n_tokens * d, scale);
             attn_job aj = {&s, seq_start, seq_len, d, heads, hd, causal};
-            cs_parallel_for(ex->threads, n_seq, (size_t)n_tokens * max_t * d, attn_seqs, &aj);
+            cs_parallel_for(ex, n_seq, (size_t)n_tokens * max_t * d, attn_seqs, &aj);
             cs_linear(ex, s.a, d, n_tokens, d, L->o_w, d, x, d, true);
             cs_add_bias(x, n_tokens, d, L->o_b);
             mlp_block(ex, cfg, L, x, n_tokens, &s);

@@ -2,6 +2,7 @@
 
 #include "base/simd.h"
 #include "clip/gemm.h"
+#include "clip/parallel.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -10,6 +11,23 @@
 /* The activations, layernorm and softmax are the non-GEMM hot spots of the forward pass:
  * -O3 and per-CPU clones (base/simd.h). */
 #define CS_HOT CS_HOT_LOOP CS_SIMD_CLONES
+
+/* The few-row kernel over a slice of the output columns (groups of 4 columns). */
+typedef struct {
+    const float *x, *w;
+    float *y;
+    int ldx, rows, in, out, ldy;
+    bool accumulate;
+} small_job;
+
+static void small_cols(void *ctx, int begin, int end, int worker)
+{
+    const small_job *j = ctx;
+    int o0 = begin * 4, o1 = end * 4 < j->out ? end * 4 : j->out;
+    cs_linear_small(j->x, j->ldx, j->rows, j->in, j->w + (size_t)o0 * j->in, o1 - o0, j->y + o0,
+                    j->ldy, j->accumulate);
+    (void)worker;
+}
 
 void cs_linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
                int out, float *y, int ldy, bool accumulate)
@@ -20,7 +38,10 @@ void cs_linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, con
                        ex->threads))
         return;
     if (rows <= CS_LINEAR_SMALL_ROWS && in % 16 == 0) {
-        cs_linear_small(x, ldx, rows, in, w, out, y, ldy, accumulate);
+        /* Bound by reading W: the model's threads each stream a share of its rows (every
+         * output column is computed whole by one thread, so the split changes nothing). */
+        small_job j = {x, w, y, ldx, rows, in, out, ldy, accumulate};
+        cs_parallel_for(ex, (out + 3) / 4, (size_t)out * in, small_cols, &j);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, ldx, w, in,

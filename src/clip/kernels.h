@@ -8,12 +8,14 @@
 #include <stddef.h>
 
 typedef struct cs_gemm cs_gemm;
+typedef struct cs_pool cs_pool;
 
-/* How a forward pass runs: the model's thread count for its own kernels and the GEMM
- * engine (NULL: OpenBLAS and the few-row kernel). */
+/* How a forward pass runs: the model's thread count (oneDNN's threads), the GEMM engine
+ * (NULL: OpenBLAS and the few-row kernel) and the thread pool of its own kernels. */
 typedef struct cs_exec {
     int threads;
     cs_gemm *gemm;           /* thread-safe: prepares weights on first use */
+    cs_pool *pool;           /* NULL: everything on the calling thread */
 } cs_exec;
 
 /* y[rows, out] = x[rows, in] @ W[out, in]^T (+ y when accumulate). ldx/ldy: row strides.

@@ -39,6 +39,7 @@ struct cs_clip {
     int n_threads;                   /* threads of clipsearch's own kernels (parallel.h) */
     int precision;                   /* CS_PRECISION_* of the GEMMs */
     cs_gemm *gemm;                   /* oneDNN engine with the prepared weights, or NULL */
+    cs_pool *pool;                   /* workers of the own kernels (n_threads in all) */
 };
 
 /* Binds every tensor of the checkpoint to the model, checking shapes against cfg. */

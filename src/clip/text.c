@@ -48,7 +48,7 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
             float *xr = x + (size_t)(starts[i] + j) * d;
             for (int c = 0; c < d; c++) xr[c] = te[c] + pe[c];
         }
-    cs_exec ex = {m->n_threads, m->gemm};
+    cs_exec ex = {m->n_threads, m->gemm, m->pool};
     int rc = cs_encoder_forward(&ex, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
                                 err);
     if (!rc) {

@@ -47,7 +47,7 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, float *out
     int *starts = ints, *lens = ints + b, *pool = ints + 2 * b;
     for (int i = 0; i < b; i++)
         im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
-    cs_exec ex = {m->n_threads, m->gemm};
+    cs_exec ex = {m->n_threads, m->gemm, m->pool};
     cs_linear(&ex, patches, k, b * np, k, m->patch_w, d, emb, d, false);
     for (int i = 0; i < b; i++) {
         float *xi = x + (size_t)i * t * d;

@@ -177,10 +177,11 @@ int main(void)
     }
 
     /* clipsearch's own kernels (layernorm, activations, attention, the few-row GEMM) split
-     * rows between the model's threads; each row is computed whole by one thread, so the
-     * thread count must not change a single bit. OpenBLAS promises no such thing for its
-     * own thread split, so it is pinned to one thread for that comparison; with two BLAS
-     * threads the results agree within GEMM rounding. */
+     * rows or columns between the model's threads; each is computed whole by one thread,
+     * so the thread count must not change a single bit. A GEMM library promises no such
+     * thing for its own split, so the GEMMs are OpenBLAS pinned to one thread for that
+     * comparison; with two BLAS threads, and with the default engine (oneDNN where built
+     * in) on two threads, the results agree within GEMM rounding. */
     generate("wide", "--seed 4 --vision-hidden 128 --vision-heads 2 --vision-mlp 1024");
     {
         char d[4200];
@@ -188,15 +189,16 @@ int main(void)
         size_t per = 3 * 224 * 224;
         float *px = malloc(8 * per * sizeof(float)), r1[8 * 32], r2[8 * 32], r3[8 * 32];
         for (size_t i = 0; i < 8 * per; i++) px[i] = (float)((i * 7919) % 255) / 128.0f - 1.0f;
-        cs_clip *models[2] = {NULL, NULL};
-        for (int threads = 1; threads <= 2; threads++) {
+        cs_clip *models[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < 3; i++) {
             cs_clip_options o;
             cs_clip_options_init(&o);
-            o.n_threads = threads;
+            o.n_threads = i == 0 ? 1 : 2;
+            o.gemm = i < 2 ? CS_GEMM_OPENBLAS : CS_GEMM_AUTO;
             cs_error err = {0};
-            CHECK_OK(cs_clip_load(d, &o, &models[threads - 1], &err), &err);
+            CHECK_OK(cs_clip_load(d, &o, &models[i], &err), &err);
         }
-        if (models[0] && models[1]) {
+        if (models[0] && models[1] && models[2]) {
             cs_error err = {0};
             openblas_set_num_threads(1);
             CHECK_OK(cs_clip_embed_pixels(models[0], px, 8, r1, &err), &err);
@@ -208,9 +210,15 @@ int main(void)
                 CHECK_MSG(cosine(r1 + 32 * i, r3 + 32 * i, 32) >= 0.999999,
                           "image %d: 1 vs 2 BLAS threads: cosine %.9f", i,
                           cosine(r1 + 32 * i, r3 + 32 * i, 32));
+            if (models[2]) {
+                CHECK_OK(cs_clip_embed_pixels(models[2], px, 8, r3, &err), &err);
+                for (int i = 0; i < 8; i++)
+                    CHECK_MSG(cosine(r1 + 32 * i, r3 + 32 * i, 32) >= 0.999999,
+                              "image %d: default engine (%s): cosine %.9f", i,
+                              cs_clip_engine(models[2]), cosine(r1 + 32 * i, r3 + 32 * i, 32));
+            }
         }
-        cs_clip_free(models[0]);
-        cs_clip_free(models[1]);
+        for (int i = 0; i < 3; i++) cs_clip_free(models[i]);
         free(px);
         cs_clip_options o;
         cs_clip_options_init(&o);

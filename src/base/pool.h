@@ -1,0 +1,27 @@
+/* A small pool of persistent worker threads for data-parallel loops: the caller and the
+ * workers each take one contiguous slice of [0, n). Creating a thread per loop costs tens
+ * of microseconds, which a text query (hundreds of short loops) cannot afford; a woken
+ * worker costs a few. One loop runs at a time: a second caller that finds the pool busy
+ * (another thread using the same model) runs its loop alone instead of waiting. */
+#ifndef CS_BASE_POOL_H
+#define CS_BASE_POOL_H
+
+typedef struct cs_pool cs_pool;
+
+/* fn(ctx, begin, end, worker): slice [begin, end) of the loop, worker in [0, threads). */
+typedef void (*cs_pool_fn)(void *ctx, int begin, int end, int worker);
+
+/* A pool running loops on `threads` threads in all (the caller counts as one, so
+ * threads - 1 workers are started; threads <= 1 gives a pool that runs loops inline).
+ * Returns NULL when out of memory or threads; cs_pool_for(NULL, ...) runs inline too. */
+cs_pool *cs_pool_create(int threads);
+void cs_pool_free(cs_pool *p);
+
+/* Threads a loop on this pool uses (1 for NULL). */
+int cs_pool_threads(const cs_pool *p);
+
+/* Runs fn over [0, n) split into cs_pool_threads(p) slices and returns when all are done.
+ * Each index must be independent of the others, so results never depend on the split. */
+void cs_pool_for(cs_pool *p, int n, cs_pool_fn fn, void *ctx);
+
+#endif
