@@ -10,7 +10,8 @@ set -uo pipefail
 # native one), so only the arm64 runtime libpq5 is installed; the cross build uses the
 # native (architecture-independent) headers with it (cmake/aarch64-linux-gnu.cmake).
 LIBS=(libopenblas-dev libjansson-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev
-      libwebp-dev libgif-dev libexif-dev libsqlite3-dev libpq5 libmicrohttpd-dev
+      libwebp-dev libgif-dev libexif-dev libtiff-dev libheif-dev libjxl-dev libraw-dev
+      libsqlite3-dev libpq5 libmicrohttpd-dev
       libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev)
 PKGS=(crossbuild-essential-arm64 qemu-user)
 for l in "${LIBS[@]}"; do PKGS+=("$l:arm64"); done

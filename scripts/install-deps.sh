@@ -7,6 +7,8 @@ PKGS=(
   build-essential cmake pkg-config
   libopenblas-dev libdnnl-dev libjansson-dev libutf8proc-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libexif-dev
+  libtiff-dev libheif-dev libjxl-dev libraw-dev
+  libheif-examples libjxl-tools libtiff-tools
   libsqlite3-dev sqlite3 libpq-dev postgresql-client
   libmicrohttpd-dev libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev
   python3 nodejs npm

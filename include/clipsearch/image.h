@@ -19,7 +19,11 @@ typedef enum {
     CS_IMAGE_PNG,
     CS_IMAGE_WEBP,
     CS_IMAGE_GIF,
-    CS_IMAGE_BMP
+    CS_IMAGE_BMP,
+    CS_IMAGE_TIFF,
+    CS_IMAGE_HEIF,   /* HEIC and AVIF: both are HEIF containers, decoded by libheif */
+    CS_IMAGE_JXL,
+    CS_IMAGE_RAW     /* camera RAW: the largest embedded preview, via libraw */
 } cs_image_format;
 
 /* A decoded image: tightly packed RGB, row-major HWC, 3 bytes per pixel. */
@@ -52,6 +56,8 @@ void cs_image_options_init(cs_image_options *opt);
 /* Detects the format from the first bytes (magic numbers), not the name. */
 cs_image_format cs_image_sniff(const uint8_t *data, size_t len);
 const char *cs_image_format_name(cs_image_format f);   /* "jpeg", "png", ... */
+/* The formats this build decodes, for messages: "JPEG, PNG, ..., camera RAW". */
+const char *cs_image_supported_formats(void);
 
 /* Reads only the header: format and stored size, without decoding pixels. */
 int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err);

@@ -13,7 +13,10 @@
  * not an image is reported instead of silently ignored. */
 static const char *const IMAGE_EXTS[] = {
     "jpg", "jpeg", "jpe", "jfif", "png", "apng", "gif", "webp", "bmp", "dib",
-    "tif", "tiff", "heic", "heif", "avif", "jxl", "ico", "pbm", "pgm", "ppm", NULL};
+    "tif", "tiff", "heic", "heif", "hif", "avif", "jxl", "ico", "pbm", "pgm", "ppm",
+    /* camera RAW */
+    "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "dng", "raf", "orf", "rw2",
+    "pef", "srw", "mrw", "3fr", "erf", "kdc", "dcr", "mos", "iiq", "rwl", "x3f", NULL};
 
 const char *ix_basename(const char *path)
 {

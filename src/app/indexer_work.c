@@ -13,7 +13,9 @@
 
 #include "app/indexer_internal.h"
 
-#define SNIFF_BYTES 64
+/* Enough for a TIFF-based RAW's first IFD (Make, SubIFDs, DNGVersion), which tells it
+ * from a plain TIFF. */
+#define SNIFF_BYTES 4096
 
 static ix_result *new_result(const ix_job *job, ix_kind kind)
 {
@@ -95,7 +97,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
             res->kind = IX_IGNORED;
             return res;
         }
-        return fail(res, "not a supported image (content is not JPEG, PNG, WebP, GIF or BMP)");
+        return fail(res, "not a supported image (content is not %s)", cs_image_supported_formats());
     }
     res->format = cs_image_format_name(fmt);
     if ((uint64_t)st.st_size > w->max_file_bytes) {

@@ -71,6 +71,12 @@ static void init_req(cs_decode_req *req, const uint8_t *data, size_t len, const 
     req->max_pixels = opt->max_pixels ? opt->max_pixels : CS_DEFAULT_MAX_PIXELS;
     req->fast_jpeg_downscale = opt->fast_jpeg_downscale;
     req->jpeg_min_side = opt->jpeg_min_side > 0 ? opt->jpeg_min_side : 448;
+    req->apply_orientation = opt->apply_exif_orientation;
+}
+
+const char *cs_image_supported_formats(void)
+{
+    return "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF, AVIF, JPEG XL, camera RAW";
 }
 
 /* Explains why bytes are not something we decode. */
@@ -80,8 +86,8 @@ static int not_an_image(const cs_decode_req *req, cs_error *err)
     const char *other = cs__sniff_unsupported(req->data, req->len);
     if (other)
         return cs_error_set(err, CS_E_UNSUPPORTED,
-                            "%s: %s images are not supported (JPEG, PNG, WebP, GIF, BMP are)",
-                            req->name, other);
+                            "%s: %s images are not supported (%s are)", req->name, other,
+                            cs_image_supported_formats());
     return cs_error_set(err, CS_E_FORMAT, "%s: not a recognised image file", req->name);
 }
 
@@ -100,13 +106,29 @@ static int decode_req(const cs_decode_req *req, bool apply_orientation, cs_image
     case CS_IMAGE_WEBP: rc = cs__decode_webp(req, out, &info, err); break;
     case CS_IMAGE_GIF: rc = cs__decode_gif(req, out, &info, err); break;
     case CS_IMAGE_BMP: rc = cs__decode_bmp(req, out, &info, err); break;
+    case CS_IMAGE_TIFF: rc = cs__decode_tiff(req, out, &info, err); break;
+    case CS_IMAGE_HEIF: rc = cs__decode_heif(req, out, &info, err); break;
+    case CS_IMAGE_JXL: rc = cs__decode_jxl(req, out, &info, err); break;
+    case CS_IMAGE_RAW:
+        rc = cs__decode_raw(req, out, &info, err);
+        /* A TIFF that only looked like a RAW (a scanner's Make plus SubIFDs): libraw
+         * does not take it, so it is a plain TIFF after all. */
+        if (rc != 0 && rc != CS_E_NOMEM && rc != CS_E_TOO_LARGE &&
+            cs_image_sniff(req->data, req->len >= 4 ? 4 : req->len) == CS_IMAGE_TIFF) {
+            cs_image_free(out);
+            info.format = CS_IMAGE_TIFF;
+            rc = cs__decode_tiff(req, out, &info, err);
+        }
+        break;
     default: return not_an_image(req, err);
     }
     if (rc != 0) {
         cs_image_free(out);
         return rc;
     }
-    info.exif_orientation = cs__exif_orientation(info.format, req->data, req->len);
+    /* RAW reports its flip itself; HEIF and JPEG XL applied theirs while decoding. */
+    if (info.format != CS_IMAGE_RAW)
+        info.exif_orientation = cs__exif_orientation(info.format, req->data, req->len);
     if (apply_orientation && info.exif_orientation > 1) {
         cs_image rot;
         rc = cs_image_apply_orientation(out, info.exif_orientation, &rot, err);
@@ -157,6 +179,18 @@ static int probe_buf(const cs_decode_req *req, cs_image_info *info, cs_error *er
     case CS_IMAGE_WEBP: return cs__probe_webp(req, info, err);
     case CS_IMAGE_GIF: return cs__probe_gif(req, info, err);
     case CS_IMAGE_BMP: return cs__probe_bmp(req, info, err);
+    case CS_IMAGE_TIFF: return cs__probe_tiff(req, info, err);
+    case CS_IMAGE_HEIF: return cs__probe_heif(req, info, err);
+    case CS_IMAGE_JXL: return cs__probe_jxl(req, info, err);
+    case CS_IMAGE_RAW: {
+        int rc = cs__probe_raw(req, info, err);
+        if (rc != 0 && rc != CS_E_NOMEM && rc != CS_E_TOO_LARGE &&
+            cs_image_sniff(req->data, req->len >= 4 ? 4 : req->len) == CS_IMAGE_TIFF) {
+            info->format = CS_IMAGE_TIFF;
+            rc = cs__probe_tiff(req, info, err);
+        }
+        return rc;
+    }
     default: return not_an_image(req, err);
     }
 }
@@ -180,7 +214,8 @@ int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err)
         init_req(&req, data, len, path, NULL);
         rc = probe_buf(&req, info, err);
     }
-    if (rc == 0) info->exif_orientation = cs__exif_orientation(info->format, data, len);
+    if (rc == 0 && info->format != CS_IMAGE_RAW)
+        info->exif_orientation = cs__exif_orientation(info->format, data, len);
     free(data);
     return rc;
 }

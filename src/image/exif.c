@@ -102,6 +102,8 @@ int cs__exif_orientation(cs_image_format f, const uint8_t *data, size_t len)
     case CS_IMAGE_JPEG: return jpeg_orientation(data, len);
     case CS_IMAGE_PNG: return png_orientation(data, len);
     case CS_IMAGE_WEBP: return webp_orientation(data, len);
+    /* A TIFF's first IFD is where Pillow's getexif() finds Orientation. */
+    case CS_IMAGE_TIFF: return cs__exif_orientation_tiff(data, len);
     default: return 1;
     }
 }

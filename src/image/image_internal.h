@@ -20,6 +20,9 @@ typedef struct cs_decode_req {
     uint64_t max_pixels;     /* resolved limit (never 0) */
     bool fast_jpeg_downscale;
     int jpeg_min_side;
+    /* Formats whose decoder applies the orientation itself (HEIF's irot/imir, JPEG XL's
+     * orientation field) read this; the others report it and decode.c rotates. */
+    bool apply_orientation;
 } cs_decode_req;
 
 /* Refuses zero or over-limit sizes; called from each header before any pixel memory. */
@@ -33,6 +36,11 @@ int cs__probe_png(const cs_decode_req *req, cs_image_info *info, cs_error *err);
 int cs__probe_webp(const cs_decode_req *req, cs_image_info *info, cs_error *err);
 int cs__probe_gif(const cs_decode_req *req, cs_image_info *info, cs_error *err);
 int cs__probe_bmp(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_tiff(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_heif(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_jxl(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+/* Also sets info->exif_orientation (the RAW's flip). */
+int cs__probe_raw(const cs_decode_req *req, cs_image_info *info, cs_error *err);
 
 /* Full decodes to RGB (PIL convert("RGB") semantics). info->width/height are filled. */
 int cs__decode_jpeg(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
@@ -40,6 +48,17 @@ int cs__decode_png(const cs_decode_req *req, cs_image *out, cs_image_info *info,
 int cs__decode_webp(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
 int cs__decode_gif(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
 int cs__decode_bmp(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_tiff(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+/* HEIF/AVIF and JPEG XL: orientation applied inside per req->apply_orientation. */
+int cs__decode_heif(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_jxl(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+/* The largest embedded preview; sets info->exif_orientation from the RAW's flip. */
+int cs__decode_raw(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+
+/* Whether TIFF-structured bytes are a camera RAW (CR2, DNG, NEF, ARW, ...) rather than a
+ * plain TIFF: cs_image_sniff says CS_IMAGE_RAW for these, and decode.c falls back to the
+ * TIFF decoder when libraw does not take the file. */
+bool cs__tiff_is_raw(const uint8_t *data, size_t len);
 
 /* Name of a recognised but unsupported format ("TIFF", "HEIF", ...), or NULL. */
 const char *cs__sniff_unsupported(const uint8_t *data, size_t len);
