@@ -47,6 +47,14 @@ typedef struct cs_indexer_options {
     int jobs;                     /* decoding threads; 0 = number of online CPUs */
     int batch;                    /* images per model call and per commit; 0 = 32 */
     bool prune;                   /* delete records under the DIRs whose file is gone */
+    /* What gets indexed (rules in src/base/walk.h, README "What gets indexed"). Names
+     * below a DIR that start with "." are skipped unless include_hidden; the well-known
+     * non-photo trees (.git, node_modules, thumbnail caches, trash, lost+found) always
+     * are; so are names matching one of the exclude globs or a .clipsearchignore line.
+     * A DIR itself is always walked. */
+    bool include_hidden;
+    const char *const *exclude;   /* fnmatch globs, n_exclude of them */
+    size_t n_exclude;
     bool apply_exif_orientation;  /* default true */
     bool fast_decode;             /* libjpeg DCT scaling of large JPEGs (opt-in; image.h) */
     uint64_t max_pixels;          /* 0 = the decoder's default limit */
@@ -69,13 +77,18 @@ typedef struct cs_index_failure {
 } cs_index_failure;
 
 typedef struct cs_index_summary {
-    uint64_t found;               /* files found (every non-directory entry) */
+    uint64_t found;               /* files found (every non-directory entry not excluded) */
     uint64_t indexed;             /* embedded by the model and written */
     uint64_t unchanged;           /* already stored with the same size+mtime or content */
     uint64_t reused;              /* written with the stored vector of identical content */
     uint64_t failed;              /* skipped with a reason (see failures) */
     uint64_t ignored;             /* not images (and not named like one): left alone */
     uint64_t pruned;              /* records deleted by prune */
+    uint64_t excluded;            /* entries skipped by the rules: a skipped directory
+                                     counts once, whatever it holds */
+    uint64_t excluded_kept;       /* records of files now excluded but still on disk: left
+                                     in the collection, never pruned (prune deletes only
+                                     records of files that no longer exist) */
     double seconds;
     double images_per_second;     /* (indexed + reused) / seconds */
     bool interrupted;
@@ -85,15 +98,16 @@ typedef struct cs_index_summary {
 
 /* Indexes dirs (directories or single files) into the collection opt->collection of
  * store, created with the model's embedding dimension if missing (another dimension ->
- * CS_E_MISMATCHED_DIMENSION). Returns 0, CS_E_INTERRUPTED (summary valid, committed
- * batches kept), or an error; out is filled in every case and must be freed. Per-file
+ * CS_E_MISMATCHED_DIMENSION; an exclude glob that can match nothing -> CS_E_ARG).
+ * Returns 0, CS_E_INTERRUPTED (summary valid, committed batches kept), or an error; out is filled in every case and must be freed. Per-file
  * problems are not errors: they are counted in out->failed. */
 int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_t n_dirs,
                  const cs_indexer_options *opt, cs_index_summary *out, cs_error *err);
 void cs_index_summary_free(cs_index_summary *s);
 
 /* The summary as one JSON object (keys indexed, unchanged, reused, failed, pruned,
- * ignored, found, seconds, images_per_second, interrupted, failures: [{file, reason}]).
+ * ignored, excluded, excluded_kept, found, seconds, images_per_second, interrupted,
+ * failures: [{file, reason}]).
  * *out is malloc'd. */
 int cs_index_summary_json(const cs_index_summary *s, char **out, cs_error *err);
 

@@ -24,16 +24,28 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
         return cs_error_set(err, CS_E_ARG, "cs_index_run: model, store and dirs are required");
     if (opt->jobs < 0 || opt->batch < 0)
         return cs_error_set(err, CS_E_ARG, "--jobs and --batch must be positive");
+    if (opt->n_exclude && !opt->exclude)
+        return cs_error_set(err, CS_E_ARG, "cs_index_run: n_exclude without exclude");
     ix_run r;
     memset(&r, 0, sizeof r);
     r.opt = opt;
+    /* Before the store is touched: a glob that can match nothing is a usage mistake. */
+    int rc = 0;
+    if (!(r.rules = cs_walk_rules_new())) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    cs_walk_rules_include_hidden(r.rules, opt->include_hidden);
+    for (size_t i = 0; i < opt->n_exclude && rc == 0; i++)
+        rc = cs_walk_rules_add_exclude(r.rules, opt->exclude[i], err);
+    if (rc != 0) {
+        cs_walk_rules_free(r.rules);
+        return rc;
+    }
     r.model = model;
     r.sum = out;
     r.t0 = cs_now();
     r.phase = "scan";
     r.dim = cs_clip_embed_dim(model);
     const char *name = opt->collection && *opt->collection ? opt->collection : "image_vectors";
-    int rc = cs_store_get_or_create(store, name, r.dim, &r.coll, err);
+    rc = cs_store_get_or_create(store, name, r.dim, &r.coll, err);
     if (rc != 0) {
         if (rc == CS_E_MISMATCHED_DIMENSION)
             cs_error_prefix(err, "collection %s cannot hold this model's %d-d embeddings", name,
@@ -59,5 +71,6 @@ done:
     ix_plan_free(&r.plan);
     if (r.db.by_id || r.db.by_hash) ix_db_free(&r.db);
     cs_collection_free(r.coll);
+    cs_walk_rules_free(r.rules);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include "base/progress.h"
 #include "base/queue.h"
 #include "base/strmap.h"
+#include "base/walk.h"
 #include "clipsearch/indexer.h"
 
 /* A record the collection held when the run started (fields -1 / "" when absent). */
@@ -47,6 +48,12 @@ typedef struct ix_plan {
     size_t n_bad_dirs, cap_bad_dirs;
     char **roots;          /* canonical escaped roots */
     size_t n_roots;
+    /* Canonical escaped ids of the excluded files and directories, collected only when
+     * the collection has records: a stored record at or below one of them is kept, not
+     * pruned and not reported as gone (its file is still there, just not walked). */
+    char **excl;
+    size_t n_excl, cap_excl;
+    cs_strmap *excl_set;   /* id -> non-NULL */
 } ix_plan;
 
 typedef enum { IX_FAILED, IX_IGNORED, IX_TOUCHED, IX_REUSE, IX_PIXELS } ix_kind;
@@ -82,6 +89,7 @@ typedef struct ix_workers {
 
 typedef struct ix_run {
     const cs_indexer_options *opt;
+    cs_walk_rules *rules;  /* built from opt: what the walk skips */
     cs_clip *model;
     cs_collection *coll;
     int dim;

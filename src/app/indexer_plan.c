@@ -53,14 +53,49 @@ static const char *file_kind(mode_t m)
     return "special file";
 }
 
+/* An entry the rules skipped: counted; its canonical id remembered when the collection
+ * may hold records of it (see is_excluded). */
+static int on_excluded(plan_ctx *c, const cs_walk_entry *e)
+{
+    ix_run *r = c->r;
+    ix_plan *p = &r->plan;
+    r->sum->excluded++;
+    if (r->db.n == 0) return 0;
+    int ce = 0;
+    char *id = canonical_id(e->path, &ce);
+    if (!id) {
+        /* A dangling excluded link has no canonical path, and no record could be "of"
+         * it; anything else is out of memory. */
+        return ce == ENOMEM ? cs_error_set(c->err, CS_E_NOMEM, "out of memory") : 0;
+    }
+    if (cs_strmap_get(p->excl_set, id)) {
+        free(id);
+        return 0;
+    }
+    if (push_str(&p->excl, &p->n_excl, &p->cap_excl, id) != 0) {
+        free(id);
+        return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
+    }
+    if (cs_strmap_put(p->excl_set, id, id) != 0)
+        return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
+    return 0;
+}
+
 static int on_entry(const cs_walk_entry *e, void *user)
 {
     plan_ctx *c = user;
     ix_run *r = c->r;
     ix_plan *p = &r->plan;
     char reason[300];
+    if (e->kind == CS_WALK_EXCLUDED) return on_excluded(c, e);
     char *disp = cs_path_escape(e->path);
     if (!disp) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
+    if (e->kind == CS_WALK_NOTE) {
+        /* A line of an ignore file that was not used: worth telling, not a failure. */
+        if (r->opt->warning) r->opt->warning(disp, e->rule, r->opt->warning_user);
+        free(disp);
+        return 0;
+    }
     if (e->error) {
         if (e->is_dir) {
             /* Remember it so prune keeps the records of files we could not see. */
@@ -71,7 +106,13 @@ static int on_entry(const cs_walk_entry *e, void *user)
                 free(disp);
                 return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
             }
-            snprintf(reason, sizeof reason, "cannot read directory: %s", strerror(e->error));
+            if (e->ignore_file)
+                snprintf(reason, sizeof reason,
+                         "cannot read its " CS_WALK_IGNORE_FILE ": %s (folder not indexed)",
+                         strerror(e->error));
+            else
+                snprintf(reason, sizeof reason, "cannot read directory: %s",
+                         strerror(e->error));
         } else {
             r->sum->found++;
             r->done++;
@@ -137,23 +178,74 @@ static int on_entry(const cs_walk_entry *e, void *user)
     return 0;
 }
 
+static bool under(const char *id, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (n == 1 && dir[0] == '/') return id[0] == '/';
+    return strncmp(id, dir, n) == 0 && (id[n] == '/' || id[n] == '\0');
+}
+
+static bool in_roots(const ix_plan *p, const char *id)
+{
+    for (size_t i = 0; i < p->n_roots; i++)
+        if (under(id, p->roots[i])) return true;
+    return false;
+}
+
+/* Whether id, or a directory above it, was excluded by this walk. Looks up each
+ * ancestor in the set (cost: the id's depth), not each excluded tree. *oom when it
+ * could not tell. */
+static bool is_excluded(const ix_plan *p, const char *id, bool *oom)
+{
+    if (p->n_excl == 0) return false;
+    if (cs_strmap_get(p->excl_set, id)) return true;
+    char *buf = strdup(id);
+    if (!buf) {
+        *oom = true;
+        return false;
+    }
+    bool hit = false;
+    for (char *slash; !hit && (slash = strrchr(buf, '/')) != NULL && slash != buf;) {
+        *slash = '\0';
+        hit = cs_strmap_get(p->excl_set, buf) != NULL;
+    }
+    free(buf);
+    return hit;
+}
+
+/* Records of excluded files that stay in the collection: the summary says how many, so
+ * that excluding a folder is not mistaken for removing it from search results. */
+static int count_kept(ix_run *r, cs_error *err)
+{
+    const ix_plan *p = &r->plan;
+    bool oom = false;
+    for (size_t i = 0; i < r->db.n && p->n_excl && !oom; i++) {
+        const char *id = r->db.recs[i].id;
+        if (!cs_strmap_get(p->seen_set, id) && in_roots(p, id) && is_excluded(p, id, &oom))
+            r->sum->excluded_kept++;
+    }
+    return oom ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
+}
+
 int ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err)
 {
     ix_plan *p = &r->plan;
     memset(p, 0, sizeof *p);
     p->seen_set = cs_strmap_new();
+    p->excl_set = cs_strmap_new();
     p->roots = calloc(n_dirs ? n_dirs : 1, sizeof *p->roots);
-    if (!p->seen_set || !p->roots) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (!p->seen_set || !p->excl_set || !p->roots)
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
     plan_ctx c = {r, err};
     for (size_t i = 0; i < n_dirs; i++) {
         int ce = 0;
         char *root = canonical_id(dirs[i], &ce);
         if (root) p->roots[p->n_roots++] = root;
-        int rc = cs_walk(dirs[i], on_entry, &c, err);
+        int rc = cs_walk_filtered(dirs[i], r->rules, on_entry, &c, err);
         if (rc != 0) return rc;
         if (ix_stop_requested(r)) break;
     }
-    return 0;
+    return count_kept(r, err);
 }
 
 void ix_plan_free(ix_plan *p)
@@ -168,31 +260,28 @@ void ix_plan_free(ix_plan *p)
     free(p->bad_dirs);
     for (size_t i = 0; i < p->n_roots; i++) free(p->roots[i]);
     free(p->roots);
+    for (size_t i = 0; i < p->n_excl; i++) free(p->excl[i]);
+    free(p->excl);
+    cs_strmap_free(p->excl_set);
     memset(p, 0, sizeof *p);
 }
 
-static bool under(const char *id, const char *dir)
-{
-    size_t n = strlen(dir);
-    if (n == 1 && dir[0] == '/') return id[0] == '/';
-    return strncmp(id, dir, n) == 0 && (id[n] == '/' || id[n] == '\0');
-}
-
 /* Whether a stored record's file is gone: not seen by this walk, under one of the
- * DIRs, not below a directory we could not read, and really absent on disk. */
+ * DIRs, not below a directory we could not read, not excluded (still there, just not
+ * walked), and really absent on disk. */
 static bool is_gone(const ix_plan *p, const char *id)
 {
-    if (cs_strmap_get(p->seen_set, id)) return false;
-    bool in_roots = false;
-    for (size_t i = 0; i < p->n_roots && !in_roots; i++) in_roots = under(id, p->roots[i]);
-    if (!in_roots) return false;
+    if (cs_strmap_get(p->seen_set, id) || !in_roots(p, id)) return false;
     for (size_t i = 0; i < p->n_bad_dirs; i++)
         if (under(id, p->bad_dirs[i])) return false;
+    bool oom = false;
+    /* Out of memory: keep the record; a later run can still prune it. */
+    if (is_excluded(p, id, &oom) || oom) return false;
     struct stat st;
     if (lstat(id, &st) == 0) {
         /* Still there (e.g. no longer an image): only records whose path exists no more
          * are pruned. An id with "\x" escapes cannot be stat'ed, but its file, if it is
-         * still there, was seen by the walk above. */
+         * still there, was seen or excluded by the walk above. */
         return false;
     }
     return errno == ENOENT || errno == ENOTDIR;

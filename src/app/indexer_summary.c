@@ -78,6 +78,8 @@ int cs_index_summary_json(const cs_index_summary *s, char **out, cs_error *err)
     json_object_set_new(o, "failed", json_integer((json_int_t)s->failed));
     json_object_set_new(o, "pruned", json_integer((json_int_t)s->pruned));
     json_object_set_new(o, "ignored", json_integer((json_int_t)s->ignored));
+    json_object_set_new(o, "excluded", json_integer((json_int_t)s->excluded));
+    json_object_set_new(o, "excluded_kept", json_integer((json_int_t)s->excluded_kept));
     json_object_set_new(o, "found", json_integer((json_int_t)s->found));
     json_object_set_new(o, "seconds", json_real(s->seconds));
     json_object_set_new(o, "images_per_second", json_real(s->images_per_second));

@@ -37,6 +37,12 @@ static void usage(FILE *f)
         "Record id = absolute canonical path; metadata: type, format, name, width, height,\n"
         "bytes, mtime (seconds), mtime_ns, hash (XXH3-128).\n"
         "\n"
+        "Skipped below each DIR (a DIR itself is always walked): hidden names, the trees\n"
+        ".git node_modules .thumbnails @eaDir .@__thumb $RECYCLE.BIN .Trash-* lost+found,\n"
+        "--exclude globs, and the globs of .clipsearchignore files (one per line, # comments,\n"
+        "relative to the folder holding the file). Records of files excluded later stay in\n"
+        "the collection; --prune deletes only records of files that no longer exist.\n"
+        "\n"
         "options:\n"
         "  --db URL              store (default $CLIPSEARCH_DB or the user data dir)\n"
         "  --collection NAME     collection (default image_vectors)\n"
@@ -44,6 +50,11 @@ static void usage(FILE *f)
         "  --jobs N              decoding threads (default: number of CPUs)\n"
         "  --batch N             images per model call and per commit (default 32)\n"
         "  --prune               delete records under the DIRs whose file is gone\n"
+        "  --exclude GLOB        skip names matching GLOB (repeatable): without \"/\" it\n"
+        "                        matches a base name at any depth, with \"/\" the path\n"
+        "                        relative to the DIR, a leading \"/\" the absolute path;\n"
+        "                        a trailing \"/\" matches directories only\n"
+        "  --include-hidden      also index names starting with \".\" (skipped by default)\n"
         "  --no-exif-orientation embed images as stored, ignoring EXIF rotation\n"
         "  --precision P         fp32 (default: the reference numbers) or bf16 (faster on\n"
         "                        CPUs with AVX512-BF16 or AMX; refused elsewhere)\n"
@@ -103,14 +114,38 @@ static void on_warning(const char *file, const char *reason, void *user)
     fprintf(stderr, "clipsearch: warning: %s: %s\n", file, reason);
 }
 
+/* "no images found under DIR..." when the run met no image at all (not even a broken
+ * one): an empty result is then explained, including by the rules that skipped
+ * entries. */
+static void print_no_images(FILE *f, const cs_index_summary *s, char *const *dirs, int n)
+{
+    if (s->interrupted || s->indexed + s->unchanged + s->reused + s->failed != 0) return;
+    fputs("no images found under ", f);
+    for (int i = 0; i < n; i++) {
+        char *disp = cs_path_escape(dirs[i]);
+        fprintf(f, "%s%s", i ? ", " : "", disp ? disp : "?");
+        free(disp);
+    }
+    if (s->excluded)
+        fprintf(f, " (%llu %s excluded: hidden, built-in non-photo folders, --exclude or "
+                   ".clipsearchignore)",
+                (unsigned long long)s->excluded, s->excluded == 1 ? "entry" : "entries");
+    fputc('\n', f);
+}
+
 static void print_summary(FILE *f, const cs_index_summary *s)
 {
-    fprintf(f, "%s%llu indexed, %llu unchanged, %llu reused, %llu failed, %llu pruned "
-               "in %.1f s (%.1f images/s)\n",
+    fprintf(f, "%s%llu indexed, %llu unchanged, %llu reused, %llu failed, %llu pruned, "
+               "%llu excluded in %.1f s (%.1f images/s)\n",
             s->interrupted ? "interrupted: " : "", (unsigned long long)s->indexed,
             (unsigned long long)s->unchanged, (unsigned long long)s->reused,
-            (unsigned long long)s->failed, (unsigned long long)s->pruned, s->seconds,
-            s->images_per_second);
+            (unsigned long long)s->failed, (unsigned long long)s->pruned,
+            (unsigned long long)s->excluded, s->seconds, s->images_per_second);
+    if (s->excluded_kept)
+        fprintf(f, "note: %llu record%s of excluded files stay%s in the collection (--prune "
+                   "deletes only records of files that no longer exist)\n",
+                (unsigned long long)s->excluded_kept, s->excluded_kept == 1 ? "" : "s",
+                s->excluded_kept == 1 ? "s" : "");
     if (s->n_failures) {
         fprintf(f, "failed:\n");
         for (size_t i = 0; i < s->n_failures; i++)
@@ -118,10 +153,11 @@ static void print_summary(FILE *f, const cs_index_summary *s)
     }
 }
 
-int cmd_index(int argc, char **argv)
+/* excludes: room for one --exclude value per argument. */
+static int index_main(int argc, char **argv, const char **excludes)
 {
     enum { O_DB = 256, O_COLL, O_MODEL, O_JOBS, O_BATCH, O_PRUNE, O_NOEXIF, O_QUIET, O_JSON,
-           O_HELP, O_PRECISION, O_FAST_DECODE, O_FAST };
+           O_HELP, O_PRECISION, O_FAST_DECODE, O_FAST, O_EXCLUDE, O_HIDDEN };
     static const struct option opts[] = {
         {"db", required_argument, 0, O_DB},
         {"collection", required_argument, 0, O_COLL},
@@ -129,6 +165,8 @@ int cmd_index(int argc, char **argv)
         {"jobs", required_argument, 0, O_JOBS},
         {"batch", required_argument, 0, O_BATCH},
         {"prune", no_argument, 0, O_PRUNE},
+        {"exclude", required_argument, 0, O_EXCLUDE},
+        {"include-hidden", no_argument, 0, O_HIDDEN},
         {"no-exif-orientation", no_argument, 0, O_NOEXIF},
         {"precision", required_argument, 0, O_PRECISION},
         {"fast-decode", no_argument, 0, O_FAST_DECODE},
@@ -143,6 +181,7 @@ int cmd_index(int argc, char **argv)
     bool quiet = false, json = false;
     int precision = CS_PRECISION_FP32;
     long v;
+    opt.exclude = excludes;
     optind = 1;
     opterr = 0;
     int c;
@@ -162,6 +201,8 @@ int cmd_index(int argc, char **argv)
             opt.batch = (int)v;
             break;
         case O_PRUNE: opt.prune = true; break;
+        case O_EXCLUDE: excludes[opt.n_exclude++] = optarg; break;
+        case O_HIDDEN: opt.include_hidden = true; break;
         case O_NOEXIF: opt.apply_exif_orientation = false; break;
         case O_PRECISION:
             if (!cli_parse_precision(optarg, &precision))
@@ -197,6 +238,16 @@ int cmd_index(int argc, char **argv)
     }
 
     cs_error err = {0};
+    /* A glob that can match nothing is a usage mistake: say so before loading anything
+     * (cs_index_run would refuse it too). */
+    cs_walk_rules *check = cs_walk_rules_new();
+    for (size_t i = 0; check && i < opt.n_exclude; i++) {
+        if (cs_walk_rules_add_exclude(check, excludes[i], &err) != 0) {
+            cs_walk_rules_free(check);
+            return cli_usage_error("index", "%s", err.msg);
+        }
+    }
+    cs_walk_rules_free(check);
     char model_dir[4096];
     if (cs_clip_resolve_model_dir(model_arg, model_dir, sizeof model_dir, &err) != 0)
         return cli_fail(&err);
@@ -249,6 +300,8 @@ int cmd_index(int argc, char **argv)
     } else if (rc != 0) {
         status = cli_fail(&err);
     }
+    if (rc == 0 && !quiet)
+        print_no_images(json ? stderr : stdout, &sum, argv + optind, argc - optind);
     if (json) {
         char *text = NULL;
         cs_error jerr = {0};
@@ -265,5 +318,18 @@ int cmd_index(int argc, char **argv)
     cs_index_summary_free(&sum);
     cs_store_close(store);
     cs_clip_free(model);
+    return status;
+}
+
+int cmd_index(int argc, char **argv)
+{
+    /* --exclude values point into argv; at most one per argument. */
+    const char **excludes = calloc((size_t)argc + 1, sizeof *excludes);
+    if (!excludes) {
+        fprintf(stderr, "clipsearch: index: out of memory\n");
+        return 1;
+    }
+    int status = index_main(argc, argv, excludes);
+    free(excludes);
     return status;
 }
