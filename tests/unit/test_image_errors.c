@@ -211,9 +211,14 @@ int main(void)
         }
     }
 
+    /* A TIFF header whose first directory is empty: corrupt, said by libtiff. */
     uint8_t tiff[64] = {'I', 'I', 42, 0, 8, 0, 0, 0};
     rc = decode_path(write_file("scan.tif", tiff, sizeof tiff), &err);
-    expect_code("TIFF", rc, CS_E_UNSUPPORTED, &err, "TIFF");
+    expect_code("TIFF", rc, CS_E_FORMAT, &err, "corrupt TIFF");
+    /* A recognised format nobody decodes: unsupported, and the message lists what is. */
+    uint8_t psd[32] = {'8', 'B', 'P', 'S', 0, 1};
+    rc = decode_path(write_file("layers.psd", psd, sizeof psd), &err);
+    expect_code("PSD", rc, CS_E_UNSUPPORTED, &err, "HEIC/HEIF, AVIF, JPEG XL, camera RAW");
     uint8_t heic[32] = {0, 0, 0, 24, 'f', 't', 'y', 'p', 'h', 'e', 'i', 'c'};
     rc = decode_mem(heic, sizeof heic, &err);
     expect_code("HEIC", rc, CS_E_UNSUPPORTED, &err, "HEIF");
