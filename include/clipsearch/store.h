@@ -156,6 +156,15 @@ void cs_record_buf_free(cs_record_buf *r);
 /* A JSON list of numbers -> malloc'd floats. */
 int cs_vector_parse_json(const char *text, float **vector, int *dim, cs_error *err);
 
+/* clipsearch extension: the collection's attributes, one JSON object that clipsearch keeps
+ * per collection (the model record, see app/model_record.h), stored where Python vecs
+ * never looks: on SQLite a column of the catalog, on PostgreSQL the table's comment
+ * ("clipsearch:{...}"); dropped with the collection. *json is NULL when there are none
+ * (e.g. a collection written by Python vecs). set: json must be a JSON object (ArgError
+ * otherwise); NULL clears. */
+int cs_collection_get_attrs(cs_collection *coll, char **json, cs_error *err);
+int cs_collection_set_attrs(cs_collection *coll, const char *json, cs_error *err);
+
 void cs_index_spec_init(cs_index_spec *spec);
 int cs_collection_create_index(cs_collection *coll, const cs_index_spec *spec, cs_error *err);
 

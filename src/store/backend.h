@@ -52,6 +52,10 @@ typedef struct cs_backend_ops {
                         cs_error *err);
     /* Whether HNSW is available (pgvector version rule, spec §1.1). */
     bool (*hnsw_available)(cs_backend *b);
+    /* The collection's attributes (a JSON object's text, validated by the caller), kept
+     * where vecs does not look; *json NULL when none. set with json NULL clears them. */
+    int (*get_attrs)(cs_backend *b, const char *name, char **json, cs_error *err);
+    int (*set_attrs)(cs_backend *b, const char *name, const char *json, cs_error *err);
 } cs_backend_ops;
 
 struct cs_backend {

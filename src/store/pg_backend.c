@@ -47,6 +47,8 @@ static const cs_backend_ops PG_OPS = {
     .scan = cs_pg_scan,
     .create_index = cs_pg_create_index,
     .hnsw_available = pg_hnsw_available,
+    .get_attrs = cs_pg_get_attrs,
+    .set_attrs = cs_pg_set_attrs,
 };
 
 /* Spec §1.1: HNSW is unavailable exactly when the version starts with 0.0 ... 0.4. */

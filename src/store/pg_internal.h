@@ -96,5 +96,7 @@ int cs_pg_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter
                bool include_vector, cs_records *out, cs_error *err);
 int cs_pg_create_index(cs_backend *b, const char *name, const cs_index_spec *spec,
                        cs_error *err);
+int cs_pg_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err);
+int cs_pg_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err);
 
 #endif

@@ -335,6 +335,8 @@ static const cs_backend_ops SQ_OPS = {
     .drop = sq_drop,
     .count = sq_count,
     .index_name = sq_index_name,
+    .get_attrs = sq_get_attrs,
+    .set_attrs = sq_set_attrs,
     .upsert = sq_upsert,
     .fetch = sq_fetch,
     .delete_ids = sq_delete_ids,
@@ -378,7 +380,7 @@ static int setup(sq_backend *b, cs_error *err)
     rc = sq_exec(b, "CREATE TABLE IF NOT EXISTS cs_collections ("
                     "name TEXT PRIMARY KEY NOT NULL, dimension INTEGER NOT NULL, "
                     "tbl TEXT NOT NULL UNIQUE, index_name TEXT, index_spec TEXT, "
-                    "uid INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0)", err);
+                    "uid INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, attrs TEXT)", err);
     if (rc) {
         sq_rollback(b);
         return rc;

@@ -76,6 +76,8 @@ void sq_sql_free(sq_sql *s);
 int sq_sql_bind(sq_backend *b, sqlite3_stmt *st, const sq_sql *s, int first, cs_error *err);
 
 /* Operations (backend.h) implemented in sqlite_write.c / sqlite_read.c. */
+int sq_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err);
+int sq_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err);
 int sq_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
               cs_error *err);
 int sq_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,

@@ -63,7 +63,6 @@ static void done(cs_collection *c)
     char *name = strdup(cs_collection_name(c));
     cs_collection_free(c);
     OK(cs_store_drop(S, name, &E));
-    free(name);
 }
 
 static int64_t count(cs_collection *c)
@@ -979,6 +978,49 @@ static void test_large_sqlite(void)
     done(c);
 }
 
+/* clipsearch's per-collection attributes (the model record): absent on a new
+ * collection, stored compact, replaced, cleared, refused unless a JSON object, invisible
+ * as records, and gone with the collection (a re-created one starts without). */
+static void test_attrs(void)
+{
+    const char *name = cname("attrs");
+    cs_collection *c = NULL;
+    char *j = NULL;
+    OK(cs_store_get_or_create(S, name, 3, &c, &E));
+    if (!c) return;
+    OK(cs_collection_get_attrs(c, &j, &E));
+    CHECK(j == NULL);
+    OK(cs_collection_set_attrs(c, "{ \"model\" : {\"fp\": \"ab\"}, \"n\": 1 }", &E));
+    OK(cs_collection_get_attrs(c, &j, &E));
+    CHECK_MSG(j && !strcmp(j, "{\"model\":{\"fp\":\"ab\"},\"n\":1}"), "%s", j ? j : "(null)");
+    free(j);
+    /* Quotes and backslashes survive (PostgreSQL keeps it in a quoted literal). */
+    OK(cs_collection_set_attrs(c, "{\"path\": \"/a'b\\\\c\\\"d\"}", &E));
+    OK(cs_collection_get_attrs(c, &j, &E));
+    CHECK_MSG(j && !strcmp(j, "{\"path\":\"/a'b\\\\c\\\"d\"}"), "%s", j ? j : "(null)");
+    free(j);
+    CHECK_ERR(cs_collection_set_attrs(c, "[1]", &E), CS_E_ARG);
+    CHECK_ERR(cs_collection_set_attrs(c, "{bad", &E), CS_E_ARG);
+    int64_t n = -1;
+    OK(cs_collection_count(c, &n, &E));
+    CHECK(n == 0);
+    OK(cs_collection_set_attrs(c, NULL, &E));
+    OK(cs_collection_get_attrs(c, &j, &E));
+    CHECK(j == NULL);
+    OK(cs_collection_set_attrs(c, "{\"x\": true}", &E));
+    cs_collection_free(c);
+    OK(cs_store_drop(S, name, &E));
+    c = NULL;
+    OK(cs_store_get_or_create(S, name, 3, &c, &E));
+    if (c) {
+        OK(cs_collection_get_attrs(c, &j, &E));
+        CHECK_MSG(j == NULL, "a re-created collection inherited %s", j);
+        free(j);
+        cs_collection_free(c);
+    }
+    OK(cs_store_drop(S, name, &E));
+}
+
 static void test_measure_names(void)
 {
     cs_measure m;
@@ -1022,6 +1064,7 @@ int main(void)
     test_query_validation();
     test_create_index();
     test_scan();
+    test_attrs();
     test_large_sqlite();
     cs_store_close(S);
     if (tmp[0]) {
