@@ -31,7 +31,8 @@ typedef enum {
     CS_E_NETWORK = -26,
     CS_E_BUSY = -27,              /* database locked after the busy timeout */
     CS_E_INTERRUPTED = -28,
-    CS_E_INTERNAL = -29
+    CS_E_INTERNAL = -29,
+    CS_E_MODEL_MISMATCH = -30     /* a collection built by another model or other options */
 } cs_status;
 
 typedef struct cs_error {

@@ -68,6 +68,7 @@ const char *cs_error_category(int code)
     case CS_E_NETWORK: return "NetworkError";
     case CS_E_BUSY: return "BusyError";
     case CS_E_INTERRUPTED: return "Interrupted";
+    case CS_E_MODEL_MISMATCH: return "ModelMismatch";
     default: return "InternalError";
     }
 }

@@ -4,6 +4,8 @@
 #ifndef CS_CLI_MODEL_H
 #define CS_CLI_MODEL_H
 
+#include <stdbool.h>
+
 #include "clipsearch/clip.h"
 #include "clipsearch/store.h"
 
@@ -14,6 +16,11 @@ cs_clip *cli_load_model(const char *model_arg, int precision, cs_error *err);
 /* Opens the store (--db > $CLIPSEARCH_DB > default) and an EXISTING collection. */
 int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
                         cs_collection **coll, cs_error *err);
+
+/* Checks that model (with these options) is the one that built coll (model_record.h);
+ * a warning (no record to check) goes to stderr. 0 or CS_E_MODEL_MISMATCH. */
+int cli_check_model(cs_collection *coll, const cs_clip *model, int precision, bool exif,
+                    bool fast_decode, int use, cs_error *err);
 
 /* Whole text of a file, or of stdin for "-" (malloc'd, NUL-terminated). */
 char *cli_read_text(const char *path, cs_error *err);

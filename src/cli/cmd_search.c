@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli_model.h"
+#include "clipsearch/model_record.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/search_output.h"
@@ -290,6 +291,10 @@ int cmd_search(int argc, char **argv)
             rc = embed_checked(&s, &req, &vec, &err);
         }
         if (warming) pthread_join(w.thread, NULL);
+        /* After the join: the check reads the store, which the warm-up thread held. */
+        if (rc == 0)
+            rc = cli_check_model(s.coll, s.model, precision, s.base.apply_exif_orientation,
+                                 false, CS_MODEL_USE_QUERY, &err);
         if (rc != 0) status = cli_fail(&err);
         else if (interactive) status = repl(&s);
         else if (print_vector_query(&s, vec, text, image, &err) != 0) status = cli_fail(&err);

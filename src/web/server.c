@@ -38,6 +38,16 @@ int web_collection(web_state *st, const char *name, cs_collection **out, cs_erro
     cs_collection *coll = NULL;
     int rc = cs_store_get(st->store, name, &coll, err);
     if (rc != 0) return rc;
+    /* A collection another model built would give meaningless rankings: refused, with
+     * the reason, on every request for it (it is not kept open). */
+    char *warning = NULL;
+    rc = cs_model_record_check(coll, &st->ident, CS_MODEL_USE_QUERY, &warning, err);
+    if (warning) fprintf(stderr, "clipsearch: warning: %s\n", warning);
+    free(warning);
+    if (rc != 0) {
+        cs_collection_free(coll);
+        return rc;
+    }
     char *copy = strdup(name);
     if (!copy) {
         cs_collection_free(coll);
@@ -258,6 +268,12 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     web_state *st = &s->st;
     st->model = model;
     st->store = store;
+    rc = cs_model_identity_init(&st->ident, model, CS_PRECISION_FP32, opt->apply_exif_orientation,
+                                false, err);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
     st->host = strdup(host);
     st->default_collection = strdup(opt->collection && *opt->collection ? opt->collection
                                                                        : "image_vectors");

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "clipsearch/model_record.h"
 #include "clipsearch/web.h"
 
 #define WEB_MAX_COLLECTIONS 16   /* open collection handles kept for reuse */
@@ -25,6 +26,7 @@ typedef struct web_coll {
 /* Everything a route may touch; the store and the collections only under lock. */
 typedef struct web_state {
     const cs_clip *model;
+    cs_model_identity ident;    /* of model: checked against each collection's record */
     cs_store *store;
     char *host;                 /* as given, e.g. "127.0.0.1", "::1", "localhost" */
     bool ipv6;
