@@ -87,6 +87,7 @@ const cs_preprocess_config *cs_clip_preprocess_config(const cs_clip *model);
 const cs_tokenizer *cs_clip_tokenizer(const cs_clip *model);
 /* Directory the weights were read from (the 0_CLIPModel folder for sentence-transformers). */
 const char *cs_clip_model_dir(const cs_clip *model);
+int cs_clip_precision(const cs_clip *model);           /* cs_precision it was loaded with */
 /* The checkpoint's identity as 32 hex digits (out: 33 bytes): equal for the same files,
  * different for another checkpoint of the same shape or a fine-tune of this one. Hashes
  * the configs, the safetensors header and samples of every tensor (cheap: ~2 MB read). */

@@ -27,8 +27,9 @@ typedef struct cs_model_identity {
     bool fast_decode;
 } cs_model_identity;
 
-int cs_model_identity_init(cs_model_identity *id, const cs_clip *model, int precision,
-                           bool exif_orientation, bool fast_decode, cs_error *err);
+/* precision is the model's own (cs_clip_precision). */
+int cs_model_identity_init(cs_model_identity *id, const cs_clip *model, bool exif_orientation,
+                           bool fast_decode, cs_error *err);
 /* A short key (16 hex digits + NUL) of everything in id: stored in each record's
  * metadata ("embedder") by the indexer, so a re-embedding knows what is done. */
 void cs_model_identity_key(const cs_model_identity *id, char out[17]);

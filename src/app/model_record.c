@@ -16,8 +16,8 @@
 
 static const char *precision_name(int p) { return p == CS_PRECISION_BF16 ? "bf16" : "fp32"; }
 
-int cs_model_identity_init(cs_model_identity *id, const cs_clip *model, int precision,
-                           bool exif_orientation, bool fast_decode, cs_error *err)
+int cs_model_identity_init(cs_model_identity *id, const cs_clip *model, bool exif_orientation,
+                           bool fast_decode, cs_error *err)
 {
     memset(id, 0, sizeof *id);
     int rc = cs_clip_fingerprint(model, id->fingerprint, err);
@@ -31,7 +31,7 @@ int cs_model_identity_init(cs_model_identity *id, const cs_clip *model, int prec
     while (b > 0 && dir[b - 1] != '/') b--;
     snprintf(id->name, sizeof id->name, "%.*s", (int)(n - b), dir + b);
     id->dim = cs_clip_embed_dim(model);
-    id->precision = precision;
+    id->precision = cs_clip_precision(model);
     id->exif_orientation = exif_orientation;
     id->fast_decode = fast_decode;
     return 0;

@@ -48,11 +48,11 @@ int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
     return rc;
 }
 
-int cli_check_model(cs_collection *coll, const cs_clip *model, int precision, bool exif,
-                    bool fast_decode, int use, cs_error *err)
+int cli_check_model(cs_collection *coll, const cs_clip *model, bool exif, bool fast_decode,
+                    int use, cs_error *err)
 {
     cs_model_identity id;
-    int rc = cs_model_identity_init(&id, model, precision, exif, fast_decode, err);
+    int rc = cs_model_identity_init(&id, model, exif, fast_decode, err);
     char *warning = NULL;
     if (rc == 0) rc = cs_model_record_check(coll, &id, (cs_model_use)use, &warning, err);
     if (warning) fprintf(stderr, "clipsearch: warning: %s\n", warning);

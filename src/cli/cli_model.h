@@ -19,8 +19,8 @@ int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
 
 /* Checks that model (with these options) is the one that built coll (model_record.h);
  * a warning (no record to check) goes to stderr. 0 or CS_E_MODEL_MISMATCH. */
-int cli_check_model(cs_collection *coll, const cs_clip *model, int precision, bool exif,
-                    bool fast_decode, int use, cs_error *err);
+int cli_check_model(cs_collection *coll, const cs_clip *model, bool exif, bool fast_decode,
+                    int use, cs_error *err);
 
 /* Whole text of a file, or of stdin for "-" (malloc'd, NUL-terminated). */
 char *cli_read_text(const char *path, cs_error *err);

@@ -293,8 +293,8 @@ int cmd_search(int argc, char **argv)
         if (warming) pthread_join(w.thread, NULL);
         /* After the join: the check reads the store, which the warm-up thread held. */
         if (rc == 0)
-            rc = cli_check_model(s.coll, s.model, precision, s.base.apply_exif_orientation,
-                                 false, CS_MODEL_USE_QUERY, &err);
+            rc = cli_check_model(s.coll, s.model, s.base.apply_exif_orientation, false,
+                                 CS_MODEL_USE_QUERY, &err);
         if (rc != 0) status = cli_fail(&err);
         else if (interactive) status = repl(&s);
         else if (print_vector_query(&s, vec, text, image, &err) != 0) status = cli_fail(&err);

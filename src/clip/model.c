@@ -165,6 +165,7 @@ float cs_clip_logit_scale(const cs_clip *m) { return expf(m->logit_scale); }
 const cs_preprocess_config *cs_clip_preprocess_config(const cs_clip *m) { return &m->pp; }
 const cs_tokenizer *cs_clip_tokenizer(const cs_clip *m) { return m->tok; }
 const char *cs_clip_model_dir(const cs_clip *m) { return m->dir; }
+int cs_clip_precision(const cs_clip *m) { return m->precision; }
 
 int cs_clip_embed_token_ids(const cs_clip *m, const int32_t *const *ids, const int *n_ids,
                             size_t n, float *out, cs_error *err)

@@ -268,8 +268,7 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     web_state *st = &s->st;
     st->model = model;
     st->store = store;
-    rc = cs_model_identity_init(&st->ident, model, CS_PRECISION_FP32, opt->apply_exif_orientation,
-                                false, err);
+    rc = cs_model_identity_init(&st->ident, model, opt->apply_exif_orientation, false, err);
     if (rc != 0) {
         free(s);
         return rc;
