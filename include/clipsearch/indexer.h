@@ -2,12 +2,14 @@
  * writes them into a collection, incrementally (unchanged files are skipped without
  * being decoded, moved or duplicated files reuse their stored vector). Owned by src/app/.
  *
- * Records: id = absolute canonical path (realpath; bytes that are not UTF-8 appear as
- * "\xNN"); metadata:
+ * Records: id = absolute canonical path (realpath); a path that is not printable UTF-8
+ * (or starts with "file:") is written as a file: IRI with %XX escapes, losslessly and
+ * never equal to another path's id (README "Record ids"; src/base/pathid.h); metadata:
  *   type      lower-case extension for image extensions (jpg, png, ...), else the
  *             detected format name (jpeg, png, webp, gif, bmp)
  *   format    the detected format name (content, not name)
- *   name      base name; width, height: as displayed (after EXIF orientation if applied)
+ *   name      base name, for display ("\xNN" for bytes that are not printable UTF-8)
+ *   width, height: as displayed (after EXIF orientation if applied)
  *   bytes     file size; mtime: integer seconds since the epoch, mtime_ns: the
  *             nanoseconds within that second (together: the exact st_mtim)
  *   hash      XXH3-128 of the content, 32 lower-case hex digits
@@ -39,7 +41,8 @@ typedef struct cs_index_progress {
 } cs_index_progress;
 
 typedef void (*cs_index_progress_fn)(const cs_index_progress *p, void *user);
-/* file: printable (escaped) path; reason: why it was skipped. */
+/* file: the path, printable and lossless: as an id is written (a file: IRI with %XX
+ * escapes when it is not printable UTF-8); reason: why it was skipped. */
 typedef void (*cs_index_warning_fn)(const char *file, const char *reason, void *user);
 
 typedef struct cs_indexer_options {
@@ -72,7 +75,7 @@ typedef struct cs_indexer_options {
 void cs_indexer_options_init(cs_indexer_options *opt);
 
 typedef struct cs_index_failure {
-    char *file;                   /* escaped path */
+    char *file;                   /* path, written as ids are (see cs_index_warning_fn) */
     char *reason;
 } cs_index_failure;
 

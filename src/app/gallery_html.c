@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "base/pathid.h"
 #include "clipsearch/query.h"
 
 void cs_gallery_options_init(cs_gallery_options *opt)
@@ -71,6 +72,16 @@ static bool write_thumb(FILE *f, const char *path, const cs_gallery_options *opt
     return true;
 }
 
+/* The thumbnail of an image record: its id names the file (base/pathid.h). */
+static bool write_record_thumb(FILE *f, const char *id, const cs_gallery_options *opt)
+{
+    char *path = NULL;
+    if (cs_path_from_id(id, &path, NULL) != 0) return false;
+    bool ok = write_thumb(f, path, opt, id);
+    free(path);
+    return ok;
+}
+
 static bool is_text_record(const char *metadata_json)
 {
     json_t *m = json_loads(metadata_json ? metadata_json : "{}", 0, NULL);
@@ -118,7 +129,7 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
             fputs("<div class=\"text\">", f);
             html_escape(f, h->id);
             fputs("</div>", f);
-        } else if (!write_thumb(f, h->id, opt, h->id)) {
+        } else if (!write_record_thumb(f, h->id, opt)) {
             fputs("<div class=\"missing\">(image not readable)</div>", f);
         }
         fprintf(f, "\n<div>#%d <span class=\"score\">%.4f</span></div>\n", h->rank, h->score);

@@ -33,7 +33,7 @@ typedef struct ix_db {
 /* A file that must be looked at (not skipped by the size+mtime check). */
 typedef struct ix_job {
     char *path;            /* as walked, raw bytes: what we open */
-    char *id;              /* canonical path, escaped: the record id */
+    char *id;              /* the record id: canonical path (base/pathid.h) */
     int64_t bytes, mtime, mtime_ns;
     const ix_stored *stored;   /* the record with this id, or NULL */
 } ix_job;
@@ -44,16 +44,17 @@ typedef struct ix_plan {
     char **seen;           /* every id found (jobs and unchanged), owned */
     size_t n_seen, cap_seen;
     cs_strmap *seen_set;   /* id -> non-NULL */
-    char **bad_dirs;       /* canonical escaped dirs that could not be read: never pruned */
+    /* Raw canonical paths (realpath bytes), compared with the paths ids decode to. */
+    char **bad_dirs;       /* dirs that could not be read: records below are never pruned */
     size_t n_bad_dirs, cap_bad_dirs;
-    char **roots;          /* canonical escaped roots */
+    char **roots;
     size_t n_roots;
-    /* Canonical escaped ids of the excluded files and directories, collected only when
-     * the collection has records: a stored record at or below one of them is kept, not
-     * pruned and not reported as gone (its file is still there, just not walked). */
+    /* The excluded files and directories, collected only when the collection has
+     * records: a stored record at or below one of them is kept, not pruned and not
+     * reported as gone (its file is still there, just not walked). */
     char **excl;
     size_t n_excl, cap_excl;
-    cs_strmap *excl_set;   /* id -> non-NULL */
+    cs_strmap *excl_set;   /* path -> non-NULL */
 } ix_plan;
 
 typedef enum { IX_FAILED, IX_IGNORED, IX_TOUCHED, IX_REUSE, IX_PIXELS } ix_kind;

@@ -3,10 +3,12 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "app/indexer_internal.h"
+#include "base/pathid.h"
 
 /* Extensions that name an image: for these `type` is the extension (vecs' image-search
  * example filters on {"type": {"$eq": "jpg"}}), and a file so named whose content is
@@ -95,13 +97,21 @@ char *ix_meta_build(const ix_job *job, const ix_result *res)
 {
     char tbuf[16];
     const char *type = ix_type_for(job->path, res->format, tbuf, sizeof tbuf);
-    json_t *o = json_object();
-    if (!o) return NULL;
-    /* The id is already escaped to valid UTF-8, so its base name is too. */
+    /* name is for display: the canonical base name, with bytes that are not printable
+     * UTF-8 as \xNN (the id is the lossless form). */
+    char *raw = NULL, *name = NULL;
+    if (cs_path_from_id(job->id, &raw, NULL) == 0) name = cs_path_escape(ix_basename(raw));
+    free(raw);
+    json_t *o = name ? json_object() : NULL;
+    if (!o) {
+        free(name);
+        return NULL;
+    }
     int bad = 0;
     bad |= json_object_set_new(o, "type", json_string(type ? type : "unknown"));
     bad |= json_object_set_new(o, "format", json_string(res->format ? res->format : "unknown"));
-    bad |= json_object_set_new(o, "name", json_string(ix_basename(job->id)));
+    bad |= json_object_set_new(o, "name", json_string(name));
+    free(name);
     if (res->width >= 0) bad |= json_object_set_new(o, "width", json_integer(res->width));
     if (res->height >= 0) bad |= json_object_set_new(o, "height", json_integer(res->height));
     bad |= json_object_set_new(o, "bytes", json_integer(job->bytes));

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "app/indexer_internal.h"
+#include "base/pathid.h"
 #include "base/walk.h"
 
 typedef struct {
@@ -29,7 +30,8 @@ static int push_str(char ***arr, size_t *n, size_t *cap, char *s)
     return 0;
 }
 
-/* realpath, escaped to valid UTF-8 (ids must be UTF-8 for both backends). */
+/* The record id of a file: its realpath, mapped losslessly to valid UTF-8 (ids must be
+ * UTF-8 for both backends; base/pathid.h). */
 static char *canonical_id(const char *path, int *e)
 {
     char *canon = realpath(path, NULL);
@@ -37,11 +39,19 @@ static char *canonical_id(const char *path, int *e)
         *e = errno;
         return NULL;
     }
-    if (cs_path_is_clean(canon)) return canon;
-    char *esc = cs_path_escape(canon);
+    char *id = cs_path_to_id(canon);
     free(canon);
-    if (!esc) *e = ENOMEM;
-    return esc;
+    if (!id) *e = ENOMEM;
+    return id;
+}
+
+/* realpath as raw bytes: roots and directories are compared with the paths that ids
+ * decode to, byte for byte (an id's encoding need not keep its directory as a prefix). */
+static char *canonical_raw(const char *path, int *e)
+{
+    char *canon = realpath(path, NULL);
+    if (!canon) *e = errno;
+    return canon;
 }
 
 static const char *file_kind(mode_t m)
@@ -62,7 +72,7 @@ static int on_excluded(plan_ctx *c, const cs_walk_entry *e)
     r->sum->excluded++;
     if (r->db.n == 0) return 0;
     int ce = 0;
-    char *id = canonical_id(e->path, &ce);
+    char *id = canonical_raw(e->path, &ce);
     if (!id) {
         /* A dangling excluded link has no canonical path, and no record could be "of"
          * it; anything else is out of memory. */
@@ -88,7 +98,9 @@ static int on_entry(const cs_walk_entry *e, void *user)
     ix_plan *p = &r->plan;
     char reason[300];
     if (e->kind == CS_WALK_EXCLUDED) return on_excluded(c, e);
-    char *disp = cs_path_escape(e->path);
+    /* Failures and warnings name the path as walked, in the lossless form of ids (for
+     * a file that reaches a worker, its id: base/pathid.h). */
+    char *disp = cs_path_to_id(e->path);
     if (!disp) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     if (e->kind == CS_WALK_NOTE) {
         /* A line of an ignore file that was not used: worth telling, not a failure. */
@@ -100,9 +112,10 @@ static int on_entry(const cs_walk_entry *e, void *user)
         if (e->is_dir) {
             /* Remember it so prune keeps the records of files we could not see. */
             int ce = 0;
-            char *canon = canonical_id(e->path, &ce);
-            if (push_str(&p->bad_dirs, &p->n_bad_dirs, &p->cap_bad_dirs,
-                         canon ? canon : strdup(disp)) != 0) {
+            char *canon = canonical_raw(e->path, &ce);
+            if (!canon) canon = strdup(e->path);
+            if (!canon || push_str(&p->bad_dirs, &p->n_bad_dirs, &p->cap_bad_dirs, canon) != 0) {
+                free(canon);
                 free(disp);
                 return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
             }
@@ -178,28 +191,28 @@ static int on_entry(const cs_walk_entry *e, void *user)
     return 0;
 }
 
-static bool under(const char *id, const char *dir)
+static bool under(const char *path, const char *dir)
 {
     size_t n = strlen(dir);
-    if (n == 1 && dir[0] == '/') return id[0] == '/';
-    return strncmp(id, dir, n) == 0 && (id[n] == '/' || id[n] == '\0');
+    if (n == 1 && dir[0] == '/') return path[0] == '/';
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-static bool in_roots(const ix_plan *p, const char *id)
+static bool in_roots(const ix_plan *p, const char *path)
 {
     for (size_t i = 0; i < p->n_roots; i++)
-        if (under(id, p->roots[i])) return true;
+        if (under(path, p->roots[i])) return true;
     return false;
 }
 
-/* Whether id, or a directory above it, was excluded by this walk. Looks up each
- * ancestor in the set (cost: the id's depth), not each excluded tree. *oom when it
+/* Whether path, or a directory above it, was excluded by this walk. Looks up each
+ * ancestor in the set (cost: the path's depth), not each excluded tree. *oom when it
  * could not tell. */
-static bool is_excluded(const ix_plan *p, const char *id, bool *oom)
+static bool is_excluded(const ix_plan *p, const char *path, bool *oom)
 {
     if (p->n_excl == 0) return false;
-    if (cs_strmap_get(p->excl_set, id)) return true;
-    char *buf = strdup(id);
+    if (cs_strmap_get(p->excl_set, path)) return true;
+    char *buf = strdup(path);
     if (!buf) {
         *oom = true;
         return false;
@@ -213,6 +226,18 @@ static bool is_excluded(const ix_plan *p, const char *id, bool *oom)
     return hit;
 }
 
+/* The file a stored record's id names, or NULL (*oom set on allocation failure). An id
+ * that names no local file (a text record, a malformed file: id) gives NULL too: such a
+ * record is never pruned. */
+static char *record_path(const char *id, bool *oom)
+{
+    char *path = NULL;
+    cs_error e = {0};
+    int rc = cs_path_from_id(id, &path, &e);
+    if (rc == CS_E_NOMEM) *oom = true;
+    return rc == 0 && path[0] == '/' ? path : (free(path), NULL);
+}
+
 /* Records of excluded files that stay in the collection: the summary says how many, so
  * that excluding a folder is not mistaken for removing it from search results. */
 static int count_kept(ix_run *r, cs_error *err)
@@ -221,8 +246,10 @@ static int count_kept(ix_run *r, cs_error *err)
     bool oom = false;
     for (size_t i = 0; i < r->db.n && p->n_excl && !oom; i++) {
         const char *id = r->db.recs[i].id;
-        if (!cs_strmap_get(p->seen_set, id) && in_roots(p, id) && is_excluded(p, id, &oom))
-            r->sum->excluded_kept++;
+        if (cs_strmap_get(p->seen_set, id)) continue;
+        char *path = record_path(id, &oom);
+        if (path && in_roots(p, path) && is_excluded(p, path, &oom)) r->sum->excluded_kept++;
+        free(path);
     }
     return oom ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
 }
@@ -239,7 +266,7 @@ int ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *e
     plan_ctx c = {r, err};
     for (size_t i = 0; i < n_dirs; i++) {
         int ce = 0;
-        char *root = canonical_id(dirs[i], &ce);
+        char *root = canonical_raw(dirs[i], &ce);
         if (root) p->roots[p->n_roots++] = root;
         int rc = cs_walk_filtered(dirs[i], r->rules, on_entry, &c, err);
         if (rc != 0) return rc;
@@ -268,23 +295,22 @@ void ix_plan_free(ix_plan *p)
 
 /* Whether a stored record's file is gone: not seen by this walk, under one of the
  * DIRs, not below a directory we could not read, not excluded (still there, just not
- * walked), and really absent on disk. */
-static bool is_gone(const ix_plan *p, const char *id)
+ * walked), and really absent on disk. Paths are the ids decoded to raw bytes, so a
+ * non-UTF-8 name is checked on disk like any other. */
+static bool is_gone(const ix_plan *p, const char *id, bool *oom)
 {
-    if (cs_strmap_get(p->seen_set, id) || !in_roots(p, id)) return false;
-    for (size_t i = 0; i < p->n_bad_dirs; i++)
-        if (under(id, p->bad_dirs[i])) return false;
-    bool oom = false;
-    /* Out of memory: keep the record; a later run can still prune it. */
-    if (is_excluded(p, id, &oom) || oom) return false;
+    if (cs_strmap_get(p->seen_set, id)) return false;
+    char *path = record_path(id, oom);
+    bool gone = path && in_roots(p, path);
+    for (size_t i = 0; gone && i < p->n_bad_dirs; i++)
+        if (under(path, p->bad_dirs[i])) gone = false;
+    if (gone && (is_excluded(p, path, oom) || *oom)) gone = false;
+    /* Still there (e.g. no longer an image): only records whose path exists no more are
+     * pruned. */
     struct stat st;
-    if (lstat(id, &st) == 0) {
-        /* Still there (e.g. no longer an image): only records whose path exists no more
-         * are pruned. An id with "\x" escapes cannot be stat'ed, but its file, if it is
-         * still there, was seen or excluded by the walk above. */
-        return false;
-    }
-    return errno == ENOENT || errno == ENOTDIR;
+    if (gone) gone = lstat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+    free(path);
+    return gone;
 }
 
 int ix_prune(ix_run *r, cs_error *err)
@@ -294,8 +320,13 @@ int ix_prune(ix_run *r, cs_error *err)
     if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     size_t n = 0;
     int rc = 0;
+    bool oom = false;
     for (size_t i = 0; i <= r->db.n && rc == 0; i++) {
-        if (i < r->db.n && is_gone(&r->plan, r->db.recs[i].id)) ids[n++] = r->db.recs[i].id;
+        if (i < r->db.n && is_gone(&r->plan, r->db.recs[i].id, &oom)) ids[n++] = r->db.recs[i].id;
+        if (oom) {
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+            break;
+        }
         if (n == 500 || (i == r->db.n && n > 0)) {
             cs_records gone;
             rc = cs_collection_delete_ids(r->coll, ids, n, &gone, err);

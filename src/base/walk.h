@@ -76,10 +76,4 @@ int cs_walk_rules_add_exclude(cs_walk_rules *r, const char *glob, cs_error *err)
 int cs_walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn, void *user,
                      cs_error *err);
 
-/* A printable, valid UTF-8 copy of a raw path: bytes that are not part of valid UTF-8
- * and control characters become "\xNN". NULL on OOM. */
-char *cs_path_escape(const char *raw);
-/* Whether s is valid UTF-8 without control characters (i.e. cs_path_escape(s) == s). */
-bool cs_path_is_clean(const char *s);
-
 #endif

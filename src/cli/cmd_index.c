@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/progress.h"
+#include "base/pathid.h"
 #include "base/walk.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
@@ -34,8 +35,9 @@ static void usage(FILE *f)
         "Embeds the images under each DIR (recursively; files are recognised by content)\n"
         "into a collection. Incremental: files whose size and mtime (or content) did not\n"
         "change are skipped; moved or duplicated files reuse their stored vector.\n"
-        "Record id = absolute canonical path; metadata: type, format, name, width, height,\n"
-        "bytes, mtime (seconds), mtime_ns, hash (XXH3-128).\n"
+        "Record id = absolute canonical path (a file: IRI with %%XX escapes when the path\n"
+        "is not printable UTF-8); metadata: type, format, name, width, height, bytes,\n"
+        "mtime (seconds), mtime_ns, hash (XXH3-128).\n"
         "\n"
         "Skipped below each DIR (a DIR itself is always walked): hidden names, the trees\n"
         ".git node_modules .thumbnails @eaDir .@__thumb $RECYCLE.BIN .Trash-* lost+found,\n"
@@ -122,7 +124,7 @@ static void print_no_images(FILE *f, const cs_index_summary *s, char *const *dir
     if (s->interrupted || s->indexed + s->unchanged + s->reused + s->failed != 0) return;
     fputs("no images found under ", f);
     for (int i = 0; i < n; i++) {
-        char *disp = cs_path_escape(dirs[i]);
+        char *disp = cs_path_to_id(dirs[i]);
         fprintf(f, "%s%s", i ? ", " : "", disp ? disp : "?");
         free(disp);
     }
@@ -229,7 +231,7 @@ static int index_main(int argc, char **argv, const char **excludes)
     for (int i = optind; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
-            char *disp = cs_path_escape(argv[i]);
+            char *disp = cs_path_to_id(argv[i]);
             fprintf(stderr, "clipsearch: IOError: %s: no such file or directory\n",
                     disp ? disp : "?");
             free(disp);

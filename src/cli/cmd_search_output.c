@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/pathid.h"
 #include "cli/search_output.h"
 
 static bool all_text(const cs_hits *hits)
@@ -35,6 +36,15 @@ static void print_json(FILE *out, const cs_hit *h)
     json_decref(o);
 }
 
+/* The terminal thumbnail of a record whose id names an image file (base/pathid.h). */
+static void preview_record(FILE *out, const char *id, bool apply_exif)
+{
+    char *path = NULL;
+    if (cs_path_from_id(id, &path, NULL) != 0) return;
+    if (preview_print(out, path, 40, 12, apply_exif)) fputc('\n', out);
+    free(path);
+}
+
 int search_print(FILE *out, const search_output *o, const cs_hits *hits, const char *title,
                  const char *query_image, cs_error *err)
 {
@@ -48,7 +58,7 @@ int search_print(FILE *out, const search_output *o, const cs_hits *hits, const c
         for (size_t i = 0; i < hits->n; i++) {
             const cs_hit *h = &hits->items[i];
             fprintf(out, "%4d  %7.4f  %s\n", h->rank, h->score, h->id);
-            if (preview && preview_print(out, h->id, 40, 12, o->apply_exif)) fputc('\n', out);
+            if (preview) preview_record(out, h->id, o->apply_exif);
         }
     }
     fflush(out);

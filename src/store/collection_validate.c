@@ -62,6 +62,13 @@ int cs_metadata_normalize(const char *json_text, char **out, cs_error *err)
     jv_error je;
     int rc = jv_parse(json_text, strlen(json_text), false, &v, &je);
     if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "metadata is not valid JSON: %s", je.msg);
+    /* A key or value that cannot be text is refused before any backend sees it (the
+     * jsonb server refuses it too; vecs reports that as a database error). */
+    if (rc == JV_ERR_VALUE && je.not_text)
+        return cs_error_set(err, CS_E_ARG,
+                            "metadata is not text (%s): keys and values must not contain "
+                            "\\u0000, unpaired surrogates or bytes that are not UTF-8",
+                            je.msg);
     if (rc == JV_ERR_VALUE)   /* what jsonb itself refuses: a database error in vecs */
         return cs_error_set(err, CS_E_DATABASE, "invalid metadata: %s", je.msg);
     if (rc) return cs_error_set(err, CS_E_NOMEM, "out of memory parsing metadata");
@@ -126,7 +133,9 @@ int cs_validate_records(const cs_collection *coll, const cs_record_in *recs, con
         for (size_t i = from; i < to && !rc; i++) {
             const char *id = recs[i].id;
             if (!valid_utf8(id, strlen(id))) {
-                rc = cs_error_set(err, CS_E_DATABASE, "record %zu: id is not valid UTF-8", i);
+                /* Not text (an encoded surrogate, stray bytes): refused like such an id
+                 * in JSON input (record_json.c), before any backend sees it. */
+                rc = cs_error_set(err, CS_E_ARG, "record %zu: id is not valid UTF-8", i);
                 break;
             }
             for (int k = 0; k < dim; k++) {

@@ -34,6 +34,16 @@ static int value_error(parser *ps, const char *what)
     return ps->lenient ? 0 : JV_ERR_VALUE;
 }
 
+/* A value error about a string that cannot be text (see jv_error.not_text). */
+static int text_error(parser *ps, const char *what)
+{
+    if (!ps->err->not_text) {
+        ps->err->not_text = true;
+        snprintf(ps->err->text_msg, sizeof ps->err->text_msg, "%s", what);
+    }
+    return value_error(ps, what);
+}
+
 static void skip_ws(parser *ps)
 {
     while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
@@ -135,7 +145,7 @@ static int parse_string(parser *ps, char **out, size_t *out_len)
         if (c != '\\') {
             size_t n = utf8_seq((const unsigned char *)ps->p, (size_t)(ps->end - ps->p));
             if (!n) {
-                if ((rc = value_error(ps, "invalid byte sequence for encoding UTF8"))) break;
+                if ((rc = text_error(ps, "invalid byte sequence for encoding UTF8"))) break;
                 n = 1;
             }
             sb_put(&b, ps->p, n);
@@ -165,14 +175,14 @@ static int parse_string(parser *ps, char **out, size_t *out_len)
                     ps->p += 6;
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 } else {
-                    rc = value_error(ps, "Unicode low surrogate must follow a high surrogate");
+                    rc = text_error(ps, "Unicode low surrogate must follow a high surrogate");
                     break;
                 }
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                rc = value_error(ps, "Unicode low surrogate must follow a high surrogate");
+                rc = text_error(ps, "Unicode low surrogate must follow a high surrogate");
                 break;
             } else if (cp == 0) {
-                rc = value_error(ps, "unsupported Unicode escape sequence: \\u0000 cannot be converted to text");
+                rc = text_error(ps, "unsupported Unicode escape sequence: \\u0000 cannot be converted to text");
                 break;
             }
             put_utf8(&b, cp);
@@ -503,6 +513,8 @@ int jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err)
     if (!err) err = &local;
     err->status = JV_OK;
     err->msg[0] = '\0';
+    err->not_text = false;
+    err->text_msg[0] = '\0';
     memset(out, 0, sizeof *out);
     parser ps = {text, text + len, lenient, err, 0};
     int rc = parse_value(&ps, out);

@@ -33,6 +33,12 @@ typedef enum {
 typedef struct jv_error {
     jv_status status;
     char msg[160];
+    /* Some string (key or value) cannot be text: it holds \u0000, an unpaired surrogate
+     * or bytes that are not UTF-8. Set by any such value error, also when it is not the
+     * one msg describes (lenient parsing goes on past value errors); text_msg says what
+     * the first was. */
+    bool not_text;
+    char text_msg[96];
 } jv_error;
 
 /* Parses JSON text. With `lenient`, value errors (JV_ERR_VALUE) are recorded in err but

@@ -56,6 +56,35 @@ void cs_record_buf_free(cs_record_buf *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Whether the value of key in the record's text holds a string that cannot be text. */
+static bool field_not_text(const char *text, size_t len, const char *key)
+{
+    const char *vs;
+    size_t vl;
+    if (jv_text_find_key(text, len, key, strlen(key), &vs, &vl) != 1) return false;
+    jv v;
+    jv_error je;
+    if (jv_parse(vs, vl, false, &v, &je) == 0) {
+        jv_free(&v);
+        return false;
+    }
+    return je.not_text;
+}
+
+/* A string of the record cannot be stored as text. Lenient parsing has dropped or
+ * kept what it could not decode, so going on would store an altered id or key: refused,
+ * saying where. */
+static int not_text_error(const char *text, size_t len, const jv_error *je, cs_error *err)
+{
+    const char *where = field_not_text(text, len, "id")         ? "record id"
+                        : field_not_text(text, len, "metadata") ? "record metadata"
+                                                                 : "record";
+    return cs_error_set(err, CS_E_ARG,
+                        "%s is not text (%s): ids and metadata keys and values must not "
+                        "contain \\u0000, unpaired surrogates or bytes that are not UTF-8",
+                        where, je->text_msg);
+}
+
 int cs_record_parse_json(const char *text, size_t len, cs_record_buf *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -67,8 +96,7 @@ int cs_record_parse_json(const char *text, size_t len, cs_record_buf *out, cs_er
     const jv *id = jv_object_get(&v, "id", 2), *vec = jv_object_get(&v, "vector", 6);
     if (v.type != JV_OBJECT) rc = cs_error_set(err, CS_E_ARG, "record must be a JSON object");
     else if (!id || id->type != JV_STRING) rc = cs_error_set(err, CS_E_ARG, "record id must be a string");
-    else if (memchr(id->s, '\0', id->len))
-        rc = cs_error_set(err, CS_E_DATABASE, "record id contains a NUL character");
+    else if (je.not_text) rc = not_text_error(text, len, &je, err);
     else if (!vec) rc = cs_error_set(err, CS_E_ARG, "record '%s' has no vector", id->s);
     else if (!(out->id = strdup(id->s))) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     else if ((rc = vector_from(vec, &out->vector, &out->dim, err)))

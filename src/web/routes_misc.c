@@ -3,10 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pathid.h"
 #include "clipsearch/query.h"
 #include "web/web_internal.h"
 
-/* A thumbnail is served only for a record of the collection whose id is an absolute
+/* A thumbnail is served only for a record of the collection whose id names an absolute
  * path of an image record: the id is looked up first, so no request can name an
  * arbitrary file. */
 enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c, const web_request *r)
@@ -44,13 +45,20 @@ enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c, const w
     text = type && !strcmp(type, "text");
     json_decref(meta);
     cs_records_free(&rec);
-    if (text || id[0] != '/') {
+    /* The id names the file through base/pathid.h's mapping (non-UTF-8 names are
+     * file: ids). */
+    char *path = NULL;
+    if (text || cs_path_from_id(id, &path, &err) != 0 || path[0] != '/') {
+        free(path);
+        if (err.code == CS_E_NOMEM) return web_send_error(c, &err);
         cs_error_set(&err, CS_E_NOT_FOUND, "record '%.300s' is not an image file", id);
         return web_send_error(c, &err);
     }
     uint8_t *jpeg = NULL;
     size_t len = 0;
-    if (cs_thumbnail_jpeg(id, (int)size, 82, st->apply_exif, &jpeg, &len, &err) != 0) {
+    int rc = cs_thumbnail_jpeg(path, (int)size, 82, st->apply_exif, &jpeg, &len, &err);
+    free(path);
+    if (rc != 0) {
         /* Indexed, but moved, deleted or unreadable since: gone, as far as the page is
          * concerned. */
         if (err.code == CS_E_IO) err.code = CS_E_NOT_FOUND;

@@ -54,7 +54,7 @@ root = sys.argv[3] == "1"
 fails = {f["file"].rsplit("/", 1)[-1]: f["reason"] for f in s["failures"]}
 want = {"truncated.jpg": "", "truncated.png": "", "corrupt.png": "", "zero.jpg": "empty",
         "scan.tif": "not a supported image", "wrong.jpg": "not a supported image",
-        "bad\\xFF\\xFE.gif": "", "huge.png": "", "fifo.jpg": "not a regular file (fifo)",
+        "bad%FF%FE.gif": "", "huge.png": "", "fifo.jpg": "not a regular file (fifo)",
         "dangling.png": "broken symbolic link"}
 if root: want["device.jpg"] = "not a regular file (character device)"
 else: want.update({"unreadable.png": "cannot open", "locked": "cannot read directory"})
@@ -71,9 +71,9 @@ for name in fails:
 print("huge.png:", fails.get("huge.png"))
 sys.exit(0 if ok else 1)
 PY
-# The non-UTF-8 good file is stored under an escaped id.
+# The non-UTF-8 good file is stored under a file: id (lossless); its name is for display.
 if [ "$BACKEND" = sqlite ]; then
-    M=$(meta "$(realpath "$D")/caf\\xE9.png")
+    M=$(meta "file://$(realpath "$D")/caf%E9.png")
     python3 -c 'import json,sys; m=json.loads(sys.argv[1]); assert m["name"]=="caf\\xE9.png" and m["width"]==31, m' "$M" \
         || die "escaped id/name of the non-UTF-8 file: '$M'"
 fi

@@ -118,8 +118,22 @@ printf '%s\n' '{"id":"w1","vector":[1,2,3]}' '{"id":"w2","vector":[NaN,2,3]}' >"
 expect_error DatabaseError upsert "$A" <"$TMP/bad4"
 printf '%s\n' '{"id":"w1","vector":[1,2,3]}' '{"id":"w2","vector":[1,2,3]' >"$TMP/bad5"
 expect_error ArgError upsert "$A" <"$TMP/bad5"
+# strings that cannot be text are refused, never altered (an id with \u0000 used to be
+# stored without it): in ids, metadata values and metadata keys
 printf '%s\n' '{"id":"w1","vector":[1,2,3],"metadata":{"s":"a\u0000b"}}' >"$TMP/bad6"
-expect_error DatabaseError upsert "$A" <"$TMP/bad6"
+expect_error ArgError upsert "$A" <"$TMP/bad6"
+grep -q "metadata is not text" "$TMP/err" || die "\\u0000 in metadata: $(cat "$TMP/err")"
+for rec in '{"id":"nul\u0000x","vector":[1,2,3]}' '{"id":"sur\ud800","vector":[1,2,3]}' \
+           '{"id":"lo\udc00x","vector":[1,2,3]}' \
+           '{"id":"w3","vector":[1,2,3],"metadata":{"k\u0000":"v"}}' \
+           '{"id":"w3","vector":[1,2,3],"metadata":{"k":["\udc00"]}}' \
+           '{"id":"w3","vector":[1,2,3],"metadata":{"k":"\ud83d"}}'; do
+    printf '%s\n' '{"id":"w1","vector":[1,2,3]}' "$rec" >"$TMP/bad7"
+    expect_error ArgError upsert "$A" <"$TMP/bad7"
+    grep -q "is not text" "$TMP/err" || die "upsert $rec: $(cat "$TMP/err")"
+done
+run fetch "$A" nulx nul sur lo w3
+json_check "L == []"
 [ "$(count "$A")" = 3 ] || die "a failed upsert wrote records"
 run fetch "$A" w1 w2
 json_check "L == []"
@@ -176,4 +190,14 @@ run create "$H" --dim 2
 json_check "L == [{'name': '''$H''', 'dimension': 2}]"
 run drop "$H"
 expect_error ArgError bogus-command
+
+# a surrogate pair is one character, stored and returned as it is
+X=${P}x
+run create "$X" --dim 2
+printf '%s\n' '{"id":"pair\ud83d\ude00","vector":[1,2],"metadata":{"k\ud83d\ude00":"\ud83d\ude00"}}' >"$TMP/pair"
+run upsert "$X" <"$TMP/pair"
+[ $rc -eq 0 ] || die "upsert of a surrogate pair: $(cat "$TMP/err")"
+run fetch "$X" "pair$(printf '\xf0\x9f\x98\x80')"
+json_check "L == [{'id': 'pair\U0001F600', 'vector': [1, 2], 'metadata': {'k\U0001F600': '\U0001F600'}}]"
+run drop "$X"
 exit $fail

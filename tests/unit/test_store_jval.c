@@ -34,6 +34,16 @@ static void expect_status(const char *in, int want)
     free(got);
 }
 
+/* Whether parsing in (strict, or lenient: past other value errors) flags a string that
+ * cannot be text. */
+static bool not_text(const char *in, bool lenient)
+{
+    jv v;
+    jv_error je;
+    if (jv_parse(in, strlen(in), lenient, &v, &je) == 0) jv_free(&v);
+    return je.not_text;
+}
+
 static int cmp_text(const char *a, const char *b)
 {
     jv x, y;
@@ -82,6 +92,14 @@ int main(void)
     expect_status("NaN", JV_ERR_VALUE);
     expect_status("[Infinity]", JV_ERR_VALUE);
     expect_status("\"\xff\"", JV_ERR_VALUE);
+    /* ... and which of those are strings that cannot be text. */
+    CHECK(not_text("{\"a\":\"x\\u0000\"}", false));
+    CHECK(not_text("{\"a\\u0000\":1}", false));
+    CHECK(not_text("\"\\ud800\"", false) && not_text("\"\\udc00x\"", false));
+    CHECK(not_text("\"\xff\"", false));
+    CHECK(!not_text("NaN", false) && !not_text("1e200000", false));
+    CHECK(!not_text("\"\\ud83d\\ude00\"", false));
+    CHECK(not_text("[NaN, \"\\u0000\"]", true));   /* not the first value error */
     expect_status("{\"a\":1,}", JV_ERR_SYNTAX);
     expect_status("01", JV_ERR_SYNTAX);
     expect_status("1.", JV_ERR_SYNTAX);

@@ -310,9 +310,18 @@ static void test_upsert(void)
     ri = (cs_record_in){rb.id, rb.vector, rb.metadata_json};
     CHECK_ERR(cs_collection_upsert_dims(c, &ri, &rb.dim, 1, &E), CS_E_DATABASE);
     cs_record_buf_free(&rb);
+    /* Strings that cannot be text are refused, never altered: ids (JSON escapes, or
+     * bytes that are not UTF-8, such as an encoded surrogate) and metadata. */
+    line = "{\"id\":\"nul\\u0000x\",\"vector\":[1,0,0]}";
+    CHECK_ERR(cs_record_parse_json(line, strlen(line), &rb, &E), CS_E_ARG);
+    line = "{\"id\":\"s\\ud800\",\"vector\":[1,0,0]}";
+    CHECK_ERR(cs_record_parse_json(line, strlen(line), &rb, &E), CS_E_ARG);
+    CHECK_ERR(upsert1(c, "s\xed\xa0\x80", b, NULL), CS_E_ARG);
+    CHECK_ERR(upsert1(c, "m", b, "{\"a\\u0000\":1}"), CS_E_ARG);
+    CHECK_ERR(upsert1(c, "m", b, "{\"a\":\"\\udc00\"}"), CS_E_ARG);
     /* Metadata: jsonb's rules. */
     CHECK_ERR(upsert1(c, "m", b, "{\"a\":"), CS_E_ARG);
-    CHECK_ERR(upsert1(c, "m", b, "{\"a\":\"x\\u0000y\"}"), CS_E_DATABASE);
+    CHECK_ERR(upsert1(c, "m", b, "{\"a\":\"x\\u0000y\"}"), CS_E_ARG);
     CHECK_ERR(upsert1(c, "m", b, "{\"a\":NaN}"), CS_E_DATABASE);
     CHECK(count(c) == 1);
     OK(upsert1(c, "dup", b, "{\"a\":1,\"a\":2}"));
