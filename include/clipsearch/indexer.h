@@ -50,6 +50,13 @@ typedef struct cs_indexer_options {
     int jobs;                     /* decoding threads; 0 = number of online CPUs */
     int batch;                    /* images per model call and per commit; 0 = 32 */
     bool prune;                   /* delete records under the DIRs whose file is gone */
+    /* Re-embed every record under the DIRs that this model (with these options) did not
+     * write, whatever model built the collection: how a collection moves to another
+     * model or other preprocessing. Resumable: each record's metadata says which model
+     * wrote it ("embedder"), so a run after an interruption continues where it stopped.
+     * Without it, a collection built by another model or with other options is refused
+     * (CS_E_MODEL_MISMATCH, model_record.h). */
+    bool reembed;
     /* What gets indexed (rules in src/base/walk.h, README "What gets indexed"). Names
      * below a DIR that start with "." are skipped unless include_hidden; the well-known
      * non-photo trees (.git, node_modules, thumbnail caches, trash, lost+found) always
@@ -92,6 +99,12 @@ typedef struct cs_index_summary {
     uint64_t excluded_kept;       /* records of files now excluded but still on disk: left
                                      in the collection, never pruned (prune deletes only
                                      records of files that no longer exist) */
+    uint64_t stale;               /* with reembed: records the run could not re-embed (their
+                                     files are outside the DIRs or gone); while any is
+                                     left the re-embedding stays unfinished */
+    bool model_unchecked;         /* the collection has records but no model record
+                                     (Python vecs, an older clipsearch): nothing to check
+                                     against, and none is written (warning reported) */
     double seconds;
     double images_per_second;     /* (indexed + reused) / seconds */
     bool interrupted;

@@ -48,12 +48,13 @@ typedef enum {
 int cs_model_record_check(cs_collection *coll, const cs_model_identity *id, cs_model_use use,
                           char **warning, cs_error *err);
 
-/* After indexing: records id as the collection's model when the collection has no record
- * and is empty (a new collection), or when it already names this model (adding id's
- * precision to the list of precisions used). A non-empty collection without a record is
- * left alone (*recorded false): its vectors may come from anywhere. */
-int cs_model_record_update(cs_collection *coll, const cs_model_identity *id, bool *recorded,
-                           cs_error *err);
+/* After indexing: records id as the collection's model when it has no record and create
+ * is set (the caller saw it empty before writing: a new collection), or when it already
+ * names this model (adding id's precision to the list of precisions used). A collection
+ * that had records but no record of its model is left alone (*recorded false): its
+ * vectors may come from anywhere. */
+int cs_model_record_update(cs_collection *coll, const cs_model_identity *id, bool create,
+                           bool *recorded, cs_error *err);
 
 /* index --reembed: marks the collection as being re-embedded with id (the record names
  * id from now on, and remembers the previous model until cs_model_record_finish_reembed).

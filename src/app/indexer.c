@@ -1,9 +1,12 @@
 /* cs_index_run: folder -> collection. The steps live in their own files: the stored
  * state (indexer_db.c), the walk and the unchanged check (indexer_plan.c), decoding
  * (indexer_work.c), batching/embedding/writing (indexer_pipeline.c). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/indexer_internal.h"
+#include "clipsearch/model_record.h"
 
 void cs_indexer_options_init(cs_indexer_options *opt)
 {
@@ -11,6 +14,53 @@ void cs_indexer_options_init(cs_indexer_options *opt)
     opt->collection = "image_vectors";
     opt->apply_exif_orientation = true;
     opt->progress_interval_s = 0.25;
+}
+
+/* Before anything is written: the collection's model record must name this model and
+ * these options, unless the run re-embeds (then the record names this model from now
+ * on, remembering the previous one until every record is redone). */
+static int check_model(ix_run *r, cs_error *err)
+{
+    int rc = cs_model_identity_init(&r->ident, r->model, r->opt->apply_exif_orientation,
+                                    r->opt->fast_decode, err);
+    if (rc != 0) return rc;
+    cs_model_identity_key(&r->ident, r->key);
+    if (r->opt->reembed) return cs_model_record_begin_reembed(r->coll, &r->ident, err);
+    char *warning = NULL;
+    rc = cs_model_record_check(r->coll, &r->ident, CS_MODEL_USE_INDEX, &warning, err);
+    if (rc == 0 && warning) {
+        /* A new (empty) collection has no record yet: it gets one at the end. */
+        int64_t n = 0;
+        rc = cs_collection_count(r->coll, &n, err);
+        r->new_collection = rc == 0 && n == 0;
+        if (rc == 0 && n > 0) {
+            r->sum->model_unchecked = true;
+            if (r->opt->warning) r->opt->warning(NULL, warning, r->opt->warning_user);
+        }
+    }
+    free(warning);
+    return rc;
+}
+
+/* After a complete run: a new collection gets its record (and each run adds its
+ * precision); a re-embedding is finished once no record written by another model is
+ * left. */
+static int record_model(ix_run *r, cs_error *err)
+{
+    if (!r->opt->reembed) {
+        bool recorded;
+        return cs_model_record_update(r->coll, &r->ident, r->new_collection, &recorded, err);
+    }
+    char filter[96];
+    snprintf(filter, sizeof filter, "{\"embedder\": {\"$eq\": \"%s\"}}", r->key);
+    cs_records done;
+    int64_t total = 0;
+    int rc = cs_collection_count(r->coll, &total, err);
+    if (rc == 0) rc = cs_collection_scan(r->coll, filter, false, &done, err);
+    if (rc != 0) return rc;
+    r->sum->stale = total > (int64_t)done.n ? (uint64_t)(total - (int64_t)done.n) : 0;
+    cs_records_free(&done);
+    return r->sum->stale == 0 ? cs_model_record_finish_reembed(r->coll, err) : 0;
 }
 
 int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_t n_dirs,
@@ -52,7 +102,8 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
                             r.dim);
         goto done;
     }
-    if ((rc = ix_db_load(r.coll, &r.db, err)) != 0) goto done;
+    if ((rc = check_model(&r, err)) != 0) goto done;
+    if ((rc = ix_db_load(r.coll, opt->reembed ? r.key : NULL, &r.db, err)) != 0) goto done;
     if ((rc = ix_plan_build(&r, dirs, n_dirs, err)) != 0) goto done;
     ix_progress(&r, true);
     if (ix_stop_requested(&r)) {
@@ -61,6 +112,7 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
         rc = ix_pipeline_run(&r, err);
     }
     if (rc == 0 && !out->interrupted && opt->prune) rc = ix_prune(&r, err);
+    if (rc == 0 && !out->interrupted) rc = record_model(&r, err);
     if (rc == 0 && out->interrupted)
         rc = cs_error_set(err, CS_E_INTERRUPTED, "interrupted: committed batches are kept");
 done:

@@ -5,7 +5,7 @@
 
 #include "app/indexer_internal.h"
 
-int ix_db_load(cs_collection *coll, ix_db *db, cs_error *err)
+int ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_error *err)
 {
     memset(db, 0, sizeof *db);
     db->by_id = cs_strmap_new();
@@ -28,7 +28,8 @@ int ix_db_load(cs_collection *coll, ix_db *db, cs_error *err)
         db->n++;
         ix_meta_parse(recs.items[i].metadata_json, s);
         if (cs_strmap_put(db->by_id, s->id, s) != 0 ||
-            (s->hash[0] && !cs_strmap_put_if_absent(db->by_hash, s->hash, s))) {
+            (s->hash[0] && (!only_embedder || !strcmp(s->embedder, only_embedder)) &&
+             !cs_strmap_put_if_absent(db->by_hash, s->hash, s))) {
             cs_records_free(&recs);
             return cs_error_set(err, CS_E_NOMEM, "out of memory");
         }

@@ -13,6 +13,7 @@
 #include "base/queue.h"
 #include "base/strmap.h"
 #include "base/walk.h"
+#include "clipsearch/model_record.h"
 #include "clipsearch/indexer.h"
 
 /* A record the collection held when the run started (fields -1 / "" when absent). */
@@ -21,6 +22,7 @@ typedef struct ix_stored {
     int64_t bytes, mtime, mtime_ns;
     int width, height;
     char hash[CS_HASH_HEX_LEN + 1];
+    char embedder[17];     /* metadata "embedder" (cs_model_identity_key), "" when absent */
 } ix_stored;
 
 typedef struct ix_db {
@@ -67,6 +69,9 @@ typedef struct ix_result {
     char hash[CS_HASH_HEX_LEN + 1];
     const char *format;    /* detected format name (static) */
     const char *source_id; /* IX_TOUCHED: own id; IX_REUSE: the record whose vector we take */
+    /* The "embedder" of a vector taken from a stored record (TOUCHED, REUSE from the
+     * collection): it keeps saying who computed it. NULL: computed in this run. */
+    const char *source_embedder;
     int width, height;
     float *pixels;         /* IX_PIXELS: 3*side*side floats */
     const float *vec;      /* the vector to write, resolved while flushing a batch */
@@ -97,6 +102,9 @@ typedef struct ix_run {
     ix_db db;
     ix_plan plan;
     cs_index_summary *sum;
+    cs_model_identity ident;   /* this run's model and options (model_record.h) */
+    char key[17];              /* cs_model_identity_key: each record's "embedder" */
+    bool new_collection;       /* empty and without a model record when the run began */
     double t0, last_progress, t_index;
     cs_rate rate;
     const char *phase;
@@ -106,14 +114,17 @@ typedef struct ix_run {
 /* indexer_meta.c */
 void ix_meta_parse(const char *json, ix_stored *s);
 /* Metadata of a record about to be written; malloc'd JSON or NULL on OOM. */
-char *ix_meta_build(const ix_job *job, const ix_result *res);
+/* embedder: who computed the vector (cs_model_identity_key; "" = unknown, not written). */
+char *ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder);
 /* "jpg" for x/a.JPG when the extension is an image one; else format (may be NULL). */
 const char *ix_type_for(const char *path, const char *format, char *buf, size_t bufsize);
 bool ix_has_image_ext(const char *path);
 const char *ix_basename(const char *path);
 
 /* indexer_db.c */
-int ix_db_load(cs_collection *coll, ix_db *db, cs_error *err);
+/* only_embedder non-NULL: records another embedder wrote are known by id but are no
+ * source of vectors (by_hash) for identical content (index --reembed). */
+int ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_error *err);
 void ix_db_free(ix_db *db);
 
 /* indexer_plan.c */

@@ -88,12 +88,15 @@ void ix_meta_parse(const char *text, ix_stored *s)
     int64_t w = get_int(o, "width"), h = get_int(o, "height");
     s->width = w >= 0 && w <= 1 << 30 ? (int)w : -1;
     s->height = h >= 0 && h <= 1 << 30 ? (int)h : -1;
+    const char *emb = json_string_value(json_object_get(o, "embedder"));
+    s->embedder[0] = '\0';
+    if (emb && strlen(emb) == 16) memcpy(s->embedder, emb, 17);
     const char *hash = json_string_value(json_object_get(o, "hash"));
     if (hash && strlen(hash) == CS_HASH_HEX_LEN) memcpy(s->hash, hash, CS_HASH_HEX_LEN + 1);
     json_decref(o);
 }
 
-char *ix_meta_build(const ix_job *job, const ix_result *res)
+char *ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder)
 {
     char tbuf[16];
     const char *type = ix_type_for(job->path, res->format, tbuf, sizeof tbuf);
@@ -118,6 +121,7 @@ char *ix_meta_build(const ix_job *job, const ix_result *res)
     bad |= json_object_set_new(o, "mtime", json_integer(job->mtime));
     bad |= json_object_set_new(o, "mtime_ns", json_integer(job->mtime_ns));
     bad |= json_object_set_new(o, "hash", json_string(res->hash));
+    if (embedder && *embedder) bad |= json_object_set_new(o, "embedder", json_string(embedder));
     char *text = bad ? NULL : json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return text;

@@ -119,7 +119,8 @@ static int write_batch(ix_run *r, batch *b, cs_error *err)
     for (size_t i = 0; i < b->n; i++) {
         ix_result *it = b->items[i];
         if (!it) continue;
-        if (!(metas[n] = ix_meta_build(it->job, it))) {
+        if (!(metas[n] = ix_meta_build(it->job, it,
+                                       it->source_embedder ? it->source_embedder : r->key))) {
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
             goto out;
         }

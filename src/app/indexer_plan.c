@@ -171,6 +171,9 @@ static int on_entry(const cs_walk_entry *e, void *user)
     const ix_stored *s = cs_strmap_get(r->db.by_id, id);
     int64_t size = (int64_t)e->st->st_size;
     int64_t mt = (int64_t)e->st->st_mtim.tv_sec, mtn = (int64_t)e->st->st_mtim.tv_nsec;
+    /* Re-embedding: a record another model (or other options) wrote is redone even when
+     * its file is unchanged, and is not a source of vectors for identical content. */
+    if (s && r->opt->reembed && strcmp(s->embedder, r->key) != 0) s = NULL;
     if (s && s->bytes == size && s->mtime == mt && s->mtime_ns == mtn) {
         r->sum->unchanged++;
         r->done++;

@@ -127,6 +127,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
         free(data);
         res->kind = IX_TOUCHED;
         res->source_id = job->stored->id;
+        res->source_embedder = job->stored->embedder;
         res->width = job->stored->width;
         res->height = job->stored->height;
         return res;
@@ -137,6 +138,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
         free(data);
         res->kind = IX_REUSE;
         res->source_id = same->id;
+        res->source_embedder = same->embedder;
         res->width = same->width;
         res->height = same->height;
         return res;

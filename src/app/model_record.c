@@ -23,7 +23,10 @@ int cs_model_identity_init(cs_model_identity *id, const cs_clip *model, bool exi
     int rc = cs_clip_fingerprint(model, id->fingerprint, err);
     if (rc) return rc;
     const char *dir = cs_clip_model_dir(model);
-    snprintf(id->path, sizeof id->path, "%s", dir);
+    /* Absolute, so that the message's --model works from any folder. */
+    char *abs = realpath(dir, NULL);
+    snprintf(id->path, sizeof id->path, "%s", abs ? abs : dir);
+    free(abs);
     /* The folder's own name, without trailing slashes. */
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') n--;
@@ -221,19 +224,17 @@ static int add_precision(json_t *rec, const cs_model_identity *id)
     return json_array_append_new(list, json_string(precision_name(id->precision)));
 }
 
-int cs_model_record_update(cs_collection *coll, const cs_model_identity *id, bool *recorded,
-                           cs_error *err)
+int cs_model_record_update(cs_collection *coll, const cs_model_identity *id, bool create,
+                           bool *recorded, cs_error *err)
 {
     *recorded = false;
     json_t *attrs, *rec;
     int rc = load(coll, &attrs, &rec, err);
     if (rc) return rc;
     if (!rec) {
-        int64_t n = 0;
-        rc = cs_collection_count(coll, &n, err);
-        if (rc || n > 0) {
+        if (!create) {
             json_decref(attrs);
-            return rc;
+            return 0;
         }
         rec = json_object();
         if (!rec || json_object_set_new(attrs, "model_record", rec) || set_identity(rec, id)) {

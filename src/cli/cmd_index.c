@@ -52,6 +52,8 @@ static void usage(FILE *f)
         "  --jobs N              decoding threads (default: number of CPUs)\n"
         "  --batch N             images per model call and per commit (default 32)\n"
         "  --prune               delete records under the DIRs whose file is gone\n"
+        "  --reembed             re-embed every record under the DIRs with this model and\n"
+        "                        these options (how a collection changes model; resumable)\n"
         "  --exclude GLOB        skip names matching GLOB (repeatable): without \"/\" it\n"
         "                        matches a base name at any depth, with \"/\" the path\n"
         "                        relative to the DIR, a leading \"/\" the absolute path;\n"
@@ -113,7 +115,9 @@ static void on_warning(const char *file, const char *reason, void *user)
 {
     render *rd = user;
     clear_line(rd);
-    fprintf(stderr, "clipsearch: warning: %s: %s\n", file, reason);
+    /* file NULL: about the collection (e.g. no model record to check), not a file. */
+    if (file) fprintf(stderr, "clipsearch: warning: %s: %s\n", file, reason);
+    else fprintf(stderr, "clipsearch: warning: %s\n", reason);
 }
 
 /* "no images found under DIR..." when the run met no image at all (not even a broken
@@ -148,6 +152,12 @@ static void print_summary(FILE *f, const cs_index_summary *s)
                    "deletes only records of files that no longer exist)\n",
                 (unsigned long long)s->excluded_kept, s->excluded_kept == 1 ? "" : "s",
                 s->excluded_kept == 1 ? "s" : "");
+    if (s->stale)
+        fprintf(f, "note: %llu record%s still hold%s vectors of the previous model (files "
+                   "outside the DIRs, or gone): the re-embedding is unfinished until "
+                   "'clipsearch index --reembed' covers their folders or --prune removes "
+                   "the gone ones\n",
+                (unsigned long long)s->stale, s->stale == 1 ? "" : "s", s->stale == 1 ? "s" : "");
     if (s->n_failures) {
         fprintf(f, "failed:\n");
         for (size_t i = 0; i < s->n_failures; i++)
@@ -159,7 +169,7 @@ static void print_summary(FILE *f, const cs_index_summary *s)
 static int index_main(int argc, char **argv, const char **excludes)
 {
     enum { O_DB = 256, O_COLL, O_MODEL, O_JOBS, O_BATCH, O_PRUNE, O_NOEXIF, O_QUIET, O_JSON,
-           O_HELP, O_PRECISION, O_FAST_DECODE, O_FAST, O_EXCLUDE, O_HIDDEN };
+           O_HELP, O_PRECISION, O_FAST_DECODE, O_FAST, O_EXCLUDE, O_HIDDEN, O_REEMBED };
     static const struct option opts[] = {
         {"db", required_argument, 0, O_DB},
         {"collection", required_argument, 0, O_COLL},
@@ -167,6 +177,7 @@ static int index_main(int argc, char **argv, const char **excludes)
         {"jobs", required_argument, 0, O_JOBS},
         {"batch", required_argument, 0, O_BATCH},
         {"prune", no_argument, 0, O_PRUNE},
+        {"reembed", no_argument, 0, O_REEMBED},
         {"exclude", required_argument, 0, O_EXCLUDE},
         {"include-hidden", no_argument, 0, O_HIDDEN},
         {"no-exif-orientation", no_argument, 0, O_NOEXIF},
@@ -203,6 +214,7 @@ static int index_main(int argc, char **argv, const char **excludes)
             opt.batch = (int)v;
             break;
         case O_PRUNE: opt.prune = true; break;
+        case O_REEMBED: opt.reembed = true; break;
         case O_EXCLUDE: excludes[opt.n_exclude++] = optarg; break;
         case O_HIDDEN: opt.include_hidden = true; break;
         case O_NOEXIF: opt.apply_exif_orientation = false; break;

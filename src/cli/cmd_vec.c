@@ -151,18 +151,35 @@ static int cmd_describe(vec_ctx *c, int argc, char **argv)
     if (need_name(c, argc, argv, "describe")) return 1;
     if (argc > 2) return vec_arg_error(c, "vec describe: unexpected argument '%s'", argv[2]);
     int64_t count = 0;
-    char *ix = NULL;
+    char *ix = NULL, *attrs = NULL;
     if (vec_open_collection(c, argv[1]) || cs_collection_count(c->coll, &count, &c->err) ||
-        cs_collection_index(c->coll, &ix, &c->err))
+        cs_collection_index(c->coll, &ix, &c->err) ||
+        cs_collection_get_attrs(c->coll, &attrs, &c->err)) {
+        free(ix);
         return vec_fail(c);
+    }
     fputs("{\"name\":", stdout);
     vec_print_string(stdout, cs_collection_name(c->coll));
     printf(",\"dimension\":%d,\"count\":%lld,\"index\":", cs_collection_dimension(c->coll),
            (long long)count);
     if (ix) vec_print_string(stdout, ix);
     else fputs("null", stdout);
+    /* The model record (model_record.h) as stored, null when the collection has none
+     * (e.g. written by Python vecs). The attributes are a JSON object by construction. */
+    const char *rec = attrs ? strstr(attrs, "\"model_record\":") : NULL;
+    fputs(",\"model_record\":", stdout);
+    if (rec) {
+        json_t *a = json_loads(attrs, 0, NULL);
+        char *r = a ? json_dumps(json_object_get(a, "model_record"), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+        fputs(r ? r : "null", stdout);
+        free(r);
+        json_decref(a);
+    } else {
+        fputs("null", stdout);
+    }
     fputs("}\n", stdout);
     free(ix);
+    free(attrs);
     return 0;
 }
 
@@ -226,7 +243,7 @@ static void usage(FILE *f)
     fputs("usage: clipsearch vec <command> [--db URL] ...\n"
           "  list                                   collections as {\"name\",\"dimension\"}\n"
           "  create NAME --dim N                    get or create a collection\n"
-          "  describe NAME                          {\"name\",\"dimension\",\"count\",\"index\"}\n"
+          "  describe NAME                          {\"name\",\"dimension\",\"count\",\"index\",\"model_record\"}\n"
           "  drop NAME                              delete a collection (missing is fine)\n"
           "  upsert NAME < records.jsonl            {\"id\",\"vector\",\"metadata\"} per line, one transaction\n"
           "  fetch NAME ID...                       records {\"id\",\"vector\",\"metadata\"}\n"

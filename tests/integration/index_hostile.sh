@@ -24,7 +24,7 @@ head -c 3000 "$F/rgba_256x320.png" >"$D/truncated.png"; bad=$((bad + 1))
 cp "$F/gradient_rgb_640x480.png" "$D/corrupt.png"
 printf 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX' | dd of="$D/corrupt.png" bs=1 seek=2000 conv=notrunc 2>/dev/null; bad=$((bad + 1))
 : >"$D/zero.jpg"; bad=$((bad + 1))
-printf 'II*\0\x08\0\0\0garbage-tiff' >"$D/scan.tif"; bad=$((bad + 1))      # unsupported
+printf 'II*\0\x08\0\0\0garbage-tiff' >"$D/scan.tif"; bad=$((bad + 1))      # corrupt TIFF
 echo "this is text" >"$D/wrong.jpg"; bad=$((bad + 1))                     # wrongly named
 head -c 100 /dev/urandom >"$D/$(printf 'bad\xff\xfe.gif')"; bad=$((bad + 1))   # non-UTF-8 + corrupt
 "$GEN" huge-png "$D/huge.png" 100000 100000; bad=$((bad + 1))             # enormous dimensions
@@ -53,7 +53,7 @@ s = json.load(open(sys.argv[1])); err = open(sys.argv[2], encoding="utf-8", erro
 root = sys.argv[3] == "1"
 fails = {f["file"].rsplit("/", 1)[-1]: f["reason"] for f in s["failures"]}
 want = {"truncated.jpg": "", "truncated.png": "", "corrupt.png": "", "zero.jpg": "empty",
-        "scan.tif": "not a supported image", "wrong.jpg": "not a supported image",
+        "scan.tif": "corrupt TIFF", "wrong.jpg": "not a supported image",
         "bad%FF%FE.gif": "", "huge.png": "", "fifo.jpg": "not a regular file (fifo)",
         "dangling.png": "broken symbolic link"}
 if root: want["device.jpg"] = "not a regular file (character device)"

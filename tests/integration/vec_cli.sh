@@ -56,7 +56,7 @@ expect_error DatabaseError create "${P}x" --dim 16001
 run list
 json_check "{'name': '$A', 'dimension': 3} in L and all(set(d) == {'name', 'dimension'} for d in L) and not any(d['name'] == '${P}x' for d in L)"
 run describe "$A"
-json_check "L == [{'name': '$A', 'dimension': 3, 'count': 0, 'index': None}]"
+json_check "L == [{'name': '$A', 'dimension': 3, 'count': 0, 'index': None, 'model_record': None}]"
 
 cat >"$TMP/recs.jsonl" <<'J'
 {"id": "r1", "vector": [0.1, 0, 0], "metadata": {"kind": "cat", "n": 1, "big": 9007199254740993}}
