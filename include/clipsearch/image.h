@@ -61,6 +61,12 @@ const char *cs_image_supported_formats(void);
 
 /* Reads only the header: format and stored size, without decoding pixels. */
 int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err);
+int cs_image_probe_memory(const uint8_t *data, size_t len, cs_image_info *info, cs_error *err);
+
+/* An upper estimate of the memory a decode of the probed image takes at its peak (the
+ * RGB result, the decoder's own buffers for that format, a rotated copy), for callers
+ * that share a memory budget between decoding threads. */
+uint64_t cs_image_decode_cost(const cs_image_info *info);
 
 /* Decodes to RGB as PIL's Image.convert("RGB") would (alpha dropped, not composited;
  * palette looked up; gray replicated; 16-bit reduced as PIL does). The pixel limit is

@@ -69,6 +69,10 @@ typedef struct cs_indexer_options {
     bool fast_decode;             /* libjpeg DCT scaling of large JPEGs (opt-in; image.h) */
     uint64_t max_pixels;          /* 0 = the decoder's default limit */
     uint64_t max_file_bytes;      /* files larger are skipped; 0 = 512 MiB */
+    /* Memory the decoding threads may hold at once (file bytes plus each decode's
+     * estimate from its header, cs_image_decode_cost); a decode larger than all of it
+     * runs alone. 0 = a quarter of the physical memory (at least 256 MiB). */
+    uint64_t max_memory;
     cs_index_progress_fn progress;
     void *progress_user;
     double progress_interval_s;   /* minimum time between progress calls; default 0.25 */
@@ -105,6 +109,7 @@ typedef struct cs_index_summary {
     bool model_unchecked;         /* the collection has records but no model record
                                      (Python vecs, an older clipsearch): nothing to check
                                      against, and none is written (warning reported) */
+    uint64_t decode_memory_peak;  /* the most decoding memory held at once (estimates) */
     double seconds;
     double images_per_second;     /* (indexed + reused) / seconds */
     bool interrupted;

@@ -13,6 +13,7 @@
 #include "base/queue.h"
 #include "base/strmap.h"
 #include "base/walk.h"
+#include "base/budget.h"
 #include "clipsearch/model_record.h"
 #include "clipsearch/indexer.h"
 
@@ -90,6 +91,7 @@ typedef struct ix_workers {
     size_t pixels_per_image;
     cs_image_options imgopt;
     uint64_t max_file_bytes;
+    cs_budget *budget;     /* decoding memory shared by the workers (and the retries) */
     int nice;              /* priority offset of the decoding threads */
 } ix_workers;
 

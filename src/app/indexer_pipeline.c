@@ -275,6 +275,9 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
     if (opt->max_pixels) w.imgopt.max_pixels = opt->max_pixels;
     w.max_file_bytes = opt->max_file_bytes ? opt->max_file_bytes : (uint64_t)512 << 20;
     w.nice = 10;
+    cs_budget budget;
+    cs_budget_init(&budget, opt->max_memory ? opt->max_memory : cs_budget_default_bytes());
+    w.budget = &budget;
     atomic_init(&w.next, 0);
     atomic_init(&w.cancel, 0);
     atomic_init(&w.live, n_threads);
@@ -354,5 +357,7 @@ out:
     free(b.run_keys);
     free(th);
     cs_queue_free(w.out);
+    r->sum->decode_memory_peak = budget.peak;
+    cs_budget_destroy(&budget);
     return rc;
 }

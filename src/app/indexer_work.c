@@ -144,21 +144,29 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
         return res;
     }
 
+    /* The decode's share of the memory budget, estimated from the header: a tiny file
+     * can declare a huge canvas, and --jobs decodes at once must not add up to more
+     * than the budget. A header that does not probe is left to the decoder to refuse. */
     cs_error err = {0};
+    cs_image_info probe;
+    uint64_t cost = size;
+    if (cs_image_probe_memory(data, size, &probe, &err) == 0) cost += cs_image_decode_cost(&probe);
+    uint64_t taken = w->budget ? cs_budget_acquire(w->budget, cost) : 0;
     cs_image img = {0};
     cs_image_info info;
+    memset(&err, 0, sizeof err);
     int rc = cs_image_decode_memory(data, size, &w->imgopt, &img, &info, &err);
     free(data);
-    if (rc != 0) return fail(res, "%s", short_reason(&err));
-    res->width = img.width;
-    res->height = img.height;
-    res->pixels = malloc(w->pixels_per_image * sizeof(float));
-    if (!res->pixels) {
-        cs_image_free(&img);
-        return fail(res, "out of memory");
+    if (rc == 0) {
+        res->width = img.width;
+        res->height = img.height;
+        res->pixels = malloc(w->pixels_per_image * sizeof(float));
+        if (res->pixels) rc = cs_preprocess_image(w->pp, &img, res->pixels, &err);
     }
-    rc = cs_preprocess_image(w->pp, &img, res->pixels, &err);
     cs_image_free(&img);
+    if (w->budget) cs_budget_release(w->budget, taken);
+    if (rc != 0 && !res->pixels) return fail(res, "%s", short_reason(&err));
+    if (!res->pixels) return fail(res, "out of memory");
     if (rc != 0) return fail(res, "preprocessing failed: %s", short_reason(&err));
     res->kind = IX_PIXELS;
     return res;

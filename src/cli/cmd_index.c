@@ -1,5 +1,6 @@
 /* clipsearch index DIR...: argument parsing, signals and rendering of the indexer's
  * progress, warnings and summary. The work is cs_index_run (src/app/indexer*.c). */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +53,8 @@ static void usage(FILE *f)
         "  --jobs N              decoding threads (default: number of CPUs)\n"
         "  --batch N             images per model call and per commit (default 32)\n"
         "  --prune               delete records under the DIRs whose file is gone\n"
+        "  --max-memory SIZE     memory the decoding threads may hold at once, e.g. 2G\n"
+        "                        (default a quarter of RAM); a larger image decodes alone\n"
         "  --reembed             re-embed every record under the DIRs with this model and\n"
         "                        these options (how a collection changes model; resumable)\n"
         "  --exclude GLOB        skip names matching GLOB (repeatable): without \"/\" it\n"
@@ -165,11 +168,30 @@ static void print_summary(FILE *f, const cs_index_summary *s)
     }
 }
 
+/* "512M", "2G", "1024K" or a plain number of MiB; at least 16 MiB. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || *s == '-') return false;
+    int shift = 20;
+    if (*end == 'K' || *end == 'k') shift = 10, end++;
+    else if (*end == 'M' || *end == 'm') shift = 20, end++;
+    else if (*end == 'G' || *end == 'g') shift = 30, end++;
+    if (*end == 'i' && end[1] == 'B') end += 2;
+    else if (*end == 'B') end++;
+    if (*end || v > (UINT64_MAX >> shift)) return false;
+    *out = (uint64_t)v << shift;
+    return *out >= ((uint64_t)16 << 20);
+}
+
 /* excludes: room for one --exclude value per argument. */
 static int index_main(int argc, char **argv, const char **excludes)
 {
     enum { O_DB = 256, O_COLL, O_MODEL, O_JOBS, O_BATCH, O_PRUNE, O_NOEXIF, O_QUIET, O_JSON,
-           O_HELP, O_PRECISION, O_FAST_DECODE, O_FAST, O_EXCLUDE, O_HIDDEN, O_REEMBED };
+           O_HELP, O_PRECISION, O_FAST_DECODE, O_FAST, O_EXCLUDE, O_HIDDEN, O_REEMBED,
+           O_MAXMEM };
     static const struct option opts[] = {
         {"db", required_argument, 0, O_DB},
         {"collection", required_argument, 0, O_COLL},
@@ -178,6 +200,7 @@ static int index_main(int argc, char **argv, const char **excludes)
         {"batch", required_argument, 0, O_BATCH},
         {"prune", no_argument, 0, O_PRUNE},
         {"reembed", no_argument, 0, O_REEMBED},
+        {"max-memory", required_argument, 0, O_MAXMEM},
         {"exclude", required_argument, 0, O_EXCLUDE},
         {"include-hidden", no_argument, 0, O_HIDDEN},
         {"no-exif-orientation", no_argument, 0, O_NOEXIF},
@@ -217,6 +240,11 @@ static int index_main(int argc, char **argv, const char **excludes)
         case O_REEMBED: opt.reembed = true; break;
         case O_EXCLUDE: excludes[opt.n_exclude++] = optarg; break;
         case O_HIDDEN: opt.include_hidden = true; break;
+        case O_MAXMEM:
+            if (!parse_size(optarg, &opt.max_memory))
+                return cli_usage_error("index", "--max-memory needs a size such as 512M or 2G "
+                                                "(at least 16M), got '%s'", optarg);
+            break;
         case O_NOEXIF: opt.apply_exif_orientation = false; break;
         case O_PRECISION:
             if (!cli_parse_precision(optarg, &precision))

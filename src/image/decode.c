@@ -195,6 +195,42 @@ static int probe_buf(const cs_decode_req *req, cs_image_info *info, cs_error *er
     }
 }
 
+int cs_image_probe_memory(const uint8_t *data, size_t len, cs_image_info *info, cs_error *err)
+{
+    cs_decode_req req;
+    init_req(&req, data, len, "<memory>", NULL);
+    int rc = probe_buf(&req, info, err);
+    if (rc == 0 && info->format != CS_IMAGE_RAW)
+        info->exif_orientation = cs__exif_orientation(info->format, data, len);
+    return rc;
+}
+
+uint64_t cs_image_decode_cost(const cs_image_info *info)
+{
+    /* Bytes per pixel besides the 3 of the result, measured from what each decoder
+     * allocates: libjpeg decodes row by row; PNG holds 16-bit RGBA rows of the whole
+     * image; GIF and animated WebP an RGBA canvas plus indices; TIFF a strip/tile plus,
+     * for YCbCr, an RGBA raster; libheif planes plus its RGB (16-bit for HDR); libjxl
+     * keeps float channels. */
+    uint64_t extra;
+    switch (info->format) {
+    case CS_IMAGE_JPEG: extra = 1; break;
+    case CS_IMAGE_PNG: extra = 8; break;
+    case CS_IMAGE_GIF: extra = 5; break;
+    case CS_IMAGE_WEBP: extra = 4; break;
+    case CS_IMAGE_BMP: extra = 1; break;
+    case CS_IMAGE_TIFF: extra = 5; break;
+    case CS_IMAGE_HEIF: extra = 9; break;
+    case CS_IMAGE_JXL: extra = 16; break;
+    case CS_IMAGE_RAW: extra = 1; break;
+    default: extra = 8; break;
+    }
+    uint64_t px = (uint64_t)(info->width > 0 ? info->width : 0) *
+                  (uint64_t)(info->height > 0 ? info->height : 0);
+    uint64_t rotate = info->exif_orientation > 1 ? 3 : 0;
+    return px * (3 + extra + rotate) + ((uint64_t)1 << 20);
+}
+
 int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err)
 {
     /* 256 KiB holds the headers of nearly every file (JPEG APPn segments are <= 64 KiB
