@@ -103,9 +103,14 @@ typedef struct cs_index_summary {
     uint64_t excluded_kept;       /* records of files now excluded but still on disk: left
                                      in the collection, never pruned (prune deletes only
                                      records of files that no longer exist) */
-    uint64_t stale;               /* with reembed: records the run could not re-embed (their
-                                     files are outside the DIRs or gone); while any is
+    uint64_t stale;               /* with reembed: records still holding the old model's
+                                     vectors (files outside the DIRs, below an unreadable
+                                     directory, or gone without prune); while any is
                                      left the re-embedding stays unfinished */
+    uint64_t dropped;             /* with reembed: records of files under the DIRs that
+                                     could not be re-embedded (decoding failed, excluded,
+                                     no longer images): deleted, since their old vectors
+                                     are not comparable with the new model's */
     bool model_unchecked;         /* the collection has records but no model record
                                      (Python vecs, an older clipsearch): nothing to check
                                      against, and none is written (warning reported) */

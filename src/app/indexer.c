@@ -29,11 +29,15 @@ static int check_model(ix_run *r, cs_error *err)
     char *warning = NULL;
     rc = cs_model_record_check(r->coll, &r->ident, CS_MODEL_USE_INDEX, &warning, err);
     if (rc == 0 && warning) {
-        /* A new (empty) collection has no record yet: it gets one at the end. */
+        /* A new (empty) collection gets its record now, before the first batch: a first
+         * run that is interrupted must still leave a collection whose model is known. */
         int64_t n = 0;
         rc = cs_collection_count(r->coll, &n, err);
         r->new_collection = rc == 0 && n == 0;
-        if (rc == 0 && n > 0) {
+        if (r->new_collection) {
+            bool recorded;
+            rc = cs_model_record_update(r->coll, &r->ident, true, &recorded, err);
+        } else if (rc == 0) {
             r->sum->model_unchecked = true;
             if (r->opt->warning) r->opt->warning(NULL, warning, r->opt->warning_user);
         }
@@ -54,12 +58,21 @@ static int record_model(ix_run *r, cs_error *err)
     char filter[96];
     snprintf(filter, sizeof filter, "{\"embedder\": {\"$eq\": \"%s\"}}", r->key);
     cs_records done;
-    int64_t total = 0;
-    int rc = cs_collection_count(r->coll, &total, err);
-    if (rc == 0) rc = cs_collection_scan(r->coll, filter, false, &done, err);
+    int rc = cs_collection_scan(r->coll, filter, false, &done, err);
     if (rc != 0) return rc;
-    r->sum->stale = total > (int64_t)done.n ? (uint64_t)(total - (int64_t)done.n) : 0;
+    cs_strmap *done_set = cs_strmap_new();
+    if (!done_set) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < done.n && rc == 0; i++)
+        if (cs_strmap_put(done_set, done.items[i].id, done_set) != 0)
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (rc == 0) rc = ix_reembed_leftovers(r, done_set, err);
+    int64_t total = 0;
+    if (rc == 0) rc = cs_collection_count(r->coll, &total, err);
+    if (rc == 0)
+        r->sum->stale = total > (int64_t)done.n ? (uint64_t)(total - (int64_t)done.n) : 0;
+    cs_strmap_free(done_set);
     cs_records_free(&done);
+    if (rc != 0) return rc;
     return r->sum->stale == 0 ? cs_model_record_finish_reembed(r->coll, err) : 0;
 }
 

@@ -133,6 +133,9 @@ void ix_db_free(ix_db *db);
 int ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err);
 void ix_plan_free(ix_plan *p);
 int ix_prune(ix_run *r, cs_error *err);
+/* --reembed, after a complete run: deletes the old-model records under the DIRs that
+ * could not be redone (done: the ids this model's vectors are now stored under). */
+int ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err);
 
 /* indexer_work.c */
 ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse);

@@ -343,3 +343,48 @@ int ix_prune(ix_run *r, cs_error *err)
     free(ids);
     return rc;
 }
+
+/* The end of a complete --reembed run: every record not rewritten by this model (not in
+ * `done`) still holds a vector of the old one. Those whose files are under the DIRs and
+ * still on disk could not be redone (decoding failed, excluded, no longer an image):
+ * kept, they would rank among the new vectors as numbers from another space, and the
+ * re-embedding could never finish, so they are deleted (`dropped`). The rest (outside
+ * the DIRs, below an unreadable directory, gone without --prune) stay `stale`. */
+int ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err)
+{
+    const ix_plan *p = &r->plan;
+    const char **ids = malloc(500 * sizeof *ids);
+    if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    size_t n = 0;
+    int rc = 0;
+    bool oom = false;
+    for (size_t i = 0; i <= r->db.n && rc == 0; i++) {
+        if (i < r->db.n && !cs_strmap_get(done, r->db.recs[i].id)) {
+            char *path = record_path(r->db.recs[i].id, &oom);
+            bool drop = path && in_roots(p, path);
+            for (size_t b = 0; drop && b < p->n_bad_dirs; b++)
+                if (under(path, p->bad_dirs[b])) drop = false;
+            struct stat st;
+            if (drop) drop = lstat(path, &st) == 0;
+            if (drop && r->sum->excluded_kept && is_excluded(p, path, &oom))
+                r->sum->excluded_kept--;
+            if (drop) ids[n++] = r->db.recs[i].id;
+            free(path);
+        }
+        if (oom) {
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+            break;
+        }
+        if (n == 500 || (i == r->db.n && n > 0)) {
+            cs_records gone;
+            rc = cs_collection_delete_ids(r->coll, ids, n, &gone, err);
+            if (rc == 0) {
+                r->sum->dropped += gone.n;
+                cs_records_free(&gone);
+            }
+            n = 0;
+        }
+    }
+    free(ids);
+    return rc;
+}

@@ -82,6 +82,7 @@ int cs_index_summary_json(const cs_index_summary *s, char **out, cs_error *err)
     json_object_set_new(o, "excluded_kept", json_integer((json_int_t)s->excluded_kept));
     json_object_set_new(o, "found", json_integer((json_int_t)s->found));
     json_object_set_new(o, "stale", json_integer((json_int_t)s->stale));
+    json_object_set_new(o, "dropped", json_integer((json_int_t)s->dropped));
     json_object_set_new(o, "decode_memory_peak", json_integer((json_int_t)s->decode_memory_peak));
     json_object_set_new(o, "model_unchecked", json_boolean(s->model_unchecked));
     json_object_set_new(o, "seconds", json_real(s->seconds));

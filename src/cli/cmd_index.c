@@ -155,11 +155,18 @@ static void print_summary(FILE *f, const cs_index_summary *s)
                    "deletes only records of files that no longer exist)\n",
                 (unsigned long long)s->excluded_kept, s->excluded_kept == 1 ? "" : "s",
                 s->excluded_kept == 1 ? "s" : "");
+    if (s->dropped)
+        fprintf(f, "note: %llu record%s deleted: %s file%s under the DIRs could not be "
+                   "re-embedded (failed, excluded or no longer an image) and the previous "
+                   "model's vector%s cannot be compared with this model's\n",
+                (unsigned long long)s->dropped, s->dropped == 1 ? "" : "s",
+                s->dropped == 1 ? "its" : "their", s->dropped == 1 ? "" : "s",
+                s->dropped == 1 ? "" : "s");
     if (s->stale)
         fprintf(f, "note: %llu record%s still hold%s vectors of the previous model (files "
-                   "outside the DIRs, or gone): the re-embedding is unfinished until "
-                   "'clipsearch index --reembed' covers their folders or --prune removes "
-                   "the gone ones\n",
+                   "outside the DIRs, below a folder that could not be read, or gone): the "
+                   "re-embedding is unfinished until 'clipsearch index --reembed' covers "
+                   "their folders or --prune removes the gone ones\n",
                 (unsigned long long)s->stale, s->stale == 1 ? "" : "s", s->stale == 1 ? "s" : "");
     if (s->n_failures) {
         fprintf(f, "failed:\n");

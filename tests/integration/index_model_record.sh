@@ -10,7 +10,10 @@
 #   the collection says so (queries warn, plain index refuses), and the next --reembed
 #   finishes without redoing the records already done;
 # - a collection without a record (written like Python vecs would) works, with one
-#   warning that the model cannot be checked.
+#   warning that the model cannot be checked;
+# - a new collection has its record before its first batch is written;
+# - --reembed deletes the old records it cannot redo under the DIRs (failed, excluded)
+#   and finishes; records outside the DIRs keep it unfinished.
 . "$(dirname "$0")/index_common.bash"
 need_counter
 OTHER=$TMP/other-model
@@ -100,6 +103,55 @@ PY
 "$BIN" search --db "$DB" --collection "$COLL" --model "$OTHER" "a dog" >/dev/null 2>"$TMP/s.err" || die "search after re-embedding: $(cat "$TMP/s.err")"
 [ ! -s "$TMP/s.err" ] || die "warning after the re-embedding: $(cat "$TMP/s.err")"
 "$BIN" search --db "$DB" --collection "$COLL" --model "$MODEL" "a dog" >/dev/null 2>&1 && die "the old model still searches the re-embedded collection"
+
+# A new collection gets its record before its first batch: seen while the first run is
+# still going (or, if it finished first, after it), never records without a record.
+FRESH=${COLL}_fresh
+rows_and_record() {
+    "$BIN" vec describe --db "$DB" "$FRESH" 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["count"], d["model_record"] is not None)'
+}
+"$BIN" index --db "$DB" --collection "$FRESH" --model "$MODEL" --batch 4 --jobs 1 --quiet "$TMP/imgs" >/dev/null 2>"$TMP/err" &
+PID=$!
+SEEN=""
+for _ in $(seq 1 2400); do
+    S=$(rows_and_record) || S=""
+    case "$S" in [1-9]*) SEEN=$S; break ;; esac
+    kill -0 $PID 2>/dev/null || break
+    sleep 0.05
+done
+kill -9 $PID 2>/dev/null
+wait $PID 2>/dev/null
+[ -n "$SEEN" ] || SEEN=$(rows_and_record) || die "first run: $(cat "$TMP/err")"
+case "$SEEN" in *" True") echo "first run: '$SEEN' (rows, record)" ;;
+    *) die "a new collection's first run wrote records before its model record: '$SEEN'" ;; esac
+"$BIN" vec drop --db "$DB" "$FRESH" >/dev/null 2>&1
+
+# --reembed finishes even when some files under the DIRs cannot be redone: a file that no
+# longer decodes and an excluded one lose their old-model records (dropped); a record
+# outside the DIRs stays stale until a run covers its folder.
+LEFT=${COLL}_left
+mkdir -p "$TMP/left/a" "$TMP/left/b"
+"$GEN" png "$TMP/left/a" 4 64 48 11 || die "generating images"
+"$GEN" png "$TMP/left/b" 1 64 48 12 || die "generating images"
+"$BIN" index --db "$DB" --collection "$LEFT" --model "$MODEL" --quiet "$TMP/left" >/dev/null 2>"$TMP/err" || die "index left: $(cat "$TMP/err")"
+set -- "$TMP"/left/a/*.png
+printf 'not an image any more' >"$1"
+"$BIN" index --db "$DB" --collection "$LEFT" --model "$OTHER" --reembed --json --exclude "$(basename "$2")" \
+    "$TMP/left/a" >"$TMP/out.json" 2>"$TMP/err"
+[ $? = 0 ] || die "--reembed with leftovers: $(cat "$TMP/err")"
+expect "re-embedding a/ only" indexed 2 failed 1 dropped 2 stale 1
+left_record() {
+    "$BIN" vec describe --db "$DB" "$LEFT" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["count"], "reembed_from" in d["model_record"])'
+}
+[ "$(left_record)" = "3 True" ] || die "after re-embedding a/: $(left_record)"
+"$BIN" index --db "$DB" --collection "$LEFT" --model "$OTHER" --reembed --json --exclude "$(basename "$2")" \
+    "$TMP/left" >"$TMP/out.json" 2>"$TMP/err"
+[ $? = 0 ] || die "--reembed of the whole tree: $(cat "$TMP/err")"
+expect "re-embedding the whole tree" indexed 1 failed 1 dropped 0 stale 0
+[ "$(left_record)" = "3 False" ] || die "the re-embedding did not finish: $(left_record)"
+"$BIN" vec drop --db "$DB" "$LEFT" >/dev/null 2>&1
 
 # A collection written like Python vecs (no record): works, with one warning.
 BARE=${COLL}_bare
