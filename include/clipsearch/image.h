@@ -49,6 +49,10 @@ typedef struct cs_image_info {
     int width, height;            /* as stored in the file */
     int exif_orientation;         /* 1..8, 1 when absent */
     bool orientation_applied;
+    /* Probe only: bytes the decoder itself holds besides the RGB result when the header
+     * tells (TIFF: a strip or tile, a plane buffer, an RGBA raster); 0 = use the
+     * format's typical bytes per pixel. */
+    uint64_t decoder_bytes;
 } cs_image_info;
 
 void cs_image_options_init(cs_image_options *opt);
@@ -61,7 +65,10 @@ const char *cs_image_supported_formats(void);
 
 /* Reads only the header: format and stored size, without decoding pixels. */
 int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err);
-int cs_image_probe_memory(const uint8_t *data, size_t len, cs_image_info *info, cs_error *err);
+/* opt: the limits the decode will use (NULL: defaults), so that a --max-pixels above the
+ * default probes what the decode will accept. */
+int cs_image_probe_memory(const uint8_t *data, size_t len, const cs_image_options *opt,
+                          cs_image_info *info, cs_error *err);
 
 /* An upper estimate of the memory a decode of the probed image takes at its peak (the
  * RGB result, the decoder's own buffers for that format, a rotated copy), for callers

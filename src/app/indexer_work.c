@@ -150,7 +150,8 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
     cs_error err = {0};
     cs_image_info probe;
     uint64_t cost = size;
-    if (cs_image_probe_memory(data, size, &probe, &err) == 0) cost += cs_image_decode_cost(&probe);
+    if (cs_image_probe_memory(data, size, &w->imgopt, &probe, &err) == 0)
+        cost += cs_image_decode_cost(&probe);
     uint64_t taken = w->budget ? cs_budget_acquire(w->budget, cost) : 0;
     cs_image img = {0};
     cs_image_info info;

@@ -204,7 +204,7 @@ static int walk_dir(walker *w, const char *path, bool is_root, cs_error *err)
     if (rc == 0 && errno != 0) rc = report_error(w, path, errno, true, false);
     closedir(d);
     /* Sorted so runs (and tests) see the same order on every file system. */
-    if (rc == 0) qsort(names, n, sizeof *names, cmp_names);
+    if (rc == 0 && n > 1) qsort(names, n, sizeof *names, cmp_names);
     bool frame = false, skip = false;
     if (rc == 0 && has_ignore && w->rules)
         rc = load_ignore(w, path, is_root, &frame, &skip, err);

@@ -195,10 +195,11 @@ static int probe_buf(const cs_decode_req *req, cs_image_info *info, cs_error *er
     }
 }
 
-int cs_image_probe_memory(const uint8_t *data, size_t len, cs_image_info *info, cs_error *err)
+int cs_image_probe_memory(const uint8_t *data, size_t len, const cs_image_options *opt,
+                          cs_image_info *info, cs_error *err)
 {
     cs_decode_req req;
-    init_req(&req, data, len, "<memory>", NULL);
+    init_req(&req, data, len, "<memory>", opt);
     int rc = probe_buf(&req, info, err);
     if (rc == 0 && info->format != CS_IMAGE_RAW)
         info->exif_orientation = cs__exif_orientation(info->format, data, len);
@@ -219,7 +220,7 @@ uint64_t cs_image_decode_cost(const cs_image_info *info)
     case CS_IMAGE_GIF: extra = 5; break;
     case CS_IMAGE_WEBP: extra = 4; break;
     case CS_IMAGE_BMP: extra = 1; break;
-    case CS_IMAGE_TIFF: extra = 5; break;
+    case CS_IMAGE_TIFF: extra = info->decoder_bytes ? 1 : 5; break;
     case CS_IMAGE_HEIF: extra = 9; break;
     case CS_IMAGE_JXL: extra = 16; break;
     case CS_IMAGE_RAW: extra = 1; break;
@@ -228,7 +229,7 @@ uint64_t cs_image_decode_cost(const cs_image_info *info)
     uint64_t px = (uint64_t)(info->width > 0 ? info->width : 0) *
                   (uint64_t)(info->height > 0 ? info->height : 0);
     uint64_t rotate = info->exif_orientation > 1 ? 3 : 0;
-    return px * (3 + extra + rotate) + ((uint64_t)1 << 20);
+    return px * (3 + extra + rotate) + info->decoder_bytes + ((uint64_t)1 << 20);
 }
 
 int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err)

@@ -41,9 +41,11 @@ static int open_primary(const cs_decode_req *req, struct heif_context **ctx,
     struct heif_error e = heif_context_read_from_memory_without_copy(*ctx, req->data, req->len, NULL);
     if (e.code == heif_error_Ok) e = heif_context_get_primary_image_handle(*ctx, h);
     if (e.code != heif_error_Ok) {
+        /* e.message may point into the context: report before freeing it. */
+        int rc = heif_fail(req, e, err);
         heif_context_free(*ctx);
         *ctx = NULL;
-        return heif_fail(req, e, err);
+        return rc;
     }
     return 0;
 }

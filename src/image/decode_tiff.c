@@ -104,11 +104,27 @@ int cs__probe_tiff(const cs_decode_req *req, cs_image_info *info, cs_error *err)
     uint32_t w = 0, h = 0;
     TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
     TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
+    /* What read_pixels/read_rgba_image hold: a strip or tile and, for separate planes,
+     * an interleaved copy of it; YCbCr without JPEG goes through an RGBA raster of the
+     * whole image. A strip can be the whole image at 16 bytes per pixel (64-bit RGBA
+     * floats), which no fixed factor covers. */
+    tmsize_t unit = TIFFIsTiled(t) ? TIFFTileSize(t) : TIFFStripSize(t);
+    uint16_t photometric = 0, compression = COMPRESSION_NONE, spp = 1;
+    uint16_t planar = PLANARCONFIG_CONTIG;
+    TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photometric);
+    TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &planar);
+    TIFFGetFieldDefaulted(t, TIFFTAG_COMPRESSION, &compression);
+    TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
     TIFFClose(t);
     int rc = cs__check_size(req, w, h, err);
     if (rc != 0) return rc;
     info->width = (int)w;
     info->height = (int)h;
+    uint64_t block = unit > 0 && unit <= TIFF_MAX_SINGLE_ALLOC ? (uint64_t)unit : 0;
+    bool separate = planar == PLANARCONFIG_SEPARATE && spp > 1;
+    info->decoder_bytes = block * (separate ? 1u + spp : 1u);
+    if (photometric == PHOTOMETRIC_YCBCR && compression != COMPRESSION_JPEG)
+        info->decoder_bytes += (uint64_t)w * h * 4;
     return 0;
 }
 
@@ -334,6 +350,15 @@ static int read_pixels(TIFF *t, tiff_src *s, const tiff_layout *L, cs_image *out
     if (bw == 0 || bh == 0) return tiff_fail(s, "block size", err);
     tmsize_t unit = tiled ? TIFFTileSize(t) : TIFFStripSize(t);   /* one plane if separate */
     if (unit <= 0) return tiff_fail(s, "block size", err);
+    /* A tile is ours to allocate, whatever the header claims: a 8x8 picture declaring
+     * 32768x32768 tiles must not cost gigabytes. Real tiles are multiples of 16 no larger
+     * than the image rounded up, so a block over four times the image (plus slack for
+     * tiny images) or over the single-allocation cap is refused. */
+    if (unit > TIFF_MAX_SINGLE_ALLOC ||
+        (uint64_t)bw * bh > (uint64_t)L->w * L->h * 4 + ((uint64_t)1 << 20))
+        return cs_error_set(err, CS_E_FORMAT,
+                            "%s: corrupt TIFF (block size): %ux%u %s for a %ux%u image",
+                            s->req->name, bw, bh, tiled ? "tiles" : "strips", L->w, L->h);
     /* Contiguous rows: bits of one pixel row (all samples), rounded up to bytes. */
     size_t row_bytes = ((size_t)bw * L->spp * L->bps + 7) / 8;
     size_t block_bytes = row_bytes * bh;

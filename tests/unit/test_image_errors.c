@@ -215,6 +215,29 @@ int main(void)
     uint8_t tiff[64] = {'I', 'I', 42, 0, 8, 0, 0, 0};
     rc = decode_path(write_file("scan.tif", tiff, sizeof tiff), &err);
     expect_code("TIFF", rc, CS_E_FORMAT, &err, "corrupt TIFF");
+    /* An 8x8 grey TIFF declaring huge tiles: refused before the tile buffer is allocated
+     * (8192^2 is 64 MiB, within libtiff's single-allocation cap but absurd for 64
+     * pixels; 32768^2 is 1 GiB, over the cap). */
+    for (int big = 0; big < 2; big++) {
+        uint32_t side = big ? 32768 : 8192;
+        uint8_t t[256] = {'I', 'I', 42, 0, 8, 0, 0, 0};
+        /* tag, type (3 SHORT, 4 LONG), value; tile data (64 bytes) at offset 200. */
+        const uint32_t e[][3] = {{256, 3, 8},    {257, 3, 8},    {258, 3, 8},   {259, 3, 1},
+                                 {262, 3, 1},    {277, 3, 1},    {322, 4, side}, {323, 4, side},
+                                 {324, 4, 200},  {325, 4, 64}};
+        size_t n = sizeof e / sizeof e[0], o = 8;
+        t[o++] = (uint8_t)n;
+        t[o++] = 0;
+        for (size_t i = 0; i < n; i++, o += 12) {
+            t[o] = (uint8_t)e[i][0];
+            t[o + 1] = (uint8_t)(e[i][0] >> 8);
+            t[o + 2] = (uint8_t)e[i][1];
+            t[o + 4] = 1;
+            for (int b = 0; b < 4; b++) t[o + 8 + b] = (uint8_t)(e[i][2] >> (8 * b));
+        }
+        rc = decode_path(write_file("tiles.tif", t, sizeof t), &err);
+        expect_code("TIFF with huge tiles", rc, CS_E_FORMAT, &err, "block size");
+    }
     /* A recognised format nobody decodes: unsupported, and the message lists what is. */
     uint8_t psd[32] = {'8', 'B', 'P', 'S', 0, 1};
     rc = decode_path(write_file("layers.psd", psd, sizeof psd), &err);

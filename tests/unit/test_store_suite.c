@@ -63,6 +63,7 @@ static void done(cs_collection *c)
     char *name = strdup(cs_collection_name(c));
     cs_collection_free(c);
     OK(cs_store_drop(S, name, &E));
+    free(name);
 }
 
 static int64_t count(cs_collection *c)
