@@ -3,11 +3,14 @@
  * planted near-duplicates, median of --runs runs.
  *
  *   bench_duplicates [--n 100000] [--dim 512] [--runs 3] [--threshold 0.95] [--block 1024]
+ *                    [--float]
  *
  * 1% of the rows are replaced by near copies (cos ~0.99) of other rows, and 0.2% carry the
  * content key of another row (exact copies); the run checks that every planted pair is
- * grouped. The rate is the all-pairs dot products per second (n^2/2 of them). BLAS
- * threads: OPENBLAS_NUM_THREADS (default: every core). */
+ * grouped. The rate is the all-pairs dot products per second (n^2/2 of them). The
+ * library's default pass is the int8 prefilter where oneDNN is built in (threads:
+ * OMP_NUM_THREADS); --float forces the float32 sgemm pass (OPENBLAS_NUM_THREADS). Both
+ * default to every core. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +51,14 @@ int main(int argc, char **argv)
 {
     long n = 100000, dim = 512, runs = 3, block = 1024;
     double threshold = 0.95;
+    int use_float = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--float")) {
+            use_float = 1;
+            memmove(argv + i, argv + i + 1, sizeof *argv * (size_t)(argc - i));
+            argc--;
+            break;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--dim")) dim = atol(argv[i + 1]);
@@ -97,6 +108,7 @@ int main(int argc, char **argv)
     cs_dup_options_init(&opt);
     opt.threshold = threshold;
     opt.block_rows = (int)block;
+    opt.int8_prefilter = !use_float;
     double *t = malloc(sizeof(double) * (size_t)runs);
     int bad = 0;
     for (long r = 0; r < runs; r++) {
@@ -111,8 +123,9 @@ int main(int argc, char **argv)
         t[r] = now() - t0;
         size_t in_groups = 0;
         for (size_t k = 0; k < g.n; k++) in_groups += g.items[k].n;
-        printf("run %ld: %.3f s, %zu groups, %zu records in groups, %zu pairs >= threshold\n",
-               r + 1, t[r], g.n, in_groups, g.pairs);
+        printf("run %ld: %.3f s (%s pass), %zu groups, %zu records in groups, %zu pairs >= "
+               "threshold\n", r + 1, t[r], g.pass, g.n, in_groups, g.pairs);
+        fflush(stdout);
         if (g.n != (size_t)(planted + copies)) bad = 1;
         cs_dup_groups_free(&g);
     }

@@ -7,8 +7,15 @@
  * block (row blocks of block_rows against panels of 4 * block_rows, one GEMM each via the
  * project's sgemm wrapper), and only pairs at or above the threshold are kept, so memory
  * is the vectors plus one block product (16 MiB by default), never an n x n matrix. The
- * work is n^2/2 dot products: 100k x 512-d is a few seconds to a minute, depending on the
- * cores (bench/bench_duplicates.c). */
+ * work is n^2/2 dot products (bench/bench_duplicates.c).
+ *
+ * With int8_prefilter (the default) and a build with oneDNN, the products are computed in
+ * int8 (vectors quantised with one scale, 7 bits, oneDNN's u8s8s32 GEMM: about twice the
+ * float rate) to pick candidates: every pair whose int8 estimate is within the proven
+ * quantisation error bound of the threshold is recomputed in float and kept only if it
+ * reaches it. The groups are the same as the float pass's (up to float rounding at the
+ * threshold itself); thresholds too low for the bound to prune (below about 0.6) and
+ * builds without oneDNN use the float pass. */
 #ifndef CLIPSEARCH_DUPLICATES_H
 #define CLIPSEARCH_DUPLICATES_H
 
@@ -28,6 +35,7 @@ extern "C" {
 typedef struct cs_dup_options {
     double threshold;           /* cosine similarity, 0 < t <= 1 (default 0.95) */
     int block_rows;             /* rows per GEMM block, 16..65536 (default 1024) */
+    bool int8_prefilter;        /* default true: see below */
 } cs_dup_options;
 
 void cs_dup_options_init(cs_dup_options *opt);
@@ -64,6 +72,7 @@ typedef struct cs_dup_groups {
     size_t n;
     size_t records;             /* records compared */
     size_t pairs;               /* pairs at or above the threshold (exact links aside) */
+    const char *pass;           /* how they were found: "int8" (prefilter) or "float" */
 } cs_dup_groups;
 
 void cs_dup_groups_free(cs_dup_groups *groups);

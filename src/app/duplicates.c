@@ -6,20 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/duplicates_internal.h"
 #include "base/simd.h"
 #include "clipsearch/duplicates.h"
 
-/* Panels of columns are this many row blocks wide: fewer, larger GEMMs run closer to the
- * BLAS's peak, at PANEL * block_rows^2 floats of scratch. */
-#define PANEL 4
-/* float32 dot products of unit vectors round by a few ulps: a pair this close below the
- * threshold counts, so that threshold 1 finds identical vectors. */
-#define SLACK 1e-6
+#define PANEL CS_DUP_PANEL
+#define SLACK CS_DUP_SLACK
 
 void cs_dup_options_init(cs_dup_options *opt)
 {
     opt->threshold = CS_DUP_DEFAULT_THRESHOLD;
     opt->block_rows = 1024;
+    opt->int8_prefilter = true;
 }
 
 int cs_dup_options_check(const cs_dup_options *opt, cs_error *err)
@@ -55,29 +53,6 @@ void cs_dup_groups_free(cs_dup_groups *groups)
     }
     free(groups->items);
     memset(groups, 0, sizeof *groups);
-}
-
-/* ---- union-find ------------------------------------------------------------------- */
-
-static size_t uf_find(size_t *parent, size_t x)
-{
-    while (parent[x] != x) {
-        parent[x] = parent[parent[x]];   /* path halving */
-        x = parent[x];
-    }
-    return x;
-}
-
-/* Links two rows; returns 1 when they were in different sets. The smaller root wins,
- * so the result does not depend on the order pairs are found in. */
-static int uf_union(size_t *parent, size_t a, size_t b)
-{
-    a = uf_find(parent, a);
-    b = uf_find(parent, b);
-    if (a == b) return 0;
-    if (a < b) parent[b] = a;
-    else parent[a] = b;
-    return 1;
 }
 
 /* ---- blocked all-pairs ------------------------------------------------------------ */
@@ -137,7 +112,7 @@ static void link_block(void *vctx, const float *s, size_t r0, size_t nr, size_t 
         for (size_t j = j0; j < nc; j++)
             if (si[j] >= c->t) {
                 c->pairs++;
-                uf_union(c->parent, row, c0 + j);
+                cs_dup_union(c->parent, row, c0 + j);
             }
     }
 }
@@ -197,7 +172,8 @@ static int link_exact(const char *const *keys, size_t n, size_t *parent, cs_erro
         if (keys[i] && *keys[i]) order[m++] = i;
     qsort_r(order, m, sizeof *order, cmp_key, (void *)keys);
     for (size_t i = 1; i < m; i++)
-        if (!strcmp(keys[order[i]], keys[order[i - 1]])) uf_union(parent, order[i - 1], order[i]);
+        if (!strcmp(keys[order[i]], keys[order[i - 1]]))
+            cs_dup_union(parent, order[i - 1], order[i]);
     free(order);
     return 0;
 }
@@ -261,6 +237,7 @@ int cs_duplicates_group(const float *unit, size_t n, int dim, const char *const 
     if (rc) return rc;
     if (dim < 1) return cs_error_set(err, CS_E_ARG, "dimension must be >= 1, got %d", dim);
     out->records = n;
+    out->pass = "float";
     if (n < 2) return 0;
 
     size_t block = (size_t)opt.block_rows;
@@ -273,14 +250,22 @@ int cs_duplicates_group(const float *unit, size_t n, int dim, const char *const 
     }
     for (size_t i = 0; i < n; i++) parent[i] = i;
     if (content_keys && (rc = link_exact(content_keys, n, parent, err)) != 0) goto done;
-    link_ctx lc = {.parent = parent, .t = (float)(opt.threshold - SLACK)};
-    all_pairs(unit, n, dim, block, scratch, link_block, &lc);
-    out->pairs = lc.pairs;
+    rc = opt.int8_prefilter ? cs_dup_link_int8(unit, n, dim, opt.threshold, block, parent,
+                                               &out->pairs, err)
+                            : 0;
+    if (rc < 0) goto done;
+    if (rc == 0) {
+        link_ctx lc = {.parent = parent, .t = (float)(opt.threshold - SLACK)};
+        all_pairs(unit, n, dim, block, scratch, link_block, &lc);
+        out->pairs = lc.pairs;
+    }
+    out->pass = rc == 1 ? "int8" : "float";
+    rc = 0;
 
     /* Groups: roots with two or more rows; members in row order. count[root] becomes
      * the group's index + 1 (0 for rows outside any group). */
     size_t ngroups = 0;
-    for (size_t i = 0; i < n; i++) count[uf_find(parent, i)]++;
+    for (size_t i = 0; i < n; i++) count[cs_dup_find(parent, i)]++;
     for (size_t i = 0; i < n; i++) ngroups += parent[i] == i && count[i] > 1;
     if (ngroups) {
         out->items = calloc(ngroups, sizeof *out->items);
@@ -306,7 +291,7 @@ int cs_duplicates_group(const float *unit, size_t n, int dim, const char *const 
             count[i] = g;
         }
         for (size_t i = 0; i < n; i++) {
-            size_t r = uf_find(parent, i);
+            size_t r = cs_dup_find(parent, i);
             if (!count[r]) continue;
             cs_dup_group *grp = &out->items[count[r] - 1];
             cs_dup_member *m = &grp->members[grp->n++];

@@ -101,16 +101,21 @@ static void test_against_brute_force(void)
     for (size_t i = 0; i < N; i++) want[i] = lo[want[i]];
     CHECK(pairs > 100 && edge == 0);
 
-    int blocks[] = {16, 100, 1024};
+    /* Each block size with the float pass and with the int8 prefilter (where built). */
+    int blocks[] = {16, 100, 1024, 16, 100, 1024};
+    int int8_runs = 0;
     for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
         cs_dup_options opt;
         cs_dup_options_init(&opt);
         opt.threshold = t;
         opt.block_rows = blocks[b];
+        opt.int8_prefilter = b >= 3;
         cs_dup_groups g;
         cs_error err = {0};
         CHECK_OK(cs_duplicates_group(x, N, DIM, NULL, &opt, &g, &err), &err);
         CHECK(g.records == N);
+        CHECK(!strcmp(g.pass, opt.int8_prefilter ? g.pass : "float"));
+        int8_runs += !strcmp(g.pass, "int8");
         CHECK_MSG(g.pairs == pairs, "block %d: %zu pairs, brute force %zu", blocks[b], g.pairs,
                   pairs);
         labels_of(&g, N, got);
@@ -140,6 +145,18 @@ static void test_against_brute_force(void)
         }
         cs_dup_groups_free(&g);
     }
+    fprintf(stderr, "int8 prefilter ran %d of 3 times%s\n", int8_runs,
+            int8_runs ? "" : " (a build without oneDNN)");
+    CHECK(int8_runs == 0 || int8_runs == 3);
+    /* A threshold the int8 bound cannot prune for falls back to the float pass. */
+    cs_dup_options low;
+    cs_dup_options_init(&low);
+    low.threshold = 0.3;
+    cs_dup_groups g;
+    cs_error err = {0};
+    CHECK_OK(cs_duplicates_group(x, 300, DIM, NULL, &low, &g, &err), &err);
+    CHECK(!strcmp(g.pass, "float"));
+    cs_dup_groups_free(&g);
     free(x);
     free(p);
     free(want);
