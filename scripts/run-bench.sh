@@ -107,6 +107,15 @@ section_store() {
 }
 SECTIONS+=(store)
 
+# --- duplicates: all-pairs grouping of `clipsearch duplicates` (bench/bench_duplicates.c) ---
+# 100k random 512-d unit vectors with planted near and exact copies; median of 3 runs,
+# with the default pass (int8 prefilter where oneDNN is built in) and the float pass.
+section_duplicates() {
+    "$BUILD/bench_duplicates" --n "${BENCH_DUP_N:-100000}" --dim 512 --runs "${BENCH_DUP_RUNS:-3}" || return 1
+    "$BUILD/bench_duplicates" --n "${BENCH_DUP_N:-100000}" --dim 512 --runs "${BENCH_DUP_RUNS:-3}" --float
+}
+SECTIONS+=(duplicates)
+
 # --- tokenizer: CLIP BPE tokenizer (bench/bench_tokenizer.c) ----------------------------
 # Load time and texts/s with the real CLIP vocabulary from shared/reference when present
 # (else the tiny fixture's).

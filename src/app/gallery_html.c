@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "base/pathid.h"
+#include "app/gallery_internal.h"
 #include "clipsearch/query.h"
 
 void cs_gallery_options_init(cs_gallery_options *opt)
@@ -19,7 +20,7 @@ void cs_gallery_options_init(cs_gallery_options *opt)
     opt->apply_exif_orientation = true;
 }
 
-static void html_escape(FILE *f, const char *s)
+void cs_html_escape(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -64,7 +65,7 @@ static bool write_thumb(FILE *f, const char *path, const cs_gallery_options *opt
                           &len, &err) != 0)
         return false;
     fputs("<img loading=\"lazy\" alt=\"", f);
-    html_escape(f, alt);
+    cs_html_escape(f, alt);
     fputs("\" src=\"data:image/jpeg;base64,", f);
     base64(f, jpeg, len);
     fputs("\">", f);
@@ -80,6 +81,15 @@ static bool write_record_thumb(FILE *f, const char *id, const cs_gallery_options
     bool ok = write_thumb(f, path, opt, id);
     free(path);
     return ok;
+}
+
+bool cs_html_record_thumb(FILE *f, const char *id, int size, bool apply_exif)
+{
+    cs_gallery_options opt;
+    cs_gallery_options_init(&opt);
+    opt.thumb_size = size;
+    opt.apply_exif_orientation = apply_exif;
+    return write_record_thumb(f, id, &opt);
 }
 
 static bool is_text_record(const char *metadata_json)
@@ -106,15 +116,15 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
     const char *title = opt->title && *opt->title ? opt->title : "(image query)";
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
           "<meta name=\"generator\" content=\"clipsearch\">\n<title>clipsearch: ", f);
-    html_escape(f, title);
+    cs_html_escape(f, title);
     fputs("</title>\n<style>", f);
     fprintf(f, STYLE, opt->thumb_size > 120 ? opt->thumb_size : 120);
     fputs("</style></head>\n<body>\n<h1>clipsearch: <span class=\"query\">", f);
-    html_escape(f, title);
+    cs_html_escape(f, title);
     fprintf(f, "</span></h1>\n<p>%zu result%s</p>\n", hits->n, hits->n == 1 ? "" : "s");
     if (opt->query_image) {
         fputs("<div class=\"q\"><p>query image: <code>", f);
-        html_escape(f, opt->query_image);
+        cs_html_escape(f, opt->query_image);
         fputs("</code></p>", f);
         write_thumb(f, opt->query_image, opt, "query image");
         fputs("</div>\n", f);
@@ -127,7 +137,7 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
         bool text = is_text_record(h->metadata_json);
         if (text) {
             fputs("<div class=\"text\">", f);
-            html_escape(f, h->id);
+            cs_html_escape(f, h->id);
             fputs("</div>", f);
         } else if (!write_record_thumb(f, h->id, opt)) {
             fputs("<div class=\"missing\">(image not readable)</div>", f);
@@ -135,11 +145,11 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
         fprintf(f, "\n<div>#%d <span class=\"score\">%.4f</span></div>\n", h->rank, h->score);
         if (!text) {
             fputs("<div class=\"path\"><code>", f);
-            html_escape(f, h->id);
+            cs_html_escape(f, h->id);
             fputs("</code></div>\n", f);
         }
         fputs("<details><summary>metadata</summary><pre>", f);
-        html_escape(f, h->metadata_json);
+        cs_html_escape(f, h->metadata_json);
         fputs("</pre></details>\n</div>\n", f);
     }
     fputs("</div>\n</body></html>\n", f);

@@ -12,5 +12,6 @@ int cmd_add_text(int argc, char **argv);
 int cmd_labels(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_duplicates(int argc, char **argv);
 
 #endif

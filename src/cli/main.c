@@ -14,6 +14,7 @@ typedef struct {
 static const command COMMANDS[] = {
     {"index", cmd_index, "embed images under DIR... (recursive, incremental)"},
     {"search", cmd_search, "search by text and/or --image FILE"},
+    {"duplicates", cmd_duplicates, "exact copies and near-duplicate groups in a collection"},
     {"add-text", cmd_add_text, "embed lines of text into a collection"},
     {"labels", cmd_labels, "zero-shot: rank --labels a,b,c for an image"},
     {"embed", cmd_embed, "print embeddings of --text T / --image F as JSON lines"},

@@ -3,6 +3,7 @@
  *   cs_index_testimages jpg FILE W H SEED        one JPEG
  *   cs_index_testimages onepng FILE W H SEED     one PNG
  *   cs_index_testimages huge-png FILE W H        a PNG whose header claims WxH (no data)
+ *   cs_index_testimages resize SRC DST MAXSIDE   DST: a JPEG of SRC shrunk to MAXSIDE
  * Every image's pixels depend on SEED (and its index), so contents differ. */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 
 #include <jpeglib.h>
 #include <png.h>
+
+#include "clipsearch/query.h"
 
 static void fill(uint8_t *rgb, int w, int h, uint32_t seed)
 {
@@ -137,6 +140,21 @@ int main(int argc, char **argv)
     if (argc == 5 && !strcmp(argv[1], "huge-png"))
         return write_huge_png(argv[2], (uint32_t)strtoul(argv[3], NULL, 10),
                               (uint32_t)strtoul(argv[4], NULL, 10));
+    if (argc == 5 && !strcmp(argv[1], "resize")) {
+        /* The thumbnail code: decode, PIL-exact bicubic, JPEG (a resized copy). */
+        uint8_t *jpeg = NULL;
+        size_t len = 0;
+        cs_error err = {0};
+        if (cs_thumbnail_jpeg(argv[2], atoi(argv[4]), 92, true, &jpeg, &len, &err) != 0) {
+            fprintf(stderr, "resize: %s\n", err.msg);
+            return 1;
+        }
+        FILE *f = fopen(argv[3], "wb");
+        int bad = !f || fwrite(jpeg, 1, len, f) != len;
+        if (f && fclose(f) != 0) bad = 1;
+        free(jpeg);
+        return bad;
+    }
     fprintf(stderr, "usage: see the comment at the top of cs_index_testimages.c\n");
     return 2;
 }
