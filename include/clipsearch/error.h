@@ -32,7 +32,8 @@ typedef enum {
     CS_E_BUSY = -27,              /* database locked after the busy timeout */
     CS_E_INTERRUPTED = -28,
     CS_E_INTERNAL = -29,
-    CS_E_MODEL_MISMATCH = -30     /* a collection built by another model or other options */
+    CS_E_MODEL_MISMATCH = -30,    /* a collection built by another model or other options */
+    CS_E_STORE_NOT_FOUND = -31    /* a store opened read-only does not exist (no database file) */
 } cs_status;
 
 typedef struct cs_error {

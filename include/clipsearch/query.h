@@ -36,6 +36,11 @@ typedef struct cs_search_request {
     bool has_min_score;         /* drop hits with score < min_score */
     double min_score;
     bool apply_exif_orientation;  /* default true (images are embedded as displayed) */
+    /* Records of image files that no longer exist (the id names an absolute path that is
+     * gone) are dropped by default, and the store is asked for more so that k hits come
+     * back where the collection has them (cs_hits.missing_skipped counts the dropped
+     * ones). true keeps them, flagged cs_hit.missing. Text records are never checked. */
+    bool include_missing;
 } cs_search_request;
 
 void cs_search_request_init(cs_search_request *req);
@@ -45,12 +50,19 @@ typedef struct cs_hit {
     char *id;
     double score;               /* cosine similarity = 1 - cosine_distance */
     char *metadata_json;        /* never NULL ("{}" at least) */
+    bool missing;               /* the file the id names no longer exists (include_missing) */
 } cs_hit;
 
 typedef struct cs_hits {
     cs_hit *items;
     size_t n;
+    size_t missing_skipped;     /* records ranked among these whose files are gone, dropped */
 } cs_hits;
+
+/* Whether a record names an image file that no longer exists: its id decodes
+ * (base/pathid.h) to an absolute path that is not there. Text records (metadata type
+ * "text") and ids that name no local path are never missing. */
+bool cs_record_file_missing(const char *id, const char *metadata_json);
 
 void cs_hits_free(cs_hits *hits);
 
@@ -60,8 +72,8 @@ void cs_hits_free(cs_hits *hits);
 int cs_query_embed(const cs_clip *model, const cs_search_request *req, float *out,
                    cs_error *err);
 
-/* Top-k of a ready query vector: the store's cosine top-k, turned into hits and cut at
- * min_score. dim must equal the collection's dimension (CS_E_MISMATCHED_DIMENSION
+/* Top-k of a ready query vector: the store's cosine top-k, turned into hits, cut at
+ * min_score, without records of vanished files unless include_missing. dim must equal the collection's dimension (CS_E_MISMATCHED_DIMENSION
  * otherwise, naming both numbers). */
 int cs_query_vector(cs_collection *coll, const float *vec, int dim,
                     const cs_search_request *req, cs_hits *out, cs_error *err);

@@ -34,6 +34,24 @@ const char *cs_measure_opclass(cs_measure m);   /* "vector_cosine_ops" ... */
 /* URL: postgresql://..., postgres://... -> pgvector; sqlite:///abs.db, sqlite://rel.db or
  * a plain path -> SQLite (created if missing). Errors never print a password. */
 int cs_store_open(const char *url, cs_store **out, cs_error *err);
+
+/* Flags of cs_store_open_ex. */
+enum {
+    /* For commands that only read (search, serve, vec list/describe/fetch/query): nothing
+     * is ever created or written. SQLite: the file is opened read-only and must exist
+     * (CS_E_STORE_NOT_FOUND otherwise); a file without clipsearch's catalog simply holds
+     * no collections. PostgreSQL: the vecs schema and the vector extension are not
+     * created; without them there are no collections. Writes through such a store
+     * (create, drop, upsert, delete, create_index, set_attrs) fail with CS_E_ARG. */
+    CS_STORE_READ_ONLY = 1u << 0
+};
+
+/* cs_store_open with flags (CS_STORE_*). */
+int cs_store_open_ex(const char *url, unsigned flags, cs_store **out, cs_error *err);
+bool cs_store_is_read_only(const cs_store *store);
+/* The store's location for messages: the SQLite file path, or the PostgreSQL URL with
+ * its password masked. Valid while the store is open. */
+const char *cs_store_location(const cs_store *store);
 void cs_store_close(cs_store *store);
 const char *cs_store_backend_name(const cs_store *store);   /* "sqlite" or "postgres" */
 /* Default URL: $CLIPSEARCH_DB, else ${XDG_DATA_HOME:-~/.local/share}/clipsearch/clipsearch.db.

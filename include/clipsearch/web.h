@@ -9,7 +9,10 @@
  *                               raw image bytes as the body (options in the URL)
  *   GET  /api/thumb?id=ID&size=N   JPEG thumbnail of a record of the collection, never of
  *                               any other path
- *   GET  /api/collections       {"default": NAME, "collections": [{name, dimension, count}]}
+ *   GET  /api/file?id=ID        the original file of such a record (same checks), for the
+ *                               page's links
+ *   GET  /api/collections       {"default": NAME, "collections": [{name, dimension, count}],
+ *                               "index_command": the command that fills an empty store}
  *
  * Searches answer {"query": {text, image, like, k, filter, min_score, collection}, "results": [{"rank","id","score","metadata"}]}; errors
  * answer {"error": {"category", "message"}} with 400 (bad argument, filter, image), 404
@@ -43,12 +46,20 @@ typedef struct cs_web_options {
     const char *collection;     /* default collection, default "image_vectors" */
     size_t max_upload;          /* bytes of an image upload; 0 = 32 MiB */
     bool apply_exif_orientation;  /* query images and thumbnails; default true */
+    /* With a NULL store, cs_web_start serves an empty store until a database appears at
+     * this URL (opened read-only, CS_STORE_READ_ONLY, at the first request after it
+     * exists; owned by the server from then on). */
+    const char *store_url;
+    /* What the page tells to run when there is nothing to search (default
+     * "clipsearch index DIR"). */
+    const char *index_command;
 } cs_web_options;
 
 void cs_web_options_init(cs_web_options *opt);
 
 /* Binds, listens and starts serving on a background thread. CS_E_ARG for a bad or
- * non-loopback host (without allow_remote), CS_E_IO when the address cannot be bound. */
+ * non-loopback host (without allow_remote), or neither a store nor opt->store_url;
+ * CS_E_IO when the address cannot be bound. */
 int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *opt,
                  cs_web_server **out, cs_error *err);
 

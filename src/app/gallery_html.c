@@ -1,6 +1,7 @@
 /* A self-contained HTML gallery of a result list: one file, no external resources
- * (thumbnails are data: URIs), so it can be mailed or opened offline. Every string that
- * comes from data (paths, query, metadata) goes through html_escape. */
+ * (thumbnails are data: URIs), so it can be mailed or opened offline; each image links
+ * to its original file (file:// URL). Every string that
+ * comes from data (paths, query, metadata) goes through cs_html_escape. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,14 +74,33 @@ static bool write_thumb(FILE *f, const char *path, const cs_gallery_options *opt
     return true;
 }
 
-/* The thumbnail of an image record: its id names the file (base/pathid.h). */
-static bool write_record_thumb(FILE *f, const char *id, const cs_gallery_options *opt)
+/* The file:// URL of an image record's file (its id names it, base/pathid.h), or NULL
+ * when the id names no absolute path. */
+static char *record_url(const char *id)
+{
+    char *path = NULL;
+    if (cs_path_from_id(id, &path, NULL) != 0) return NULL;
+    char *url = cs_path_to_file_url(path);
+    free(path);
+    return url;
+}
+
+/* The thumbnail of an image record, linked to the original file so that a click opens
+ * it (the page is local, like the files). */
+static bool write_record_thumb(FILE *f, const char *id, const char *url,
+                               const cs_gallery_options *opt)
 {
     char *path = NULL;
     if (cs_path_from_id(id, &path, NULL) != 0) return false;
+    if (url) {
+        fputs("<a class=\"open\" href=\"", f);
+        cs_html_escape(f, url);
+        fputs("\">", f);
+    }
     bool ok = write_thumb(f, path, opt, id);
+    if (url) fputs(ok ? "</a>" : "(image not readable)</a>", f);
     free(path);
-    return ok;
+    return ok || url;
 }
 
 bool cs_html_record_thumb(FILE *f, const char *id, int size, bool apply_exif)
@@ -89,7 +109,7 @@ bool cs_html_record_thumb(FILE *f, const char *id, int size, bool apply_exif)
     cs_gallery_options_init(&opt);
     opt.thumb_size = size;
     opt.apply_exif_orientation = apply_exif;
-    return write_record_thumb(f, id, &opt);
+    return write_record_thumb(f, id, NULL, &opt);
 }
 
 static bool is_text_record(const char *metadata_json)
@@ -132,22 +152,31 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
     fputs("<div class=\"grid\">\n", f);
     for (size_t i = 0; i < hits->n; i++) {
         const cs_hit *h = &hits->items[i];
-        fprintf(f, "<div class=\"hit\" data-rank=\"%d\" data-score=\"%.6f\">\n", h->rank,
-                h->score);
+        fprintf(f, "<div class=\"hit\" data-rank=\"%d\" data-score=\"%.6f\"%s>\n", h->rank,
+                h->score, h->missing ? " data-missing=\"true\"" : "");
         bool text = is_text_record(h->metadata_json);
+        char *url = text || h->missing ? NULL : record_url(h->id);
         if (text) {
             fputs("<div class=\"text\">", f);
             cs_html_escape(f, h->id);
             fputs("</div>", f);
-        } else if (!write_record_thumb(f, h->id, opt)) {
+        } else if (h->missing) {
+            fputs("<div class=\"missing\">(file no longer exists)</div>", f);
+        } else if (!write_record_thumb(f, h->id, url, opt)) {
             fputs("<div class=\"missing\">(image not readable)</div>", f);
         }
         fprintf(f, "\n<div>#%d <span class=\"score\">%.4f</span></div>\n", h->rank, h->score);
         if (!text) {
-            fputs("<div class=\"path\"><code>", f);
+            fputs(h->missing ? "<div class=\"path missing\"><code>" : "<div class=\"path\"><code>", f);
+            if (url) {
+                fputs("<a href=\"", f);
+                cs_html_escape(f, url);
+                fputs("\">", f);
+            }
             cs_html_escape(f, h->id);
-            fputs("</code></div>\n", f);
+            fputs(url ? "</a></code></div>\n" : "</code></div>\n", f);
         }
+        free(url);
         fputs("<details><summary>metadata</summary><pre>", f);
         cs_html_escape(f, h->metadata_json);
         fputs("</pre></details>\n</div>\n", f);

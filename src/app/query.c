@@ -1,10 +1,19 @@
 /* text / image / mixed query -> hits. The store does the top-k; this file builds the
- * query vector and turns distances into similarity scores. */
+ * query vector, turns distances into similarity scores and drops records whose files are
+ * gone. */
 #include "clipsearch/query.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "base/pathid.h"
+
+/* The store's largest query limit (vecs refuses more). */
+#define CS_QUERY_MAX_LIMIT 1000
 
 void cs_search_request_init(cs_search_request *req)
 {
@@ -81,22 +90,36 @@ int cs_query_embed(const cs_clip *model, const cs_search_request *req, float *ou
     return rc;
 }
 
-int cs_query_vector(cs_collection *coll, const float *vec, int dim,
-                    const cs_search_request *req, cs_hits *out, cs_error *err)
+bool cs_record_file_missing(const char *id, const char *metadata_json)
 {
-    out->items = NULL;
-    out->n = 0;
-    int cdim = cs_collection_dimension(coll);
-    if (cdim > 0 && cdim != dim)
-        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
-                            "collection '%s' holds %d-d vectors but the query vector has %d "
-                            "dimensions (was it built with another model? use --model)",
-                            cs_collection_name(coll), cdim, dim);
+    if (!id || (id[0] != '/' && strncmp(id, "file:", 5) != 0)) return false;
+    if (metadata_json && strstr(metadata_json, "\"text\"")) {
+        json_t *m = json_loads(metadata_json, 0, NULL);
+        const char *type = json_string_value(json_object_get(m, "type"));
+        bool text = type && !strcmp(type, "text");
+        json_decref(m);
+        if (text) return false;
+    }
+    char *path = NULL;
+    if (cs_path_from_id(id, &path, NULL) != 0) return false;
+    struct stat st;
+    /* Only "not there" counts: a file we may not read (EACCES) still exists. */
+    bool missing = path[0] == '/' && stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+    free(path);
+    return missing;
+}
+
+/* One store query of `limit` records turned into at most req->k hits (out is filled
+ * afresh). *short_list: the store had no more records than these. */
+static int query_round(cs_collection *coll, const float *vec, int dim,
+                       const cs_search_request *req, int limit, cs_hits *out,
+                       bool *short_list, cs_error *err)
+{
     cs_query q;
     cs_query_init(&q);
     q.vector = vec;
     q.vector_dim = dim;
-    q.limit = req->k;
+    q.limit = limit;
     q.filter_json = req->filter_json;
     q.measure = CS_MEASURE_COSINE;
     q.include_value = true;
@@ -107,6 +130,7 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
         cs_records_free(&recs);   /* the store may have attached a warning already */
         return rc;
     }
+    *short_list = recs.n < (size_t)limit;
     /* recs.warning ("no covering index") is not passed on: on SQLite every query is an
      * exact scan, and on PostgreSQL an unindexed query is exact too, only slower. */
     if (recs.n) {
@@ -116,13 +140,22 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
             return cs_error_set(err, CS_E_NOMEM, "out of memory (%zu hits)", recs.n);
         }
     }
-    for (size_t i = 0; i < recs.n; i++) {
+    for (size_t i = 0; i < recs.n && out->n < (size_t)req->k; i++) {
         double score = 1.0 - recs.items[i].value;
         /* Results come in ascending distance, so the threshold cuts a suffix. */
-        if (req->has_min_score && !(score >= req->min_score)) break;
+        if (req->has_min_score && !(score >= req->min_score)) {
+            *short_list = true;   /* nothing further down could be kept */
+            break;
+        }
+        bool missing = cs_record_file_missing(recs.items[i].id, recs.items[i].metadata_json);
+        if (missing && !req->include_missing) {
+            out->missing_skipped++;
+            continue;
+        }
         cs_hit *h = &out->items[out->n];
         h->rank = (int)out->n + 1;
         h->score = score;
+        h->missing = missing;
         h->id = recs.items[i].id;
         recs.items[i].id = NULL;
         h->metadata_json = recs.items[i].metadata_json ? recs.items[i].metadata_json
@@ -137,6 +170,38 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
     }
     cs_records_free(&recs);
     return 0;
+}
+
+int cs_query_vector(cs_collection *coll, const float *vec, int dim,
+                    const cs_search_request *req, cs_hits *out, cs_error *err)
+{
+    out->items = NULL;
+    out->n = 0;
+    out->missing_skipped = 0;
+    int cdim = cs_collection_dimension(coll);
+    if (cdim > 0 && cdim != dim)
+        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
+                            "collection '%s' holds %d-d vectors but the query vector has %d "
+                            "dimensions (was it built with another model? use --model)",
+                            cs_collection_name(coll), cdim, dim);
+    /* Records of vanished files are dropped after the store's top-k, so a short list is
+     * asked again with a larger limit (at least twice as many, or k plus twice the
+     * vanished ones seen) until k hits are kept, the store has no more, or the store's
+     * limit is reached: a few rounds at most, each an ordinary query. */
+    int limit = req->k;
+    for (;;) {
+        bool short_list = false;
+        int rc = query_round(coll, vec, dim, req, limit, out, &short_list, err);
+        if (rc != 0) return rc;
+        if (out->n >= (size_t)req->k || short_list || !out->missing_skipped ||
+            limit >= CS_QUERY_MAX_LIMIT)
+            return 0;
+        size_t want = (size_t)req->k + 2 * out->missing_skipped;
+        if (want < 2 * (size_t)limit) want = 2 * (size_t)limit;
+        limit = want > CS_QUERY_MAX_LIMIT ? CS_QUERY_MAX_LIMIT : (int)want;
+        cs_hits_free(out);
+        out->missing_skipped = 0;
+    }
 }
 
 int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_request *req,

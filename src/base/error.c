@@ -69,6 +69,7 @@ const char *cs_error_category(int code)
     case CS_E_BUSY: return "BusyError";
     case CS_E_INTERRUPTED: return "Interrupted";
     case CS_E_MODEL_MISMATCH: return "ModelMismatch";
+    case CS_E_STORE_NOT_FOUND: return "StoreNotFound";
     default: return "InternalError";
     }
 }

@@ -91,6 +91,30 @@ char *cs_path_to_id(const char *path)
     return out;
 }
 
+char *cs_path_to_file_url(const char *path)
+{
+    if (!path || path[0] != '/') return NULL;
+    size_t len = strlen(path);
+    char *out = malloc(7 + len * 3 + 1);
+    if (!out) return NULL;
+    memcpy(out, "file://", 7);
+    char *o = out + 7;
+    static const char hex[] = "0123456789ABCDEF";
+    /* Every byte outside ASCII's safe set escaped: a URL that is plain ASCII whatever the
+     * name's bytes, which browsers turn back into those bytes. */
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (keep_ascii(*p)) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';

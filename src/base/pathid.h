@@ -33,6 +33,10 @@ char *cs_path_to_id(const char *path);
  * characters that needed none), so ids other programs wrote as file: URIs work too. */
 int cs_path_from_id(const char *id, char **out, cs_error *err);
 
+/* A file:// URL of an absolute path for links (gallery): every byte that is not an
+ * unreserved or safe ASCII character written as %XX. NULL for a relative path or OOM. */
+char *cs_path_to_file_url(const char *path);
+
 /* Display text of a raw path (the indexer's metadata "name"): valid UTF-8
  * where bytes that are not part of valid UTF-8 and control characters (as above) become
  * "\xNN". Readable but not lossless: "\xE9" may also be the four characters of a name;

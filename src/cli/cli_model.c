@@ -30,22 +30,54 @@ cs_clip *cli_load_model(const char *model_arg, int precision, cs_error *err)
     return model;
 }
 
+/* The first-run message: what was looked at, and the command that fills it. */
+static void print_nothing_indexed(const char *db_arg, const char *location, cs_store *store,
+                                  const char *name)
+{
+    char cmd[2048];
+    cli_index_command(db_arg, store ? cs_store_location(store) : location, name, cmd, sizeof cmd);
+    /* Other collections there: name them, the user may have mistyped --collection. */
+    cs_collection_info *infos = NULL;
+    size_t n = 0;
+    cs_error ignored = {0};
+    if (store) cs_store_list(store, &infos, &n, &ignored);
+    if (n == 0) {
+        fprintf(stderr, "clipsearch: nothing indexed yet in %s \u2014 run: %s\n", location, cmd);
+    } else {
+        fprintf(stderr, "clipsearch: nothing indexed yet in collection '%s' of %s (it has:", name,
+                location);
+        for (size_t i = 0; i < n && i < 10; i++)
+            fprintf(stderr, "%s %s", i ? "," : "", infos[i].name);
+        fprintf(stderr, "%s) \u2014 run: %s\n", n > 10 ? ", ..." : "", cmd);
+    }
+    cs_collection_info_free(infos, n);
+}
+
 int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
-                        cs_collection **coll, cs_error *err)
+                        cs_collection **coll)
 {
     *store = NULL;
     *coll = NULL;
-    char *url = cli_resolve_db(db_arg, err);
-    if (!url) return err->code ? err->code : CS_E_NOMEM;
-    int rc = cs_store_open(url, store, err);
-    free(url);
-    if (rc != 0) return rc;
-    rc = cs_store_get(*store, name, coll, err);
-    if (rc != 0) {
+    cs_error err = {0};
+    char *url = cli_resolve_db(db_arg, false, &err);
+    if (!url) return cli_fail(&err);
+    int rc = cs_store_open_ex(url, CS_STORE_READ_ONLY, store, &err);
+    if (rc == 0) rc = cs_store_get(*store, name, coll, &err);
+    int status = 0;
+    if (rc == CS_E_STORE_NOT_FOUND || rc == CS_E_COLLECTION_NOT_FOUND) {
+        const char *location = *store ? cs_store_location(*store)
+                               : !strncmp(url, "sqlite://", 9) ? url + 9 : url;
+        print_nothing_indexed(db_arg, location, *store, name);
+        status = 1;
+    } else if (rc != 0) {
+        status = cli_fail(&err);
+    }
+    if (status) {
         cs_store_close(*store);
         *store = NULL;
     }
-    return rc;
+    free(url);
+    return status;
 }
 
 int cli_check_model(cs_collection *coll, const cs_clip *model, bool exif, bool fast_decode,

@@ -13,9 +13,12 @@
  * the remedy). */
 cs_clip *cli_load_model(const char *model_arg, int precision, cs_error *err);
 
-/* Opens the store (--db > $CLIPSEARCH_DB > default) and an EXISTING collection. */
+/* Opens the store (--db > $CLIPSEARCH_DB > default) read-only and an EXISTING
+ * collection; creates nothing. Returns 0, or prints why not and returns the exit status:
+ * without a database or that collection, "clipsearch: nothing indexed yet in DB - run:
+ * clipsearch index DIR" (naming the real store, --db and --collection as needed). */
 int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
-                        cs_collection **coll, cs_error *err);
+                        cs_collection **coll);
 
 /* Checks that model (with these options) is the one that built coll (model_record.h);
  * a warning (no record to check) goes to stderr. 0 or CS_E_MODEL_MISMATCH. */

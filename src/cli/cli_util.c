@@ -48,18 +48,63 @@ static void make_parent_dirs(const char *file)
     free(p);
 }
 
-char *cli_resolve_db(const char *db_arg, cs_error *err)
+char *cli_resolve_db(const char *db_arg, bool create_dirs, cs_error *err)
 {
     if (db_arg && *db_arg) return strdup(db_arg);
     char buf[PATH_MAX];
     if (cs_store_default_url(buf, sizeof buf, err) != 0) return NULL;
-    /* Only a default SQLite file needs its folder; URLs are the user's business. */
-    if (strncmp(buf, "postgres", 8) != 0) {
+    /* Only a default SQLite file needs its folder; URLs are the user's business. Readers
+     * create nothing, not even the folder. */
+    if (create_dirs && strncmp(buf, "postgres", 8) != 0) {
         const char *path = buf;
         if (!strncmp(path, "sqlite://", 9)) path += 9;
         make_parent_dirs(path);
     }
     return strdup(buf);
+}
+
+/* Appends s to buf, single-quoted for the shell when it holds anything but safe
+ * characters, so that the printed command can be pasted as it is. */
+static void append_shell_word(char *buf, size_t size, const char *s)
+{
+    bool plain = *s != '\0';
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+=,", *p))
+            plain = false;
+    size_t n = strlen(buf);
+    if (plain) {
+        snprintf(buf + n, size - n, "%s", s);
+        return;
+    }
+    if (n + 1 < size) buf[n++] = '\'';
+    for (const char *p = s; *p && n + 5 < size; p++) {
+        if (*p == '\'') {
+            memcpy(buf + n, "'\\''", 4);
+            n += 4;
+        } else {
+            buf[n++] = *p;
+        }
+    }
+    if (n + 1 < size) buf[n++] = '\'';
+    buf[n < size ? n : size - 1] = '\0';
+}
+
+void cli_index_command(const char *db_arg, const char *location, const char *collection,
+                       char *buf, size_t size)
+{
+    snprintf(buf, size, "clipsearch index DIR");
+    if (db_arg && *db_arg) {
+        /* A PostgreSQL URL may carry a password: the store's masked form instead. */
+        bool pg = !strncmp(db_arg, "postgres", 8);
+        size_t n = strlen(buf);
+        snprintf(buf + n, size - n, " --db ");
+        append_shell_word(buf, size, pg && location && *location ? location : db_arg);
+    }
+    if (collection && strcmp(collection, "image_vectors") != 0) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, size - n, " --collection ");
+        append_shell_word(buf, size, collection);
+    }
 }
 
 bool cli_parse_int(const char *s, long min, long max, long *out)

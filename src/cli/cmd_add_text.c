@@ -81,7 +81,7 @@ int cmd_add_text(int argc, char **argv)
     cs_collection *coll = NULL;
     char *url = NULL;
     cs_add_text_stats st = {0};
-    if (!(model = cli_load_model(model_dir, CS_PRECISION_FP32, &err)) || !(url = cli_resolve_db(db, &err)) ||
+    if (!(model = cli_load_model(model_dir, CS_PRECISION_FP32, &err)) || !(url = cli_resolve_db(db, true, &err)) ||
         cs_store_open(url, &store, &err) != 0 ||
         cs_store_get_or_create(store, coll_name, cs_clip_embed_dim(model), &coll, &err) != 0 ||
         cs_add_texts(model, coll, (const char *const *)lines, n, (size_t)batch, &st, &err) != 0) {

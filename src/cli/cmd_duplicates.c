@@ -165,10 +165,12 @@ int cmd_duplicates(int argc, char **argv)
     cs_collection *coll = NULL;
     cs_dup_groups groups = {0};
     int status = 0;
-    if (cli_open_collection(db, coll_name, &store, &coll, &err) != 0 ||
-        cs_duplicates_find(coll, &dopt, &groups, &err) != 0) {
+    /* Read-only: a missing database or collection says what to index and creates
+     * nothing (the helper prints it). */
+    status = cli_open_collection(db, coll_name, &store, &coll);
+    if (status == 0 && cs_duplicates_find(coll, &dopt, &groups, &err) != 0) {
         status = cli_fail(&err);
-    } else {
+    } else if (status == 0) {
         size_t shown = limit > 0 && (size_t)limit < groups.n ? (size_t)limit : groups.n;
         size_t in_groups = 0;
         for (size_t i = 0; i < groups.n; i++) in_groups += groups.items[i].n;

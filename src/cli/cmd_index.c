@@ -306,7 +306,7 @@ static int index_main(int argc, char **argv, const char **excludes)
     cs_clip *model = NULL;
     if (cs_clip_load(model_dir, &copt, &model, &err) != 0) return cli_fail(&err);
     if (!quiet) cli_note_fast_mode("index", precision, opt.fast_decode);
-    char *url = cli_resolve_db(db_arg, &err);
+    char *url = cli_resolve_db(db_arg, true, &err);
     if (!url) {
         cs_clip_free(model);
         return cli_fail(&err);

@@ -36,6 +36,10 @@ static void usage(FILE *f)
         "  --min-score S         drop results whose score is below S\n"
         "  --no-exif-orientation embed the query image as stored, ignoring EXIF rotation\n"
         "  --json                one JSON object per line: rank, id, score, metadata\n"
+        "  --paths               only the files' paths, one per line (for xargs)\n"
+        "  --include-missing     keep results whose files no longer exist (flagged\n"
+        "                        \"missing\": true in JSON, marked in the table); by default\n"
+        "                        they are dropped, with a count on stderr\n"
         "  --preview             thumbnails in the terminal (chafa; only on a terminal)\n"
         "  --html FILE           also write a self-contained HTML gallery to FILE\n"
         "  --db URL              store (default $CLIPSEARCH_DB or the user data dir)\n"
@@ -174,7 +178,7 @@ static bool parse_float(const char *s, double *out)
 int cmd_search(int argc, char **argv)
 {
     enum { O_IMAGE = 256, O_TW, O_IW, O_FILTER, O_MIN, O_NOEXIF, O_JSON, O_PREVIEW, O_HTML,
-           O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION };
+           O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION, O_PATHS, O_MISSING };
     static const struct option opts[] = {
         {"image", required_argument, 0, O_IMAGE},
         {"text-weight", required_argument, 0, O_TW},
@@ -183,6 +187,8 @@ int cmd_search(int argc, char **argv)
         {"min-score", required_argument, 0, O_MIN},
         {"no-exif-orientation", no_argument, 0, O_NOEXIF},
         {"json", no_argument, 0, O_JSON},
+        {"paths", no_argument, 0, O_PATHS},
+        {"include-missing", no_argument, 0, O_MISSING},
         {"preview", no_argument, 0, O_PREVIEW},
         {"html", required_argument, 0, O_HTML},
         {"db", required_argument, 0, O_DB},
@@ -228,6 +234,8 @@ int cmd_search(int argc, char **argv)
             break;
         case O_NOEXIF: s.base.apply_exif_orientation = false; break;
         case O_JSON: s.out.json = true; break;
+        case O_PATHS: s.out.paths = true; break;
+        case O_MISSING: s.base.include_missing = true; break;
         case O_PREVIEW: s.out.preview = true; break;
         case O_HTML: s.out.html_path = optarg; break;
         case O_DB: db = optarg; break;
@@ -247,6 +255,8 @@ int cmd_search(int argc, char **argv)
         }
     }
     s.out.apply_exif = s.base.apply_exif_orientation;
+    if (s.out.json && s.out.paths)
+        return cli_usage_error("search", "--json and --paths are two output formats: pick one");
     if (s.base.text_weight + s.base.image_weight <= 0)
         return cli_usage_error("search", "--text-weight and --image-weight cannot both be 0");
 
@@ -271,10 +281,8 @@ int cmd_search(int argc, char **argv)
 
     cs_error err = {0};
     cs_store *store = NULL;
-    int status = 0;
-    if (cli_open_collection(db, coll_name, &store, &s.coll, &err) != 0) {
-        status = cli_fail(&err);
-    } else {
+    int status = cli_open_collection(db, coll_name, &store, &s.coll);
+    if (status == 0) {
         /* The SQLite backend reads all vectors on the first query: let it do so while
          * this thread loads the model and embeds the query (the store is not touched
          * here until the join). */

@@ -30,6 +30,7 @@ static void print_json(FILE *out, const cs_hit *h)
     json_object_set_new(o, "id", json_string(h->id));
     json_object_set_new(o, "score", json_real(h->score));
     json_object_set_new(o, "metadata", meta);
+    if (h->missing) json_object_set_new(o, "missing", json_true());
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     if (s) fprintf(out, "%s\n", s);
     free(s);
@@ -45,23 +46,42 @@ static void preview_record(FILE *out, const char *id, bool apply_exif)
     free(path);
 }
 
+/* The file an id names, as raw bytes (a file: id decoded), for --paths; an id that names
+ * no file (a text record) as it is. */
+static void print_path(FILE *out, const char *id)
+{
+    char *path = NULL;
+    fprintf(out, "%s\n", cs_path_from_id(id, &path, NULL) == 0 ? path : id);
+    free(path);
+}
+
 int search_print(FILE *out, const search_output *o, const cs_hits *hits, const char *title,
                  const char *query_image, cs_error *err)
 {
-    bool preview = o->preview && !o->json && isatty(fileno(out));
+    bool preview = o->preview && !o->json && !o->paths && isatty(fileno(out));
     if (o->json) {
         for (size_t i = 0; i < hits->n; i++) print_json(out, &hits->items[i]);
+    } else if (o->paths) {
+        for (size_t i = 0; i < hits->n; i++) print_path(out, hits->items[i].id);
     } else if (hits->n == 0) {
         fprintf(out, "no results\n");
     } else {
         fprintf(out, "%4s  %7s  %s\n", "rank", "score", all_text(hits) ? "text" : "path");
         for (size_t i = 0; i < hits->n; i++) {
             const cs_hit *h = &hits->items[i];
-            fprintf(out, "%4d  %7.4f  %s\n", h->rank, h->score, h->id);
+            fprintf(out, "%4d  %7.4f  %s%s\n", h->rank, h->score, h->id,
+                    h->missing ? "  (missing: file no longer exists)" : "");
             if (preview) preview_record(out, h->id, o->apply_exif);
         }
     }
     fflush(out);
+    /* On stderr, so that --json and --paths stay clean for the next program. */
+    if (hits->missing_skipped)
+        fprintf(stderr, "clipsearch: %zu result%s skipped: %s no longer exist%s; run "
+                        "clipsearch index DIR --prune (or search --include-missing)\n",
+                hits->missing_skipped, hits->missing_skipped == 1 ? "" : "s",
+                hits->missing_skipped == 1 ? "its file" : "files",
+                hits->missing_skipped == 1 ? "s" : "");
     if (o->html_path) {
         cs_gallery_options g;
         cs_gallery_options_init(&g);

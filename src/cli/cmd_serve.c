@@ -22,6 +22,7 @@ static void usage(FILE *f)
         "  GET  /api/search?like=ID&...   records similar to a stored record\n"
         "  POST /api/search/image     image as the body or form field 'image' (+ q= for mixed)\n"
         "  GET  /api/thumb?id=ID&size=N   JPEG thumbnail of an indexed image\n"
+        "  GET  /api/file?id=ID       the indexed image itself (the page's links)\n"
         "  GET  /api/collections\n"
         "There is no authentication: it listens on 127.0.0.1 only, unless --allow-remote.\n"
         "\n"
@@ -39,17 +40,22 @@ static void usage(FILE *f)
         "                        CPUs with AVX512-BF16 or AMX; refused elsewhere)\n");
 }
 
-/* Serving without the default collection is allowed (it may be indexed meanwhile, or
- * the page may pick another), but worth a word. */
-static void note_collection(cs_store *store, const char *name)
+/* Serving without the default collection, or without a database at all, is allowed (it
+ * may be indexed meanwhile, or the page may pick another collection; the page shows what
+ * to run), but worth a word. */
+static void note_collection(cs_store *store, const char *location, const char *name,
+                            const char *index_cmd)
 {
     cs_collection *coll = NULL;
     cs_error err = {0};
-    if (cs_store_get(store, name, &coll, &err) == 0) {
+    if (!store) {
+        fprintf(stderr, "clipsearch: note: nothing indexed yet in %s \u2014 run: %s (the page "
+                        "shows this until then; nothing is created here)\n", location, index_cmd);
+    } else if (cs_store_get(store, name, &coll, &err) == 0) {
         cs_collection_free(coll);
     } else if (err.code == CS_E_COLLECTION_NOT_FOUND) {
-        fprintf(stderr, "clipsearch: note: collection '%s' does not exist yet (fill it with "
-                        "'clipsearch index DIR', or pick another on the page)\n", name);
+        fprintf(stderr, "clipsearch: note: collection '%s' does not exist yet in %s (fill it "
+                        "with '%s', or pick another on the page)\n", name, location, index_cmd);
     }
 }
 
@@ -125,12 +131,25 @@ int cmd_serve(int argc, char **argv)
     cs_store *store = NULL;
     cs_clip *model = NULL;
     cs_web_server *server = NULL;
-    char *url = cli_resolve_db(db, &err);
-    if (!url || cs_store_open(url, &store, &err) != 0 ||
-        !(model = cli_load_model(model_dir, precision, &err))) {
+    char *url = cli_resolve_db(db, false, &err);
+    /* Read-only: serving creates nothing. Without a database yet the server starts on an
+     * empty store and opens it once `index` has made it (cs_web_options.store_url). */
+    int rc = url ? cs_store_open_ex(url, CS_STORE_READ_ONLY, &store, &err) : err.code;
+    if (rc == CS_E_STORE_NOT_FOUND) rc = 0;
+    char index_cmd[2048] = "";
+    if (url) {
+        const char *location = store ? cs_store_location(store)
+                               : !strncmp(url, "sqlite://", 9) ? url + 9 : url;
+        cli_index_command(db, location, wo.collection, index_cmd, sizeof index_cmd);
+        wo.index_command = index_cmd;
+        wo.store_url = url;
+    }
+    if (rc != 0 || !(model = cli_load_model(model_dir, precision, &err))) {
         status = cli_fail(&err);
     } else {
-        note_collection(store, wo.collection);
+        note_collection(store, store ? cs_store_location(store)
+                               : !strncmp(url, "sqlite://", 9) ? url + 9 : url,
+                        wo.collection, index_cmd);
         if (cs_web_start(model, store, &wo, &server, &err) != 0) {
             status = cli_fail(&err);
         } else {

@@ -13,18 +13,25 @@
 #include "cli/commands.h"
 #include "cli/vec_util.h"
 
-int vec_open_store(vec_ctx *c)
+int vec_open_store(vec_ctx *c, bool read_only)
 {
-    char *url = cli_resolve_db(c->db, &c->err);
+    char *url = cli_resolve_db(c->db, !read_only, &c->err);
     if (!url) return c->err.code ? c->err.code : CS_E_NOMEM;
-    int rc = cs_store_open(url, &c->store, &c->err);
+    int rc = cs_store_open_ex(url, read_only ? CS_STORE_READ_ONLY : 0, &c->store, &c->err);
+    if (rc == CS_E_STORE_NOT_FOUND) {
+        char cmd[2048];
+        cli_index_command(c->db, NULL, NULL, cmd, sizeof cmd);
+        size_t n = strlen(c->err.msg);
+        snprintf(c->err.msg + n, sizeof c->err.msg - n,
+                 " (nothing indexed yet: run %s, or vec create)", cmd);
+    }
     free(url);
     return rc;
 }
 
-int vec_open_collection(vec_ctx *c, const char *name)
+int vec_open_collection(vec_ctx *c, const char *name, bool read_only)
 {
-    int rc = vec_open_store(c);
+    int rc = vec_open_store(c, read_only);
     return rc ? rc : cs_store_get(c->store, name, &c->coll, &c->err);
 }
 
@@ -114,7 +121,7 @@ static int cmd_list(vec_ctx *c, int argc, char **argv)
     if (argc > 1) return vec_arg_error(c, "vec list takes no arguments");
     cs_collection_info *infos = NULL;
     size_t n = 0;
-    if (vec_open_store(c) || cs_store_list(c->store, &infos, &n, &c->err)) return vec_fail(c);
+    if (vec_open_store(c, true) || cs_store_list(c->store, &infos, &n, &c->err)) return vec_fail(c);
     for (size_t i = 0; i < n; i++) {
         fputs("{\"name\":", stdout);
         vec_print_string(stdout, infos[i].name);
@@ -138,7 +145,7 @@ static int cmd_create(vec_ctx *c, int argc, char **argv)
         }
     }
     if (!have_dim) return vec_arg_error(c, "vec create needs --dim N");
-    if (vec_open_store(c) || cs_store_get_or_create(c->store, argv[1], dim, &c->coll, &c->err))
+    if (vec_open_store(c, false) || cs_store_get_or_create(c->store, argv[1], dim, &c->coll, &c->err))
         return vec_fail(c);
     fputs("{\"name\":", stdout);
     vec_print_string(stdout, cs_collection_name(c->coll));
@@ -152,7 +159,7 @@ static int cmd_describe(vec_ctx *c, int argc, char **argv)
     if (argc > 2) return vec_arg_error(c, "vec describe: unexpected argument '%s'", argv[2]);
     int64_t count = 0;
     char *ix = NULL, *attrs = NULL;
-    if (vec_open_collection(c, argv[1]) || cs_collection_count(c->coll, &count, &c->err) ||
+    if (vec_open_collection(c, argv[1], true) || cs_collection_count(c->coll, &count, &c->err) ||
         cs_collection_index(c->coll, &ix, &c->err) ||
         cs_collection_get_attrs(c->coll, &attrs, &c->err)) {
         free(ix);
@@ -187,7 +194,7 @@ static int cmd_drop(vec_ctx *c, int argc, char **argv)
 {
     if (need_name(c, argc, argv, "drop")) return 1;
     if (argc > 2) return vec_arg_error(c, "vec drop: unexpected argument '%s'", argv[2]);
-    if (vec_open_store(c) || cs_store_drop(c->store, argv[1], &c->err)) return vec_fail(c);
+    if (vec_open_store(c, false) || cs_store_drop(c->store, argv[1], &c->err)) return vec_fail(c);
     return 0;
 }
 
@@ -218,7 +225,7 @@ static int cmd_create_index(vec_ctx *c, int argc, char **argv)
         else spec.method = (cs_index_method)99;
     }
     if (measure && cs_measure_parse(measure, &spec.measure, &c->err)) spec.measure = (cs_measure)99;
-    int rc = vec_open_collection(c, argv[1]);
+    int rc = vec_open_collection(c, argv[1], false);
     if (!rc) rc = cs_collection_create_index(c->coll, &spec, &c->err);
     if (rc) {
         if (rc == CS_E_ARG && method && (int)spec.method == 99 && strstr(c->err.msg, "index method"))

@@ -9,7 +9,7 @@ int vec_cmd_upsert(vec_ctx *c, int argc, char **argv)
 {
     if (argc != 2 || !strncmp(argv[1], "--", 2))
         return vec_arg_error(c, "usage: vec upsert NAME < records.jsonl");
-    if (vec_open_collection(c, argv[1])) return vec_fail(c);
+    if (vec_open_collection(c, argv[1], false)) return vec_fail(c);
     /* The whole input is one upsert call (= one transaction): parse everything first, so
      * a bad line leaves the collection untouched. */
     cs_record_buf *bufs = NULL;
@@ -63,7 +63,7 @@ int vec_cmd_upsert(vec_ctx *c, int argc, char **argv)
 int vec_cmd_fetch(vec_ctx *c, int argc, char **argv)
 {
     if (argc < 2) return vec_arg_error(c, "usage: vec fetch NAME ID...");
-    if (vec_open_collection(c, argv[1])) return vec_fail(c);
+    if (vec_open_collection(c, argv[1], true)) return vec_fail(c);
     cs_records recs;
     int rc = cs_collection_fetch(c->coll, (const char *const *)argv + 2, (size_t)argc - 2, &recs,
                                  &c->err);
@@ -76,7 +76,7 @@ int vec_cmd_fetch(vec_ctx *c, int argc, char **argv)
 int vec_cmd_get(vec_ctx *c, int argc, char **argv)
 {
     if (argc != 3) return vec_arg_error(c, "usage: vec get NAME ID");
-    if (vec_open_collection(c, argv[1])) return vec_fail(c);
+    if (vec_open_collection(c, argv[1], true)) return vec_fail(c);
     cs_records recs;
     int rc = cs_collection_get_record(c->coll, argv[2], &recs, &c->err);
     if (!rc)
@@ -111,7 +111,7 @@ int vec_cmd_delete(vec_ctx *c, int argc, char **argv)
         rc = cs_error_set(&c->err, CS_E_ARG, "Either ids or filters must be provided");
     if (!rc && have_ids && filter)
         rc = cs_error_set(&c->err, CS_E_ARG, "Either ids or filters must be provided, not both");
-    if (!rc) rc = vec_open_collection(c, argv[1]);
+    if (!rc) rc = vec_open_collection(c, argv[1], false);
     cs_records out;
     memset(&out, 0, sizeof out);
     if (!rc) {
@@ -160,7 +160,7 @@ int vec_cmd_query(vec_ctx *c, int argc, char **argv)
     q.vector_dim = dim;
     cs_records out;
     memset(&out, 0, sizeof out);
-    int rc = vec_open_collection(c, argv[1]);
+    int rc = vec_open_collection(c, argv[1], true);
     if (!rc) rc = cs_collection_query(c->coll, &q, &out, &c->err);
     if (rc && rc == CS_E_ARG && measure && (int)q.measure == 99 && strstr(c->err.msg, "index measure"))
         cs_error_set(&c->err, CS_E_ARG, "Invalid index measure '%s'", measure);

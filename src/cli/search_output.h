@@ -10,6 +10,7 @@
 
 typedef struct search_output {
     bool json;
+    bool paths;                 /* only the files' paths, one per line */
     bool preview;               /* only honoured when stdout is a terminal */
     const char *html_path;      /* write a gallery there too */
     bool apply_exif;

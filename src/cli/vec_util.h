@@ -15,10 +15,12 @@ typedef struct vec_ctx {
     cs_error err;
 } vec_ctx;
 
-/* Opens the store named by --db/CLIPSEARCH_DB/default. */
-int vec_open_store(vec_ctx *c);
+/* Opens the store named by --db/CLIPSEARCH_DB/default; read_only for the commands that
+ * only read (list, describe, fetch, get, query), which create nothing (StoreNotFound when
+ * there is no database). */
+int vec_open_store(vec_ctx *c, bool read_only);
 /* Opens the store and an existing collection (CollectionNotFound otherwise). */
-int vec_open_collection(vec_ctx *c, const char *name);
+int vec_open_collection(vec_ctx *c, const char *name, bool read_only);
 void vec_close(vec_ctx *c);
 /* Sets c->err to an ArgError and returns the CLI failure status. */
 int vec_arg_error(vec_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

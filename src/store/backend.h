@@ -60,10 +60,13 @@ typedef struct cs_backend_ops {
 
 struct cs_backend {
     const cs_backend_ops *ops;
+    const char *location;   /* for messages: the file, or the URL without its password */
 };
 
-/* Constructors; each returns a backend whose first member is `cs_backend base`. */
-int cs_sqlite_backend_open(const char *path, cs_backend **out, cs_error *err);
-int cs_pg_backend_open(const char *conninfo_url, cs_backend **out, cs_error *err);
+/* Constructors; each returns a backend whose first member is `cs_backend base`.
+ * read_only: CS_STORE_READ_ONLY (store.h) - create nothing, write nothing. */
+int cs_sqlite_backend_open(const char *path, bool read_only, cs_backend **out, cs_error *err);
+int cs_pg_backend_open(const char *conninfo_url, bool read_only, cs_backend **out,
+                       cs_error *err);
 
 #endif

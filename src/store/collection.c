@@ -63,8 +63,10 @@ int cs_collection_upsert_dims(cs_collection *coll, const cs_record_in *recs,
                               const int *vector_dims, size_t n, cs_error *err)
 {
     if (n == 0) return 0;   /* an empty input is a no-op (spec §4.2) */
+    int rc = cs_store_check_writable(coll->store, "upsert", err);
+    if (rc) return rc;
     char **meta = NULL;
-    int rc = cs_validate_records(coll, recs, vector_dims, n, &meta, err);
+    rc = cs_validate_records(coll, recs, vector_dims, n, &meta, err);
     if (rc) return rc;
     cs_record_in *norm = malloc(n * sizeof *norm);
     if (!norm) {
@@ -169,7 +171,8 @@ int cs_collection_delete_ids(cs_collection *coll, const char *const *ids, size_t
     size_t nu;
     int rc = unique_ids(ids, n, &u, &nu, err);
     if (rc) return rc;
-    if (nu) rc = B(coll)->ops->delete_ids(B(coll), coll->name, u, nu, out, err);
+    if (nu) rc = cs_store_check_writable(coll->store, "delete", err);
+    if (nu && !rc) rc = B(coll)->ops->delete_ids(B(coll), coll->name, u, nu, out, err);
     free(u);
     if (out == &tmp) cs_records_free(&tmp);
     return rc;
@@ -185,6 +188,7 @@ int cs_collection_delete_filter(cs_collection *coll, const char *filter_json,
         return cs_error_set(err, CS_E_ARG, "Either ids or filters must be provided");
     cs_filter *f = NULL;
     int rc = cs_filter_parse(filter_json, &f, err);
+    if (!rc && f) rc = cs_store_check_writable(coll->store, "delete", err);
     if (!rc && f) rc = B(coll)->ops->delete_filter(B(coll), coll->name, f, out, err);
     cs_filter_free(f);
     if (out == &tmp) cs_records_free(&tmp);
@@ -275,5 +279,6 @@ int cs_collection_create_index(cs_collection *coll, const cs_index_spec *spec, c
     }
     int rc = cs_index_spec_validate(spec, B(coll)->ops->hnsw_available(B(coll)), &resolved, err);
     if (rc) return rc;
+    if ((rc = cs_store_check_writable(coll->store, "create an index", err))) return rc;
     return B(coll)->ops->create_index(B(coll), coll->name, &resolved, err);
 }

@@ -15,6 +15,8 @@ int cs_collection_get_attrs(cs_collection *coll, char **json, cs_error *err)
 int cs_collection_set_attrs(cs_collection *coll, const char *json, cs_error *err)
 {
     cs_backend *b = coll->store->backend;
+    int rc = cs_store_check_writable(coll->store, "set collection attributes", err);
+    if (rc) return rc;
     if (!json) return b->ops->set_attrs(b, coll->name, NULL, err);
     json_error_t je;
     json_t *v = json_loads(json, JSON_REJECT_DUPLICATES, &je);
@@ -26,7 +28,7 @@ int cs_collection_set_attrs(cs_collection *coll, const char *json, cs_error *err
     char *compact = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(v);
     if (!compact) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    int rc = b->ops->set_attrs(b, coll->name, compact, err);
+    rc = b->ops->set_attrs(b, coll->name, compact, err);
     free(compact);
     return rc;
 }

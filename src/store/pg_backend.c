@@ -60,15 +60,19 @@ static bool version_has_hnsw(const char *v)
     return true;
 }
 
-/* Schema, extension and version in one transaction, as vecs' client does on open. */
-static int pg_prepare(cs_pg *pg, cs_error *err)
+/* Schema, extension and version in one transaction, as vecs' client does on open. A
+ * read-only store creates neither: without the extension there can be no collection (a
+ * vec column needs the type), so it simply finds none. */
+static int pg_prepare(cs_pg *pg, bool read_only, cs_error *err)
 {
     int rc = cs_pg_begin(pg, err);
     if (rc) return rc;
     PGresult *res = NULL;
-    rc = cs_pg_exec(pg, "CREATE SCHEMA IF NOT EXISTS vecs", 0, NULL, NULL, err);
-    if (rc) cs_error_prefix(err, "cannot create schema vecs");
-    if (!rc) {
+    if (!read_only) {
+        rc = cs_pg_exec(pg, "CREATE SCHEMA IF NOT EXISTS vecs", 0, NULL, NULL, err);
+        if (rc) cs_error_prefix(err, "cannot create schema vecs");
+    }
+    if (!rc && !read_only) {
         rc = cs_pg_exec(pg, "CREATE EXTENSION IF NOT EXISTS vector", 0, NULL, NULL, err);
         if (rc) cs_error_prefix(err, "pgvector extension 'vector' is not available");
     }
@@ -78,9 +82,10 @@ static int pg_prepare(cs_pg *pg, cs_error *err)
                         "WHERE name = 'vector'",
                         0, NULL, &res, err);
     if (!rc) {
-        if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
+        bool none = PQntuples(res) < 1 || PQgetisnull(res, 0, 0);
+        if (none && !read_only)
             rc = cs_error_set(err, CS_E_DATABASE, "pgvector extension 'vector' is not installed");
-        else if (!(pg->version = strdup(PQgetvalue(res, 0, 0))))
+        else if (!(pg->version = strdup(none ? "0.0.0" : PQgetvalue(res, 0, 0))))
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     PQclear(res);
@@ -89,7 +94,8 @@ static int pg_prepare(cs_pg *pg, cs_error *err)
     return rc;
 }
 
-int cs_pg_backend_open(const char *conninfo_url, cs_backend **out, cs_error *err)
+int cs_pg_backend_open(const char *conninfo_url, bool read_only, cs_backend **out,
+                       cs_error *err)
 {
     *out = NULL;
     cs_pg *pg = calloc(1, sizeof *pg);
@@ -99,6 +105,7 @@ int cs_pg_backend_open(const char *conninfo_url, cs_backend **out, cs_error *err
         free(pg);
         return cs_error_set(err, CS_E_NOMEM, "out of memory opening PostgreSQL store");
     }
+    pg->base.location = pg->masked_url;
     /* The URL's own settings win over these defaults: the expanded dbname comes last. */
     const char *keys[] = {"connect_timeout", "fallback_application_name", "client_encoding",
                           "dbname", NULL};
@@ -121,7 +128,7 @@ int cs_pg_backend_open(const char *conninfo_url, cs_backend **out, cs_error *err
         return CS_E_DATABASE;
     }
     PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
-    int rc = pg_prepare(pg, err);
+    int rc = pg_prepare(pg, read_only, err);
     if (rc) {
         cs_error_prefix(err, "PostgreSQL at %s", pg->masked_url);
         pg_close(&pg->base);

@@ -3,10 +3,12 @@
  * sqlite_internal.h. */
 #include "store/sqlite_internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -165,9 +167,30 @@ static void sq_close(cs_backend *base)
     free(b);
 }
 
+/* Whether the file has clipsearch's catalog. A read-only store never creates it, and an
+ * `index` running meanwhile may: asked again until it is there. */
+static int sq_catalog_present(sq_backend *b, bool *present, cs_error *err)
+{
+    *present = !b->no_catalog;
+    if (*present) return 0;
+    sqlite3_stmt *st;
+    int rc = sq_prepare(b, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'cs_collections'", &st, err);
+    if (rc) return rc;
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_ROW && s != SQLITE_DONE) return sq_fail(b, s, "reading the schema", err);
+    *present = s == SQLITE_ROW;
+    b->no_catalog = !*present;
+    return 0;
+}
+
 static int sq_list(cs_backend *base, cs_collection_info **out, size_t *n, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
+    bool present;
+    int rc0 = sq_catalog_present(b, &present, err);
+    if (rc0 || !present) return rc0;
     sqlite3_stmt *st;
     /* vecs hides names starting with '_' (spec §1.3); none are created here, but a file
      * written by something else may hold them. */
@@ -207,8 +230,11 @@ static int sq_lookup(cs_backend *base, const char *name, int *dimension, bool *f
     sq_backend *b = (sq_backend *)base;
     *found = false;
     if (name[0] == '_') return 0;   /* never a collection (spec §1.3) */
+    bool present;
+    int rc = sq_catalog_present(b, &present, err);
+    if (rc || !present) return rc;
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "SELECT dimension FROM cs_collections WHERE name = ?1", &st, err);
+    rc = sq_prepare(b, "SELECT dimension FROM cs_collections WHERE name = ?1", &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
@@ -351,6 +377,18 @@ static int setup(sq_backend *b, cs_error *err)
 {
     sqlite3_extended_result_codes(b->db, 1);
     sqlite3_busy_timeout(b->db, b->busy_ms);
+    if (b->read_only) {
+        /* Reading needs neither WAL set-up (the mode is a property of the file) nor the
+         * catalog: a file without one holds no collections (sq_catalog_present). */
+        if (sq_register_functions(b->db) != SQLITE_OK)
+            return cs_error_set(err, CS_E_INTERNAL, "cannot register SQL functions");
+        int s = sqlite3_exec(b->db, "PRAGMA cache_size=-65536; PRAGMA mmap_size=1073741824",
+                             NULL, NULL, NULL);
+        if (s != SQLITE_OK) return sq_fail(b, s, "opening the database", err);
+        b->no_catalog = true;
+        bool present;
+        return sq_catalog_present(b, &present, err);
+    }
     /* Only takes effect on a new, empty file (before WAL): a 512-d float32 row is ~2.1 KB,
      * so 4 KB pages would hold one row each and waste half the file; 16 KB pages hold 7. */
     int rc0 = sq_exec(b, "PRAGMA page_size=16384", err);
@@ -388,7 +426,7 @@ static int setup(sq_backend *b, cs_error *err)
     return sq_commit(b, err);
 }
 
-int cs_sqlite_backend_open(const char *path, cs_backend **out, cs_error *err)
+int cs_sqlite_backend_open(const char *path, bool read_only, cs_backend **out, cs_error *err)
 {
     *out = NULL;
     sq_backend *b = calloc(1, sizeof *b);
@@ -397,11 +435,25 @@ int cs_sqlite_backend_open(const char *path, cs_backend **out, cs_error *err)
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     b->base.ops = &SQ_OPS;
+    b->base.location = b->path;
+    b->read_only = read_only;
     b->busy_ms = SQ_DEFAULT_BUSY_MS;
     const char *env = getenv("CLIPSEARCH_BUSY_TIMEOUT_MS");
     if (env && *env) b->busy_ms = atoi(env) < 0 ? 0 : atoi(env);
-    int s = sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                              SQLITE_OPEN_NOMUTEX, NULL);
+    /* Told apart from other failures to open, so that a reader can say "nothing indexed
+     * yet" (also for a mistyped --db) instead of creating an empty file there. */
+    struct stat sb;
+    if (read_only && strcmp(path, ":memory:") != 0 && stat(path, &sb) != 0 &&
+        (errno == ENOENT || errno == ENOTDIR)) {
+        sq_close(&b->base);
+        return cs_error_set(err, CS_E_STORE_NOT_FOUND, "no database at %s", path);
+    }
+    /* A reader opens read-write but without SQLITE_OPEN_CREATE (and writes nothing, see
+     * cs_store_check_writable): as the last connection to close it then checkpoints and
+     * removes the -wal/-shm files, which a SQLITE_OPEN_READONLY connection would leave
+     * behind. A file the user may not write is still opened, read-only, by SQLite. */
+    int flags = SQLITE_OPEN_READWRITE | (read_only ? 0 : SQLITE_OPEN_CREATE);
+    int s = sqlite3_open_v2(path, &b->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     int rc = s == SQLITE_OK ? setup(b, err) : sq_fail(b, s, "opening the database", err);
     if (rc) {
         sq_close(&b->base);

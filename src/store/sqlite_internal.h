@@ -36,6 +36,8 @@ typedef struct sq_backend {
     char *path;
     int busy_ms;
     sq_cache *caches;
+    bool read_only;     /* CS_STORE_READ_ONLY: no SQLITE_OPEN_CREATE, no schema set-up */
+    bool no_catalog;    /* read-only and the file has no cs_collections (yet) */
 } sq_backend;
 
 typedef struct sq_coll {

@@ -38,12 +38,18 @@ const char *cs_measure_opclass(cs_measure m)
 
 int cs_store_open(const char *url, cs_store **out, cs_error *err)
 {
+    return cs_store_open_ex(url, 0, out, err);
+}
+
+int cs_store_open_ex(const char *url, unsigned flags, cs_store **out, cs_error *err)
+{
     *out = NULL;
+    bool ro = flags & CS_STORE_READ_ONLY;
     if (!url || !*url) return cs_error_set(err, CS_E_ARG, "empty store URL");
     cs_backend *b = NULL;
     int rc;
     if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11)) {
-        rc = cs_pg_backend_open(url, &b, err);
+        rc = cs_pg_backend_open(url, ro, &b, err);
     } else {
         /* sqlite:///abs.db -> "/abs.db"; sqlite://rel.db -> "rel.db"; else a plain path. */
         const char *path = url;
@@ -52,7 +58,7 @@ int cs_store_open(const char *url, cs_store **out, cs_error *err)
             return cs_error_set(err, CS_E_ARG, "unsupported store URL scheme in '%.*s'",
                                 (int)(strstr(url, "://") - url), url);
         if (!*path) return cs_error_set(err, CS_E_ARG, "store URL '%s' names no file", url);
-        rc = cs_sqlite_backend_open(path, &b, err);
+        rc = cs_sqlite_backend_open(path, ro, &b, err);
     }
     if (rc) return rc;
     cs_store *s = calloc(1, sizeof *s);
@@ -61,8 +67,26 @@ int cs_store_open(const char *url, cs_store **out, cs_error *err)
         return cs_error_set(err, CS_E_NOMEM, "out of memory opening store");
     }
     s->backend = b;
+    s->read_only = ro;
     *out = s;
     return 0;
+}
+
+bool cs_store_is_read_only(const cs_store *store)
+{
+    return store->read_only;
+}
+
+const char *cs_store_location(const cs_store *store)
+{
+    return store->backend->location ? store->backend->location : "";
+}
+
+int cs_store_check_writable(const cs_store *store, const char *what, cs_error *err)
+{
+    if (!store->read_only) return 0;
+    return cs_error_set(err, CS_E_ARG, "cannot %s: the store %s is open read-only", what,
+                        cs_store_location(store));
 }
 
 void cs_store_close(cs_store *store)
@@ -149,6 +173,7 @@ int cs_store_get_or_create(cs_store *store, const char *name, int dimension,
                                 dimension);
         return make_collection(store, name, stored, out, err);
     }
+    if ((rc = cs_store_check_writable(store, "create a collection", err))) return rc;
     /* The server refuses vector(D) outside 1..16000 (spec §2.1 step 4). */
     if (dimension < 1 || dimension > CS_DIM_MAX)
         return cs_error_set(err, CS_E_DATABASE,
@@ -179,6 +204,7 @@ int cs_store_drop(cs_store *store, const char *name, cs_error *err)
     /* DROP TABLE IF EXISTS drops any table of that name, '_' names included (spec §2.4). */
     int rc = cs_validate_name(name, true, err);
     if (rc) return rc;
+    if ((rc = cs_store_check_writable(store, "drop a collection", err))) return rc;
     return store->backend->ops->drop(store->backend, name, err);
 }
 

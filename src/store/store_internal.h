@@ -8,7 +8,11 @@
 
 struct cs_store {
     cs_backend *backend;
+    bool read_only;
 };
+
+/* CS_E_ARG when the store was opened read-only (what names the refused operation). */
+int cs_store_check_writable(const cs_store *store, const char *what, cs_error *err);
 
 struct cs_collection {
     cs_store *store;

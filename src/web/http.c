@@ -51,6 +51,7 @@ unsigned web_status_of(int code)
     case CS_E_TOO_LARGE:
         return MHD_HTTP_CONTENT_TOO_LARGE;
     case CS_E_COLLECTION_NOT_FOUND:
+    case CS_E_STORE_NOT_FOUND:
     case CS_E_NOT_FOUND:
         return MHD_HTTP_NOT_FOUND;
     case CS_E_BUSY:

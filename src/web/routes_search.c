@@ -47,6 +47,8 @@ static int read_options(struct MHD_Connection *c, const web_request *r, cs_searc
         if (parse_double("text_weight", tw, 0, &w, err)) return err->code;
         req->text_weight = (float)w;
     }
+    const char *im = web_param(c, r, "include_missing");
+    if (im && *im) req->include_missing = strcmp(im, "0") != 0 && strcmp(im, "false") != 0;
     const char *iw = web_param(c, r, "image_weight");
     if (iw && *iw) {
         if (parse_double("image_weight", iw, 0, &w, err)) return err->code;
@@ -74,6 +76,7 @@ static json_t *hits_json(const cs_hits *hits)
         json_object_set_new(o, "id", jstr(h->id));
         json_object_set_new(o, "score", json_real(h->score));
         json_object_set_new(o, "metadata", meta);
+        if (h->missing) json_object_set_new(o, "missing", json_true());
         json_array_append_new(arr, o);
     }
     return arr;
@@ -96,6 +99,8 @@ static enum MHD_Result send_hits(struct MHD_Connection *c, const cs_search_reque
     json_t *j = json_object();
     json_object_set_new(j, "query", q);
     json_object_set_new(j, "results", hits_json(hits));
+    /* Records whose files are gone are dropped (query.h); the page says how many. */
+    json_object_set_new(j, "missing_skipped", json_integer((json_int_t)hits->missing_skipped));
     return web_send_json(c, MHD_HTTP_OK, j);
 }
 

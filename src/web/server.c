@@ -27,6 +27,19 @@ void cs_web_options_init(cs_web_options *opt)
 
 /* ---- collections ----------------------------------------------------------------- */
 
+int web_store(web_state *st, cs_store **out, cs_error *err)
+{
+    *out = st->store;
+    if (st->store) return 0;
+    int rc = cs_store_open_ex(st->store_url, CS_STORE_READ_ONLY, &st->store, err);
+    if (rc == CS_E_STORE_NOT_FOUND)
+        return cs_error_set(err, rc, "nothing indexed yet: run %s", st->index_command);
+    if (rc != 0) return rc;
+    st->own_store = true;
+    *out = st->store;
+    return 0;
+}
+
 int web_collection(web_state *st, const char *name, cs_collection **out, cs_error *err)
 {
     if (!name || !*name) name = st->default_collection;
@@ -35,8 +48,11 @@ int web_collection(web_state *st, const char *name, cs_collection **out, cs_erro
             *out = st->colls[i].coll;
             return 0;
         }
+    cs_store *store = NULL;
+    int rc = web_store(st, &store, err);
+    if (rc != 0) return rc;
     cs_collection *coll = NULL;
-    int rc = cs_store_get(st->store, name, &coll, err);
+    rc = cs_store_get(store, name, &coll, err);
     if (rc != 0) return rc;
     /* A collection another model built would give meaningless rankings: refused, with
      * the reason, on every request for it (it is not kept open). */
@@ -178,6 +194,7 @@ static enum MHD_Result dispatch(web_state *st, struct MHD_Connection *c, const c
     if (!strcmp(url, "/api/search")) ret = web_route_search_text(st, c, r);
     else if (!strcmp(url, "/api/search/image")) ret = web_route_search_image(st, c, r);
     else if (!strcmp(url, "/api/thumb")) ret = web_route_thumb(st, c, r);
+    else if (!strcmp(url, "/api/file")) ret = web_route_file(st, c, r);
     else if (!strcmp(url, "/api/collections")) ret = web_route_collections(st, c);
     else ret = web_send_error_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "no such page or API route");
     pthread_mutex_unlock(&st->lock);
@@ -234,6 +251,9 @@ static void state_free(web_state *st)
     }
     free(st->host);
     free(st->default_collection);
+    free(st->store_url);
+    free(st->index_command);
+    if (st->own_store) cs_store_close(st->store);
 }
 
 int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *opt,
@@ -245,7 +265,9 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
         cs_web_options_init(&def);
         opt = &def;
     }
-    if (!model || !store) return cs_error_set(err, CS_E_ARG, "web server needs a model and a store");
+    bool lazy = !store && opt->store_url && *opt->store_url;
+    if (!model || (!store && !lazy))
+        return cs_error_set(err, CS_E_ARG, "web server needs a model and a store (or its URL)");
     if (opt->port < 0 || opt->port > 65535)
         return cs_error_set(err, CS_E_ARG, "port must be 0..65535, got %d", opt->port);
     const char *host = opt->host && *opt->host ? opt->host : "127.0.0.1";
@@ -276,11 +298,14 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     st->host = strdup(host);
     st->default_collection = strdup(opt->collection && *opt->collection ? opt->collection
                                                                        : "image_vectors");
+    st->store_url = lazy ? strdup(opt->store_url) : NULL;
+    st->index_command = strdup(opt->index_command && *opt->index_command ? opt->index_command
+                                                                         : "clipsearch index DIR");
     st->ipv6 = ipv6;
     st->allow_remote = opt->allow_remote;
     st->apply_exif = opt->apply_exif_orientation;
     st->max_upload = opt->max_upload ? opt->max_upload : (size_t)32 << 20;
-    if (!st->host || !st->default_collection) {
+    if (!st->host || !st->default_collection || !st->index_command || (lazy && !st->store_url)) {
         state_free(st);
         free(s);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");

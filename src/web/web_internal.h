@@ -27,7 +27,10 @@ typedef struct web_coll {
 typedef struct web_state {
     const cs_clip *model;
     cs_model_identity ident;    /* of model: checked against each collection's record */
-    cs_store *store;
+    cs_store *store;            /* NULL until a database appears at store_url */
+    bool own_store;             /* opened here (from store_url): closed by cs_web_stop */
+    char *store_url;            /* NULL when the caller gave the store */
+    char *index_command;        /* shown on an empty store */
     char *host;                 /* as given, e.g. "127.0.0.1", "::1", "localhost" */
     bool ipv6;
     bool allow_remote;
@@ -86,6 +89,9 @@ void web_request_free(web_request *r);
 
 /* ---- routes ---------------------------------------------------------------------- */
 
+/* The store, opened read-only from store_url on first use once the database exists;
+ * CS_E_STORE_NOT_FOUND (with the command to run) until then. */
+int web_store(web_state *st, cs_store **out, cs_error *err);
 /* The collection named by ?collection= (or the default), opened once and kept. */
 int web_collection(web_state *st, const char *name, cs_collection **out, cs_error *err);
 
@@ -95,6 +101,7 @@ enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
                                        const web_request *r);
 enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c,
                                 const web_request *r);
+enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const web_request *r);
 enum MHD_Result web_route_collections(web_state *st, struct MHD_Connection *c);
 enum MHD_Result web_route_page(struct MHD_Connection *c);
 

@@ -108,7 +108,7 @@ dup --collection "$V" --limit 0
 dup --collection "${P}nosuch" --html "$TMP/bad.html"
 [ $rc -eq 1 ] || die "unknown collection: exit $rc"
 [ ! -s "$TMP/out" ] || die "unknown collection: stdout not empty"
-grep -q '^clipsearch: CollectionNotFound: ' "$TMP/err" || die "unknown collection: $(cat "$TMP/err")"
+grep -q "^clipsearch: nothing indexed yet in collection '${P}nosuch'" "$TMP/err" || die "unknown collection: $(cat "$TMP/err")"
 [ ! -e "$TMP/bad.html" ] || die "an error wrote the html file"
 
 E=${P}e

@@ -2,7 +2,7 @@
 # clipsearch serve: the HTTP JSON API end to end with the tiny model on a temporary SQLite
 # store filled by `clipsearch index`. Text search shape and order, -k, filters, min_score,
 # image POST (multipart and raw body, mixed with text) ranking the image itself first,
-# thumbnails only of stored ids, collections, the page, error statuses and categories,
+# thumbnails and original files only of stored ids, collections, the page, error statuses and categories,
 # the loopback-only rules, and a clean stop on SIGTERM (exit 0).
 # shellcheck disable=SC2016,SC2034  # JSON and Python in single quotes; SERVE_ERR is read by serve_common.bash
 set -uo pipefail
@@ -49,7 +49,7 @@ PY
 # Text search: shape, ranks, scores descending, k.
 [ "$(get "$B/api/search?q=a+colourful+gradient&k=4" "$T/s1")" = 200 ] || fail "text search status"
 check "text search shape" "$T/s1" '
-assert set(j) == {"query", "results"}, j.keys()
+assert set(j) == {"query", "results", "missing_skipped"} and j["missing_skipped"] == 0, j.keys()
 assert j["query"]["text"] == "a colourful gradient" and j["query"]["k"] == 4 and j["query"]["collection"] == "image_vectors", j["query"]
 r = j["results"]
 assert len(r) == 4, len(r)
@@ -132,6 +132,18 @@ for bad in "$T/not-indexed.png" /etc/passwd "$T/imgs/../not-indexed.png" "imgs/n
   check "thumb 404 body" "$T/th404" 'assert j["error"]["category"] == "NotFound"'
 done
 [ "$(get "$B/api/thumb?size=5" "$T/thz" -G --data-urlencode "id=$Q")" = 400 ] || fail "thumb size=5 is not 400"
+# The original file of a record (the page's links): its bytes, its type from its content,
+# never a file that is not a record, never a gone one.
+[ "$(get "$B/api/file" "$T/orig" -G --data-urlencode "id=$Q" -D "$T/orig.h")" = 200 ] || fail "file status"
+cmp -s "$T/orig" "$Q" || fail "/api/file is not the original file"
+grep -qi '^content-type: image/jpeg' "$T/orig.h" && grep -qi "^content-security-policy: default-src 'none'; sandbox" "$T/orig.h" \
+  || fail "file headers: $(cat "$T/orig.h")"
+[ "$(get "$B/api/file" "$T/origs" -G --data-urlencode "id=$SPECIAL")" = 200 ] && cmp -s "$T/origs" "$SPECIAL" || fail "file of the special name"
+for bad in "$T/not-indexed.png" /etc/passwd "$T/imgs/../not-indexed.png" "imgs/noise_rgb_224x224.png"; do
+  [ "$(get "$B/api/file" "$T/f404" -G --data-urlencode "id=$bad")" = 404 ] || fail "file of $bad is not 404"
+  check "file 404 body" "$T/f404" 'assert j["error"]["category"] == "NotFound"'
+done
+[ "$(get "$B/api/file" "$T/f400")" = 400 ] || fail "file without id is not 400"
 
 # Collections and the page.
 get "$B/api/collections" "$T/colls" >/dev/null
@@ -198,6 +210,19 @@ for i in 1 2 3 4 5 6; do
   cmp -s "$T/pari$i" "$T/img1" || fail "parallel image search $i differs"
   cmp -s "$T/part$i" "$T/th.jpg" || fail "parallel thumbnail $i differs"
 done
+
+# A file deleted since indexing: dropped from results (counted), or kept flagged with
+# include_missing=1; its original is gone (404).
+GONE=$T/imgs/noise_rgb_224x224.png
+rm -f "$GONE"
+get "$B/api/search?q=photo&k=100" "$T/gone" >/dev/null
+check "missing file dropped" "$T/gone" "
+assert j['missing_skipped'] == 1 and '$GONE' not in [r['id'] for r in j['results']], j['missing_skipped']"
+get "$B/api/search?q=photo&k=100&include_missing=1" "$T/gonei" >/dev/null
+check "missing file kept" "$T/gonei" "
+assert j['missing_skipped'] == 0
+assert [r.get('missing') for r in j['results'] if r['id'] == '$GONE'] == [True], j['results']"
+[ "$(get "$B/api/file" "$T/gonef" -G --data-urlencode "id=$GONE")" = 404 ] || fail "file of a deleted image is not 404"
 
 # Still alive after all that; SIGTERM stops it with status 0.
 [ "$(get "$B/api/search?q=x" "$T/alive")" = 200 ] || fail "server died"

@@ -345,12 +345,14 @@ static void test_thumbnail(const char *src)
     CHECK(cs_thumbnail_jpeg("/nonexistent.png", 64, 80, true, &j, &len, &err) != 0);
 }
 
-/* Gallery rows that are not images: a deleted file and a text record. */
+/* Gallery rows that are not images: a deleted file, one flagged missing
+ * (search --include-missing) and a text record. */
 static void test_gallery_non_images(void)
 {
-    cs_hit items[2] = {{1, "/nonexistent/gone.jpg", 0.5, "{\"type\":\"jpg\"}"},
-                       {2, "a <caption> & more", 0.25, "{\"type\":\"text\"}"}};
-    cs_hits hits = {items, 2};
+    cs_hit items[3] = {{1, "/nonexistent/gone.jpg", 0.5, "{\"type\":\"jpg\"}", false},
+                       {2, "a <caption> & more", 0.25, "{\"type\":\"text\"}", false},
+                       {3, "/nonexistent/flagged.jpg", 0.125, "{\"type\":\"jpg\"}", true}};
+    cs_hits hits = {items, 3, 0};
     char html[] = "/tmp/cs_gallery2_XXXXXX";
     int fd = mkstemp(html);
     close(fd);
@@ -365,7 +367,12 @@ static void test_gallery_non_images(void)
         CHECK(strstr(p, "/nonexistent/gone.jpg") != NULL);
         CHECK(strstr(p, "<div class=\"text\">a &lt;caption&gt; &amp; more</div>") != NULL);
         CHECK(strstr(p, "data:image") == NULL);
-        CHECK(strstr(p, "0.2500") != NULL && strstr(p, "2 results") != NULL);
+        CHECK(strstr(p, "0.2500") != NULL && strstr(p, "3 results") != NULL);
+        /* A file that is there links to itself; a flagged one says it is gone. */
+        CHECK(strstr(p, "href=\"file:///nonexistent/gone.jpg\"") != NULL);
+        CHECK(strstr(p, "data-missing=\"true\"") != NULL);
+        CHECK(strstr(p, "(file no longer exists)") != NULL);
+        CHECK(strstr(p, "href=\"file:///nonexistent/flagged.jpg\"") == NULL);
     }
     free(page);
     remove(html);

@@ -103,7 +103,7 @@ static void test_mask(void)
     /* An unreachable server: error names the URL, never the password. */
     cs_backend *b = NULL;
     cs_error err = {0};
-    int rc = cs_pg_backend_open("postgresql://me:topsecret@127.0.0.1:1/db?connect_timeout=2",
+    int rc = cs_pg_backend_open("postgresql://me:topsecret@127.0.0.1:1/db?connect_timeout=2", false,
                                 &b, &err);
     CHECK(rc == CS_E_DATABASE && !b);
     CHECK_MSG(strstr(err.msg, "127.0.0.1:1") && !strstr(err.msg, "topsecret"), "%s", err.msg);
@@ -490,7 +490,7 @@ int main(void)
     snprintf(T, sizeof T, "t_backend_pg_%d", (int)getpid());
     cs_backend *b = NULL;
     cs_error err = {0};
-    CHECK_OK(cs_pg_backend_open(url, &b, &err), &err);
+    CHECK_OK(cs_pg_backend_open(url, false, &b, &err), &err);
     if (!b) return TEST_RESULT();
     CHECK(!strcmp(b->ops->name, "postgres"));
     b->ops->drop(b, T, &err);

@@ -1044,6 +1044,68 @@ static void test_measure_names(void)
     CHECK_ERR(cs_measure_parse("cosine", &m, &E), CS_E_ARG);
 }
 
+/* CS_STORE_READ_ONLY (search, serve, vec list/describe/query/fetch): reads what the
+ * store holds, refuses every write before touching the database, creates nothing. */
+static void test_read_only(const char *url)
+{
+    cs_collection *c = fresh("ro", 2);
+    float v[] = {1, 0};
+    cs_record_in r = {"a", v, "{\"n\":1}"};
+    OK(cs_collection_upsert(c, &r, 1, &E));
+    cs_store *ro = NULL;
+    OK(cs_store_open_ex(url, CS_STORE_READ_ONLY, &ro, &E));
+    if (!ro) {
+        done(c);
+        return;
+    }
+    CHECK(cs_store_is_read_only(ro) && !cs_store_is_read_only(S));
+    CHECK(cs_store_location(ro)[0] != '\0' && !strstr(cs_store_location(ro), "password"));
+    cs_collection_info *infos = NULL;
+    size_t n = 0;
+    bool listed = false;
+    OK(cs_store_list(ro, &infos, &n, &E));
+    for (size_t i = 0; i < n; i++) listed |= !strcmp(infos[i].name, cname("ro"));
+    cs_collection_info_free(infos, n);
+    CHECK(listed);
+    cs_collection *rc = NULL;
+    OK(cs_store_get(ro, cname("ro"), &rc, &E));
+    if (rc) {
+        cs_query q;
+        cs_query_init(&q);
+        q.vector = v;
+        q.vector_dim = 2;
+        cs_records out = {0};
+        OK(cs_collection_query(rc, &q, &out, &E));
+        CHECK(out.n == 1);
+        cs_records_free(&out);
+        CHECK_ERR(cs_collection_upsert(rc, &r, 1, &E), CS_E_ARG);
+        CHECK(strstr(E.msg, "read-only") != NULL);
+        const char *ids[] = {"a"};
+        CHECK_ERR(cs_collection_delete_ids(rc, ids, 1, NULL, &E), CS_E_ARG);
+        CHECK_ERR(cs_collection_delete_filter(rc, "{\"n\":{\"$eq\":1}}", NULL, &E), CS_E_ARG);
+        CHECK_ERR(cs_collection_create_index(rc, NULL, &E), CS_E_ARG);
+        CHECK_ERR(cs_collection_set_attrs(rc, "{}", &E), CS_E_ARG);
+        cs_collection_free(rc);
+    }
+    cs_collection *nc = NULL;
+    CHECK_ERR(cs_store_get_or_create(ro, cname("ro_new"), 2, &nc, &E), CS_E_ARG);
+    CHECK_ERR(cs_store_get(ro, cname("ro_new"), &nc, &E), CS_E_COLLECTION_NOT_FOUND);
+    CHECK_ERR(cs_store_drop(ro, cname("ro"), &E), CS_E_ARG);
+    cs_store_close(ro);
+    int64_t count = 0;
+    OK(cs_collection_count(c, &count, &E));
+    CHECK(count == 1);
+    done(c);
+    if (strncmp(url, "postgres", 8) != 0) {
+        /* A missing file is reported, not created. */
+        char missing[300];
+        snprintf(missing, sizeof missing, "%s.missing.db", url);
+        unlink(missing);
+        CHECK_ERR(cs_store_open_ex(missing, CS_STORE_READ_ONLY, &ro, &E), CS_E_STORE_NOT_FOUND);
+        CHECK(ro == NULL && access(missing, F_OK) != 0);
+    }
+}
+
 int main(void)
 {
     const char *url = getenv("CS_TEST_DB_URL");
@@ -1075,6 +1137,7 @@ int main(void)
     test_create_index();
     test_scan();
     test_attrs();
+    test_read_only(url);
     test_large_sqlite();
     cs_store_close(S);
     if (tmp[0]) {

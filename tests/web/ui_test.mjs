@@ -1,14 +1,16 @@
 // Browser test of the `clipsearch serve` page in a real headless Chromium (the system's
 // /usr/bin/chromium through playwright-core; no browser is ever downloaded). Run by
 // tests/integration/web_ui.sh, which indexes the images and starts the server:
-//   node ui_test.mjs BASE_URL SPECIAL_ID QUERY_IMAGE_ID SCREENSHOT
+//   node ui_test.mjs BASE_URL SPECIAL_ID QUERY_IMAGE_ID SCREENSHOT [EMPTY_BASE_URL]
+// EMPTY_BASE_URL: a server started before anything was indexed (no database), whose page
+// must show the empty state with the command to run.
 // Exit status 0 = every check passed, 1 = a check failed (each failure printed).
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [base, special, queryImage, screenshot] = process.argv.slice(2);
+const [base, special, queryImage, screenshot, emptyBase] = process.argv.slice(2);
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const failures = [];
 const check = (ok, what) => { if (!ok) { failures.push(what); console.error("FAIL: " + what); } };
@@ -70,6 +72,25 @@ try {
         "scores shown: " + got.map((c) => c.score).join(" "));
   check(scores.every((s, i) => i === 0 || s <= scores[i - 1]), "scores sorted descending");
   check(got.every((c) => c.path === c.id), "each card shows its path");
+
+  // Each image card links (thumbnail and path) to its original file, served by the API
+  // for records only.
+  const links = await page.$$eval("#results .card", (cs) => cs.map((c) => ({
+    id: c.dataset.id,
+    thumb: (c.querySelector(".frame a") || {}).href || "",
+    path: (c.querySelector(".path a") || {}).href || "",
+  })));
+  check(links.length === want.length && links.every((l) => l.thumb && l.thumb === l.path &&
+        new URL(l.thumb).pathname === "/api/file" && new URL(l.thumb).searchParams.get("id") === l.id),
+        "cards link to /api/file?id=ID: " + JSON.stringify(links[0]));
+  const fileResp = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    return { status: r.status, type: r.headers.get("content-type"), size: (await r.arrayBuffer()).byteLength };
+  }, links[0].thumb);
+  check(fileResp.status === 200 && /^image\//.test(fileResp.type) && fileResp.size > 0,
+        "the link serves the original image: " + JSON.stringify(fileResp));
+  const other = await page.evaluate(async () => (await fetch("/api/file?id=%2Fetc%2Fpasswd")).status);
+  check(other === 404, "no file outside the collection's records: status " + other);
 
   // Thumbnails: every image card's thumbnail actually loaded.
   for (const h of await page.$$("#results img.thumb")) await h.scrollIntoViewIfNeeded();
@@ -154,6 +175,17 @@ try {
   const dc = await cards();
   check(dropped > 0 && dc.length > 0 && dc[0].id === queryImage,
         "dropped image (its thumbnail) finds the original first: " + JSON.stringify(dc[0]));
+
+  // A server started before anything was indexed: the empty state names the command.
+  if (emptyBase) {
+    await page.goto(emptyBase);
+    await page.waitForSelector("#empty", { state: "visible" });
+    const cmd = await page.textContent("#empty-cmd");
+    check(/^clipsearch index DIR --db /.test(cmd), "empty state shows the command: " + cmd);
+    check(!(await page.isVisible("#collection")) && !(await page.isVisible("#search")),
+          "no blank collection menu or search form on an empty store");
+    check(!(await page.isVisible("#error")), "no error box on an empty store");
+  }
 
   check(pageErrors.length === 0, "no errors in the page: " + pageErrors.join(" | "));
 } catch (e) {
