@@ -42,7 +42,8 @@ typedef struct cs_index_progress {
 
 typedef void (*cs_index_progress_fn)(const cs_index_progress *p, void *user);
 /* file: the path, printable and lossless: as an id is written (a file: IRI with %XX
- * escapes when it is not printable UTF-8); reason: why it was skipped. */
+ * escapes when it is not printable UTF-8); reason: why it was skipped. file is NULL for
+ * a warning about the run rather than one file (e.g. no model record to check against). */
 typedef void (*cs_index_warning_fn)(const char *file, const char *reason, void *user);
 
 typedef struct cs_indexer_options {

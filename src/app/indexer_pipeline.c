@@ -58,7 +58,11 @@ static int resolve_stored(ix_run *r, batch *b, cs_records *recs, cs_error *err)
     for (size_t i = 0; i < b->n; i++) {
         ix_result *it = b->items[i];
         if (it->kind == IX_PIXELS) continue;
-        if ((it->vec = batch_vector(b, it->hash))) continue;
+        if ((it->vec = batch_vector(b, it->hash))) {
+            /* Embedded by this run's model in this batch, whatever the source held. */
+            it->source_embedder = NULL;
+            continue;
+        }
         bool dup = false;
         for (size_t j = 0; j < n_ids && !dup; j++) dup = !strcmp(ids[j], it->source_id);
         if (!dup) ids[n_ids++] = it->source_id;
@@ -75,7 +79,11 @@ static int resolve_stored(ix_run *r, batch *b, cs_records *recs, cs_error *err)
             ix_stored now;
             ix_meta_parse(recs->items[j].metadata_json, &now);
             /* Only a vector of exactly this content may be reused. */
-            if (!strcmp(now.hash, it->hash)) it->vec = recs->items[j].vector;
+            if (strcmp(now.hash, it->hash) != 0) continue;
+            it->vec = recs->items[j].vector;
+            /* The source may have been re-embedded by this run since the scan
+             * (--reembed): then the vector is this model's, not the scanned embedder's. */
+            if (!strcmp(now.embedder, r->key)) it->source_embedder = NULL;
         }
         if (!it->vec) {
             b->retry[b->n_retry++] = it;

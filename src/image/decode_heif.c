@@ -8,6 +8,7 @@
  * inside a HEIF is never applied on top (pillow-heif does not either: irot already is
  * the orientation). */
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,11 +28,22 @@ static int heif_fail(const cs_decode_req *req, struct heif_error e, cs_error *er
                         e.message ? e.message : "decode error");
 }
 
+/* libheif >= 1.16 (Debian trixie on) ships its decoders as plugins that only
+ * heif_init() loads; 1.15's are built in and heif_init() is harmless. Once per process,
+ * never undone: the decoders are used until exit, from any thread. */
+static pthread_once_t heif_once = PTHREAD_ONCE_INIT;
+
+static void heif_init_once(void)
+{
+    (void)heif_init(NULL);
+}
+
 /* Opens the primary image. *ctx and *h are set on success (free both). */
 static int open_primary(const cs_decode_req *req, struct heif_context **ctx,
                         struct heif_image_handle **h, cs_error *err)
 {
     *h = NULL;
+    pthread_once(&heif_once, heif_init_once);
     *ctx = heif_context_alloc();
     if (!*ctx) return cs_error_set(err, CS_E_NOMEM, "%s: out of memory", req->name);
     /* libheif's own bound on width and height (checked before decoding tiles); the exact

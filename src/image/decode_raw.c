@@ -78,7 +78,7 @@ int cs__decode_raw(const cs_decode_req *req, cs_image *out, cs_image_info *info,
         rc = cs__decode_jpeg(&sub, out, &ji, err);
         if (rc == 0) info->width = ji.width, info->height = ji.height;
     } else if (th->type == LIBRAW_IMAGE_BITMAP && th->colors == 3 && th->bits == 8 &&
-               th->data_size >= (unsigned)th->width * th->height * 3) {
+               (size_t)th->data_size >= (size_t)th->width * th->height * 3) {
         rc = cs__check_size(req, th->width, th->height, err);
         if (rc == 0) rc = cs__image_alloc(out, th->width, th->height, req->name, err);
         if (rc == 0) {
