@@ -307,9 +307,14 @@ static int train(const cs_finetune_options *o, trainer *t, heads *h, const cs_ft
         if (o->shuffle) shuffle(order, n_train, o->seed * 0x9e3779b97f4a7c15ull + (uint64_t)e);
         for (size_t i = 0; !rc && i < n_train; i += (size_t)o->batch) {
             if (o->stop && *o->stop) {
-                rc = cs_error_set(err, CS_E_INTERRUPTED,
-                                  "interrupted in epoch %d; the state after epoch %d is kept "
-                                  "in %s (--resume continues)", e, e - 1, state_path);
+                if (e > 1)
+                    rc = cs_error_set(err, CS_E_INTERRUPTED,
+                                      "interrupted in epoch %d; the state after epoch %d is "
+                                      "kept in %s (--resume continues)",
+                                      e, e - 1, state_path);
+                else
+                    rc = cs_error_set(err, CS_E_INTERRUPTED,
+                                      "interrupted in epoch 1: no epoch finished, nothing kept");
                 break;
             }
             int b = (int)(n_train - i < (size_t)o->batch ? n_train - i : (size_t)o->batch);

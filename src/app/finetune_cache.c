@@ -90,7 +90,7 @@ static int cache_images(const cs_clip *m, const char **paths, size_t n,
         size_t b = 0;
         for (; i < n && b < IMAGE_BATCH; i++) {
             if (stopped(opt)) {
-                rc = cs_error_set(err, CS_E_INTERRUPTED, "interrupted");
+                rc = cs_error_set(err, CS_E_INTERRUPTED, "interrupted while caching features");
                 break;
             }
             cs_image img = {0};
@@ -115,7 +115,8 @@ static int cache_texts(const cs_clip *m, const char **texts, size_t n,
 {
     size_t dt = (size_t)cs_clip_text_width(m);
     for (size_t i = 0; i < n; i += TEXT_BATCH) {
-        if (stopped(opt)) return cs_error_set(err, CS_E_INTERRUPTED, "interrupted");
+        if (stopped(opt))
+            return cs_error_set(err, CS_E_INTERRUPTED, "interrupted while caching features");
         size_t b = n - i < TEXT_BATCH ? n - i : TEXT_BATCH;
         int rc = cs_clip_pool_texts(m, texts + i, b, out + i * dt, err);
         if (rc) return rc;

@@ -57,11 +57,16 @@ static void usage(FILE *f)
         "  --warmup-steps N      linear warm-up from 0 (default 0)\n"
         "  --seed N              shuffling and the validation split (default 0)\n"
         "  --no-shuffle          batches of consecutive pairs in file order\n"
-        "  --resume              continue an interrupted run from DIR.partial\n"
+        "  --resume              continue an interrupted run from DIR.partial (written\n"
+        "                        after every epoch; same model, pairs and options)\n"
         "  --no-exif-orientation decode images as stored, not as displayed\n"
         "  --json                one JSON object per epoch (epoch 0 = before training),\n"
         "                        then a summary object\n"
-        "  --quiet               no progress or epoch lines (warnings and errors only)\n");
+        "  --quiet               no progress or epoch lines (warnings and errors only)\n"
+        "\n"
+        "Ctrl-C stops before the next batch (exit status 130); --resume continues from\n"
+        "the last finished epoch. DIR must not exist (or be empty); it appears complete\n"
+        "or not at all.\n");
 }
 
 typedef struct {
@@ -274,6 +279,10 @@ int cmd_finetune(int argc, char **argv)
     int rc = cs_finetune_run(dir, pairs, out, &fo, &res, &err);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    if (rc == CS_E_INTERRUPTED) {
+        cli_fail(&err);
+        return 130; /* as index: killed by SIGINT, by convention */
+    }
     if (rc) return cli_fail(&err);
     if (oc.json) {
         printf("{\"out\":");
