@@ -137,99 +137,6 @@ static int split(cs_ft_cache *c, bool have_val_file, const cs_finetune_options *
     return rc;
 }
 
-typedef struct {
-    const cs_ft_cache *c;
-    cs_ft_dims dims;
-    double scale;
-    int loss;
-    const float **xi, **xt;          /* row pointers of the current batch */
-} trainer;
-
-static void gather(trainer *t, const cs_ft_item *items, const size_t *order, size_t from, int b)
-{
-    for (int k = 0; k < b; k++) {
-        const cs_ft_item *it = &items[order ? order[from + k] : from + k];
-        t->xi[k] = t->c->xi + (size_t)it->img * t->dims.dv;
-        t->xt[k] = t->c->xt + (size_t)it->txt * t->dims.dt;
-    }
-}
-
-/* Mean loss over consecutive batches (file order), weighted by batch size. */
-static double eval_loss(trainer *t, const cs_ft_item *items, size_t n, int batch,
-                        const float *wv, const float *wt)
-{
-    if (n == 0) return NAN;
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i += (size_t)batch) {
-        int b = (int)(n - i < (size_t)batch ? n - i : (size_t)batch);
-        gather(t, items, NULL, i, b);
-        sum += b * cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, wv, wt, t->scale, t->loss,
-                                    NULL, NULL);
-    }
-    return sum / (double)n;
-}
-
-static void embed_rows(const float *x, int d, int p, const float *w, double *out)
-{
-    double ss = 0.0;
-    for (int r = 0; r < p; r++) {
-        double s = 0.0;
-        for (int c = 0; c < d; c++) s += (double)w[(size_t)r * d + c] * x[c];
-        out[r] = s;
-        ss += s * s;
-    }
-    double inv = ss > 0.0 ? 1.0 / sqrt(ss) : 0.0;
-    for (int r = 0; r < p; r++) out[r] *= inv;
-}
-
-/* Text -> image recall@1 and @5 among the distinct images of the set: a caption is a
- * hit at k when fewer than k other images score strictly higher than its own. */
-static int recall(trainer *t, const cs_ft_item *items, size_t n, const float *wv,
-                  const float *wt, double *r1, double *r5)
-{
-    *r1 = *r5 = NAN;
-    if (n == 0) return 0;
-    const cs_ft_cache *c = t->c;
-    int p = t->dims.p;
-    uint32_t *slot = malloc(c->n_img * sizeof *slot + 1);
-    double *ie = malloc(n * (size_t)p * sizeof *ie), *te = malloc((size_t)p * sizeof *te);
-    uint32_t *imgs = malloc(n * sizeof *imgs);
-    int rc = !slot || !ie || !te || !imgs ? CS_E_NOMEM : 0;
-    size_t ni = 0, h1 = 0, h5 = 0;
-    if (!rc) {
-        for (size_t i = 0; i < c->n_img; i++) slot[i] = UINT32_MAX;
-        for (size_t i = 0; i < n; i++)
-            if (slot[items[i].img] == UINT32_MAX) {
-                slot[items[i].img] = (uint32_t)ni;
-                imgs[ni] = items[i].img;
-                embed_rows(c->xi + (size_t)imgs[ni] * t->dims.dv, t->dims.dv, p, wv,
-                           ie + ni * (size_t)p);
-                ni++;
-            }
-        for (size_t i = 0; i < n; i++) {
-            embed_rows(c->xt + (size_t)items[i].txt * t->dims.dt, t->dims.dt, p, wt, te);
-            double own = 0.0;
-            const double *oe = ie + (size_t)slot[items[i].img] * p;
-            for (int r = 0; r < p; r++) own += oe[r] * te[r];
-            size_t above = 0;
-            for (size_t k = 0; k < ni; k++) {
-                double s = 0.0;
-                for (int r = 0; r < p; r++) s += ie[k * (size_t)p + r] * te[r];
-                if (s > own) above++;
-            }
-            h1 += above < 1;
-            h5 += above < 5;
-        }
-        *r1 = (double)h1 / (double)n;
-        *r5 = (double)h5 / (double)n;
-    }
-    free(slot);
-    free(ie);
-    free(te);
-    free(imgs);
-    return rc;
-}
-
 /* A file, or a folder with anything in it: not a place to write the output into. */
 static bool occupied(const char *path)
 {
@@ -275,21 +182,21 @@ static cs_ft_state as_state(const heads *h, uint64_t key, int epochs_done, long 
                          h->wv, h->wt, h->mv, h->vv, h->mt, h->vt};
 }
 
-static void report(const cs_finetune_options *o, trainer *t, const heads *h, int epoch,
+static void report(const cs_finetune_options *o, cs_ft_trainer *t, const heads *h, int epoch,
                    long step, double lr, double train_loss, const cs_ft_item *val, size_t n_val,
                    size_t n_train, double t0)
 {
     if (!o->on_epoch) return;
     cs_ft_epoch e = {.epoch = epoch, .epochs = o->epochs, .steps = step, .lr = lr,
                      .train_loss = train_loss, .n_train = n_train, .n_val = n_val};
-    e.val_loss = eval_loss(t, val, n_val, o->batch, h->wv, h->wt);
-    recall(t, val, n_val, h->wv, h->wt, &e.val_recall1, &e.val_recall5);
+    e.val_loss = cs_ft_eval_loss(t, val, n_val, o->batch, h->wv, h->wt);
+    cs_ft_recall(t, val, n_val, h->wv, h->wt, &e.val_recall1, &e.val_recall5);
     e.seconds = now() - t0;
     o->on_epoch(o->ctx, &e);
 }
 
 /* The epochs from `first` on; the state is saved after each. */
-static int train(const cs_finetune_options *o, trainer *t, heads *h, const cs_ft_item *tr,
+static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, const cs_ft_item *tr,
                  size_t n_train, const cs_ft_item *val, size_t n_val, int first, long *step,
                  uint64_t key, const char *state_path, cs_error *err)
 {
@@ -318,7 +225,7 @@ static int train(const cs_finetune_options *o, trainer *t, heads *h, const cs_ft
                 break;
             }
             int b = (int)(n_train - i < (size_t)o->batch ? n_train - i : (size_t)o->batch);
-            gather(t, tr, order, i, b);
+            cs_ft_gather(t, tr, order, i, b);
             lr = cs_ft_lr_at(o->schedule, o->lr, *step, o->warmup_steps, total);
             double l = cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, h->wv, h->wt, t->scale,
                                         t->loss, h->gv, h->gt);
@@ -377,7 +284,7 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     cs_ft_cache cache = {0};
     cs_ft_item *tr = NULL, *val = NULL;
     heads h = {0};
-    trainer t = {0};
+    cs_ft_trainer t = {0};
     size_t n_train = 0, n_val = 0;
     long step = 0;
     int first = 1;
@@ -433,7 +340,7 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     }
     double t0 = now();
     if (!rc && first == 1)
-        report(o, &t, &h, 0, 0, 0.0, eval_loss(&t, tr, n_train, o->batch, h.wv, h.wt), val,
+        report(o, &t, &h, 0, 0, 0.0, cs_ft_eval_loss(&t, tr, n_train, o->batch, h.wv, h.wt), val,
                n_val, n_train, t0);
     res->first_epoch = first;
     if (!rc) rc = train(o, &t, &h, tr, n_train, val, n_val, first, &step, key, state_path, err);

@@ -12,6 +12,7 @@
 #define IMAGE_BATCH 32  /* the vision tower's own chunk size */
 #define TEXT_BATCH 256
 #define MAX_SKIP_NOTICES 20
+#define PROGRESS_EVERY 512   /* images between progress notes */
 
 static double now(void)
 {
@@ -105,6 +106,12 @@ static int cache_images(const cs_clip *m, const char **paths, size_t n,
         if (!rc && b) rc = cs_clip_pool_pixels(m, px, b, pooled, err);
         for (size_t k = 0; !rc && k < b; k++)
             memcpy(out + slot[k] * dv, pooled + k * dv, dv * sizeof(float));
+        /* Caching is the long part (minutes for thousands of images): say how far. */
+        if (!rc && opt->on_notice && i < n && i % PROGRESS_EVERY < IMAGE_BATCH) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "features: %zu of %zu images", i, n);
+            opt->on_notice(opt->ctx, msg);
+        }
     }
     free(px);
     return rc;

@@ -111,4 +111,25 @@ int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
                       const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err);
 void cs_ft_cache_free(cs_ft_cache *c);
 
+/* ---- batches and evaluation (finetune_eval.c) ---- */
+
+typedef struct cs_ft_trainer {
+    const cs_ft_cache *c;
+    cs_ft_dims dims;
+    double scale;
+    int loss;
+    const float **xi, **xt;   /* row pointers of the current batch (batch entries each) */
+} cs_ft_trainer;
+
+/* Points t->xi/xt at the features of items[order[from + k]] (order NULL: from + k). */
+void cs_ft_gather(cs_ft_trainer *t, const cs_ft_item *items, const size_t *order, size_t from,
+                  int b);
+/* Mean loss over consecutive batches of `batch` items, weighted by batch size; NaN for n 0. */
+double cs_ft_eval_loss(cs_ft_trainer *t, const cs_ft_item *items, size_t n, int batch,
+                       const float *wv, const float *wt);
+/* Text -> image recall@1 and @5 of the items among their distinct images (NaN for n 0);
+ * CS_E_NOMEM when out of memory. */
+int cs_ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const float *wv,
+                 const float *wt, double *r1, double *r5);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_json.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/clip.h"
@@ -286,12 +287,8 @@ int cmd_finetune(int argc, char **argv)
     if (rc) return cli_fail(&err);
     if (oc.json) {
         printf("{\"out\":");
-        fputc('"', stdout);
-        for (const char *p = out; *p; p++) {
-            if (*p == '"' || *p == '\\') putchar('\\');
-            putchar(*p);
-        }
-        printf("\",\"n_train\":%zu,\"n_val\":%zu,\"n_skipped\":%zu,\"n_images\":%zu,"
+        cli_json_string(stdout, out);
+        printf(",\"n_train\":%zu,\"n_val\":%zu,\"n_skipped\":%zu,\"n_images\":%zu,"
                "\"n_texts\":%zu,\"first_epoch\":%d,",
                res.n_train, res.n_val, res.n_skipped, res.n_images, res.n_texts, res.first_epoch);
         json_num("cache_seconds", res.cache_seconds, true);
