@@ -99,7 +99,8 @@ int cs_ft_pairs_read(const char *path, cs_ft_pairs *out, cs_error *err)
     const char *base = slash ? dir : NULL; /* no slash: relative to the current folder */
     int json = -1;                          /* decided by the first non-empty line */
     long line = 0;
-    for (size_t pos = 0; !rc && pos < len;) {
+    size_t pos0 = len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0; /* editors' BOM */
+    for (size_t pos = pos0; !rc && pos < len;) {
         const char *s = (const char *)data + pos;
         const char *nl = memchr(s, '\n', len - pos);
         size_t l = nl ? (size_t)(nl - s) : len - pos;

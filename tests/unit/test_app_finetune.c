@@ -152,6 +152,10 @@ static void test_pairs(const char *tmp)
     CHECK_OK(cs_ft_pairs_read(p, &pr, &err), &err);
     CHECK(pr.n == 2 && !strcmp(pr.v[0].text, "caf\xc3\xa9") && pr.v[1].line == 3);
     cs_ft_pairs_free(&pr);
+    write_text(p, "\xEF\xBB\xBF{\"image\": \"/x.jpg\", \"text\": \"bom\"}\n"); /* BOM: still JSON */
+    CHECK_OK(cs_ft_pairs_read(p, &pr, &err), &err);
+    CHECK(pr.n == 1 && !strcmp(pr.v[0].image, "/x.jpg"));
+    cs_ft_pairs_free(&pr);
     write_text(p, "{\"image\": \"x.jpg\", \"text\": \"a\"}\n{\"image\": \"y.jpg\"}\n");
     CHECK(cs_ft_pairs_read(p, &pr, &err) == CS_E_FORMAT && strstr(err.msg, "pairs.jsonl:2:"));
     snprintf(p, sizeof p, "%s/bad.tsv", tmp);
