@@ -57,6 +57,12 @@ ft --pairs "$TMP/data/pairs.jsonl" --out "$TMP/outj" --val "$TMP/data/pairs.json
     --lr 0.02 --batch 8 --seed 5 --json >"$TMP/runj.jsonl" 2>"$TMP/err" || die "jsonl: $(cat "$TMP/err")"
 cmp -s "$TMP/out/model.safetensors" "$TMP/outj/model.safetensors" || die "TSV and JSON lines runs differ"
 
+# Text->image loss with plain SGD and a linear decay: runs, learns, the rate reaches 0.
+ft --pairs "$P" --out "$TMP/outs" --val "$P" --epochs 100 --batch 8 --loss mnrl --optimizer sgd \
+    --lr 1 --schedule linear --json >"$TMP/runs.jsonl" 2>"$TMP/err" || die "mnrl/sgd: $(cat "$TMP/err")"
+jq -se 'map(select(has("epoch"))) | .[-1].val_loss < .[0].val_loss - 0.02 and .[-1].lr < 0.01 and .[1].lr > 0.9' \
+    "$TMP/runs.jsonl" >/dev/null || die "mnrl/sgd did not learn: $(sed -n '1p;101p' "$TMP/runs.jsonl")"
+
 # --- interrupted and resumed = uninterrupted ---------------------------------------------
 # The run writes one JSON line per epoch into a FIFO that we stop reading after epoch 1
 # (its state is saved before the line is written): 600 lines of ~230 bytes overflow the pipe (64 KiB at most by default), so it
