@@ -4,7 +4,11 @@
  * update of both heads. The towers' feature caching is measured by the command itself
  * (its --json summary: cache_seconds, images_per_second).
  *
- *   bench_finetune [--batch B] [--steps N] [--dv D] [--dt D] [--proj P]            */
+ *   bench_finetune [--batch B] [--steps N] [--dv D] [--dt D] [--proj P] [--dump FILE]
+ *
+ * --dump FILE writes a small problem (b 12, dims 96/64/32, the last image a repeat of
+ * the first) with its losses and gradients for bench/finetune_torch_check.py, which
+ * recomputes them with PyTorch autograd.                                             */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +23,37 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+#define RND(s) ((float)((s = s * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0f - 0.5f)
+
+/* Inputs (float32: xi, xt, wv, wt), then per loss (clip, mnrl): the loss (float64) and
+ * the gradients (float32 dWv, dWt). Scale 14.3. */
+static int dump(const char *path)
+{
+    enum { B = 12, DV = 96, DT = 64, P = 32 };
+    static float xi[B * DV], xt[B * DT], wv[P * DV], wt[P * DT], gv[P * DV], gt[P * DT];
+    uint64_t s = 7;
+    for (int i = 0; i < B * DV; i++) xi[i] = RND(s);
+    for (int i = 0; i < B * DT; i++) xt[i] = RND(s);
+    for (int i = 0; i < P * DV; i++) wv[i] = 0.2f * RND(s);
+    for (int i = 0; i < P * DT; i++) wt[i] = 0.2f * RND(s);
+    memcpy(xi + (B - 1) * DV, xi, DV * sizeof(float)); /* one image, two captions */
+    const float *pi[B], *pt[B];
+    for (int i = 0; i < B; i++) pi[i] = xi + i * DV, pt[i] = xt + i * DT;
+    FILE *f = fopen(path, "wb");
+    if (!f) return 1;
+    cs_ft_dims d = {DV, DT, P};
+    fwrite(xi, 4, B * DV, f), fwrite(xt, 4, B * DT, f);
+    fwrite(wv, 4, P * DV, f), fwrite(wt, 4, P * DT, f);
+    for (int loss = 0; loss < 2; loss++) {
+        double l = cs_ft_batch_loss(&d, pi, pt, B, wv, wt, 14.3, loss, gv, gt);
+        fwrite(&l, 8, 1, f), fwrite(gv, 4, P * DV, f), fwrite(gt, 4, P * DT, f);
+    }
+    return fclose(f) != 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--dump")) return dump(argv[2]);
     int b = 32, steps = 20;
     cs_ft_dims d = {768, 512, 512};
     for (int i = 1; i + 1 < argc; i += 2) {
