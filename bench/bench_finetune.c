@@ -23,7 +23,9 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-#define RND(s) ((float)((s = s * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0f - 0.5f)
+/* Uniform in [-0.5, 0.5), an LCG step on s. */
+#define RND(s) \
+    ((float)((s = s * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0f - 0.5f)
 
 /* Inputs (float32: xi, xt, wv, wt), then per loss (clip, mnrl): the loss (float64) and
  * the gradients (float32 dWv, dWt). Scale 14.3. */
@@ -65,20 +67,22 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--proj")) d.p = v;
     }
     if (b < 2 || steps < 1 || d.dv < 1 || d.dt < 1 || d.p < 1) {
-        fprintf(stderr, "usage: bench_finetune [--batch B>=2] [--steps N] [--dv D] [--dt D] [--proj P]\n");
+        fprintf(stderr, "usage: bench_finetune [--batch B>=2] [--steps N] [--dv D] [--dt D] "
+                        "[--proj P] | --dump FILE\n");
         return 2;
     }
     size_t nv = (size_t)d.p * d.dv, nt = (size_t)d.p * d.dt;
-    float *xi = malloc((size_t)b * d.dv * sizeof(float)), *xt = malloc((size_t)b * d.dt * sizeof(float));
+    float *xi = malloc((size_t)b * d.dv * sizeof(float));
+    float *xt = malloc((size_t)b * d.dt * sizeof(float));
     float *w = calloc(6 * (nv + nt), sizeof(float));
     const float **pi = malloc((size_t)b * sizeof *pi), **pt = malloc((size_t)b * sizeof *pt);
     if (!xi || !xt || !w || !pi || !pt) return 1;
     float *wv = w, *wt = wv + nv, *gv = wt + nt, *gt = gv + nv, *mv = gt + nt, *vv = mv + nv,
           *mt = vv + nv, *vt = mt + nt;
     uint64_t s = 1;
-    for (size_t i = 0; i < (size_t)b * d.dv; i++) xi[i] = (float)((s = s * 6364136223846793005ull + 1) >> 40) / 16777216.0f - 0.5f;
-    for (size_t i = 0; i < (size_t)b * d.dt; i++) xt[i] = (float)((s = s * 6364136223846793005ull + 1) >> 40) / 16777216.0f - 0.5f;
-    for (size_t i = 0; i < nv + nt; i++) w[i] = (float)((s = s * 6364136223846793005ull + 1) >> 40) / 16777216.0f * 0.05f - 0.025f;
+    for (size_t i = 0; i < (size_t)b * d.dv; i++) xi[i] = RND(s);
+    for (size_t i = 0; i < (size_t)b * d.dt; i++) xt[i] = RND(s);
+    for (size_t i = 0; i < nv + nt; i++) w[i] = 0.05f * RND(s);
     for (int i = 0; i < b; i++) {
         pi[i] = xi + (size_t)i * d.dv;
         pt[i] = xt + (size_t)i * d.dt;

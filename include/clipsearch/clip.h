@@ -124,7 +124,6 @@ int cs_clip_pool_pixels(const cs_clip *model, const float *pixels, size_t n, flo
                         cs_error *err);
 int cs_clip_vision_width(const cs_clip *model);       /* vision hidden size, 768 */
 int cs_clip_text_width(const cs_clip *model);         /* text hidden size, 512 */
-float cs_clip_logit_scale_raw(const cs_clip *model);  /* logit_scale as stored (log) */
 /* visual_projection.weight [embed_dim, vision width] and text_projection.weight
  * [embed_dim, text width], row-major float32, owned by the model (read-only). */
 const float *cs_clip_visual_projection(const cs_clip *model);

@@ -218,7 +218,6 @@ int cs_clip_pool_pixels(const cs_clip *m, const float *pixels, size_t n, float *
 
 int cs_clip_vision_width(const cs_clip *m) { return m->cfg.vision.hidden; }
 int cs_clip_text_width(const cs_clip *m) { return m->cfg.text.hidden; }
-float cs_clip_logit_scale_raw(const cs_clip *m) { return m->logit_scale; }
 const float *cs_clip_visual_projection(const cs_clip *m) { return m->vis_proj; }
 const float *cs_clip_text_projection(const cs_clip *m) { return m->text_proj; }
 

@@ -1,7 +1,8 @@
-/* Safetensors reader (and, in safetensors_write.c, writer). Reader: the file is memory-mapped, the JSON header is validated
- * completely at open (every offset, size and shape against the file), and tensors are
- * handed out as float32 — a view into the mapping when the stored data already is
- * aligned F32, otherwise a copy widened once from F16/BF16. Internal to src/clip. */
+/* Safetensors reader (and, in safetensors_write.c, writer). Reader: the file is
+ * memory-mapped, the JSON header is validated completely at open (every offset, size
+ * and shape against the file), and tensors are handed out as float32 — a view into the
+ * mapping when the stored data already is aligned F32, otherwise a copy widened once
+ * from F16/BF16. Internal to src/clip. */
 #ifndef CS_CLIP_SAFETENSORS_H
 #define CS_CLIP_SAFETENSORS_H
 

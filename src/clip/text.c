@@ -1,6 +1,7 @@
 /* Text tower: token + position embeddings, causal encoder, final_layer_norm at the first
- * <|endoftext|>, text_projection (skipped for callers that want the pooled features). Each text runs only up to that position: with a causal
- * mask nothing after it can change the pooled state, so padding is never computed. */
+ * <|endoftext|>, text_projection (skipped for callers that want the pooled features).
+ * Each text runs only up to that position: with a causal mask nothing after it can
+ * change the pooled state, so padding is never computed. */
 #include <stdlib.h>
 #include <string.h>
 
