@@ -308,6 +308,61 @@ static void embed_all(const char *model_dir, const char *img_dir, float *ti, flo
     cs_clip_free(m);
 }
 
+/* The cache holds exactly what inference computes (decode with EXIF orientation,
+ * preprocess, tower), and --no-exif-orientation reaches the decoder. */
+static void test_cache(const char *model_dir, const char *img_dir, const char *tmp)
+{
+    char pairs[700], img[PATH_MAX + 80];
+    snprintf(pairs, sizeof pairs, "%s/exif.tsv", tmp);
+    snprintf(img, sizeof img, "%s/exif_orient6_320x240.jpg", img_dir);
+    FILE *f = fopen(pairs, "w");
+    if (!f) return;
+    fprintf(f, "%s\ta rotated photo\n", img);
+    fclose(f);
+    cs_clip *m = NULL;
+    cs_error err = {0};
+    CHECK_OK(cs_clip_load(model_dir, NULL, &m, &err), &err);
+    cs_ft_pairs pr = {0};
+    CHECK_OK(cs_ft_pairs_read(pairs, &pr, &err), &err);
+    if (!m || pr.n != 1) {
+        cs_clip_free(m);
+        cs_ft_pairs_free(&pr);
+        return;
+    }
+    const cs_ft_pairs *sets[2] = {&pr, NULL};
+    cs_finetune_options o;
+    cs_finetune_options_init(&o);
+    cs_ft_cache on = {0}, off = {0};
+    CHECK_OK(cs_ft_cache_build(m, sets, &o, &on, &err), &err);
+    o.image.apply_exif_orientation = false;
+    CHECK_OK(cs_ft_cache_build(m, sets, &o, &off, &err), &err);
+    int dv = cs_clip_vision_width(m), dt = cs_clip_text_width(m);
+    const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
+    size_t per = 3 * (size_t)pp->crop_height * pp->crop_width;
+    float *px = malloc(per * sizeof(float)), *want = malloc((size_t)(dv + dt) * sizeof(float));
+    cs_image im = {0};
+    cs_image_options io;
+    cs_image_options_init(&io);
+    CHECK_OK(cs_image_decode_file(img, &io, &im, NULL, &err), &err);
+    CHECK_OK(cs_preprocess_image(pp, &im, px, &err), &err);
+    CHECK_OK(cs_clip_pool_pixels(m, px, 1, want, &err), &err);
+    const char *text = "a rotated photo";
+    CHECK_OK(cs_clip_pool_texts(m, &text, 1, want + dv, &err), &err);
+    CHECK(on.n_img == 1 && on.n_items[0] == 1 && on.n_txt == 1 && off.n_img == 1);
+    if (on.xi && off.xi) {
+        CHECK(!memcmp(on.xi, want, (size_t)dv * sizeof(float)));
+        CHECK(!memcmp(on.xt, want + dv, (size_t)dt * sizeof(float)));
+        CHECK(memcmp(off.xi, want, (size_t)dv * sizeof(float)) != 0);
+    }
+    cs_image_free(&im);
+    free(px);
+    free(want);
+    cs_ft_cache_free(&on);
+    cs_ft_cache_free(&off);
+    cs_ft_pairs_free(&pr);
+    cs_clip_free(m);
+}
+
 static void test_end_to_end(const char *tmp)
 {
     char src[PATH_MAX];
@@ -319,6 +374,7 @@ static void test_end_to_end(const char *tmp)
     snprintf(model, sizeof model, "%s/tests/fixtures/tiny/model", src);
     snprintf(imgs, sizeof imgs, "%s/tests/fixtures/tiny/images", src);
     test_pool(model);
+    test_cache(model, imgs, tmp);
     snprintf(pairs, sizeof pairs, "%s/train.tsv", tmp);
     FILE *f = fopen(pairs, "w");
     if (!f) {
