@@ -271,7 +271,21 @@ static int prepare(const char *out_dir, const cs_finetune_options *o, char **out
                             "%s holds the state of an interrupted run: pass --resume to "
                             "continue it, or delete it to start again",
                             *state);
-    return 0;
+    /* The state and the output are written beside DIR: find out now, not after hours
+     * of training, that this is impossible. */
+    char *parent = strdup(*out);
+    if (!parent) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    char *slash = strrchr(parent, '/');
+    if (slash) slash[slash == parent] = '\0';
+    const char *where = slash ? parent : ".";
+    int rc = 0;
+    if (!cs_dir_exists(where))
+        rc = cs_error_set(err, CS_E_ARG, "cannot write %s: folder %s does not exist", *out, where);
+    else if (access(where, W_OK) != 0)
+        rc = cs_error_set(err, CS_E_IO, "cannot write %s: folder %s is not writable", *out,
+                          where);
+    free(parent);
+    return rc;
 }
 
 int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *out_dir,

@@ -110,6 +110,10 @@ ft --pairs "$P" --out "$TMP/out" --epochs 1 2>"$TMP/err" >/dev/null; rc=$?
 [ $rc -eq 1 ] && grep -q 'not empty' "$TMP/err" || die "occupied --out: $rc $(cat "$TMP/err")"
 cmp -s "$TMP/out/model.safetensors" "$TMP/outj/model.safetensors" || die "occupied --out was modified"
 
+ft --pairs "$P" --out "$TMP/no/such/dir" --epochs 1 2>"$TMP/err" >/dev/null; rc=$?
+[ $rc -eq 1 ] && grep -q 'does not exist' "$TMP/err" && ! grep -q caching "$TMP/err" ||
+    die "--out in a missing folder: $rc $(cat "$TMP/err")"
+
 usage() {  # ARGS...: must be a usage error (exit 2) that writes nothing
     ft "$@" >/dev/null 2>"$TMP/err"; local rc=$?
     [ $rc -eq 2 ] || die "finetune $*: status $rc (want 2): $(cat "$TMP/err")"
