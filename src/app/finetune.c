@@ -313,6 +313,20 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     if (!rc && o->val_path) rc = cs_ft_pairs_read(o->val_path, &sets[1], err);
     if (!rc) rc = run_key(m, pairs_path, o->val_path, o, &key, err);
     if (!rc) rc = heads_init(&h, m, err);
+    /* The resume state is checked before the long feature caching, so a state of another
+     * run is refused at once. */
+    if (!rc && o->resume && cs_file_exists(state_path)) {
+        cs_ft_state st;
+        rc = cs_ft_state_load(state_path, key, h.nv, h.nt, &st, err);
+        if (!rc) {
+            memcpy(h.wv, st.wv, 3 * (h.nv + h.nt) * sizeof(float)); /* wv..vt, same layout */
+            first = st.epochs_done + 1;
+            step = st.step;
+            free(st.wv);
+        }
+    } else if (!rc && o->resume && o->on_notice) {
+        o->on_notice(o->ctx, "no resume state found: starting from the first epoch");
+    }
     if (!rc) {
         const cs_ft_pairs *sp[2] = {&sets[0], o->val_path ? &sets[1] : NULL};
         rc = cs_ft_cache_build(m, sp, o, &cache, err);
@@ -339,18 +353,6 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
         t.xi = malloc((size_t)o->batch * sizeof *t.xi);
         t.xt = malloc((size_t)o->batch * sizeof *t.xt);
         if (!t.xi || !t.xt) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-    }
-    if (!rc && o->resume && cs_file_exists(state_path)) {
-        cs_ft_state st;
-        rc = cs_ft_state_load(state_path, key, h.nv, h.nt, &st, err);
-        if (!rc) {
-            memcpy(h.wv, st.wv, 3 * (h.nv + h.nt) * sizeof(float)); /* wv..vt, same layout */
-            first = st.epochs_done + 1;
-            step = st.step;
-            free(st.wv);
-        }
-    } else if (!rc && o->resume && o->on_notice) {
-        o->on_notice(o->ctx, "no resume state found: starting from the first epoch");
     }
     double t0 = now();
     if (!rc && first == 1)
