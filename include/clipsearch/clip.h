@@ -113,6 +113,39 @@ int cs_clip_embed_pixels(const cs_clip *model, const float *pixels, size_t n, fl
 /* Convenience: preprocess + embed one decoded image. */
 int cs_clip_embed_image(const cs_clip *model, const cs_image *img, float *out, cs_error *err);
 
+/* Pooled features, the towers' outputs before the projection (what fine-tuning the
+ * projection heads trains on): vision = post_layernorm of [CLS], n * vision width floats;
+ * text = final_layer_norm at the first <|endoftext|>, n * text width floats. Same
+ * tokenizer, preprocessing and arithmetic as cs_clip_embed_texts/_pixels: projecting
+ * them with the matrices below gives those functions' outputs. */
+int cs_clip_pool_texts(const cs_clip *model, const char *const *texts, size_t n, float *out,
+                       cs_error *err);
+int cs_clip_pool_pixels(const cs_clip *model, const float *pixels, size_t n, float *out,
+                        cs_error *err);
+int cs_clip_vision_width(const cs_clip *model);       /* vision hidden size, 768 */
+int cs_clip_text_width(const cs_clip *model);         /* text hidden size, 512 */
+/* visual_projection.weight [embed_dim, vision width] and text_projection.weight
+ * [embed_dim, text width], row-major float32, owned by the model (read-only). */
+const float *cs_clip_visual_projection(const cs_clip *model);
+const float *cs_clip_text_projection(const cs_clip *model);
+
+/* A tensor to replace when saving: name as in model.safetensors, float32 data of the
+ * stored shape (borrowed). */
+typedef struct cs_clip_tensor_update {
+    const char *name;
+    const float *data;
+} cs_clip_tensor_update;
+
+/* Writes the model as a complete Hugging Face checkpoint into dir: model.safetensors with
+ * every tensor of the input (floats as F32, the updates in place of theirs, integer
+ * tensors as stored), config.json and the tokenizer and preprocessor files copied.
+ * Atomic: everything is written into a temporary folder beside dir, synced, then renamed
+ * to dir, so dir either does not exist or is complete. dir must not exist (an empty
+ * folder is replaced). An update naming no tensor of the model, or a tensor that is not
+ * floating point, is CS_E_ARG; nothing is left behind on error. */
+int cs_clip_save(const cs_clip *model, const char *dir, const cs_clip_tensor_update *updates,
+                 size_t n_updates, cs_error *err);
+
 /* In-place L2 normalisation (a zero vector stays zero). */
 void cs_l2_normalize(float *v, size_t dim);
 

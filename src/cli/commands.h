@@ -13,5 +13,6 @@ int cmd_labels(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_duplicates(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 
 #endif

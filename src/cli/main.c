@@ -22,6 +22,7 @@ static const command COMMANDS[] = {
     {"vec", cmd_vec, "raw vecs operations: list|create|describe|drop|upsert|fetch|get|delete|query|create-index"},
     {"model", cmd_model, "download|info: manage CLIP models"},
     {"serve", cmd_serve, "web UI + HTTP JSON API on 127.0.0.1 (--port, default 8765)"},
+    {"finetune", cmd_finetune, "contrastive fine-tuning on image/caption pairs -> a new model"},
 };
 
 static void usage(FILE *out)

@@ -173,8 +173,10 @@ int cs_clip_embed_token_ids(const cs_clip *m, const int32_t *const *ids, const i
     return cs_text_forward(m, ids, n_ids, n, out, err);
 }
 
-int cs_clip_embed_texts(const cs_clip *m, const char *const *texts, size_t n, float *out,
-                        cs_error *err)
+/* Tokenizes texts as the model does (context length, truncation) and runs the text tower,
+ * projected or pooled. */
+static int texts_run(const cs_clip *m, const char *const *texts, size_t n, bool project,
+                     float *out, cs_error *err)
 {
     int ctx = m->cfg.text.max_positions;
     if (n == 0) return 0;
@@ -187,12 +189,37 @@ int cs_clip_embed_texts(const cs_clip *m, const char *const *texts, size_t n, fl
         rows[i] = buf + i * (size_t)ctx;
         rc = cs_tokenizer_encode(m->tok, texts[i], ctx, rows[i], &lens[i], err);
     }
-    if (!rc) rc = cs_text_forward(m, (const int32_t *const *)rows, lens, n, out, err);
+    if (!rc)
+        rc = project ? cs_text_forward(m, (const int32_t *const *)rows, lens, n, out, err)
+                     : cs_text_pool(m, (const int32_t *const *)rows, lens, n, out, err);
     free(buf);
     free(rows);
     free(lens);
     return rc;
 }
+
+int cs_clip_embed_texts(const cs_clip *m, const char *const *texts, size_t n, float *out,
+                        cs_error *err)
+{
+    return texts_run(m, texts, n, true, out, err);
+}
+
+int cs_clip_pool_texts(const cs_clip *m, const char *const *texts, size_t n, float *out,
+                       cs_error *err)
+{
+    return texts_run(m, texts, n, false, out, err);
+}
+
+int cs_clip_pool_pixels(const cs_clip *m, const float *pixels, size_t n, float *out,
+                        cs_error *err)
+{
+    return cs_vision_pool(m, pixels, n, out, err);
+}
+
+int cs_clip_vision_width(const cs_clip *m) { return m->cfg.vision.hidden; }
+int cs_clip_text_width(const cs_clip *m) { return m->cfg.text.hidden; }
+const float *cs_clip_visual_projection(const cs_clip *m) { return m->vis_proj; }
+const float *cs_clip_text_projection(const cs_clip *m) { return m->text_proj; }
 
 int cs_clip_embed_pixels(const cs_clip *m, const float *pixels, size_t n, float *out,
                          cs_error *err)

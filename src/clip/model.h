@@ -59,5 +59,11 @@ int cs_vision_forward(const cs_clip *m, const float *pixels, size_t n, float *ou
 /* Text tower for n id sequences (SOT ... EOT, unpadded). out: n * projection_dim. */
 int cs_text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
                     float *out, cs_error *err);
+/* The same two towers stopped before the projection: out receives the pooled features
+ * (vision: post_layernorm of CLS, n * vision hidden; text: final_layer_norm at the EOT,
+ * n * text hidden), bit-identical to what the projection GEMM would consume. */
+int cs_vision_pool(const cs_clip *m, const float *pixels, size_t n, float *out, cs_error *err);
+int cs_text_pool(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+                 float *out, cs_error *err);
 
 #endif

@@ -1,7 +1,8 @@
-/* Read-only safetensors reader: the file is memory-mapped, the JSON header is validated
- * completely at open (every offset, size and shape against the file), and tensors are
- * handed out as float32 — a view into the mapping when the stored data already is
- * aligned F32, otherwise a copy widened once from F16/BF16. Internal to src/clip. */
+/* Safetensors reader (and, in safetensors_write.c, writer). Reader: the file is
+ * memory-mapped, the JSON header is validated completely at open (every offset, size
+ * and shape against the file), and tensors are handed out as float32 — a view into the
+ * mapping when the stored data already is aligned F32, otherwise a copy widened once
+ * from F16/BF16. Internal to src/clip. */
 #ifndef CS_CLIP_SAFETENSORS_H
 #define CS_CLIP_SAFETENSORS_H
 
@@ -61,6 +62,27 @@ void cs_st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst);
 /* Exact widening of n little-endian F16/BF16 values at src (any alignment). widen.c */
 void cs_widen_f16(const uint8_t *src, float *dst, size_t n);
 void cs_widen_bf16(const uint8_t *src, float *dst, size_t n);
+
+/* Streaming writer (safetensors_write.c): the header is written at open from the
+ * entries, then each tensor's little-endian bytes in entry order, in pieces of any size
+ * (so a generator never holds a whole model). Tensors are laid out back to back after
+ * a header padded with spaces to a multiple of 8 bytes; callers that want every F32
+ * tensor aligned put 8-byte dtypes first. close checks that exactly the announced bytes
+ * came, syncs the file to disk and frees the writer; abort removes the partial file. */
+typedef struct cs_st_entry {
+    const char *name;
+    const char *dtype;                /* "F32", "F16", "BF16", "I64", ... */
+    int ndim;
+    int64_t shape[CS_ST_MAX_DIMS];
+} cs_st_entry;
+
+typedef struct cs_st_writer cs_st_writer;
+
+int cs_st_writer_open(const char *path, const cs_st_entry *entries, size_t n,
+                      cs_st_writer **out, cs_error *err);
+int cs_st_writer_put(cs_st_writer *w, const void *data, size_t nbytes, cs_error *err);
+int cs_st_writer_close(cs_st_writer *w, cs_error *err);
+void cs_st_writer_abort(cs_st_writer *w);
 
 /* Formats a shape as "[a, b]" into buf. */
 void cs_st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size);

@@ -1,6 +1,7 @@
 /* Text tower: token + position embeddings, causal encoder, final_layer_norm at the first
- * <|endoftext|>, text_projection. Each text runs only up to that position: with a causal
- * mask nothing after it can change the pooled state, so padding is never computed. */
+ * <|endoftext|>, text_projection (skipped for callers that want the pooled features).
+ * Each text runs only up to that position: with a causal mask nothing after it can
+ * change the pooled state, so padding is never computed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ static int pool_position(const cs_clip *m, const int32_t *ids, int n)
 }
 
 static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_ids, int b,
-                      float *out, cs_error *err)
+                      bool project, float *out, cs_error *err)
 {
     const cs_clip_tower_config *t = &m->cfg.text;
     int d = t->hidden, n_tok = 0;
@@ -53,16 +54,19 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
                                 err);
     if (!rc) {
         cs_layernorm(pooled, pooled, b, d, m->final_ln_w, m->final_ln_b, (float)t->ln_eps);
-        cs_linear(&ex, pooled, d, b, d, m->text_proj, m->cfg.projection_dim, out,
-                  m->cfg.projection_dim, false);
+        if (project)
+            cs_linear(&ex, pooled, d, b, d, m->text_proj, m->cfg.projection_dim, out,
+                      m->cfg.projection_dim, false);
+        else
+            memcpy(out, pooled, (size_t)b * d * sizeof(float));
     }
     free(x);
     free(ints);
     return rc;
 }
 
-int cs_text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
-                    float *out, cs_error *err)
+static int text_run(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+                    bool project, float *out, cs_error *err)
 {
     const cs_clip_tower_config *t = &m->cfg.text;
     for (size_t i = 0; i < n; i++) {
@@ -75,11 +79,23 @@ int cs_text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_id
                 return cs_error_set(err, CS_E_ARG, "text %zu: token id %d out of range [0, %d)",
                                     i, (int)ids[i][j], t->vocab_size);
     }
+    size_t width = (size_t)(project ? m->cfg.projection_dim : t->hidden);
     for (size_t i = 0; i < n; i += CS_TEXT_CHUNK) {
         int b = (int)(n - i < CS_TEXT_CHUNK ? n - i : CS_TEXT_CHUNK);
-        int rc = text_chunk(m, ids + i, n_ids + i, b, out + i * (size_t)m->cfg.projection_dim,
-                            err);
+        int rc = text_chunk(m, ids + i, n_ids + i, b, project, out + i * width, err);
         if (rc) return rc;
     }
     return 0;
+}
+
+int cs_text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+                    float *out, cs_error *err)
+{
+    return text_run(m, ids, n_ids, n, true, out, err);
+}
+
+int cs_text_pool(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+                 float *out, cs_error *err)
+{
+    return text_run(m, ids, n_ids, n, false, out, err);
 }

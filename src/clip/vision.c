@@ -1,5 +1,6 @@
 /* Vision tower: patch embedding as one GEMM over im2col'd patches, [CLS] + positions,
- * pre_layrnorm, encoder, post_layernorm on CLS, visual_projection. */
+ * pre_layrnorm, encoder, post_layernorm on CLS, visual_projection (skipped when the caller
+ * wants the pooled features: fine-tuning the projection caches them). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@ static void im2col(const float *img, int size, int patch, int channels, float *o
         }
 }
 
-static int vision_chunk(const cs_clip *m, const float *pixels, int b, float *out,
+static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool project, float *out,
                         cs_error *err)
 {
     const cs_clip_tower_config *v = &m->cfg.vision;
@@ -66,24 +67,38 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, float *out
                                 err);
     if (!rc) {
         cs_layernorm(pooled, pooled, b, d, m->post_ln_w, m->post_ln_b, (float)v->ln_eps);
-        cs_linear(&ex, pooled, d, b, d, m->vis_proj, m->cfg.projection_dim, out,
-                  m->cfg.projection_dim, false);
+        if (project)
+            cs_linear(&ex, pooled, d, b, d, m->vis_proj, m->cfg.projection_dim, out,
+                      m->cfg.projection_dim, false);
+        else
+            memcpy(out, pooled, (size_t)b * d * sizeof(float));
     }
     free(patches);
     free(ints);
     return rc;
 }
 
-int cs_vision_forward(const cs_clip *m, const float *pixels, size_t n, float *out,
+static int vision_run(const cs_clip *m, const float *pixels, size_t n, bool project, float *out,
                       cs_error *err)
 {
     const cs_clip_tower_config *v = &m->cfg.vision;
     size_t img_floats = (size_t)v->num_channels * v->image_size * v->image_size;
+    size_t width = (size_t)(project ? m->cfg.projection_dim : v->hidden);
     for (size_t i = 0; i < n; i += CS_VISION_CHUNK) {
         int b = (int)(n - i < CS_VISION_CHUNK ? n - i : CS_VISION_CHUNK);
-        int rc = vision_chunk(m, pixels + i * img_floats, b,
-                              out + i * (size_t)m->cfg.projection_dim, err);
+        int rc = vision_chunk(m, pixels + i * img_floats, b, project, out + i * width, err);
         if (rc) return rc;
     }
     return 0;
+}
+
+int cs_vision_forward(const cs_clip *m, const float *pixels, size_t n, float *out,
+                      cs_error *err)
+{
+    return vision_run(m, pixels, n, true, out, err);
+}
+
+int cs_vision_pool(const cs_clip *m, const float *pixels, size_t n, float *out, cs_error *err)
+{
+    return vision_run(m, pixels, n, false, out, err);
 }

@@ -21,7 +21,6 @@
  * <|startoftext|> and <|endoftext|>; vocab_size = 514 + merges. --position-ids adds the
  * I64 *.position_ids tensors of old checkpoints; --st-layout writes a sentence-
  * transformers folder (modules.json + 0_CLIPModel/). Exit status 0 on success. */
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -31,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "clip/half.h"
+#include "clip/safetensors.h"
 
 typedef struct {
     int hidden, layers, heads, mlp;
@@ -157,50 +157,31 @@ static void build_tensors(const gen_cfg *g, tlist *l)
 
 static const char *DTYPE_NAMES[3] = {"F32", "F16", "BF16"};
 
+/* Streams the tensors through the library's safetensors writer (clip/safetensors.h):
+ * one writer for every producer, so generated checkpoints have what saved ones have. */
 static int write_safetensors(const gen_cfg *g, const char *path)
 {
     tlist l = {0};
     build_tensors(g, &l);
-    size_t esize = g->dtype == 0 ? 4 : 2, off = 0;
-    json_t *hdr = json_object();
-    json_t *meta = json_object();
-    json_object_set_new(meta, "format", json_string("pt"));
-    json_object_set_new(hdr, "__metadata__", meta);
+    size_t esize = g->dtype == 0 ? 4 : 2;
+    cs_st_entry *e = calloc(l.n, sizeof *e);
+    if (!e) exit(1);
     for (size_t i = 0; i < l.n; i++) {
-        tensor *t = &l.t[i];
-        size_t es = t->kind == 3 ? 8 : esize;
-        t->begin = off;
-        t->end = off + t->numel * es;
-        off = t->end;
-        json_t *e = json_object(), *sh = json_array();
-        for (int k = 0; k < t->ndim; k++) json_array_append_new(sh, json_integer(t->shape[k]));
-        json_object_set_new(e, "dtype", json_string(t->kind == 3 ? "I64" : DTYPE_NAMES[g->dtype]));
-        json_object_set_new(e, "shape", sh);
-        json_object_set_new(e, "data_offsets",
-                            json_pack("[II]", (json_int_t)t->begin, (json_int_t)t->end));
-        json_object_set_new(hdr, t->name, e);
+        const tensor *t = &l.t[i];
+        e[i].name = t->name;
+        e[i].dtype = t->kind == 3 ? "I64" : DTYPE_NAMES[g->dtype];
+        e[i].ndim = t->ndim;
+        for (int k = 0; k < t->ndim; k++) e[i].shape[k] = t->shape[k];
     }
-    char *text = json_dumps(hdr, JSON_COMPACT);
-    json_decref(hdr);
-    size_t hlen = strlen(text), padded = (hlen + 7) / 8 * 8;
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        fprintf(stderr, "cs_gen_checkpoint: cannot write %s: %s\n", path, strerror(errno));
-        free(text);
-        free(l.t);
-        return 1;
-    }
-    uint64_t n64 = padded;
-    fwrite(&n64, 8, 1, f);
-    fwrite(text, 1, hlen, f);
-    for (size_t i = hlen; i < padded; i++) fputc(' ', f);
-    free(text);
+    cs_error err = {0};
+    cs_st_writer *w = NULL;
+    int rc = cs_st_writer_open(path, e, l.n, &w, &err);
     uint64_t rng = g->seed * 0x2545f4914f6cdd1dull + 1;
     enum { CHUNK = 1 << 16 };
     static uint8_t buf[CHUNK * 8];
-    for (size_t i = 0; i < l.n; i++) {
+    for (size_t i = 0; !rc && i < l.n; i++) {
         tensor *t = &l.t[i];
-        for (size_t done = 0; done < t->numel;) {
+        for (size_t done = 0; !rc && done < t->numel;) {
             size_t n = t->numel - done < CHUNK ? t->numel - done : CHUNK;
             for (size_t k = 0; k < n; k++) {
                 if (t->kind == 3) {
@@ -217,16 +198,18 @@ static int write_safetensors(const gen_cfg *g, const char *path)
                     memcpy(buf + 2 * k, &h, 2);
                 }
             }
-            fwrite(buf, t->kind == 3 ? 8 : esize, n, f);
+            rc = cs_st_writer_put(w, buf, n * (t->kind == 3 ? 8 : esize), &err);
             done += n;
         }
     }
-    free(l.t);
-    if (fclose(f) != 0) {
-        fprintf(stderr, "cs_gen_checkpoint: write error on %s\n", path);
-        return 1;
+    if (w) {
+        if (rc) cs_st_writer_abort(w);
+        else rc = cs_st_writer_close(w, &err);
     }
-    return 0;
+    free(e);
+    free(l.t);
+    if (rc) fprintf(stderr, "cs_gen_checkpoint: %s\n", err.msg);
+    return rc != 0;
 }
 
 /* ---- vocabulary ---- */

@@ -1,0 +1,306 @@
+/* clipsearch finetune: contrastive fine-tuning of the projection heads on image/caption
+ * pairs (clipsearch/finetune.h); prints one line (or JSON object) per epoch. */
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli_json.h"
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "clipsearch/clip.h"
+#include "clipsearch/finetune.h"
+
+/* Set by SIGINT/SIGTERM: the run stops before its next batch, keeping the last finished
+ * epoch for --resume. One-shot handler (SA_RESETHAND): a second Ctrl-C kills at once. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: clipsearch finetune --pairs FILE --out DIR [options]\n"
+        "\n"
+        "Fine-tunes a CLIP model on image/caption pairs with the contrastive loss and\n"
+        "writes a complete Hugging Face checkpoint (F32) to DIR, usable as --model DIR.\n"
+        "Only the projection heads (visual_projection, text_projection) are trained: the\n"
+        "frozen towers run once per image and caption and their features are cached.\n"
+        "\n"
+        "pairs: TSV lines image_path<TAB>caption, or JSON lines {\"image\": ..., \"text\": ...};\n"
+        "relative paths are relative to the file's folder; an image may have several\n"
+        "captions. Pairs whose image is missing or undecodable are skipped and counted\n"
+        "(an error when fewer than 2 remain).\n"
+        "\n"
+        "options:\n"
+        "  --model DIR           model to start from (default $CLIPSEARCH_MODEL or cache)\n"
+        "  --val FILE            held-out pairs for validation (same formats)\n"
+        "  --val-split F         else hold out this fraction of the distinct images\n"
+        "                        (seeded; default 0.1; 0 = no validation)\n"
+        "  --train heads         what to train (default heads; last:K and all are not\n"
+        "                        implemented yet)\n"
+        "  --loss clip|mnrl      clip: symmetric (image->text + text->image)/2 (default);\n"
+        "                        mnrl: text->image only\n"
+        "  --scale S             logit scale (default exp(logit_scale) of the model)\n"
+        "  --optimizer adamw|sgd default adamw (betas 0.9/0.999, eps 1e-8)\n"
+        "  --lr X                learning rate (default 1e-4)\n"
+        "  --weight-decay X      AdamW's decoupled weight decay (default 0.01)\n"
+        "  --epochs N            default 1\n"
+        "  --batch N             pairs per batch, >= 2 (default 32)\n"
+        "  --schedule constant|linear|cosine   after the warm-up (default constant)\n"
+        "  --warmup-steps N      linear warm-up from 0 (default 0)\n"
+        "  --seed N              shuffling and the validation split (default 0)\n"
+        "  --no-shuffle          batches of consecutive pairs in file order\n"
+        "  --resume              continue an interrupted run from DIR.partial (written\n"
+        "                        after every epoch; same model, pairs and options)\n"
+        "  --no-exif-orientation decode images as stored, not as displayed\n"
+        "  --json                one JSON object per epoch (epoch 0 = before training),\n"
+        "                        then a summary object\n"
+        "  --quiet               no progress or epoch lines (warnings and errors only)\n"
+        "\n"
+        "Ctrl-C stops before the next batch (exit status 130); --resume continues from\n"
+        "the last finished epoch. DIR must not exist (or be empty); it appears complete\n"
+        "or not at all.\n");
+}
+
+typedef struct {
+    bool json, quiet;
+} out_ctx;
+
+static void json_num(const char *key, double v, bool comma)
+{
+    if (isfinite(v)) printf("\"%s\":%.9g%s", key, v, comma ? "," : "");
+    else printf("\"%s\":null%s", key, comma ? "," : "");
+}
+
+static void on_epoch(void *ctx, const cs_ft_epoch *e)
+{
+    const out_ctx *o = ctx;
+    if (o->json) {
+        printf("{\"epoch\":%d,\"epochs\":%d,\"steps\":%ld,", e->epoch, e->epochs, e->steps);
+        json_num("lr", e->lr, true);
+        json_num("train_loss", e->train_loss, true);
+        json_num("val_loss", e->val_loss, true);
+        json_num("val_recall_1", e->val_recall1, true);
+        json_num("val_recall_5", e->val_recall5, true);
+        printf("\"n_train\":%zu,\"n_val\":%zu,", e->n_train, e->n_val);
+        json_num("seconds", e->seconds, false);
+        printf("}\n");
+    } else if (!o->quiet) {
+        printf("epoch %d/%d  train loss %.4f", e->epoch, e->epochs, e->train_loss);
+        if (e->n_val)
+            printf("  val loss %.4f  val R@1 %.3f  R@5 %.3f", e->val_loss, e->val_recall1,
+                   e->val_recall5);
+        printf("  (%.2f s)%s\n", e->seconds, e->epoch == 0 ? "  before training" : "");
+    }
+    fflush(stdout);
+}
+
+static void on_notice(void *ctx, const char *msg)
+{
+    const out_ctx *o = ctx;
+    if (!o->quiet) fprintf(stderr, "clipsearch: finetune: %s\n", msg);
+}
+
+static void on_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "clipsearch: finetune: warning: %s\n", msg);
+}
+
+static bool parse_double(const char *s, double min, bool min_open, double max, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < min || (min_open && v == min) || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* One of names[] (NULL-terminated) -> its index, or -1. */
+static int pick(const char *s, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(s, names[i])) return i;
+    return -1;
+}
+
+int cmd_finetune(int argc, char **argv)
+{
+    enum {
+        O_MODEL = 256, O_PAIRS, O_OUT, O_VAL, O_VAL_SPLIT, O_TRAIN, O_LOSS, O_SCALE, O_OPT,
+        O_LR, O_WD, O_EPOCHS, O_BATCH, O_SCHEDULE, O_WARMUP, O_SEED, O_NO_SHUFFLE, O_RESUME,
+        O_NO_EXIF, O_JSON, O_QUIET, O_HELP
+    };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL}, {"pairs", required_argument, 0, O_PAIRS},
+        {"out", required_argument, 0, O_OUT}, {"val", required_argument, 0, O_VAL},
+        {"val-split", required_argument, 0, O_VAL_SPLIT},
+        {"train", required_argument, 0, O_TRAIN}, {"loss", required_argument, 0, O_LOSS},
+        {"scale", required_argument, 0, O_SCALE}, {"optimizer", required_argument, 0, O_OPT},
+        {"lr", required_argument, 0, O_LR}, {"weight-decay", required_argument, 0, O_WD},
+        {"epochs", required_argument, 0, O_EPOCHS}, {"batch", required_argument, 0, O_BATCH},
+        {"schedule", required_argument, 0, O_SCHEDULE},
+        {"warmup-steps", required_argument, 0, O_WARMUP},
+        {"seed", required_argument, 0, O_SEED}, {"no-shuffle", no_argument, 0, O_NO_SHUFFLE},
+        {"resume", no_argument, 0, O_RESUME},
+        {"no-exif-orientation", no_argument, 0, O_NO_EXIF}, {"json", no_argument, 0, O_JSON},
+        {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+    static const char *const LOSSES[] = {"clip", "mnrl", NULL};
+    static const char *const OPTS[] = {"adamw", "sgd", NULL};
+    static const char *const SCHEDULES[] = {"constant", "linear", "cosine", NULL};
+    cs_finetune_options fo;
+    cs_finetune_options_init(&fo);
+    const char *model_arg = NULL, *pairs = NULL, *out = NULL;
+    out_ctx oc = {false, false};
+    bool have_split = false;
+    long l;
+    double d;
+    int c, k;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL: model_arg = optarg; break;
+        case O_PAIRS: pairs = optarg; break;
+        case O_OUT: out = optarg; break;
+        case O_VAL: fo.val_path = optarg; break;
+        case O_VAL_SPLIT:
+            if (!parse_double(optarg, 0.0, false, 1.0, &d) || d >= 1.0)
+                return cli_usage_error("finetune", "--val-split needs a fraction in [0, 1), got '%s'",
+                                       optarg);
+            fo.val_split = d;
+            have_split = true;
+            break;
+        case O_TRAIN:
+            if (!strcmp(optarg, "heads")) break;
+            if (!strcmp(optarg, "all") || !strncmp(optarg, "last:", 5))
+                return cli_usage_error("finetune",
+                                       "--train %s is not implemented yet (it needs backward "
+                                       "passes through the transformers); use --train heads",
+                                       optarg);
+            return cli_usage_error("finetune", "--train is heads, last:K or all, got '%s'", optarg);
+        case O_LOSS:
+            if ((k = pick(optarg, LOSSES)) < 0)
+                return cli_usage_error("finetune", "--loss is clip or mnrl, got '%s'", optarg);
+            fo.loss = k;
+            break;
+        case O_SCALE:
+            if (!parse_double(optarg, 0.0, true, 1e6, &fo.scale))
+                return cli_usage_error("finetune", "--scale needs a number > 0, got '%s'", optarg);
+            break;
+        case O_OPT:
+            if ((k = pick(optarg, OPTS)) < 0)
+                return cli_usage_error("finetune", "--optimizer is adamw or sgd, got '%s'", optarg);
+            fo.optimizer = k;
+            break;
+        case O_LR:
+            if (!parse_double(optarg, 0.0, true, 1e3, &fo.lr))
+                return cli_usage_error("finetune", "--lr needs a number > 0, got '%s'", optarg);
+            break;
+        case O_WD:
+            if (!parse_double(optarg, 0.0, false, 1e3, &fo.weight_decay))
+                return cli_usage_error("finetune", "--weight-decay needs a number >= 0, got '%s'",
+                                       optarg);
+            break;
+        case O_EPOCHS:
+            if (!cli_parse_int(optarg, 1, 1000000, &l))
+                return cli_usage_error("finetune", "--epochs needs an integer >= 1, got '%s'", optarg);
+            fo.epochs = (int)l;
+            break;
+        case O_BATCH:
+            if (!cli_parse_int(optarg, 2, 1000000, &l))
+                return cli_usage_error("finetune", "--batch needs an integer >= 2, got '%s'", optarg);
+            fo.batch = (int)l;
+            break;
+        case O_SCHEDULE:
+            if ((k = pick(optarg, SCHEDULES)) < 0)
+                return cli_usage_error("finetune", "--schedule is constant, linear or cosine, got '%s'",
+                                       optarg);
+            fo.schedule = k;
+            break;
+        case O_WARMUP:
+            if (!cli_parse_int(optarg, 0, 1000000000, &l))
+                return cli_usage_error("finetune", "--warmup-steps needs an integer >= 0, got '%s'",
+                                       optarg);
+            fo.warmup_steps = l;
+            break;
+        case O_SEED:
+            if (!cli_parse_int(optarg, 0, LONG_MAX, &l))
+                return cli_usage_error("finetune", "--seed needs an integer >= 0, got '%s'", optarg);
+            fo.seed = (uint64_t)l;
+            break;
+        case O_NO_SHUFFLE: fo.shuffle = false; break;
+        case O_RESUME: fo.resume = true; break;
+        case O_NO_EXIF: fo.image.apply_exif_orientation = false; break;
+        case O_JSON: oc.json = true; break;
+        case O_QUIET: oc.quiet = true; break;
+        case 'h':
+        case O_HELP: usage(stdout); return 0;
+        default:
+            if (optopt && optopt < 256)
+                return cli_usage_error("finetune", "unknown or incomplete option '-%c' (see --help)",
+                                       optopt);
+            return cli_usage_error("finetune", "unknown or incomplete option '%s' (see --help)",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("finetune", "unexpected argument '%s' (see --help)", argv[optind]);
+    if (!pairs || !out)
+        return cli_usage_error("finetune", "--pairs FILE and --out DIR are required (see --help)");
+    if (fo.val_path && have_split)
+        return cli_usage_error("finetune", "--val and --val-split exclude each other");
+
+    cs_error err = {0};
+    char dir[PATH_MAX];
+    if (cs_clip_resolve_model_dir(model_arg, dir, sizeof dir, &err)) return cli_fail(&err);
+    fo.on_epoch = on_epoch;
+    fo.on_notice = on_notice;
+    fo.on_warning = on_warning;
+    fo.ctx = &oc;
+    g_stop = 0;
+    fo.stop = &g_stop;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    cs_finetune_result res;
+    int rc = cs_finetune_run(dir, pairs, out, &fo, &res, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc == CS_E_INTERRUPTED) {
+        cli_fail(&err);
+        return 130; /* as index: killed by SIGINT, by convention */
+    }
+    if (rc) return cli_fail(&err);
+    if (oc.json) {
+        printf("{\"out\":");
+        cli_json_string(stdout, out);
+        printf(",\"n_train\":%zu,\"n_val\":%zu,\"n_skipped\":%zu,\"n_images\":%zu,"
+               "\"n_texts\":%zu,\"first_epoch\":%d,",
+               res.n_train, res.n_val, res.n_skipped, res.n_images, res.n_texts, res.first_epoch);
+        json_num("cache_seconds", res.cache_seconds, true);
+        json_num("images_per_second", res.images_per_second, true);
+        json_num("train_seconds", res.train_seconds, false);
+        printf("}\n");
+    } else if (!oc.quiet) {
+        fprintf(stderr,
+                "clipsearch: finetune: wrote %s (%zu training pairs, %zu validation pairs, %zu "
+                "skipped; features of %zu images in %.1f s, %.1f images/s; epochs %.2f s)\n",
+                out, res.n_train, res.n_val, res.n_skipped, res.n_images, res.cache_seconds,
+                res.images_per_second, res.train_seconds);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# clipsearch finetune (projection heads) on a generated tiny model and 16 generated
+# image/caption pairs: training lowers the loss and lifts text->image recall@1 on the
+# training pairs (evaluated as --val); the output is a complete checkpoint that embeds
+# differently from the input; TSV and JSON lines agree; a run interrupted by SIGINT and
+# resumed writes the same weights as an uninterrupted one; skipped pairs are counted and
+# named; bad options exit 2 and errors leave nothing at --out.
+set -u
+BIN=${CLIPSEARCH:-build/clipsearch}
+BUILD=${CS_BUILD_DIR:-build}
+EXEC=${CS_TEST_EXEC:-}
+GEN=$BUILD/cs_index_testimages
+CKPT=$BUILD/cs_gen_checkpoint
+command -v jq >/dev/null || { echo "SKIP: jq needed to read JSON"; exit 77; }
+[ -x "$BIN" ] && [ -x "$GEN" ] && [ -x "$CKPT" ] || { echo "SKIP: $BIN, $GEN or $CKPT not built"; exit 77; }
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail=0
+die() { echo "FAIL: $*"; fail=1; }
+ft() { $EXEC "$BIN" finetune --model "$TMP/model" "$@"; }
+
+$EXEC "$CKPT" --out "$TMP/model" --preset tiny --seed 3 || die "cs_gen_checkpoint"
+mkdir -p "$TMP/data/img"
+words=(red green blue dog cat boat tree house car bird sun moon road hill lake rock)
+for i in $(seq 0 15); do
+    $EXEC "$GEN" jpg "$TMP/data/img/$i.jpg" 64 48 $((i + 1)) || die "image $i"
+    printf 'img/%d.jpg\ta %s picture number %d\n' "$i" "${words[$i]}" "$i" >>"$TMP/data/pairs.tsv"
+    printf '{"image": "img/%d.jpg", "text": "a %s picture number %d"}\n' "$i" "${words[$i]}" "$i" >>"$TMP/data/pairs.jsonl"
+done
+P=$TMP/data/pairs.tsv
+TRAIN=(--val "$P" --epochs 300 --lr 0.02 --batch 8 --seed 5 --json)
+
+# --- acceptance: training lowers the loss and improves recall@1 --------------------------
+ft --pairs "$P" --out "$TMP/out" "${TRAIN[@]}" >"$TMP/run.jsonl" 2>"$TMP/err" || die "finetune: $(cat "$TMP/err")"
+jq -se '
+  (map(select(has("epoch")))) as $e
+  | ($e | length) == 301 and $e[0].epoch == 0 and $e[-1].epoch == 300
+  and $e[-1].train_loss < 0.5 * $e[0].train_loss
+  and $e[-1].val_loss < 0.5 * $e[0].val_loss
+  and $e[-1].val_recall_1 >= 0.75 and $e[-1].val_recall_1 > $e[0].val_recall_1 + 0.5
+  and ($e[-1].steps == 600)' "$TMP/run.jsonl" >/dev/null ||
+    die "training did not learn: $(jq -c '[.epoch, .train_loss, .val_loss, .val_recall_1]' "$TMP/run.jsonl" | sed -n '1p;$p' | tr '\n' ' ')"
+jq -se '.[-1] | .n_train == 16 and .n_val == 16 and .n_skipped == 0 and .n_images == 16 and .first_epoch == 1' \
+    "$TMP/run.jsonl" >/dev/null || die "summary: $(tail -1 "$TMP/run.jsonl")"
+for f in config.json model.safetensors vocab.json merges.txt preprocessor_config.json; do
+    [ -s "$TMP/out/$f" ] || die "output lacks $f"
+done
+[ ! -e "$TMP/out.partial" ] || die "resume state left behind"
+ls -d "$TMP"/out.tmp-* >/dev/null 2>&1 && die "temporary folder left behind"
+$EXEC "$BIN" model info --model "$TMP/out" | grep -q 'stored F32' || die "model info on the output"
+emb() { $EXEC "$BIN" embed --model "$1" --text "a dog picture number 3" --image "$TMP/data/img/3.jpg" | jq -c .embedding; }
+emb "$TMP/model" >"$TMP/e0" && emb "$TMP/out" >"$TMP/e1" || die "embed with the output model"
+[ "$(wc -l <"$TMP/e1")" = 2 ] && ! cmp -s "$TMP/e0" "$TMP/e1" || die "the output embeds like the input"
+
+# JSON lines give the same run (same pairs, same order).
+ft --pairs "$TMP/data/pairs.jsonl" --out "$TMP/outj" --val "$TMP/data/pairs.jsonl" --epochs 300 \
+    --lr 0.02 --batch 8 --seed 5 --json >"$TMP/runj.jsonl" 2>"$TMP/err" || die "jsonl: $(cat "$TMP/err")"
+cmp -s "$TMP/out/model.safetensors" "$TMP/outj/model.safetensors" || die "TSV and JSON lines runs differ"
+
+# Text->image loss with plain SGD and a linear decay: runs, learns, the rate reaches 0.
+ft --pairs "$P" --out "$TMP/outs" --val "$P" --epochs 100 --batch 8 --loss mnrl --optimizer sgd \
+    --lr 1 --schedule linear --json >"$TMP/runs.jsonl" 2>"$TMP/err" || die "mnrl/sgd: $(cat "$TMP/err")"
+jq -se 'map(select(has("epoch"))) | .[-1].val_loss < .[0].val_loss - 0.02 and .[-1].lr < 0.01 and .[1].lr > 0.9' \
+    "$TMP/runs.jsonl" >/dev/null || die "mnrl/sgd did not learn: $(sed -n '1p;101p' "$TMP/runs.jsonl")"
+
+# --- interrupted and resumed = uninterrupted ---------------------------------------------
+# The run writes one JSON line per epoch into a FIFO that we stop reading after epoch 1
+# (its state is saved before the line is written): 600 lines of ~230 bytes overflow the pipe (64 KiB at most by default), so it
+# blocks before its last epoch and SIGINT always finds it unfinished, whatever the
+# machine's speed. (Started directly, not through ft, so that $! is its pid.)
+R=(--model "$TMP/model" --pairs "$P" --val-split 0.25 --epochs 600 --lr 0.01 --batch 4 --schedule cosine --warmup-steps 10 --seed 9 --json)
+$EXEC "$BIN" finetune "${R[@]}" --out "$TMP/ref" >/dev/null 2>"$TMP/err" || die "reference run: $(cat "$TMP/err")"
+mkfifo "$TMP/fifo"
+$EXEC "$BIN" finetune "${R[@]}" --out "$TMP/res" >"$TMP/fifo" 2>"$TMP/err" &
+pid=$!
+exec 3<"$TMP/fifo"
+read -r _ <&3 && read -r _ <&3 || die "no line for epochs 0 and 1"
+kill -INT $pid
+cat <&3 >/dev/null
+exec 3<&-
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || die "interrupted run: status $rc, $(cat "$TMP/err")"
+grep -q 'interrupted in epoch' "$TMP/err" || die "interrupt message: $(cat "$TMP/err")"
+[ ! -e "$TMP/res" ] && [ -s "$TMP/res.partial" ] || die "after the interruption: no state, or an output"
+$EXEC "$BIN" finetune "${R[@]}" --out "$TMP/res" >/dev/null 2>"$TMP/err"; rc=$?
+[ $rc -eq 1 ] && grep -q -- '--resume' "$TMP/err" || die "existing state without --resume: $rc $(cat "$TMP/err")"
+$EXEC "$BIN" finetune "${R[@]}" --out "$TMP/res" --resume >"$TMP/resumed.jsonl" 2>"$TMP/err" || die "resume: $(cat "$TMP/err")"
+jq -se '.[-1].first_epoch > 1' "$TMP/resumed.jsonl" >/dev/null || die "resume started over: $(tail -1 "$TMP/resumed.jsonl")"
+cmp -s "$TMP/ref/model.safetensors" "$TMP/res/model.safetensors" || die "resumed run differs from the uninterrupted one"
+[ ! -e "$TMP/res.partial" ] || die "state left after the resumed run"
+
+# --- skipped pairs, errors --------------------------------------------------------------
+cp "$P" "$TMP/data/skip.tsv"
+printf 'img/missing.jpg\ta missing picture\n' >>"$TMP/data/skip.tsv"
+printf 'not an image' >"$TMP/data/img/bad.jpg"
+printf 'img/bad.jpg\tan undecodable picture\n' >>"$TMP/data/skip.tsv"
+ft --pairs "$TMP/data/skip.tsv" --out "$TMP/skip" --epochs 1 --json >"$TMP/out.jsonl" 2>"$TMP/err" || die "run with skipped pairs: $(cat "$TMP/err")"
+jq -se '.[-1].n_skipped == 2' "$TMP/out.jsonl" >/dev/null || die "skip count: $(tail -1 "$TMP/out.jsonl")"
+grep -q 'skip.tsv:17: .*missing.jpg' "$TMP/err" && grep -q 'skip.tsv:18: .*bad.jpg' "$TMP/err" || die "skip warnings: $(cat "$TMP/err")"
+
+printf 'img/missing.jpg\tx\nimg/bad.jpg\ty\n' >"$TMP/data/none.tsv"
+ft --pairs "$TMP/data/none.tsv" --out "$TMP/none" 2>"$TMP/err" >/dev/null; rc=$?
+[ $rc -eq 1 ] && grep -q '0 usable training pairs (2 skipped)' "$TMP/err" || die "nothing usable: $rc $(cat "$TMP/err")"
+[ ! -e "$TMP/none" ] && [ ! -e "$TMP/none.partial" ] || die "output written on error"
+printf 'img/1.jpg\tok\nno tab\n' >"$TMP/data/malformed.tsv"
+ft --pairs "$TMP/data/malformed.tsv" --out "$TMP/none" 2>"$TMP/err" >/dev/null; rc=$?
+[ $rc -eq 1 ] && grep -q 'malformed.tsv:2:' "$TMP/err" || die "malformed line: $rc $(cat "$TMP/err")"
+ft --pairs "$P" --out "$TMP/out" --epochs 1 2>"$TMP/err" >/dev/null; rc=$?
+[ $rc -eq 1 ] && grep -q 'not empty' "$TMP/err" || die "occupied --out: $rc $(cat "$TMP/err")"
+cmp -s "$TMP/out/model.safetensors" "$TMP/outj/model.safetensors" || die "occupied --out was modified"
+
+ft --pairs "$P" --out "$TMP/no/such/dir" --epochs 1 2>"$TMP/err" >/dev/null; rc=$?
+[ $rc -eq 1 ] && grep -q 'does not exist' "$TMP/err" && ! grep -q caching "$TMP/err" ||
+    die "--out in a missing folder: $rc $(cat "$TMP/err")"
+
+usage() {  # ARGS...: must be a usage error (exit 2) that writes nothing
+    ft "$@" >/dev/null 2>"$TMP/err"; local rc=$?
+    [ $rc -eq 2 ] || die "finetune $*: status $rc (want 2): $(cat "$TMP/err")"
+}
+usage --pairs "$P" --out "$TMP/u" --train all
+grep -q 'not implemented yet' "$TMP/err" || die "--train all message: $(cat "$TMP/err")"
+usage --pairs "$P" --out "$TMP/u" --train last:2
+usage --pairs "$P" --out "$TMP/u" --train everything
+usage --pairs "$P"
+usage --out "$TMP/u"
+usage --pairs "$P" --out "$TMP/u" --batch 1
+usage --pairs "$P" --out "$TMP/u" --lr 0
+usage --pairs "$P" --out "$TMP/u" --lr abc
+usage --pairs "$P" --out "$TMP/u" --epochs 0
+usage --pairs "$P" --out "$TMP/u" --loss triplet
+usage --pairs "$P" --out "$TMP/u" --optimizer adam
+usage --pairs "$P" --out "$TMP/u" --schedule step
+usage --pairs "$P" --out "$TMP/u" --val-split 1
+usage --pairs "$P" --out "$TMP/u" --val "$P" --val-split 0.2
+usage --pairs "$P" --out "$TMP/u" --scale -1
+usage --pairs "$P" --out "$TMP/u" --bogus
+usage --pairs "$P" --out "$TMP/u" extra
+[ ! -e "$TMP/u" ] || die "a usage error wrote --out"
+$EXEC "$BIN" finetune --help | grep -q -- '--pairs FILE' || die "--help"
+$EXEC "$BIN" --help 2>&1 | grep -q finetune || die "finetune missing from the command list"
+
+[ $fail -eq 0 ] && echo "finetune_cli: all passed"
+exit $fail
