@@ -2,6 +2,7 @@
 # Installs what the test suite uses beyond the build dependencies:
 #  - tests/pg: PGlite + pgvector served over the PostgreSQL wire protocol (DESIGN.md §3.4),
 #    pinned by tests/pg/package-lock.json;
+#  - jq for finetune_cli.sh;
 #  - tests/web: playwright-core (pinned by tests/web/package-lock.json) and the Debian
 #    packages chromium + fonts-dejavu-core for the browser test of `clipsearch serve`
 #    (playwright never downloads a browser here).
@@ -38,7 +39,8 @@ npm_ci() {
 # Debian packages of the browser test, installed only when missing.
 install_browser() {
   local list=() p
-  for p in chromium fonts-dejavu-core; do
+  # jq: finetune_cli.sh reads the per-epoch JSON lines with it.
+  for p in chromium fonts-dejavu-core jq; do
     # A Chromium from elsewhere will do ($CHROMIUM, as the test reads it).
     if [ "$p" = chromium ] && [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ]; then continue; fi
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || list+=("$p")
@@ -47,13 +49,13 @@ install_browser() {
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
-      echo "install-test-deps: not root; the browser test needs the Debian packages: ${list[*]}" \
+      echo "install-test-deps: not root; the browser and finetune tests need the Debian packages: ${list[*]}" \
            "(sudo apt-get install ${list[*]}); it will be skipped" >&2
       return 0
     fi
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-test-deps: no apt-get; the browser test needs: ${list[*]}; it will be skipped" >&2
+    echo "install-test-deps: no apt-get; the browser and finetune tests need: ${list[*]}; it will be skipped" >&2
     return 0
   fi
   echo "install-test-deps: installing ${list[*]}" >&2
