@@ -25,7 +25,41 @@ extern "C" {
 
 /* ---- search ---------------------------------------------------------------------- */
 
+/* ---- query algebra ----------------------------------------------------------------
+ * Several texts and images in one query, each with a weight that may be negative:
+ *     q = normalize(sum_i w_i * normalize(embedding_i))
+ * (texts' weights are also multiplied by text_weight, images' by image_weight). The
+ * query text syntax (rclip's): terms are separated by '+' or '-' at the start of a word
+ * ("dog + ./park.jpg - fruit", "dog -fruit"); a term may start with a weight "W:"
+ * ("2:dog", "0.5:./a.jpg"); a term that starts with "/", "./", "../" or "~/" is an
+ * image file ("~/" expands to $HOME), any other is a text. A text term keeps its inner
+ * words, so "red car" is one term. */
+typedef enum { CS_TERM_TEXT, CS_TERM_IMAGE } cs_term_kind;
+
+typedef struct cs_query_term {
+    cs_term_kind kind;
+    char *value;                /* the text, or the image's path (~ expanded) */
+    float weight;               /* signed, never 0 */
+} cs_query_term;
+
+typedef struct cs_query_terms {
+    cs_query_term *items;
+    size_t n;
+} cs_query_terms;
+
+/* Parses a query text into terms, appended to *terms (which may already hold some).
+ * CS_E_ARG for an empty term ("dog +"), a weight that is 0 or not finite, "~/" without
+ * $HOME; nothing is appended then. */
+int cs_query_terms_parse(const char *query, cs_query_terms *terms, cs_error *err);
+/* Appends one term (value copied). CS_E_ARG when weight is 0 or not finite. */
+int cs_query_terms_add(cs_query_terms *terms, cs_term_kind kind, const char *value,
+                       float weight, cs_error *err);
+void cs_query_terms_free(cs_query_terms *terms);
+
 typedef struct cs_search_request {
+    /* Terms of an algebra query (used instead of text/image/image_path, which must then
+     * be unset); NULL or empty = the single text/image fields below. */
+    const cs_query_terms *terms;
     const char *text;           /* NULL/"" = no text part */
     const char *image_path;     /* NULL = no image part (or use image) */
     const cs_image *image;      /* an already decoded image (wins over image_path) */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app/query_internal.h"
 #include "base/pathid.h"
 
 /* The store's largest query limit (vecs refuses more). */
@@ -55,6 +56,12 @@ static int embed_image_part(const cs_clip *model, const cs_search_request *req, 
 int cs_query_embed(const cs_clip *model, const cs_search_request *req, float *out,
                    cs_error *err)
 {
+    if (req->terms && req->terms->n) {
+        if ((req->text && *req->text) || req->image || (req->image_path && *req->image_path))
+            return cs_error_set(err, CS_E_ARG, "a query has either terms or a text/image, "
+                                               "not both");
+        return cs__query_embed_terms(model, req, out, err);
+    }
     bool has_text = req->text && *req->text;
     bool has_image = req->image || (req->image_path && *req->image_path);
     if (!has_text && !has_image)

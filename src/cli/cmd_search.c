@@ -20,17 +20,23 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: clipsearch search [options] \"TEXT\"\n"
         "       clipsearch search [options] --image FILE [\"TEXT\"]\n"
+        "       clipsearch search [options] -- \"2:dog + ./park.jpg -fruit\"\n"
         "       clipsearch search [options]            (interactive, on a terminal)\n"
         "\n"
-        "Finds the records nearest to a text, an image, or both. The score is the cosine\n"
-        "similarity (1 - cosine_distance). With both a text and an image the query vector is\n"
-        "the weighted sum of the L2-normalised text and image embeddings, normalised again:\n"
-        "  q = normalize(wt * normalize(text) + wi * normalize(image))\n"
+        "Finds the records nearest to a text, an image, or a mix of several. The score is the\n"
+        "cosine similarity (1 - cosine_distance). A query is one or more terms, each a text\n"
+        "or an image with a weight (negative: away from it); the query vector is\n"
+        "  q = normalize(sum of weight * normalize(embedding))\n"
+        "Query text syntax: '+' or '-' at the start of a word begins a term (\"dog -fruit\",\n"
+        "\"cat + dog\"); \"W:\" before a term weighs it (\"2:dog\", \"0.5:./a.jpg\"); a term\n"
+        "starting with /, ./, ../ or ~/ is an image file. Put -- before a query that starts\n"
+        "with '-'.\n"
         "\n"
         "options:\n"
-        "  --image FILE          query image (image -> images, or mixed with TEXT)\n"
-        "  --text-weight W       weight of the text in a mixed query (default 0.5)\n"
-        "  --image-weight W      weight of the image in a mixed query (default 0.5)\n"
+        "  --image FILE          query image (repeatable); \"-FILE\" or \"W:FILE\" weigh it\n"
+        "                        (when no file has that literal name)\n"
+        "  --text-weight W       multiplies every text term's weight (default 0.5)\n"
+        "  --image-weight W      multiplies every image term's weight (default 0.5)\n"
         "  -k N                  number of results, 1..1000 (default 10)\n"
         "  --filter JSON         vecs metadata filter, e.g. '{\"type\":{\"$eq\":\"jpg\"}}'\n"
         "  --min-score S         drop results whose score is below S\n"
@@ -48,8 +54,8 @@ static void usage(FILE *f)
         "  --precision P         fp32 (default, the reference numbers) or bf16 (faster on\n"
         "                        CPUs with AVX512-BF16 or AMX; refused elsewhere)\n"
         "\n"
-        "Interactive mode: each line is a text query; ':image PATH' queries by image;\n"
-        "an empty line or end of input quits.\n");
+        "Interactive mode: each line is a query (same syntax); ':image PATH' queries by\n"
+        "image; an empty line or end of input quits.\n");
 }
 
 typedef struct {
@@ -59,28 +65,20 @@ typedef struct {
     search_output out;
 } session;
 
-static int print_hits(session *s, const cs_hits *hits, const char *text, const char *image,
+static int print_hits(session *s, const cs_hits *hits, const char *title, const char *image,
                       cs_error *err)
 {
-    char *title = NULL;
-    if (text && image) {
-        size_t n = strlen(text) + strlen(image) + 32;
-        title = malloc(n);
-        if (title) snprintf(title, n, "%s + image %s", text, image);
-    }
-    int rc = search_print(stdout, &s->out, hits, title ? title : text ? text : image, image, err);
-    free(title);
-    return rc;
+    return search_print(stdout, &s->out, hits, title, image, err);
 }
 
-static int run_query(session *s, const char *text, const char *image, cs_error *err)
+static int run_query(session *s, const cs_query_terms *terms, const char *title,
+                     cs_error *err)
 {
     cs_search_request req = s->base;
-    req.text = text;
-    req.image_path = image;
+    req.terms = terms;
     cs_hits hits = {0};
     int rc = cs_query_run(s->model, s->coll, &req, &hits, err);
-    if (rc == 0) rc = print_hits(s, &hits, text, image, err);
+    if (rc == 0) rc = print_hits(s, &hits, title, NULL, err);
     cs_hits_free(&hits);
     return rc;
 }
@@ -113,15 +111,13 @@ static int embed_checked(session *s, const cs_search_request *req, float **vec, 
     return cs_query_embed(s->model, req, *vec, err);
 }
 
-static int print_vector_query(session *s, const float *vec, const char *text,
+static int print_vector_query(session *s, const float *vec, const char *title,
                               const char *image, cs_error *err)
 {
     cs_search_request req = s->base;
-    req.text = text;
-    req.image_path = image;
     cs_hits hits = {0};
     int rc = cs_query_vector(s->coll, vec, cs_clip_embed_dim(s->model), &req, &hits, err);
-    if (rc == 0) rc = print_hits(s, &hits, text, image, err);
+    if (rc == 0) rc = print_hits(s, &hits, title, image, err);
     cs_hits_free(&hits);
     return rc;
 }
@@ -149,6 +145,7 @@ static int repl(session *s)
         char *q = trim(line);
         if (!*q) break;
         cs_error err = {0};
+        cs_query_terms terms = {0};
         int rc;
         if (!strncmp(q, ":image", 6) && (q[6] == ' ' || q[6] == '\t' || !q[6])) {
             char *path = trim(q + 6);
@@ -156,14 +153,51 @@ static int repl(session *s)
                 fprintf(stderr, "clipsearch: :image needs a PATH\n");
                 continue;
             }
-            rc = run_query(s, NULL, path, &err);
+            rc = cs_query_terms_add(&terms, CS_TERM_IMAGE, path, 1, &err);
         } else {
-            rc = run_query(s, q, NULL, &err);
+            rc = cs_query_terms_parse(q, &terms, &err);
         }
+        if (rc == 0) rc = run_query(s, &terms, q, &err);
+        cs_query_terms_free(&terms);
         if (rc != 0) cli_fail(&err);
     }
     free(line);
     return 0;
+}
+
+/* An --image value: the file of that name when there is one; else "[-|+][W:]PATH"
+ * weighs it ("-./x.jpg": away from x.jpg). A missing file is the decoder's error. */
+static int add_image_arg(cs_query_terms *terms, const char *arg, cs_error *err)
+{
+    if (access(arg, F_OK) == 0) return cs_query_terms_add(terms, CS_TERM_IMAGE, arg, 1, err);
+    double w = 1;
+    const char *p = arg;
+    if (*p == '-' || *p == '+') w = *p++ == '-' ? -1 : 1;
+    const char *colon = strchr(p, ':');
+    if (colon && colon > p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == colon) {
+            w *= v;
+            p = colon + 1;
+        }
+    }
+    return cs_query_terms_add(terms, CS_TERM_IMAGE, *p ? p : arg, (float)w, err);
+}
+
+/* "TEXT", "PATH", "TEXT + image PATH + image PATH2": the heading of the results. */
+static char *query_title(const char *text, const char *const *images, size_t n)
+{
+    size_t len = (text ? strlen(text) : 0) + 1;
+    for (size_t i = 0; i < n; i++) len += strlen(images[i]) + 16;
+    char *t = calloc(1, len);
+    if (!t) return NULL;
+    if (text) strcat(t, text);
+    for (size_t i = 0; i < n; i++) {
+        if (*t) strcat(t, " + image ");
+        strcat(t, images[i]);
+    }
+    return t;
 }
 
 static bool parse_float(const char *s, double *out)
@@ -200,7 +234,13 @@ int cmd_search(int argc, char **argv)
     session s;
     memset(&s, 0, sizeof s);
     cs_search_request_init(&s.base);
-    const char *image = NULL, *db = NULL, *coll_name = "image_vectors", *model_dir = NULL;
+    const char *db = NULL, *coll_name = "image_vectors", *model_dir = NULL;
+    /* --image values, in order (at most one per argument). */
+    const char **images = calloc((size_t)argc + 1, sizeof *images);
+    size_t n_images = 0;
+    if (!images) return 1;
+    /* A usage error inside the option loop: images is the only thing to free yet. */
+#define USAGE(...) do { free(images); return cli_usage_error("search", __VA_ARGS__); } while (0)
     int precision = CS_PRECISION_FP32;
     optind = 1;
     opterr = 0;
@@ -209,26 +249,26 @@ int cmd_search(int argc, char **argv)
         double d;
         long l;
         switch (c) {
-        case O_IMAGE: image = optarg; break;
+        case O_IMAGE: images[n_images++] = optarg; break;
         case O_TW:
             if (!parse_float(optarg, &d) || d < 0)
-                return cli_usage_error("search", "--text-weight needs a number >= 0, got '%s'", optarg);
+                USAGE("--text-weight needs a number >= 0, got '%s'", optarg);
             s.base.text_weight = (float)d;
             break;
         case O_IW:
             if (!parse_float(optarg, &d) || d < 0)
-                return cli_usage_error("search", "--image-weight needs a number >= 0, got '%s'", optarg);
+                USAGE("--image-weight needs a number >= 0, got '%s'", optarg);
             s.base.image_weight = (float)d;
             break;
         case 'k':
             if (!cli_parse_int(optarg, 1, 1000, &l))
-                return cli_usage_error("search", "-k needs an integer 1..1000, got '%s'", optarg);
+                USAGE("-k needs an integer 1..1000, got '%s'", optarg);
             s.base.k = (int)l;
             break;
         case O_FILTER: s.base.filter_json = optarg; break;
         case O_MIN:
             if (!parse_float(optarg, &d))
-                return cli_usage_error("search", "--min-score needs a number, got '%s'", optarg);
+                USAGE("--min-score needs a number, got '%s'", optarg);
             s.base.has_min_score = true;
             s.base.min_score = d;
             break;
@@ -243,43 +283,69 @@ int cmd_search(int argc, char **argv)
         case O_MODEL: model_dir = optarg; break;
         case O_PRECISION:
             if (!cli_parse_precision(optarg, &precision))
-                return cli_usage_error("search", "--precision is fp32 or bf16, got '%s'", optarg);
+                USAGE("--precision is fp32 or bf16, got '%s'", optarg);
             break;
         case 'h':
-        case O_HELP: usage(stdout); return 0;
+        case O_HELP:
+            usage(stdout);
+            free(images);
+            return 0;
         default:
             if (optopt && optopt < 256)
-                return cli_usage_error("search", "unknown or incomplete option '-%c' (see --help)", optopt);
-            return cli_usage_error("search", "unknown or incomplete option '%s' (see --help)",
+                USAGE("unknown or incomplete option '-%c' (see --help)", optopt);
+            USAGE("unknown or incomplete option '%s' (see --help)",
                                    argv[optind - 1]);
         }
     }
+#undef USAGE
     s.out.apply_exif = s.base.apply_exif_orientation;
-    if (s.out.json && s.out.paths)
+    if (s.out.json && s.out.paths) {
+        free(images);
         return cli_usage_error("search", "--json and --paths are two output formats: pick one");
-    if (s.base.text_weight + s.base.image_weight <= 0)
+    }
+    if (s.base.text_weight + s.base.image_weight <= 0) {
+        free(images);
         return cli_usage_error("search", "--text-weight and --image-weight cannot both be 0");
+    }
 
-    /* Words after the options form the text, so `search red car` works unquoted. */
+    /* Words after the options form the query text, so `search red car` works unquoted. */
     char *text = NULL;
     size_t tlen = 0;
     for (int i = optind; i < argc; i++) tlen += strlen(argv[i]) + 1;
     if (tlen) {
         text = calloc(1, tlen);
-        if (!text) return 1;
+        if (!text) {
+            free(images);
+            return 1;
+        }
         for (int i = optind; i < argc; i++) {
             if (i > optind) strcat(text, " ");
             strcat(text, argv[i]);
         }
     }
-    bool interactive = !text && !image;
+    bool interactive = !text && !n_images;
     if (interactive && !isatty(STDIN_FILENO)) {
         free(text);
+        free(images);
         return cli_usage_error("search", "no query: give \"TEXT\" and/or --image FILE "
                                          "(interactive mode needs a terminal on stdin)");
     }
-
     cs_error err = {0};
+    cs_query_terms terms = {0};
+    char *title = NULL;
+    if (!interactive) {
+        int rc = text ? cs_query_terms_parse(text, &terms, &err) : 0;
+        for (size_t i = 0; i < n_images && rc == 0; i++) rc = add_image_arg(&terms, images[i], &err);
+        if (rc == 0 && !(title = query_title(text, images, n_images))) rc = CS_E_NOMEM;
+        if (rc != 0) {
+            cs_query_terms_free(&terms);
+            free(text);
+            free(images);
+            if (rc == CS_E_NOMEM) return cli_fail(&err);
+            return cli_usage_error("search", "%s", err.msg);
+        }
+    }
+
     cs_store *store = NULL;
     int status = cli_open_collection(db, coll_name, &store, &s.coll);
     if (status == 0) {
@@ -294,8 +360,7 @@ int cmd_search(int argc, char **argv)
         int rc = s.model ? 0 : err.code;
         if (rc == 0 && !interactive) {
             cs_search_request req = s.base;
-            req.text = text;
-            req.image_path = image;
+            req.terms = &terms;
             rc = embed_checked(&s, &req, &vec, &err);
         }
         if (warming) pthread_join(w.thread, NULL);
@@ -305,12 +370,16 @@ int cmd_search(int argc, char **argv)
                                  CS_MODEL_USE_QUERY, &err);
         if (rc != 0) status = cli_fail(&err);
         else if (interactive) status = repl(&s);
-        else if (print_vector_query(&s, vec, text, image, &err) != 0) status = cli_fail(&err);
+        else if (print_vector_query(&s, vec, title, n_images == 1 ? images[0] : NULL, &err) != 0)
+            status = cli_fail(&err);
         free(vec);
     }
     if (s.model) cs_clip_free(s.model);
     if (s.coll) cs_collection_free(s.coll);
     if (store) cs_store_close(store);
+    cs_query_terms_free(&terms);
+    free(title);
     free(text);
+    free(images);
     return status;
 }

@@ -173,7 +173,7 @@ S --image /nonexistent.jpg >/dev/null 2>"$T/err" && fail "missing query image ac
 grep -q '/nonexistent.jpg' "$T/err" || fail "missing image message: $(cat "$T/err")"
 CLIPSEARCH_MODEL=$T/no-model S "x" >/dev/null 2>"$T/err" && fail "missing model accepted"
 grep -q 'model download' "$T/err" || fail "missing model message: $(cat "$T/err")"
-"$CS" search --help | grep -q 'normalize(wt \* normalize(text) + wi \* normalize(image))' || fail "--help does not explain the mix"
+"$CS" search --help | grep -q 'q = normalize(sum of weight \* normalize(embedding))' || fail "--help does not explain the mix"
 
 if [ -n "${CS_TEST_DB_URL:-}" ]; then
   "$CS" vec drop "$COLL" --db "$DB" >/dev/null 2>&1; "$CS" vec drop "${COLL}_d7" --db "$DB" >/dev/null 2>&1
