@@ -151,6 +151,7 @@ typedef struct cs_add_text_stats {
     size_t lines;               /* non-empty lines given */
     size_t upserted;            /* distinct texts written */
     size_t duplicates;          /* repeated lines (each text is one record) */
+    size_t added;               /* of upserted, texts the collection did not hold before */
 } cs_add_text_stats;
 
 /* Embeds texts (normalised) in batches of batch (0 = 64) and upserts them with id = the

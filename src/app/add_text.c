@@ -13,7 +13,7 @@ static int cmp_str(const void *a, const void *b)
 int cs_add_texts(const cs_clip *model, cs_collection *coll, const char *const *texts,
                  size_t n, size_t batch, cs_add_text_stats *stats, cs_error *err)
 {
-    cs_add_text_stats st = {n, 0, 0};
+    cs_add_text_stats st = {n, 0, 0, 0};
     if (stats) *stats = st;
     int dim = cs_clip_embed_dim(model);
     int cdim = cs_collection_dimension(coll);
@@ -48,8 +48,14 @@ int cs_add_texts(const cs_clip *model, cs_collection *coll, const char *const *t
             recs[i].vector = vecs + i * (size_t)dim;
             recs[i].metadata_json = "{\"type\":\"text\"}";
         }
+        /* Which of these the collection already holds (re-written, not new). */
+        cs_records old = {0};
+        if ((rc = cs_collection_fetch(coll, uniq + at, cnt, &old, err)) != 0) goto done;
+        size_t existing = old.n;
+        cs_records_free(&old);
         if ((rc = cs_collection_upsert(coll, recs, cnt, err)) != 0) goto done;
         st.upserted += cnt;
+        st.added += cnt - existing;
     }
 done:
     if (stats) *stats = st;

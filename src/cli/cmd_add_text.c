@@ -87,16 +87,18 @@ int cmd_add_text(int argc, char **argv)
         cs_add_texts(model, coll, (const char *const *)lines, n, (size_t)batch, &st, &err) != 0) {
         status = cli_fail(&err);
     } else if (json) {
-        json_t *o = json_pack("{s:s,s:I,s:I,s:I}", "collection", coll_name, "lines",
+        json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I}", "collection", coll_name, "lines",
                               (json_int_t)st.lines, "upserted", (json_int_t)st.upserted,
-                              "duplicates", (json_int_t)st.duplicates);
+                              "duplicates", (json_int_t)st.duplicates, "new",
+                              (json_int_t)st.added);
         char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (s) printf("%s\n", s);
         free(s);
         json_decref(o);
     } else {
-        printf("added %zu texts to collection '%s' (%zu lines, %zu duplicates)\n", st.upserted,
-               coll_name, st.lines, st.duplicates);
+        printf("added %zu texts to collection '%s' (%zu new, %zu already there; %zu lines, "
+               "%zu duplicates)\n", st.upserted, coll_name, st.added, st.upserted - st.added,
+               st.lines, st.duplicates);
     }
     if (coll) cs_collection_free(coll);
     if (store) cs_store_close(store);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "clipsearch/image.h"
 
 typedef struct {
     const char *name;
@@ -30,7 +31,16 @@ static void usage(FILE *out)
     fprintf(out, "usage: clipsearch <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
-    fprintf(out, "\nRun 'clipsearch <command> --help' for the options of a command.\n");
+    fprintf(out, "\nRun 'clipsearch <command> --help' for the options of a command;\n"
+                 "'clipsearch --version' for the version and what this build reads.\n");
+}
+
+/* What a bug report needs: the version, and what this build was made with. */
+static void version(void)
+{
+    printf("clipsearch %s\n", CS_VERSION_STRING);
+    printf("image formats: %s\n", cs_image_supported_formats());
+    printf("model engine: 'clipsearch model info' (GEMM engine and CPU features at run time)\n");
 }
 
 int main(int argc, char **argv)
@@ -41,6 +51,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
+        version();
         return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)

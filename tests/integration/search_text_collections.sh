@@ -23,16 +23,20 @@ random coloured noise
 <b>bold</b> & "quoted"
 TXT
 "$CS" add-text "$T/captions.txt" --db "$DB" --collection "$C" --json >"$T/out" || fail "add-text"
-grep -q '"lines":6,"upserted":5,"duplicates":1' "$T/out" || fail "counts: $(cat "$T/out")"
+grep -q '"lines":6,"upserted":5,"duplicates":1,"new":5' "$T/out" || fail "counts: $(cat "$T/out")"
 "$CS" add-text - --db "$DB" --collection "$C" --batch 1 <<<"one more line" >"$T/out2" || fail "add-text from stdin"
-grep -q 'added 1 texts' "$T/out2" || fail "stdin add-text: $(cat "$T/out2")"
+grep -q "added 1 texts to collection '$C' (1 new, 0 already there" "$T/out2" || fail "stdin add-text: $(cat "$T/out2")"
+# Again, with one new line among known ones (batch 2: both kinds in one batch).
+printf 'a blue circle\none more line\na green triangle\n' >"$T/more.txt"
+"$CS" add-text "$T/more.txt" --db "$DB" --collection "$C" --batch 2 --json >"$T/out3" || fail "add-text again"
+grep -q '"lines":3,"upserted":3,"duplicates":0,"new":1' "$T/out3" || fail "new count: $(cat "$T/out3")"
 
 # text -> text: an exact caption is its own nearest neighbour.
 "$CS" search --db "$DB" --collection "$C" --json "green and yellow stripes" >"$T/tt" || fail "text->text"
 python3 - "$T/tt" <<'PY' || fail "text->text results"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-assert len(rows) == 6, rows
+assert len(rows) == 7, rows
 assert rows[0]["id"] == "green and yellow stripes" and abs(rows[0]["score"] - 1) < 1e-4, rows[0]
 assert all(r["metadata"] == {"type": "text"} for r in rows), rows
 PY

@@ -418,6 +418,22 @@ static int posint(const char *flag, const char *v)
     return (int)x;
 }
 
+static void usage(FILE *f)
+{
+    fputs("usage: cs_gen_checkpoint --out DIR [--preset tiny|vit-b-32] [--seed N]\n"
+          "         [--dtype f32|f16|bf16] [--act quick_gelu|gelu] [--text-act A] [--vision-act A]\n"
+          "         [--text-hidden N] [--text-layers N] [--text-heads N] [--text-mlp N]\n"
+          "         [--merges N] [--context N]\n"
+          "         [--vision-hidden N] [--vision-layers N] [--vision-heads N] [--vision-mlp N]\n"
+          "         [--image-size N] [--patch-size N] [--proj N]\n"
+          "         [--legacy-preprocessor] [--position-ids] [--st-layout]\n"
+          "\n"
+          "Writes a random-weight CLIP checkpoint in Hugging Face layout, deterministic from\n"
+          "--seed. Presets: tiny (default; tests/fixtures/tiny's sizes) and vit-b-32\n"
+          "(openai/clip-vit-base-patch32's sizes, ~600 MB in f32); flags after --preset\n"
+          "override its sizes. --st-layout writes a sentence-transformers folder.\n", f);
+}
+
 int main(int argc, char **argv)
 {
     gen_cfg g = {0};
@@ -458,9 +474,11 @@ int main(int argc, char **argv)
             if (!strcmp(a, "--legacy-preprocessor")) g.legacy_pp = 1;
             else if (!strcmp(a, "--position-ids")) g.position_ids = 1;
             else if (!strcmp(a, "--st-layout")) g.st_layout = 1;
-            else {
-                fprintf(stderr, "cs_gen_checkpoint: unknown option '%s' (see the comment at the "
-                                "top of tests/tools/cs_gen_checkpoint.c)\n", a);
+            else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+                usage(stdout);
+                return 0;
+            } else {
+                fprintf(stderr, "cs_gen_checkpoint: unknown option '%s' (see --help)\n", a);
                 return 2;
             }
         }
