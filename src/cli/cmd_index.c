@@ -18,14 +18,61 @@
 #include "clipsearch/indexer.h"
 #include "clipsearch/store.h"
 
-/* Set by SIGINT/SIGTERM; the indexer finishes its batch and returns. The handler is
- * one-shot (SA_RESETHAND), so a second Ctrl-C kills at once. */
+/* Set by the first SIGINT/SIGTERM; the indexer finishes its batch and returns. A second
+ * one stops at once (the batch in hand is not committed: the store rolls it back) but
+ * still says where the run stood, from the counters of the last progress report. */
 static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_finishing;   /* the run returned: the summary is coming */
+/* Written by on_progress on the indexing thread, read by the handler (aligned 64-bit
+ * stores: no torn reads on the CPUs we build for). */
+static volatile uint64_t g_done, g_total, g_new, g_reused, g_unchanged, g_failed;
+
+static void put_str(char *buf, size_t *n, size_t cap, const char *s)
+{
+    while (*s && *n + 1 < cap) buf[(*n)++] = *s++;
+}
+
+static void put_u64(char *buf, size_t *n, size_t cap, uint64_t v)
+{
+    char tmp[24];
+    int k = 0;
+    do tmp[k++] = (char)('0' + v % 10); while ((v /= 10) && k < 23);
+    while (k && *n + 1 < cap) buf[(*n)++] = tmp[--k];
+}
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    if (!g_stop) {
+        g_stop = 1;
+        static const char msg[] = "\nclipsearch: index: stopping after the batch in hand "
+                                  "(Ctrl-C again to stop at once)\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        return;
+    }
+    if (g_finishing) return;
+    /* Async-signal-safe: no stdio, no malloc. */
+    char b[512];
+    size_t n = 0;
+    put_str(b, &n, sizeof b, "\nclipsearch: index: interrupted again: stopped without "
+                             "committing the batch in hand; ");
+    put_u64(b, &n, sizeof b, g_done);
+    put_str(b, &n, sizeof b, " of ");
+    put_u64(b, &n, sizeof b, g_total);
+    put_str(b, &n, sizeof b, " files done (new ");
+    put_u64(b, &n, sizeof b, g_new);
+    put_str(b, &n, sizeof b, ", reused ");
+    put_u64(b, &n, sizeof b, g_reused);
+    put_str(b, &n, sizeof b, ", unchanged ");
+    put_u64(b, &n, sizeof b, g_unchanged);
+    put_str(b, &n, sizeof b, ", failed ");
+    put_u64(b, &n, sizeof b, g_failed);
+    put_str(b, &n, sizeof b, "); every committed batch is stored: run the same command to "
+                             "resume\n");
+    ssize_t w = write(STDERR_FILENO, b, n);
+    (void)w;
+    _exit(130);
 }
 
 static void usage(FILE *f)
@@ -71,13 +118,16 @@ static void usage(FILE *f)
         "  --quiet               no progress, warnings or summary on the terminal\n"
         "  --json                print the summary as one JSON object on stdout\n"
         "\n"
-        "Ctrl-C finishes the current batch, commits it and exits with status 130.\n");
+        "Ctrl-C finishes the current batch, commits it and exits with status 130; a second\n"
+        "Ctrl-C stops at once (the batch in hand is not committed) and says where it stood.\n");
 }
 
 typedef struct {
     bool tty;
     bool drawn;          /* a progress line is on screen (tty mode) */
     double last_line;    /* time of the last plain line (non-tty mode) */
+    bool quiet;          /* --quiet: progress only feeds the second-signal counters */
+    char last[512];      /* the progress line, redrawn under a warning (tty mode) */
 } render;
 
 static void clear_line(render *rd)
@@ -91,6 +141,13 @@ static void clear_line(render *rd)
 static void on_progress(const cs_index_progress *p, void *user)
 {
     render *rd = user;
+    g_done = p->done;
+    g_total = p->total;
+    g_new = p->indexed;
+    g_reused = p->reused;
+    g_unchanged = p->unchanged;
+    g_failed = p->failed;
+    if (rd->quiet) return;
     char line[512];
     if (!strcmp(p->phase, "scan")) {
         snprintf(line, sizeof line, "scanning: %llu files", (unsigned long long)p->total);
@@ -104,6 +161,7 @@ static void on_progress(const cs_index_progress *p, void *user)
     if (rd->tty) {
         fprintf(stderr, "\r\033[K%s", line);
         rd->drawn = true;
+        snprintf(rd->last, sizeof rd->last, "%s", line);
     } else {
         /* A log file gets a line every few seconds, not a redraw every 250 ms. */
         double now = cs_now();
@@ -121,6 +179,12 @@ static void on_warning(const char *file, const char *reason, void *user)
     /* file NULL: about the collection (e.g. no model record to check), not a file. */
     if (file) fprintf(stderr, "clipsearch: warning: %s: %s\n", file, reason);
     else fprintf(stderr, "clipsearch: warning: %s\n", reason);
+    /* The bar stays under the warnings rather than vanishing until the next report. */
+    if (rd->tty && rd->last[0]) {
+        fputs(rd->last, stderr);
+        rd->drawn = true;
+    }
+    fflush(stderr);
 }
 
 /* "no images found under DIR..." when the run met no image at all (not even a broken
@@ -319,28 +383,29 @@ static int index_main(int argc, char **argv, const char **excludes)
         return cli_fail(&err);
     }
 
-    render rd = {isatty(STDERR_FILENO) != 0, false, cs_now()};
+    render rd = {isatty(STDERR_FILENO) != 0, false, cs_now(), quiet, ""};
+    opt.progress = on_progress;
+    opt.progress_user = &rd;
     if (!quiet) {
-        opt.progress = on_progress;
-        opt.progress_user = &rd;
         opt.warning = on_warning;
         opt.warning_user = &rd;
     }
     g_stop = 0;
+    g_finishing = 0;
     opt.stop = &g_stop;
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     cs_index_summary sum;
     rc = cs_index_run(model, store, (const char *const *)argv + optind, (size_t)(argc - optind),
                       &opt, &sum, &err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    /* From here a signal waits for the summary (the handler stays: the default action
+     * would kill the process before it prints). */
+    g_finishing = 1;
     clear_line(&rd);
 
     int status = 0;
