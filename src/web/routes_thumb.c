@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "base/budget.h"
+#include "clipsearch/image.h"
 #include "clipsearch/query.h"
 #include "web/web_internal.h"
 
@@ -15,6 +17,7 @@ typedef struct thumb_job {
     const char *path;       /* for messages */
     int max_side;
     bool exif;
+    cs_budget *budget;
     uint8_t *jpeg;          /* out */
     size_t len;
     int rc;
@@ -37,8 +40,18 @@ static void make_thumb(void *arg)
         if (n <= 0) break;   /* shorter now: decoding says what is wrong with it */
         got += (size_t)n;
     }
+    /* The decode's share of the memory budget, estimated from the header as the indexer
+     * does: a tiny file can declare a huge canvas, and the thumbnail threads' decodes
+     * must not add up to more than the budget. */
+    cs_image_info probe;
+    cs_error ignored = {0};
+    uint64_t cost = got;
+    if (cs_image_probe_memory(data, got, NULL, &probe, &ignored) == 0)
+        cost += cs_image_decode_cost(&probe);
+    uint64_t taken = cs_budget_acquire(j->budget, cost);
     j->rc = cs_thumbnail_jpeg_memory(data, got, j->path, j->max_side, WEB_THUMB_QUALITY, j->exif,
                                      &j->jpeg, &j->len, &j->err);
+    cs_budget_release(j->budget, taken);
     free(data);
 }
 
@@ -94,7 +107,8 @@ enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c, const w
         }
     }
     thumb_job job = {.fd = fd, .size = (size_t)sb.st_size, .path = rec.path,
-                     .max_side = (int)size, .exif = st->apply_exif};
+                     .max_side = (int)size, .exif = st->apply_exif,
+                     .budget = &st->thumb_budget};
     web_pool_run(st->thumb_pool, make_thumb, &job);
     close(fd);
     web_record_free(&rec);

@@ -271,6 +271,7 @@ static void state_free(web_state *st)
     if (st->own_store) cs_store_close(st->store);
     web_pool_stop(st->thumb_pool);
     web_cache_close(st->cache);
+    cs_budget_destroy(&st->thumb_budget);
 }
 
 int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *opt,
@@ -305,6 +306,7 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     cs_web_server *s = calloc(1, sizeof *s);
     if (!s) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     web_state *st = &s->st;
+    cs_budget_init(&st->thumb_budget, cs_budget_default_bytes());   /* as index's default */
     st->model = model;
     st->store = store;
     rc = cs_model_identity_init(&st->ident, model, opt->apply_exif_orientation, false, err);

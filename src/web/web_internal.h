@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "base/budget.h"
 #include "base/hash.h"
 #include "clipsearch/model_record.h"
 #include "clipsearch/web.h"
@@ -54,6 +55,7 @@ typedef struct web_state {
     web_coll colls[WEB_MAX_COLLECTIONS];
     size_t n_colls;
     web_pool *thumb_pool;       /* thumbnails are made on these threads */
+    cs_budget thumb_budget;     /* memory their decodes hold at once (base/budget.h) */
     web_thumb_cache *cache;     /* NULL: no disk cache */
 } web_state;
 
