@@ -26,7 +26,8 @@
  *
  * Each connection is served on its own thread (at most 256 connections, silent ones
  * closed after 30 s); the store is used under a mutex (its handle is single-threaded),
- * the model under another (one encoding at a time: identical scores whatever the load),
+ * the model on one thread of its own (one encoding at a time: identical scores whatever
+ * the load),
  * so neither waits for the other, nor for thumbnails, which are made on a few
  * lower-priority threads and kept in a disk cache (thumb_cache_dir). The caller keeps the
  * model and the store alive, and does not use the store, until cs_web_stop returns. */

@@ -1,7 +1,8 @@
-/* Worker threads for the slow jobs of the web server (making thumbnails): a connection's
- * thread hands the job over and waits, so at most `threads` run at once however many
- * thumbnails a page asks for, and they run at a lower priority (nice), so a search that
- * arrives meanwhile gets the CPU first instead of queueing behind them. */
+/* Long-lived worker threads for the web server's heavy jobs: a connection's thread hands
+ * the job over and waits. Thumbnails: at most `threads` made at once however many a page
+ * asks for, at a lower priority (nice), so a search that arrives meanwhile gets the CPU
+ * first instead of queueing behind them. Query encodings: one thread, so one at a time,
+ * on a thread whose per-thread GEMM state stays warm. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>

@@ -130,10 +130,24 @@ static int searchable(web_state *st, const char *name, cs_collection **coll, cs_
     return 0;
 }
 
-/* The search itself. The encoding holds model_lock, not the store lock, so it never
- * holds up thumbnails or another search's store work; the store and the collection
- * handles only under st->lock. The collection is looked up again after encoding: its
- * handle may have been replaced meanwhile. */
+typedef struct embed_job {
+    const cs_clip *model;
+    const cs_search_request *req;
+    float *vec;
+    int rc;
+    cs_error *err;
+} embed_job;
+
+static void embed(void *arg)
+{
+    embed_job *j = arg;
+    j->rc = cs_query_embed(j->model, j->req, j->vec, j->err);
+}
+
+/* The search itself. The encoding runs on the model's thread (st->model_pool), not under
+ * the store lock, so it never holds up thumbnails or another search's store work; the
+ * store and the collection handles only under st->lock. The collection is looked up
+ * again after encoding: its handle may have been replaced meanwhile. */
 static int search(web_state *st, const char *name, const char *like, cs_search_request *req,
                   cs_hits *hits, cs_error *err)
 {
@@ -150,10 +164,9 @@ static int search(web_state *st, const char *name, const char *like, cs_search_r
         if (rc != 0) return rc;
         if (!(vec = malloc((size_t)dim * sizeof *vec)))
             return cs_error_set(err, CS_E_NOMEM, "out of memory (query vector)");
-        pthread_mutex_lock(&st->model_lock);
-        rc = cs_query_embed(st->model, req, vec, err);
-        pthread_mutex_unlock(&st->model_lock);
-        if (rc != 0) {
+        embed_job job = {st->model, req, vec, 0, err};
+        web_pool_run(st->model_pool, embed, &job);
+        if ((rc = job.rc) != 0) {
             free(vec);
             return rc;
         }

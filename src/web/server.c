@@ -270,6 +270,7 @@ static void state_free(web_state *st)
     free(st->index_command);
     if (st->own_store) cs_store_close(st->store);
     web_pool_stop(st->thumb_pool);
+    web_pool_stop(st->model_pool);
     web_cache_close(st->cache);
     cs_budget_destroy(&st->thumb_budget);
 }
@@ -336,6 +337,7 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     }
     /* Below the searches' priority, as the indexer's decoding threads are. */
     rc = web_pool_start(threads, 10, &st->thumb_pool, err);
+    if (rc == 0) rc = web_pool_start(1, 0, &st->model_pool, err);
     if (rc == 0 && opt->thumb_cache_dir && *opt->thumb_cache_dir)
         rc = web_cache_open(opt->thumb_cache_dir,
                             opt->thumb_cache_max ? opt->thumb_cache_max : WEB_THUMB_CACHE_DEFAULT,
@@ -346,7 +348,6 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
         return rc;
     }
     pthread_mutex_init(&st->lock, NULL);
-    pthread_mutex_init(&st->model_lock, NULL);
 
     /* A thread per connection: a request waits only for the store lock (held for the
      * store work alone), never behind a thumbnail being made or a slow client. Idle or
@@ -368,7 +369,6 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
         rc = cs_error_set(err, CS_E_IO, "cannot listen on %s port %d (in use, or not an "
                           "address of this machine?)", host, opt->port);
         pthread_mutex_destroy(&st->lock);
-        pthread_mutex_destroy(&st->model_lock);
         state_free(st);
         free(s);
         return rc;
@@ -403,7 +403,6 @@ void cs_web_stop(cs_web_server *server)
      * thumbnail threads (state_free). */
     MHD_stop_daemon(server->daemon);
     pthread_mutex_destroy(&server->st.lock);
-    pthread_mutex_destroy(&server->st.model_lock);
     state_free(&server->st);
     free(server);
 }

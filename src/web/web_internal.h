@@ -31,11 +31,14 @@ typedef struct web_coll {
 
 /* Everything a route may touch. Requests run on threads of their own (one per
  * connection), so: the store handle and the collection handles (single-threaded, and a
- * collection caches its vectors) only under lock; the model under model_lock. A loaded
- * model may be shared by threads (clip.h), but each encoding already uses every core,
- * and concurrent callers change how OpenBLAS splits a GEMM, so scores would differ in
- * their last bits with the load: one encoding at a time keeps answers identical. The
- * rest is read-only after start, except the pool and the cache, which lock themselves. */
+ * collection caches its vectors) only under lock; the model on model_pool's one thread.
+ * A loaded model may be shared by threads (clip.h), but each encoding already uses every
+ * core, and concurrent callers change how OpenBLAS splits a GEMM, so scores would differ
+ * in their last bits with the load: one encoding at a time keeps answers identical. And
+ * one long-lived thread keeps what the GEMM libraries set up per thread (buffers,
+ * scratch) warm: on each new connection's fresh thread, a text query took 2-3 times as
+ * long. The rest is read-only after start, except the pools and the cache, which lock
+ * themselves. */
 typedef struct web_state {
     const cs_clip *model;
     cs_model_identity ident;    /* of model: checked against each collection's record */
@@ -51,9 +54,9 @@ typedef struct web_state {
     size_t max_upload;
     int port;
     pthread_mutex_t lock;
-    pthread_mutex_t model_lock; /* taken after lock is released, never while holding it */
     web_coll colls[WEB_MAX_COLLECTIONS];
     size_t n_colls;
+    web_pool *model_pool;       /* one thread: every query encoding */
     web_pool *thumb_pool;       /* thumbnails are made on these threads */
     cs_budget thumb_budget;     /* memory their decodes hold at once (base/budget.h) */
     web_thumb_cache *cache;     /* NULL: no disk cache */
