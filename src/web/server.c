@@ -229,7 +229,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         if (r->is_post && type && !strncasecmp(type, "multipart/form-data", 19))
             r->pp = MHD_create_post_processor(c, 64 * 1024, on_post_field, r);
-        *con_cls = r;
         return MHD_YES;
     }
     if (r->answered) {
