@@ -72,6 +72,22 @@ section_search() {
 }
 SECTIONS+=(search)
 
+# --- serve: searches while a page of thumbnails loads (bench/bench_serve.c) -------------
+# Ten 6000x4000 JPEGs (cs_index_testimages: gradients and noise, ~10 MB each) indexed with
+# a full-size random ViT-B/32; search latency alone, while their 256-px thumbnails load
+# on 6 connections with a cold and a warm thumbnail cache, and with 64 slow clients open.
+section_serve() {
+    local model="$WORK/serve-vit-b-32" photos="$WORK/serve-photos"
+    "$BUILD/cs_gen_checkpoint" --preset vit-b-32 --seed 1 --out "$model" >/dev/null || return 1
+    mkdir -p "$photos"
+    for i in $(seq 1 10); do "$BUILD/cs_index_testimages" jpg "$photos/p$i.jpg" 6000 4000 "$i" || return 1; done
+    "$BUILD/clipsearch" index "$photos" --db "$WORK/serve.db" --model "$model" --quiet || return 1
+    "$BUILD/bench_serve" --clipsearch "$BUILD/clipsearch" --db "$WORK/serve.db" --model "$model" \
+        --photos "$photos" --runs "${BENCH_SERVE_RUNS:-9}" || return 1
+    rm -rf "$model" "$photos" "$WORK/serve.db"
+}
+SECTIONS+=(serve)
+
 # --- store: SQLite vector store (bench/bench_store.c) vs faiss IndexFlatIP -------------
 # Upsert rate and exact top-10 latency (median, p95) with and without a metadata filter,
 # for 100k and 1M x 512-d clustered unit vectors (BENCH_STORE_SIZES to change), then

@@ -28,6 +28,10 @@
 #include "clipsearch/error.h"
 #include "clipsearch/store.h"
 
+/* The largest file indexed by default (512 MiB): bigger ones are skipped. The web server
+ * reads no larger file either (thumbnails, originals), so what was indexed can be shown. */
+#define CS_INDEX_MAX_FILE_BYTES ((uint64_t)512 << 20)
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -69,7 +73,7 @@ typedef struct cs_indexer_options {
     bool apply_exif_orientation;  /* default true */
     bool fast_decode;             /* libjpeg DCT scaling of large JPEGs (opt-in; image.h) */
     uint64_t max_pixels;          /* 0 = the decoder's default limit */
-    uint64_t max_file_bytes;      /* files larger are skipped; 0 = 512 MiB */
+    uint64_t max_file_bytes;      /* files larger are skipped; 0 = CS_INDEX_MAX_FILE_BYTES */
     /* Memory the decoding threads may hold at once (file bytes plus each decode's
      * estimate from its header, cs_image_decode_cost); a decode larger than all of it
      * runs alone. 0 = a quarter of the physical memory (at least 256 MiB). */

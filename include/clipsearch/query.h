@@ -166,6 +166,11 @@ int cs_add_texts(const cs_clip *model, cs_collection *coll, const char *const *t
  * with libjpeg at the given quality. *jpeg is malloc'd. */
 int cs_thumbnail_jpeg(const char *path, int max_side, int quality, bool apply_exif,
                       uint8_t **jpeg, size_t *len, cs_error *err);
+/* The same from a file already in memory (the caller read it, e.g. from the descriptor it
+ * checked); errors are prefixed with name when given. */
+int cs_thumbnail_jpeg_memory(const uint8_t *data, size_t size, const char *name, int max_side,
+                             int quality, bool apply_exif, uint8_t **jpeg, size_t *len,
+                             cs_error *err);
 
 typedef struct cs_gallery_options {
     const char *title;          /* e.g. the query as the user typed it */

@@ -18,15 +18,25 @@
  * answer {"error": {"category", "message"}} with 400 (bad argument, filter, image), 404
  * (unknown collection, record or route), 405, 413 (upload too large) or 500.
  *
- * Requests are served one at a time by libmicrohttpd's single internal thread, and a
- * mutex guards the model and the store besides: the store handle is single-threaded. The
- * caller keeps the model and the store alive, and does not use the store, until
- * cs_web_stop returns. */
+ * Every response carries nosniff, no-referrer and Cross-Origin-Resource-Policy:
+ * same-origin. Requests whose Host is not a plain host[:port] naming this machine (unless
+ * allow_remote) are refused (403), and so are POSTs another site sent (Sec-Fetch-Site
+ * cross-site, or same-site or Origin that is not this server's origin: 403 "Forbidden").
+ * Files over CS_INDEX_MAX_FILE_BYTES (indexer.h) are neither thumbnailed nor served (413).
+ *
+ * Each connection is served on its own thread (at most 256 connections, silent ones
+ * closed after 30 s); the store is used under a mutex (its handle is single-threaded),
+ * the model on one thread of its own (one encoding at a time: identical scores whatever
+ * the load),
+ * so neither waits for the other, nor for thumbnails, which are made on a few
+ * lower-priority threads and kept in a disk cache (thumb_cache_dir). The caller keeps the
+ * model and the store alive, and does not use the store, until cs_web_stop returns. */
 #ifndef CLIPSEARCH_WEB_H
 #define CLIPSEARCH_WEB_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "clipsearch/clip.h"
 #include "clipsearch/error.h"
@@ -53,6 +63,13 @@ typedef struct cs_web_options {
     /* What the page tells to run when there is nothing to search (default
      * "clipsearch index DIR"). */
     const char *index_command;
+    /* The thumbnails' disk cache (e.g. $XDG_CACHE_HOME/clipsearch/thumbs; created on the
+     * first thumbnail): NULL or "" = none. Entries are keyed by the indexed content hash
+     * (or path, size and mtime once the file changed) and the thumbnail size, written
+     * atomically, checked when read; the folder may be deleted at any time. */
+    const char *thumb_cache_dir;
+    uint64_t thumb_cache_max;   /* bytes; least recently used entries go; 0 = 256 MiB */
+    int thumb_threads;          /* thumbnails made at once; 0 = the CPUs (at most 8) */
 } cs_web_options;
 
 void cs_web_options_init(cs_web_options *opt);

@@ -281,7 +281,7 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
     w.imgopt.apply_exif_orientation = opt->apply_exif_orientation;
     w.imgopt.fast_jpeg_downscale = opt->fast_decode;
     if (opt->max_pixels) w.imgopt.max_pixels = opt->max_pixels;
-    w.max_file_bytes = opt->max_file_bytes ? opt->max_file_bytes : (uint64_t)512 << 20;
+    w.max_file_bytes = opt->max_file_bytes ? opt->max_file_bytes : CS_INDEX_MAX_FILE_BYTES;
     w.nice = 10;
     cs_budget budget;
     cs_budget_init(&budget, opt->max_memory ? opt->max_memory : cs_budget_default_bytes());

@@ -60,23 +60,11 @@ static int encode_jpeg(const cs_image *img, int quality, uint8_t **jpeg, size_t 
     return 0;
 }
 
-int cs_thumbnail_jpeg(const char *path, int max_side, int quality, bool apply_exif,
-                      uint8_t **jpeg, size_t *len, cs_error *err)
+/* Longest side -> max_side (never upscaled), then JPEG. Consumes img. */
+static int shrink_encode(cs_image *img, int max_side, int quality, uint8_t **jpeg, size_t *len,
+                         cs_error *err)
 {
-    *jpeg = NULL;
-    *len = 0;
-    if (max_side < 1) return cs_error_set(err, CS_E_ARG, "thumbnail size must be >= 1");
-    if (quality < 1 || quality > 100) quality = 85;
-    cs_image_options opt;
-    cs_image_options_init(&opt);
-    opt.apply_exif_orientation = apply_exif;
-    /* A thumbnail need not match PIL: let libjpeg decode big photos at 1/2..1/8 scale. */
-    opt.fast_jpeg_downscale = true;
-    opt.jpeg_min_side = 2 * max_side;
-    cs_image img = {0};
-    int rc = cs_image_decode_file(path, &opt, &img, NULL, err);
-    if (rc != 0) return rc;
-    int w = img.width, h = img.height;
+    int w = img->width, h = img->height, rc;
     if (w > max_side || h > max_side) {
         /* Longest side -> max_side, the other rounded, at least 1 pixel. */
         if (w >= h) {
@@ -89,12 +77,55 @@ int cs_thumbnail_jpeg(const char *path, int max_side, int quality, bool apply_ex
         if (w < 1) w = 1;
         if (h < 1) h = 1;
         cs_image small = {0};
-        rc = cs_image_resize_bicubic(&img, w, h, &small, err);
-        cs_image_free(&img);
-        if (rc != 0) return cs_error_prefix(err, "thumbnail of %s", path);
-        img = small;
+        rc = cs_image_resize_bicubic(img, w, h, &small, err);
+        cs_image_free(img);
+        if (rc != 0) return rc;
+        *img = small;
     }
-    rc = encode_jpeg(&img, quality, jpeg, len, err);
-    cs_image_free(&img);
+    rc = encode_jpeg(img, quality, jpeg, len, err);
+    cs_image_free(img);
+    return rc;
+}
+
+static void thumb_options(cs_image_options *opt, int max_side, bool apply_exif)
+{
+    cs_image_options_init(opt);
+    opt->apply_exif_orientation = apply_exif;
+    /* A thumbnail need not match PIL: let libjpeg decode big photos at 1/2..1/8 scale. */
+    opt->fast_jpeg_downscale = true;
+    opt->jpeg_min_side = 2 * max_side;
+}
+
+int cs_thumbnail_jpeg(const char *path, int max_side, int quality, bool apply_exif,
+                      uint8_t **jpeg, size_t *len, cs_error *err)
+{
+    *jpeg = NULL;
+    *len = 0;
+    if (max_side < 1) return cs_error_set(err, CS_E_ARG, "thumbnail size must be >= 1");
+    if (quality < 1 || quality > 100) quality = 85;
+    cs_image_options opt;
+    thumb_options(&opt, max_side, apply_exif);
+    cs_image img = {0};
+    int rc = cs_image_decode_file(path, &opt, &img, NULL, err);
+    if (rc != 0) return rc;
+    rc = shrink_encode(&img, max_side, quality, jpeg, len, err);
+    if (rc != 0 && rc != CS_E_INTERNAL) cs_error_prefix(err, "thumbnail of %s", path);
+    return rc;
+}
+
+int cs_thumbnail_jpeg_memory(const uint8_t *data, size_t size, const char *name, int max_side,
+                             int quality, bool apply_exif, uint8_t **jpeg, size_t *len,
+                             cs_error *err)
+{
+    *jpeg = NULL;
+    *len = 0;
+    if (max_side < 1) return cs_error_set(err, CS_E_ARG, "thumbnail size must be >= 1");
+    if (quality < 1 || quality > 100) quality = 85;
+    cs_image_options opt;
+    thumb_options(&opt, max_side, apply_exif);
+    cs_image img = {0};
+    int rc = cs_image_decode_memory(data, size, &opt, &img, NULL, err);
+    if (rc == 0) rc = shrink_encode(&img, max_side, quality, jpeg, len, err);
+    if (rc != 0 && name) cs_error_prefix(err, "%s", name);
     return rc;
 }

@@ -2,6 +2,7 @@
  * until SIGINT or SIGTERM. The model and the store are opened once. */
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,12 @@ static void usage(FILE *f)
         "                        search the collections and see the thumbnails)\n"
         "  --max-upload MB       largest query image accepted (default 32)\n"
         "  --no-exif-orientation query images and thumbnails as stored\n"
+        "  --thumb-cache DIR     where thumbnails are cached (default\n"
+        "                        ${XDG_CACHE_HOME:-~/.cache}/clipsearch/thumbs; created on\n"
+        "                        the first thumbnail, safe to delete at any time)\n"
+        "  --thumb-cache-max MB  size of that cache; least recently used thumbnails go\n"
+        "                        (default 256)\n"
+        "  --no-thumb-cache      make every thumbnail afresh, write nothing\n"
         "  --db URL              store (default $CLIPSEARCH_DB or the user data dir)\n"
         "  --collection NAME     default collection (default image_vectors)\n"
         "  --model DIR           CLIP model directory (default $CLIPSEARCH_MODEL or cache)\n"
@@ -59,9 +66,24 @@ static void note_collection(cs_store *store, const char *location, const char *n
     }
 }
 
+/* ${XDG_CACHE_HOME:-$HOME/.cache}/clipsearch/thumbs, or NULL (no cache, said once)
+ * when neither is set. */
+static const char *default_thumb_cache(char *buf, size_t size)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n = -1;
+    if (xdg && *xdg == '/') n = snprintf(buf, size, "%s/clipsearch/thumbs", xdg);
+    else if (home && *home == '/') n = snprintf(buf, size, "%s/.cache/clipsearch/thumbs", home);
+    if (n > 0 && (size_t)n < size) return buf;
+    fprintf(stderr, "clipsearch: note: neither XDG_CACHE_HOME nor HOME is set: thumbnails are "
+                    "not cached (--thumb-cache DIR)\n");
+    return NULL;
+}
+
 int cmd_serve(int argc, char **argv)
 {
-    enum { O_PORT = 256, O_HOST, O_REMOTE, O_UPLOAD, O_NOEXIF, O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION };
+    enum { O_PORT = 256, O_HOST, O_REMOTE, O_UPLOAD, O_NOEXIF, O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION,
+           O_THUMB_CACHE, O_THUMB_MAX, O_NO_THUMB_CACHE };
     static const struct option opts[] = {
         {"port", required_argument, 0, O_PORT},
         {"host", required_argument, 0, O_HOST},
@@ -72,11 +94,15 @@ int cmd_serve(int argc, char **argv)
         {"collection", required_argument, 0, O_COLL},
         {"model", required_argument, 0, O_MODEL},
         {"precision", required_argument, 0, O_PRECISION},
+        {"thumb-cache", required_argument, 0, O_THUMB_CACHE},
+        {"thumb-cache-max", required_argument, 0, O_THUMB_MAX},
+        {"no-thumb-cache", no_argument, 0, O_NO_THUMB_CACHE},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     cs_web_options wo;
     cs_web_options_init(&wo);
-    const char *db = NULL, *model_dir = NULL;
+    const char *db = NULL, *model_dir = NULL, *thumb_dir = NULL;
+    bool no_thumb_cache = false;
     int precision = CS_PRECISION_FP32;
     optind = 1;
     opterr = 0;
@@ -104,6 +130,16 @@ int cmd_serve(int argc, char **argv)
             if (!cli_parse_precision(optarg, &precision))
                 return cli_usage_error("serve", "--precision is fp32 or bf16, got '%s'", optarg);
             break;
+        case O_THUMB_CACHE:
+            if (!*optarg) return cli_usage_error("serve", "--thumb-cache needs a folder");
+            thumb_dir = optarg;
+            break;
+        case O_THUMB_MAX:
+            if (!cli_parse_int(optarg, 1, 1 << 20, &l))
+                return cli_usage_error("serve", "--thumb-cache-max needs megabytes 1..1048576, got '%s'", optarg);
+            wo.thumb_cache_max = (uint64_t)l << 20;
+            break;
+        case O_NO_THUMB_CACHE: no_thumb_cache = true; break;
         case 'h':
         case O_HELP: usage(stdout); return 0;
         default:
@@ -115,6 +151,10 @@ int cmd_serve(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s' (see --help)", argv[optind]);
+    if (no_thumb_cache && thumb_dir)
+        return cli_usage_error("serve", "--thumb-cache and --no-thumb-cache contradict each other");
+    char cache_buf[4096];
+    if (!no_thumb_cache) wo.thumb_cache_dir = thumb_dir ? thumb_dir : default_thumb_cache(cache_buf, sizeof cache_buf);
 
     /* Block the stop signals before the server thread exists, so it inherits the mask
      * and this thread alone receives them, in sigwait. */

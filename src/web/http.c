@@ -5,16 +5,24 @@
 
 #include "web/web_internal.h"
 
+void web_add_common_headers(struct MHD_Response *resp)
+{
+    /* The browser must never guess a type (a thumbnail is JPEG, JSON is JSON). */
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    /* Another site's page may not even embed what this server answers (<img> of a
+     * thumbnail, <script> of a JSON answer): the browser drops it. */
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+}
+
 enum MHD_Result web_send(struct MHD_Connection *c, unsigned status, const char *type,
                          const void *body, size_t len, const char *cache_control)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
+    web_add_common_headers(resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    /* The browser must never guess a type (a thumbnail is JPEG, JSON is JSON). */
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                             cache_control ? cache_control : "no-store");
     enum MHD_Result ret = MHD_queue_response(c, status, resp);

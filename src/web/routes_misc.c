@@ -1,4 +1,5 @@
-/* /api/thumb, /api/file, /api/collections and the page. */
+/* /api/file, /api/collections and the page, and the lookup of a record's file that
+ * /api/file and /api/thumb share. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -7,17 +8,22 @@
 #include <unistd.h>
 
 #include "base/pathid.h"
+#include "clipsearch/indexer.h"
 #include "clipsearch/query.h"
 #include "web/web_internal.h"
 
-/* The file of a record of the collection named by ?collection= whose id is ?id=: the id
- * is looked up first and must name an absolute path of an image record, so no request
- * can name an arbitrary file. *path is malloc'd; on failure err says why (NotFound for
- * text records and ids that name no file). */
-static int record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
-                       char **path, cs_error *err)
+/* A metadata integer (-1 when absent or not an integer). */
+static int64_t meta_int(json_t *meta, const char *key)
 {
-    *path = NULL;
+    json_t *v = json_object_get(meta, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+/* The id is looked up first and must name an absolute path of an image record, so no
+ * request can name an arbitrary file. Called with st->lock held. */
+static int record_locked(web_state *st, struct MHD_Connection *c, const web_request *r,
+                         web_record *out, cs_error *err)
+{
     const char *id = web_param(c, r, "id");
     if (!id || !*id) return cs_error_set(err, CS_E_ARG, "id is required");
     cs_collection *coll = NULL;
@@ -35,52 +41,65 @@ static int record_file(web_state *st, struct MHD_Connection *c, const web_reques
                          : NULL;
     const char *type = json_string_value(json_object_get(meta, "type"));
     bool text = type && !strcmp(type, "text");
+    /* What the indexer saw: the thumbnail cache keys by the content hash while the file
+     * still has this size and mtime. */
+    out->bytes = meta_int(meta, "bytes");
+    out->mtime = meta_int(meta, "mtime");
+    out->mtime_ns = meta_int(meta, "mtime_ns");
+    const char *hash = json_string_value(json_object_get(meta, "hash"));
+    if (hash && strlen(hash) == CS_HASH_HEX_LEN) memcpy(out->hash, hash, CS_HASH_HEX_LEN + 1);
     json_decref(meta);
     cs_records_free(&rec);
     /* The id names the file through base/pathid.h's mapping (non-UTF-8 names are
      * file: ids). */
-    if (text || cs_path_from_id(id, path, err) != 0 || (*path)[0] != '/') {
-        free(*path);
-        *path = NULL;
+    if (text || cs_path_from_id(id, &out->path, err) != 0 || out->path[0] != '/') {
         if (err->code == CS_E_NOMEM) return CS_E_NOMEM;
         return cs_error_set(err, CS_E_NOT_FOUND, "record '%.300s' is not an image file", id);
     }
     return 0;
 }
 
-enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c, const web_request *r)
+int web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
+                    web_record *out, cs_error *err)
 {
-    cs_error err = {0};
-    long size = 256;
-    const char *s = web_param(c, r, "size");
-    if (s && *s) {
-        char *end;
-        errno = 0;
-        size = strtol(s, &end, 10);
-        if (end == s || *end || errno || size < 16 || size > 1024) {
-            cs_error_set(&err, CS_E_ARG, "size needs an integer 16..1024, got '%.100s'", s);
-            return web_send_error(c, &err);
-        }
-    }
-    char *path = NULL;
-    if (record_file(st, c, r, &path, &err) != 0) return web_send_error(c, &err);
-    uint8_t *jpeg = NULL;
-    size_t len = 0;
-    int rc = cs_thumbnail_jpeg(path, (int)size, 82, st->apply_exif, &jpeg, &len, &err);
-    free(path);
-    if (rc != 0) {
-        /* Indexed, but moved, deleted or unreadable since: gone, as far as the page is
-         * concerned. */
-        if (err.code == CS_E_IO) err.code = CS_E_NOT_FOUND;
-        return web_send_error(c, &err);
-    }
-    enum MHD_Result ret = web_send(c, MHD_HTTP_OK, "image/jpeg", jpeg, len, "private, max-age=300");
-    free(jpeg);
-    return ret;
+    memset(out, 0, sizeof *out);
+    out->bytes = out->mtime = out->mtime_ns = -1;
+    pthread_mutex_lock(&st->lock);
+    int rc = record_locked(st, c, r, out, err);
+    pthread_mutex_unlock(&st->lock);
+    if (rc != 0) web_record_free(out);
+    return rc;
 }
 
-/* The largest file served, as for thumbnails: the image decoder reads at most this much. */
-#define WEB_FILE_MAX ((off_t)1 << 30)
+void web_record_free(web_record *rec)
+{
+    free(rec->path);
+    rec->path = NULL;
+}
+
+int web_open_file(const char *path, int *fd_out, struct stat *sb, cs_error *err)
+{
+    /* O_NONBLOCK: a FIFO put where the image was must not hang the server. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int e = errno;
+    *fd_out = -1;
+    if (fd < 0 || fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
+        if (fd >= 0) close(fd);
+        /* Indexed, but moved, deleted or replaced since: gone, as far as the page is
+         * concerned. */
+        return cs_error_set(err, CS_E_NOT_FOUND, "%.300s: %s", path,
+                            fd >= 0 ? "not a regular file" : strerror(e));
+    }
+    /* What the indexer would not read is not read here either. */
+    if ((uint64_t)sb->st_size > CS_INDEX_MAX_FILE_BYTES) {
+        close(fd);
+        return cs_error_set(err, CS_E_TOO_LARGE, "%.300s is larger than %llu bytes, the most "
+                            "that is indexed or served", path,
+                            (unsigned long long)CS_INDEX_MAX_FILE_BYTES);
+    }
+    *fd_out = fd;
+    return 0;
+}
 
 static const char *content_type(cs_image_format f)
 {
@@ -98,33 +117,19 @@ static const char *content_type(cs_image_format f)
 }
 
 /* The original file of a record, for the page's links: the same checks as the
- * thumbnail (a record of the collection, an image file, at most 1 GiB, a regular file),
- * its type from its first bytes, never from its name, and sandboxed so that a file
- * that is not what it seems cannot run anything in the page's origin. */
+ * thumbnail (a record of the collection, an image file, a regular file no larger than
+ * the indexer reads), its type from its first bytes, never from its name, and sandboxed
+ * so that a file that is not what it seems cannot run anything in the page's origin. */
 enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const web_request *r)
 {
     cs_error err = {0};
-    char *path = NULL;
-    if (record_file(st, c, r, &path, &err) != 0) return web_send_error(c, &err);
-    /* O_NONBLOCK: a FIFO put where the image was must not hang the server. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    web_record rec;
+    if (web_record_file(st, c, r, &rec, &err) != 0) return web_send_error(c, &err);
+    int fd;
     struct stat sb;
-    int e = errno;
-    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        if (fd >= 0) e = ENOENT;
-        cs_error_set(&err, CS_E_NOT_FOUND, "%.300s: %s", path,
-                     fd >= 0 ? "not a regular file" : strerror(e));
-        if (fd >= 0) close(fd);
-        free(path);
-        return web_send_error(c, &err);
-    }
-    free(path);
-    if (sb.st_size > WEB_FILE_MAX) {
-        close(fd);
-        cs_error_set(&err, CS_E_TOO_LARGE, "the file is larger than %lld bytes",
-                     (long long)WEB_FILE_MAX);
-        return web_send_error(c, &err);
-    }
+    int rc = web_open_file(rec.path, &fd, &sb, &err);
+    web_record_free(&rec);
+    if (rc != 0) return web_send_error(c, &err);
     uint8_t head[64];
     ssize_t got = pread(fd, head, sizeof head, 0);
     const char *type = content_type(cs_image_sniff(head, got > 0 ? (size_t)got : 0));
@@ -134,11 +139,10 @@ enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const we
         close(fd);
         return MHD_NO;
     }
+    web_add_common_headers(resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             type ? type : "application/octet-stream");
     MHD_add_response_header(resp, "Content-Disposition", type ? "inline" : "attachment");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; sandbox");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "private, max-age=300");
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
@@ -146,16 +150,27 @@ enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const we
     return ret;
 }
 
+static json_t *collections_locked(web_state *st, cs_error *err);
+
 enum MHD_Result web_route_collections(web_state *st, struct MHD_Connection *c)
 {
     cs_error err = {0};
+    pthread_mutex_lock(&st->lock);
+    json_t *j = collections_locked(st, &err);
+    pthread_mutex_unlock(&st->lock);
+    return j ? web_send_json(c, MHD_HTTP_OK, j) : web_send_error(c, &err);
+}
+
+/* The answer of /api/collections, or NULL with err set. */
+static json_t *collections_locked(web_state *st, cs_error *err)
+{
     cs_collection_info *infos = NULL;
     size_t n = 0;
     cs_store *store = NULL;
     /* No database yet is an empty store: the page shows what to run. */
-    int rc = web_store(st, &store, &err);
-    if (rc != 0 && rc != CS_E_STORE_NOT_FOUND) return web_send_error(c, &err);
-    if (store && cs_store_list(store, &infos, &n, &err) != 0) return web_send_error(c, &err);
+    int rc = web_store(st, &store, err);
+    if (rc != 0 && rc != CS_E_STORE_NOT_FOUND) return NULL;
+    if (store && cs_store_list(store, &infos, &n, err) != 0) return NULL;
     int model_dim = cs_clip_embed_dim(st->model);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -180,7 +195,7 @@ enum MHD_Result web_route_collections(web_state *st, struct MHD_Connection *c)
     json_object_set_new(j, "model_dimension", json_integer(model_dim));
     json_object_set_new(j, "collections", arr);
     json_object_set_new(j, "index_command", json_string(st->index_command));
-    return web_send_json(c, MHD_HTTP_OK, j);
+    return j;
 }
 
 enum MHD_Result web_route_page(struct MHD_Connection *c)
@@ -188,9 +203,8 @@ enum MHD_Result web_route_page(struct MHD_Connection *c)
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         strlen(cs_web_page_html), (void *)cs_web_page_html, MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
+    web_add_common_headers(resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     /* Defence in depth: even if some text were ever inserted as markup, no script or
      * resource from elsewhere could run or load. */

@@ -116,26 +116,88 @@ static int like_vector(cs_collection *coll, const char *id, cs_records *rec, cs_
     return rc;
 }
 
+/* The collection by name, checked for this model's dimension. Caller holds st->lock. */
+static int searchable(web_state *st, const char *name, cs_collection **coll, cs_error *err)
+{
+    int rc = web_collection(st, name, coll, err);
+    if (rc != 0) return rc;
+    int dim = cs_clip_embed_dim(st->model), cdim = cs_collection_dimension(*coll);
+    if (cdim > 0 && cdim != dim)
+        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
+                            "collection '%s' holds %d-d vectors but the model (%s) embeds "
+                            "%d-d: search it with the model it was indexed with (--model)",
+                            cs_collection_name(*coll), cdim, cs_clip_model_dir(st->model), dim);
+    return 0;
+}
+
+typedef struct embed_job {
+    const cs_clip *model;
+    const cs_search_request *req;
+    float *vec;
+    int rc;
+    cs_error *err;
+} embed_job;
+
+static void embed(void *arg)
+{
+    embed_job *j = arg;
+    j->rc = cs_query_embed(j->model, j->req, j->vec, j->err);
+}
+
+/* The search itself. The encoding runs on the model's thread (st->model_pool), not under
+ * the store lock, so it never holds up thumbnails or another search's store work; the
+ * store and the collection handles only under st->lock. The collection is looked up
+ * again after encoding: its handle may have been replaced meanwhile. */
+static int search(web_state *st, const char *name, const char *like, cs_search_request *req,
+                  cs_hits *hits, cs_error *err)
+{
+    cs_collection *coll = NULL;
+    int dim = cs_clip_embed_dim(st->model);
+    float *vec = NULL;
+    int rc = 0;
+    if (!like) {
+        /* Check the collection before encoding: a query for one that does not exist, or
+         * that another model built, costs no encoding. */
+        pthread_mutex_lock(&st->lock);
+        rc = searchable(st, name, &coll, err);
+        pthread_mutex_unlock(&st->lock);
+        if (rc != 0) return rc;
+        if (!(vec = malloc((size_t)dim * sizeof *vec)))
+            return cs_error_set(err, CS_E_NOMEM, "out of memory (query vector)");
+        embed_job job = {st->model, req, vec, 0, err};
+        web_pool_run(st->model_pool, embed, &job);
+        if ((rc = job.rc) != 0) {
+            free(vec);
+            return rc;
+        }
+    }
+    cs_records rec = {0};
+    pthread_mutex_lock(&st->lock);
+    if (like) {
+        rc = web_collection(st, name, &coll, err);
+        if (rc == 0) rc = like_vector(coll, like, &rec, err);
+        if (rc == 0)
+            rc = cs_query_vector(coll, rec.items[0].vector, cs_collection_dimension(coll), req,
+                                 hits, err);
+    } else {
+        rc = searchable(st, name, &coll, err);
+        if (rc == 0) rc = cs_query_vector(coll, vec, dim, req, hits, err);
+    }
+    pthread_mutex_unlock(&st->lock);
+    cs_records_free(&rec);
+    free(vec);
+    return rc;
+}
+
 static enum MHD_Result run(web_state *st, struct MHD_Connection *c, const web_request *r,
                            cs_search_request *req, const char *image_name, const char *like)
 {
     cs_error err = {0};
     const char *name = web_param(c, r, "collection");
     if (!name || !*name) name = st->default_collection;
-    cs_collection *coll = NULL;
     cs_hits hits = {0};
-    cs_records rec = {0};
     int rc = read_options(c, r, req, &err);
-    if (rc == 0) rc = web_collection(st, name, &coll, &err);
-    if (rc == 0 && like) {
-        rc = like_vector(coll, like, &rec, &err);
-        if (rc == 0)
-            rc = cs_query_vector(coll, rec.items[0].vector, cs_collection_dimension(coll), req,
-                                 &hits, &err);
-    } else if (rc == 0) {
-        rc = cs_query_run(st->model, coll, req, &hits, &err);
-    }
-    cs_records_free(&rec);
+    if (rc == 0) rc = search(st, name, like, req, &hits, &err);
     if (rc != 0) return web_send_error(c, &err);
     enum MHD_Result ret = send_hits(c, req, image_name, like, name, &hits);
     cs_hits_free(&hits);

@@ -1,5 +1,6 @@
 /* The web server: binds (loopback unless allowed otherwise), collects request bodies,
- * checks the Host header and hands each complete request to its route under the lock. */
+ * applies the guards (guard.c) and hands each complete request to its route, on the
+ * connection's own thread. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -8,8 +9,18 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "web/web_internal.h"
+
+/* Connections at once (each has a thread): 64 slow clients leave room for the page. */
+#define WEB_MAX_CONNECTIONS 256
+/* With --allow-remote: connections from one address (a browser opens about 6). */
+#define WEB_MAX_PER_IP 64
+/* Seconds a connection may stay silent (idle keep-alive, a client that stalls). */
+#define WEB_TIMEOUT_S 30
+#define WEB_THUMB_THREADS_MAX 8
+#define WEB_THUMB_CACHE_DEFAULT ((uint64_t)256 << 20)
 
 struct cs_web_server {
     struct MHD_Daemon *daemon;
@@ -120,29 +131,6 @@ static bool is_loopback(const struct sockaddr_storage *a)
     return false;
 }
 
-/* A page on another site could make the browser send requests to 127.0.0.1 under its
- * own name (DNS rebinding) and read the answers: accept only names of this machine. */
-static bool host_header_ok(const web_state *st, const char *h)
-{
-    if (st->allow_remote || !h) return true;
-    char name[256];
-    size_t n;
-    if (h[0] == '[') {
-        const char *e = strchr(h, ']');
-        if (!e) return false;
-        n = (size_t)(e - h + 1);
-    } else {
-        n = strcspn(h, ":");
-    }
-    if (n == 0 || n >= sizeof name) return false;
-    memcpy(name, h, n);
-    name[n] = '\0';
-    if (!strcasecmp(name, "localhost") || !strcmp(name, "[::1]") || !strcasecmp(name, st->host))
-        return true;
-    struct in_addr a4;
-    return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
-}
-
 /* ---- requests -------------------------------------------------------------------- */
 
 static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -161,13 +149,32 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/* The guards (guard.c), checked as soon as the headers are in: a refused POST is
+ * answered before its body is read. *refused says whether a response was queued. */
+static enum MHD_Result refuse(web_state *st, struct MHD_Connection *c, const char *method,
+                              bool *refused)
+{
+    *refused = true;
+    if (!web_host_ok(st, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
+        return web_send_error_status(c, MHD_HTTP_FORBIDDEN, "ArgError",
+                                     "this server answers only requests addressed to the "
+                                     "loopback host by name or address (Host: "
+                                     "127.0.0.1:PORT, localhost:PORT; see serve "
+                                     "--allow-remote)");
+    const char *why = !strcmp(method, "POST") ? web_cross_site(c) : NULL;
+    if (why) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "refused %s: only this server's own page may POST here",
+                 why);
+        return web_send_error_status(c, MHD_HTTP_FORBIDDEN, "Forbidden", msg);
+    }
+    *refused = false;
+    return MHD_YES;
+}
+
 static enum MHD_Result dispatch(web_state *st, struct MHD_Connection *c, const char *url,
                                 const char *method, web_request *r)
 {
-    if (!host_header_ok(st, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
-        return web_send_error_status(c, MHD_HTTP_FORBIDDEN, "ArgError",
-                                     "this server answers only requests addressed to the "
-                                     "loopback host (see serve --allow-remote)");
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     bool post = !strcmp(method, "POST");
     if (!strcmp(url, "/api/search/image")) {
@@ -189,16 +196,13 @@ static enum MHD_Result dispatch(web_state *st, struct MHD_Connection *c, const c
     }
     if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return web_route_page(c);
 
-    enum MHD_Result ret;
-    pthread_mutex_lock(&st->lock);
-    if (!strcmp(url, "/api/search")) ret = web_route_search_text(st, c, r);
-    else if (!strcmp(url, "/api/search/image")) ret = web_route_search_image(st, c, r);
-    else if (!strcmp(url, "/api/thumb")) ret = web_route_thumb(st, c, r);
-    else if (!strcmp(url, "/api/file")) ret = web_route_file(st, c, r);
-    else if (!strcmp(url, "/api/collections")) ret = web_route_collections(st, c);
-    else ret = web_send_error_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "no such page or API route");
-    pthread_mutex_unlock(&st->lock);
-    return ret;
+    /* Each route takes st->lock for what it does with the store, and only for that. */
+    if (!strcmp(url, "/api/search")) return web_route_search_text(st, c, r);
+    if (!strcmp(url, "/api/search/image")) return web_route_search_image(st, c, r);
+    if (!strcmp(url, "/api/thumb")) return web_route_thumb(st, c, r);
+    if (!strcmp(url, "/api/file")) return web_route_file(st, c, r);
+    if (!strcmp(url, "/api/collections")) return web_route_collections(st, c);
+    return web_send_error_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "no such page or API route");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -211,6 +215,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
+        *con_cls = r;
+        bool refused;
+        enum MHD_Result ret = refuse(st, c, method, &refused);
+        if (refused) {
+            r->answered = true;
+            return ret;
+        }
         r->max_upload = st->max_upload;
         r->is_post = !strcmp(method, "POST");
         /* Only multipart forms are parsed; any other body (even one sent as
@@ -218,7 +229,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         if (r->is_post && type && !strncasecmp(type, "multipart/form-data", 19))
             r->pp = MHD_create_post_processor(c, 64 * 1024, on_post_field, r);
-        *con_cls = r;
+        return MHD_YES;
+    }
+    if (r->answered) {
+        *upload_data_size = 0;   /* refused: the rest of the body is dropped */
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -254,6 +268,10 @@ static void state_free(web_state *st)
     free(st->store_url);
     free(st->index_command);
     if (st->own_store) cs_store_close(st->store);
+    web_pool_stop(st->thumb_pool);
+    web_pool_stop(st->model_pool);
+    web_cache_close(st->cache);
+    cs_budget_destroy(&st->thumb_budget);
 }
 
 int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *opt,
@@ -288,6 +306,7 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     cs_web_server *s = calloc(1, sizeof *s);
     if (!s) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     web_state *st = &s->st;
+    cs_budget_init(&st->thumb_budget, cs_budget_default_bytes());   /* as index's default */
     st->model = model;
     st->store = store;
     rc = cs_model_identity_init(&st->ident, model, opt->apply_exif_orientation, false, err);
@@ -310,16 +329,40 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
         free(s);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
+    int threads = opt->thumb_threads;
+    if (threads <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus < 1 ? 1 : cpus > WEB_THUMB_THREADS_MAX ? WEB_THUMB_THREADS_MAX : (int)cpus;
+    }
+    /* Below the searches' priority, as the indexer's decoding threads are. */
+    rc = web_pool_start(threads, 10, &st->thumb_pool, err);
+    if (rc == 0) rc = web_pool_start(1, 0, &st->model_pool, err);
+    if (rc == 0 && opt->thumb_cache_dir && *opt->thumb_cache_dir)
+        rc = web_cache_open(opt->thumb_cache_dir,
+                            opt->thumb_cache_max ? opt->thumb_cache_max : WEB_THUMB_CACHE_DEFAULT,
+                            &st->cache, err);
+    if (rc != 0) {
+        state_free(st);
+        free(s);
+        return rc;
+    }
     pthread_mutex_init(&st->lock, NULL);
 
-    /* One internal thread runs every callback, so requests are served one at a time
-     * (the store handle is single-threaded); the lock documents and enforces it. */
-    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (ipv6 ? MHD_USE_IPv6 : 0);
+    /* A thread per connection: a request waits only for the store lock (held for the
+     * store work alone), never behind a thumbnail being made or a slow client. Idle or
+     * trickling connections cost a sleeping thread each, so the total is bounded, and
+     * well above the few a browser opens; they are dropped after the timeout. A per-IP
+     * bound would only lock the local user out on loopback (every client is 127.0.0.1),
+     * so it is set only when the server is reachable from elsewhere. */
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_THREAD_PER_CONNECTION | (ipv6 ? MHD_USE_IPv6 : 0);
     s->daemon = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, st,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, st,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_TIMEOUT_S,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                 (unsigned)(opt->allow_remote ? WEB_MAX_PER_IP : 0),
                                  MHD_OPTION_END);
     if (!s->daemon) {
         rc = cs_error_set(err, CS_E_IO, "cannot listen on %s port %d (in use, or not an "
@@ -355,6 +398,8 @@ void cs_web_url(const cs_web_server *server, char *buf, size_t size)
 void cs_web_stop(cs_web_server *server)
 {
     if (!server) return;
+    /* The connections' threads first (they may be waiting for thumbnails), then the
+     * thumbnail threads (state_free). */
     MHD_stop_daemon(server->daemon);
     pthread_mutex_destroy(&server->st.lock);
     state_free(&server->st);

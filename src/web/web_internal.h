@@ -7,23 +7,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "base/budget.h"
+#include "base/hash.h"
 #include "clipsearch/model_record.h"
 #include "clipsearch/web.h"
 
 #define WEB_MAX_COLLECTIONS 16   /* open collection handles kept for reuse */
 #define WEB_MAX_FIELD 65536      /* bytes of one text form field (q, filter, ...) */
 
+typedef struct web_pool web_pool;             /* pool.c */
+typedef struct web_thumb_cache web_thumb_cache;   /* thumb_cache.c */
+
 typedef struct web_coll {
     char *name;
     cs_collection *coll;
 } web_coll;
 
-/* Everything a route may touch; the store and the collections only under lock. */
+/* Everything a route may touch. Requests run on threads of their own (one per
+ * connection), so: the store handle and the collection handles (single-threaded, and a
+ * collection caches its vectors) only under lock; the model on model_pool's one thread.
+ * A loaded model may be shared by threads (clip.h), but each encoding already uses every
+ * core, and concurrent callers change how OpenBLAS splits a GEMM, so scores would differ
+ * in their last bits with the load: one encoding at a time keeps answers identical. And
+ * one long-lived thread keeps what the GEMM libraries set up per thread (buffers,
+ * scratch) warm: on each new connection's fresh thread, a text query took 2-3 times as
+ * long. The rest is read-only after start, except the pools and the cache, which lock
+ * themselves. */
 typedef struct web_state {
     const cs_clip *model;
     cs_model_identity ident;    /* of model: checked against each collection's record */
@@ -41,7 +56,19 @@ typedef struct web_state {
     pthread_mutex_t lock;
     web_coll colls[WEB_MAX_COLLECTIONS];
     size_t n_colls;
+    web_pool *model_pool;       /* one thread: every query encoding */
+    web_pool *thumb_pool;       /* thumbnails are made on these threads */
+    cs_budget thumb_budget;     /* memory their decodes hold at once (base/budget.h) */
+    web_thumb_cache *cache;     /* NULL: no disk cache */
 } web_state;
+
+/* What the store says about a record's file (metadata written by the indexer; -1 / ""
+ * where absent). */
+typedef struct web_record {
+    char *path;                 /* absolute, malloc'd */
+    int64_t bytes, mtime, mtime_ns;
+    char hash[CS_HASH_HEX_LEN + 1];   /* XXH3-128 of the content when indexed */
+} web_record;
 
 /* Form fields of a POST; values are NUL-terminated. */
 typedef struct web_field {
@@ -57,6 +84,7 @@ typedef struct web_request {
     size_t len, cap;
     char *filename;                 /* of the uploaded file, when the form named one */
     bool too_large;
+    bool answered;                  /* refused by a guard as soon as the headers came */
     bool bad_form;                  /* a field over WEB_MAX_FIELD or out of memory */
     web_field *fields;
     size_t n_fields;
@@ -65,7 +93,10 @@ typedef struct web_request {
 
 /* ---- http.c ---------------------------------------------------------------------- */
 
-/* Queue a response (body copied). Adds nosniff and no-referrer headers everywhere. */
+/* The headers every response carries: nosniff, no-referrer and a same-origin resource
+ * policy (no other site may embed a thumbnail or read an answer). */
+void web_add_common_headers(struct MHD_Response *resp);
+/* Queue a response (body copied), with the common headers. */
 enum MHD_Result web_send(struct MHD_Connection *c, unsigned status, const char *type,
                          const void *body, size_t len, const char *cache_control);
 /* Dumps j (reference stolen) as the body, application/json. */
@@ -87,13 +118,63 @@ void web_body_append(web_request *r, const char *data, size_t len);
 void web_field_append(web_request *r, const char *key, const char *data, size_t len);
 void web_request_free(web_request *r);
 
+/* ---- guard.c ---------------------------------------------------------------------- */
+
+/* The Host header is a plain host[:port] and (unless allow_remote) names this machine. */
+bool web_host_ok(const web_state *st, const char *host);
+/* NULL when a POST may be served; else why it is refused (another site sent it). */
+const char *web_cross_site(struct MHD_Connection *c);
+
+/* ---- pool.c ----------------------------------------------------------------------- */
+
+/* Threads (at a lower priority: nice) that run jobs handed to them; at most `threads`
+ * jobs run at once, the rest wait in order. */
+int web_pool_start(int threads, int nice, web_pool **out, cs_error *err);
+/* Runs fn(arg) on a pool thread and returns when it is done. */
+void web_pool_run(web_pool *p, void (*fn)(void *), void *arg);
+/* Lets running and queued jobs finish, then ends the threads. NULL is fine. */
+void web_pool_stop(web_pool *p);
+
+/* ---- thumb_cache.c ---------------------------------------------------------------- */
+
+#define WEB_THUMB_QUALITY 82
+/* A cached thumbnail larger than this is not one we wrote (a 1024-px JPEG at quality 82
+ * is well under 2 MiB even for noise). */
+#define WEB_THUMB_MAX_BYTES ((size_t)8 << 20)
+
+/* A cache in dir (created on the first write, mode 0700) of at most max_bytes. */
+int web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **out, cs_error *err);
+void web_cache_close(web_thumb_cache *cache);
+/* The entry name of a thumbnail (hex): the indexed content hash when the file's size and
+ * mtime are still those indexed, else the path with the current size and mtime; plus
+ * the thumbnail's size and options. */
+void web_cache_key(const web_record *rec, const struct stat *now, int size, bool exif,
+                   char key[CS_HASH_HEX_LEN + 1]);
+/* A valid entry (a JPEG of at most WEB_THUMB_MAX_BYTES whose longest side is at most
+ * size): true and *jpeg malloc'd. An invalid one is removed. */
+bool web_cache_get(web_thumb_cache *cache, const char *key, int size, uint8_t **jpeg,
+                   size_t *len);
+/* Stores atomically (temp file + rename), then evicts the least recently used entries
+ * when over the bound. Failures only mean no caching. */
+void web_cache_put(web_thumb_cache *cache, const char *key, const uint8_t *jpeg, size_t len);
+
 /* ---- routes ---------------------------------------------------------------------- */
 
 /* The store, opened read-only from store_url on first use once the database exists;
- * CS_E_STORE_NOT_FOUND (with the command to run) until then. */
+ * CS_E_STORE_NOT_FOUND (with the command to run) until then. Caller holds st->lock (as
+ * for web_collection and everything done with what they return). */
 int web_store(web_state *st, cs_store **out, cs_error *err);
 /* The collection named by ?collection= (or the default), opened once and kept. */
 int web_collection(web_state *st, const char *name, cs_collection **out, cs_error *err);
+
+/* The file of a record of the collection named by ?collection= whose id is ?id= (takes
+ * the lock itself). Free with web_record_free. */
+int web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
+                    web_record *out, cs_error *err);
+void web_record_free(web_record *rec);
+/* Opens a record's file for reading: a regular file (never blocks on a FIFO) of at most
+ * CS_INDEX_MAX_FILE_BYTES (CS_E_TOO_LARGE), else CS_E_NOT_FOUND. */
+int web_open_file(const char *path, int *fd, struct stat *sb, cs_error *err);
 
 enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
                                       const web_request *r);

@@ -196,7 +196,7 @@ grep -q "cannot listen" "$T/busy.err" || fail "busy port message: $(cat "$T/busy
 grep -q "collection 'not_there' does not exist yet" "$T/busy.err" || fail "no note of the missing collection"
 grep -q "does not exist" "$T/serve.err" && fail "note of a missing collection that exists"
 
-# Concurrent clients: served one at a time, every answer complete and the same as alone.
+# Concurrent clients: each on its own thread, every answer complete and the same as alone.
 pids=()
 for i in 1 2 3 4 5 6; do
   get "$B/api/search?q=a+colourful+gradient&k=4" "$T/par$i" >"$T/parc$i" & pids+=($!)

@@ -3,10 +3,14 @@
 # waits for its "serving" line and sets SERVE_PID, SERVE_PORT and SERVE_URL
 # (http://127.0.0.1:PORT/). Its stderr goes to $SERVE_ERR. Returns 1 if it did not start.
 # serve_stop: SIGTERM, wait; returns the server's exit status.
+# Thumbnails are cached under $XDG_CACHE_HOME: the server gets $SERVE_CACHE, a temporary
+# folder (removed by serve_kill) unless the test sets one, never the user's cache.
 SERVE_PID=
+SERVE_CACHE_TMP=
 serve_start() {
   SERVE_ERR=${SERVE_ERR:-$(mktemp)}
-  "${CLIPSEARCH:?}" serve --port 0 "$@" 2>"$SERVE_ERR" &
+  if [ -z "${SERVE_CACHE:-}" ]; then SERVE_CACHE=$(mktemp -d); SERVE_CACHE_TMP=$SERVE_CACHE; fi
+  XDG_CACHE_HOME=$SERVE_CACHE "${CLIPSEARCH:?}" serve --port 0 "$@" 2>"$SERVE_ERR" &
   SERVE_PID=$!
   SERVE_PORT=
   for _ in $(seq 1 600); do
@@ -34,4 +38,6 @@ serve_stop() {
 serve_kill() {
   if [ -n "$SERVE_PID" ]; then kill -KILL "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null; fi
   SERVE_PID=
+  if [ -n "$SERVE_CACHE_TMP" ]; then rm -rf "$SERVE_CACHE_TMP"; fi
+  SERVE_CACHE_TMP=
 }
