@@ -38,8 +38,10 @@ typedef enum { CS_TERM_TEXT, CS_TERM_IMAGE } cs_term_kind;
 
 typedef struct cs_query_term {
     cs_term_kind kind;
-    char *value;                /* the text, or the image's path (~ expanded) */
+    char *value;                /* the text, or the image's path (~ expanded) or name */
     float weight;               /* signed, never 0 */
+    const cs_image *image;      /* an image term already decoded (not owned; wins over
+                                   the path: an upload names no file) */
 } cs_query_term;
 
 typedef struct cs_query_terms {
@@ -51,6 +53,9 @@ typedef struct cs_query_terms {
  * CS_E_ARG for an empty term ("dog +"), a weight that is 0 or not finite, "~/" without
  * $HOME; nothing is appended then. */
 int cs_query_terms_parse(const char *query, cs_query_terms *terms, cs_error *err);
+/* The index of the first image term, or -1: for front ends that take only texts in the
+ * query (the web API: a path there would read the server's files). */
+int cs_query_terms_first_image(const cs_query_terms *terms);
 /* Appends one term (value copied). CS_E_ARG when weight is 0 or not finite. */
 int cs_query_terms_add(cs_query_terms *terms, cs_term_kind kind, const char *value,
                        float weight, cs_error *err);

@@ -30,7 +30,7 @@ int cs_query_terms_add(cs_query_terms *terms, cs_term_kind kind, const char *val
     terms->items = items;
     char *copy = strdup(value);
     if (!copy) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    items[terms->n++] = (cs_query_term){kind, copy, weight};
+    items[terms->n++] = (cs_query_term){kind, copy, weight, NULL};
     return 0;
 }
 
@@ -127,6 +127,13 @@ int cs_query_terms_parse(const char *query, cs_query_terms *terms, cs_error *err
     return rc;
 }
 
+int cs_query_terms_first_image(const cs_query_terms *terms)
+{
+    for (size_t i = 0; i < terms->n; i++)
+        if (terms->items[i].kind == CS_TERM_IMAGE) return (int)i;
+    return -1;
+}
+
 static int embed_image_term(const cs_clip *model, const char *path, bool exif, float *out,
                             cs_error *err)
 {
@@ -160,6 +167,8 @@ int cs__query_embed_terms(const cs_clip *model, const cs_search_request *req, fl
         if (term->kind == CS_TERM_TEXT) {
             const char *text = term->value;
             rc = cs_clip_embed_texts(model, &text, 1, part, err);
+        } else if (term->image) {
+            rc = cs_clip_embed_image(model, term->image, part, err);
         } else {
             rc = embed_image_term(model, term->value, req->apply_exif_orientation, part, err);
         }

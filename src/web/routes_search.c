@@ -82,13 +82,23 @@ static json_t *hits_json(const cs_hits *hits)
     return arr;
 }
 
-/* {"query": {text, image, like, k, filter, min_score, collection}, "results": [...]} */
+/* {"query": {text, terms, image, like, k, filter, min_score, collection},
+ *  "results": [...]}; text is q as given, terms how it was read. */
 static enum MHD_Result send_hits(struct MHD_Connection *c, const cs_search_request *req,
-                                 const char *image_name, const char *like,
+                                 const char *text, const char *image_name, const char *like,
                                  const char *collection, const cs_hits *hits)
 {
     json_t *q = json_object();
-    json_object_set_new(q, "text", req->text && *req->text ? jstr(req->text) : json_null());
+    json_object_set_new(q, "text", text && *text ? jstr(text) : json_null());
+    json_t *terms = json_array();
+    for (size_t i = 0; req->terms && i < req->terms->n; i++) {
+        const cs_query_term *t = &req->terms->items[i];
+        json_array_append_new(terms, json_pack("{s:s,s:o,s:f}", "kind",
+                                               t->kind == CS_TERM_TEXT ? "text" : "image",
+                                               "value", jstr(t->value), "weight",
+                                               (double)t->weight));
+    }
+    json_object_set_new(q, "terms", terms);
     json_object_set_new(q, "image", image_name ? jstr(image_name) : json_null());
     json_object_set_new(q, "like", like ? jstr(like) : json_null());
     json_object_set_new(q, "k", json_integer(req->k));
@@ -128,6 +138,24 @@ static int searchable(web_state *st, const char *name, cs_collection **coll, cs_
                             "%d-d: search it with the model it was indexed with (--model)",
                             cs_collection_name(*coll), cdim, cs_clip_model_dir(st->model), dim);
     return 0;
+}
+
+/* q in the query algebra's syntax (query.h), texts only: an image term would name a
+ * file on the server, which a web client has no business reading. */
+static int query_terms(const char *q, cs_query_terms *terms, cs_error *err)
+{
+    size_t before = terms->n;
+    int rc = cs_query_terms_parse(q, terms, err);
+    if (rc == 0) {
+        int i = cs_query_terms_first_image(terms);
+        if (i >= 0 && (size_t)i >= before) {
+            rc = cs_error_set(err, CS_E_ARG, "q: '%s' would be an image on the server: upload "
+                                             "images to /api/search/image (q may add texts)",
+                              terms->items[i].value);
+            while (terms->n > before) free(terms->items[--terms->n].value);
+        }
+    }
+    return rc;
 }
 
 typedef struct embed_job {
@@ -199,7 +227,7 @@ static enum MHD_Result run(web_state *st, struct MHD_Connection *c, const web_re
     int rc = read_options(c, r, req, &err);
     if (rc == 0) rc = search(st, name, like, req, &hits, &err);
     if (rc != 0) return web_send_error(c, &err);
-    enum MHD_Result ret = send_hits(c, req, image_name, like, name, &hits);
+    enum MHD_Result ret = send_hits(c, req, web_param(c, r, "q"), image_name, like, name, &hits);
     cs_hits_free(&hits);
     return ret;
 }
@@ -209,9 +237,9 @@ enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
 {
     cs_search_request req;
     cs_search_request_init(&req);
-    req.text = web_param(c, r, "q");
+    const char *q = web_param(c, r, "q");
     const char *like = web_param(c, r, "like");
-    bool has_text = req.text && *req.text, has_like = like && *like;
+    bool has_text = q && *q, has_like = like && *like;
     if (has_text == has_like)
         return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
                                      has_text ? "give q (a text) or like (a record id), not both"
@@ -219,7 +247,15 @@ enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
                                                 "a record to find similar ones) is required; "
                                                 "POST an image to /api/search/image to search "
                                                 "by image");
-    return run(st, c, r, &req, NULL, has_like ? like : NULL);
+    cs_query_terms terms = {0};
+    if (has_text) {
+        cs_error err = {0};
+        if (query_terms(q, &terms, &err) != 0) return web_send_error(c, &err);
+        req.terms = &terms;
+    }
+    enum MHD_Result ret = run(st, c, r, &req, NULL, has_like ? like : NULL);
+    cs_query_terms_free(&terms);
+    return ret;
 }
 
 enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
@@ -241,10 +277,22 @@ enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
     }
     cs_search_request req;
     cs_search_request_init(&req);
-    req.image = &img;
     req.apply_exif_orientation = st->apply_exif;
-    req.text = web_param(c, r, "q");
-    enum MHD_Result ret = run(st, c, r, &req, r->filename ? r->filename : "upload", NULL);
+    /* The upload is the first term; q adds texts to it ("at night -rain"). */
+    const char *name = r->filename ? r->filename : "upload";
+    cs_query_terms terms = {0};
+    const char *q = web_param(c, r, "q");
+    int rc = cs_query_terms_add(&terms, CS_TERM_IMAGE, name, 1, &err);
+    if (rc == 0) terms.items[0].image = &img;
+    if (rc == 0 && q && *q) rc = query_terms(q, &terms, &err);
+    enum MHD_Result ret;
+    if (rc != 0) {
+        ret = web_send_error(c, &err);
+    } else {
+        req.terms = &terms;
+        ret = run(st, c, r, &req, name, NULL);
+    }
+    cs_query_terms_free(&terms);
     cs_image_free(&img);
     return ret;
 }

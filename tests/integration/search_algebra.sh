@@ -101,6 +101,45 @@ S -- "0:red" >/dev/null 2>"$T/err"; [ $? -eq 2 ] && grep -q "weight" "$T/err" ||
 S "red - red" >/dev/null 2>"$T/err"; [ $? -eq 1 ] && grep -q "cancel out" "$T/err" || fail "red - red: $(cat "$T/err")"
 S "red + ./nosuch.jpg" >/dev/null 2>"$T/err"; [ $? -eq 1 ] && grep -q "nosuch.jpg" "$T/err" || fail "missing image term: $(cat "$T/err")"
 
+# The web API reads q with the same syntax (texts only: a path would name a file on the
+# server) and adds q's texts to an uploaded image; the answer says how it read q.
+. "$SRC/tests/integration/serve_common.bash"
+trap 'serve_kill; rm -rf "$T"' EXIT
+if serve_start --db "$DB" --collection "$COLL"; then
+    B=${SERVE_URL%/}
+    api() { curl -s -m 60 -o "$2" -w '%{http_code}' "${@:3}" "$1"; }
+    [ "$(api "$B/api/search?k=$N" "$T/w1" -G --data-urlencode 'q=red - blue sky')" = 200 ] || fail "api algebra status: $(cat "$T/w1")"
+    python3 - "$T/w1" "$T/r1" <<'PY' || fail "api algebra differs from the CLI: $(head -c 400 "$T/w1")"
+import json, sys
+w = json.load(open(sys.argv[1]))
+assert w["query"]["text"] == "red - blue sky", w["query"]
+assert w["query"]["terms"] == [{"kind": "text", "value": "red", "weight": 1.0},
+                               {"kind": "text", "value": "blue sky", "weight": -1.0}], w["query"]
+cli = [json.loads(l) for l in open(sys.argv[2])]
+assert [r["id"] for r in w["results"]] == [r["id"] for r in cli]
+assert all(abs(a["score"] - b["score"]) < 1e-6 for a, b in zip(w["results"], cli))
+PY
+    code=$(api "$B/api/search" "$T/w2" -G --data-urlencode "q=red + ./$Q")
+    [ "$code" = 400 ] && grep -q 'would be an image on the server' "$T/w2" || fail "api image term: $code $(cat "$T/w2")"
+    code=$(api "$B/api/search" "$T/w3" -G --data-urlencode "q=red +")
+    [ "$code" = 400 ] && grep -q "nothing after '+'" "$T/w3" || fail "api dangling +: $code $(cat "$T/w3")"
+    # Upload + "2:red -blue sky" = the CLI's --image with those texts.
+    [ "$(api "$B/api/search/image?k=$N&q=2%3Ared+-blue+sky" "$T/w4" -F "image=@$Q")" = 200 ] ||
+        fail "api image algebra status: $(cat "$T/w4")"
+    S "2:red -blue sky" --image "$Q" >"$T/r12"
+    python3 - "$T/w4" "$T/r12" <<'PY' || fail "api image algebra differs from the CLI: $(head -c 400 "$T/w4")"
+import json, sys
+w = json.load(open(sys.argv[1]))
+assert [t["kind"] for t in w["query"]["terms"]] == ["image", "text", "text"], w["query"]
+cli = [json.loads(l) for l in open(sys.argv[2])]
+assert [r["id"] for r in w["results"]] == [r["id"] for r in cli]
+assert all(abs(a["score"] - b["score"]) < 1e-5 for a, b in zip(w["results"], cli))
+PY
+    serve_stop || fail "server exit status"
+else
+    fail "server did not start"
+fi
+
 "$CS" vec drop --db "$DB" "$COLL" >/dev/null 2>&1
 [ $fails -eq 0 ] && echo "search_algebra: ok"
 exit $((fails > 0))
