@@ -146,15 +146,18 @@ static int query_terms(const char *q, cs_query_terms *terms, cs_error *err)
 {
     size_t before = terms->n;
     int rc = cs_query_terms_parse(q, terms, err);
-    if (rc == 0) {
-        int i = cs_query_terms_first_image(terms);
-        if (i >= 0 && (size_t)i >= before) {
-            rc = cs_error_set(err, CS_E_ARG, "q: '%s' would be an image on the server: upload "
-                                             "images to /api/search/image (q may add texts)",
-                              terms->items[i].value);
-            while (terms->n > before) free(terms->items[--terms->n].value);
-        }
-    }
+    /* Only the terms q added: the image route's upload is already there as the first.
+     * The message does not echo the term: the parser expanded '~/' with the server's
+     * $HOME, which is none of the client's business. */
+    for (size_t k = before; rc == 0 && k < terms->n; k++)
+        if (terms->items[k].kind == CS_TERM_IMAGE)
+            rc = cs_error_set(err, CS_E_ARG, "q: term %zu is an image path ('/', './', "
+                                             "'../' or '~/'), which would name a file on the "
+                                             "server: upload images to /api/search/image "
+                                             "(q may add texts)",
+                              k - before + 1);
+    if (rc != 0)
+        while (terms->n > before) free(terms->items[--terms->n].value);
     return rc;
 }
 
@@ -250,7 +253,10 @@ enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
     cs_query_terms terms = {0};
     if (has_text) {
         cs_error err = {0};
-        if (query_terms(q, &terms, &err) != 0) return web_send_error(c, &err);
+        if (query_terms(q, &terms, &err) != 0) {
+            cs_query_terms_free(&terms);
+            return web_send_error(c, &err);
+        }
         req.terms = &terms;
     }
     enum MHD_Result ret = run(st, c, r, &req, NULL, has_like ? like : NULL);

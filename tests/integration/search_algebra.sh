@@ -120,7 +120,14 @@ assert [r["id"] for r in w["results"]] == [r["id"] for r in cli]
 assert all(abs(a["score"] - b["score"]) < 1e-6 for a, b in zip(w["results"], cli))
 PY
     code=$(api "$B/api/search" "$T/w2" -G --data-urlencode "q=red + ./$Q")
-    [ "$code" = 400 ] && grep -q 'would be an image on the server' "$T/w2" || fail "api image term: $code $(cat "$T/w2")"
+    [ "$code" = 400 ] && grep -q 'would name a file on the server' "$T/w2" || fail "api image term: $code $(cat "$T/w2")"
+    # The refusal does not echo the term: '~/' was expanded with the server's $HOME.
+    code=$(api "$B/api/search" "$T/w2" -G --data-urlencode "q=red + ~/x.jpg")
+    [ "$code" = 400 ] && ! grep -qF "$HOME" "$T/w2" || fail "api ~ term: $code $(cat "$T/w2")"
+    # The image route checks q's terms too (the upload is its first image term).
+    qe=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "red + ./$Q")
+    code=$(api "$B/api/search/image?q=$qe" "$T/w2" -F "image=@$Q")
+    [ "$code" = 400 ] && grep -q 'would name a file on the server' "$T/w2" || fail "api image route image term: $code $(cat "$T/w2")"
     code=$(api "$B/api/search" "$T/w3" -G --data-urlencode "q=red +")
     [ "$code" = 400 ] && grep -q "nothing after '+'" "$T/w3" || fail "api dangling +: $code $(cat "$T/w3")"
     # Upload + "2:red -blue sky" = the CLI's --image with those texts.
@@ -135,7 +142,7 @@ cli = [json.loads(l) for l in open(sys.argv[2])]
 assert [r["id"] for r in w["results"]] == [r["id"] for r in cli]
 assert all(abs(a["score"] - b["score"]) < 1e-5 for a, b in zip(w["results"], cli))
 PY
-    serve_stop || fail "server exit status"
+    serve_stop || fail "server exit status: $(grep -v "no model record" "$SERVE_ERR" | tail -40)"
 else
     fail "server did not start"
 fi
