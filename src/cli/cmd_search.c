@@ -13,6 +13,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/search_output.h"
+#include "cli/search_session.h"
 #include "clipsearch/query.h"
 
 static void usage(FILE *f)
@@ -58,21 +59,14 @@ static void usage(FILE *f)
         "image; an empty line or end of input quits.\n");
 }
 
-typedef struct {
-    cs_clip *model;
-    cs_collection *coll;
-    cs_search_request base;   /* k, filter, min score, weights, exif */
-    search_output out;
-} session;
-
-static int print_hits(session *s, const cs_hits *hits, const char *title, const char *image,
-                      cs_error *err)
+static int print_hits(search_session *s, const cs_hits *hits, const char *title,
+                      const char *image, cs_error *err)
 {
     return search_print(stdout, &s->out, hits, title, image, err);
 }
 
-static int run_query(session *s, const cs_query_terms *terms, const char *title,
-                     cs_error *err)
+int search_session_run(search_session *s, const cs_query_terms *terms, const char *title,
+                       cs_error *err)
 {
     cs_search_request req = s->base;
     req.terms = terms;
@@ -98,7 +92,7 @@ static void *warm_main(void *arg)
 }
 
 /* The query vector, after the same dimension check cs_query_run makes. */
-static int embed_checked(session *s, const cs_search_request *req, float **vec, cs_error *err)
+static int embed_checked(search_session *s, const cs_search_request *req, float **vec, cs_error *err)
 {
     int dim = cs_clip_embed_dim(s->model), cdim = cs_collection_dimension(s->coll);
     if (cdim > 0 && cdim != dim)
@@ -111,7 +105,7 @@ static int embed_checked(session *s, const cs_search_request *req, float **vec, 
     return cs_query_embed(s->model, req, *vec, err);
 }
 
-static int print_vector_query(session *s, const float *vec, const char *title,
+static int print_vector_query(search_session *s, const float *vec, const char *title,
                               const char *image, cs_error *err)
 {
     cs_search_request req = s->base;
@@ -120,49 +114,6 @@ static int print_vector_query(session *s, const float *vec, const char *title,
     if (rc == 0) rc = print_hits(s, &hits, title, image, err);
     cs_hits_free(&hits);
     return rc;
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t') s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* One query per line until an empty line or EOF; errors are reported and the loop goes
- * on, so a typo does not cost a model reload. */
-static int repl(session *s)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    fprintf(stderr, "clipsearch: type a query (':image PATH' for an image), empty line quits\n");
-    for (;;) {
-        fputs("search> ", stderr);
-        fflush(stderr);
-        if (getline(&line, &cap, stdin) < 0) break;
-        char *q = trim(line);
-        if (!*q) break;
-        cs_error err = {0};
-        cs_query_terms terms = {0};
-        int rc;
-        if (!strncmp(q, ":image", 6) && (q[6] == ' ' || q[6] == '\t' || !q[6])) {
-            char *path = trim(q + 6);
-            if (!*path) {
-                fprintf(stderr, "clipsearch: :image needs a PATH\n");
-                continue;
-            }
-            rc = cs_query_terms_add(&terms, CS_TERM_IMAGE, path, 1, &err);
-        } else {
-            rc = cs_query_terms_parse(q, &terms, &err);
-        }
-        if (rc == 0) rc = run_query(s, &terms, q, &err);
-        cs_query_terms_free(&terms);
-        if (rc != 0) cli_fail(&err);
-    }
-    free(line);
-    return 0;
 }
 
 /* An --image value: the file of that name when there is one; else "[-|+][W:]PATH"
@@ -231,7 +182,7 @@ int cmd_search(int argc, char **argv)
         {"precision", required_argument, 0, O_PRECISION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
-    session s;
+    search_session s;
     memset(&s, 0, sizeof s);
     cs_search_request_init(&s.base);
     const char *db = NULL, *coll_name = "image_vectors", *model_dir = NULL;
@@ -323,13 +274,8 @@ int cmd_search(int argc, char **argv)
             strcat(text, argv[i]);
         }
     }
+    /* No query in the arguments: queries come from stdin (a terminal or a pipe). */
     bool interactive = !text && !n_images;
-    if (interactive && !isatty(STDIN_FILENO)) {
-        free(text);
-        free(images);
-        return cli_usage_error("search", "no query: give \"TEXT\" and/or --image FILE "
-                                         "(interactive mode needs a terminal on stdin)");
-    }
     cs_error err = {0};
     cs_query_terms terms = {0};
     char *title = NULL;
@@ -369,7 +315,7 @@ int cmd_search(int argc, char **argv)
             rc = cli_check_model(s.coll, s.model, s.base.apply_exif_orientation, false,
                                  CS_MODEL_USE_QUERY, &err);
         if (rc != 0) status = cli_fail(&err);
-        else if (interactive) status = repl(&s);
+        else if (interactive) status = search_repl(&s, isatty(STDIN_FILENO) != 0);
         else if (print_vector_query(&s, vec, title, n_images == 1 ? images[0] : NULL, &err) != 0)
             status = cli_fail(&err);
         free(vec);

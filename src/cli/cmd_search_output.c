@@ -21,7 +21,7 @@ static bool all_text(const cs_hits *hits)
     return true;
 }
 
-static void print_json(FILE *out, const cs_hit *h)
+static json_t *hit_json(const cs_hit *h)
 {
     json_t *meta = json_loads(h->metadata_json, JSON_DECODE_ANY, NULL);
     if (!meta) meta = json_string(h->metadata_json);
@@ -31,10 +31,24 @@ static void print_json(FILE *out, const cs_hit *h)
     json_object_set_new(o, "score", json_real(h->score));
     json_object_set_new(o, "metadata", meta);
     if (h->missing) json_object_set_new(o, "missing", json_true());
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    return o;
+}
+
+static void print_json_value(FILE *out, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
     if (s) fprintf(out, "%s\n", s);
     free(s);
     json_decref(o);
+}
+
+/* Queries read from a pipe: one line per query, {"query": TEXT, "results": [...]}. */
+static void print_json_answer(FILE *out, const char *query, const cs_hits *hits)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < hits->n; i++) json_array_append_new(arr, hit_json(&hits->items[i]));
+    json_t *q = query ? json_string(query) : NULL;
+    print_json_value(out, json_pack("{s:o,s:o}", "query", q ? q : json_null(), "results", arr));
 }
 
 /* The terminal thumbnail of a record whose id names an image file (base/pathid.h). */
@@ -59,8 +73,10 @@ int search_print(FILE *out, const search_output *o, const cs_hits *hits, const c
                  const char *query_image, cs_error *err)
 {
     bool preview = o->preview && !o->json && !o->paths && isatty(fileno(out));
-    if (o->json) {
-        for (size_t i = 0; i < hits->n; i++) print_json(out, &hits->items[i]);
+    if (o->json && o->per_query) {
+        print_json_answer(out, title, hits);
+    } else if (o->json) {
+        for (size_t i = 0; i < hits->n; i++) print_json_value(out, hit_json(&hits->items[i]));
     } else if (o->paths) {
         for (size_t i = 0; i < hits->n; i++) print_path(out, hits->items[i].id);
     } else if (hits->n == 0) {

@@ -14,6 +14,7 @@ typedef struct search_output {
     bool preview;               /* only honoured when stdout is a terminal */
     const char *html_path;      /* write a gallery there too */
     bool apply_exif;
+    bool per_query;             /* with json: one line per query (queries from a pipe) */
 } search_output;
 
 /* Prints hits to out; writes the gallery when asked. title/query_image describe the

@@ -115,7 +115,8 @@ if command -v script >/dev/null; then
   grep -q $'\e\\[' "$T/tty" || fail "--preview on a terminal printed no image"
 fi
 
-# REPL through a pseudo-terminal: two queries, then an empty line.
+# REPL through a pseudo-terminal: two queries, then Ctrl-D (search_repl.sh has the rest).
+export XDG_STATE_HOME=$T/state   # the REPL's history, never the user's
 python3 - "$CS" "$DB" "$COLL" "$Q" >"$T/repl" 2>&1 <<'PY' || fail "repl: $(cat "$T/repl")"
 import os, pty, sys, time, select
 cs, db, coll, img = sys.argv[1:5]
@@ -147,7 +148,7 @@ assert out.count(b"rank") >= 2, out
 assert img.encode() in out, out
 os.write(fd, b":image /nonexistent.png\n")
 read_until(b"nonexistent", 30)
-os.write(fd, b"\n")
+os.write(fd, b"\x04")
 _, status = os.waitpid(pid, 0)
 print(out.decode(errors="replace"))
 assert os.WEXITSTATUS(status) == 0, status
