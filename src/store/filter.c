@@ -13,7 +13,8 @@
 
 #include "store/jval.h"
 
-static const char *const OP_NAMES[] = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$contains"};
+static const char *const OP_NAMES[] = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$contains",
+                                          "$icontains"};
 
 const char *cs_filter_op_name(cs_filter_op op)
 {
@@ -143,6 +144,8 @@ static int build_cmp(const jv *key, const jv *opobj, cs_filter **out, cs_error *
     }
     if (op == CS_OP_CONTAINS && !is_scalar(val))
         return cs_error_set(err, CS_E_FILTER, "argument to $contains filter must be a scalar");
+    if (op == CS_OP_ICONTAINS && val->type != JV_STRING)
+        return cs_error_set(err, CS_E_FILTER, "argument to $icontains filter must be a string");
     cs_filter *f = calloc(1, sizeof *f);
     if (!f) return nomem(err);
     f->kind = CS_FILTER_CMP;

@@ -11,7 +11,10 @@
 typedef enum { CS_FILTER_AND, CS_FILTER_OR, CS_FILTER_CMP } cs_filter_kind;
 
 typedef enum {
-    CS_OP_EQ, CS_OP_NE, CS_OP_GT, CS_OP_GTE, CS_OP_LT, CS_OP_LTE, CS_OP_IN, CS_OP_CONTAINS
+    CS_OP_EQ, CS_OP_NE, CS_OP_GT, CS_OP_GTE, CS_OP_LT, CS_OP_LTE, CS_OP_IN, CS_OP_CONTAINS,
+    /* clipsearch extension (not vecs): a string value containing the operand, ASCII
+     * letters compared case-insensitively (what `search --name` asks for). */
+    CS_OP_ICONTAINS
 } cs_filter_op;
 
 typedef struct cs_filter {
@@ -21,7 +24,8 @@ typedef struct cs_filter {
     struct cs_filter **children;
     size_t n_children;
     /* CMP: literal top-level metadata key, operator and operand (owned reference).
-     * $in: a JSON array of scalars; $contains: a scalar; others: any JSON value. */
+     * $in: a JSON array of scalars; $contains: a scalar; $icontains: a string; others:
+     * any JSON value. */
     char *key;
     cs_filter_op op;
     json_t *value;

@@ -15,6 +15,24 @@ struct cs_filter_eval {
     size_t n;
 };
 
+static unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* Whether s holds sub, ASCII letters case-insensitively and every other byte exactly:
+ * what PostgreSQL's lower(... COLLATE "C") gives, whatever the server's locale. */
+static bool ascii_icontains(const char *s, size_t n, const char *sub, size_t m)
+{
+    if (m > n) return false;
+    for (size_t i = 0; i + m <= n; i++) {
+        size_t j = 0;
+        while (j < m && ascii_lower((unsigned char)s[i + j]) == ascii_lower((unsigned char)sub[j])) j++;
+        if (j == m) return true;
+    }
+    return false;
+}
+
 int cs_jsonb_op(cs_filter_op op, const jv *v, const jv *operand)
 {
     switch (op) {
@@ -29,6 +47,9 @@ int cs_jsonb_op(cs_filter_op op, const jv *v, const jv *operand)
             if (jv_cmp(v, &operand->items[i]) == 0) return 1;
         return 0;
     case CS_OP_CONTAINS: return jv_array_has_scalar(v, operand);
+    case CS_OP_ICONTAINS:
+        return v->type == JV_STRING && operand->type == JV_STRING &&
+               ascii_icontains(v->s, v->len, operand->s, operand->len);
     }
     return 0;
 }

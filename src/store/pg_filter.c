@@ -88,6 +88,19 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
         cs_pg_sql_add(s, " = 'array')");
         break;
     }
+    case CS_OP_ICONTAINS: {
+        /* COLLATE "C": lower() folds ASCII only, as the C evaluator does, whatever the
+         * server's locale; strpos, not LIKE, so % and _ in the text are plain characters. */
+        const char *text = json_string_value(f->value);
+        char *v = strdup(text ? text : "");
+        if (!v) s->oom = true;
+        cs_pg_sql_add(s, "(jsonb_typeof");
+        field(s, f->key);
+        cs_pg_sql_add(s, " = 'string' AND strpos(lower((metadata ->> ");
+        cs_pg_sql_param(s, f->key, "::text) COLLATE \"C\"), lower(");
+        cs_pg_sql_param_own(s, v, "::text COLLATE \"C\")) > 0)");
+        break;
+    }
     }
 }
 

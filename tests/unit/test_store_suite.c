@@ -494,6 +494,44 @@ static const char *rs(int first, ...)
     return buf;
 }
 
+/* $icontains (clipsearch's extension for `search --name`): strings only, ASCII letters
+ * case-insensitively, every other byte exactly; % and _ are plain characters. */
+static void test_filter_icontains(void)
+{
+    cs_collection *c = fresh("icont", 2);
+    static const char *meta[][2] = {
+        {"r1", "{\"name\":\"Holiday_100%.JPG\"}"}, {"r2", "{\"name\":\"holiday.png\"}"},
+        {"r3", "{\"name\":\"CAF\xc3\x89.jpg\"}"},  {"r4", "{\"name\":\"caf\xc3\xa9.jpg\"}"},
+        {"r5", "{\"name\":42}"},                      {"r6", "{\"name\":[\"holiday\"]}"},
+        {"r7", "{\"other\":\"holiday\"}"},          {"r8", "{\"name\":\"a\\\"q\\u00e9\"}"},
+    };
+    size_t n = sizeof meta / sizeof *meta;
+    cs_record_in recs[8];
+    float v[2] = {1, 1};
+    for (size_t i = 0; i < n; i++) recs[i] = (cs_record_in){meta[i][0], v, meta[i][1]};
+    OK(cs_collection_upsert(c, recs, n, &E));
+    expect_filter(c, "{\"name\":{\"$icontains\":\"HOLIDAY\"}}", rs(1, 2, 0));
+    expect_filter(c, "{\"name\":{\"$icontains\":\"day_1\"}}", rs(1, 0));
+    expect_filter(c, "{\"name\":{\"$icontains\":\"0%.j\"}}", rs(1, 0));
+    expect_filter(c, "{\"name\":{\"$icontains\":\"y.p\"}}", rs(2, 0));
+    expect_filter(c, "{\"name\":{\"$icontains\":\"_\"}}", rs(1, 0));
+    /* Non-ASCII letters compare exactly: \u00c9 is not \u00e9. */
+    expect_filter(c, "{\"name\":{\"$icontains\":\"caf\xc3\xa9\"}}", rs(4, 0));
+    expect_filter(c, "{\"name\":{\"$icontains\":\"Caf\"}}", rs(3, 4, 0));
+    /* Escaped characters in the stored value and in the operand. */
+    expect_filter(c, "{\"name\":{\"$icontains\":\"\\\"Q\\u00e9\"}}", rs(8, 0));
+    /* The empty text is in every string. */
+    expect_filter(c, "{\"name\":{\"$icontains\":\"\"}}", rs(1, 2, 3, 4, 8, 0));
+    expect_filter(c, "{\"$and\":[{\"name\":{\"$icontains\":\"jpg\"}},{\"name\":{\"$icontains\":\"caf\"}}]}",
+                  rs(3, 4, 0));
+    int rc;
+    free(query_ids(c, "{\"name\":{\"$icontains\":1}}", &rc));
+    CHECK_MSG(rc == CS_E_FILTER && strstr(E.msg, "must be a string"), "rc %d %s", rc, E.msg);
+    free(query_ids(c, "{\"name\":{\"$icontains\":[\"a\"]}}", &rc));
+    CHECK(rc == CS_E_FILTER);
+    done(c);
+}
+
 static void test_filters(void)
 {
     cs_collection *c = fresh("filt", 2);
@@ -1132,6 +1170,7 @@ int main(void)
     test_upsert();
     test_fetch_delete();
     test_filters();
+    test_filter_icontains();
     test_measures();
     test_query_validation();
     test_create_index();
