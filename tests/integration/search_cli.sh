@@ -118,7 +118,7 @@ fi
 # REPL through a pseudo-terminal: two queries, then Ctrl-D (search_repl.sh has the rest).
 export XDG_STATE_HOME=$T/state   # the REPL's history, never the user's
 python3 - "$CS" "$DB" "$COLL" "$Q" >"$T/repl" 2>&1 <<'PY' || fail "repl: $(cat "$T/repl")"
-import os, pty, sys, time, select
+import os, pty, sys, time, select, termios
 cs, db, coll, img = sys.argv[1:5]
 pid, fd = pty.fork()
 if pid == 0:
@@ -135,19 +135,30 @@ def read_until(token, timeout=60):
             except OSError:
                 break
     return token in out
+def wait_line_editing(timeout=60):
+    """Handshake: the REPL has put the terminal in raw mode (read from the pty's master);
+    a key sent before would meet the kernel's line discipline (Ctrl-D lost as an EOF)."""
+    end = time.time() + timeout
+    while termios.tcgetattr(fd)[3] & termios.ICANON:
+        assert time.time() < end, out
+        time.sleep(0.01)
 assert read_until(b"search> "), out
+wait_line_editing()
 os.write(fd, b"a colourful gradient\n")
 assert read_until(b"rank"), out
 n = out.count(b"search> ")
 assert read_until(b"search> ", 60) and out.count(b"search> ") >= 1
+wait_line_editing()
 os.write(fd, (":image " + img + "\n").encode())
 deadline = time.time() + 60
 while out.count(b"rank") < 2 and time.time() < deadline:
     read_until(b"\x00", 0.5)
 assert out.count(b"rank") >= 2, out
 assert img.encode() in out, out
+wait_line_editing()
 os.write(fd, b":image /nonexistent.png\n")
-read_until(b"nonexistent", 30)
+assert read_until(b"nonexistent", 30), out
+wait_line_editing()
 os.write(fd, b"\x04")
 _, status = os.waitpid(pid, 0)
 print(out.decode(errors="replace"))
