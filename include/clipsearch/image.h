@@ -67,6 +67,11 @@ const char *cs_image_supported_formats(void);
 int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err);
 /* opt: the limits the decode will use (NULL: defaults), so that a --max-pixels above the
  * default probes what the decode will accept. */
+/* When the photo was taken: EXIF DateTimeOriginal of a JPEG, PNG, WebP or TIFF file as
+ * seconds since the epoch (exact with OffsetTimeOriginal, else the wall clock read in the
+ * local time zone). false when absent, unset (zeros) or malformed. */
+bool cs_image_exif_taken(const uint8_t *data, size_t len, int64_t *out);
+
 int cs_image_probe_memory(const uint8_t *data, size_t len, const cs_image_options *opt,
                           cs_image_info *info, cs_error *err);
 

@@ -22,6 +22,7 @@ typedef struct ix_stored {
     char *id;
     int64_t bytes, mtime, mtime_ns;
     int width, height;
+    bool has_taken;        /* metadata "taken" present (older records lack it) */
     char hash[CS_HASH_HEX_LEN + 1];
     char embedder[17];     /* metadata "embedder" (cs_model_identity_key), "" when absent */
 } ix_stored;
@@ -74,6 +75,8 @@ typedef struct ix_result {
      * collection): it keeps saying who computed it. NULL: computed in this run. */
     const char *source_embedder;
     int width, height;
+    bool has_taken;        /* EXIF DateTimeOriginal found (taken) */
+    int64_t taken;
     float *pixels;         /* IX_PIXELS: 3*side*side floats */
     const float *vec;      /* the vector to write, resolved while flushing a batch */
     bool no_reuse;         /* a retry after a stale reuse: decode whatever the hash */

@@ -85,6 +85,7 @@ void ix_meta_parse(const char *text, ix_stored *s)
     s->bytes = get_int(o, "bytes");
     s->mtime = get_int(o, "mtime");
     s->mtime_ns = get_int(o, "mtime_ns");
+    s->has_taken = json_is_number(json_object_get(o, "taken"));
     int64_t w = get_int(o, "width"), h = get_int(o, "height");
     s->width = w >= 0 && w <= 1 << 30 ? (int)w : -1;
     s->height = h >= 0 && h <= 1 << 30 ? (int)h : -1;
@@ -120,6 +121,9 @@ char *ix_meta_build(const ix_job *job, const ix_result *res, const char *embedde
     bad |= json_object_set_new(o, "bytes", json_integer(job->bytes));
     bad |= json_object_set_new(o, "mtime", json_integer(job->mtime));
     bad |= json_object_set_new(o, "mtime_ns", json_integer(job->mtime_ns));
+    /* When the photo was taken (search --after/--before): EXIF DateTimeOriginal, else the
+     * file's mtime; seconds since the epoch either way. */
+    bad |= json_object_set_new(o, "taken", json_integer(res->has_taken ? res->taken : job->mtime));
     bad |= json_object_set_new(o, "hash", json_string(res->hash));
     if (embedder && *embedder) bad |= json_object_set_new(o, "embedder", json_string(embedder));
     char *text = bad ? NULL : json_dumps(o, JSON_COMPACT);

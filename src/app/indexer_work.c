@@ -121,6 +121,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
     }
     size = (size_t)nh + (size_t)rest; /* the file may have shrunk since fstat */
     cs_hash128_hex(data, size, res->hash);
+    res->has_taken = cs_image_exif_taken(data, size, &res->taken);
 
     if (allow_reuse && job->stored && !strcmp(job->stored->hash, res->hash)) {
         /* Touched, not changed: keep the vector, refresh size/mtime in the metadata. */

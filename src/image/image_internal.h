@@ -67,6 +67,8 @@ const char *cs__sniff_unsupported(const uint8_t *data, size_t len);
 int cs__exif_orientation(cs_image_format f, const uint8_t *data, size_t len);
 /* Orientation from a TIFF-structured EXIF block ("II*\0" / "MM\0*" ...). */
 int cs__exif_orientation_tiff(const uint8_t *tiff, size_t len);
+/* DateTimeOriginal of a TIFF-structured EXIF block as seconds since the epoch. */
+bool cs__exif_taken_tiff(const uint8_t *tiff, size_t len, int64_t *out);
 
 /* A 256-entry RGB palette initialised as Pillow 9.4 does (grey ramp), so indices past the
  * file's palette map to (i,i,i) exactly like PIL's P -> RGB conversion. */

@@ -13,6 +13,22 @@ cp "$SRC"/tests/fixtures/tiny/images/*.png "$SRC"/tests/fixtures/tiny/images/*.j
 "$GEN" jpg "$A/sub/deeper/photo.JPEG" 64 48 3
 "$GEN" png "$B" 3 40 30 9
 cp "$A/sub/img_0001.png" "$A/sub/deeper/no_extension"   # a PNG without extension
+# A JPEG whose EXIF says when it was taken (DateTimeOriginal + OffsetTimeOriginal).
+python3 - "$A/sub/deeper/photo.JPEG" "$A/dated.jpg" <<'PY' || die "making dated.jpg"
+import struct, sys
+src = open(sys.argv[1], "rb").read()
+t = bytearray(84)
+t[0:8] = b"II*\0\x08\0\0\0"
+t[8:10] = struct.pack("<H", 1)
+t[10:22] = struct.pack("<HHII", 0x8769, 4, 1, 26)          # ExifIFD pointer
+t[26:28] = struct.pack("<H", 2)
+t[28:40] = struct.pack("<HHII", 0x9003, 2, 20, 56)         # DateTimeOriginal
+t[40:52] = struct.pack("<HHII", 0x9011, 2, 7, 76)          # OffsetTimeOriginal
+t[56:76] = b"2019:07:14 12:20:30\0"
+t[76:83] = b"+02:00\0"
+seg = b"Exif\0\0" + bytes(t)
+open(sys.argv[2], "wb").write(src[:2] + b"\xff\xe1" + struct.pack(">H", len(seg) + 2) + seg + src[2:])
+PY
 echo "not an image" >"$A/README.txt"
 N_A=$(find "$A" -type f ! -name '*.txt' | wc -l)
 N=$((N_A + 3))
@@ -38,7 +54,11 @@ assert m["name"] == "photo.JPEG" and m["width"] == 64 and m["height"] == 48, m
 assert m["bytes"] == st.st_size, m
 assert m["mtime"] == st.st_mtime_ns // 10**9 and m["mtime_ns"] == st.st_mtime_ns % 10**9, m
 assert len(m["hash"]) == 32 and all(c in "0123456789abcdef" for c in m["hash"]), m
+assert m["taken"] == m["mtime"], m     # no EXIF date: taken is the mtime
 PY
+M=$(meta "$(realpath "$A/dated.jpg")")
+python3 -c 'import json,sys; m=json.loads(sys.argv[1]); assert m["taken"]==1563099630, m' "$M" \
+    || die "EXIF DateTimeOriginal 2019-07-14 12:20:30+02:00 not taken as 1563099630: $M"
 M=$(meta "$(realpath "$A/sub/deeper/no_extension")")
 python3 -c 'import json,sys; m=json.loads(sys.argv[1]); assert m["type"]=="png" and m["name"]=="no_extension", m' "$M" \
     || die "metadata of a PNG without extension: $M"

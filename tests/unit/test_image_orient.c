@@ -224,11 +224,107 @@ static void test_webp_exif(void)
     WebPFree(simple);
 }
 
+/* EXIF block (little endian): IFD0 = {ExifIFD pointer}, ExifIFD = {DateTimeOriginal,
+ * OffsetTimeOriginal when offset is not NULL}. */
+static size_t make_exif_datetime(uint8_t *t, const char *datetime, const char *offset)
+{
+    memset(t, 0, 128);
+    memcpy(t, "II*\0\x08\0\0\0", 8);
+    t[8] = 1;
+    t[10] = 0x69; t[11] = 0x87;      /* ExifIFD */
+    t[12] = 4;                       /* LONG */
+    t[14] = 1;
+    t[18] = 26;
+    uint8_t *x = t + 26;
+    x[0] = offset ? 2 : 1;
+    x[2] = 0x03; x[3] = 0x90; x[4] = 2; x[6] = 20; x[10] = 56;   /* DateTimeOriginal */
+    if (offset) { x[14] = 0x11; x[15] = 0x90; x[16] = 2; x[18] = 7; x[22] = 76; }
+    memcpy(t + 56, datetime, strlen(datetime) + 1 <= 20 ? strlen(datetime) + 1 : 20);
+    if (offset) memcpy(t + 76, offset, 7);
+    return 84;
+}
+
+/* A copy of the JPEG d with an APP1 EXIF segment holding tiff right after SOI. */
+static uint8_t *jpeg_with_exif(const uint8_t *d, size_t n, const uint8_t *tiff, size_t tl,
+                               size_t *out_len)
+{
+    size_t seg = 2 + 6 + tl;
+    uint8_t *j = malloc(n + 2 + seg);
+    memcpy(j, d, 2);
+    j[2] = 0xFF;
+    j[3] = 0xE1;
+    j[4] = (uint8_t)(seg >> 8);
+    j[5] = (uint8_t)seg;
+    memcpy(j + 6, "Exif\0\0", 6);
+    memcpy(j + 12, tiff, tl);
+    memcpy(j + 12 + tl, d + 2, n - 2);
+    *out_len = n + 2 + seg;
+    return j;
+}
+
+static void expect_taken(const uint8_t *jpeg, size_t n, const char *dt, const char *off,
+                         bool want_found, int64_t want)
+{
+    uint8_t tiff[128];
+    size_t tl = make_exif_datetime(tiff, dt, off);
+    size_t jl;
+    uint8_t *j = jpeg_with_exif(jpeg, n, tiff, tl, &jl);
+    int64_t got = -12345;
+    bool found = cs_image_exif_taken(j, jl, &got);
+    CHECK_MSG(found == want_found && (!found || got == want), "%s %s: found %d got %lld want %lld",
+              dt, off ? off : "(no offset)", found, (long long)got, (long long)want);
+    free(j);
+}
+
+static void test_exif_taken(void)
+{
+    size_t n;
+    uint8_t *d = fixture("images/shapes_baseline_300x500.jpg", &n);
+    int64_t t;
+    CHECK(!cs_image_exif_taken(d, n, &t));   /* no EXIF */
+    /* 2024-03-05 14:30:15 UTC = 1709649015. */
+    expect_taken(d, n, "2024:03:05 14:30:15", "+00:00", true, 1709649015);
+    expect_taken(d, n, "2024:03:05 16:30:15", "+02:00", true, 1709649015);
+    expect_taken(d, n, "2024:03:05 09:00:15", "-05:30", true, 1709649015);
+    /* Without an offset the wall clock is local time. */
+    char *old_tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+    setenv("TZ", "UTC0", 1);
+    tzset();
+    expect_taken(d, n, "2024:03:05 14:30:15", NULL, true, 1709649015);
+    setenv("TZ", "XYZ-3", 1);   /* three hours east of UTC, no daylight saving */
+    tzset();
+    expect_taken(d, n, "2024:03:05 17:30:15", NULL, true, 1709649015);
+    expect_taken(d, n, "1999:12:31 23:59:59", "+00:00", true, 946684799);
+    /* A clock never set, blanks, impossible dates, a malformed offset (then local time). */
+    expect_taken(d, n, "0000:00:00 00:00:00", NULL, false, 0);
+    expect_taken(d, n, "                   ", NULL, false, 0);
+    expect_taken(d, n, "2024:02:30 10:00:00", NULL, false, 0);
+    expect_taken(d, n, "2024:13:01 10:00:00", NULL, false, 0);
+    expect_taken(d, n, "2024:03:05 17:30:15", "+2:00 ", true, 1709649015);
+    if (old_tz) setenv("TZ", old_tz, 1);
+    else unsetenv("TZ");
+    tzset();
+    free(old_tz);
+    /* A truncated block: no date, no crash. */
+    uint8_t tiff[128];
+    size_t tl = make_exif_datetime(tiff, "2024:03:05 14:30:15", "+00:00");
+    for (size_t cut = 0; cut < tl; cut += 7) {
+        size_t jl;
+        uint8_t *j = jpeg_with_exif(d, n, tiff, cut, &jl);
+        int64_t got;
+        bool found = cs_image_exif_taken(j, jl, &got);
+        CHECK_MSG(!found || cut >= 76, "cut %zu found a date", cut);
+        free(j);
+    }
+    free(d);
+}
+
 int main(void)
 {
     test_transforms();
     test_fixture_jpeg();
     test_png_exif();
     test_webp_exif();
+    test_exif_taken();
     return TEST_RESULT();
 }
