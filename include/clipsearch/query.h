@@ -72,6 +72,12 @@ typedef struct cs_search_request {
     float image_weight;         /* default 0.5 */
     int k;                      /* default 10; 1..1000 */
     const char *filter_json;    /* vecs filter language; NULL or "{}" = none */
+    /* Filters people use, ANDed with filter_json (NULL or "" = not used). They read the
+     * metadata `index` writes (records written by other tools lack it and never match): */
+    const char *under;          /* a folder: files anywhere below it ("dirs" $contains) */
+    const char *name;           /* text in the file name, ASCII case-insensitive */
+    const char *after;          /* a date: taken at or after its start ("taken" $gte) */
+    const char *before;         /* a date: taken before its start ("taken" $lt) */
     bool has_min_score;         /* drop hits with score < min_score */
     double min_score;
     bool apply_exif_orientation;  /* default true (images are embedded as displayed) */
@@ -83,6 +89,20 @@ typedef struct cs_search_request {
 } cs_search_request;
 
 void cs_search_request_init(cs_search_request *req);
+
+/* The filter a request runs with: filter_json ANDed with the clauses under/name/after/
+ * before stand for, e.g. under "/photos/2024" and after "2024-06" ->
+ *   {"$and":[{"dirs":{"$contains":"/photos/2024"}},{"taken":{"$gte":1717192800}}]}
+ * *out is malloc'd, NULL when there is no filter. under is resolved like the indexer's
+ * ids (realpath; a folder that no longer exists is made absolute textually). CS_E_ARG for
+ * a date that cs_search_parse_date refuses or after >= before; CS_E_FILTER when
+ * filter_json is not JSON (the store checks the rest when the query runs). */
+int cs_search_filter_json(const cs_search_request *req, char **out, cs_error *err);
+
+/* An ISO date or date-time in local time -- YYYY, YYYY-MM, YYYY-MM-DD,
+ * YYYY-MM-DDTHH:MM[:SS] (a space may replace the T) -- as seconds since the epoch of its
+ * first instant. CS_E_ARG otherwise (the message shows the accepted forms). */
+int cs_search_parse_date(const char *text, int64_t *out, cs_error *err);
 
 typedef struct cs_hit {
     int rank;                   /* 1-based */

@@ -22,7 +22,7 @@ typedef struct ix_stored {
     char *id;
     int64_t bytes, mtime, mtime_ns;
     int width, height;
-    bool has_taken;        /* metadata "taken" present (older records lack it) */
+    bool meta_current;     /* metadata has "taken" and "dirs" (older records lack them) */
     char hash[CS_HASH_HEX_LEN + 1];
     char embedder[17];     /* metadata "embedder" (cs_model_identity_key), "" when absent */
 } ix_stored;

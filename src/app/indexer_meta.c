@@ -85,7 +85,8 @@ void ix_meta_parse(const char *text, ix_stored *s)
     s->bytes = get_int(o, "bytes");
     s->mtime = get_int(o, "mtime");
     s->mtime_ns = get_int(o, "mtime_ns");
-    s->has_taken = json_is_number(json_object_get(o, "taken"));
+    s->meta_current = json_is_number(json_object_get(o, "taken")) &&
+                      json_is_array(json_object_get(o, "dirs"));
     int64_t w = get_int(o, "width"), h = get_int(o, "height");
     s->width = w >= 0 && w <= 1 << 30 ? (int)w : -1;
     s->height = h >= 0 && h <= 1 << 30 ? (int)h : -1;
@@ -97,6 +98,34 @@ void ix_meta_parse(const char *text, ix_stored *s)
     json_decref(o);
 }
 
+/* The ids of every folder above a file ("/a/b/c.jpg" -> ["/a", "/a/b"]), each encoded
+ * as a path id on its own: `search --under DIR` is then vecs' own array containment,
+ * {"dirs": {"$contains": id(DIR)}}, which Python vecs users can write too. */
+static json_t *ancestor_ids(const char *raw)
+{
+    json_t *a = json_array();
+    size_t n = strlen(raw);
+    char *prefix = malloc(n + 1);
+    if (!a || !prefix) goto fail;
+    for (size_t i = 1; i < n; i++) {
+        if (raw[i] != '/' || raw[i - 1] == '/') continue;
+        memcpy(prefix, raw, i);
+        prefix[i] = '\0';
+        char *id = cs_path_to_id(prefix);
+        if (!id || json_array_append_new(a, json_string(id)) != 0) {
+            free(id);
+            goto fail;
+        }
+        free(id);
+    }
+    free(prefix);
+    return a;
+fail:
+    free(prefix);
+    json_decref(a);
+    return NULL;
+}
+
 char *ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder)
 {
     char tbuf[16];
@@ -104,11 +133,16 @@ char *ix_meta_build(const ix_job *job, const ix_result *res, const char *embedde
     /* name is for display: the canonical base name, with bytes that are not printable
      * UTF-8 as \xNN (the id is the lossless form). */
     char *raw = NULL, *name = NULL;
-    if (cs_path_from_id(job->id, &raw, NULL) == 0) name = cs_path_escape(ix_basename(raw));
+    json_t *raw_dirs = NULL;
+    if (cs_path_from_id(job->id, &raw, NULL) == 0) {
+        name = cs_path_escape(ix_basename(raw));
+        raw_dirs = ancestor_ids(raw);
+    }
     free(raw);
-    json_t *o = name ? json_object() : NULL;
+    json_t *o = name && raw_dirs ? json_object() : NULL;
     if (!o) {
         free(name);
+        json_decref(raw_dirs);
         return NULL;
     }
     int bad = 0;
@@ -125,6 +159,8 @@ char *ix_meta_build(const ix_job *job, const ix_result *res, const char *embedde
      * file's mtime; seconds since the epoch either way. */
     bad |= json_object_set_new(o, "taken", json_integer(res->has_taken ? res->taken : job->mtime));
     bad |= json_object_set_new(o, "hash", json_string(res->hash));
+    bad |= json_object_set_new(o, "dirs", raw_dirs ? raw_dirs : json_array());
+    raw_dirs = NULL;
     if (embedder && *embedder) bad |= json_object_set_new(o, "embedder", json_string(embedder));
     char *text = bad ? NULL : json_dumps(o, JSON_COMPACT);
     json_decref(o);

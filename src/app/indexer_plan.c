@@ -174,9 +174,9 @@ static int on_entry(const cs_walk_entry *e, void *user)
     /* Re-embedding: a record another model (or other options) wrote is redone even when
      * its file is unchanged, and is not a source of vectors for identical content. */
     if (s && r->opt->reembed && strcmp(s->embedder, r->key) != 0) s = NULL;
-    /* A record without "taken" (older clipsearch, Python) is refreshed: the file is read
-     * and hashed again but its vector is kept. */
-    if (s && s->has_taken && s->bytes == size && s->mtime == mt && s->mtime_ns == mtn) {
+    /* A record without "taken" or "dirs" (older clipsearch, Python) is refreshed: the
+     * file is read and hashed again but its vector is kept. */
+    if (s && s->meta_current && s->bytes == size && s->mtime == mt && s->mtime_ns == mtn) {
         r->sum->unchanged++;
         r->done++;
         ix_progress(r, false);

@@ -119,15 +119,15 @@ bool cs_record_file_missing(const char *id, const char *metadata_json)
 /* One store query of `limit` records turned into at most req->k hits (out is filled
  * afresh). *short_list: the store had no more records than these. */
 static int query_round(cs_collection *coll, const float *vec, int dim,
-                       const cs_search_request *req, int limit, cs_hits *out,
-                       bool *short_list, cs_error *err)
+                       const cs_search_request *req, const char *filter, int limit,
+                       cs_hits *out, bool *short_list, cs_error *err)
 {
     cs_query q;
     cs_query_init(&q);
     q.vector = vec;
     q.vector_dim = dim;
     q.limit = limit;
-    q.filter_json = req->filter_json;
+    q.filter_json = filter;
     q.measure = CS_MEASURE_COSINE;
     q.include_value = true;
     q.include_metadata = true;
@@ -195,14 +195,18 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
      * asked again with a larger limit (at least twice as many, or k plus twice the
      * vanished ones seen) until k hits are kept, the store has no more, or the store's
      * limit is reached: a few rounds at most, each an ordinary query. */
+    char *filter = NULL;
+    int rc = cs_search_filter_json(req, &filter, err);
+    if (rc != 0) return rc;
     int limit = req->k;
     for (;;) {
         bool short_list = false;
-        int rc = query_round(coll, vec, dim, req, limit, out, &short_list, err);
-        if (rc != 0) return rc;
-        if (out->n >= (size_t)req->k || short_list || !out->missing_skipped ||
-            limit >= CS_QUERY_MAX_LIMIT)
-            return 0;
+        rc = query_round(coll, vec, dim, req, filter, limit, out, &short_list, err);
+        if (rc != 0 || out->n >= (size_t)req->k || short_list || !out->missing_skipped ||
+            limit >= CS_QUERY_MAX_LIMIT) {
+            free(filter);
+            return rc;
+        }
         size_t want = (size_t)req->k + 2 * out->missing_skipped;
         if (want < 2 * (size_t)limit) want = 2 * (size_t)limit;
         limit = want > CS_QUERY_MAX_LIMIT ? CS_QUERY_MAX_LIMIT : (int)want;

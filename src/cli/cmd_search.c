@@ -163,12 +163,17 @@ static bool parse_float(const char *s, double *out)
 int cmd_search(int argc, char **argv)
 {
     enum { O_IMAGE = 256, O_TW, O_IW, O_FILTER, O_MIN, O_NOEXIF, O_JSON, O_PREVIEW, O_HTML,
-           O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION, O_PATHS, O_MISSING };
+           O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION, O_PATHS, O_MISSING, O_UNDER, O_NAME,
+           O_AFTER, O_BEFORE };
     static const struct option opts[] = {
         {"image", required_argument, 0, O_IMAGE},
         {"text-weight", required_argument, 0, O_TW},
         {"image-weight", required_argument, 0, O_IW},
         {"filter", required_argument, 0, O_FILTER},
+        {"under", required_argument, 0, O_UNDER},
+        {"name", required_argument, 0, O_NAME},
+        {"after", required_argument, 0, O_AFTER},
+        {"before", required_argument, 0, O_BEFORE},
         {"min-score", required_argument, 0, O_MIN},
         {"no-exif-orientation", no_argument, 0, O_NOEXIF},
         {"json", no_argument, 0, O_JSON},
@@ -217,6 +222,10 @@ int cmd_search(int argc, char **argv)
             s.base.k = (int)l;
             break;
         case O_FILTER: s.base.filter_json = optarg; break;
+        case O_UNDER: s.base.under = optarg; break;
+        case O_NAME: s.base.name = optarg; break;
+        case O_AFTER: s.base.after = optarg; break;
+        case O_BEFORE: s.base.before = optarg; break;
         case O_MIN:
             if (!parse_float(optarg, &d))
                 USAGE("--min-score needs a number, got '%s'", optarg);
@@ -253,6 +262,21 @@ int cmd_search(int argc, char **argv)
     if (s.out.json && s.out.paths) {
         free(images);
         return cli_usage_error("search", "--json and --paths are two output formats: pick one");
+    }
+    {
+        /* Dates and folders are checked before the model loads: a typo is a usage error. */
+        cs_error ferr = {0};
+        char *filter = NULL;
+        int frc = cs_search_filter_json(&s.base, &filter, &ferr);
+        free(filter);
+        if (frc == CS_E_ARG) {
+            free(images);
+            return cli_usage_error("search", "%s", ferr.msg);
+        }
+        if (frc != 0) {
+            free(images);
+            return cli_fail(&ferr);
+        }
     }
     if (s.base.text_weight + s.base.image_weight <= 0) {
         free(images);

@@ -72,6 +72,11 @@ static const char HELP[] =
     "  :k N            number of results, 1..1000 (now %d)\n"
     "  :filter JSON    vecs metadata filter for the next queries; ':filter' clears it\n"
     "                  (now %s)\n"
+    "  :under DIR      only files below the folder DIR (now %s)\n"
+    "  :name TEXT      only files whose name contains TEXT, any case (now %s)\n"
+    "  :after DATE     only photos taken at or after DATE (now %s)\n"
+    "  :before DATE    only photos taken before DATE (now %s); dates are YYYY, YYYY-MM,\n"
+    "                  YYYY-MM-DD or YYYY-MM-DDTHH:MM; each command alone clears it\n"
     "  :help           this text\n"
     "  :quit           leave (also Ctrl-D); Ctrl-C clears the line\n";
 
@@ -114,10 +119,51 @@ typedef struct repl {
     search_session *s;
     bool terminal;
     char *filter;             /* owned copy behind s->base.filter_json */
+    char *under, *name, *after, *before;   /* owned copies behind s->base's fields */
     bool quit;
     int failed;               /* queries that failed (piped mode) */
     int answered;
 } repl;
+
+/* ~/ is the home folder, as in a shell. malloc'd; NULL on OOM. */
+static char *expand_home(const char *arg)
+{
+    const char *home = getenv("HOME");
+    if (strncmp(arg, "~/", 2) != 0 || !home || !*home) return strdup(arg);
+    size_t n = strlen(home) + strlen(arg);
+    char *path = malloc(n);
+    if (path) snprintf(path, n, "%s%s", home, arg + 1);
+    return path;
+}
+
+/* :under/:name/:after/:before: sets (or, without an argument, clears) one of the
+ * session's filter fields, kept only when the filter they make is valid. */
+static void set_filter_field(repl *r, const char *cmd, char **owned, const char **field,
+                             const char *arg)
+{
+    char *value = NULL;
+    if (*arg && !(value = !strcmp(cmd, "under") ? expand_home(arg) : strdup(arg))) {
+        fprintf(stderr, "clipsearch: out of memory\n");
+        r->failed++;
+        return;
+    }
+    const char *old = *field;
+    *field = value;
+    cs_error err = {0};
+    char *json = NULL;
+    if (cs_search_filter_json(&r->s->base, &json, &err) != 0) {
+        fprintf(stderr, "clipsearch: :%s: %s\n", cmd, err.msg);
+        *field = old;
+        free(value);
+        r->failed++;
+        return;
+    }
+    free(json);
+    free(*owned);
+    *owned = value;
+    if (r->terminal)
+        fprintf(stderr, "clipsearch: %s %s\n", cmd, value ? "set" : "cleared");
+}
 
 /* One command (line starting with ':'). */
 static void command(repl *r, char *line)
@@ -129,7 +175,9 @@ static void command(repl *r, char *line)
     if (!strcmp(name, "quit") || !strcmp(name, "q") || !strcmp(name, "exit")) {
         r->quit = true;
     } else if (!strcmp(name, "help") || !strcmp(name, "h") || !strcmp(name, "?")) {
-        fprintf(stderr, HELP, r->s->base.k, r->filter ? r->filter : "none");
+        fprintf(stderr, HELP, r->s->base.k, r->filter ? r->filter : "none",
+                r->under ? r->under : "anywhere", r->name ? r->name : "any",
+                r->after ? r->after : "any time", r->before ? r->before : "any time");
     } else if (!strcmp(name, "k")) {
         long k;
         if (!cli_parse_int(arg, 1, 1000, &k)) {
@@ -145,20 +193,21 @@ static void command(repl *r, char *line)
         if (r->terminal)
             fprintf(stderr, "clipsearch: %s\n", r->filter ? "filter set (checked by the next query)"
                                                           : "filter cleared");
+    } else if (!strcmp(name, "under")) {
+        set_filter_field(r, name, &r->under, &r->s->base.under, arg);
+    } else if (!strcmp(name, "name")) {
+        set_filter_field(r, name, &r->name, &r->s->base.name, arg);
+    } else if (!strcmp(name, "after")) {
+        set_filter_field(r, name, &r->after, &r->s->base.after, arg);
+    } else if (!strcmp(name, "before")) {
+        set_filter_field(r, name, &r->before, &r->s->base.before, arg);
     } else if (!strcmp(name, "image")) {
         if (!*arg) {
             fprintf(stderr, "clipsearch: :image needs a PATH\n");
             r->failed++;
             return;
         }
-        const char *home = getenv("HOME");
-        char *path = NULL;
-        if (!strncmp(arg, "~/", 2) && home && *home) {
-            size_t n = strlen(home) + strlen(arg);
-            if ((path = malloc(n)) != NULL) snprintf(path, n, "%s%s", home, arg + 1);
-        } else {
-            path = strdup(arg);
-        }
+        char *path = expand_home(arg);
         cs_query_terms terms = {0};
         cs_error err = {0};
         int rc = path ? cs_query_terms_add(&terms, CS_TERM_IMAGE, path, 1, &err)
@@ -270,11 +319,20 @@ static int pipe_loop(repl *r)
 
 int search_repl(search_session *s, bool terminal)
 {
-    repl r = {s, terminal, NULL, false, 0, 0};
-    if (s->base.filter_json && !(r.filter = strdup(s->base.filter_json))) return 1;
-    s->base.filter_json = r.filter;
-    int status = terminal ? terminal_loop(&r) : pipe_loop(&r);
-    s->base.filter_json = NULL;
-    free(r.filter);
+    repl r = {.s = s, .terminal = terminal};
+    /* The REPL owns its copies: commands replace them while the query options stay. */
+    struct { const char **field; char **owned; } f[] = {
+        {&s->base.filter_json, &r.filter}, {&s->base.under, &r.under},
+        {&s->base.name, &r.name}, {&s->base.after, &r.after}, {&s->base.before, &r.before}};
+    size_t nf = sizeof f / sizeof f[0];
+    int status = 0;
+    for (size_t i = 0; i < nf; i++)
+        if (*f[i].field && !(*f[i].owned = strdup(*f[i].field))) status = 1;
+    for (size_t i = 0; i < nf; i++) *f[i].field = *f[i].owned;
+    if (status == 0) status = terminal ? terminal_loop(&r) : pipe_loop(&r);
+    for (size_t i = 0; i < nf; i++) {
+        *f[i].field = NULL;
+        free(*f[i].owned);
+    }
     return status;
 }

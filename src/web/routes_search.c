@@ -36,6 +36,14 @@ static int read_options(struct MHD_Connection *c, const web_request *r, cs_searc
     }
     const char *f = web_param(c, r, "filter");
     if (f && *f) req->filter_json = f;
+    req->under = web_param(c, r, "under");
+    req->name = web_param(c, r, "name");
+    req->after = web_param(c, r, "after");
+    req->before = web_param(c, r, "before");
+    /* A relative folder would name one below the server's working directory. */
+    if (req->under && *req->under && req->under[0] != '/')
+        return cs_error_set(err, CS_E_ARG, "under needs an absolute folder (/...), got '%.200s'",
+                            req->under);
     const char *m = web_param(c, r, "min_score");
     if (m && *m) {
         if (parse_double("min_score", m, -INFINITY, &req->min_score, err)) return err->code;
@@ -105,6 +113,11 @@ static enum MHD_Result send_hits(struct MHD_Connection *c, const cs_search_reque
     json_t *filter = req->filter_json ? json_loads(req->filter_json, JSON_DECODE_ANY, NULL) : NULL;
     json_object_set_new(q, "filter", filter ? filter : json_null());
     json_object_set_new(q, "min_score", req->has_min_score ? json_real(req->min_score) : json_null());
+    const char *const fields[][2] = {{"under", req->under}, {"name", req->name},
+                                     {"after", req->after}, {"before", req->before}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        json_object_set_new(q, fields[i][0], fields[i][1] && *fields[i][1] ? jstr(fields[i][1])
+                                                                            : json_null());
     json_object_set_new(q, "collection", jstr(collection));
     json_t *j = json_object();
     json_object_set_new(j, "query", q);

@@ -58,6 +58,22 @@ for i, x in enumerate(r):
     assert x["rank"] == i + 1 and x["id"].startswith("/") and isinstance(x["metadata"], dict)
     assert x["metadata"]["type"] in ("png", "jpg") and -1.0001 <= x["score"] <= 1.0001
     assert i == 0 or x["score"] <= r[i - 1]["score"]'
+
+# The filters people use: under (absolute folders only), name, after, before.
+U=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$(realpath "$T/imgs")")
+[ "$(get "$B/api/search?q=x&k=100&name=PORTRAIT&under=$U&before=2100-01-01" "$T/f1")" = 200 ] || fail "filtered search status"
+check "name + under + before" "$T/f1" '
+assert [x["metadata"]["name"] for x in j["results"]] == ["portrait_444_480x640.jpg"], j["results"]
+q = j["query"]
+assert q["name"] == "PORTRAIT" and q["before"] == "2100-01-01" and q["after"] is None and q["under"].endswith("/imgs"), q'
+[ "$(get "$B/api/search?q=x&k=100&under=$U%2Fnope" "$T/f2")" = 200 ] || fail "under a missing folder status"
+check "under a missing folder" "$T/f2" 'assert j["results"] == [], j'
+[ "$(get "$B/api/search?q=x&k=100&after=2100" "$T/f3")" = 200 ] || fail "after status"
+check "after 2100" "$T/f3" 'assert j["results"] == [], j'
+[ "$(get "$B/api/search?q=x&under=imgs" "$T/f4")" = 400 ] || fail "relative under not refused"
+grep -q "absolute folder" "$T/f4" || fail "relative under message: $(cat "$T/f4")"
+[ "$(get "$B/api/search?q=x&after=2024-13" "$T/f5")" = 400 ] || fail "bad date not refused"
+grep -q "is not a date" "$T/f5" || fail "bad date message: $(cat "$T/f5")"
 # The same ranking as the CLI gives.
 "$CS" search --db "$DB" --json -k 4 "a colourful gradient" >"$T/cli.json" || fail "cli search"
 python3 - "$T/s1" "$T/cli.json" <<'PY' || fail "API and CLI rank differently"

@@ -139,6 +139,26 @@ try {
   check((await page.textContent("#error")).startsWith("FilterError"), "bad filter shows FilterError");
   await page.fill("#filter", "");
 
+  // The filter fields (name contains, folder, dates) and the address that keeps them.
+  await page.fill("#name", "PORTRAIT");
+  await page.fill("#after", "2000-01-01");
+  await page.click("#go");
+  await page.waitForFunction(() => {
+    const c = [...document.querySelectorAll("#results .card")];
+    return c.length === 1 && /portrait_/.test(c[0].dataset.id);
+  }).catch(() => {});
+  const nc = await cards();
+  check(nc.length === 1 && /portrait_444/.test(nc[0].id), "name field filters: " + nc.map((c) => c.id).join(" | "));
+  const hash = await page.evaluate(() => location.hash);
+  check(/name=PORTRAIT/.test(hash) && /after=2000-01-01/.test(hash), "filter fields in the address: " + hash);
+  await page.fill("#under", "relative/folder");
+  await page.click("#go");
+  await page.waitForSelector("#error", { state: "visible" });
+  check(/absolute folder/.test(await page.textContent("#error")), "a relative folder is refused");
+  await page.fill("#under", "");
+  await page.fill("#name", "");
+  await page.fill("#after", "");
+
   // Image query through the file picker: the image finds itself first.
   await page.fill("#q", "");
   await page.setInputFiles("#file", queryImage);
@@ -175,6 +195,21 @@ try {
   const dc = await cards();
   check(dropped > 0 && dc.length > 0 && dc[0].id === queryImage,
         "dropped image (its thumbnail) finds the original first: " + JSON.stringify(dc[0]));
+
+  // "Similar" is kept in the address: a reload shows the same search.
+  await page.click("#clear-img");
+  const third = (await cards())[2];
+  await page.click("#results .card:nth-child(3) .similar");
+  await page.waitForFunction(() => /like=/.test(location.hash)).catch(() => {});
+  check(/like=/.test(await page.evaluate(() => location.hash)), "Similar search in the address");
+  await page.reload();
+  await page.waitForFunction((id) => {
+    const c = document.querySelector("#results .card");
+    return c && c.dataset.id === id;
+  }, third.id).catch(() => {});
+  const rc = await cards();
+  check(rc.length > 0 && rc[0].id === third.id && rc[0].score === "1.0000",
+        "reloaded Similar search: " + JSON.stringify(rc[0]));
 
   // A server started before anything was indexed: the empty state names the command.
   if (emptyBase) {
