@@ -76,6 +76,7 @@ void ix_meta_parse(const char *text, ix_stored *s)
     s->bytes = s->mtime = s->mtime_ns = -1;
     s->width = s->height = -1;
     s->hash[0] = '\0';
+    s->meta_current = false;
     if (!text) return;
     json_t *o = json_loads(text, 0, NULL);
     if (!json_is_object(o)) {

@@ -206,10 +206,15 @@ int main(void)
                   "\"hash\":\"0123456789abcdef0123456789abcdef\"}", &s);
     CHECK(s.bytes == 12 && s.mtime == 1700000000 && s.mtime_ns == 5 && s.width == 3 &&
           s.height == 4 && !strcmp(s.hash, "0123456789abcdef0123456789abcdef"));
+    CHECK(!s.meta_current);   /* written before "taken"/"dirs": refreshed by the next run */
+    ix_meta_parse("{\"bytes\":12,\"taken\":1,\"dirs\":[\"/a\"]}", &s);
+    CHECK(s.meta_current);
+    ix_meta_parse("{\"bytes\":12,\"taken\":1}", &s);
+    CHECK(!s.meta_current);
     ix_meta_parse("{\"bytes\":\"12\",\"hash\":\"short\"}", &s);
     CHECK(s.bytes == -1 && s.mtime == -1 && s.hash[0] == '\0');
     ix_meta_parse("not json", &s);
-    CHECK(s.bytes == -1);
+    CHECK(s.bytes == -1 && !s.meta_current);
 
     cs_store_close(store);
     cs_clip_free(model);
