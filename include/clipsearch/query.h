@@ -116,6 +116,9 @@ typedef struct cs_hits {
     cs_hit *items;
     size_t n;
     size_t missing_skipped;     /* records ranked among these whose files are gone, dropped */
+    char *warning;              /* what is suspicious about the filter (a type that never
+                                   matches, a key no record has), or NULL:
+                                   cs_collection_filter_warnings */
 } cs_hits;
 
 /* Whether a record names an image file that no longer exists: its id decodes

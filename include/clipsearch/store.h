@@ -148,6 +148,17 @@ int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out,
 int cs_collection_scan(cs_collection *coll, const char *filter_json, bool include_vector,
                        cs_records *out, cs_error *err);
 
+/* clipsearch extension: what is wrong with a valid filter that would quietly match
+ * nothing -- or, for $ne, everything -- in this collection: a key no record has (a typo),
+ * a comparison whose operand type the key's values never have ({"mtime":{"$gt":
+ * "2024-01-01"}} on numbers: jsonb orders types, not contents), $contains on a key that
+ * holds no arrays, $icontains on one that holds no strings. Reads the metadata of up to
+ * 1000 records (a sample: a warning, never a refusal). *warning is malloc'd text
+ * ("; "-separated), NULL when there is nothing to say. CS_E_FILTER for a filter that
+ * does not parse, as cs_collection_query would. */
+int cs_collection_filter_warnings(cs_collection *coll, const char *filter_json, char **warning,
+                                  cs_error *err);
+
 typedef struct cs_index_spec {
     cs_index_method method;    /* default auto */
     cs_measure measure;        /* default cosine */

@@ -33,6 +33,8 @@ void cs_hits_free(cs_hits *hits)
         free(hits->items[i].metadata_json);
     }
     free(hits->items);
+    free(hits->warning);
+    hits->warning = NULL;
     hits->items = NULL;
     hits->n = 0;
 }
@@ -185,6 +187,7 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
     out->items = NULL;
     out->n = 0;
     out->missing_skipped = 0;
+    out->warning = NULL;
     int cdim = cs_collection_dimension(coll);
     if (cdim > 0 && cdim != dim)
         return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
@@ -195,15 +198,21 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
      * asked again with a larger limit (at least twice as many, or k plus twice the
      * vanished ones seen) until k hits are kept, the store has no more, or the store's
      * limit is reached: a few rounds at most, each an ordinary query. */
-    char *filter = NULL;
+    char *filter = NULL, *warning = NULL;
     int rc = cs_search_filter_json(req, &filter, err);
-    if (rc != 0) return rc;
+    if (rc == 0 && filter) rc = cs_collection_filter_warnings(coll, filter, &warning, err);
+    if (rc != 0) {
+        free(filter);
+        return rc;
+    }
     int limit = req->k;
     for (;;) {
         bool short_list = false;
         rc = query_round(coll, vec, dim, req, filter, limit, out, &short_list, err);
         if (rc != 0 || out->n >= (size_t)req->k || short_list || !out->missing_skipped ||
             limit >= CS_QUERY_MAX_LIMIT) {
+            if (rc == 0) out->warning = warning;
+            else free(warning);
             free(filter);
             return rc;
         }
@@ -219,6 +228,8 @@ int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_requ
                  cs_hits *out, cs_error *err)
 {
     out->items = NULL;
+    out->warning = NULL;
+    out->missing_skipped = 0;
     out->n = 0;
     int dim = cs_clip_embed_dim(model);
     int cdim = cs_collection_dimension(coll);

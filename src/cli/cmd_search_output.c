@@ -92,6 +92,7 @@ int search_print(FILE *out, const search_output *o, const cs_hits *hits, const c
     }
     fflush(out);
     /* On stderr, so that --json and --paths stay clean for the next program. */
+    if (hits->warning) fprintf(stderr, "clipsearch: warning: filter: %s\n", hits->warning);
     if (hits->missing_skipped)
         fprintf(stderr, "clipsearch: %zu result%s skipped: %s no longer exist%s; run "
                         "clipsearch index DIR --prune (or search --include-missing)\n",

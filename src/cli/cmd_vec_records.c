@@ -166,6 +166,12 @@ int vec_cmd_query(vec_ctx *c, int argc, char **argv)
         cs_error_set(&c->err, CS_E_ARG, "Invalid index measure '%s'", measure);
     if (!rc) {
         if (out.warning) fprintf(stderr, "clipsearch: warning: %s\n", out.warning);
+        /* After the query: a filter that does not parse was reported by it. */
+        char *fw = NULL;
+        cs_error ignored = {0};
+        if (q.filter_json && cs_collection_filter_warnings(c->coll, q.filter_json, &fw, &ignored) == 0 && fw)
+            fprintf(stderr, "clipsearch: warning: filter: %s\n", fw);
+        free(fw);
         for (size_t i = 0; i < out.n; i++)
             vec_print_record(stdout, &out.items[i], q.include_value, q.include_metadata,
                              q.include_vector, dim);

@@ -43,8 +43,9 @@ typedef struct cs_backend_ops {
     /* q validated, defaults filled; filter may be NULL. */
     int (*query)(cs_backend *b, const char *name, int dim, const cs_query *q,
                  const cs_filter *filter, cs_records *out, cs_error *err);
+    /* limit 0 = every matching record, else at most limit (any of them). */
     int (*scan)(cs_backend *b, const char *name, int dim, const cs_filter *filter,
-                bool include_vector, cs_records *out, cs_error *err);
+                bool include_vector, size_t limit, cs_records *out, cs_error *err);
     /* spec validated (method resolved to hnsw/ivfflat, arguments in vecs' rules);
      * the backend enforces the pgvector ranges, names the index per spec §1.4 and
      * replaces or refuses per spec->replace, all in one transaction. */

@@ -265,7 +265,7 @@ int cs_collection_scan(cs_collection *coll, const char *filter_json, bool includ
     cs_records_init(out);
     cs_filter *f = NULL;
     int rc = cs_filter_parse(filter_json, &f, err);
-    if (!rc) rc = B(coll)->ops->scan(B(coll), coll->name, coll->dim, f, include_vector, out, err);
+    if (!rc) rc = B(coll)->ops->scan(B(coll), coll->name, coll->dim, f, include_vector, 0, out, err);
     cs_filter_free(f);
     return rc;
 }

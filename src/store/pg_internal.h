@@ -93,7 +93,7 @@ int cs_pg_delete_filter(cs_backend *b, const char *name, const cs_filter *filter
 int cs_pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
                 const cs_filter *filter, cs_records *out, cs_error *err);
 int cs_pg_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter,
-               bool include_vector, cs_records *out, cs_error *err);
+               bool include_vector, size_t limit, cs_records *out, cs_error *err);
 int cs_pg_create_index(cs_backend *b, const char *name, const cs_index_spec *spec,
                        cs_error *err);
 int cs_pg_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err);

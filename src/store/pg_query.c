@@ -103,7 +103,7 @@ int cs_pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
 }
 
 int cs_pg_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter,
-               bool include_vector, cs_records *out, cs_error *err)
+               bool include_vector, size_t limit, cs_records *out, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     cs_pg_sql s;
@@ -113,6 +113,11 @@ int cs_pg_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter
     if (filter) {
         cs_pg_sql_add(&s, " WHERE ");
         cs_pg_filter_sql(&s, filter);
+    }
+    if (limit) {
+        char lim[48];
+        snprintf(lim, sizeof lim, " LIMIT %zu", limit);
+        cs_pg_sql_add(&s, lim);
     }
     PGresult *res = NULL;
     int rc = cs_pg_run(pg, &s, &res, err);

@@ -92,7 +92,7 @@ int sq_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, s
 int sq_query(cs_backend *b, const char *name, int dim, const cs_query *q, const cs_filter *filter,
              cs_records *out, cs_error *err);
 int sq_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter, bool include_vector,
-            cs_records *out, cs_error *err);
+            size_t limit, cs_records *out, cs_error *err);
 
 /* Vectors are stored little-endian; these convert on big-endian hosts. */
 void sq_vec_to_blob(const float *v, int dim, unsigned char *blob);

@@ -72,7 +72,7 @@ int sq_fetch(cs_backend *base, const char *name, int dim, const char *const *ids
 }
 
 int sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *filter,
-            bool include_vector, cs_records *out, cs_error *err)
+            bool include_vector, size_t limit, cs_records *out, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
     int rc = sq_begin(b, false, err);
@@ -83,11 +83,17 @@ int sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *filter
     if (!(rc = sq_coll_get(b, name, &c, err))) {
         sq_coll_clear(&c);
         char head[128];
-        snprintf(head, sizeof head, "SELECT id, metadata, vec FROM \"%s\"", c.tbl);
+        snprintf(head, sizeof head, "SELECT id, metadata%s FROM \"%s\"",
+                 include_vector ? ", vec" : "", c.tbl);
         sq_sql_add(&s, head);
         if (filter) {
             sq_sql_add(&s, " WHERE ");
             sq_sql_filter(&s, filter);
+        }
+        if (limit) {
+            char lim[48];
+            snprintf(lim, sizeof lim, " LIMIT %zu", limit);
+            sq_sql_add(&s, lim);
         }
         if (s.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
         else if (!(rc = sq_prepare(b, s.sql, &st, err))) rc = sq_sql_bind(b, st, &s, 1, err);

@@ -124,6 +124,8 @@ static enum MHD_Result send_hits(struct MHD_Connection *c, const cs_search_reque
     json_object_set_new(j, "results", hits_json(hits));
     /* Records whose files are gone are dropped (query.h); the page says how many. */
     json_object_set_new(j, "missing_skipped", json_integer((json_int_t)hits->missing_skipped));
+    /* A filter that quietly matches nothing (or, with $ne, everything): said, not refused. */
+    json_object_set_new(j, "warning", hits->warning ? jstr(hits->warning) : json_null());
     return web_send_json(c, MHD_HTTP_OK, j);
 }
 

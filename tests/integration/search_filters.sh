@@ -94,6 +94,22 @@ else
   echo "note: no tzdata here: the local-time check is left out"
 fi
 
+# A comparison across types (a date string against numbers: jsonb ranks every number
+# above every string, so $gt matches all) is run, and said.
+"$CS" search --db "$DB" --collection "$C" --json -k 100 --filter '{"taken":{"$gt":"2024-01-01"}}' x >"$T/out" 2>"$T/err" \
+  || fail "string against numbers: exit $?"
+[ "$(wc -l <"$T/out")" = 6 ] || fail "string against numbers: jsonb semantics changed? $(cat "$T/out")"
+grep -q "warning: filter: 'taken' holds numbers but is compared with strings: '\$gt' matches every record that has it" "$T/err" \
+  || fail "no type-mismatch warning: $(cat "$T/err")"
+"$CS" search --db "$DB" --collection "$C" --json --filter '{"tkaen":{"$gt":5}}' x >/dev/null 2>"$T/err"
+grep -q "has the metadata key 'tkaen' (a typo?)" "$T/err" || fail "no missing-key warning: $(cat "$T/err")"
+"$CS" search --db "$DB" --collection "$C" --json --after 2020 --filter '{"type":{"$eq":"png"}}' x >/dev/null 2>"$T/err"
+! grep -q warning "$T/err" || fail "a sound filter warned: $(cat "$T/err")"
+"$CS" vec query --db "$DB" "$C" --vector "$("$CS" vec fetch --db "$DB" "$C" "$(realpath "$I/2024/dated.jpg")" |
+  python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["vector"]))')" \
+  --filter '{"taken":{"$lt":"2025"}}' >/dev/null 2>"$T/err" || fail "vec query with a filter"
+grep -q "warning: filter: 'taken' holds numbers" "$T/err" || fail "vec query: no warning: $(cat "$T/err")"
+
 # Bad dates are usage errors (exit 2), named, before anything is loaded.
 for bad in 2024-13-01 2024-02-30 2023-02-29 24-01-01 2024-1-1 "2024-01-01T25:00" yesterday ""; do
   [ -z "$bad" ] && continue

@@ -49,7 +49,7 @@ PY
 # Text search: shape, ranks, scores descending, k.
 [ "$(get "$B/api/search?q=a+colourful+gradient&k=4" "$T/s1")" = 200 ] || fail "text search status"
 check "text search shape" "$T/s1" '
-assert set(j) == {"query", "results", "missing_skipped"} and j["missing_skipped"] == 0, j.keys()
+assert set(j) == {"query", "results", "missing_skipped", "warning"} and j["missing_skipped"] == 0 and j["warning"] is None, j.keys()
 assert j["query"]["text"] == "a colourful gradient" and j["query"]["k"] == 4 and j["query"]["collection"] == "image_vectors", j["query"]
 r = j["results"]
 assert len(r) == 4, len(r)
@@ -70,6 +70,10 @@ assert q["name"] == "PORTRAIT" and q["before"] == "2100-01-01" and q["after"] is
 check "under a missing folder" "$T/f2" 'assert j["results"] == [], j'
 [ "$(get "$B/api/search?q=x&k=100&after=2100" "$T/f3")" = 200 ] || fail "after status"
 check "after 2100" "$T/f3" 'assert j["results"] == [], j'
+F=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("{\"mtime\":{\"$gt\":\"2024-01-01\"}}"))')
+[ "$(get "$B/api/search?q=x&filter=$F" "$T/f6")" = 200 ] || fail "type-mismatch filter status"
+check "type-mismatch warning" "$T/f6" 'assert "holds numbers but is compared with strings" in j["warning"], j'
+check "no warning" "$T/f1" 'assert j["warning"] is None, j'
 [ "$(get "$B/api/search?q=x&under=imgs" "$T/f4")" = 400 ] || fail "relative under not refused"
 grep -q "absolute folder" "$T/f4" || fail "relative under message: $(cat "$T/f4")"
 [ "$(get "$B/api/search?q=x&after=2024-13" "$T/f5")" = 400 ] || fail "bad date not refused"

@@ -352,7 +352,7 @@ static void test_gallery_non_images(void)
     cs_hit items[3] = {{1, "/nonexistent/gone.jpg", 0.5, "{\"type\":\"jpg\"}", false},
                        {2, "a <caption> & more", 0.25, "{\"type\":\"text\"}", false},
                        {3, "/nonexistent/flagged.jpg", 0.125, "{\"type\":\"jpg\"}", true}};
-    cs_hits hits = {items, 3, 0};
+    cs_hits hits = {items, 3, 0, NULL};
     char html[] = "/tmp/cs_gallery2_XXXXXX";
     int fd = mkstemp(html);
     close(fd);

@@ -79,7 +79,7 @@ static void scan_ids(cs_backend *b, cs_filter *f, char *buf, size_t n)
 {
     cs_error err = {0};
     cs_records r = {0};
-    int rc = b->ops->scan(b, T, 3, f, false, &r, &err);
+    int rc = b->ops->scan(b, T, 3, f, false, 0, &r, &err);
     CHECK_MSG(rc == 0, "scan: %s", err.msg);
     ids_of(&r, buf, n);
     cs_records_free(&r);

@@ -532,6 +532,73 @@ static void test_filter_icontains(void)
     done(c);
 }
 
+/* expect_warning(c, FILTER, NEEDLE): the filter's warning contains NEEDLE (NULL: none). */
+static void expect_warning(cs_collection *c, const char *filter, const char *needle)
+{
+    char *w = NULL;
+    int rc = cs_collection_filter_warnings(c, filter, &w, &E);
+    CHECK_MSG(rc == 0, "%s: %s", filter, E.msg);
+    if (needle) CHECK_MSG(w && strstr(w, needle), "%s: warning '%s', wanted '%s'", filter,
+                          w ? w : "(none)", needle);
+    else CHECK_MSG(!w, "%s: unexpected warning '%s'", filter, w);
+    free(w);
+}
+
+/* Filters that quietly match nothing: a string against numbers, a key no record has,
+ * $contains on non-arrays, $icontains on non-strings; $ne true for everything. */
+static void test_filter_warnings(void)
+{
+    cs_collection *c = fresh("fwarn", 2);
+    char *w = (char *)1;
+    OK(cs_collection_filter_warnings(c, "{\"mtime\":{\"$gt\":\"2024\"}}", &w, &E));
+    CHECK_MSG(!w, "an empty collection has nothing to say");
+    static const char *meta[][2] = {
+        {"r1", "{\"mtime\":1700000000,\"name\":\"a.jpg\",\"dirs\":[\"/p\"],\"flag\":true}"},
+        {"r2", "{\"mtime\":1.5,\"name\":\"b.jpg\",\"dirs\":[],\"mixed\":\"x\"}"},
+        {"r3", "{\"mtime\":3,\"name\":\"c.jpg\",\"dirs\":[\"/q\"],\"mixed\":7}"},
+    };
+    cs_record_in recs[3];
+    float v[2] = {1, 1};
+    for (size_t i = 0; i < 3; i++) recs[i] = (cs_record_in){meta[i][0], v, meta[i][1]};
+    OK(cs_collection_upsert(c, recs, 3, &E));
+    /* jsonb ranks numbers above strings: $gt matches all, $lt none, $eq none. */
+    expect_warning(c, "{\"mtime\":{\"$gt\":\"2024-01-01\"}}",
+                   "'mtime' holds numbers but is compared with strings: '$gt' matches every "
+                   "record that has it");
+    expect_warning(c, "{\"mtime\":{\"$lte\":\"2024-01-01\"}}", "'$lte' matches nothing");
+    expect_warning(c, "{\"mtime\":{\"$eq\":\"3\"}}", "'$eq' matches nothing");
+    expect_warning(c, "{\"mtime\":{\"$lt\":true}}", "'$lt' matches every record that has it");
+    expect_warning(c, "{\"mixed\":{\"$gte\":[1]}}", "'mixed' holds numbers and strings but is "
+                   "compared with arrays: '$gte' matches nothing");
+    expect_warning(c, "{\"flag\":{\"$gt\":\"a\"}}", "'$gt' matches every record");
+    expect_warning(c, "{\"mtime\":{\"$ne\":\"x\"}}", "$ne is true for every record");
+    expect_warning(c, "{\"mtim\":{\"$gt\":5}}", "no record among the 3 sampled has the metadata key 'mtim'");
+    expect_warning(c, "{\"name\":{\"$contains\":\"a\"}}", "'name' holds strings, not arrays");
+    expect_warning(c, "{\"mtime\":{\"$icontains\":\"1\"}}", "compared with strings");
+    expect_warning(c, "{\"mtime\":{\"$in\":[\"1\",\"2\"]}}", "compared with strings");
+    expect_warning(c, "{\"flag\":{\"$eq\":1}}", "'flag' holds booleans but is compared with numbers");
+    /* Nested in $and/$or, both found, each once. */
+    char *both = NULL;
+    OK(cs_collection_filter_warnings(c, "{\"$or\":[{\"$and\":[{\"mtime\":{\"$lt\":\"9\"}},"
+                                        "{\"zz\":{\"$eq\":1}}]},{\"zz\":{\"$eq\":2}}]}", &both, &E));
+    const char *zz = both ? strstr(both, "'zz'") : NULL;
+    CHECK_MSG(both && strstr(both, "'mtime'") && zz && !strstr(zz + 1, "'zz'"), "nested: %s",
+              both ? both : "(none)");
+    free(both);
+    /* What can match says nothing. */
+    expect_warning(c, "{\"mtime\":{\"$gt\":5}}", NULL);
+    expect_warning(c, "{\"mtime\":{\"$in\":[\"1\",2]}}", NULL);
+    expect_warning(c, "{\"mixed\":{\"$eq\":\"x\"}}", NULL);
+    expect_warning(c, "{\"mixed\":{\"$gte\":1}}", NULL);
+    expect_warning(c, "{\"dirs\":{\"$contains\":\"/p\"}}", NULL);
+    expect_warning(c, "{\"name\":{\"$icontains\":\"A\"}}", NULL);
+    expect_warning(c, "{\"flag\":{\"$eq\":false}}", NULL);
+    expect_warning(c, "{}", NULL);
+    int rc = cs_collection_filter_warnings(c, "{\"mtime\":{\"$bogus\":1}}", &w, &E);
+    CHECK_MSG(rc == CS_E_FILTER && !w, "a bad filter is the query's FilterError: %d", rc);
+    done(c);
+}
+
 static void test_filters(void)
 {
     cs_collection *c = fresh("filt", 2);
@@ -1171,6 +1238,7 @@ int main(void)
     test_fetch_delete();
     test_filters();
     test_filter_icontains();
+    test_filter_warnings();
     test_measures();
     test_query_validation();
     test_create_index();
