@@ -66,7 +66,9 @@ else
     touch "$IMGS/.complete"
   fi
 fi
-echo "images: $IMGS ($(find "$IMGS" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.webp' \) | wc -l) files)"
+# Every file counts here (what is an image is decided by content, not by name): the index
+# summary below says how many were written, by format.
+echo "images: $IMGS ($(find "$IMGS" -type f ! -path '*/.*' | wc -l) files)"
 
 # --- 3. index ---------------------------------------------------------------------------
 # One collection per embedding size, so switching models never hits a dimension mismatch.

@@ -95,6 +95,9 @@ typedef struct cs_index_failure {
     char *reason;
 } cs_index_failure;
 
+/* Room for every format the decoders know (cs_image_format_name), with spare. */
+#define CS_INDEX_MAX_FORMATS 24
+
 typedef struct cs_index_summary {
     uint64_t found;               /* files found (every non-directory entry not excluded) */
     uint64_t indexed;             /* embedded by the model and written */
@@ -119,6 +122,10 @@ typedef struct cs_index_summary {
     bool model_unchecked;         /* the collection has records but no model record
                                      (Python vecs, an older clipsearch): nothing to check
                                      against, and none is written (warning reported) */
+    /* Files written this run (indexed + reused) by decoded format ("jpeg", "png", "tiff",
+     * "heif", "jxl", "raw", ...), in the order first seen; n_formats entries. */
+    struct { char name[16]; uint64_t n; } formats[CS_INDEX_MAX_FORMATS];
+    size_t n_formats;
     uint64_t decode_memory_peak;  /* the most decoding memory held at once (estimates) */
     double seconds;
     double images_per_second;     /* (indexed + reused) / seconds */

@@ -5,6 +5,7 @@
  * thread touches the store and the model, and calls the callbacks. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -99,12 +100,29 @@ static bool store_is_broken(int code)
            code == CS_E_NOMEM || code == CS_E_INTERNAL;
 }
 
+/* One more written file of a format in the summary's tally. */
+static void count_format(cs_index_summary *sum, const char *format)
+{
+    if (!format) format = "unknown";
+    for (size_t i = 0; i < sum->n_formats; i++) {
+        if (!strcmp(sum->formats[i].name, format)) {
+            sum->formats[i].n++;
+            return;
+        }
+    }
+    if (sum->n_formats == CS_INDEX_MAX_FORMATS) return;   /* more formats than decoders */
+    snprintf(sum->formats[sum->n_formats].name, sizeof sum->formats[0].name, "%s", format);
+    sum->formats[sum->n_formats++].n = 1;
+}
+
 static void count_written(ix_run *r, batch *b, const ix_result *it)
 {
     if (it->kind == IX_PIXELS) {
         r->sum->indexed++;
+        count_format(r->sum, it->format);
     } else if (it->kind == IX_REUSE) {
         r->sum->reused++;
+        count_format(r->sum, it->format);
     } else {
         r->sum->unchanged++;
     }

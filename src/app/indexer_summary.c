@@ -79,6 +79,10 @@ int cs_index_summary_json(const cs_index_summary *s, char **out, cs_error *err)
     json_object_set_new(o, "pruned", json_integer((json_int_t)s->pruned));
     json_object_set_new(o, "ignored", json_integer((json_int_t)s->ignored));
     json_object_set_new(o, "excluded", json_integer((json_int_t)s->excluded));
+    json_t *formats = json_object();
+    for (size_t i = 0; i < s->n_formats; i++)
+        json_object_set_new(formats, s->formats[i].name, json_integer((json_int_t)s->formats[i].n));
+    json_object_set_new(o, "formats", formats);
     json_object_set_new(o, "excluded_kept", json_integer((json_int_t)s->excluded_kept));
     json_object_set_new(o, "found", json_integer((json_int_t)s->found));
     json_object_set_new(o, "stale", json_integer((json_int_t)s->stale));

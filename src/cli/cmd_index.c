@@ -214,6 +214,13 @@ static void print_summary(FILE *f, const cs_index_summary *s)
             (unsigned long long)s->unchanged, (unsigned long long)s->reused,
             (unsigned long long)s->failed, (unsigned long long)s->pruned,
             (unsigned long long)s->excluded, s->seconds, s->images_per_second);
+    if (s->n_formats) {
+        fprintf(f, "written by format:");
+        for (size_t i = 0; i < s->n_formats; i++)
+            fprintf(f, "%s %s %llu", i ? "," : "", s->formats[i].name,
+                    (unsigned long long)s->formats[i].n);
+        fputc('\n', f);
+    }
     if (s->excluded_kept)
         fprintf(f, "note: %llu record%s of excluded files stay%s in the collection (--prune "
                    "deletes only records of files that no longer exist)\n",

@@ -165,7 +165,14 @@ int vec_cmd_query(vec_ctx *c, int argc, char **argv)
     if (rc && rc == CS_E_ARG && measure && (int)q.measure == 99 && strstr(c->err.msg, "index measure"))
         cs_error_set(&c->err, CS_E_ARG, "Invalid index measure '%s'", measure);
     if (!rc) {
-        if (out.warning) fprintf(stderr, "clipsearch: warning: %s\n", out.warning);
+        /* The library words this warning as vecs does (it names the Python method); the
+         * CLI names its own command. */
+        if (out.warning && strstr(out.warning, "covering index"))
+            fprintf(stderr, "clipsearch: warning: no index of '%s' covers %s queries: this one "
+                            "was an exact scan (clipsearch vec create-index %s --measure %s)\n",
+                    argv[1], cs_measure_name(q.measure), argv[1], cs_measure_name(q.measure));
+        else if (out.warning)
+            fprintf(stderr, "clipsearch: warning: %s\n", out.warning);
         /* After the query: a filter that does not parse was reported by it. */
         char *fw = NULL;
         cs_error ignored = {0};

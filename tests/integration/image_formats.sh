@@ -75,6 +75,10 @@ cp "$W/trunc_a.heic" "$D/broken.heic"
 idx "$D"
 [ "$RC" = 0 ] || die "index exit $RC: $(cat "$TMP/err")"
 expect "formats" indexed 6 failed 1
+# The summary counts what was written by container format (HEIC and AVIF are both HEIF;
+# DNG is a TIFF).
+python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["formats"]; assert f == {"heif": 2, "jxl": 2, "tiff": 2}, f' \
+    "$TMP/out.json" || die "formats in the summary: $(cat "$TMP/out.json")"
 grep -q "broken.heic" "$TMP/err" || die "the truncated HEIC is not named on stderr: $(cat "$TMP/err")"
 for f in a.heic b.avif d.jxl e.dng scan.tif; do
     "$BIN" search --db "$DB" --collection "$COLL" --model "$MODEL" --image "$D/$f" -k 1 --json \
