@@ -68,6 +68,9 @@ typedef struct cs_search_request {
     const char *text;           /* NULL/"" = no text part */
     const char *image_path;     /* NULL = no image part (or use image) */
     const cs_image *image;      /* an already decoded image (wins over image_path) */
+    /* The id of a stored record whose vector is the query ("more like this one"):
+     * nothing is encoded; terms/text/image must then be unset. */
+    const char *like_id;
     float text_weight;          /* default 0.5; used only when both parts are given */
     float image_weight;         /* default 0.5 */
     int k;                      /* default 10; 1..1000 */
@@ -140,8 +143,9 @@ int cs_query_embed(const cs_clip *model, const cs_search_request *req, float *ou
 int cs_query_vector(cs_collection *coll, const float *vec, int dim,
                     const cs_search_request *req, cs_hits *out, cs_error *err);
 
-/* cs_query_embed + cs_query_vector. The collection's dimension is checked against the
- * model's before anything is embedded. */
+/* cs_query_embed + cs_query_vector (or, with req->like_id, the stored record's vector +
+ * cs_query_vector). The collection's dimension is checked against the model's before
+ * anything is embedded. */
 int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_request *req,
                  cs_hits *out, cs_error *err);
 

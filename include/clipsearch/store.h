@@ -54,6 +54,9 @@ bool cs_store_is_read_only(const cs_store *store);
 const char *cs_store_location(const cs_store *store);
 void cs_store_close(cs_store *store);
 const char *cs_store_backend_name(const cs_store *store);   /* "sqlite" or "postgres" */
+/* Whether a collection's first query reads all its vectors into memory (SQLite), so
+ * that running one ahead of time (cs_query_warm) shortens the first real query. */
+bool cs_store_caches_vectors(const cs_store *store);
 /* Default URL: $CLIPSEARCH_DB, else ${XDG_DATA_HOME:-~/.local/share}/clipsearch/clipsearch.db.
  * Writes into buf; returns 0 or an error. */
 int cs_store_default_url(char *buf, size_t bufsize, cs_error *err);

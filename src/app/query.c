@@ -224,6 +224,43 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
     }
 }
 
+int cs__query_check_dimension(const cs_clip *model, cs_collection *coll, cs_error *err)
+{
+    int dim = cs_clip_embed_dim(model), cdim = cs_collection_dimension(coll);
+    if (cdim > 0 && cdim != dim)
+        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
+                            "collection '%s' holds %d-d vectors but the model (%s) embeds "
+                            "%d-d: search it with the model it was indexed with",
+                            cs_collection_name(coll), cdim, cs_clip_model_dir(model), dim);
+    return 0;
+}
+
+int cs__query_like_vector(cs_collection *coll, const cs_search_request *req, float **vec,
+                          int *dim, cs_error *err)
+{
+    *vec = NULL;
+    if ((req->terms && req->terms->n) || (req->text && *req->text) || req->image ||
+        (req->image_path && *req->image_path))
+        return cs_error_set(err, CS_E_ARG, "a query is either like a stored record or texts "
+                                           "and images, not both");
+    cs_records rec = {0};
+    int rc = cs_collection_get_record(coll, req->like_id, &rec, err);
+    if (rc == CS_E_NOT_FOUND)
+        rc = cs_error_set(err, CS_E_NOT_FOUND, "no record '%.300s' in collection '%.200s'",
+                          req->like_id, cs_collection_name(coll));
+    if (rc == 0 && (rec.n != 1 || !rec.items[0].vector))
+        rc = cs_error_set(err, CS_E_INTERNAL, "record '%.300s' came back without its vector",
+                          req->like_id);
+    if (rc == 0) {
+        /* Taken over from the record: the caller frees it. */
+        *vec = rec.items[0].vector;
+        rec.items[0].vector = NULL;
+        *dim = cs_collection_dimension(coll);
+    }
+    cs_records_free(&rec);
+    return rc;
+}
+
 int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_request *req,
                  cs_hits *out, cs_error *err)
 {
@@ -231,16 +268,16 @@ int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_requ
     out->warning = NULL;
     out->missing_skipped = 0;
     out->n = 0;
+    float *vec = NULL;
     int dim = cs_clip_embed_dim(model);
-    int cdim = cs_collection_dimension(coll);
-    if (cdim > 0 && cdim != dim)
-        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
-                            "collection '%s' holds %d-d vectors but the model (%s) embeds "
-                            "%d-d: search it with the model it was indexed with (--model)",
-                            cs_collection_name(coll), cdim, cs_clip_model_dir(model), dim);
-    float *vec = malloc((size_t)dim * sizeof *vec);
-    if (!vec) return cs_error_set(err, CS_E_NOMEM, "out of memory (query vector)");
-    int rc = cs_query_embed(model, req, vec, err);
+    int rc = cs__query_check_dimension(model, coll, err);
+    if (rc == 0 && req->like_id) {
+        rc = cs__query_like_vector(coll, req, &vec, &dim, err);
+    } else if (rc == 0) {
+        if (!(vec = malloc((size_t)dim * sizeof *vec)))
+            return cs_error_set(err, CS_E_NOMEM, "out of memory (query vector)");
+        rc = cs_query_embed(model, req, vec, err);
+    }
     if (rc == 0) rc = cs_query_vector(coll, vec, dim, req, out, err);
     free(vec);
     return rc;

@@ -80,6 +80,38 @@ int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
     return status;
 }
 
+int cli_open_search(const char *db_arg, const char *name, bool exif, cs_search_session **out)
+{
+    *out = NULL;
+    cs_error err = {0};
+    char *url = cli_resolve_db(db_arg, false, &err);
+    if (!url) return cli_fail(&err);
+    cs_search_session_options opt;
+    cs_search_session_options_init(&opt);
+    opt.store_url = url;
+    opt.collection = name;
+    opt.apply_exif_orientation = exif;
+    opt.warm = true;
+    int rc = cs_search_session_open(&opt, out, &err);
+    int status = 0;
+    if (rc == CS_E_STORE_NOT_FOUND || rc == CS_E_COLLECTION_NOT_FOUND) {
+        /* Opened again only to name what is there (the session closed its store). */
+        cs_store *store = NULL;
+        cs_error ignored = {0};
+        if (rc == CS_E_COLLECTION_NOT_FOUND)
+            cs_store_open_ex(url, CS_STORE_READ_ONLY, &store, &ignored);
+        const char *location = store ? cs_store_location(store)
+                               : !strncmp(url, "sqlite://", 9) ? url + 9 : url;
+        print_nothing_indexed(db_arg, location, store, name);
+        cs_store_close(store);
+        status = 1;
+    } else if (rc != 0) {
+        status = cli_fail(&err);
+    }
+    free(url);
+    return status;
+}
+
 int cli_check_model(cs_collection *coll, const cs_clip *model, bool exif, bool fast_decode,
                     int use, cs_error *err)
 {

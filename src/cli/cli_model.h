@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "clipsearch/clip.h"
+#include "clipsearch/search_session.h"
 #include "clipsearch/store.h"
 
 /* Loads the model (CS_PRECISION_* GEMMs) or returns NULL with err set (message includes
@@ -19,6 +20,11 @@ cs_clip *cli_load_model(const char *model_arg, int precision, cs_error *err);
  * clipsearch index DIR" (naming the real store, --db and --collection as needed). */
 int cli_open_collection(const char *db_arg, const char *name, cs_store **store,
                         cs_collection **coll);
+
+/* Opens the search session over the store (as cli_open_collection: read-only, creating
+ * nothing, the same first-run message) with the collection warming up (search_session.h
+ * opt.warm). Returns 0 or the exit status, having printed why. */
+int cli_open_search(const char *db_arg, const char *name, bool exif, cs_search_session **out);
 
 /* Checks that model (with these options) is the one that built coll (model_record.h);
  * a warning (no record to check) goes to stderr. 0 or CS_E_MODEL_MISMATCH. */

@@ -2,18 +2,16 @@
  * is given on a terminal (the model and the store are opened once). */
 #include <getopt.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli_model.h"
-#include "clipsearch/model_record.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/search_output.h"
-#include "cli/search_session.h"
+#include "cli/search_cli.h"
 #include "clipsearch/query.h"
 
 static void usage(FILE *f)
@@ -22,6 +20,7 @@ static void usage(FILE *f)
         "usage: clipsearch search [options] \"TEXT\"\n"
         "       clipsearch search [options] --image FILE [\"TEXT\"]\n"
         "       clipsearch search [options] -- \"2:dog + ./park.jpg -fruit\"\n"
+        "       clipsearch search [options] --like ID\n"
         "       clipsearch search [options]            (interactive, on a terminal)\n"
         "\n"
         "Finds the records nearest to a text, an image, or a mix of several. The score is the\n"
@@ -36,6 +35,8 @@ static void usage(FILE *f)
         "options:\n"
         "  --image FILE          query image (repeatable); \"-FILE\" or \"W:FILE\" weigh it\n"
         "                        (when no file has that literal name)\n"
+        "  --like ID             the records nearest an indexed one (its id: the path it\n"
+        "                        was indexed under); nothing is encoded\n"
         "  --text-weight W       multiplies every text term's weight (default 0.5)\n"
         "  --image-weight W      multiplies every image term's weight (default 0.5)\n"
         "  -k N                  number of results, 1..1000 (default 10)\n"
@@ -56,62 +57,17 @@ static void usage(FILE *f)
         "                        CPUs with AVX512-BF16 or AMX; refused elsewhere)\n"
         "\n"
         "Interactive mode: each line is a query (same syntax); ':image PATH' queries by\n"
-        "image; an empty line or end of input quits.\n");
+        "image, ':like ID' by an indexed record, ':help' lists the commands; Ctrl-D quits.\n");
 }
 
-static int print_hits(search_session *s, const cs_hits *hits, const char *title,
-                      const char *image, cs_error *err)
-{
-    return search_print(stdout, &s->out, hits, title, image, err);
-}
-
-int search_session_run(search_session *s, const cs_query_terms *terms, const char *title,
-                       cs_error *err)
+int search_cli_run(search_cli *s, const cs_query_terms *terms, const char *title,
+                   const char *image, cs_error *err)
 {
     cs_search_request req = s->base;
     req.terms = terms;
     cs_hits hits = {0};
-    int rc = cs_query_run(s->model, s->coll, &req, &hits, err);
-    if (rc == 0) rc = print_hits(s, &hits, title, NULL, err);
-    cs_hits_free(&hits);
-    return rc;
-}
-
-typedef struct {
-    cs_collection *coll;
-    pthread_t thread;
-} warm_job;
-
-static void *warm_main(void *arg)
-{
-    warm_job *w = arg;
-    cs_error err = {0};
-    /* A failure here shows up again, with its message, in the real query. */
-    cs_query_warm(w->coll, &err);
-    return NULL;
-}
-
-/* The query vector, after the same dimension check cs_query_run makes. */
-static int embed_checked(search_session *s, const cs_search_request *req, float **vec, cs_error *err)
-{
-    int dim = cs_clip_embed_dim(s->model), cdim = cs_collection_dimension(s->coll);
-    if (cdim > 0 && cdim != dim)
-        return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
-                            "collection '%s' holds %d-d vectors but the model (%s) embeds "
-                            "%d-d: search it with the model it was indexed with (--model)",
-                            cs_collection_name(s->coll), cdim, cs_clip_model_dir(s->model), dim);
-    *vec = malloc((size_t)dim * sizeof **vec);
-    if (!*vec) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    return cs_query_embed(s->model, req, *vec, err);
-}
-
-static int print_vector_query(search_session *s, const float *vec, const char *title,
-                              const char *image, cs_error *err)
-{
-    cs_search_request req = s->base;
-    cs_hits hits = {0};
-    int rc = cs_query_vector(s->coll, vec, cs_clip_embed_dim(s->model), &req, &hits, err);
-    if (rc == 0) rc = print_hits(s, &hits, title, image, err);
+    int rc = cs_search_session_run(s->session, NULL, &req, &hits, err);
+    if (rc == 0) rc = search_print(stdout, &s->out, &hits, title, image, err);
     cs_hits_free(&hits);
     return rc;
 }
@@ -164,9 +120,10 @@ int cmd_search(int argc, char **argv)
 {
     enum { O_IMAGE = 256, O_TW, O_IW, O_FILTER, O_MIN, O_NOEXIF, O_JSON, O_PREVIEW, O_HTML,
            O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION, O_PATHS, O_MISSING, O_UNDER, O_NAME,
-           O_AFTER, O_BEFORE };
+           O_AFTER, O_BEFORE, O_LIKE };
     static const struct option opts[] = {
         {"image", required_argument, 0, O_IMAGE},
+        {"like", required_argument, 0, O_LIKE},
         {"text-weight", required_argument, 0, O_TW},
         {"image-weight", required_argument, 0, O_IW},
         {"filter", required_argument, 0, O_FILTER},
@@ -187,7 +144,7 @@ int cmd_search(int argc, char **argv)
         {"precision", required_argument, 0, O_PRECISION},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
-    search_session s;
+    search_cli s;
     memset(&s, 0, sizeof s);
     cs_search_request_init(&s.base);
     const char *db = NULL, *coll_name = "image_vectors", *model_dir = NULL;
@@ -206,6 +163,7 @@ int cmd_search(int argc, char **argv)
         long l;
         switch (c) {
         case O_IMAGE: images[n_images++] = optarg; break;
+        case O_LIKE: s.base.like_id = optarg; break;
         case O_TW:
             if (!parse_float(optarg, &d) || d < 0)
                 USAGE("--text-weight needs a number >= 0, got '%s'", optarg);
@@ -298,12 +256,18 @@ int cmd_search(int argc, char **argv)
             strcat(text, argv[i]);
         }
     }
+    if (s.base.like_id && (text || n_images)) {
+        free(text);
+        free(images);
+        return cli_usage_error("search", "--like searches near an indexed record: give it "
+                                         "alone, without a text or --image");
+    }
     /* No query in the arguments: queries come from stdin (a terminal or a pipe). */
-    bool interactive = !text && !n_images;
+    bool interactive = !text && !n_images && !s.base.like_id;
     cs_error err = {0};
     cs_query_terms terms = {0};
     char *title = NULL;
-    if (!interactive) {
+    if (!interactive && !s.base.like_id) {
         int rc = text ? cs_query_terms_parse(text, &terms, &err) : 0;
         for (size_t i = 0; i < n_images && rc == 0; i++) rc = add_image_arg(&terms, images[i], &err);
         if (rc == 0 && !(title = query_title(text, images, n_images))) rc = CS_E_NOMEM;
@@ -316,37 +280,24 @@ int cmd_search(int argc, char **argv)
         }
     }
 
-    cs_store *store = NULL;
-    int status = cli_open_collection(db, coll_name, &store, &s.coll);
+    /* The session opens the collection (nothing indexed yet: said here, before the model
+     * loads) and reads its vectors on a thread of its own while this one loads the model. */
+    cs_clip *model = NULL;
+    int status = cli_open_search(db, coll_name, s.base.apply_exif_orientation, &s.session);
     if (status == 0) {
-        /* The SQLite backend reads all vectors on the first query: let it do so while
-         * this thread loads the model and embeds the query (the store is not touched
-         * here until the join). */
-        warm_job w = {.coll = s.coll};
-        bool warming = !strcmp(cs_store_backend_name(store), "sqlite") &&
-                       pthread_create(&w.thread, NULL, warm_main, &w) == 0;
-        s.model = cli_load_model(model_dir, precision, &err);
-        float *vec = NULL;
-        int rc = s.model ? 0 : err.code;
-        if (rc == 0 && !interactive) {
-            cs_search_request req = s.base;
-            req.terms = &terms;
-            rc = embed_checked(&s, &req, &vec, &err);
-        }
-        if (warming) pthread_join(w.thread, NULL);
-        /* After the join: the check reads the store, which the warm-up thread held. */
-        if (rc == 0)
-            rc = cli_check_model(s.coll, s.model, s.base.apply_exif_orientation, false,
-                                 CS_MODEL_USE_QUERY, &err);
+        model = cli_load_model(model_dir, precision, &err);
+        int rc = model ? cs_search_session_set_model(s.session, model, &err) : err.code;
+        /* Interactive: a model that does not fit is said before anything is typed. */
+        if (rc == 0 && interactive) rc = cs_search_session_check(s.session, NULL, &err);
         if (rc != 0) status = cli_fail(&err);
         else if (interactive) status = search_repl(&s, isatty(STDIN_FILENO) != 0);
-        else if (print_vector_query(&s, vec, title, n_images == 1 ? images[0] : NULL, &err) != 0)
+        else if (search_cli_run(&s, s.base.like_id ? NULL : &terms,
+                                s.base.like_id ? s.base.like_id : title,
+                                n_images == 1 ? images[0] : NULL, &err) != 0)
             status = cli_fail(&err);
-        free(vec);
     }
-    if (s.model) cs_clip_free(s.model);
-    if (s.coll) cs_collection_free(s.coll);
-    if (store) cs_store_close(store);
+    cs_search_session_close(s.session);
+    if (model) cs_clip_free(model);
     cs_query_terms_free(&terms);
     free(title);
     free(text);

@@ -7,6 +7,7 @@
 
 #include "base/pathid.h"
 #include "cli/search_output.h"
+#include "clipsearch/search_session.h"
 
 static bool all_text(const cs_hits *hits)
 {
@@ -21,34 +22,28 @@ static bool all_text(const cs_hits *hits)
     return true;
 }
 
-static json_t *hit_json(const cs_hit *h)
-{
-    json_t *meta = json_loads(h->metadata_json, JSON_DECODE_ANY, NULL);
-    if (!meta) meta = json_string(h->metadata_json);
-    json_t *o = json_object();
-    json_object_set_new(o, "rank", json_integer(h->rank));
-    json_object_set_new(o, "id", json_string(h->id));
-    json_object_set_new(o, "score", json_real(h->score));
-    json_object_set_new(o, "metadata", meta);
-    if (h->missing) json_object_set_new(o, "missing", json_true());
-    return o;
-}
-
-static void print_json_value(FILE *out, json_t *o)
-{
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
-    if (s) fprintf(out, "%s\n", s);
-    free(s);
-    json_decref(o);
-}
-
-/* Queries read from a pipe: one line per query, {"query": TEXT, "results": [...]}. */
+/* Queries read from a pipe: one line per query, {"query": TEXT, "results": [...]}, the
+ * results as the library writes them (search_session.h). */
 static void print_json_answer(FILE *out, const char *query, const cs_hits *hits)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < hits->n; i++) json_array_append_new(arr, hit_json(&hits->items[i]));
     json_t *q = query ? json_string(query) : NULL;
-    print_json_value(out, json_pack("{s:o,s:o}", "query", q ? q : json_null(), "results", arr));
+    char *qs = json_dumps(q ? q : json_null(), JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+    json_decref(q);
+    fprintf(out, "{\"query\":%s,\"results\":[", qs ? qs : "null");
+    free(qs);
+    for (size_t i = 0; i < hits->n; i++) {
+        char *h = cs_hit_json(&hits->items[i]);
+        fprintf(out, "%s%s", i ? "," : "", h ? h : "null");
+        free(h);
+    }
+    fprintf(out, "]}\n");
+}
+
+static void print_hit_line(FILE *out, const cs_hit *hit)
+{
+    char *h = cs_hit_json(hit);
+    if (h) fprintf(out, "%s\n", h);
+    free(h);
 }
 
 /* The terminal thumbnail of a record whose id names an image file (base/pathid.h). */
@@ -76,7 +71,7 @@ int search_print(FILE *out, const search_output *o, const cs_hits *hits, const c
     if (o->json && o->per_query) {
         print_json_answer(out, title, hits);
     } else if (o->json) {
-        for (size_t i = 0; i < hits->n; i++) print_json_value(out, hit_json(&hits->items[i]));
+        for (size_t i = 0; i < hits->n; i++) print_hit_line(out, &hits->items[i]);
     } else if (o->paths) {
         for (size_t i = 0; i < hits->n; i++) print_path(out, hits->items[i].id);
     } else if (hits->n == 0) {

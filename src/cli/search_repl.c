@@ -15,7 +15,7 @@
 #include <editline/readline.h>
 
 #include "cli/cli_util.h"
-#include "cli/search_session.h"
+#include "cli/search_cli.h"
 
 /* History lines kept (the file is rewritten after each query). */
 #define REPL_HISTORY_MAX 1000
@@ -69,6 +69,7 @@ static const char HELP[] =
     "Type a query and press Enter: a text (\"a red bicycle\"), several weighted terms\n"
     "(\"2:dog + ./park.jpg -fruit\": see search --help), or a command:\n"
     "  :image PATH     search by an image file (~/ is your home)\n"
+    "  :like ID        the records nearest an indexed one (its id, i.e. its path)\n"
     "  :k N            number of results, 1..1000 (now %d)\n"
     "  :filter JSON    vecs metadata filter for the next queries; ':filter' clears it\n"
     "                  (now %s)\n"
@@ -116,7 +117,7 @@ static char *history_path(void)
 }
 
 typedef struct repl {
-    search_session *s;
+    search_cli *s;
     bool terminal;
     char *filter;             /* owned copy behind s->base.filter_json */
     char *under, *name, *after, *before;   /* owned copies behind s->base's fields */
@@ -212,7 +213,7 @@ static void command(repl *r, char *line)
         cs_error err = {0};
         int rc = path ? cs_query_terms_add(&terms, CS_TERM_IMAGE, path, 1, &err)
                       : cs_error_set(&err, CS_E_NOMEM, "out of memory");
-        if (rc == 0) rc = search_session_run(r->s, &terms, path, &err);
+        if (rc == 0) rc = search_cli_run(r->s, &terms, path, path, &err);
         if (rc != 0) {
             cli_fail(&err);
             r->failed++;
@@ -221,6 +222,27 @@ static void command(repl *r, char *line)
         }
         cs_query_terms_free(&terms);
         free(path);
+    } else if (!strcmp(name, "like")) {
+        if (!*arg) {
+            fprintf(stderr, "clipsearch: :like needs the ID of an indexed record\n");
+            r->failed++;
+            return;
+        }
+        char *id = expand_home(arg);
+        cs_error err = {0};
+        int rc = id ? 0 : cs_error_set(&err, CS_E_NOMEM, "out of memory");
+        if (rc == 0) {
+            r->s->base.like_id = id;
+            rc = search_cli_run(r->s, NULL, id, NULL, &err);
+            r->s->base.like_id = NULL;
+        }
+        if (rc != 0) {
+            cli_fail(&err);
+            r->failed++;
+        } else {
+            r->answered++;
+        }
+        free(id);
     } else {
         fprintf(stderr, "clipsearch: unknown command ':%s' (:help lists them)\n", name);
         r->failed++;
@@ -234,7 +256,7 @@ static void query(repl *r, const char *line)
     int rc = cs_query_terms_parse(line, &terms, &err);
     if (rc == 0) {
         if (!r->terminal && !r->s->out.json) printf("query: %s\n", line);
-        rc = search_session_run(r->s, &terms, line, &err);
+        rc = search_cli_run(r->s, &terms, line, NULL, &err);
         if (!r->terminal && !r->s->out.json) putchar('\n');
     }
     cs_query_terms_free(&terms);
@@ -317,7 +339,7 @@ static int pipe_loop(repl *r)
     return r->failed ? 1 : 0;
 }
 
-int search_repl(search_session *s, bool terminal)
+int search_repl(search_cli *s, bool terminal)
 {
     repl r = {.s = s, .terminal = terminal};
     /* The REPL owns its copies: commands replace them while the query options stay. */

@@ -21,6 +21,9 @@ typedef struct cs_backend cs_backend;
 
 typedef struct cs_backend_ops {
     const char *name;   /* "sqlite" / "postgres" */
+    /* A collection's first query loads every vector into memory (SQLite's vector
+     * cache): worth starting ahead of time (cs_store_caches_vectors). */
+    bool caches_vectors;
     void (*close)(cs_backend *b);
     /* Collections per spec §1.3 (name not starting with '_', has a vec column). */
     int (*list)(cs_backend *b, cs_collection_info **out, size_t *n, cs_error *err);

@@ -354,6 +354,7 @@ static bool sq_hnsw_available(cs_backend *b)
 
 static const cs_backend_ops SQ_OPS = {
     .name = "sqlite",
+    .caches_vectors = true,
     .close = sq_close,
     .list = sq_list,
     .lookup = sq_lookup,

@@ -101,6 +101,11 @@ const char *cs_store_backend_name(const cs_store *store)
     return store->backend->ops->name;
 }
 
+bool cs_store_caches_vectors(const cs_store *store)
+{
+    return store->backend->ops->caches_vectors;
+}
+
 int cs_store_default_url(char *buf, size_t bufsize, cs_error *err)
 {
     const char *env = getenv("CLIPSEARCH_DB");

@@ -10,6 +10,7 @@
 #include "base/pathid.h"
 #include "clipsearch/indexer.h"
 #include "clipsearch/query.h"
+#include "clipsearch/search_session.h"
 #include "web/web_internal.h"
 
 /* A metadata integer (-1 when absent or not an integer). */
@@ -20,22 +21,17 @@ static int64_t meta_int(json_t *meta, const char *key)
 }
 
 /* The id is looked up first and must name an absolute path of an image record, so no
- * request can name an arbitrary file. Called with st->lock held. */
-static int record_locked(web_state *st, struct MHD_Connection *c, const web_request *r,
-                         web_record *out, cs_error *err)
+ * request can name an arbitrary file. */
+int web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
+                    web_record *out, cs_error *err)
 {
+    memset(out, 0, sizeof *out);
+    out->bytes = out->mtime = out->mtime_ns = -1;
     const char *id = web_param(c, r, "id");
     if (!id || !*id) return cs_error_set(err, CS_E_ARG, "id is required");
-    cs_collection *coll = NULL;
-    int rc = web_collection(st, web_param(c, r, "collection"), &coll, err);
-    if (rc != 0) return rc;
     cs_records rec = {0};
-    if ((rc = cs_collection_get_record(coll, id, &rec, err)) != 0) {
-        if (rc == CS_E_NOT_FOUND)
-            cs_error_set(err, CS_E_NOT_FOUND, "no record '%.300s' in collection '%.200s'", id,
-                         cs_collection_name(coll));
-        return rc;
-    }
+    int rc = cs_search_session_record(st->session, web_param(c, r, "collection"), id, &rec, err);
+    if (rc != 0) return rc;
     json_t *meta = rec.n ? json_loads(rec.items[0].metadata_json ? rec.items[0].metadata_json : "{}",
                                       JSON_DECODE_ANY, NULL)
                          : NULL;
@@ -53,22 +49,11 @@ static int record_locked(web_state *st, struct MHD_Connection *c, const web_requ
     /* The id names the file through base/pathid.h's mapping (non-UTF-8 names are
      * file: ids). */
     if (text || cs_path_from_id(id, &out->path, err) != 0 || out->path[0] != '/') {
+        web_record_free(out);
         if (err->code == CS_E_NOMEM) return CS_E_NOMEM;
         return cs_error_set(err, CS_E_NOT_FOUND, "record '%.300s' is not an image file", id);
     }
     return 0;
-}
-
-int web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
-                    web_record *out, cs_error *err)
-{
-    memset(out, 0, sizeof *out);
-    out->bytes = out->mtime = out->mtime_ns = -1;
-    pthread_mutex_lock(&st->lock);
-    int rc = record_locked(st, c, r, out, err);
-    pthread_mutex_unlock(&st->lock);
-    if (rc != 0) web_record_free(out);
-    return rc;
 }
 
 void web_record_free(web_record *rec)
@@ -150,52 +135,35 @@ enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const we
     return ret;
 }
 
-static json_t *collections_locked(web_state *st, cs_error *err);
-
 enum MHD_Result web_route_collections(web_state *st, struct MHD_Connection *c)
 {
     cs_error err = {0};
-    pthread_mutex_lock(&st->lock);
-    json_t *j = collections_locked(st, &err);
-    pthread_mutex_unlock(&st->lock);
-    return j ? web_send_json(c, MHD_HTTP_OK, j) : web_send_error(c, &err);
-}
-
-/* The answer of /api/collections, or NULL with err set. */
-static json_t *collections_locked(web_state *st, cs_error *err)
-{
-    cs_collection_info *infos = NULL;
+    cs_search_collection *list = NULL;
     size_t n = 0;
-    cs_store *store = NULL;
-    /* No database yet is an empty store: the page shows what to run. */
-    int rc = web_store(st, &store, err);
-    if (rc != 0 && rc != CS_E_STORE_NOT_FOUND) return NULL;
-    if (store && cs_store_list(store, &infos, &n, err) != 0) return NULL;
-    int model_dim = cs_clip_embed_dim(st->model);
+    /* No database yet is an empty list: the page shows what to run. */
+    if (cs_search_session_list(st->session, &list, &n, &err) != 0) return web_send_error(c, &err);
     json_t *arr = json_array();
+    int model_dim = -1;
     for (size_t i = 0; i < n; i++) {
-        json_t *name = json_string(infos[i].name);
+        json_t *name = json_string(list[i].name);
         if (!name) continue;    /* not UTF-8: cannot be named in JSON (nor by the page) */
         json_t *o = json_object();
         json_object_set_new(o, "name", name);
-        json_object_set_new(o, "dimension", json_integer(infos[i].dimension));
+        json_object_set_new(o, "dimension", json_integer(list[i].dimension));
         /* The page offers only the collections this model can search. */
-        json_object_set_new(o, "searchable", json_boolean(infos[i].dimension == model_dim));
-        cs_collection *coll = NULL;
-        int64_t count = -1;
-        cs_error ignored = {0};
-        if (web_collection(st, infos[i].name, &coll, &ignored) == 0)
-            cs_collection_count(coll, &count, &ignored);
-        json_object_set_new(o, "count", count >= 0 ? json_integer(count) : json_null());
+        json_object_set_new(o, "searchable", json_boolean(list[i].searchable));
+        json_object_set_new(o, "count", list[i].count >= 0 ? json_integer(list[i].count)
+                                                           : json_null());
         json_array_append_new(arr, o);
     }
-    cs_collection_info_free(infos, n);
+    model_dim = cs_search_session_model_dim(st->session);
+    cs_search_collections_free(list, n);
     json_t *j = json_object();
-    json_object_set_new(j, "default", json_string(st->default_collection));
+    json_object_set_new(j, "default", json_string(cs_search_session_default_collection(st->session)));
     json_object_set_new(j, "model_dimension", json_integer(model_dim));
     json_object_set_new(j, "collections", arr);
     json_object_set_new(j, "index_command", json_string(st->index_command));
-    return j;
+    return web_send_json(c, MHD_HTTP_OK, j);
 }
 
 enum MHD_Result web_route_page(struct MHD_Connection *c)

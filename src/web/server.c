@@ -36,60 +36,12 @@ void cs_web_options_init(cs_web_options *opt)
     opt->apply_exif_orientation = true;
 }
 
-/* ---- collections ----------------------------------------------------------------- */
+/* ---- encodings ------------------------------------------------------------------ */
 
-int web_store(web_state *st, cs_store **out, cs_error *err)
+/* The session's encodings, on the model's one thread (web_internal.h says why). */
+static void run_encoding(void *ctx, void (*fn)(void *), void *arg)
 {
-    *out = st->store;
-    if (st->store) return 0;
-    int rc = cs_store_open_ex(st->store_url, CS_STORE_READ_ONLY, &st->store, err);
-    if (rc == CS_E_STORE_NOT_FOUND)
-        return cs_error_set(err, rc, "nothing indexed yet: run %s", st->index_command);
-    if (rc != 0) return rc;
-    st->own_store = true;
-    *out = st->store;
-    return 0;
-}
-
-int web_collection(web_state *st, const char *name, cs_collection **out, cs_error *err)
-{
-    if (!name || !*name) name = st->default_collection;
-    for (size_t i = 0; i < st->n_colls; i++)
-        if (!strcmp(st->colls[i].name, name)) {
-            *out = st->colls[i].coll;
-            return 0;
-        }
-    cs_store *store = NULL;
-    int rc = web_store(st, &store, err);
-    if (rc != 0) return rc;
-    cs_collection *coll = NULL;
-    rc = cs_store_get(store, name, &coll, err);
-    if (rc != 0) return rc;
-    /* A collection another model built would give meaningless rankings: refused, with
-     * the reason, on every request for it (it is not kept open). */
-    char *warning = NULL;
-    rc = cs_model_record_check(coll, &st->ident, CS_MODEL_USE_QUERY, &warning, err);
-    if (warning) fprintf(stderr, "clipsearch: warning: %s\n", warning);
-    free(warning);
-    if (rc != 0) {
-        cs_collection_free(coll);
-        return rc;
-    }
-    char *copy = strdup(name);
-    if (!copy) {
-        cs_collection_free(coll);
-        return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    }
-    /* Full: forget the oldest handle (a collection's first query reloads its vectors). */
-    if (st->n_colls == WEB_MAX_COLLECTIONS) {
-        free(st->colls[0].name);
-        cs_collection_free(st->colls[0].coll);
-        memmove(&st->colls[0], &st->colls[1], (WEB_MAX_COLLECTIONS - 1) * sizeof st->colls[0]);
-        st->n_colls--;
-    }
-    st->colls[st->n_colls++] = (web_coll){.name = copy, .coll = coll};
-    *out = coll;
-    return 0;
+    web_pool_run(ctx, fn, arg);
 }
 
 /* ---- host checks ----------------------------------------------------------------- */
@@ -196,7 +148,6 @@ static enum MHD_Result dispatch(web_state *st, struct MHD_Connection *c, const c
     }
     if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return web_route_page(c);
 
-    /* Each route takes st->lock for what it does with the store, and only for that. */
     if (!strcmp(url, "/api/search")) return web_route_search_text(st, c, r);
     if (!strcmp(url, "/api/search/image")) return web_route_search_image(st, c, r);
     if (!strcmp(url, "/api/thumb")) return web_route_thumb(st, c, r);
@@ -259,15 +210,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static void state_free(web_state *st)
 {
-    for (size_t i = 0; i < st->n_colls; i++) {
-        free(st->colls[i].name);
-        cs_collection_free(st->colls[i].coll);
-    }
+    /* The session before the model's thread: nothing encodes any more. */
+    cs_search_session_close(st->session);
     free(st->host);
-    free(st->default_collection);
-    free(st->store_url);
     free(st->index_command);
-    if (st->own_store) cs_store_close(st->store);
     web_pool_stop(st->thumb_pool);
     web_pool_stop(st->model_pool);
     web_cache_close(st->cache);
@@ -307,24 +253,14 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     if (!s) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     web_state *st = &s->st;
     cs_budget_init(&st->thumb_budget, cs_budget_default_bytes());   /* as index's default */
-    st->model = model;
-    st->store = store;
-    rc = cs_model_identity_init(&st->ident, model, opt->apply_exif_orientation, false, err);
-    if (rc != 0) {
-        free(s);
-        return rc;
-    }
     st->host = strdup(host);
-    st->default_collection = strdup(opt->collection && *opt->collection ? opt->collection
-                                                                       : "image_vectors");
-    st->store_url = lazy ? strdup(opt->store_url) : NULL;
     st->index_command = strdup(opt->index_command && *opt->index_command ? opt->index_command
                                                                          : "clipsearch index DIR");
     st->ipv6 = ipv6;
     st->allow_remote = opt->allow_remote;
     st->apply_exif = opt->apply_exif_orientation;
     st->max_upload = opt->max_upload ? opt->max_upload : (size_t)32 << 20;
-    if (!st->host || !st->default_collection || !st->index_command || (lazy && !st->store_url)) {
+    if (!st->host || !st->index_command) {
         state_free(st);
         free(s);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -337,6 +273,19 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     /* Below the searches' priority, as the indexer's decoding threads are. */
     rc = web_pool_start(threads, 10, &st->thumb_pool, err);
     if (rc == 0) rc = web_pool_start(1, 0, &st->model_pool, err);
+    if (rc == 0) {
+        cs_search_session_options so;
+        cs_search_session_options_init(&so);
+        so.store = store;
+        so.store_url = lazy ? opt->store_url : NULL;
+        so.collection = opt->collection;
+        so.index_command = st->index_command;
+        so.apply_exif_orientation = opt->apply_exif_orientation;
+        so.run_encoding = run_encoding;
+        so.run_encoding_ctx = st->model_pool;
+        rc = cs_search_session_open(&so, &st->session, err);
+    }
+    if (rc == 0) rc = cs_search_session_set_model(st->session, model, err);
     if (rc == 0 && opt->thumb_cache_dir && *opt->thumb_cache_dir)
         rc = web_cache_open(opt->thumb_cache_dir,
                             opt->thumb_cache_max ? opt->thumb_cache_max : WEB_THUMB_CACHE_DEFAULT,
@@ -346,10 +295,9 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
         free(s);
         return rc;
     }
-    pthread_mutex_init(&st->lock, NULL);
 
-    /* A thread per connection: a request waits only for the store lock (held for the
-     * store work alone), never behind a thumbnail being made or a slow client. Idle or
+    /* A thread per connection: a request waits only for the session's lock (held for
+     * the store work alone), never behind a thumbnail being made or a slow client. Idle or
      * trickling connections cost a sleeping thread each, so the total is bounded, and
      * well above the few a browser opens; they are dropped after the timeout. A per-IP
      * bound would only lock the local user out on loopback (every client is 127.0.0.1),
@@ -367,7 +315,6 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     if (!s->daemon) {
         rc = cs_error_set(err, CS_E_IO, "cannot listen on %s port %d (in use, or not an "
                           "address of this machine?)", host, opt->port);
-        pthread_mutex_destroy(&st->lock);
         state_free(st);
         free(s);
         return rc;
@@ -401,7 +348,6 @@ void cs_web_stop(cs_web_server *server)
     /* The connections' threads first (they may be waiting for thumbnails), then the
      * thumbnail threads (state_free). */
     MHD_stop_daemon(server->daemon);
-    pthread_mutex_destroy(&server->st.lock);
     state_free(&server->st);
     free(server);
 }

@@ -15,47 +15,33 @@
 
 #include "base/budget.h"
 #include "base/hash.h"
-#include "clipsearch/model_record.h"
+#include "clipsearch/search_session.h"
 #include "clipsearch/web.h"
 
-#define WEB_MAX_COLLECTIONS 16   /* open collection handles kept for reuse */
 #define WEB_MAX_FIELD 65536      /* bytes of one text form field (q, filter, ...) */
 
 typedef struct web_pool web_pool;             /* pool.c */
 typedef struct web_thumb_cache web_thumb_cache;   /* thumb_cache.c */
 
-typedef struct web_coll {
-    char *name;
-    cs_collection *coll;
-} web_coll;
-
 /* Everything a route may touch. Requests run on threads of their own (one per
- * connection), so: the store handle and the collection handles (single-threaded, and a
- * collection caches its vectors) only under lock; the model on model_pool's one thread.
- * A loaded model may be shared by threads (clip.h), but each encoding already uses every
- * core, and concurrent callers change how OpenBLAS splits a GEMM, so scores would differ
- * in their last bits with the load: one encoding at a time keeps answers identical. And
- * one long-lived thread keeps what the GEMM libraries set up per thread (buffers,
- * scratch) warm: on each new connection's fresh thread, a text query took 2-3 times as
- * long. The rest is read-only after start, except the pools and the cache, which lock
- * themselves. */
+ * connection). The store, the collections and the model are the search session's
+ * (search_session.h), which locks what must be locked; its encodings run on model_pool's
+ * one thread. A loaded model may be shared by threads (clip.h), but each encoding
+ * already uses every core, and concurrent callers change how OpenBLAS splits a GEMM, so
+ * scores would differ in their last bits with the load: one encoding at a time keeps
+ * answers identical. And one long-lived thread keeps what the GEMM libraries set up per
+ * thread (buffers, scratch) warm: on each new connection's fresh thread, a text query
+ * took 2-3 times as long. The rest is read-only after start, except the pools and the
+ * cache, which lock themselves. */
 typedef struct web_state {
-    const cs_clip *model;
-    cs_model_identity ident;    /* of model: checked against each collection's record */
-    cs_store *store;            /* NULL until a database appears at store_url */
-    bool own_store;             /* opened here (from store_url): closed by cs_web_stop */
-    char *store_url;            /* NULL when the caller gave the store */
+    cs_search_session *session;
     char *index_command;        /* shown on an empty store */
     char *host;                 /* as given, e.g. "127.0.0.1", "::1", "localhost" */
     bool ipv6;
     bool allow_remote;
     bool apply_exif;
-    char *default_collection;
     size_t max_upload;
     int port;
-    pthread_mutex_t lock;
-    web_coll colls[WEB_MAX_COLLECTIONS];
-    size_t n_colls;
     web_pool *model_pool;       /* one thread: every query encoding */
     web_pool *thumb_pool;       /* thumbnails are made on these threads */
     cs_budget thumb_budget;     /* memory their decodes hold at once (base/budget.h) */
@@ -160,15 +146,8 @@ void web_cache_put(web_thumb_cache *cache, const char *key, const uint8_t *jpeg,
 
 /* ---- routes ---------------------------------------------------------------------- */
 
-/* The store, opened read-only from store_url on first use once the database exists;
- * CS_E_STORE_NOT_FOUND (with the command to run) until then. Caller holds st->lock (as
- * for web_collection and everything done with what they return). */
-int web_store(web_state *st, cs_store **out, cs_error *err);
-/* The collection named by ?collection= (or the default), opened once and kept. */
-int web_collection(web_state *st, const char *name, cs_collection **out, cs_error *err);
-
-/* The file of a record of the collection named by ?collection= whose id is ?id= (takes
- * the lock itself). Free with web_record_free. */
+/* The file of a record of the collection named by ?collection= whose id is ?id=. Free
+ * with web_record_free. */
 int web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
                     web_record *out, cs_error *err);
 void web_record_free(web_record *rec);
