@@ -190,5 +190,24 @@ grep -q 'model download' "$T/err" || fail "missing model message: $(cat "$T/err"
 if [ -n "${CS_TEST_DB_URL:-}" ]; then
   "$CS" vec drop "$COLL" --db "$DB" >/dev/null 2>&1; "$CS" vec drop "${COLL}_d7" --db "$DB" >/dev/null 2>&1
 fi
+# --like ID: the records nearest an indexed one, nothing encoded (the same ranking as a
+# query by that image, which embeds the same vector); refused with a text; an unknown id
+# names itself and the collection.
+LIKE=$(realpath "$T/imgs/noise_rgb_224x224.png")
+S --json -k 3 --like "$LIKE" >"$T/like" 2>"$T/err" || fail "--like: $(cat "$T/err")"
+S --json -k 3 --image "$LIKE" >"$T/likeimg" 2>"$T/err" || fail "--image for --like: $(cat "$T/err")"
+python3 - "$T/like" "$T/likeimg" "$LIKE" <<'PY' || fail "--like output: $(cat "$T/like")"
+import json, sys
+like = [json.loads(l) for l in open(sys.argv[1])]
+img = [json.loads(l) for l in open(sys.argv[2])]
+assert len(like) == 3 and like[0]["id"] == sys.argv[3] and abs(like[0]["score"] - 1) < 1e-4, like
+assert [r["id"] for r in like] == [r["id"] for r in img]
+assert all(abs(a["score"] - b["score"]) < 1e-4 for a, b in zip(like, img))
+PY
+S --like "$LIKE" "and a text" >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--like searches near an indexed record" "$T/err" || fail "--like with a text: rc=$rc $(cat "$T/err")"
+S --like /no/such/photo.jpg >/dev/null 2>"$T/err"; rc=$?
+[ $rc -ne 0 ] && grep -q "no record '/no/such/photo.jpg' in collection '$COLL'" "$T/err" || fail "--like unknown: rc=$rc $(cat "$T/err")"
+
 [ $fails -eq 0 ] && echo "search_cli: all passed"
 exit $((fails > 0))

@@ -157,6 +157,17 @@ for answer, f in zip(lines, sys.argv[2:]):
     assert [(r["id"], round(r["score"], 6)) for r in answer["results"]] == [(r["id"], round(r["score"], 6)) for r in want]
 assert lines[0]["query"] == "café rouge €", lines[0]["query"]
 PY
+# :like ID from a pipe: the same answer as a one-shot --like.
+LIKEID=$(S --json -k 1 --image "$HOME/q.png" 2>/dev/null | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')
+S --json -k 3 --like "$LIKEID" >"$T/like1" 2>"$T/perr" || fail "one-shot --like: $(cat "$T/perr")"
+printf ':like %s\n' "$LIKEID" | S -k 3 --json >"$T/p4" 2>"$T/perr" || fail "piped :like: $(cat "$T/perr")"
+python3 - "$T/p4" "$T/like1" <<'PY' || fail "piped :like output: $(cat "$T/p4")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+want = [json.loads(l) for l in open(sys.argv[2])]
+assert len(lines) == 1 and [r["id"] for r in lines[0]["results"]] == [r["id"] for r in want], lines
+assert lines[0]["results"][0]["score"] > 0.9999
+PY
 printf 'red +\nred\n' | S --json >"$T/p3" 2>"$T/perr"; rc=$?
 [ $rc -eq 1 ] && [ "$(wc -l <"$T/p3")" = 1 ] && grep -q "nothing after '+'" "$T/perr" || fail "a failing piped query: rc=$rc $(cat "$T/p3" "$T/perr")"
 printf '\n\n' | S >/dev/null 2>"$T/perr"; rc=$?

@@ -10,6 +10,9 @@
 #include "base/file.h"
 #include "clipsearch/clip.h"
 #include "clipsearch/query.h"
+#include "clipsearch/search_session.h"
+#include <jansson.h>
+#include <pthread.h>
 #include "test.h"
 
 #define NIMG 6
@@ -378,6 +381,212 @@ static void test_gallery_non_images(void)
     remove(html);
 }
 
+/* ---- the search session (search_session.h) ----------------------------------------- */
+
+static void count_warning(void *ctx, const char *msg)
+{
+    (void)msg;
+    (*(int *)ctx)++;
+}
+
+/* Counts encodings; runs them on the calling thread under a lock, as the web server's
+ * one model thread would serialise them. */
+typedef struct { int n; pthread_mutex_t mu; } encodings;
+static void count_encoding(void *ctx, void (*fn)(void *), void *arg)
+{
+    encodings *e = ctx;
+    pthread_mutex_lock(&e->mu);
+    e->n++;
+    fn(arg);
+    pthread_mutex_unlock(&e->mu);
+}
+
+typedef struct { cs_search_session *s; const char *like; int failures; cs_hits first; } worker;
+
+static void *session_worker(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < 10; i++) {
+        cs_search_request r;
+        cs_search_request_init(&r);
+        if (i % 2) r.like_id = w->like;
+        else r.text = "a colourful gradient";
+        cs_hits h = {0};
+        cs_error err = {0};
+        if (cs_search_session_run(w->s, NULL, &r, &h, &err) != 0 || h.n != NIMG) w->failures++;
+        if (i == 0 && w->first.n == 0) w->first = h;
+        else cs_hits_free(&h);
+    }
+    return NULL;
+}
+
+static void test_session(const cs_clip *m, cs_store *store, const char *url, const char *src)
+{
+    cs_error err = {0};
+    cs_collection *fill_c = NULL;
+    cs_store_drop(store, "test_app_query_session", &err);
+    CHECK_OK(cs_store_get_or_create(store, "test_app_query_session", cs_clip_embed_dim(m),
+                                    &fill_c, &err), &err);
+    if (!fill_c) return;
+    fill(m, fill_c, src);
+    cs_collection_free(fill_c);
+    cs_search_session *s = NULL;
+    cs_search_session_options o;
+    cs_search_session_options_init(&o);
+    CHECK(cs_search_session_open(&o, &s, &err) == CS_E_ARG && !s);
+    int warnings = 0;
+    encodings enc = {0};
+    pthread_mutex_init(&enc.mu, NULL);
+    o.store_url = url;
+    o.warm = true;
+    o.warn = count_warning;
+    o.warn_ctx = &warnings;
+    o.run_encoding = count_encoding;
+    o.run_encoding_ctx = &enc;
+    /* Nothing to search: the open says so, and nothing is kept. */
+    o.collection = "test_app_query_nosuch";
+    CHECK(cs_search_session_open(&o, &s, &err) == CS_E_COLLECTION_NOT_FOUND && !s);
+    o.collection = "test_app_query_session";
+    CHECK_OK(cs_search_session_open(&o, &s, &err), &err);
+    if (!s) return;
+    cs_search_request r;
+    cs_search_request_init(&r);
+    r.text = "a colourful gradient";
+    cs_hits h = {0}, ref = {0};
+    CHECK(cs_search_session_run(s, NULL, &r, &h, &err) == CS_E_ARG);   /* no model yet */
+    CHECK_OK(cs_search_session_set_model(s, m, &err), &err);
+    CHECK(cs_search_session_set_model(s, m, &err) == CS_E_ARG);
+    CHECK(cs_search_session_model_dim(s) == cs_clip_embed_dim(m));
+    CHECK(!strcmp(cs_search_session_default_collection(s), "test_app_query_session"));
+    CHECK_OK(cs_search_session_check(s, NULL, &err), &err);
+    /* The fixture's collection has no model record: said once, not on every query. */
+    CHECK_MSG(warnings == 1, "%d warnings", warnings);
+
+    /* A text query answers as cs_query_run does, through the encoding hook. */
+    cs_collection *c = NULL;
+    CHECK_OK(cs_store_get(store, "test_app_query_session", &c, &err), &err);
+    CHECK_OK(cs_search_session_run(s, NULL, &r, &h, &err), &err);
+    if (c) CHECK_OK(cs_query_run(m, c, &r, &ref, &err), &err);
+    CHECK(h.n == NIMG && ref.n == NIMG && enc.n == 1 && warnings == 1);
+    for (size_t i = 0; i < h.n && i < ref.n; i++)
+        CHECK(!strcmp(h.items[i].id, ref.items[i].id) &&
+              fabs(h.items[i].score - ref.items[i].score) < 1e-5);
+    cs_hits_free(&ref);
+
+    /* The answer as JSON: the query echoed, the hits in order. */
+    cs_search_echo echo = {.text = r.text, .collection = "test_app_query_session"};
+    char *answer = cs_search_answer_json(&r, &echo, &h);
+    json_t *j = answer ? json_loads(answer, 0, NULL) : NULL;
+    CHECK(j && json_array_size(json_object_get(j, "results")) == NIMG);
+    CHECK(json_integer_value(json_object_get(j, "missing_skipped")) == 0);
+    CHECK(json_is_null(json_object_get(j, "warning")));
+    json_t *q = json_object_get(j, "query");
+    CHECK(!strcmp(json_string_value(json_object_get(q, "text")), r.text) &&
+          json_integer_value(json_object_get(q, "k")) == 10 &&
+          json_is_null(json_object_get(q, "like")));
+    if (h.n) {
+        json_t *first = json_array_get(json_object_get(j, "results"), 0);
+        CHECK(!strcmp(json_string_value(json_object_get(first, "id")), h.items[0].id));
+        char *one = cs_hit_json(&h.items[0]);
+        json_t *o1 = one ? json_loads(one, 0, NULL) : NULL;
+        CHECK(o1 && json_equal(o1, first) && json_is_object(json_object_get(o1, "metadata")));
+        json_decref(o1);
+        free(one);
+    }
+    json_decref(j);
+    free(answer);
+    cs_hits_free(&h);
+
+    /* like: a stored record's vector, nothing encoded; it finds itself first. */
+    const char *like = img_path(src, IMAGES[2]);
+    cs_search_request_init(&r);
+    r.like_id = like;
+    CHECK_OK(cs_search_session_run(s, NULL, &r, &h, &err), &err);
+    CHECK(h.n == NIMG && enc.n == 1);
+    if (h.n) CHECK(!strcmp(h.items[0].id, like) && fabs(h.items[0].score - 1) < 1e-4);
+    if (c) CHECK_OK(cs_query_run(m, c, &r, &ref, &err), &err);
+    CHECK(ref.n == h.n && ref.n && !strcmp(ref.items[ref.n - 1].id, h.items[h.n - 1].id));
+    cs_hits_free(&ref);
+    cs_hits_free(&h);
+    r.like_id = "/no/such/record.jpg";
+    CHECK(cs_search_session_run(s, NULL, &r, &h, &err) == CS_E_NOT_FOUND);
+    CHECK(strstr(err.msg, "/no/such/record.jpg") && strstr(err.msg, "test_app_query_session"));
+    r.like_id = like;
+    r.text = "and a text";
+    CHECK(cs_search_session_run(s, NULL, &r, &h, &err) == CS_E_ARG);
+    CHECK(enc.n == 1);
+
+    /* Record lookups for a front end. */
+    cs_records rec = {0};
+    CHECK_OK(cs_search_session_record(s, NULL, like, &rec, &err), &err);
+    CHECK(rec.n == 1 && rec.items[0].vector && strstr(rec.items[0].metadata_json, IMAGES[2]));
+    cs_records_free(&rec);
+    CHECK(cs_search_session_record(s, NULL, "/nope", &rec, &err) == CS_E_NOT_FOUND);
+    CHECK(cs_search_session_record(s, "test_app_query_nosuch", like, &rec, &err) ==
+          CS_E_COLLECTION_NOT_FOUND);
+
+    /* A collection of another dimension: refused before anything is encoded, listed as
+     * not searchable. */
+    cs_collection *other = NULL;
+    cs_store_drop(store, "test_app_query_dim3", &err);
+    CHECK_OK(cs_store_get_or_create(store, "test_app_query_dim3", 3, &other, &err), &err);
+    cs_collection_free(other);
+    cs_search_request_init(&r);
+    r.text = "a colourful gradient";
+    CHECK(cs_search_session_run(s, "test_app_query_dim3", &r, &h, &err) ==
+          CS_E_MISMATCHED_DIMENSION);
+    CHECK(enc.n == 1);
+    cs_search_collection *list = NULL;
+    size_t n = 0;
+    CHECK_OK(cs_search_session_list(s, &list, &n, &err), &err);
+    bool seen_images = false, seen_dim3 = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(list[i].name, "test_app_query_session"))
+            seen_images = list[i].searchable && list[i].count == NIMG;
+        if (!strcmp(list[i].name, "test_app_query_dim3"))
+            seen_dim3 = !list[i].searchable && list[i].dimension == 3;
+    }
+    CHECK(seen_images && seen_dim3);
+    cs_search_collections_free(list, n);
+
+    /* Several threads at once (as the web server's connections): every query answers,
+     * and the same query gives the same ranking. */
+    worker w[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (worker){.s = s, .like = like};
+        pthread_create(&t[i], NULL, session_worker, &w[i]);
+    }
+    for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 3; i++) {
+        CHECK(w[i].failures == 0 && w[i].first.n == NIMG);
+        for (size_t k = 0; k < w[i].first.n && w[0].first.n == NIMG; k++)
+            CHECK(!strcmp(w[i].first.items[k].id, w[0].first.items[k].id));
+    }
+    for (int i = 0; i < 3; i++) cs_hits_free(&w[i].first);
+    CHECK(enc.n == 1 + 3 * 5);
+    cs_search_session_close(s);
+    cs_collection_free(c);
+    cs_store_drop(store, "test_app_query_dim3", &err);
+    cs_store_drop(store, "test_app_query_session", &err);
+    pthread_mutex_destroy(&enc.mu);
+
+    /* A store URL with no database behind it: the open says so, and creates nothing. */
+    char none[4200];
+    snprintf(none, sizeof none, "/tmp/cs_query_none_%d/x.db", (int)getpid());
+    cs_search_session_options_init(&o);
+    o.store_url = none;
+    o.index_command = "clipsearch index PHOTOS";
+    CHECK_OK(cs_search_session_open(&o, &s, &err), &err);   /* lazy: opened when needed */
+    list = NULL;
+    CHECK_OK(cs_search_session_list(s, &list, &n, &err), &err);
+    CHECK(n == 0 && !list);
+    CHECK(cs_search_session_record(s, NULL, "x", &rec, &err) == CS_E_STORE_NOT_FOUND);
+    CHECK(strstr(err.msg, "nothing indexed yet: run clipsearch index PHOTOS") != NULL);
+    CHECK(access(none, F_OK) != 0);
+    cs_search_session_close(s);
+}
+
 int main(void)
 {
     const char *src = test_env("CS_SOURCE_DIR", ".");
@@ -411,6 +620,7 @@ int main(void)
     if (s) {
         test_search(m, s, src);
         test_add_text(m, s);
+        test_session(m, s, url, src);
         cs_store_close(s);
     }
     if (!(pg && *pg)) {
