@@ -80,8 +80,8 @@ enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c, const w
         char *end;
         errno = 0;
         size = strtol(s, &end, 10);
-        if (end == s || *end || errno || size < 16 || size > 1024) {
-            cs_error_set(&err, CS_E_ARG, "size needs an integer 16..1024, got '%.100s'", s);
+        if (end == s || *end || errno || size < 16 || size > 2048) {
+            cs_error_set(&err, CS_E_ARG, "size needs an integer 16..2048, got '%.100s'", s);
             return web_send_error(c, &err);
         }
     }

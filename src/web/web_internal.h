@@ -124,8 +124,8 @@ void web_pool_stop(web_pool *p);
 /* ---- thumb_cache.c ---------------------------------------------------------------- */
 
 #define WEB_THUMB_QUALITY 82
-/* A cached thumbnail larger than this is not one we wrote (a 1024-px JPEG at quality 82
- * is well under 2 MiB even for noise). */
+/* A cached thumbnail larger than this is not one we wrote (the viewer's 2048-px JPEG at
+ * quality 82 is well under 8 MiB even for noise: about 4 MiB). */
 #define WEB_THUMB_MAX_BYTES ((size_t)8 << 20)
 
 /* A cache in dir (created on the first write, mode 0700) of at most max_bytes. */

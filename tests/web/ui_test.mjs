@@ -108,6 +108,50 @@ try {
   const sp = got.find((c) => c.id === special);
   check(sp && sp.path === special, "special path rendered verbatim as text");
   check(await page.evaluate(() => window.__pwned === undefined), "no script injected by a path");
+
+  // The viewer: a click on a thumbnail shows that result large; Left/Right step through
+  // the image results in rank order; Escape closes it. The link stays the original's
+  // (a middle click opens it).
+  const viewed = () => page.evaluate(() => ({
+    hidden: document.querySelector("#viewer").hidden,
+    path: document.querySelector("#v-path").textContent,
+    pos: document.querySelector("#v-pos").textContent,
+    src: document.querySelector("#v-img").getAttribute("src") || "",
+  }));
+  const imageIds = got.map((c) => c.id);
+  await page.click("#results .card:nth-child(2) .frame a");
+  await page.waitForSelector("#viewer", { state: "visible" });
+  await page.waitForFunction(() => {
+    const i = document.querySelector("#v-img");
+    return i.complete && i.naturalWidth > 0;
+  }).catch(() => {});
+  let v = await viewed();
+  check(!v.hidden && v.path === imageIds[1] && v.pos === "2 / " + imageIds.length,
+        "viewer opens on the clicked result: " + JSON.stringify(v));
+  const vsrc = new URL(v.src, base);
+  check(vsrc.pathname === "/api/thumb" && vsrc.searchParams.get("id") === imageIds[1] &&
+        Number(vsrc.searchParams.get("size")) >= 1024,
+        "viewer shows a large rendition: " + v.src);
+  check(await page.$eval("#v-img", (i) => i.naturalWidth > 0), "viewer image loaded");
+  check(await page.$eval("#v-orig", (a) => new URL(a.href).pathname === "/api/file"),
+        "viewer links to the original");
+  await page.keyboard.press("ArrowRight");
+  v = await viewed();
+  check(v.path === imageIds[2] && v.pos === "3 / " + imageIds.length, "Right: next result: " + JSON.stringify(v));
+  await page.keyboard.press("ArrowLeft");
+  await page.keyboard.press("ArrowLeft");
+  v = await viewed();
+  check(v.path === imageIds[0], "Left twice: the first result: " + JSON.stringify(v));
+  await page.keyboard.press("ArrowLeft");
+  v = await viewed();
+  check(v.path === imageIds[0] && !v.hidden, "Left on the first stays there");
+  await page.keyboard.press("Escape");
+  v = await viewed();
+  check(v.hidden && !v.src, "Escape closes the viewer");
+  await page.click("#results .card:nth-child(1) .frame a");
+  await page.waitForSelector("#viewer", { state: "visible" });
+  await page.mouse.click(5, 450);   // the backdrop, beside the image
+  check((await viewed()).hidden, "a click beside the image closes the viewer");
   check(await page.$$eval("#results b, #results img:not(.thumb)", (x) => x.length) === 0,
         "no markup injected by a path");
 
