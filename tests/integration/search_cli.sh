@@ -187,9 +187,6 @@ CLIPSEARCH_MODEL=$T/no-model S "x" >/dev/null 2>"$T/err" && fail "missing model 
 grep -q 'model download' "$T/err" || fail "missing model message: $(cat "$T/err")"
 "$CS" search --help | grep -q 'q = normalize(sum of weight \* normalize(embedding))' || fail "--help does not explain the mix"
 
-if [ -n "${CS_TEST_DB_URL:-}" ]; then
-  "$CS" vec drop "$COLL" --db "$DB" >/dev/null 2>&1; "$CS" vec drop "${COLL}_d7" --db "$DB" >/dev/null 2>&1
-fi
 # --like ID: the records nearest an indexed one, nothing encoded (the same ranking as a
 # query by that image, which embeds the same vector); refused with a text; an unknown id
 # names itself and the collection.
@@ -209,5 +206,8 @@ S --like "$LIKE" "and a text" >/dev/null 2>"$T/err"; rc=$?
 S --like /no/such/photo.jpg >/dev/null 2>"$T/err"; rc=$?
 [ $rc -ne 0 ] && grep -q "no record '/no/such/photo.jpg' in collection '$COLL'" "$T/err" || fail "--like unknown: rc=$rc $(cat "$T/err")"
 
+if [ -n "${CS_TEST_DB_URL:-}" ]; then
+  "$CS" vec drop "$COLL" --db "$DB" >/dev/null 2>&1; "$CS" vec drop "${COLL}_d7" --db "$DB" >/dev/null 2>&1
+fi
 [ $fails -eq 0 ] && echo "search_cli: all passed"
 exit $((fails > 0))
