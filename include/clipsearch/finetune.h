@@ -1,8 +1,11 @@
 /* Contrastive fine-tuning of a CLIP checkpoint on image/caption pairs (clipsearch
- * finetune). Only the projection heads are trained for now (visual_projection.weight and
- * text_projection.weight, CS_FT_TRAIN_HEADS): the frozen towers run once per image and
- * caption, their pooled features are cached, and every epoch is cheap. The result is a
- * complete Hugging Face checkpoint. Owned by src/app/finetune*.c. */
+ * finetune). The projection heads (visual_projection.weight and text_projection.weight)
+ * always train; with train_layers = K, also the last K encoder layers of both towers and
+ * their final layer norms (clip_train.h has the backward passes). What stays frozen runs
+ * once per image and caption and its output is cached: the pooled features when only the
+ * heads train (every epoch is then cheap), else the hidden states entering the trainable
+ * layers. The result is a complete Hugging Face checkpoint. Owned by
+ * src/app/finetune*.c. */
 #ifndef CLIPSEARCH_FINETUNE_H
 #define CLIPSEARCH_FINETUNE_H
 
@@ -38,6 +41,10 @@ typedef struct cs_finetune_options {
     const char *val_path;        /* held-out pairs; NULL: split off val_split of the images */
     double val_split;            /* fraction of distinct images held out (default 0.1) */
     int loss, optimizer, schedule;
+    /* What trains besides the two projection heads: 0 (default) nothing; K >= 1 also the
+     * last K encoder layers of both towers and their final layer norms
+     * (vision_model.post_layernorm, text_model.final_layer_norm). */
+    int train_layers;
     int epochs;                  /* default 1 */
     int batch;                   /* default 32 */
     long warmup_steps;           /* default 0 */

@@ -1,7 +1,9 @@
-/* cs_finetune_run: fine-tuning of the projection heads on image/caption pairs. Reads the
- * pairs, caches the frozen towers' pooled features, runs the epochs (shuffled batches,
- * contrastive loss, AdamW or SGD under a schedule), evaluates after each epoch, keeps a
- * resume state beside the output, and saves the checkpoint atomically at the end. */
+/* cs_finetune_run: fine-tuning on image/caption pairs. Reads the pairs, caches what the
+ * frozen part of the towers makes of them (pooled features, or the hidden states that
+ * enter the trainable last layers), runs the epochs (shuffled batches, contrastive loss,
+ * AdamW or SGD under a schedule; with trainable layers a forward and backward pass
+ * through them per batch), evaluates after each epoch, keeps a resume state beside the
+ * output, and saves the checkpoint atomically at the end. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +62,7 @@ static void shuffle(size_t *v, size_t n, uint64_t seed)
 static int check_options(const cs_finetune_options *o, cs_error *err)
 {
     if (o->epochs < 1) return cs_error_set(err, CS_E_ARG, "epochs must be at least 1");
+    if (o->train_layers < 0) return cs_error_set(err, CS_E_ARG, "train layers must be >= 0");
     if (o->batch < 2) return cs_error_set(err, CS_E_ARG, "batch must be at least 2 (contrastive)");
     if (!(o->lr > 0.0) || !isfinite(o->lr)) return cs_error_set(err, CS_E_ARG, "lr must be > 0");
     if (!(o->weight_decay >= 0.0)) return cs_error_set(err, CS_E_ARG, "weight decay must be >= 0");
@@ -86,10 +89,10 @@ static int run_key(const cs_clip *m, const char *pairs, const char *val,
     if (!rc) rc = cs_hash128_file_hex(pairs, hp, err);
     if (!rc && val) rc = cs_hash128_file_hex(val, hv, err);
     if (rc) return rc;
-    snprintf(buf, sizeof buf, "%s|%s|%s|%d|%d|%d|%d|%d|%ld|%.17g|%.17g|%.17g|%llu|%d|%.17g|%d",
+    snprintf(buf, sizeof buf, "%s|%s|%s|%d|%d|%d|%d|%d|%ld|%.17g|%.17g|%.17g|%llu|%d|%.17g|%d|%d",
              fp, hp, hv, o->loss, o->optimizer, o->schedule, o->epochs, o->batch,
              o->warmup_steps, o->lr, o->weight_decay, o->scale, (unsigned long long)o->seed,
-             o->shuffle, o->val_split, o->image.apply_exif_orientation);
+             o->shuffle, o->val_split, o->image.apply_exif_orientation, o->train_layers);
     *key = cs_hash64(buf, strlen(buf));
     return 0;
 }
@@ -176,10 +179,101 @@ static int heads_init(heads *h, const cs_clip *m, cs_error *err)
     return 0;
 }
 
-static cs_ft_state as_state(const heads *h, uint64_t key, int epochs_done, long step)
+/* The towers' trainable last layers (--train last:K), with their AdamW moments, and the
+ * batch's buffers for the passes through them. */
+typedef struct {
+    cs_tower_trainer *tr[2];        /* vision, text; NULL when only the heads train */
+    float *p[2], *g[2], *m[2], *v[2];
+    size_t n[2];
+    float *pooled[2], *gx[2];       /* batch * width */
+    const float **x[2];
+    int *rows[2];
+} towers;
+
+static void towers_free(towers *w)
 {
-    return (cs_ft_state){key, epochs_done, step, h->nv, h->nt,
-                         h->wv, h->wt, h->mv, h->vv, h->mt, h->vt};
+    for (int i = 0; i < 2; i++) {
+        cs_tower_trainer_free(w->tr[i]);
+        free(w->m[i]);
+        free(w->pooled[i]);
+        free(w->x[i]);
+    }
+}
+
+static int towers_init(towers *w, const cs_clip *m, int k, int batch, cs_error *err)
+{
+    memset(w, 0, sizeof *w);
+    if (k == 0) return 0;
+    for (int i = 0; i < 2; i++) {
+        int rc = cs_tower_trainer_new(m, i == 0 ? CS_TOWER_VISION : CS_TOWER_TEXT, k, &w->tr[i], err);
+        if (rc) return rc;
+        w->p[i] = cs_tower_trainer_params(w->tr[i], &w->n[i]);
+        w->g[i] = cs_tower_trainer_grads(w->tr[i]);
+        size_t d = (size_t)cs_tower_trainer_width(w->tr[i]);
+        w->m[i] = calloc(2 * w->n[i], sizeof(float));
+        w->pooled[i] = malloc(2 * (size_t)batch * d * sizeof(float));
+        w->x[i] = malloc((size_t)batch * (sizeof *w->x[i] + sizeof *w->rows[i]));
+        if (!w->m[i] || !w->pooled[i] || !w->x[i]) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        w->v[i] = w->m[i] + w->n[i];
+        w->gx[i] = w->pooled[i] + (size_t)batch * d;
+        w->rows[i] = (int *)(w->x[i] + batch);
+    }
+    return 0;
+}
+
+/* The state's segments: heads, then the towers' parameters and moments. */
+static cs_ft_state as_state(const heads *h, const towers *w, uint64_t key, int epochs_done,
+                            long step)
+{
+    cs_ft_state s = {.key = key, .epochs_done = epochs_done, .step = step};
+    float *seg[] = {h->wv, h->wt, h->mv, h->vv, h->mt, h->vt};
+    size_t n[] = {h->nv, h->nt, h->nv, h->nv, h->nt, h->nt};
+    for (int i = 0; i < 6; i++) {
+        s.seg[s.n_seg] = seg[i];
+        s.seg_n[s.n_seg++] = n[i];
+    }
+    for (int i = 0; w->tr[0] && i < 2; i++) {
+        float *ts[] = {w->p[i], w->m[i], w->v[i]};
+        for (int j = 0; j < 3; j++) {
+            s.seg[s.n_seg] = ts[j];
+            s.seg_n[s.n_seg++] = w->n[i];
+        }
+    }
+    return s;
+}
+
+/* One batch through the trainable layers: the pooled features (t->xi/xt point at them),
+ * the loss and every gradient. Returns the loss, or a negative value with err set. */
+static double tower_batch(cs_ft_trainer *t, towers *w, const heads *h, const cs_ft_item *items,
+                          const size_t *order, size_t from, int b, cs_error *err)
+{
+    const cs_ft_cache *c = t->c;
+    size_t dv = (size_t)c->dv, dt = (size_t)c->dt;
+    for (int k = 0; k < b; k++) {
+        const cs_ft_item *it = &items[order ? order[from + k] : from + k];
+        w->x[0][k] = c->hi + (size_t)it->img * c->img_rows * dv;
+        w->rows[0][k] = c->img_rows;
+        w->x[1][k] = c->ht + c->t_off[it->txt];
+        w->rows[1][k] = c->t_rows[it->txt];
+    }
+    for (int i = 0; i < 2; i++) {
+        cs_tower_trainer_zero_grads(w->tr[i]);
+        if (cs_tower_trainer_forward(w->tr[i], w->x[i], w->rows[i], b, w->pooled[i], err))
+            return -1.0;
+    }
+    for (int k = 0; k < b; k++) {
+        t->xi[k] = w->pooled[0] + (size_t)k * dv;
+        t->xt[k] = w->pooled[1] + (size_t)k * dt;
+    }
+    double l = cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, h->wv, h->wt, t->scale, t->loss,
+                                h->gv, h->gt, w->gx[0], w->gx[1]);
+    if (l < 0.0) {
+        cs_error_set(err, CS_E_NOMEM, "out of memory");
+        return -1.0;
+    }
+    for (int i = 0; i < 2; i++)
+        if (cs_tower_trainer_backward(w->tr[i], w->gx[i], err)) return -1.0;
+    return l;
 }
 
 static void report(const cs_finetune_options *o, cs_ft_trainer *t, const heads *h, int epoch,
@@ -187,6 +281,7 @@ static void report(const cs_finetune_options *o, cs_ft_trainer *t, const heads *
                    size_t n_train, double t0)
 {
     if (!o->on_epoch) return;
+    /* With trainable layers, t->c's pooled features were refreshed by the caller. */
     cs_ft_epoch e = {.epoch = epoch, .epochs = o->epochs, .steps = step, .lr = lr,
                      .train_loss = train_loss, .n_train = n_train, .n_val = n_val};
     e.val_loss = cs_ft_eval_loss(t, val, n_val, o->batch, h->wv, h->wt);
@@ -196,7 +291,8 @@ static void report(const cs_finetune_options *o, cs_ft_trainer *t, const heads *
 }
 
 /* The epochs from `first` on; the state is saved after each. */
-static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, const cs_ft_item *tr,
+static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, towers *w,
+                 cs_ft_cache *cache, const cs_ft_item *tr,
                  size_t n_train, const cs_ft_item *val, size_t n_val, int first, long *step,
                  uint64_t key, const char *state_path, cs_error *err)
 {
@@ -225,12 +321,18 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, const
                 break;
             }
             int b = (int)(n_train - i < (size_t)o->batch ? n_train - i : (size_t)o->batch);
-            cs_ft_gather(t, tr, order, i, b);
             lr = cs_ft_lr_at(o->schedule, o->lr, *step, o->warmup_steps, total);
-            double l = cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, h->wv, h->wt, t->scale,
-                                        t->loss, h->gv, h->gt);
+            double l;
+            if (w->tr[0]) {
+                l = tower_batch(t, w, h, tr, order, i, b, err);
+            } else {
+                cs_ft_gather(t, tr, order, i, b);
+                l = cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, h->wv, h->wt, t->scale, t->loss,
+                                     h->gv, h->gt, NULL, NULL);
+                if (l < 0.0) cs_error_set(err, CS_E_NOMEM, "out of memory");
+            }
             if (l < 0.0) {
-                rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+                rc = err->code;
                 break;
             }
             sum += b * l;
@@ -242,13 +344,41 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, const
                 cs_ft_adamw_step(&aw, h->wv, h->gv, h->mv, h->vv, h->nv, lr, *step);
                 cs_ft_adamw_step(&aw, h->wt, h->gt, h->mt, h->vt, h->nt, lr, *step);
             }
+            for (int k = 0; w->tr[0] && k < 2; k++) {
+                if (o->optimizer == CS_FT_SGD) cs_ft_sgd_step(w->p[k], w->g[k], w->n[k], lr);
+                else cs_ft_adamw_step(&aw, w->p[k], w->g[k], w->m[k], w->v[k], w->n[k], lr, *step);
+            }
         }
         if (rc) break;
-        cs_ft_state st = as_state(h, key, e, *step);
+        cs_ft_state st = as_state(h, w, key, e, *step);
         rc = cs_ft_state_save(state_path, &st, err);
+        /* Evaluation sees the layers as they are now. */
+        if (!rc && w->tr[0]) rc = cs_ft_cache_refresh(cache, w->tr, err);
         if (!rc) report(o, t, h, e, *step, lr, sum / (double)n_train, val, n_val, n_train, t0);
     }
     free(order);
+    return rc;
+}
+
+/* The checkpoint with the heads and, when they trained, the towers' layers replaced. */
+static int save(const cs_clip *m, const char *out, const heads *h, const towers *w,
+                cs_error *err)
+{
+    size_t n = 2;
+    for (int i = 0; w->tr[0] && i < 2; i++) n += cs_tower_trainer_tensors(w->tr[i]);
+    cs_clip_tensor_update *up = malloc(n * sizeof *up);
+    if (!up) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    up[0] = (cs_clip_tensor_update){VISUAL_PROJ, h->wv};
+    up[1] = (cs_clip_tensor_update){TEXT_PROJ, h->wt};
+    size_t k = 2;
+    for (int i = 0; w->tr[0] && i < 2; i++)
+        for (size_t j = 0; j < cs_tower_trainer_tensors(w->tr[i]); j++) {
+            size_t off;
+            const char *name = cs_tower_trainer_tensor(w->tr[i], j, &off, NULL);
+            up[k++] = (cs_clip_tensor_update){name, w->p[i] + off};
+        }
+    int rc = cs_clip_save(m, out, up, n, err);
+    free(up);
     return rc;
 }
 
@@ -298,6 +428,7 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     cs_ft_cache cache = {0};
     cs_ft_item *tr = NULL, *val = NULL;
     heads h = {0};
+    towers w = {0};
     cs_ft_trainer t = {0};
     size_t n_train = 0, n_val = 0;
     long step = 0;
@@ -313,23 +444,23 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     if (!rc && o->val_path) rc = cs_ft_pairs_read(o->val_path, &sets[1], err);
     if (!rc) rc = run_key(m, pairs_path, o->val_path, o, &key, err);
     if (!rc) rc = heads_init(&h, m, err);
+    if (!rc) rc = towers_init(&w, m, o->train_layers, o->batch, err);
     /* The resume state is checked before the long feature caching, so a state of another
      * run is refused at once. */
     if (!rc && o->resume && cs_file_exists(state_path)) {
-        cs_ft_state st;
-        rc = cs_ft_state_load(state_path, key, h.nv, h.nt, &st, err);
+        cs_ft_state st = as_state(&h, &w, key, 0, 0);
+        rc = cs_ft_state_load(state_path, key, &st, err);
         if (!rc) {
-            memcpy(h.wv, st.wv, 3 * (h.nv + h.nt) * sizeof(float)); /* wv..vt, same layout */
             first = st.epochs_done + 1;
             step = st.step;
-            free(st.wv);
         }
     } else if (!rc && o->resume && o->on_notice) {
         o->on_notice(o->ctx, "no resume state found: starting from the first epoch");
     }
     if (!rc) {
         const cs_ft_pairs *sp[2] = {&sets[0], o->val_path ? &sets[1] : NULL};
-        rc = cs_ft_cache_build(m, sp, o, &cache, err);
+        rc = w.tr[0] ? cs_ft_cache_build_towers(m, w.tr, sp, o, &cache, err)
+                     : cs_ft_cache_build(m, sp, o, &cache, err);
     }
     if (!rc) rc = split(&cache, o->val_path != NULL, o, &tr, &n_train, &val, &n_val, err);
     if (!rc && n_train < 2)
@@ -359,16 +490,15 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
         report(o, &t, &h, 0, 0, 0.0, cs_ft_eval_loss(&t, tr, n_train, o->batch, h.wv, h.wt), val,
                n_val, n_train, t0);
     res->first_epoch = first;
-    if (!rc) rc = train(o, &t, &h, tr, n_train, val, n_val, first, &step, key, state_path, err);
+    if (!rc) rc = train(o, &t, &h, &w, &cache, tr, n_train, val, n_val, first, &step, key,
+                        state_path, err);
     res->train_seconds = now() - t0;
-    if (!rc) {
-        cs_clip_tensor_update up[2] = {{VISUAL_PROJ, h.wv}, {TEXT_PROJ, h.wt}};
-        rc = cs_clip_save(m, out, up, 2, err);
-    }
+    if (!rc) rc = save(m, out, &h, &w, err);
     if (!rc) unlink(state_path);
     free(t.xi);
     free(t.xt);
     free(h.wv);
+    towers_free(&w);
     free(tr);
     free(val);
     cs_ft_cache_free(&cache);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app/finetune_internal.h"
 #include "base/strmap.h"
@@ -37,6 +38,10 @@ void cs_ft_cache_free(cs_ft_cache *c)
     free(c->xt);
     free(c->items[0]);
     free(c->items[1]);
+    free(c->hi);
+    free(c->ht);
+    free(c->t_off);
+    free(c->t_rows);
     memset(c, 0, sizeof *c);
 }
 
@@ -77,11 +82,14 @@ static int distinct(const cs_ft_pairs *sets[2], bool image, const char ***list, 
 
 /* Decodes + preprocesses images in batches and pools them; ok[k] = 0 for the ones that
  * failed (their message goes into msgs[k]). */
-static int cache_images(const cs_clip *m, const char **paths, size_t n,
-                        const cs_finetune_options *opt, float *out, char **msgs, cs_error *err)
+static int cache_images(const cs_clip *m, const cs_tower_trainer *tr, const char **paths,
+                        size_t n, const cs_finetune_options *opt, float *out, char **msgs,
+                        cs_error *err)
 {
     const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
     size_t per = 3 * (size_t)pp->crop_height * pp->crop_width, dv = (size_t)cs_clip_vision_width(m);
+    /* With a trainer, each image's hidden states below its trainable layers. */
+    if (tr) dv *= (size_t)cs_tower_trainer_image_rows(tr);
     float *px = malloc(IMAGE_BATCH * per * sizeof(float) + IMAGE_BATCH * dv * sizeof(float));
     size_t slot[IMAGE_BATCH];
     if (!px) return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -103,7 +111,9 @@ static int cache_images(const cs_clip *m, const char **paths, size_t n,
                 rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
             cs_image_free(&img);
         }
-        if (!rc && b) rc = cs_clip_pool_pixels(m, px, b, pooled, err);
+        if (!rc && b)
+            rc = tr ? cs_tower_trainer_prefix_pixels(tr, px, b, pooled, err)
+                    : cs_clip_pool_pixels(m, px, b, pooled, err);
         for (size_t k = 0; !rc && k < b; k++)
             memcpy(out + slot[k] * dv, pooled + k * dv, dv * sizeof(float));
         /* Caching is the long part (minutes for thousands of images): say how far. */
@@ -115,6 +125,42 @@ static int cache_images(const cs_clip *m, const char **paths, size_t n,
     }
     free(px);
     return rc;
+}
+
+/* Each caption's hidden states below the trainable layers, one after the other. */
+static int cache_text_states(const cs_tower_trainer *tr, const char **texts, size_t n,
+                             const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
+{
+    size_t d = (size_t)cs_tower_trainer_width(tr), cap = 0, used = 0;
+    c->t_off = malloc((n + 1) * sizeof *c->t_off);
+    c->t_rows = malloc((n + 1) * sizeof *c->t_rows);
+    if (!c->t_off || !c->t_rows) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (stopped(opt))
+            return cs_error_set(err, CS_E_INTERRUPTED, "interrupted while caching features");
+        float *x = NULL;
+        int rows = 0;
+        int rc = cs_tower_trainer_prefix_text(tr, texts[i], &x, &rows, err);
+        if (rc) return rc;
+        size_t need = used + (size_t)rows * d;
+        if (need > cap) {
+            size_t ncap = cap ? cap * 2 : 64 * d;
+            while (ncap < need) ncap *= 2;
+            float *g = realloc(c->ht, ncap * sizeof(float));
+            if (!g) {
+                free(x);
+                return cs_error_set(err, CS_E_NOMEM, "out of memory caching caption states");
+            }
+            c->ht = g;
+            cap = ncap;
+        }
+        memcpy(c->ht + used, x, (size_t)rows * d * sizeof(float));
+        free(x);
+        c->t_off[i] = used;
+        c->t_rows[i] = rows;
+        used = need;
+    }
+    return 0;
 }
 
 static int cache_texts(const cs_clip *m, const char **texts, size_t n,
@@ -131,8 +177,27 @@ static int cache_texts(const cs_clip *m, const char **texts, size_t n,
     return 0;
 }
 
-int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
-                      const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
+/* The cached hidden states of every image (and, at most, every caption at full context)
+ * must leave room for the rest: at most half the machine's memory. */
+static int check_memory(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_cache *c,
+                        cs_error *err)
+{
+    double bytes = 4.0 * ((double)c->n_img * cs_tower_trainer_image_rows(tr[0]) * c->dv +
+                          (double)c->n_txt * cs_clip_context_length(m) * c->dt);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double half = pages > 0 && page > 0 ? 0.5 * (double)pages * (double)page : 0.0;
+    if (half > 0.0 && bytes > half)
+        return cs_error_set(err, CS_E_ARG,
+                            "training the towers' last layers caches the hidden states of %zu "
+                            "images and %zu captions, up to %.1f GiB: more than half of this "
+                            "machine's memory (%.1f GiB); train the heads only, or on fewer "
+                            "pairs",
+                            c->n_img, c->n_txt, bytes / 1073741824.0, half / 1073741824.0);
+    return 0;
+}
+
+static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_pairs *sets[2],
+                 const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
 {
     memset(c, 0, sizeof *c);
     c->dv = cs_clip_vision_width(m);
@@ -142,6 +207,12 @@ int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
     char **msgs = NULL;
     int rc = distinct(sets, true, &imgs, &c->n_img, ii, err);
     if (!rc) rc = distinct(sets, false, &txts, &c->n_txt, ti, err);
+    if (!rc && tr) rc = check_memory(m, tr, c, err);
+    if (!rc && tr) {
+        c->img_rows = cs_tower_trainer_image_rows(tr[0]);
+        c->hi = malloc(c->n_img * (size_t)c->img_rows * c->dv * sizeof(float) + 1);
+        if (!c->hi) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
     if (!rc) {
         c->xi = malloc(c->n_img * (size_t)c->dv * sizeof(float) + 1);
         c->xt = malloc(c->n_txt * (size_t)c->dt * sizeof(float) + 1);
@@ -155,9 +226,13 @@ int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
         opt->on_notice(opt->ctx, msg);
     }
     double t0 = now();
-    if (!rc) rc = cache_images(m, imgs, c->n_img, opt, c->xi, msgs, err);
+    if (!rc) rc = cache_images(m, tr ? tr[0] : NULL, imgs, c->n_img, opt, tr ? c->hi : c->xi,
+                               msgs, err);
     double t1 = now();
-    if (!rc) rc = cache_texts(m, txts, c->n_txt, opt, c->xt, err);
+    if (!rc && tr) rc = cache_text_states(tr[1], txts, c->n_txt, opt, c, err);
+    else if (!rc) rc = cache_texts(m, txts, c->n_txt, opt, c->xt, err);
+    /* The pooled features as the trainable layers make them now. */
+    if (!rc && tr) rc = cs_ft_cache_refresh(c, tr, err);
     c->image_seconds = t1 - t0;
     c->text_seconds = now() - t1;
     for (int s = 0; !rc && s < 2; s++) {
@@ -190,4 +265,45 @@ int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
     free(ti[0]);
     if (rc) cs_ft_cache_free(c);
     return rc;
+}
+
+int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
+                      const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
+{
+    return build(m, NULL, sets, opt, c, err);
+}
+
+int cs_ft_cache_build_towers(const cs_clip *m, cs_tower_trainer *const tr[2],
+                             const cs_ft_pairs *sets[2], const cs_finetune_options *opt,
+                             cs_ft_cache *c, cs_error *err)
+{
+    return build(m, tr, sets, opt, c, err);
+}
+
+#define REFRESH_BATCH 32
+
+int cs_ft_cache_refresh(cs_ft_cache *c, cs_tower_trainer *const tr[2], cs_error *err)
+{
+    const float *x[REFRESH_BATCH];
+    int rows[REFRESH_BATCH];
+    size_t dv = (size_t)c->dv, dt = (size_t)c->dt;
+    for (size_t i = 0; i < c->n_img; i += REFRESH_BATCH) {
+        int b = (int)(c->n_img - i < REFRESH_BATCH ? c->n_img - i : REFRESH_BATCH);
+        for (int k = 0; k < b; k++) {
+            x[k] = c->hi + (i + k) * c->img_rows * dv;
+            rows[k] = c->img_rows;
+        }
+        int rc = cs_tower_trainer_forward(tr[0], x, rows, b, c->xi + i * dv, err);
+        if (rc) return rc;
+    }
+    for (size_t i = 0; i < c->n_txt; i += REFRESH_BATCH) {
+        int b = (int)(c->n_txt - i < REFRESH_BATCH ? c->n_txt - i : REFRESH_BATCH);
+        for (int k = 0; k < b; k++) {
+            x[k] = c->ht + c->t_off[i + k];
+            rows[k] = c->t_rows[i + k];
+        }
+        int rc = cs_tower_trainer_forward(tr[1], x, rows, b, c->xt + i * dt, err);
+        if (rc) return rc;
+    }
+    return 0;
 }

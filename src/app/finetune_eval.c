@@ -27,7 +27,7 @@ double cs_ft_eval_loss(cs_ft_trainer *t, const cs_ft_item *items, size_t n, int 
         int b = (int)(n - i < (size_t)batch ? n - i : (size_t)batch);
         cs_ft_gather(t, items, NULL, i, b);
         sum += b * cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, wv, wt, t->scale, t->loss,
-                                    NULL, NULL);
+                                    NULL, NULL, NULL, NULL);
     }
     return sum / (double)n;
 }

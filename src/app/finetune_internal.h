@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "clipsearch/clip.h"
+#include "clipsearch/clip_train.h"
 #include "clipsearch/finetune.h"
 
 /* ---- loss (finetune_loss.c) ---- */
@@ -22,11 +23,12 @@ typedef struct cs_ft_dims {
  * S[i][j] = scale * <u_i, v_j> / (|u_i| |v_j|). CS_FT_LOSS_CLIP is (CE over each image's
  * row + CE over each text's row) / 2 with the diagonal as targets, CS_FT_LOSS_MNRL only
  * the texts' rows (text -> image). Computed in double. When gv/gt are not NULL they
- * receive dLoss/dWv [p, dv] and dLoss/dWt [p, dt] (overwritten). Returns the loss, or a
- * negative value when out of memory. */
+ * receive dLoss/dWv [p, dv] and dLoss/dWt [p, dt] (overwritten), and then gxi/gxt, when
+ * not NULL, dLoss/dxi [b, dv] and dLoss/dxt [b, dt] (for the towers' backward pass).
+ * Returns the loss, or a negative value when out of memory. */
 double cs_ft_batch_loss(const cs_ft_dims *d, const float *const *xi, const float *const *xt,
                         int b, const float *wv, const float *wt, double scale, int loss,
-                        float *gv, float *gt);
+                        float *gv, float *gt, float *gxi, float *gxt);
 
 /* ---- optimisers and schedules (finetune_optim.c) ---- */
 
@@ -68,20 +70,24 @@ void cs_ft_pairs_free(cs_ft_pairs *p);
 
 /* ---- resume state (finetune_state.c) ---- */
 
+#define CS_FT_STATE_MAX_SEG 12
+
+/* The state as float arrays ("segments", in a fixed order: the heads' weights and
+ * moments, then the towers' when they train), owned by the caller. */
 typedef struct cs_ft_state {
     uint64_t key;         /* hash of model, data and options: a state of another run is refused */
     int epochs_done;
     long step;
-    size_t nv, nt;        /* elements of Wv and Wt */
-    float *wv, *wt, *mv, *vv, *mt, *vt;   /* weights and AdamW moments, owned */
+    size_t n_seg;
+    float *seg[CS_FT_STATE_MAX_SEG];
+    size_t seg_n[CS_FT_STATE_MAX_SEG];
 } cs_ft_state;
 
-/* Atomic (temporary file + rename) write and read of path. load fails with CS_E_FORMAT
- * on a damaged or truncated file and CS_E_ARG when the key or sizes differ. */
+/* Atomic (temporary file + rename) write of path. load reads into s->seg (n_seg and
+ * seg_n say what is expected) and sets epochs_done and step; CS_E_FORMAT on a damaged or
+ * truncated file, CS_E_ARG when the key, the segments or their sizes differ. */
 int cs_ft_state_save(const char *path, const cs_ft_state *s, cs_error *err);
-int cs_ft_state_load(const char *path, uint64_t key, size_t nv, size_t nt, cs_ft_state *s,
-                     cs_error *err);
-
+int cs_ft_state_load(const char *path, uint64_t key, cs_ft_state *s, cs_error *err);
 
 /* ---- feature cache (finetune_cache.c) ---- */
 
@@ -101,6 +107,13 @@ typedef struct cs_ft_cache {
     size_t n_skipped;          /* pairs dropped (image missing or undecodable) */
     double image_seconds;      /* decoding + vision tower */
     double text_seconds;
+    /* With trainable tower layers (--train last:K): the hidden states that enter them,
+     * from which xi/xt are recomputed as the layers change (cs_ft_cache_refresh). */
+    int img_rows;              /* rows per image (0: heads only, nothing below is set) */
+    float *hi;                 /* n_img * img_rows * dv */
+    float *ht;                 /* every caption's rows, one after the other */
+    size_t *t_off;             /* n_txt: where each caption's rows start in ht (floats) */
+    int *t_rows;               /* n_txt */
 } cs_ft_cache;
 
 
@@ -109,6 +122,15 @@ typedef struct cs_ft_cache {
  * sets[1] may be NULL (no validation file). Skipped pairs are reported via on_notice. */
 int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
                       const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err);
+/* The same when the towers' last layers train (tr: vision and text trainers): the hidden
+ * states entering them are cached (CS_E_ARG when they would take more than half the
+ * memory), then xi/xt computed through the trainers. */
+int cs_ft_cache_build_towers(const cs_clip *m, cs_tower_trainer *const tr[2],
+                             const cs_ft_pairs *sets[2], const cs_finetune_options *opt,
+                             cs_ft_cache *c, cs_error *err);
+/* Recomputes xi/xt from the cached hidden states through the trainers' layers as they
+ * are now (for evaluation after an epoch). */
+int cs_ft_cache_refresh(cs_ft_cache *c, cs_tower_trainer *const tr[2], cs_error *err);
 void cs_ft_cache_free(cs_ft_cache *c);
 
 /* ---- batches and evaluation (finetune_eval.c) ---- */

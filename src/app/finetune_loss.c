@@ -8,7 +8,8 @@
  *            + ( softmax_col(S)[i][j] - [i==j] ) / (2B or B)        text j's row
  *   dA = scale * dS B,  dB = scale * dS^T A
  *   du = (da - a <a, da>) / |u|       (through u -> u/|u|)
- *   dWv = sum_i du_i x_i^T,  dWt = sum_j dv_j y_j^T                                  */
+ *   dWv = sum_i du_i x_i^T,  dWt = sum_j dv_j y_j^T
+ *   dx_i = Wv^T du_i,  dy_j = Wt^T dv_j        (into the towers, when they train)      */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +51,11 @@ static double ce(const double *z, int n, size_t stride, int t, double coef, doub
     return lse - z[t * stride];
 }
 
-/* dW [p, d] = sum_i du_i x_i^T, where du = (da - a <a, da>) / |u| row by row. */
+/* dW [p, d] = sum_i du_i x_i^T, where du = (da - a <a, da>) / |u| row by row; and, when
+ * gx is not NULL, the features' gradient dx_i = W^T du_i (gx: b * d). */
 static void head_grad(const float *const *x, int b, int d, int p, const double *a,
-                      const double *norm, double *da, double *row, float *gw)
+                      const double *norm, double *da, double *row, const float *w, float *gw,
+                      float *gx)
 {
     for (int i = 0; i < b; i++) {
         double *g = da + (size_t)i * p;
@@ -70,11 +73,20 @@ static void head_grad(const float *const *x, int b, int d, int p, const double *
         }
         for (int c = 0; c < d; c++) gw[(size_t)r * d + c] = (float)row[c];
     }
+    for (int i = 0; gx && i < b; i++) {
+        memset(row, 0, (size_t)d * sizeof *row);
+        for (int r = 0; r < p; r++) {
+            double gi = da[(size_t)i * p + r];
+            const float *wr = w + (size_t)r * d;
+            for (int c = 0; c < d; c++) row[c] += gi * wr[c];
+        }
+        for (int c = 0; c < d; c++) gx[(size_t)i * d + c] = (float)row[c];
+    }
 }
 
 double cs_ft_batch_loss(const cs_ft_dims *d, const float *const *xi, const float *const *xt,
                         int b, const float *wv, const float *wt, double scale, int loss,
-                        float *gv, float *gt)
+                        float *gv, float *gt, float *gxi, float *gxt)
 {
     int p = d->p, grad = gv && gt;
     size_t bp = (size_t)b * p;
@@ -111,8 +123,8 @@ double cs_ft_batch_loss(const cs_ft_dims *d, const float *const *xi, const float
                 da[(size_t)i * p + r] = scale * ga;
                 db[(size_t)i * p + r] = scale * gb;
             }
-        head_grad(xi, b, d->dv, p, a, nu, da, row, gv);
-        head_grad(xt, b, d->dt, p, bt, nv, db, row, gt);
+        head_grad(xi, b, d->dv, p, a, nu, da, row, wv, gv, gxi);
+        head_grad(xt, b, d->dt, p, bt, nv, db, row, wt, gt, gxt);
     }
     free(a);
     return total;

@@ -16,4 +16,11 @@ void cs_hash128_hex(const void *data, size_t len, char *out);
 int cs_hash128_file_hex(const char *path, char *out, cs_error *err);
 uint64_t cs_hash64(const void *data, size_t len);
 
+/* XXH3-64 of data given in pieces: the same value as cs_hash64 of them concatenated.
+ * begin returns NULL when out of memory; end frees the state (NULL gives 0). */
+typedef struct cs_hash64_stream cs_hash64_stream;
+cs_hash64_stream *cs_hash64_begin(void);
+void cs_hash64_update(cs_hash64_stream *st, const void *data, size_t len);
+uint64_t cs_hash64_end(cs_hash64_stream *st);
+
 #endif

@@ -31,8 +31,11 @@ static void usage(FILE *f)
         "\n"
         "Fine-tunes a CLIP model on image/caption pairs with the contrastive loss and\n"
         "writes a complete Hugging Face checkpoint (F32) to DIR, usable as --model DIR.\n"
-        "Only the projection heads (visual_projection, text_projection) are trained: the\n"
-        "frozen towers run once per image and caption and their features are cached.\n"
+        "The projection heads (visual_projection, text_projection) always train; --train\n"
+        "last:K also trains the last K encoder layers of both towers and their final layer\n"
+        "norms. What stays frozen runs once per image and caption and its output is cached\n"
+        "(with last:K, the hidden states entering the trainable layers: about 150 KiB per\n"
+        "image for ViT-B/32; each batch then runs forward and backward through K layers).\n"
         "\n"
         "pairs: TSV lines image_path<TAB>caption, or JSON lines {\"image\": ..., \"text\": ...};\n"
         "relative paths are relative to the file's folder; an image may have several\n"
@@ -44,8 +47,9 @@ static void usage(FILE *f)
         "  --val FILE            held-out pairs for validation (same formats)\n"
         "  --val-split F         else hold out this fraction of the distinct images\n"
         "                        (seeded; default 0.1; 0 = no validation)\n"
-        "  --train heads         what to train (default heads; last:K and all are not\n"
-        "                        implemented yet)\n"
+        "  --train heads|last:K  what to train besides the heads (default heads; last:K:\n"
+        "                        K >= 1 layers of each tower; all is not implemented: it\n"
+        "                        would also train the embeddings)\n"
         "  --loss clip|mnrl      clip: symmetric (image->text + text->image)/2 (default);\n"
         "                        mnrl: text->image only\n"
         "  --scale S             logit scale (default exp(logit_scale) of the model)\n"
@@ -181,13 +185,25 @@ int cmd_finetune(int argc, char **argv)
             have_split = true;
             break;
         case O_TRAIN:
-            if (!strcmp(optarg, "heads")) break;
-            if (!strcmp(optarg, "all") || !strncmp(optarg, "last:", 5))
+            if (!strcmp(optarg, "heads")) {
+                fo.train_layers = 0;
+                break;
+            }
+            if (!strncmp(optarg, "last:", 5)) {
+                long kl;
+                if (!cli_parse_int(optarg + 5, 1, 1000, &kl))
+                    return cli_usage_error("finetune", "--train last:K needs K >= 1, got '%s'",
+                                           optarg);
+                fo.train_layers = (int)kl;
+                break;
+            }
+            if (!strcmp(optarg, "all"))
                 return cli_usage_error("finetune",
-                                       "--train %s is not implemented yet (it needs backward "
-                                       "passes through the transformers); use --train heads",
-                                       optarg);
-            return cli_usage_error("finetune", "--train is heads, last:K or all, got '%s'", optarg);
+                                       "--train all is not implemented yet (the embeddings and "
+                                       "pre_layrnorm have no backward pass); --train last:K "
+                                       "trains every encoder layer with K = the towers' layer "
+                                       "count");
+            return cli_usage_error("finetune", "--train is heads or last:K, got '%s'", optarg);
         case O_LOSS:
             if ((k = pick(optarg, LOSSES)) < 0)
                 return cli_usage_error("finetune", "--loss is clip or mnrl, got '%s'", optarg);

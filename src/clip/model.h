@@ -53,6 +53,14 @@ int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const
                        int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
                        bool causal, const int *pool_rows, float *pooled, cs_error *err);
 
+/* The towers' inputs to the encoder: b preprocessed images as [CLS] + patch embeddings +
+ * positions after pre_layrnorm (x: b * tokens * hidden); one text's n token ids as token +
+ * position embeddings (x: n * hidden). */
+int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_error *err);
+void cs_text_embed(const cs_clip *m, const int32_t *ids, int n, float *x);
+/* Where a text is pooled: its first <|endoftext|> (else the largest id's position). */
+int cs_text_pool_position(const cs_clip *m, const int32_t *ids, int n);
+
 /* Vision tower for n images (n <= any size; chunked internally). out: n * projection_dim. */
 int cs_vision_forward(const cs_clip *m, const float *pixels, size_t n, float *out,
                       cs_error *err);

@@ -13,7 +13,7 @@
 /* Pooling position: the first EOT. The real openai config carries the legacy
  * eos_token_id 2, so we do not trust the config; without any EOT we fall back to
  * transformers' legacy rule, the (first) position of the largest id. */
-static int pool_position(const cs_clip *m, const int32_t *ids, int n)
+int cs_text_pool_position(const cs_clip *m, const int32_t *ids, int n)
 {
     int best = 0;
     for (int j = 0; j < n; j++) {
@@ -21,6 +21,16 @@ static int pool_position(const cs_clip *m, const int32_t *ids, int n)
         if (ids[j] > ids[best]) best = j;
     }
     return best;
+}
+
+void cs_text_embed(const cs_clip *m, const int32_t *ids, int n, float *x)
+{
+    int d = m->cfg.text.hidden;
+    for (int j = 0; j < n; j++) {
+        const float *te = m->tok_emb + (size_t)ids[j] * d, *pe = m->txt_pos + (size_t)j * d;
+        float *xr = x + (size_t)j * d;
+        for (int c = 0; c < d; c++) xr[c] = te[c] + pe[c];
+    }
 }
 
 static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_ids, int b,
@@ -33,7 +43,7 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
     int *starts = ints, *lens = ints + b, *pool = ints + 2 * b;
     for (int i = 0; i < b; i++) {
         starts[i] = n_tok;
-        lens[i] = pool_position(m, ids[i], n_ids[i]) + 1;
+        lens[i] = cs_text_pool_position(m, ids[i], n_ids[i]) + 1;
         n_tok += lens[i];
         pool[i] = n_tok - 1;
     }
@@ -43,12 +53,7 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
         return cs_error_set(err, CS_E_NOMEM, "text: out of memory for %d tokens", n_tok);
     }
     float *pooled = x + (size_t)n_tok * d;
-    for (int i = 0; i < b; i++)
-        for (int j = 0; j < lens[i]; j++) {
-            const float *te = m->tok_emb + (size_t)ids[i][j] * d, *pe = m->txt_pos + (size_t)j * d;
-            float *xr = x + (size_t)(starts[i] + j) * d;
-            for (int c = 0; c < d; c++) xr[c] = te[c] + pe[c];
-        }
+    for (int i = 0; i < b; i++) cs_text_embed(m, ids[i], lens[i], x + (size_t)starts[i] * d);
     cs_exec ex = {m->n_threads, m->gemm, m->pool};
     int rc = cs_encoder_forward(&ex, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
                                 err);

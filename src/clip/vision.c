@@ -28,24 +28,16 @@ static void im2col(const float *img, int size, int patch, int channels, float *o
         }
 }
 
-static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool project, float *out,
-                        cs_error *err)
+int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_error *err)
 {
     const cs_clip_tower_config *v = &m->cfg.vision;
     int d = v->hidden, s = v->image_size, p = v->patch_size, g = s / p, np = g * g, t = np + 1;
     int k = v->num_channels * p * p;
     size_t img_floats = (size_t)v->num_channels * s * s;
-    size_t nfl = (size_t)b * np * k + (size_t)b * np * d + (size_t)b * t * d + (size_t)b * d;
-    float *patches = malloc(nfl * sizeof(float));
-    int *ints = malloc((size_t)b * 3 * sizeof(int));
-    if (!patches || !ints) {
-        free(patches);
-        free(ints);
-        return cs_error_set(err, CS_E_NOMEM, "vision: out of memory for %d images", b);
-    }
-    float *emb = patches + (size_t)b * np * k, *x = emb + (size_t)b * np * d,
-          *pooled = x + (size_t)b * t * d;
-    int *starts = ints, *lens = ints + b, *pool = ints + 2 * b;
+    if (b < 1) return 0;
+    float *patches = malloc(((size_t)b * np * k + (size_t)b * np * d) * sizeof(float));
+    if (!patches) return cs_error_set(err, CS_E_NOMEM, "vision: out of memory for %d images", b);
+    float *emb = patches + (size_t)b * np * k;
     for (int i = 0; i < b; i++)
         im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
     cs_exec ex = {m->n_threads, m->gemm, m->pool};
@@ -58,13 +50,36 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool proje
             float *xr = xi + (size_t)r * d;
             for (int j = 0; j < d; j++) xr[j] = e[j] + pe[j];
         }
+    }
+    cs_layernorm(x, x, b * t, d, m->pre_ln_w, m->pre_ln_b, (float)v->ln_eps);
+    free(patches);
+    return 0;
+}
+
+static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool project, float *out,
+                        cs_error *err)
+{
+    const cs_clip_tower_config *v = &m->cfg.vision;
+    int d = v->hidden, g = v->image_size / v->patch_size, t = g * g + 1;
+    float *x = malloc(((size_t)b * t * d + (size_t)b * d) * sizeof(float));
+    int *ints = malloc((size_t)b * 3 * sizeof(int));
+    if (!x || !ints) {
+        free(x);
+        free(ints);
+        return cs_error_set(err, CS_E_NOMEM, "vision: out of memory for %d images", b);
+    }
+    float *pooled = x + (size_t)b * t * d;
+    int *starts = ints, *lens = ints + b, *pool = ints + 2 * b;
+    for (int i = 0; i < b; i++) {
         starts[i] = i * t;
         lens[i] = t;
         pool[i] = i * t; /* CLS */
     }
-    cs_layernorm(x, x, b * t, d, m->pre_ln_w, m->pre_ln_b, (float)v->ln_eps);
-    int rc = cs_encoder_forward(&ex, v, m->vis_layers, x, b * t, starts, lens, b, false, pool, pooled,
-                                err);
+    cs_exec ex = {m->n_threads, m->gemm, m->pool};
+    int rc = cs_vision_embed(m, pixels, b, x, err);
+    if (!rc)
+        rc = cs_encoder_forward(&ex, v, m->vis_layers, x, b * t, starts, lens, b, false, pool,
+                                pooled, err);
     if (!rc) {
         cs_layernorm(pooled, pooled, b, d, m->post_ln_w, m->post_ln_b, (float)v->ln_eps);
         if (project)
@@ -73,7 +88,7 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool proje
         else
             memcpy(out, pooled, (size_t)b * d * sizeof(float));
     }
-    free(patches);
+    free(x);
     free(ints);
     return rc;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# clipsearch finetune (projection heads) on a generated tiny model and 16 generated
+# clipsearch finetune (projection heads, and with --train last:K the towers' last layers) on a generated tiny model and 16 generated
 # image/caption pairs: training lowers the loss and lifts text->image recall@1 on the
 # training pairs (evaluated as --val); the output is a complete checkpoint that embeds
 # differently from the input; TSV and JSON lines agree; a run interrupted by SIGINT and
@@ -90,6 +90,39 @@ jq -se '.[-1].first_epoch > 1' "$TMP/resumed.jsonl" >/dev/null || die "resume st
 cmp -s "$TMP/ref/model.safetensors" "$TMP/res/model.safetensors" || die "resumed run differs from the uninterrupted one"
 [ ! -e "$TMP/res.partial" ] || die "state left after the resumed run"
 
+# --- --train last:K: the towers' last layers and final norms train too -------------------
+ft --pairs "$P" --out "$TMP/outk" --val "$P" --train last:1 --epochs 40 --lr 0.003 --batch 8 --seed 5 \
+    --json >"$TMP/runk.jsonl" 2>"$TMP/err" || die "last:1: $(cat "$TMP/err")"
+jq -se 'map(select(has("epoch"))) | .[-1].train_loss < 0.7 * .[0].train_loss
+        and .[-1].val_recall_1 >= .[0].val_recall_1' "$TMP/runk.jsonl" >/dev/null ||
+    die "last:1 did not learn: $(jq -c '[.epoch, .train_loss, .val_recall_1]' "$TMP/runk.jsonl" | sed -n '1p;41p' | tr '\n' ' ')"
+# What trained changed in the checkpoint, what did not stayed bit for bit: the tiny model
+# has 2 layers per tower, so layer 1 and the final norms train, layer 0 and the
+# embeddings do not.
+python3 - "$TMP/model/model.safetensors" "$TMP/outk/model.safetensors" <<'PY' || die "last:1 checkpoint tensors"
+import json, struct, sys
+def tensors(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    head = json.loads(data[8:8 + n])
+    head.pop("__metadata__", None)
+    return {k: data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+assert a.keys() == b.keys(), set(a) ^ set(b)
+changed = {k for k in a if a[k] != b[k]}
+for tower in ("vision_model", "text_model"):
+    for part in ("layer_norm1.weight", "self_attn.q_proj.weight", "self_attn.k_proj.bias",
+                 "self_attn.out_proj.weight", "mlp.fc1.weight", "mlp.fc2.bias"):
+        assert f"{tower}.encoder.layers.1.{part}" in changed, (tower, part)
+        assert f"{tower}.encoder.layers.0.{part}" not in changed, (tower, part)
+assert {"vision_model.post_layernorm.weight", "text_model.final_layer_norm.bias",
+        "visual_projection.weight", "text_projection.weight"} <= changed
+assert not {k for k in changed if "embed" in k or "pre_layrnorm" in k or k == "logit_scale"}, changed
+PY
+ft --pairs "$P" --out "$TMP/outk9" --train last:9 --epochs 1 >/dev/null 2>"$TMP/err"; rc=$?
+[ $rc -eq 1 ] && grep -q 'cannot train its last 9 layers (it has 2)' "$TMP/err" && [ ! -e "$TMP/outk9" ] ||
+    die "last:9 on a 2-layer model: $rc $(cat "$TMP/err")"
+
 # --- skipped pairs, errors --------------------------------------------------------------
 cp "$P" "$TMP/data/skip.tsv"
 printf 'img/missing.jpg\ta missing picture\n' >>"$TMP/data/skip.tsv"
@@ -120,7 +153,8 @@ usage() {  # ARGS...: must be a usage error (exit 2) that writes nothing
 }
 usage --pairs "$P" --out "$TMP/u" --train all
 grep -q 'not implemented yet' "$TMP/err" || die "--train all message: $(cat "$TMP/err")"
-usage --pairs "$P" --out "$TMP/u" --train last:2
+usage --pairs "$P" --out "$TMP/u" --train last:0
+usage --pairs "$P" --out "$TMP/u" --train last:x
 usage --pairs "$P" --out "$TMP/u" --train everything
 usage --pairs "$P"
 usage --out "$TMP/u"

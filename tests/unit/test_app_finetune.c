@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app/finetune_internal.h"
+#include "base/file.h"
 #include "clipsearch/clip.h"
 #include "test.h"
 
@@ -45,9 +46,9 @@ static void check_grad(int loss, int b, bool repeat_image)
     for (int k = 0; k < 4 * 7; k++) wv[k] = (float)(0.5 * uni());
     for (int k = 0; k < 4 * 5; k++) wt[k] = (float)(0.5 * uni());
     double scale = 5.0;
-    double l0 = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, gv, gt);
+    double l0 = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, gv, gt, NULL, NULL);
     CHECK(l0 > 0.0);
-    CHECK(fabs(l0 - cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL)) == 0.0);
+    CHECK(fabs(l0 - cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL)) == 0.0);
     double worst = 0.0;
     for (int which = 0; which < 2; which++) {
         float *w = which ? wt : wv, *g = which ? gt : gv;
@@ -56,9 +57,9 @@ static void check_grad(int loss, int b, bool repeat_image)
             float keep = w[k];
             float wp = (float)(keep + 1e-4), wm = (float)(keep - 1e-4);
             w[k] = wp;
-            double lp = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL);
+            double lp = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL);
             w[k] = wm;
-            double lm = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL);
+            double lm = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL);
             w[k] = keep;
             double fd = (lp - lm) / ((double)wp - (double)wm);
             double e = fabs(fd - g[k]) / fmax(1.0, fabs(fd));
@@ -80,7 +81,7 @@ static void test_gradients(void)
     cs_ft_dims d = {3, 3, 3};
     float x[3] = {1, 2, 3}, w[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
     const float *p[4] = {x, x, x, x};
-    CHECK(fabs(cs_ft_batch_loss(&d, p, p, 4, w, w, 10.0, CS_FT_LOSS_CLIP, NULL, NULL) - log(4.0)) <
+    CHECK(fabs(cs_ft_batch_loss(&d, p, p, 4, w, w, 10.0, CS_FT_LOSS_CLIP, NULL, NULL, NULL, NULL) - log(4.0)) <
           1e-12);
 }
 
@@ -169,24 +170,31 @@ static void test_state(const char *tmp)
 {
     char p[600];
     snprintf(p, sizeof p, "%s/state", tmp);
-    float w[3 * 5];
+    float w[3 * 5], back[3 * 5];
     for (int i = 0; i < 15; i++) w[i] = (float)i * 0.5f;
-    cs_ft_state s = {42, 3, 17, 3, 2, w, w + 3, w + 5, w + 8, w + 11, w + 13};
+    cs_ft_state s = {.key = 42, .epochs_done = 3, .step = 17, .n_seg = 3,
+                     .seg = {w, w + 3, w + 5}, .seg_n = {3, 2, 10}};
     cs_error err = {0};
     CHECK_OK(cs_ft_state_save(p, &s, &err), &err);
-    cs_ft_state r;
-    CHECK_OK(cs_ft_state_load(p, 42, 3, 2, &r, &err), &err);
-    CHECK(r.epochs_done == 3 && r.step == 17 && r.wv && !memcmp(r.wv, w, sizeof w));
-    free(r.wv);
-    CHECK(cs_ft_state_load(p, 43, 3, 2, &r, &err) == CS_E_ARG);
-    CHECK(cs_ft_state_load(p, 42, 2, 3, &r, &err) == CS_E_ARG);
+    cs_ft_state r = {.n_seg = 3, .seg = {back, back + 3, back + 5}, .seg_n = {3, 2, 10}};
+    CHECK_OK(cs_ft_state_load(p, 42, &r, &err), &err);
+    CHECK(r.epochs_done == 3 && r.step == 17 && !memcmp(back, w, sizeof w));
+    CHECK(cs_ft_state_load(p, 43, &r, &err) == CS_E_ARG);
+    r.seg_n[0] = 2;
+    r.seg_n[1] = 3;
+    CHECK(cs_ft_state_load(p, 42, &r, &err) == CS_E_ARG);
+    r.seg_n[0] = 3;
+    r.seg_n[1] = 2;
+    r.n_seg = 2;
+    CHECK(cs_ft_state_load(p, 42, &r, &err) == CS_E_ARG);
+    r.n_seg = 3;
     FILE *f = fopen(p, "r+b"); /* flip one payload byte: the checksum catches it */
     if (f) {
-        fseek(f, 60, SEEK_SET);
+        fseek(f, 140, SEEK_SET);
         fputc(0x55, f);
         fclose(f);
     }
-    CHECK(cs_ft_state_load(p, 42, 3, 2, &r, &err) == CS_E_FORMAT);
+    CHECK(cs_ft_state_load(p, 42, &r, &err) == CS_E_FORMAT);
 }
 
 /* ---- end to end on the tiny fixture ---- */
@@ -464,6 +472,60 @@ static void test_end_to_end(const char *tmp)
     }
     cs_clip_free(m);
     free(av), free(at), free(bv), free(bt), free(ov), free(ot);
+
+    /* --train last:1: the towers' last layer and final norms train too. The loss falls,
+     * the saved model's pooled features (which the heads alone never change) move, and a
+     * run interrupted after epoch 1 and resumed writes the same checkpoint. */
+    {
+        char outd[700], oute[720];
+        snprintf(outd, sizeof outd, "%s/d", tmp);
+        snprintf(oute, sizeof oute, "%s/e", tmp);
+        run_ctx rd = {0};
+        opts(&o, &rd);
+        o.train_layers = 1;
+        CHECK_OK(cs_finetune_run(model, pairs, outd, &o, &res, &err), &err);
+        CHECK_MSG(rd.epochs_seen == 4 && rd.loss_last < rd.loss0, "last:1 loss %g -> %g",
+                  rd.loss0, rd.loss_last);
+        run_ctx re = {0};
+        re.stop_after = 1;
+        opts(&o, &re);
+        o.train_layers = 1;
+        CHECK(cs_finetune_run(model, pairs, oute, &o, &res, &err) == CS_E_INTERRUPTED);
+        re.flag = 0;
+        re.stop_after = 0;
+        o.resume = true;
+        o.train_layers = 0;   /* another run's state: refused */
+        CHECK(cs_finetune_run(model, pairs, oute, &o, &res, &err) == CS_E_ARG);
+        o.train_layers = 1;
+        CHECK_OK(cs_finetune_run(model, pairs, oute, &o, &res, &err), &err);
+        CHECK(res.first_epoch == 2);
+        char fa[800], fb[800];
+        snprintf(fa, sizeof fa, "%s/model.safetensors", outd);
+        snprintf(fb, sizeof fb, "%s/model.safetensors", oute);
+        uint8_t *da = NULL, *db = NULL;
+        size_t la = 0, lb = 0;
+        CHECK_OK(cs_read_file(fa, 0, &da, &la, &err), &err);
+        CHECK_OK(cs_read_file(fb, 0, &db, &lb, &err), &err);
+        CHECK_MSG(da && db && la == lb && !memcmp(da, db, la), "resumed last:1 run differs");
+        free(da);
+        free(db);
+        cs_clip *a = NULL, *b = NULL;
+        CHECK_OK(cs_clip_load(model, NULL, &a, &err), &err);
+        CHECK_OK(cs_clip_load(outd, NULL, &b, &err), &err);
+        if (a && b) {
+            float pa[3 * 64], pb[3 * 64];
+            int dt = cs_clip_text_width(a);
+            CHECK_OK(cs_clip_pool_texts(a, TEXTS, 3, pa, &err), &err);
+            CHECK_OK(cs_clip_pool_texts(b, TEXTS, 3, pb, &err), &err);
+            double moved = 0;
+            for (int i = 0; i < 3 * dt; i++) moved = fmax(moved, fabs(pa[i] - pb[i]));
+            CHECK_MSG(moved > 1e-3, "last:1 left the text tower's pooled features as they were (%g)",
+                      moved);
+        }
+        cs_clip_free(a);
+        cs_clip_free(b);
+        o.resume = false;
+    }
 
     /* Errors leave no output: an occupied --out, nothing usable. */
     run_ctx rc = {0};
