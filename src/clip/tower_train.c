@@ -283,13 +283,14 @@ static void linear(const float *x, int rows, int in, const float *w, const float
                 1.0f, y, out);
 }
 
-/* Backward of linear: dW += dy^T x, db += column sums of dy, dx (=, or += when acc) dy W. */
+/* Backward of linear: dW += dy^T x, db += column sums of dy (db NULL: not wanted),
+ * dx (=, or += when acc) dy W. */
 static void linear_back(const float *x, const float *dy, int rows, int in, int out,
                         const float *w, float *dw, float *db, float *dx, bool acc)
 {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, rows, 1.0f, dy, out, x, in,
                 1.0f, dw, in);
-    for (int c = 0; c < out; c++) {
+    for (int c = 0; db && c < out; c++) {
         double s = 0.0;
         for (int r = 0; r < rows; r++) s += dy[(size_t)r * out + c];
         db[c] += (float)s;
@@ -565,7 +566,10 @@ int cs_tower_trainer_backward(cs_tower_trainer *t, const float *dpooled, cs_erro
         for (int s = 0; s < t->b; s++)
             attn_backward(t, A, t->start[s], t->rows[s], A->p + t->p_off[s], dh, dq, dk, dv, ds);
         linear_back(A->h1, dq, n, d, d, w[QW], grad_of(t, w[QW]), grad_of(t, w[QB]), dh, false);
-        linear_back(A->h1, dk, n, d, d, w[KW], grad_of(t, w[KW]), grad_of(t, w[KB]), dh, true);
+        /* The keys' bias adds one number to all of a query's scores, which the softmax
+         * ignores: its gradient is exactly zero. Summing it would only turn rounding
+         * noise into AdamW steps of size lr (AdamW divides by the gradient's size). */
+        linear_back(A->h1, dk, n, d, d, w[KW], grad_of(t, w[KW]), NULL, dh, true);
         linear_back(A->h1, dv, n, d, d, w[VW], grad_of(t, w[VW]), grad_of(t, w[VB]), dh, true);
         memcpy(dx, dx1, nd * sizeof(float));
         ln_backward(A->x, dh, n, d, w[LN1W], A->mean1, A->rstd1, dx, grad_of(t, w[LN1W]),
