@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Generates src/clip/tokenizer_tables.c: the Unicode and HTML data the CLIP tokenizer
+"""Generates src/tokenizer/tokenizer_tables.c: the Unicode and HTML data the CLIP tokenizer
 needs to reproduce Python exactly (openai/CLIP SimpleTokenizer, see
 shared/reference/clip-vocab/README.md). Not part of the build: run it by hand when the
 reference Python changes, and commit the output.
 
-    python3 scripts/gen_tokenizer_tables.py > src/clip/tokenizer_tables.c
+    python3 scripts/gen_tokenizer_tables.py > src/tokenizer/tokenizer_tables.c
 
 Why generated data instead of utf8proc alone:
   * html.unescape's behaviour IS its tables (html.entities.html5, _invalid_charrefs,
@@ -90,7 +90,7 @@ def main():
           f" utf8proc Unicode {uver}" + (f", regex {regex.__version__}" if regex else "") + ".")
     print(" * Data the CLIP tokenizer needs to reproduce Python's html.unescape, str.strip,")
     print(" * str.lower and the tokenizer regex exactly (see tokenizer_internal.h). */")
-    print('#include "clip/tokenizer_internal.h"\n')
+    print('#include "tokenizer/tokenizer_internal.h"\n')
 
     # ---- html.unescape tables -------------------------------------------------------
     ents = sorted(html.entities.html5.items(), key=lambda kv: kv[0].encode())

@@ -1,5 +1,5 @@
 /* CLIP byte-level BPE tokenizer (openai/CLIP SimpleTokenizer semantics without ftfy).
- * Owned by src/clip/tokenizer*.c. An immutable loaded tokenizer may be shared by threads. */
+ * Owned by src/tokenizer/tokenizer*.c. An immutable loaded tokenizer may be shared by threads. */
 #ifndef CLIPSEARCH_TOKENIZER_H
 #define CLIPSEARCH_TOKENIZER_H
 

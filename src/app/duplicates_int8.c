@@ -12,9 +12,7 @@
 
 #include "app/duplicates_internal.h"
 #include "base/simd.h"
-
-#ifdef CS_HAVE_DNNL
-#include <oneapi/dnnl/dnnl.h>
+#include "clip/gemm_int8.h"
 
 /* Below this candidate threshold the bound lets through too much to pay off. */
 #define MIN_CANDIDATE_T 0.5
@@ -38,6 +36,7 @@ int cs_dup_link_int8(const float *unit, size_t n, int dim, double threshold, siz
                      size_t *parent, size_t *pairs, cs_error *err)
 {
     *pairs = 0;
+    if (!cs_gemm_int8_available()) return 0;
     size_t total = n * (size_t)dim;
     float maxabs = 0;
     for (size_t i = 0; i < total; i++) {
@@ -68,20 +67,14 @@ int cs_dup_link_int8(const float *unit, size_t n, int dim, double threshold, siz
         qu[i] = (uint8_t)(q + 64);
     }
     int rc = 1;
-    const int32_t co = 0;
     for (size_t r0 = 0; r0 < n && rc == 1; r0 += block) {
         size_t nr = n - r0 < block ? n - r0 : block;
         for (size_t c0 = r0; c0 < n; c0 += panel) {
             size_t nc = n - c0 < panel ? n - c0 : panel;
-            dnnl_status_t st = dnnl_gemm_u8s8s32(
-                'N', 'T', 'F', (dnnl_dim_t)nr, (dnnl_dim_t)nc, dim, 1.0f,
-                qu + r0 * (size_t)dim, dim, 64, qs + c0 * (size_t)dim, dim, 0, 0.0f, c,
-                (dnnl_dim_t)nc, &co);
-            if (st != dnnl_success) {
-                rc = cs_error_set(err, CS_E_INTERNAL, "oneDNN int8 GEMM failed (status %d)",
-                                  (int)st);
-                break;
-            }
+            rc = cs_gemm_u8s8s32((int)nr, (int)nc, dim, qu + r0 * (size_t)dim, dim, 64,
+                                 qs + c0 * (size_t)dim, dim, c, (int)nc, err);
+            if (rc < 0) break;
+            rc = 1;
             for (size_t i = 0; i < nr; i++) {
                 size_t row = r0 + i;
                 size_t j0 = row + 1 > c0 ? row + 1 - c0 : 0;
@@ -105,14 +98,3 @@ int cs_dup_link_int8(const float *unit, size_t n, int dim, double threshold, siz
     return rc;
 }
 
-#else
-
-int cs_dup_link_int8(const float *unit, size_t n, int dim, double threshold, size_t block,
-                     size_t *parent, size_t *pairs, cs_error *err)
-{
-    (void)unit, (void)n, (void)dim, (void)threshold, (void)block, (void)parent, (void)err;
-    *pairs = 0;
-    return 0;
-}
-
-#endif

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <unistd.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 #include "test.h"
 #include "tok_fixture.h"
 

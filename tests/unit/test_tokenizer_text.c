@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 #include "test.h"
 
 /* Decodes a UTF-8 literal (valid) into cps; returns the count. */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 typedef struct {
     const uint8_t *p, *end, *start;

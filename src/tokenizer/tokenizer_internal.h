@@ -1,5 +1,5 @@
 /* Internals of the CLIP tokenizer (include/clipsearch/tokenizer.h), shared by
- * src/clip/tokenizer_*.c and the tokenizer unit tests.
+ * src/tokenizer/tokenizer_*.c and the tokenizer unit tests.
  *
  * Pipeline of cs_tokenizer_encode (openai/CLIP SimpleTokenizer, ftfy = identity):
  *   UTF-8 -> code points (invalid bytes -> U+FFFD, as bytes.decode('utf-8', 'replace'))

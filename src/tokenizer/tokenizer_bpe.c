@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 static bool ws_is_inline(const cs_tok_bpe_ws *ws) { return ws->sym == ws->inline_buf; }
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "base/file.h"
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 #define MAX_FILE_BYTES (256u << 20)
 

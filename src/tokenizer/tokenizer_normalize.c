@@ -1,6 +1,6 @@
 /* Text normalisation before splitting: UTF-8 decoding, whitespace cleaning and
  * Python's str.lower (html.unescape is in tokenizer_html.c). */
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 /* Python's bytes.decode('utf-8', 'replace'): each maximal ill-formed subpart (a lead
  * byte followed by as many valid continuation bytes as it allows) becomes one U+FFFD.

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 #define SMALL_TEXT 512    /* bytes of text handled with stack buffers */
 #define PREFIX_BYTES 2048 /* see encode_prefix */

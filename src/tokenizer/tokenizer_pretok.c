@@ -2,7 +2,7 @@
  *   <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
  * with the `regex` module's findall semantics (IGNORECASE): at each position the first
  * alternative that matches wins; positions where nothing matches are skipped. */
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 /* Matches the ASCII literal lit at s[i] the way IGNORECASE does (the text is already
  * lower-case, but e.g. U+017F LONG S still equals 's'). *exact is cleared when a

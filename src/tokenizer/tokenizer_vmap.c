@@ -4,7 +4,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 cs_tok_vslot *cs_tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t len, uint64_t h)
 {

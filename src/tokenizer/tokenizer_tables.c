@@ -2,7 +2,7 @@
  * Python 3.11.7 (unicodedata 14.0.0), utf8proc Unicode 15.0.0, regex 2026.5.9.
  * Data the CLIP tokenizer needs to reproduce Python's html.unescape, str.strip,
  * str.lower and the tokenizer regex exactly (see tokenizer_internal.h). */
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 const cs_tok_entity cs_tok_html5[] = {
     {"AElig", {0x00C6, 0x0000}},

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 static void merge_put(cs_tokenizer *t, int32_t a, int32_t b, int32_t rank, int32_t id)
 {

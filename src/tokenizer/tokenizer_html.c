@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 /* Name lookup in the sorted entity table (sorted by bytes); name is ASCII. */
 static const cs_tok_entity *find_entity(const char *name, size_t len)

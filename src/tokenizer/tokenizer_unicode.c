@@ -2,7 +2,7 @@
  * corrected by the generated tables where Python (or the `regex` module) differs. */
 #include <utf8proc.h>
 
-#include "clip/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 bool cs_tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp)
 {
