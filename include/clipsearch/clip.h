@@ -145,6 +145,12 @@ typedef struct cs_clip_tensor_update {
  * floating point, is CS_E_ARG; nothing is left behind on error. */
 int cs_clip_save(const cs_clip *model, const char *dir, const cs_clip_tensor_update *updates,
                  size_t n_updates, cs_error *err);
+/* The same in sentence-transformers' layout: the checkpoint in dir/0_CLIPModel and
+ * dir/modules.json naming it as a sentence_transformers.models.CLIPModel module (the
+ * layout of sentence-transformers/clip-ViT-B-32), so SentenceTransformer(dir) loads it;
+ * --model dir loads it too. Written as atomically as cs_clip_save. */
+int cs_clip_save_st(const cs_clip *model, const char *dir, const cs_clip_tensor_update *updates,
+                    size_t n_updates, cs_error *err);
 
 /* In-place L2 normalisation (a zero vector stays zero). */
 void cs_l2_normalize(float *v, size_t dim);

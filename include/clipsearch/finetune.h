@@ -54,6 +54,7 @@ typedef struct cs_finetune_options {
     uint64_t seed;               /* shuffling and the validation split */
     bool shuffle;                /* default true; false: batches in file order */
     bool resume;                 /* continue from OUT.partial */
+    bool st_layout;              /* write sentence-transformers' layout (cs_clip_save_st) */
     cs_image_options image;      /* decoding (EXIF orientation on by default) */
     int n_threads;               /* 0: all cores */
     /* Polled between batches and images: when it becomes non-zero the run stops with

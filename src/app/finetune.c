@@ -362,7 +362,7 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, tower
 
 /* The checkpoint with the heads and, when they trained, the towers' layers replaced. */
 static int save(const cs_clip *m, const char *out, const heads *h, const towers *w,
-                cs_error *err)
+                bool st_layout, cs_error *err)
 {
     size_t n = 2;
     for (int i = 0; w->tr[0] && i < 2; i++) n += cs_tower_trainer_tensors(w->tr[i]);
@@ -377,7 +377,7 @@ static int save(const cs_clip *m, const char *out, const heads *h, const towers 
             const char *name = cs_tower_trainer_tensor(w->tr[i], j, &off, NULL);
             up[k++] = (cs_clip_tensor_update){name, w->p[i] + off};
         }
-    int rc = cs_clip_save(m, out, up, n, err);
+    int rc = st_layout ? cs_clip_save_st(m, out, up, n, err) : cs_clip_save(m, out, up, n, err);
     free(up);
     return rc;
 }
@@ -493,7 +493,7 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     if (!rc) rc = train(o, &t, &h, &w, &cache, tr, n_train, val, n_val, first, &step, key,
                         state_path, err);
     res->train_seconds = now() - t0;
-    if (!rc) rc = save(m, out, &h, &w, err);
+    if (!rc) rc = save(m, out, &h, &w, o->st_layout, err);
     if (!rc) unlink(state_path);
     free(t.xi);
     free(t.xt);

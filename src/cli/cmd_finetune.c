@@ -62,6 +62,8 @@ static void usage(FILE *f)
         "  --warmup-steps N      linear warm-up from 0 (default 0)\n"
         "  --seed N              shuffling and the validation split (default 0)\n"
         "  --no-shuffle          batches of consecutive pairs in file order\n"
+        "  --st-layout           write sentence-transformers' layout (DIR/modules.json and\n"
+        "                        the checkpoint in DIR/0_CLIPModel); --model DIR reads it\n"
         "  --resume              continue an interrupted run from DIR.partial (written\n"
         "                        after every epoch; same model, pairs and options)\n"
         "  --no-exif-orientation decode images as stored, not as displayed\n"
@@ -142,7 +144,7 @@ int cmd_finetune(int argc, char **argv)
     enum {
         O_MODEL = 256, O_PAIRS, O_OUT, O_VAL, O_VAL_SPLIT, O_TRAIN, O_LOSS, O_SCALE, O_OPT,
         O_LR, O_WD, O_EPOCHS, O_BATCH, O_SCHEDULE, O_WARMUP, O_SEED, O_NO_SHUFFLE, O_RESUME,
-        O_NO_EXIF, O_JSON, O_QUIET, O_HELP
+        O_NO_EXIF, O_JSON, O_QUIET, O_HELP, O_ST
     };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"pairs", required_argument, 0, O_PAIRS},
@@ -156,6 +158,7 @@ int cmd_finetune(int argc, char **argv)
         {"warmup-steps", required_argument, 0, O_WARMUP},
         {"seed", required_argument, 0, O_SEED}, {"no-shuffle", no_argument, 0, O_NO_SHUFFLE},
         {"resume", no_argument, 0, O_RESUME},
+        {"st-layout", no_argument, 0, O_ST},
         {"no-exif-orientation", no_argument, 0, O_NO_EXIF}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     static const char *const LOSSES[] = {"clip", "mnrl", NULL};
@@ -256,6 +259,7 @@ int cmd_finetune(int argc, char **argv)
             break;
         case O_NO_SHUFFLE: fo.shuffle = false; break;
         case O_RESUME: fo.resume = true; break;
+        case O_ST: fo.st_layout = true; break;
         case O_NO_EXIF: fo.image.apply_exif_orientation = false; break;
         case O_JSON: oc.json = true; break;
         case O_QUIET: oc.quiet = true; break;

@@ -152,6 +152,8 @@ static int write_weights(const cs_clip *m, const char *path, const cs_clip_tenso
     return rc;
 }
 
+/* The unfinished output: its files and (sentence-transformers layout) its one
+ * subfolder of files. */
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -160,7 +162,7 @@ static void remove_tree(const char *dir)
         while ((de = readdir(d))) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
             char *p = cs_path_join(dir, de->d_name);
-            if (p) unlink(p);
+            if (p && unlink(p) != 0 && errno == EISDIR) remove_tree(p);
             free(p);
         }
         closedir(d);
@@ -177,8 +179,13 @@ static void sync_dir(const char *dir)
     }
 }
 
-int cs_clip_save(const cs_clip *m, const char *dir, const cs_clip_tensor_update *updates,
-                 size_t n_updates, cs_error *err)
+#define ST_MODULE "0_CLIPModel"
+static const char ST_MODULES_JSON[] =
+    "[\n  {\n    \"idx\": 0,\n    \"name\": \"0\",\n    \"path\": \"" ST_MODULE "\",\n"
+    "    \"type\": \"sentence_transformers.models.CLIPModel\"\n  }\n]\n";
+
+static int save(const cs_clip *m, const char *dir, const cs_clip_tensor_update *updates,
+                size_t n_updates, bool st, cs_error *err)
 {
     if (!dir || !*dir) return cs_error_set(err, CS_E_ARG, "no output folder given");
     size_t len = strlen(dir);
@@ -194,12 +201,23 @@ int cs_clip_save(const cs_clip *m, const char *dir, const cs_clip_tensor_update 
             tmp = NULL;
         }
     }
-    char *st_path = tmp ? cs_path_join(tmp, "model.safetensors") : NULL;
+    /* Where the checkpoint's files go: the folder itself, or its module folder. */
+    char *files = !tmp ? NULL : st ? cs_path_join(tmp, ST_MODULE) : strdup(tmp);
+    char *st_path = files ? cs_path_join(files, "model.safetensors") : NULL;
     if (!rc && !st_path) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (!rc && st && mkdir(files, 0755) != 0)
+        rc = cs_error_set(err, CS_E_IO, "cannot create %s: %s", files, strerror(errno));
     if (!rc) rc = write_weights(m, st_path, updates, n_updates, err);
-    if (!rc) rc = write_config(m, tmp, err);
+    if (!rc) rc = write_config(m, files, err);
     for (size_t i = 0; !rc && i < sizeof COPIED / sizeof COPIED[0]; i++)
-        rc = copy_file(m->dir, tmp, COPIED[i], err);
+        rc = copy_file(m->dir, files, COPIED[i], err);
+    if (!rc && st) {
+        char *modules = cs_path_join(tmp, "modules.json");
+        rc = modules ? write_all(modules, ST_MODULES_JSON, sizeof ST_MODULES_JSON - 1, err)
+                     : cs_error_set(err, CS_E_NOMEM, "out of memory");
+        free(modules);
+        sync_dir(files);
+    }
     if (!rc) {
         sync_dir(tmp);
         chmod(tmp, 0755); /* mkdtemp's 0700 is for the unfinished folder only */
@@ -218,8 +236,21 @@ int cs_clip_save(const cs_clip *m, const char *dir, const cs_clip_tensor_update 
         sync_dir(slash ? parent : ".");
     }
     free(st_path);
+    free(files);
     free(parent);
     free(tmp);
     free(dst);
     return rc;
+}
+
+int cs_clip_save(const cs_clip *m, const char *dir, const cs_clip_tensor_update *updates,
+                 size_t n_updates, cs_error *err)
+{
+    return save(m, dir, updates, n_updates, false, err);
+}
+
+int cs_clip_save_st(const cs_clip *m, const char *dir, const cs_clip_tensor_update *updates,
+                    size_t n_updates, cs_error *err)
+{
+    return save(m, dir, updates, n_updates, true, err);
 }

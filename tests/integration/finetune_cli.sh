@@ -119,6 +119,15 @@ assert {"vision_model.post_layernorm.weight", "text_model.final_layer_norm.bias"
         "visual_projection.weight", "text_projection.weight"} <= changed
 assert not {k for k in changed if "embed" in k or "pre_layrnorm" in k or k == "logit_scale"}, changed
 PY
+# --st-layout: sentence-transformers' folder (modules.json -> 0_CLIPModel), the same
+# weights as the plain layout, and --model reads it.
+ft --pairs "$P" --out "$TMP/outst" --val "$P" --train last:1 --epochs 40 --lr 0.003 --batch 8 --seed 5 \
+    --st-layout --quiet >/dev/null 2>"$TMP/err" || die "--st-layout: $(cat "$TMP/err")"
+jq -e 'length == 1 and .[0].path == "0_CLIPModel" and .[0].type == "sentence_transformers.models.CLIPModel"' \
+    "$TMP/outst/modules.json" >/dev/null || die "modules.json: $(cat "$TMP/outst/modules.json")"
+cmp -s "$TMP/outk/model.safetensors" "$TMP/outst/0_CLIPModel/model.safetensors" || die "--st-layout weights differ"
+[ -s "$TMP/outst/0_CLIPModel/config.json" ] && [ -s "$TMP/outst/0_CLIPModel/vocab.json" ] || die "--st-layout files"
+emb "$TMP/outk" >"$TMP/ek" && emb "$TMP/outst" >"$TMP/est" && cmp -s "$TMP/ek" "$TMP/est" || die "--model on the st layout"
 ft --pairs "$P" --out "$TMP/outk9" --train last:9 --epochs 1 >/dev/null 2>"$TMP/err"; rc=$?
 [ $rc -eq 1 ] && grep -q 'cannot train its last 9 layers (it has 2)' "$TMP/err" && [ ! -e "$TMP/outk9" ] ||
     die "last:9 on a 2-layer model: $rc $(cat "$TMP/err")"
