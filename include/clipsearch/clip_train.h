@@ -10,6 +10,7 @@
 #ifndef CLIPSEARCH_CLIP_TRAIN_H
 #define CLIPSEARCH_CLIP_TRAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,9 +26,12 @@ typedef enum { CS_TOWER_VISION = 0, CS_TOWER_TEXT = 1 } cs_tower;
 typedef struct cs_tower_trainer cs_tower_trainer;
 
 /* The last k (1..layers) layers of a tower of m (which must outlive the trainer), copied
- * from the checkpoint. CS_E_ARG for another k. */
-int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, cs_tower_trainer **out,
-                         cs_error *err);
+ * from the checkpoint; with embeddings (k must then be every layer) also the embeddings
+ * -- vision: patch_embedding, class_embedding, position_embedding, pre_layrnorm; text:
+ * token_embedding, position_embedding -- and nothing is frozen (k 0 then means every
+ * layer). CS_E_ARG for another k. */
+int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, bool embeddings,
+                         cs_tower_trainer **out, cs_error *err);
 void cs_tower_trainer_free(cs_tower_trainer *t);
 
 /* The trainable parameters as one array, and their gradients in the same layout
@@ -40,14 +44,18 @@ void cs_tower_trainer_zero_grads(cs_tower_trainer *t);
 size_t cs_tower_trainer_tensors(const cs_tower_trainer *t);
 const char *cs_tower_trainer_tensor(const cs_tower_trainer *t, size_t i, size_t *offset,
                                     size_t *count);
-/* Hidden width of the tower, and (vision) the rows of every image's sequence. */
+/* Hidden width of the tower (of the pooled output); the rows of every image's input and
+ * the floats of one input row (the hidden width; with the embeddings: vision, one
+ * patch's floats, the image's rows being its patches; text, 1: a token id). */
 int cs_tower_trainer_width(const cs_tower_trainer *t);
 int cs_tower_trainer_image_rows(const cs_tower_trainer *t);
+int cs_tower_trainer_input_width(const cs_tower_trainer *t);
 
-/* The frozen part: the hidden states that enter the first trainable layer.
+/* The frozen part: the hidden states that enter the first trainable layer (with the
+ * embeddings: the raw input, patches or token ids).
  * Vision: n preprocessed images (cs_preprocess_image's layout) -> out, n * image_rows *
- * width floats. Text: one text, tokenized as the model does and cut at its pooling
- * position -> *out (malloc'd, *rows * width floats). */
+ * input_width floats. Text: one text, tokenized as the model does and cut at its pooling
+ * position -> *out (malloc'd, *rows * input_width floats). */
 int cs_tower_trainer_prefix_pixels(const cs_tower_trainer *t, const float *pixels, size_t n,
                                    float *out, cs_error *err);
 int cs_tower_trainer_prefix_text(const cs_tower_trainer *t, const char *text, float **out,

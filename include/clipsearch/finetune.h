@@ -43,7 +43,8 @@ typedef struct cs_finetune_options {
     int loss, optimizer, schedule;
     /* What trains besides the two projection heads: 0 (default) nothing; K >= 1 also the
      * last K encoder layers of both towers and their final layer norms
-     * (vision_model.post_layernorm, text_model.final_layer_norm). */
+     * (vision_model.post_layernorm, text_model.final_layer_norm); -1 every weight but
+     * logit_scale (all layers, the embeddings, pre_layrnorm). */
     int train_layers;
     int epochs;                  /* default 1 */
     int batch;                   /* default 32 */

@@ -62,7 +62,8 @@ static void shuffle(size_t *v, size_t n, uint64_t seed)
 static int check_options(const cs_finetune_options *o, cs_error *err)
 {
     if (o->epochs < 1) return cs_error_set(err, CS_E_ARG, "epochs must be at least 1");
-    if (o->train_layers < 0) return cs_error_set(err, CS_E_ARG, "train layers must be >= 0");
+    if (o->train_layers < -1)
+        return cs_error_set(err, CS_E_ARG, "train layers must be >= 0, or -1 for all");
     if (o->batch < 2) return cs_error_set(err, CS_E_ARG, "batch must be at least 2 (contrastive)");
     if (!(o->lr > 0.0) || !isfinite(o->lr)) return cs_error_set(err, CS_E_ARG, "lr must be > 0");
     if (!(o->weight_decay >= 0.0)) return cs_error_set(err, CS_E_ARG, "weight decay must be >= 0");
@@ -205,7 +206,9 @@ static int towers_init(towers *w, const cs_clip *m, int k, int batch, cs_error *
     memset(w, 0, sizeof *w);
     if (k == 0) return 0;
     for (int i = 0; i < 2; i++) {
-        int rc = cs_tower_trainer_new(m, i == 0 ? CS_TOWER_VISION : CS_TOWER_TEXT, k, &w->tr[i], err);
+        /* k < 0: every layer and the embeddings (--train all). */
+        int rc = cs_tower_trainer_new(m, i == 0 ? CS_TOWER_VISION : CS_TOWER_TEXT, k < 0 ? 0 : k,
+                                      k < 0, &w->tr[i], err);
         if (rc) return rc;
         w->p[i] = cs_tower_trainer_params(w->tr[i], &w->n[i]);
         w->g[i] = cs_tower_trainer_grads(w->tr[i]);
@@ -251,7 +254,7 @@ static double tower_batch(cs_ft_trainer *t, towers *w, const heads *h, const cs_
     size_t dv = (size_t)c->dv, dt = (size_t)c->dt;
     for (int k = 0; k < b; k++) {
         const cs_ft_item *it = &items[order ? order[from + k] : from + k];
-        w->x[0][k] = c->hi + (size_t)it->img * c->img_rows * dv;
+        w->x[0][k] = c->hi + (size_t)it->img * c->img_rows * c->in_v;
         w->rows[0][k] = c->img_rows;
         w->x[1][k] = c->ht + c->t_off[it->txt];
         w->rows[1][k] = c->t_rows[it->txt];

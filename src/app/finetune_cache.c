@@ -89,7 +89,7 @@ static int cache_images(const cs_clip *m, const cs_tower_trainer *tr, const char
     const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
     size_t per = 3 * (size_t)pp->crop_height * pp->crop_width, dv = (size_t)cs_clip_vision_width(m);
     /* With a trainer, each image's hidden states below its trainable layers. */
-    if (tr) dv *= (size_t)cs_tower_trainer_image_rows(tr);
+    if (tr) dv = (size_t)cs_tower_trainer_image_rows(tr) * cs_tower_trainer_input_width(tr);
     float *px = malloc(IMAGE_BATCH * per * sizeof(float) + IMAGE_BATCH * dv * sizeof(float));
     size_t slot[IMAGE_BATCH];
     if (!px) return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -131,7 +131,7 @@ static int cache_images(const cs_clip *m, const cs_tower_trainer *tr, const char
 static int cache_text_states(const cs_tower_trainer *tr, const char **texts, size_t n,
                              const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
 {
-    size_t d = (size_t)cs_tower_trainer_width(tr), cap = 0, used = 0;
+    size_t d = (size_t)cs_tower_trainer_input_width(tr), cap = 0, used = 0;
     c->t_off = malloc((n + 1) * sizeof *c->t_off);
     c->t_rows = malloc((n + 1) * sizeof *c->t_rows);
     if (!c->t_off || !c->t_rows) return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -182,8 +182,10 @@ static int cache_texts(const cs_clip *m, const char **texts, size_t n,
 static int check_memory(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_cache *c,
                         cs_error *err)
 {
-    double bytes = 4.0 * ((double)c->n_img * cs_tower_trainer_image_rows(tr[0]) * c->dv +
-                          (double)c->n_txt * cs_clip_context_length(m) * c->dt);
+    double bytes = 4.0 * ((double)c->n_img * cs_tower_trainer_image_rows(tr[0]) *
+                              cs_tower_trainer_input_width(tr[0]) +
+                          (double)c->n_txt * cs_clip_context_length(m) *
+                              cs_tower_trainer_input_width(tr[1]));
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     double half = pages > 0 && page > 0 ? 0.5 * (double)pages * (double)page : 0.0;
     if (half > 0.0 && bytes > half)
@@ -210,7 +212,9 @@ static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_pa
     if (!rc && tr) rc = check_memory(m, tr, c, err);
     if (!rc && tr) {
         c->img_rows = cs_tower_trainer_image_rows(tr[0]);
-        c->hi = malloc(c->n_img * (size_t)c->img_rows * c->dv * sizeof(float) + 1);
+        c->in_v = cs_tower_trainer_input_width(tr[0]);
+        c->in_t = cs_tower_trainer_input_width(tr[1]);
+        c->hi = malloc(c->n_img * (size_t)c->img_rows * c->in_v * sizeof(float) + 1);
         if (!c->hi) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     if (!rc) {
@@ -290,7 +294,7 @@ int cs_ft_cache_refresh(cs_ft_cache *c, cs_tower_trainer *const tr[2], cs_error 
     for (size_t i = 0; i < c->n_img; i += REFRESH_BATCH) {
         int b = (int)(c->n_img - i < REFRESH_BATCH ? c->n_img - i : REFRESH_BATCH);
         for (int k = 0; k < b; k++) {
-            x[k] = c->hi + (i + k) * c->img_rows * dv;
+            x[k] = c->hi + (i + k) * c->img_rows * (size_t)c->in_v;
             rows[k] = c->img_rows;
         }
         int rc = cs_tower_trainer_forward(tr[0], x, rows, b, c->xi + i * dv, err);

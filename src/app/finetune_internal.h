@@ -110,7 +110,8 @@ typedef struct cs_ft_cache {
     /* With trainable tower layers (--train last:K): the hidden states that enter them,
      * from which xi/xt are recomputed as the layers change (cs_ft_cache_refresh). */
     int img_rows;              /* rows per image (0: heads only, nothing below is set) */
-    float *hi;                 /* n_img * img_rows * dv */
+    int in_v, in_t;            /* floats per row of an image's / a caption's input */
+    float *hi;                 /* n_img * img_rows * in_v */
     float *ht;                 /* every caption's rows, one after the other */
     size_t *t_off;             /* n_txt: where each caption's rows start in ht (floats) */
     int *t_rows;               /* n_txt */

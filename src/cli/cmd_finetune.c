@@ -47,9 +47,9 @@ static void usage(FILE *f)
         "  --val FILE            held-out pairs for validation (same formats)\n"
         "  --val-split F         else hold out this fraction of the distinct images\n"
         "                        (seeded; default 0.1; 0 = no validation)\n"
-        "  --train heads|last:K  what to train besides the heads (default heads; last:K:\n"
-        "                        K >= 1 layers of each tower; all is not implemented: it\n"
-        "                        would also train the embeddings)\n"
+        "  --train heads|last:K|all  what to train besides the heads (default heads;\n"
+        "                        last:K: K >= 1 layers of each tower; all: every weight\n"
+        "                        but logit_scale, embeddings included)\n"
         "  --loss clip|mnrl      clip: symmetric (image->text + text->image)/2 (default);\n"
         "                        mnrl: text->image only\n"
         "  --scale S             logit scale (default exp(logit_scale) of the model)\n"
@@ -200,13 +200,11 @@ int cmd_finetune(int argc, char **argv)
                 fo.train_layers = (int)kl;
                 break;
             }
-            if (!strcmp(optarg, "all"))
-                return cli_usage_error("finetune",
-                                       "--train all is not implemented yet (the embeddings and "
-                                       "pre_layrnorm have no backward pass); --train last:K "
-                                       "trains every encoder layer with K = the towers' layer "
-                                       "count");
-            return cli_usage_error("finetune", "--train is heads or last:K, got '%s'", optarg);
+            if (!strcmp(optarg, "all")) {
+                fo.train_layers = -1;
+                break;
+            }
+            return cli_usage_error("finetune", "--train is heads, last:K or all, got '%s'", optarg);
         case O_LOSS:
             if ((k = pick(optarg, LOSSES)) < 0)
                 return cli_usage_error("finetune", "--loss is clip or mnrl, got '%s'", optarg);

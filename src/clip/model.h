@@ -57,6 +57,9 @@ int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const
  * positions after pre_layrnorm (x: b * tokens * hidden); one text's n token ids as token +
  * position embeddings (x: n * hidden). */
 int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_error *err);
+/* One image's patches in row-major order (py, px), each as (channel, ky, kx): the rows
+ * the patch embedding multiplies (out: (size/patch)^2 * channels * patch^2 floats). */
+void cs_vision_im2col(const float *img, int size, int patch, int channels, float *out);
 void cs_text_embed(const cs_clip *m, const int32_t *ids, int n, float *x);
 /* Where a text is pooled: its first <|endoftext|> (else the largest id's position). */
 int cs_text_pool_position(const cs_clip *m, const int32_t *ids, int n);

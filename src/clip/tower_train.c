@@ -49,6 +49,11 @@ struct cs_tower_trainer {
     size_t n_params;
     float *(*w)[NT];               /* [k][NT] into params */
     float *lnf_w, *lnf_b;
+    /* With the embeddings (--train all): vision patch_w [d, kin], cls [d], pos [rows, d],
+     * pre_layrnorm w/b; text tok [vocab, d], pos [ctx, d]. NULL otherwise. */
+    bool emb;
+    int kin;                       /* vision: floats of one patch (channels * P * P) */
+    float *patch_w, *cls, *pos, *pre_w, *pre_b, *tok;
     char **names;
     size_t *offset, *count, n_tensors;
     /* the current batch */
@@ -56,6 +61,9 @@ struct cs_tower_trainer {
     int *start, *rows;
     size_t *p_off;                 /* per sequence: where its attention weights start */
     act *acts;                     /* [k] */
+    const float **in;              /* with emb: the batch's inputs (patches, or ids) */
+    int *in_rows;
+    float *xe, *emean, *erstd;     /* with emb (vision): pre_layrnorm's input and stats */
     float *y, *fmean, *frstd;      /* last layer's output; final norm stats per sequence */
     void *block;                   /* everything of the batch, one allocation */
 };
@@ -73,6 +81,7 @@ void cs_tower_trainer_free(cs_tower_trainer *t)
     free(t->w);
     free(t->start);
     free(t->block);
+    free(t->in);
     free(t);
 }
 
@@ -95,14 +104,31 @@ static size_t tensor_size(const cs_tower_trainer *t, int i)
     }
 }
 
-int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, cs_tower_trainer **out,
-                         cs_error *err)
+/* Appends one tensor of the embeddings to the table and copies it in. */
+static float *add_tensor(cs_tower_trainer *t, size_t *at, size_t *ti, const char *name,
+                         const float *src, size_t n)
+{
+    float *p = t->params + *at;
+    memcpy(p, src, n * sizeof(float));
+    t->names[*ti] = strdup(name);
+    t->offset[*ti] = *at;
+    t->count[*ti] = n;
+    ++*ti;
+    *at += n;
+    return p;
+}
+
+int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, bool embeddings,
+                         cs_tower_trainer **out, cs_error *err)
 {
     *out = NULL;
     const cs_clip_tower_config *cfg = tower == CS_TOWER_VISION ? &m->cfg.vision : &m->cfg.text;
+    if (embeddings && k <= 0) k = cfg->layers;
     if (k < 1 || k > cfg->layers)
         return cs_error_set(err, CS_E_ARG, "%s tower: cannot train its last %d layers (it has %d)",
                             tower == CS_TOWER_VISION ? "vision" : "text", k, cfg->layers);
+    if (embeddings && k != cfg->layers)
+        return cs_error_set(err, CS_E_ARG, "the embeddings train only with every layer");
     cs_tower_trainer *t = calloc(1, sizeof *t);
     if (!t) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     t->m = m;
@@ -120,6 +146,20 @@ int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, cs_tower_train
     for (int i = 0; i < NT; i++) per += tensor_size(t, i);
     t->n_params = per * (size_t)k + 2 * (size_t)t->d;
     t->n_tensors = (size_t)NT * k + 2;
+    const cs_clip_tower_config *vc = &m->cfg.vision;
+    size_t d = (size_t)t->d, prows = 0;
+    if ((t->emb = embeddings)) {
+        if (tower == CS_TOWER_VISION) {
+            int g = vc->image_size / vc->patch_size;
+            t->kin = vc->num_channels * vc->patch_size * vc->patch_size;
+            prows = (size_t)g * g + 1;
+            t->n_params += d * t->kin + d + prows * d + 2 * d;
+            t->n_tensors += 5;
+        } else {
+            t->n_params += (size_t)cfg->vocab_size * d + (size_t)cfg->max_positions * d;
+            t->n_tensors += 2;
+        }
+    }
     t->params = malloc(2 * t->n_params * sizeof(float));
     t->w = malloc((size_t)k * sizeof *t->w);
     t->names = calloc(t->n_tensors, sizeof *t->names);
@@ -154,6 +194,21 @@ int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, cs_tower_train
         t->names[ti] = strdup(name);
         t->offset[ti] = at + (size_t)i * t->d;
         t->count[ti] = (size_t)t->d;
+    }
+    at += 2 * d;
+    if (t->emb && tower == CS_TOWER_VISION) {
+        t->patch_w = add_tensor(t, &at, &ti, "vision_model.embeddings.patch_embedding.weight",
+                                m->patch_w, d * t->kin);
+        t->cls = add_tensor(t, &at, &ti, "vision_model.embeddings.class_embedding", m->cls_emb, d);
+        t->pos = add_tensor(t, &at, &ti, "vision_model.embeddings.position_embedding.weight",
+                            m->vis_pos, prows * d);
+        t->pre_w = add_tensor(t, &at, &ti, "vision_model.pre_layrnorm.weight", m->pre_ln_w, d);
+        t->pre_b = add_tensor(t, &at, &ti, "vision_model.pre_layrnorm.bias", m->pre_ln_b, d);
+    } else if (t->emb) {
+        t->tok = add_tensor(t, &at, &ti, "text_model.embeddings.token_embedding.weight",
+                            m->tok_emb, (size_t)cfg->vocab_size * d);
+        t->pos = add_tensor(t, &at, &ti, "text_model.embeddings.position_embedding.weight",
+                            m->txt_pos, (size_t)cfg->max_positions * d);
     }
     for (size_t i = 0; i < t->n_tensors; i++)
         if (!t->names[i]) {
@@ -194,7 +249,13 @@ int cs_tower_trainer_width(const cs_tower_trainer *t) { return t->d; }
 int cs_tower_trainer_image_rows(const cs_tower_trainer *t)
 {
     int g = t->m->cfg.vision.image_size / t->m->cfg.vision.patch_size;
-    return g * g + 1;
+    return t->emb ? g * g : g * g + 1;   /* patches, or the hidden states' rows */
+}
+
+int cs_tower_trainer_input_width(const cs_tower_trainer *t)
+{
+    if (!t->emb) return t->d;
+    return t->tower == CS_TOWER_VISION ? t->kin : 1;
 }
 
 /* The gradient of a parameter: the same place in the other half. */
@@ -227,6 +288,13 @@ int cs_tower_trainer_prefix_pixels(const cs_tower_trainer *t, const float *pixel
     const cs_clip_tower_config *v = &t->m->cfg.vision;
     size_t img = (size_t)v->num_channels * v->image_size * v->image_size;
     int rows = cs_tower_trainer_image_rows(t);
+    if (t->emb) {
+        /* Nothing is frozen: the input is the patches the embedding multiplies. */
+        for (size_t i = 0; i < n; i++)
+            cs_vision_im2col(pixels + i * img, v->image_size, v->patch_size, v->num_channels,
+                             out + i * (size_t)rows * t->kin);
+        return 0;
+    }
     int ints[2 * PREFIX_IMAGES];
     for (size_t i = 0; i < n; i += PREFIX_IMAGES) {
         int b = (int)(n - i < PREFIX_IMAGES ? n - i : PREFIX_IMAGES);
@@ -254,10 +322,13 @@ int cs_tower_trainer_prefix_text(const cs_tower_trainer *t, const char *text, fl
     int rc = cs_tokenizer_encode(t->m->tok, text, ctx, ids, &n, err);
     if (!rc) {
         n = cs_text_pool_position(t->m, ids, n) + 1;
-        if (!(*out = malloc((size_t)n * t->d * sizeof(float))))
+        if (!(*out = malloc((size_t)n * (t->emb ? 1 : t->d) * sizeof(float))))
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
-    if (!rc) {
+    if (!rc && t->emb) {
+        /* Nothing is frozen: the input is the token ids (exact as floats: < 2^24). */
+        for (int j = 0; j < n; j++) (*out)[j] = (float)ids[j];
+    } else if (!rc) {
         cs_text_embed(t->m, ids, n, *out);
         int start = 0;
         rc = frozen_layers(t, *out, n, &start, &n, 1, err);
@@ -463,7 +534,7 @@ static int batch_alloc(cs_tower_trainer *t, const int *rows, int b, cs_error *er
     }
     size_t d = (size_t)t->d, f = (size_t)t->inter;
     size_t per = n * (8 * d + 2 * f + 4) + pw;
-    size_t total = per * (size_t)t->k + n * d + 2 * (size_t)b;
+    size_t total = per * (size_t)t->k + n * d + 2 * (size_t)b + (t->emb ? n * d + 2 * n : 0);
     float *p = malloc(total * sizeof(float));
     if (!p)
         return cs_error_set(err, CS_E_NOMEM, "out of memory for the activations of %zu rows "
@@ -489,7 +560,12 @@ static int batch_alloc(cs_tower_trainer *t, const int *rows, int b, cs_error *er
     }
     t->y = p; p += n * d;
     t->fmean = p; p += b;
-    t->frstd = p;
+    t->frstd = p; p += b;
+    if (t->emb) {
+        t->xe = p; p += n * d;
+        t->emean = p; p += n;
+        t->erstd = p;
+    }
     t->b = b;
     t->n = (int)n;
     return 0;
@@ -501,14 +577,92 @@ static int pool_row(const cs_tower_trainer *t, int s)
     return t->tower == CS_TOWER_VISION ? t->start[s] : t->start[s] + t->rows[s] - 1;
 }
 
+/* The embeddings of the batch into acts[0].x. Vision: [CLS] + patches W^T, plus the
+ * positions, then pre_layrnorm (its input kept in xe); text: token + position rows. */
+static void embed_forward(cs_tower_trainer *t)
+{
+    int d = t->d;
+    float *x0 = t->acts[0].x;
+    for (int s = 0; s < t->b; s++) {
+        float *xs = x0 + (size_t)t->start[s] * d;
+        if (t->tower == CS_TOWER_TEXT) {
+            for (int j = 0; j < t->rows[s]; j++) {
+                const float *te = t->tok + (size_t)t->in[s][j] * d, *pe = t->pos + (size_t)j * d;
+                for (int c = 0; c < d; c++) xs[(size_t)j * d + c] = te[c] + pe[c];
+            }
+            continue;
+        }
+        float *es = t->xe + (size_t)t->start[s] * d;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t->in_rows[s], d, t->kin, 1.0f,
+                    t->in[s], t->kin, t->patch_w, t->kin, 0.0f, es + d, d);
+        for (int c = 0; c < d; c++) es[c] = t->cls[c];
+        for (int r = 0; r < t->rows[s]; r++)
+            for (int c = 0; c < d; c++) es[(size_t)r * d + c] += t->pos[(size_t)r * d + c];
+    }
+    if (t->tower == CS_TOWER_VISION)
+        ln_forward(t->xe, x0, t->n, d, t->pre_w, t->pre_b, t->eps, t->emean, t->erstd);
+}
+
+/* The embeddings' gradients from dx = dLoss/d(acts[0].x). */
+static void embed_backward(cs_tower_trainer *t, const float *dx, float *scratch)
+{
+    int d = t->d;
+    float *gpos = grad_of(t, t->pos);
+    if (t->tower == CS_TOWER_TEXT) {
+        float *gtok = grad_of(t, t->tok);
+        for (int s = 0; s < t->b; s++)
+            for (int j = 0; j < t->rows[s]; j++) {
+                const float *g = dx + (size_t)(t->start[s] + j) * d;
+                float *gt = gtok + (size_t)t->in[s][j] * d, *gp = gpos + (size_t)j * d;
+                for (int c = 0; c < d; c++) {
+                    gt[c] += g[c];
+                    gp[c] += g[c];
+                }
+            }
+        return;
+    }
+    float *de = scratch;   /* dLoss/d(pre_layrnorm's input), n * d */
+    memset(de, 0, (size_t)t->n * d * sizeof(float));
+    ln_backward(t->xe, dx, t->n, d, t->pre_w, t->emean, t->erstd, de, grad_of(t, t->pre_w),
+                grad_of(t, t->pre_b));
+    float *gcls = grad_of(t, t->cls), *gw = grad_of(t, t->patch_w);
+    for (int s = 0; s < t->b; s++) {
+        const float *ds = de + (size_t)t->start[s] * d;
+        for (int r = 0; r < t->rows[s]; r++)
+            for (int c = 0; c < d; c++) gpos[(size_t)r * d + c] += ds[(size_t)r * d + c];
+        for (int c = 0; c < d; c++) gcls[c] += ds[c];
+        /* patch_w [d, kin] += dEmb^T [d, patches] * patches [patches, kin] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, t->kin, t->in_rows[s], 1.0f,
+                    ds + d, d, t->in[s], t->kin, 1.0f, gw, t->kin);
+    }
+}
+
 int cs_tower_trainer_forward(cs_tower_trainer *t, const float *const *x, const int *rows,
                              int b, float *pooled, cs_error *err)
 {
-    int rc = batch_alloc(t, rows, b, err);
+    int rc = 0;
+    if (t->emb) {
+        /* The hidden rows: a vision input's patches plus [CLS]; a text's tokens. */
+        free(t->in);
+        t->in = malloc((size_t)b * (sizeof *t->in + 2 * sizeof(int)));
+        if (!t->in) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        t->in_rows = (int *)(t->in + b);
+        int *hidden = t->in_rows + b;
+        for (int s = 0; s < b; s++) {
+            t->in[s] = x[s];
+            t->in_rows[s] = rows[s];
+            hidden[s] = rows[s] + (t->tower == CS_TOWER_VISION);
+        }
+        rc = batch_alloc(t, hidden, b, err);
+    } else {
+        rc = batch_alloc(t, rows, b, err);
+    }
     if (rc) return rc;
     int n = t->n, d = t->d, f = t->inter;
-    for (int s = 0; s < b; s++)
-        memcpy(t->acts[0].x + (size_t)t->start[s] * d, x[s], (size_t)rows[s] * d * sizeof(float));
+    if (t->emb) embed_forward(t);
+    else
+        for (int s = 0; s < b; s++)
+            memcpy(t->acts[0].x + (size_t)t->start[s] * d, x[s], (size_t)rows[s] * d * sizeof(float));
     for (int l = 0; l < t->k; l++) {
         act *A = &t->acts[l];
         float *const *w = t->w[l];
@@ -575,6 +729,7 @@ int cs_tower_trainer_backward(cs_tower_trainer *t, const float *dpooled, cs_erro
         ln_backward(A->x, dh, n, d, w[LN1W], A->mean1, A->rstd1, dx, grad_of(t, w[LN1W]),
                     grad_of(t, w[LN1B]));
     }
+    if (t->emb) embed_backward(t, dx, dh);
     free(buf);
     return 0;
 }

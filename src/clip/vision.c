@@ -13,7 +13,7 @@
 
 /* Patches in row-major order (py, px); each patch flattened as (channel, ky, kx), the
  * memory order of the conv weight [D, C, P, P]. */
-static void im2col(const float *img, int size, int patch, int channels, float *out)
+void cs_vision_im2col(const float *img, int size, int patch, int channels, float *out)
 {
     int g = size / patch, k = channels * patch * patch;
     for (int py = 0; py < g; py++)
@@ -39,7 +39,7 @@ int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_e
     if (!patches) return cs_error_set(err, CS_E_NOMEM, "vision: out of memory for %d images", b);
     float *emb = patches + (size_t)b * np * k;
     for (int i = 0; i < b; i++)
-        im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
+        cs_vision_im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
     cs_exec ex = {m->n_threads, m->gemm, m->pool};
     cs_linear(&ex, patches, k, b * np, k, m->patch_w, d, emb, d, false);
     for (int i = 0; i < b; i++) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One optimisation step of clipsearch finetune equals an independent PyTorch step on the
 # same inputs: the tiny fixture model, six fixture images with captions, one batch in
-# file order, for heads and last:1, SGD and AdamW. The PyTorch side
+# file order, for heads, last:1 and all, SGD and AdamW. The PyTorch side
 # (tests/tools/finetune_torch_step.py, float64) runs where Debian's python3-torch is
 # installed; everywhere its results come from the golden kept in
 # tests/fixtures/finetune_step/ (written by that script: FINETUNE_GOLDEN_WRITE=1 rewrites
@@ -46,7 +46,7 @@ for py in python3 /usr/bin/python3; do
 done
 [ $have_torch -eq 1 ] || echo "note: no python3 with torch here (or FINETUNE_TORCH=0): comparing with the golden in $GOLD"
 
-for cfg in "heads sgd 0.5" "heads adamw 0.01" "last:1 sgd 0.5" "last:1 adamw 0.01"; do
+for cfg in "heads sgd 0.5" "heads adamw 0.01" "last:1 sgd 0.5" "last:1 adamw 0.01" "all sgd 0.5" "all adamw 0.01"; do
     read -r train opt lr <<<"$cfg"
     tag=${train/:/}_$opt
     out=$TMP/out_$tag

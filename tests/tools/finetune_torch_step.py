@@ -6,7 +6,7 @@ clipsearch finetune's (src/app/finetune*.c, src/clip/tower_train.c) against it.
 
 INPUTS.json comes from build/cs_ft_inputs (the pixels and token ids clipsearch feeds the
 towers, so preprocessing and tokenization are not what is compared here). TRAIN is
-"heads" or "last:K"; OPTIMIZER "sgd" or "adamw" (torch.optim.AdamW's defaults, weight
+"heads", "last:K" or "all"; OPTIMIZER "sgd" or "adamw" (torch.optim.AdamW's defaults, weight
 decay 0.01). The step: the whole file is one batch in file order, CLIP's symmetric
 contrastive loss with scale exp(logit_scale), float64 throughout. OUT.json receives, for
 every trained tensor, a deterministic sample of its updated entries (at most 64: index
@@ -61,8 +61,11 @@ def main():
     def layers_of(c):
         return c["num_hidden_layers"]
 
-    k = 0 if train == "heads" else int(train.split(":")[1])
+    k = 0 if train == "heads" else 10**9 if train == "all" else int(train.split(":")[1])
     trained = ["visual_projection.weight", "text_projection.weight"]
+    if train == "all":
+        trained += [n for n in W if n.startswith(("vision_model.embeddings.", "text_model.embeddings.",
+                                                  "vision_model.pre_layrnorm."))]
     for tower, c, final in (("vision_model", vc, "post_layernorm"),
                             ("text_model", tc, "final_layer_norm")):
         if k:
