@@ -33,6 +33,8 @@ typedef struct cs_ft_epoch {
     double train_loss;           /* mean over the epoch's batches, weighted by batch size */
     double val_loss;             /* the same on the validation pairs; NaN without any */
     double val_recall1, val_recall5; /* text -> image among the validation images; NaN */
+    double val_i2t_recall1, val_i2t_recall5; /* image -> text among the validation captions
+                                                (a hit: one of its own captions); NaN */
     size_t n_train, n_val;       /* pairs */
     double seconds;              /* wall time of the epoch (training + evaluation) */
 } cs_ft_epoch;

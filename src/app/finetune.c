@@ -288,7 +288,8 @@ static void report(const cs_finetune_options *o, cs_ft_trainer *t, const heads *
     cs_ft_epoch e = {.epoch = epoch, .epochs = o->epochs, .steps = step, .lr = lr,
                      .train_loss = train_loss, .n_train = n_train, .n_val = n_val};
     e.val_loss = cs_ft_eval_loss(t, val, n_val, o->batch, h->wv, h->wt);
-    cs_ft_recall(t, val, n_val, h->wv, h->wt, &e.val_recall1, &e.val_recall5);
+    cs_ft_recall(t, val, n_val, h->wv, h->wt, &e.val_recall1, &e.val_recall5,
+                 &e.val_i2t_recall1, &e.val_i2t_recall5);
     e.seconds = now() - t0;
     o->on_epoch(o->ctx, &e);
 }
@@ -336,6 +337,17 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, tower
             }
             if (l < 0.0) {
                 rc = err->code;
+                break;
+            }
+            /* A diverged run would only write garbage: stop, keep the last good state. */
+            if (!isfinite(l)) {
+                rc = cs_error_set(err, CS_E_ARG,
+                                  "the loss is not finite (%g) at step %ld of epoch %d: "
+                                  "training diverged; try a lower learning rate (now %g) or "
+                                  "scale; nothing was written%s",
+                                  l, *step + 1, e, o->lr,
+                                  e > 1 ? " (the state after the last finished epoch is kept)"
+                                        : "");
                 break;
             }
             sum += b * l;

@@ -46,19 +46,22 @@ static void embed_rows(const float *x, int d, int p, const float *w, double *out
 }
 
 /* Text -> image recall@1 and @5 among the distinct images of the set: a caption is a
- * hit at k when fewer than k other images score strictly higher than its own. */
+ * hit at k when fewer than k other images score strictly higher than its own. Image ->
+ * text: an image is a hit at k when fewer than k captions of other images score
+ * strictly higher than its best own caption. */
 int cs_ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const float *wv,
-                 const float *wt, double *r1, double *r5)
+                 const float *wt, double *r1, double *r5, double *i2t1, double *i2t5)
 {
-    *r1 = *r5 = NAN;
+    *r1 = *r5 = *i2t1 = *i2t5 = NAN;
     if (n == 0) return 0;
     const cs_ft_cache *c = t->c;
     int p = t->dims.p;
     uint32_t *slot = malloc(c->n_img * sizeof *slot + 1);
-    double *ie = malloc(n * (size_t)p * sizeof *ie), *te = malloc((size_t)p * sizeof *te);
+    double *ie = malloc(n * (size_t)p * sizeof *ie), *te = malloc(n * (size_t)p * sizeof *te);
+    double *s = malloc(n * sizeof *s), *best = malloc(n * sizeof *best);
     uint32_t *imgs = malloc(n * sizeof *imgs);
-    int rc = !slot || !ie || !te || !imgs ? CS_E_NOMEM : 0;
-    size_t ni = 0, h1 = 0, h5 = 0;
+    int rc = !slot || !ie || !te || !s || !best || !imgs ? CS_E_NOMEM : 0;
+    size_t ni = 0, h1 = 0, h5 = 0, g1 = 0, g5 = 0;
     if (!rc) {
         for (size_t i = 0; i < c->n_img; i++) slot[i] = UINT32_MAX;
         for (size_t i = 0; i < n; i++)
@@ -69,26 +72,47 @@ int cs_ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const floa
                            ie + ni * (size_t)p);
                 ni++;
             }
+        for (size_t i = 0; i < n; i++)
+            embed_rows(c->xt + (size_t)items[i].txt * t->dims.dt, t->dims.dt, p, wt,
+                       te + i * (size_t)p);
         for (size_t i = 0; i < n; i++) {
-            embed_rows(c->xt + (size_t)items[i].txt * t->dims.dt, t->dims.dt, p, wt, te);
+            const double *ti = te + i * (size_t)p;
             double own = 0.0;
             const double *oe = ie + (size_t)slot[items[i].img] * p;
-            for (int r = 0; r < p; r++) own += oe[r] * te[r];
+            for (int r = 0; r < p; r++) own += oe[r] * ti[r];
             size_t above = 0;
             for (size_t k = 0; k < ni; k++) {
-                double s = 0.0;
-                for (int r = 0; r < p; r++) s += ie[k * (size_t)p + r] * te[r];
-                if (s > own) above++;
+                double v = 0.0;
+                for (int r = 0; r < p; r++) v += ie[k * (size_t)p + r] * ti[r];
+                if (v > own) above++;
             }
             h1 += above < 1;
             h5 += above < 5;
         }
+        for (size_t k = 0; k < ni; k++) {
+            const double *ik = ie + k * (size_t)p;
+            best[k] = -INFINITY;
+            for (size_t i = 0; i < n; i++) {
+                double v = 0.0;
+                for (int r = 0; r < p; r++) v += ik[r] * te[i * (size_t)p + r];
+                s[i] = v;
+                if (slot[items[i].img] == k && v > best[k]) best[k] = v;
+            }
+            size_t above = 0;
+            for (size_t i = 0; i < n; i++) above += slot[items[i].img] != k && s[i] > best[k];
+            g1 += above < 1;
+            g5 += above < 5;
+        }
         *r1 = (double)h1 / (double)n;
         *r5 = (double)h5 / (double)n;
+        *i2t1 = (double)g1 / (double)ni;
+        *i2t5 = (double)g5 / (double)ni;
     }
     free(slot);
     free(ie);
     free(te);
+    free(s);
+    free(best);
     free(imgs);
     return rc;
 }

@@ -150,9 +150,11 @@ void cs_ft_gather(cs_ft_trainer *t, const cs_ft_item *items, const size_t *order
 /* Mean loss over consecutive batches of `batch` items, weighted by batch size; NaN for n 0. */
 double cs_ft_eval_loss(cs_ft_trainer *t, const cs_ft_item *items, size_t n, int batch,
                        const float *wv, const float *wt);
-/* Text -> image recall@1 and @5 of the items among their distinct images (NaN for n 0);
+/* Text -> image recall@1 and @5 of the items among their distinct images, and image ->
+ * text recall@1 and @5 of those images among the items' captions, where an image scores
+ * a hit at k when one of its own captions ranks among the first k (NaN for n 0);
  * CS_E_NOMEM when out of memory. */
 int cs_ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const float *wv,
-                 const float *wt, double *r1, double *r5);
+                 const float *wt, double *r1, double *r5, double *i2t1, double *i2t5);
 
 #endif

@@ -96,14 +96,17 @@ static void on_epoch(void *ctx, const cs_ft_epoch *e)
         json_num("val_loss", e->val_loss, true);
         json_num("val_recall_1", e->val_recall1, true);
         json_num("val_recall_5", e->val_recall5, true);
+        json_num("val_i2t_recall_1", e->val_i2t_recall1, true);
+        json_num("val_i2t_recall_5", e->val_i2t_recall5, true);
         printf("\"n_train\":%zu,\"n_val\":%zu,", e->n_train, e->n_val);
         json_num("seconds", e->seconds, false);
         printf("}\n");
     } else if (!o->quiet) {
         printf("epoch %d/%d  train loss %.4f", e->epoch, e->epochs, e->train_loss);
         if (e->n_val)
-            printf("  val loss %.4f  val R@1 %.3f  R@5 %.3f", e->val_loss, e->val_recall1,
-                   e->val_recall5);
+            printf("  val loss %.4f  text->image R@1 %.3f R@5 %.3f  image->text R@1 %.3f R@5 %.3f",
+                   e->val_loss, e->val_recall1, e->val_recall5, e->val_i2t_recall1,
+                   e->val_i2t_recall5);
         printf("  (%.2f s)%s\n", e->seconds, e->epoch == 0 ? "  before training" : "");
     }
     fflush(stdout);

@@ -38,8 +38,9 @@ jq -se '
   and $e[-1].train_loss < 0.5 * $e[0].train_loss
   and $e[-1].val_loss < 0.5 * $e[0].val_loss
   and $e[-1].val_recall_1 >= 0.75 and $e[-1].val_recall_1 > $e[0].val_recall_1 + 0.5
+  and $e[-1].val_i2t_recall_1 > $e[0].val_i2t_recall_1 + 0.3
   and ($e[-1].steps == 600)' "$TMP/run.jsonl" >/dev/null ||
-    die "training did not learn: $(jq -c '[.epoch, .train_loss, .val_loss, .val_recall_1]' "$TMP/run.jsonl" | sed -n '1p;$p' | tr '\n' ' ')"
+    die "training did not learn: $(jq -c '[.epoch, .train_loss, .val_loss, .val_recall_1, .val_i2t_recall_1]' "$TMP/run.jsonl" | sed -n '1p;$p' | tr '\n' ' ')"
 jq -se '.[-1] | .n_train == 16 and .n_val == 16 and .n_skipped == 0 and .n_images == 16 and .first_epoch == 1' \
     "$TMP/run.jsonl" >/dev/null || die "summary: $(tail -1 "$TMP/run.jsonl")"
 for f in config.json model.safetensors vocab.json merges.txt preprocessor_config.json; do

@@ -543,6 +543,13 @@ static void test_end_to_end(const char *tmp)
     CHECK(stat(partial, &st) != 0);
     o.batch = 1;
     CHECK(cs_finetune_run(model, pairs, outc, &o, &res, &err) == CS_E_ARG);
+    /* A diverging run (logits of 1e308: the loss overflows) stops with a clear error and
+     * writes nothing. */
+    opts(&o, &rc);
+    o.scale = 1e308;
+    CHECK(cs_finetune_run(model, pairs, outc, &o, &res, &err) == CS_E_ARG &&
+          strstr(err.msg, "loss is not finite") && strstr(err.msg, "nothing was written"));
+    CHECK(stat(outc, &st) != 0 && stat(partial, &st) != 0);
 }
 
 int main(void)
