@@ -39,6 +39,14 @@ typedef struct cs_ft_epoch {
     double seconds;              /* wall time of the epoch (training + evaluation) */
 } cs_ft_epoch;
 
+/* One optimisation step (a batch) done. */
+typedef struct cs_ft_step {
+    int epoch, epochs;
+    long step, steps;            /* this epoch's step (1-based) and its number of steps */
+    double loss;                 /* the batch's loss */
+    double mean_loss;            /* the epoch's so far, weighted by batch size */
+} cs_ft_step;
+
 typedef struct cs_finetune_options {
     const char *val_path;        /* held-out pairs; NULL: split off val_split of the images */
     double val_split;            /* fraction of distinct images held out (default 0.1) */
@@ -64,6 +72,9 @@ typedef struct cs_finetune_options {
      * CS_E_INTERRUPTED, keeping the state of the last finished epoch for resume. */
     const volatile sig_atomic_t *stop;
     void (*on_epoch)(void *ctx, const cs_ft_epoch *e);
+    /* After every batch (for a progress display: with trainable layers a step can take
+     * seconds). NULL: not called. */
+    void (*on_step)(void *ctx, const cs_ft_step *s);
     /* Progress notes ("caching the features of N images ..."). */
     void (*on_notice)(void *ctx, const char *msg);
     /* One line per skipped pair (file:line: why), the first 20, then a count. */

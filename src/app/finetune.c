@@ -352,6 +352,11 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, tower
             }
             sum += b * l;
             ++*step;
+            if (o->on_step) {
+                cs_ft_step st = {e, o->epochs, (long)(i / (size_t)o->batch) + 1, per_epoch, l,
+                                 sum / (double)(i + (size_t)b)};
+                o->on_step(o->ctx, &st);
+            }
             if (o->optimizer == CS_FT_SGD) {
                 cs_ft_sgd_step(h->wv, h->gv, h->nv, lr);
                 cs_ft_sgd_step(h->wt, h->gt, h->nt, lr);

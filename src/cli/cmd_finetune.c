@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli_json.h"
+#include "base/progress.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/clip.h"
@@ -78,7 +80,39 @@ static void usage(FILE *f)
 
 typedef struct {
     bool json, quiet;
+    bool bar;                   /* a progress line on stderr (a terminal) */
+    bool bar_shown;
+    cs_rate rate;               /* steps per second, smoothed */
+    uint64_t steps_done;
 } out_ctx;
+
+/* Clears the progress line before anything else is printed. */
+static void clear_bar(out_ctx *o)
+{
+    if (!o->bar_shown) return;
+    fputs("\r\033[K", stderr);
+    o->bar_shown = false;
+}
+
+static void on_step(void *ctx, const cs_ft_step *s)
+{
+    out_ctx *o = ctx;
+    if (!o->bar) return;
+    double now = cs_now();
+    if (o->steps_done++ == 0) cs_rate_init(&o->rate, now, 0);
+    else cs_rate_update(&o->rate, now, o->steps_done);
+    enum { W = 24 };
+    char bar[W + 1], eta[32] = "?";
+    int fill = s->steps ? (int)(W * s->step / s->steps) : 0;
+    for (int i = 0; i < W; i++) bar[i] = i < fill ? '#' : '.';
+    bar[W] = '\0';
+    long left = (long)(s->epochs - s->epoch) * s->steps + (s->steps - s->step);
+    if (o->rate.rate > 0) cs_format_duration((double)left / o->rate.rate, eta, sizeof eta);
+    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %ld/%ld  loss %.4f (mean %.4f)  ETA %s", s->epoch,
+            s->epochs, bar, s->step, s->steps, s->loss, s->mean_loss, eta);
+    fflush(stderr);
+    o->bar_shown = true;
+}
 
 static void json_num(const char *key, double v, bool comma)
 {
@@ -88,7 +122,8 @@ static void json_num(const char *key, double v, bool comma)
 
 static void on_epoch(void *ctx, const cs_ft_epoch *e)
 {
-    const out_ctx *o = ctx;
+    out_ctx *o = ctx;
+    clear_bar(o);
     if (o->json) {
         printf("{\"epoch\":%d,\"epochs\":%d,\"steps\":%ld,", e->epoch, e->epochs, e->steps);
         json_num("lr", e->lr, true);
@@ -114,13 +149,14 @@ static void on_epoch(void *ctx, const cs_ft_epoch *e)
 
 static void on_notice(void *ctx, const char *msg)
 {
-    const out_ctx *o = ctx;
+    out_ctx *o = ctx;
+    clear_bar(o);
     if (!o->quiet) fprintf(stderr, "clipsearch: finetune: %s\n", msg);
 }
 
 static void on_warning(void *ctx, const char *msg)
 {
-    (void)ctx;
+    clear_bar(ctx);
     fprintf(stderr, "clipsearch: finetune: warning: %s\n", msg);
 }
 
@@ -170,7 +206,7 @@ int cmd_finetune(int argc, char **argv)
     cs_finetune_options fo;
     cs_finetune_options_init(&fo);
     const char *model_arg = NULL, *pairs = NULL, *out = NULL;
-    out_ctx oc = {false, false};
+    out_ctx oc = {0};
     bool have_split = false;
     long l;
     double d;
@@ -286,6 +322,9 @@ int cmd_finetune(int argc, char **argv)
     if (cs_clip_resolve_model_dir(model_arg, dir, sizeof dir, &err)) return cli_fail(&err);
     fo.on_epoch = on_epoch;
     fo.on_notice = on_notice;
+    fo.on_step = on_step;
+    /* The progress line only where someone watches it. */
+    oc.bar = !oc.quiet && isatty(STDERR_FILENO);
     fo.on_warning = on_warning;
     fo.ctx = &oc;
     g_stop = 0;
@@ -301,6 +340,7 @@ int cmd_finetune(int argc, char **argv)
     int rc = cs_finetune_run(dir, pairs, out, &fo, &res, &err);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    clear_bar(&oc);
     if (rc == CS_E_INTERRUPTED) {
         cli_fail(&err);
         return 130; /* as index: killed by SIGINT, by convention */

@@ -152,6 +152,14 @@ for k in ("vision_model.embeddings.patch_embedding.weight", "vision_model.embedd
           "vision_model.encoder.layers.0.mlp.fc1.weight", "text_model.encoder.layers.0.self_attn.q_proj.weight"):
     assert k not in same, k
 PY
+# On a terminal a progress line per step (epoch, bar, step, loss); never in a pipe.
+if command -v script >/dev/null; then
+    script -qec "$EXEC $BIN finetune --model $TMP/model --pairs $P --out $TMP/outbar --train last:1 --epochs 2 --batch 4 --val-split 0" \
+        /dev/null >"$TMP/tty.out" 2>&1 || die "finetune on a terminal: $(cat "$TMP/tty.out")"
+    grep -q 'epoch 2/2 \[#*\.*\] [0-9]*/4  loss [0-9.]* (mean [0-9.]*)' "$TMP/tty.out" ||
+        die "no progress line on a terminal: $(cat -v "$TMP/tty.out" | head -5)"
+fi
+grep -q '\[#' "$TMP/err" "$TMP/runk.jsonl" && die "a progress line went to a pipe"
 ft --pairs "$P" --out "$TMP/outk9" --train last:9 --epochs 1 >/dev/null 2>"$TMP/err"; rc=$?
 [ $rc -eq 1 ] && grep -q 'cannot train its last 9 layers (it has 2)' "$TMP/err" && [ ! -e "$TMP/outk9" ] ||
     die "last:9 on a 2-layer model: $rc $(cat "$TMP/err")"
