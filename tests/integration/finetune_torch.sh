@@ -8,6 +8,8 @@
 # it), so the check never depends on torch being there. Compared: every sampled entry of
 # every trained tensor, the weight within 1e-5 of the tensor's scale, and for SGD also
 # the update itself (new - old) within 1e-3 of the tensor's largest update.
+# Where torch is installed, it also reads the written checkpoint (all, SGD) and embeds
+# the inputs: cosine with clipsearch's embeddings from --model OUT at least 0.99999.
 set -u
 BIN=${CLIPSEARCH:-build/clipsearch}
 BUILD=${CS_BUILD_DIR:-build}
@@ -112,5 +114,26 @@ assert worst_w <= 1e-5, worst_w
 assert worst_u <= 1e-3, worst_u
 PY
 done
+# The written checkpoint, read by the independent implementation: its embeddings of the
+# same inputs equal clipsearch's from --model OUT (the most changed one: all, SGD).
+if [ $have_torch -eq 1 ] && [ -s "$TMP/out_all_sgd/model.safetensors" ]; then
+    "$TORCH_PY" "$SRC/tests/tools/finetune_torch_step.py" embed "$TMP/inputs.json" "$TMP/out_all_sgd" \
+        "$TMP/torch_emb.json" || die "torch embed of the output"
+    args=()
+    while IFS=$'\t' read -r img cap; do args+=(--image "$img" --text "$cap"); done <"$TMP/pairs.tsv"
+    $EXEC "$BIN" embed --model "$TMP/out_all_sgd" "${args[@]}" >"$TMP/cs_emb.jsonl" 2>"$TMP/err" ||
+        die "clipsearch embed of the output: $(cat "$TMP/err")"
+    python3 - "$TMP/torch_emb.json" "$TMP/cs_emb.jsonl" <<'PY' || die "the output checkpoint embeds differently in PyTorch"
+import json, sys
+t = json.load(open(sys.argv[1]))
+rows = [json.loads(l) for l in open(sys.argv[2])]
+imgs = [r["embedding"] for r in rows if r["kind"] == "image"]
+txts = [r["embedding"] for r in rows if r["kind"] == "text"]
+assert len(imgs) == len(t["images"]) and len(txts) == len(t["texts"]), (len(imgs), len(txts))
+worst = min(sum(a * b for a, b in zip(x, y)) for x, y in zip(imgs + txts, t["images"] + t["texts"]))
+print(f"output checkpoint read by PyTorch: embeddings' cosine with clipsearch's >= {worst:.7f}")
+assert worst >= 0.99999, worst
+PY
+fi
 [ $fail -eq 0 ] && echo "finetune_torch: all passed"
 exit $fail

@@ -51,6 +51,8 @@ def sample(t):
 
 
 def main():
+    if sys.argv[1] == "embed":
+        return embed_main()
     inputs_path, model_dir, train, optimizer, lr, out_path = sys.argv[1:7]
     lr = float(lr)
     cfg = json.load(open(f"{model_dir}/config.json"))
@@ -73,6 +75,49 @@ def main():
                         and int(n.split(".")[3]) >= layers_of(c) - k]
             trained += [f"{tower}.{final}.weight", f"{tower}.{final}.bias"]
     params = {n: W[n].clone().requires_grad_(n in trained) for n in W}
+    image_embedding, text_embedding = build(params, vc, tc)
+    img = torch.stack([image_embedding(p) for p in inp["pixels"]])
+    txt = torch.stack([text_embedding(t) for t in inp["ids"]])
+    img = img / img.norm(dim=-1, keepdim=True)
+    txt = txt / txt.norm(dim=-1, keepdim=True)
+    scale = math.exp(float(params["logit_scale"]))
+    logits = scale * img @ txt.T
+    target = torch.arange(logits.shape[0])
+    loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    loss.backward()
+    train_params = [params[n] for n in trained]
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(train_params, lr=lr)
+    else:
+        opt = torch.optim.AdamW(train_params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    opt.step()
+    out = {"train": train, "optimizer": optimizer, "lr": lr, "loss": float(loss),
+           "tensors": {n: sample(params[n].detach()) for n in trained}}
+    json.dump(out, open(out_path, "w"), indent=0)
+
+
+def embed_main():
+    """embed INPUTS.json MODEL_DIR OUT.json: the unit embeddings of every input image and
+    text under MODEL_DIR's weights (a checkpoint clipsearch wrote), read here
+    independently: {"images": [[...]], "texts": [[...]]}."""
+    inputs_path, model_dir, out_path = sys.argv[2:5]
+    cfg = json.load(open(f"{model_dir}/config.json"))
+    params = load_safetensors(f"{model_dir}/model.safetensors")
+    inp = json.load(open(inputs_path))
+    image_embedding, text_embedding = build(params, cfg["vision_config"], cfg["text_config"])
+    with torch.no_grad():
+        img = torch.stack([image_embedding(p) for p in inp["pixels"]])
+        txt = torch.stack([text_embedding(t) for t in inp["ids"]])
+    img = img / img.norm(dim=-1, keepdim=True)
+    txt = txt / txt.norm(dim=-1, keepdim=True)
+    json.dump({"images": img.tolist(), "texts": txt.tolist()}, open(out_path, "w"))
+
+
+def build(params, vc, tc):
+    """The two towers over params (a dict of tensors named as in the checkpoint)."""
+
+    def layers_of(c):
+        return c["num_hidden_layers"]
 
     def act(x, name):
         if name == "quick_gelu":
@@ -123,24 +168,7 @@ def main():
                               params["text_model.final_layer_norm.bias"], tc.get("layer_norm_eps", 1e-5))
         return params["text_projection.weight"] @ pooled
 
-    img = torch.stack([image_embedding(p) for p in inp["pixels"]])
-    txt = torch.stack([text_embedding(t) for t in inp["ids"]])
-    img = img / img.norm(dim=-1, keepdim=True)
-    txt = txt / txt.norm(dim=-1, keepdim=True)
-    scale = math.exp(float(params["logit_scale"]))
-    logits = scale * img @ txt.T
-    target = torch.arange(logits.shape[0])
-    loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-    loss.backward()
-    train_params = [params[n] for n in trained]
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(train_params, lr=lr)
-    else:
-        opt = torch.optim.AdamW(train_params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
-    opt.step()
-    out = {"train": train, "optimizer": optimizer, "lr": lr, "loss": float(loss),
-           "tensors": {n: sample(params[n].detach()) for n in trained}}
-    json.dump(out, open(out_path, "w"), indent=0)
+    return image_embedding, text_embedding
 
 
 if __name__ == "__main__":
