@@ -12,7 +12,7 @@ set -uo pipefail
 LIBS=(libopenblas-dev libjansson-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev
       libwebp-dev libgif-dev libexif-dev libtiff-dev libheif-dev libjxl-dev libraw-dev
       libsqlite3-dev libpq5 libmicrohttpd-dev
-      libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev libedit-dev)
+      libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev libedit-dev libssl-dev)
 PKGS=(crossbuild-essential-arm64 qemu-user)
 for l in "${LIBS[@]}"; do PKGS+=("$l:arm64"); done
 

@@ -10,7 +10,7 @@ PKGS=(
   libtiff-dev libheif-dev libjxl-dev libraw-dev
   libheif-examples libjxl-tools libtiff-tools
   libsqlite3-dev sqlite3 libpq-dev postgresql-client
-  libmicrohttpd-dev libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev libedit-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libchafa-dev libglib2.0-dev libxxhash-dev libedit-dev libssl-dev
   python3 nodejs npm
 )
 

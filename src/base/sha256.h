@@ -1,5 +1,6 @@
-/* SHA-256 (FIPS 180-4), used to verify downloaded model files against the LFS object id
- * Hugging Face publishes. Written here rather than pulling in libcrypto for one hash. */
+/* SHA-256, used to verify downloaded model files against the LFS object id Hugging Face
+ * publishes: a thin wrapper over the system's libcrypto (OpenSSL's EVP API), which keeps
+ * OpenSSL's headers out of the callers. */
 #ifndef CS_BASE_SHA256_H
 #define CS_BASE_SHA256_H
 
@@ -8,16 +9,21 @@
 
 #include "clipsearch/error.h"
 
+/* A digest in progress: cs_sha256_init, any number of cs_sha256_update, then one
+ * cs_sha256_final, which releases it (call it for every successful init). */
 typedef struct cs_sha256 {
-    uint32_t h[8];
-    uint64_t total;        /* bytes hashed so far */
-    uint8_t buf[64];
-    size_t used;           /* bytes pending in buf */
+    void *ctx;             /* EVP_MD_CTX; NULL once final or when init failed */
+    int failed;            /* a libcrypto call failed: final reports it */
 } cs_sha256;
 
-void cs_sha256_init(cs_sha256 *s);
+/* 0, or CS_E_NOMEM (then update does nothing and final reports the failure). */
+int cs_sha256_init(cs_sha256 *s);
 void cs_sha256_update(cs_sha256 *s, const void *data, size_t len);
-void cs_sha256_final(cs_sha256 *s, uint8_t out[32]);
+/* Writes the digest and releases s. 0, or CS_E_INTERNAL (out zeroed) when libcrypto failed
+ * anywhere since init. */
+int cs_sha256_final(cs_sha256 *s, uint8_t out[32]);
+/* The digest of one buffer. 0 or CS_E_INTERNAL. */
+int cs_sha256_digest(const void *data, size_t len, uint8_t out[32]);
 /* Lower-case hex of a digest: out must hold 65 bytes. */
 void cs_sha256_hex(const uint8_t digest[32], char out[65]);
 /* Hashes a whole file (streamed); hex receives 64 hex digits + NUL. */
