@@ -172,6 +172,35 @@ section_index() {
 }
 SECTIONS+=(index)
 
+# --- finetune: what each --train costs on the full-size model -------------------------------
+# A random ViT-B/32, 64 generated 320x240 JPEG/caption pairs, batch 32, one
+# epoch (2 steps) of heads, last:2 and all on every core: seconds per step (the epoch's time, which
+# includes the evaluation's forward pass over the pairs, over its steps) and peak RSS.
+section_finetune() {
+    local model="$WORK/ft-vit-b-32" data="$WORK/ft"
+    "$BUILD/cs_gen_checkpoint" --preset vit-b-32 --seed 1 --out "$model" >/dev/null || return 1
+    mkdir -p "$data/img"
+    for i in $(seq 0 63); do
+        "$BUILD/cs_index_testimages" jpg "$data/img/$i.jpg" 320 240 $((i + 1)) || return 1
+        printf 'img/%d.jpg\tpicture number %d\n' "$i" "$i" >>"$data/pairs.tsv"
+    done
+    for train in heads last:2 all; do
+        rm -rf "$data/out"
+        /usr/bin/time -f "%M" -o "$WORK/ft.rss" "$BUILD/clipsearch" finetune --model "$model" \
+            --pairs "$data/pairs.tsv" --out "$data/out" --train "$train" --epochs 1 --batch 32 \
+            --val-split 0 --json >"$WORK/ft.json" 2>"$WORK/ft.err" ||
+            { cat "$WORK/ft.err"; return 1; }
+        awk -v t="$train" -v rss="$(cat "$WORK/ft.rss")" -F'[,:]' '
+            /"epoch":1,/ { for (i = 1; i < NF; i++) { if ($i == "\"steps\"") st = $(i + 1);
+                                                     if ($i == "\"seconds\"") sec = $(i + 1) } }
+            /"cache_seconds"/ { for (i = 1; i < NF; i++) if ($i == "\"cache_seconds\"") c = $(i + 1) }
+            END { printf "finetune --train %-6s  %.2f s/step (%.3f steps/s), caching %.1f s, peak RSS %.0f MiB\n",
+                         t, sec / st, st / sec, c, rss / 1024 }' "$WORK/ft.json"
+    done
+    rm -rf "$model" "$data"
+}
+SECTIONS+=(finetune)
+
 # --- (append further sections above this line) ------------------------------------------
 
 failed=0

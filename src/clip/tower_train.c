@@ -66,6 +66,10 @@ struct cs_tower_trainer {
     float *xe, *emean, *erstd;     /* with emb (vision): pre_layrnorm's input and stats */
     float *y, *fmean, *frstd;      /* last layer's output; final norm stats per sequence */
     void *block;                   /* everything of the batch, one allocation */
+    size_t block_cap;              /* its floats: kept from batch to batch, grown when needed
+                                      (fresh pages each batch cost a page fault apiece) */
+    float *scratch;                /* the backward pass's, kept the same way */
+    size_t scratch_cap;
 };
 
 /* ---- setup -------------------------------------------------------------------------- */
@@ -81,6 +85,7 @@ void cs_tower_trainer_free(cs_tower_trainer *t)
     free(t->w);
     free(t->start);
     free(t->block);
+    free(t->scratch);
     free(t->in);
     free(t);
 }
@@ -516,9 +521,8 @@ static void attn_backward(const cs_tower_trainer *t, const act *A, int r0, int n
 /* Room for a batch of b sequences, n rows in all. */
 static int batch_alloc(cs_tower_trainer *t, const int *rows, int b, cs_error *err)
 {
-    free(t->block);
+    t->b = 0;   /* no batch until this one is in place */
     free(t->start);
-    t->block = NULL;
     t->start = malloc((size_t)b * (2 * sizeof(int) + sizeof(size_t)) + (size_t)t->k * sizeof(act));
     if (!t->start) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     t->rows = t->start + b;
@@ -535,11 +539,15 @@ static int batch_alloc(cs_tower_trainer *t, const int *rows, int b, cs_error *er
     size_t d = (size_t)t->d, f = (size_t)t->inter;
     size_t per = n * (8 * d + 2 * f + 4) + pw;
     size_t total = per * (size_t)t->k + n * d + 2 * (size_t)b + (t->emb ? n * d + 2 * n : 0);
-    float *p = malloc(total * sizeof(float));
-    if (!p)
-        return cs_error_set(err, CS_E_NOMEM, "out of memory for the activations of %zu rows "
-                                             "(%.0f MiB)", n, total * 4.0 / 1048576.0);
-    t->block = p;
+    if (total > t->block_cap) {
+        free(t->block);
+        t->block_cap = 0;
+        if (!(t->block = malloc(total * sizeof(float))))
+            return cs_error_set(err, CS_E_NOMEM, "out of memory for the activations of %zu rows "
+                                                 "(%.0f MiB)", n, total * 4.0 / 1048576.0);
+        t->block_cap = total;
+    }
+    float *p = t->block;
     for (int l = 0; l < t->k; l++) {
         act *A = &t->acts[l];
         A->x = p; p += n * d;
@@ -690,13 +698,21 @@ int cs_tower_trainer_forward(cs_tower_trainer *t, const float *const *x, const i
 
 int cs_tower_trainer_backward(cs_tower_trainer *t, const float *dpooled, cs_error *err)
 {
-    if (!t->block) return cs_error_set(err, CS_E_ARG, "backward without a forward pass");
+    if (!t->b) return cs_error_set(err, CS_E_ARG, "backward without a forward pass");
     int n = t->n, d = t->d, f = t->inter;
     size_t nd = (size_t)n * d;
     int max_rows = 1;
     for (int s = 0; s < t->b; s++) max_rows = t->rows[s] > max_rows ? t->rows[s] : max_rows;
-    float *buf = calloc(6 * nd + (size_t)n * f + (size_t)max_rows, sizeof(float));
-    if (!buf) return cs_error_set(err, CS_E_NOMEM, "out of memory for the backward pass");
+    size_t need = 6 * nd + (size_t)n * f + (size_t)max_rows;
+    if (need > t->scratch_cap) {
+        free(t->scratch);
+        t->scratch_cap = 0;
+        if (!(t->scratch = malloc(need * sizeof(float))))
+            return cs_error_set(err, CS_E_NOMEM, "out of memory for the backward pass");
+        t->scratch_cap = need;
+    }
+    float *buf = t->scratch;
+    memset(buf, 0, nd * sizeof(float));   /* dx: only the pooling rows are set below */
     float *dx = buf, *dx1 = dx + nd, *dh = dx1 + nd, *dq = dh + nd, *dk = dq + nd, *dv = dk + nd,
           *dg = dv + nd, *ds = dg + (size_t)n * f;
     /* Only the pooling rows reach the output. */
@@ -730,6 +746,5 @@ int cs_tower_trainer_backward(cs_tower_trainer *t, const float *dpooled, cs_erro
                     grad_of(t, w[LN1B]));
     }
     if (t->emb) embed_backward(t, dx, dh);
-    free(buf);
     return 0;
 }
