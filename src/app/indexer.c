@@ -86,7 +86,7 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
     if (!model || !store || (!dirs && n_dirs))
         return cs_error_set(err, CS_E_ARG, "cs_index_run: model, store and dirs are required");
     if (opt->jobs < 0 || opt->batch < 0)
-        return cs_error_set(err, CS_E_ARG, "--jobs and --batch must be positive");
+        return cs_error_set(err, CS_E_ARG, "jobs and batch must be positive");
     if (opt->n_exclude && !opt->exclude)
         return cs_error_set(err, CS_E_ARG, "cs_index_run: n_exclude without exclude");
     ix_run r;

@@ -192,7 +192,7 @@ int cs_query_vector(cs_collection *coll, const float *vec, int dim,
     if (cdim > 0 && cdim != dim)
         return cs_error_set(err, CS_E_MISMATCHED_DIMENSION,
                             "collection '%s' holds %d-d vectors but the query vector has %d "
-                            "dimensions (was it built with another model? use --model)",
+                            "dimensions (was it built with another model?)",
                             cs_collection_name(coll), cdim, dim);
     /* Records of vanished files are dropped after the store's top-k, so a short list is
      * asked again with a larger limit (at least twice as many, or k plus twice the
