@@ -166,6 +166,36 @@ static void set_filter_field(repl *r, const char *cmd, char **owned, const char 
         fprintf(stderr, "clipsearch: %s %s\n", cmd, value ? "set" : "cleared");
 }
 
+/* :image PATH and :like ID: one query by an image file, or by an indexed record (its
+ * stored vector). */
+static void query_by(repl *r, const char *cmd, const char *arg, bool like)
+{
+    if (!*arg) {
+        fprintf(stderr, "clipsearch: :%s needs %s\n", cmd,
+                like ? "the ID of an indexed record" : "a PATH");
+        r->failed++;
+        return;
+    }
+    char *value = expand_home(arg);
+    cs_query_terms terms = {0};
+    cs_error err = {0};
+    int rc = value ? 0 : cs_error_set(&err, CS_E_NOMEM, "out of memory");
+    if (rc == 0 && !like) rc = cs_query_terms_add(&terms, CS_TERM_IMAGE, value, 1, &err);
+    if (rc == 0) {
+        r->s->base.like_id = like ? value : NULL;
+        rc = search_cli_run(r->s, like ? NULL : &terms, value, like ? NULL : value, &err);
+        r->s->base.like_id = NULL;
+    }
+    if (rc != 0) {
+        cli_fail(&err);
+        r->failed++;
+    } else {
+        r->answered++;
+    }
+    cs_query_terms_free(&terms);
+    free(value);
+}
+
 /* One command (line starting with ':'). */
 static void command(repl *r, char *line)
 {
@@ -202,47 +232,8 @@ static void command(repl *r, char *line)
         set_filter_field(r, name, &r->after, &r->s->base.after, arg);
     } else if (!strcmp(name, "before")) {
         set_filter_field(r, name, &r->before, &r->s->base.before, arg);
-    } else if (!strcmp(name, "image")) {
-        if (!*arg) {
-            fprintf(stderr, "clipsearch: :image needs a PATH\n");
-            r->failed++;
-            return;
-        }
-        char *path = expand_home(arg);
-        cs_query_terms terms = {0};
-        cs_error err = {0};
-        int rc = path ? cs_query_terms_add(&terms, CS_TERM_IMAGE, path, 1, &err)
-                      : cs_error_set(&err, CS_E_NOMEM, "out of memory");
-        if (rc == 0) rc = search_cli_run(r->s, &terms, path, path, &err);
-        if (rc != 0) {
-            cli_fail(&err);
-            r->failed++;
-        } else {
-            r->answered++;
-        }
-        cs_query_terms_free(&terms);
-        free(path);
-    } else if (!strcmp(name, "like")) {
-        if (!*arg) {
-            fprintf(stderr, "clipsearch: :like needs the ID of an indexed record\n");
-            r->failed++;
-            return;
-        }
-        char *id = expand_home(arg);
-        cs_error err = {0};
-        int rc = id ? 0 : cs_error_set(&err, CS_E_NOMEM, "out of memory");
-        if (rc == 0) {
-            r->s->base.like_id = id;
-            rc = search_cli_run(r->s, NULL, id, NULL, &err);
-            r->s->base.like_id = NULL;
-        }
-        if (rc != 0) {
-            cli_fail(&err);
-            r->failed++;
-        } else {
-            r->answered++;
-        }
-        free(id);
+    } else if (!strcmp(name, "image") || !strcmp(name, "like")) {
+        query_by(r, name, arg, !strcmp(name, "like"));
     } else {
         fprintf(stderr, "clipsearch: unknown command ':%s' (:help lists them)\n", name);
         r->failed++;

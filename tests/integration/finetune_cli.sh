@@ -18,6 +18,7 @@ trap 'rm -rf "$TMP"' EXIT
 fail=0
 die() { echo "FAIL: $*"; fail=1; }
 ft() { $EXEC "$BIN" finetune --model "$TMP/model" "$@"; }
+export CS_TOOLS=$(realpath "${CS_SOURCE_DIR:-.}")/tests/tools   # safetensors_read.py
 
 $EXEC "$CKPT" --out "$TMP/model" --preset tiny --seed 3 || die "cs_gen_checkpoint"
 mkdir -p "$TMP/data/img"
@@ -146,13 +147,9 @@ jq -se 'map(select(has("epoch"))) | .[-1].train_loss < 0.7 * .[0].train_loss
 # has 2 layers per tower, so layer 1 and the final norms train, layer 0 and the
 # embeddings do not.
 python3 - "$TMP/model/model.safetensors" "$TMP/outk/model.safetensors" <<'PY' || die "last:1 checkpoint tensors"
-import json, struct, sys
-def tensors(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    head = json.loads(data[8:8 + n])
-    head.pop("__metadata__", None)
-    return {k: data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}
+import os, sys
+sys.path.insert(0, os.environ["CS_TOOLS"])
+from safetensors_read import raw as tensors
 a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
 assert a.keys() == b.keys(), set(a) ^ set(b)
 changed = {k for k in a if a[k] != b[k]}
@@ -180,13 +177,9 @@ ft --pairs "$P" --out "$TMP/outall" --val "$P" --train all --epochs 20 --lr 0.00
 jq -se 'map(select(has("epoch"))) | .[-1].train_loss < 0.8 * .[0].train_loss' "$TMP/runall.jsonl" >/dev/null ||
     die "--train all did not learn: $(jq -c '[.epoch, .train_loss]' "$TMP/runall.jsonl" | sed -n '1p;21p' | tr '\n' ' ')"
 python3 - "$TMP/model/model.safetensors" "$TMP/outall/model.safetensors" <<'PY' || die "--train all checkpoint tensors"
-import json, struct, sys
-def tensors(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    head = json.loads(data[8:8 + n])
-    head.pop("__metadata__", None)
-    return {k: data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in head.items()}
+import os, sys
+sys.path.insert(0, os.environ["CS_TOOLS"])
+from safetensors_read import raw as tensors
 a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
 same = {k for k in a if a[k] == b[k]}
 # logit_scale stays; the keys' biases have no gradient (plain AdamW decay still moves them).

@@ -75,18 +75,12 @@ PY
         golden=$TMP/torch_$tag.json
     fi
     [ -s "$golden" ] || { die "no golden for $cfg ($golden)"; continue; }
-    python3 - "$golden" "$out/model.safetensors" "$MODEL/model.safetensors" "$opt" <<'PY' || die "$cfg: clipsearch's step differs from PyTorch's"
-import json, struct, sys
+    python3 - "$golden" "$out/model.safetensors" "$MODEL/model.safetensors" "$opt" "$SRC/tests/tools" <<'PY' || die "$cfg: clipsearch's step differs from PyTorch's"
+import json, sys
+sys.path.insert(0, sys.argv[5])
+from safetensors_read import floats
 def tensors(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    head = json.loads(data[8:8 + n])
-    head.pop("__metadata__", None)
-    out = {}
-    for k, v in head.items():
-        a, b = v["data_offsets"]
-        out[k] = struct.unpack(f"<{(b - a) // 4}f", data[8 + n + a:8 + n + b])
-    return out
+    return {k: v for k, (_, v) in floats(path).items()}
 gold = json.load(open(sys.argv[1]))
 new, old, sgd = tensors(sys.argv[2]), tensors(sys.argv[3]), sys.argv[4] == "sgd"
 changed = {k for k in new if new[k] != old[k]}

@@ -14,29 +14,21 @@ and value) -- the golden that tests/integration/finetune_torch.sh compares clips
 output with, here or, without torch, from the copy kept in tests/fixtures."""
 import json
 import math
-import struct
+import os
 import sys
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_read  # noqa: E402  (beside this file)
+
 torch.set_default_dtype(torch.float64)
 
 
 def load_safetensors(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    head = json.loads(data[8:8 + n])
-    head.pop("__metadata__", None)
-    out = {}
-    for name, v in head.items():
-        a, b = v["data_offsets"]
-        raw = data[8 + n + a:8 + n + b]
-        if v["dtype"] != "F32":
-            raise SystemExit(f"{name}: dtype {v['dtype']} not handled here")
-        t = torch.tensor(struct.unpack(f"<{len(raw) // 4}f", raw), dtype=torch.float64)
-        out[name] = t.reshape(v["shape"]) if v["shape"] else t.reshape(())
-    return out
+    return {name: torch.tensor(values, dtype=torch.float64).reshape(shape)
+            for name, (shape, values) in safetensors_read.floats(path).items()}
 
 
 def sample(t):
