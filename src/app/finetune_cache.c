@@ -214,7 +214,9 @@ static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_pa
         c->img_rows = cs_tower_trainer_image_rows(tr[0]);
         c->in_v = cs_tower_trainer_input_width(tr[0]);
         c->in_t = cs_tower_trainer_input_width(tr[1]);
-        c->hi = malloc(c->n_img * (size_t)c->img_rows * c->in_v * sizeof(float) + 1);
+        /* Zeroed: an image that does not decode leaves its rows unwritten, and the
+         * refresh runs every image through the layers (its result is never used). */
+        c->hi = calloc(c->n_img * (size_t)c->img_rows * c->in_v + 1, sizeof(float));
         if (!c->hi) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     if (!rc) {

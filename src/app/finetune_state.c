@@ -4,9 +4,11 @@
  * or the new one, and a damaged file is refused instead of silently resumed from. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app/finetune_internal.h"
@@ -75,41 +77,65 @@ int cs_ft_state_save(const char *path, const cs_ft_state *s, cs_error *err)
     return rc;
 }
 
+static int read_all(int fd, void *buf, size_t len, const char *path, cs_error *err)
+{
+    uint8_t *p = buf;
+    for (size_t off = 0; off < len;) {
+        ssize_t k = read(fd, p + off, len - off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return cs_error_set(err, CS_E_IO, "cannot read %s: %s", path, strerror(errno));
+        if (k == 0) return cs_error_set(err, CS_E_FORMAT, "%s: damaged resume state (truncated); "
+                                                          "delete it to start again", path);
+        off += (size_t)k;
+    }
+    return 0;
+}
+
+/* Read piece by piece straight into the caller's arrays (a state of every weight of
+ * ViT-B/32 with its moments is about 1.8 GB: never held twice), checksum as it goes;
+ * the step counts are set only once the checksum matched. */
 int cs_ft_state_load(const char *path, uint64_t key, cs_ft_state *s, cs_error *err)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    int rc = cs_read_file(path, 0, &data, &len, err);
-    if (rc) return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cs_error_set(err, CS_E_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
     header h;
-    uint64_t sum = 0;
-    if (len >= sizeof h + 8) {
-        memcpy(&h, data, sizeof h);
-        memcpy(&sum, data + len - 8, 8);
-    }
-    if (len < sizeof h + 8 || memcmp(h.magic, STATE_MAGIC, 8) || sum != cs_hash64(data, len - 8))
-        rc = cs_error_set(err, CS_E_FORMAT,
-                          "%s: damaged resume state; delete it to start again", path);
+    int rc = fstat(fd, &st) != 0 ? cs_error_set(err, CS_E_IO, "cannot read %s: %s", path,
+                                                  strerror(errno))
+                                 : 0;
     size_t nf = 0;
-    bool same = !rc && h.key == key && h.n_seg == s->n_seg;
-    for (size_t i = 0; same && i < s->n_seg; i++) {
-        same = h.seg_n[i] == s->seg_n[i];
-        nf += s->seg_n[i];
-    }
-    if (!rc && (!same || len != sizeof h + nf * sizeof(float) + 8))
+    for (size_t i = 0; i < s->n_seg; i++) nf += s->seg_n[i];
+    if (!rc && (size_t)st.st_size < sizeof h + 8)
+        rc = cs_error_set(err, CS_E_FORMAT, "%s: damaged resume state; delete it to start again",
+                          path);
+    if (!rc) rc = read_all(fd, &h, sizeof h, path, err);
+    if (!rc && memcmp(h.magic, STATE_MAGIC, 8))
+        rc = cs_error_set(err, CS_E_FORMAT, "%s: damaged resume state; delete it to start again",
+                          path);
+    bool same = !rc && h.key == key && h.n_seg == s->n_seg &&
+                (uint64_t)st.st_size == sizeof h + nf * sizeof(float) + 8;
+    for (size_t i = 0; same && i < s->n_seg; i++) same = h.seg_n[i] == s->seg_n[i];
+    if (!rc && !same)
         rc = cs_error_set(err, CS_E_ARG,
                           "%s was written by a run with another model, pairs or options; "
                           "resume with the same ones, or delete it to start again",
                           path);
+    cs_hash64_stream *hs = rc ? NULL : cs_hash64_begin();
+    if (!rc && !hs) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    if (!rc) cs_hash64_update(hs, &h, sizeof h);
+    for (size_t i = 0; !rc && i < s->n_seg; i++) {
+        rc = read_all(fd, s->seg[i], s->seg_n[i] * sizeof(float), path, err);
+        if (!rc) cs_hash64_update(hs, s->seg[i], s->seg_n[i] * sizeof(float));
+    }
+    uint64_t sum = 0, want = cs_hash64_end(hs);
+    if (!rc) rc = read_all(fd, &sum, 8, path, err);
+    if (!rc && sum != want)
+        rc = cs_error_set(err, CS_E_FORMAT, "%s: damaged resume state; delete it to start again",
+                          path);
+    close(fd);
     if (!rc) {
-        const uint8_t *p = data + sizeof h;
-        for (size_t i = 0; i < s->n_seg; i++) {
-            memcpy(s->seg[i], p, s->seg_n[i] * sizeof(float));
-            p += s->seg_n[i] * sizeof(float);
-        }
         s->epochs_done = (int)h.epochs_done;
         s->step = (long)h.step;
     }
-    free(data);
     return rc;
 }

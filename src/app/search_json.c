@@ -72,14 +72,23 @@ static json_t *query_object(const cs_search_request *req, const cs_search_echo *
 char *cs_search_answer_json(const cs_search_request *req, const cs_search_echo *echo,
                             const cs_hits *hits)
 {
-    json_t *results = json_array();
-    for (size_t i = 0; i < hits->n; i++) json_array_append_new(results, hit_object(&hits->items[i]));
-    json_t *j = json_object();
-    json_object_set_new(j, "query", query_object(req, echo));
-    json_object_set_new(j, "results", results);
+    json_t *results = json_array(), *j = json_object();
+    /* Out of memory anywhere is NULL, never a truncated answer. */
+    int bad = !results || !j;
+    for (size_t i = 0; !bad && i < hits->n; i++)
+        bad = json_array_append_new(results, hit_object(&hits->items[i])) != 0;
+    bad = bad || json_object_set_new(j, "query", query_object(req, echo)) != 0;
+    bad = bad || json_object_set_new(j, "results", json_incref(results)) != 0;
     /* Records whose files are gone are dropped (query.h): how many. */
-    json_object_set_new(j, "missing_skipped", json_integer((json_int_t)hits->missing_skipped));
+    bad = bad || json_object_set_new(j, "missing_skipped",
+                                     json_integer((json_int_t)hits->missing_skipped)) != 0;
     /* A filter that quietly matches nothing (or, with $ne, everything): said, not refused. */
-    json_object_set_new(j, "warning", hits->warning ? jstr(hits->warning) : json_null());
+    bad = bad || json_object_set_new(j, "warning",
+                                     hits->warning ? jstr(hits->warning) : json_null()) != 0;
+    json_decref(results);
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
     return dump(j);
 }

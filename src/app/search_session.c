@@ -102,8 +102,12 @@ static int collection_locked(cs_search_session *s, const char *name, cs_collecti
     join_warm_locked(s);
     for (size_t i = 0; i < s->n_colls; i++)
         if (!strcmp(s->colls[i].name, name)) {
-            int rc = check_locked(s, &s->colls[i], err);
-            *out = rc == 0 ? s->colls[i].coll : NULL;
+            /* Least recently used goes first when the cache is full: a hit moves last. */
+            session_coll hit = s->colls[i];
+            memmove(&s->colls[i], &s->colls[i + 1], (s->n_colls - i - 1) * sizeof hit);
+            s->colls[s->n_colls - 1] = hit;
+            int rc = check_locked(s, &s->colls[s->n_colls - 1], err);
+            *out = rc == 0 ? hit.coll : NULL;
             return rc;
         }
     cs_store *store = NULL;
@@ -115,7 +119,7 @@ static int collection_locked(cs_search_session *s, const char *name, cs_collecti
         cs_collection_free(c.coll);
         return rc ? rc : cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
-    /* Full: forget the least recently opened handle. */
+    /* Full: forget the least recently used handle. */
     if (s->n_colls == SESSION_MAX_COLLECTIONS) {
         free(s->colls[0].name);
         cs_collection_free(s->colls[0].coll);
@@ -307,7 +311,7 @@ int cs_search_session_record(cs_search_session *s, const char *collection, const
     pthread_mutex_lock(&s->lock);
     int rc = collection_locked(s, collection, &coll, err);
     if (rc == 0) rc = cs_collection_get_record(coll, id, out, err);
-    if (rc == CS_E_NOT_FOUND)
+    if (rc == CS_E_NOT_FOUND && coll)
         rc = cs_error_set(err, CS_E_NOT_FOUND, "no record '%.300s' in collection '%.200s'", id,
                           cs_collection_name(coll));
     pthread_mutex_unlock(&s->lock);
@@ -340,13 +344,23 @@ int cs_search_session_list(cs_search_session *s, cs_search_collection **out, siz
         c->dimension = infos[i].dimension;
         c->searchable = infos[i].dimension == model_dim;
         c->count = -1;
-        cs_collection *coll = NULL;
+        /* Counted through the cached handle when there is one, else a short-lived one:
+         * listing many collections must not evict the ones being searched. */
         cs_error ignored = {0};
-        /* A collection another model built is listed, without a count. */
-        if (collection_locked(s, c->name, &coll, &ignored) == 0)
-            cs_collection_count(coll, &c->count, &ignored);
-        else if (ignored.code == CS_E_MODEL_MISMATCH)
+        cs_collection *coll = NULL, *temp = NULL;
+        for (size_t k = 0; k < s->n_colls && !coll; k++)
+            if (!strcmp(s->colls[k].name, c->name)) coll = s->colls[k].coll;
+        if (!coll && cs_store_get(store, c->name, &temp, &ignored) == 0) coll = temp;
+        if (coll) cs_collection_count(coll, &c->count, &ignored);
+        /* A collection another model built is not offered for search (said once a query
+         * names it, not here). */
+        char *warning = NULL;
+        if (coll && s->model && c->searchable &&
+            cs_model_record_check(coll, &s->ident, CS_MODEL_USE_QUERY, &warning, &ignored) ==
+                CS_E_MODEL_MISMATCH)
             c->searchable = false;
+        free(warning);
+        cs_collection_free(temp);
     }
     pthread_mutex_unlock(&s->lock);
     cs_collection_info_free(infos, count);

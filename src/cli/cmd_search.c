@@ -270,7 +270,8 @@ int cmd_search(int argc, char **argv)
     if (!interactive && !s.base.like_id) {
         int rc = text ? cs_query_terms_parse(text, &terms, &err) : 0;
         for (size_t i = 0; i < n_images && rc == 0; i++) rc = add_image_arg(&terms, images[i], &err);
-        if (rc == 0 && !(title = query_title(text, images, n_images))) rc = CS_E_NOMEM;
+        if (rc == 0 && !(title = query_title(text, images, n_images)))
+            rc = cs_error_set(&err, CS_E_NOMEM, "out of memory");
         if (rc != 0) {
             cs_query_terms_free(&terms);
             free(text);

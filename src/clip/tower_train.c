@@ -649,6 +649,7 @@ int cs_tower_trainer_forward(cs_tower_trainer *t, const float *const *x, const i
                              int b, float *pooled, cs_error *err)
 {
     int rc = 0;
+    t->b = 0;   /* no batch to go backward through until this forward is done */
     if (t->emb) {
         /* The hidden rows: a vision input's patches plus [CLS]; a text's tokens. */
         free(t->in);
