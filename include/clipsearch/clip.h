@@ -46,6 +46,10 @@ int cs_preprocess_resize_crop(const cs_preprocess_config *cfg, const cs_image *i
 
 typedef struct cs_clip cs_clip;
 
+/* The model used when none is named: `model download` fetches it, and its cache folder is
+ * where a model is looked for by default. */
+#define CS_DEFAULT_MODEL_NAME "openai/clip-vit-base-patch32"
+
 /* Model resolution: explicit dir (--model) > $CLIPSEARCH_MODEL > the default cache
  * ${XDG_CACHE_HOME:-~/.cache}/clipsearch/models/clip-vit-base-patch32. Writes the chosen
  * directory into buf. Does not check that it exists (cs_clip_load does, clearly). */

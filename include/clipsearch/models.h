@@ -8,13 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clipsearch/clip.h"   /* CS_DEFAULT_MODEL_NAME */
 #include "clipsearch/error.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define CS_DEFAULT_MODEL_NAME "openai/clip-vit-base-patch32"
 #define CS_DEFAULT_HF_ENDPOINT "https://huggingface.co"
 
 /* Progress of one file: done of total bytes (total 0 when unknown). file NULL with

@@ -6,7 +6,6 @@
 
 #include "clipsearch/clip.h"
 
-#define CS_DEFAULT_MODEL "openai/clip-vit-base-patch32"
 
 static int put(char *buf, size_t bufsize, cs_error *err, const char *what, const char *fmt,
                const char *a, const char *b)
@@ -19,7 +18,7 @@ static int put(char *buf, size_t bufsize, cs_error *err, const char *what, const
 
 int cs_clip_default_model_dir(const char *model_name, char *buf, size_t bufsize, cs_error *err)
 {
-    if (!model_name || !*model_name) model_name = CS_DEFAULT_MODEL;
+    if (!model_name || !*model_name) model_name = CS_DEFAULT_MODEL_NAME;
     const char *slash = strrchr(model_name, '/');
     const char *base = slash ? slash + 1 : model_name;
     if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
@@ -42,5 +41,5 @@ int cs_clip_resolve_model_dir(const char *explicit_dir, char *buf, size_t bufsiz
         return put(buf, bufsize, err, "--model", "%s%s", explicit_dir, "");
     const char *env = getenv("CLIPSEARCH_MODEL");
     if (env && *env) return put(buf, bufsize, err, "CLIPSEARCH_MODEL", "%s%s", env, "");
-    return cs_clip_default_model_dir(CS_DEFAULT_MODEL, buf, bufsize, err);
+    return cs_clip_default_model_dir(CS_DEFAULT_MODEL_NAME, buf, bufsize, err);
 }

@@ -26,17 +26,6 @@ static const struct {
     {"U64", CS_ST_OTHER, 8}, {"F8_E4M3", CS_ST_OTHER, 1}, {"F8_E5M2", CS_ST_OTHER, 1},
 };
 
-const char *cs_st_dtype_name(cs_st_dtype d)
-{
-    switch (d) {
-    case CS_ST_F32: return "F32";
-    case CS_ST_F16: return "F16";
-    case CS_ST_BF16: return "BF16";
-    case CS_ST_I64: return "I64";
-    default: return "other";
-    }
-}
-
 void cs_st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size)
 {
     size_t n = 0;

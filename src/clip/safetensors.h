@@ -42,7 +42,6 @@ int cs_st_open(const char *path, cs_st_file *f, cs_error *err);
 void cs_st_close(cs_st_file *f);
 
 const cs_st_tensor *cs_st_find(const cs_st_file *f, const char *name);
-const char *cs_st_dtype_name(cs_st_dtype d);
 
 /* Float32 values of tensor `name`, checked against the expected shape (ndim entries;
  * ndim 0 = scalar). *data points into the mapping (then *owned = NULL) or to a malloc'd

@@ -183,15 +183,6 @@ static kind kind_of(cs_measure m)
     return m == CS_MEASURE_L2 ? K_L2 : m == CS_MEASURE_L1 ? K_L1 : K_DOT;
 }
 
-double cs_vscan_distance(cs_measure m, const float *a, const float *b, size_t dim)
-{
-    kernel_fn k = pick_kernel();
-    float s = k(kind_of(m), a, b, dim);
-    float an = m == CS_MEASURE_COSINE ? k(K_DOT, a, a, dim) : 0;
-    float bn = m == CS_MEASURE_COSINE ? k(K_DOT, b, b, dim) : 0;
-    return finish(m, s, an, bn);
-}
-
 /* "a ranks after b": larger distance, NaN after every number, and between equal distances
  * the later row. A total order, so the top-k set is the same however the rows are split
  * between threads (ties at the k-th place included). */

@@ -13,8 +13,6 @@
 /* Sum of squares in float32, as pgvector accumulates |b|^2 (cached per row for cosine). */
 float cs_vscan_norm2(const float *v, size_t dim);
 
-/* Distance of one pair, exactly the formula of spec §5 (for tests and small paths). */
-double cs_vscan_distance(cs_measure m, const float *a, const float *b, size_t dim);
 
 typedef struct cs_vscan_hit {
     uint32_t row;     /* index into the scanned rows */
