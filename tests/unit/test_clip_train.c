@@ -6,6 +6,7 @@
  * table names the checkpoint's tensors. */
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static const char *TEXTS[] = {"a photo of a cat", "two dogs", "a red bicycle by 
 #define NTXT 3
 
 static uint64_t rng = 0x1234567;
+static bool g_emulated;   /* CS_TEST_EXEC names an emulator: do less of the slow part */
 static double urand(void)
 {
     rng = rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -76,6 +78,9 @@ static void check_gradients(cs_tower_trainer *t, const float *const *x, const in
                             ? (float)fmin(1e-2, fmax(1e-3, 0.1 * sqrt(ss / (double)cnt)))
                             : 1e-2f;
         for (int s = 0; s < 4; s++) {
+            /* Under an emulator (the arm64 cross build's qemu, ~100x slower) the largest
+             * entry and the first only. */
+            if (g_emulated && (s == 1 || s == 2)) continue;
             size_t j = off + pick[s];
             float keep = p[j];
             p[j] = keep + h;
@@ -295,9 +300,14 @@ int main(void)
     snprintf(rel, sizeof rel, "%s/tests/fixtures/tiny/model", src);
     /* Absolute: the gelu copy links to its files. */
     if (!realpath(rel, dir)) snprintf(dir, sizeof dir, "%s", rel);
+    const char *exec = getenv("CS_TEST_EXEC");
+    g_emulated = exec && *exec;
     test_model(dir, src, "quick_gelu");
-    CHECK(gelu_copy(dir, copy, sizeof copy) == 0);
-    test_model(copy, src, "gelu");
-    remove_copy(copy);
+    /* The gelu variant differs in one activation: natively only. */
+    if (!g_emulated) {
+        CHECK(gelu_copy(dir, copy, sizeof copy) == 0);
+        test_model(copy, src, "gelu");
+        remove_copy(copy);
+    }
     return TEST_RESULT();
 }
