@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -22,11 +23,20 @@
 
 /* SIGINT while reading: the line is dropped. (CLI-only state: one REPL per process.) */
 static volatile sig_atomic_t g_interrupted;
+/* The thread that reads the terminal (a kernel thread id; 0 before the loop starts). */
+static volatile sig_atomic_t g_reader;
 
 static void on_sigint(int sig)
 {
-    (void)sig;
+    int saved = errno;
     g_interrupted = 1;
+    /* Ctrl-C is sent to the process, and the kernel hands it to any thread that does not
+     * block it -- often one of the BLAS or OpenMP workers, whose interruption wakes no
+     * one: the read that must end is the reader's. Passed on to it (tgkill and gettid
+     * are plain system calls, safe in a handler). */
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    if (g_reader && self != (pid_t)g_reader) syscall(SYS_tgkill, getpid(), (pid_t)g_reader, sig);
+    errno = saved;
 }
 
 /* One byte from fd: 1, 0 at end of input, -1 on an error or when Ctrl-C interrupted the
@@ -284,6 +294,7 @@ static int terminal_loop(repl *r)
     stifle_history(REPL_HISTORY_MAX);
     if (hist) read_history(hist);
     /* Ctrl-C interrupts the read (no SA_RESTART): the line is dropped, the loop goes on. */
+    g_reader = (sig_atomic_t)syscall(SYS_gettid);
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -309,6 +320,7 @@ static int terminal_loop(repl *r)
         free(line);
     }
     sigaction(SIGINT, &old, NULL);
+    g_reader = 0;
     setlocale(LC_CTYPE, saved ? saved : "C");
     free(saved);
     free(hist);
