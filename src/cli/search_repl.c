@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +45,17 @@ static void on_sigint(int sig)
 static int read_byte(int fd, unsigned char *c)
 {
     for (;;) {
+        /* A Ctrl-C that lands just before the read would leave it waiting for the next
+         * key: the flag is checked at least every 100 ms, not only when a read fails. */
+        if (g_interrupted) return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int k = poll(&p, 1, 100);
+        if (k < 0 && errno != EINTR) return -1;
+        if (k <= 0) continue;
         ssize_t n = read(fd, c, 1);
         if (n == 1) return 1;
         if (n == 0) return 0;
-        if (errno != EINTR || g_interrupted) return -1;
+        if (errno != EINTR && errno != EAGAIN) return -1;
     }
 }
 
