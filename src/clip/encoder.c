@@ -5,22 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/pool.h"
 #include "clip/kernels.h"
 #include "clip/model.h"
 #include "clip/parallel.h"
+#include "clip/workspace.h"
 
 typedef struct {
-    float *h, *q, *k, *v, *a, *mlp, *scores; /* scores: one max_t^2 block per worker */
+    float *h, *q, *k, *v, *a, *mlp, *scores; /* scores: one attention scratch per worker */
     size_t scores_stride;
     void *block;
 } scratch;
 
-static int scratch_alloc(scratch *s, size_t n, size_t d, size_t inter, size_t max_t,
+static int scratch_alloc(cs_workspace *ws, scratch *s, size_t n, size_t d, size_t inter, size_t per_worker,
                          size_t workers)
 {
-    size_t total = 5 * n * d + n * inter + workers * max_t * max_t;
-    float *p = malloc(total * sizeof(float));
+    size_t total = 5 * n * d + n * inter + workers * per_worker;
+    float *p = cs_workspace_take(ws, total * sizeof(float));
     if (!p) return -1;
     s->block = p;
     s->h = p;
@@ -30,7 +30,7 @@ static int scratch_alloc(scratch *s, size_t n, size_t d, size_t inter, size_t ma
     s->a = s->v + n * d;
     s->mlp = s->a + n * d;
     s->scores = s->mlp + n * inter;
-    s->scores_stride = max_t * max_t;
+    s->scores_stride = per_worker;
     return 0;
 }
 
@@ -108,8 +108,8 @@ int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const
     int max_t = 1;
     for (int s = 0; s < n_seq; s++) max_t = seq_len[s] > max_t ? seq_len[s] : max_t;
     scratch s;
-    if (scratch_alloc(&s, (size_t)n_tokens, (size_t)d, (size_t)cfg->intermediate,
-                      (size_t)max_t, (size_t)cs_pool_threads(ex->pool)) != 0)
+    if (scratch_alloc(ex->ws, &s, (size_t)n_tokens, (size_t)d, (size_t)cfg->intermediate,
+                      cs_attention_scratch(max_t, max_t, hd), (size_t)cs_parallel_workers(ex)) != 0)
         return cs_error_set(err, CS_E_NOMEM, "encoder: out of memory for %d tokens", n_tokens);
     for (int l = 0; l < cfg->layers; l++) {
         const cs_clip_layer *L = &layers[l];
@@ -144,6 +144,6 @@ int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const
         cs_add_bias(pooled, n_seq, d, L->o_b);
         mlp_block(ex, cfg, L, pooled, n_seq, &s);
     }
-    free(s.block);
+    cs_workspace_give(ex->ws, s.block);
     return 0;
 }

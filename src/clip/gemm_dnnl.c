@@ -13,6 +13,7 @@
  * thread count is set per call with omp_set_num_threads, which is per calling thread. */
 #include "clip/gemm.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@
 #include <unistd.h>
 
 #include <oneapi/dnnl/dnnl.h>
+
+#include "base/simd.h"
+#include "clip/workspace.h"
 
 #define CACHE_MAX 512
 #define WSLOTS 1024          /* weight map slots (a ViT-B/32 has 146 matrices) */
@@ -70,6 +74,7 @@ struct cs_gemm {
     pthread_mutex_t mu;      /* guards the primitive cache */
     prim_entry *cache;
     size_t n_cache;
+    cs_workspace *ws;        /* converted inputs and scratchpads, reused between calls */
 };
 
 static const char *isa_name(dnnl_cpu_isa_t isa)
@@ -103,7 +108,8 @@ int cs_gemm_create(int precision, cs_gemm **out, cs_error *err)
     cs_gemm *g = calloc(1, sizeof *g);
     if (g) g->slots = calloc(WSLOTS, sizeof *g->slots);
     if (g) g->cache = calloc(CACHE_MAX, sizeof *g->cache);
-    if (!g || !g->slots || !g->cache) {
+    if (g) g->ws = cs_workspace_create();
+    if (!g || !g->slots || !g->cache || !g->ws) {
         cs_gemm_free(g);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
@@ -134,6 +140,7 @@ void cs_gemm_free(cs_gemm *g)
         pthread_mutex_destroy(&g->mu);
         pthread_mutex_destroy(&g->wmu);
     }
+    cs_workspace_free(g->ws);
     free(g->slots);
     free(g->cache);
     free(g);
@@ -219,7 +226,7 @@ static bool run(const cs_gemm *g, dnnl_primitive_t prim, int nargs, const int *i
     }
     if (scratch) {
         dnnl_dims_t sd = {(dnnl_dim_t)scratch};
-        sbuf = aligned_alloc(64, (scratch + 63) / 64 * 64);
+        sbuf = cs_workspace_take(g->ws, scratch);
         if (!sbuf || dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_a) != dnnl_success ||
             dnnl_memory_create(&mem[nargs], &smd, g->eng, sbuf) != dnnl_success)
             goto out;
@@ -234,7 +241,7 @@ out:
     if (stream) dnnl_stream_destroy(stream);
     for (int i = 0; i < 6; i++)
         if (mem[i]) dnnl_memory_destroy(mem[i]);
-    free(sbuf);
+    cs_workspace_give(g->ws, sbuf);
     return ok;
 }
 
@@ -368,17 +375,36 @@ static dnnl_primitive_t get_prim(cs_gemm *g, const weight *w, int rows, int ldx,
     return prim;
 }
 
-/* float -> bf16, round to nearest even (NaN kept a NaN). */
-static void to_bf16(const float *x, int ldx, int rows, int in, uint16_t *dst)
+/* float -> bf16 of some rows, round to nearest even (NaN kept a NaN); branch-free so
+ * it vectorises. */
+static CS_HOT_LOOP CS_SIMD_CLONES void to_bf16_rows(const float *x, int ldx, int r0, int r1,
+                                                    int in, uint16_t *dst)
 {
-    for (int r = 0; r < rows; r++)
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        uint16_t *dr = dst + (size_t)r * in;
         for (int i = 0; i < in; i++) {
             uint32_t u;
-            memcpy(&u, &x[(size_t)r * ldx + i], 4);
-            uint16_t b = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-            if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x7FFFFFu)) b = (uint16_t)((u >> 16) | 0x40);
-            dst[(size_t)r * in + i] = b;
+            memcpy(&u, &xr[i], 4);
+            uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+            uint32_t quiet = (u >> 16) | 0x40u;
+            bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+            dr[i] = (uint16_t)(nan ? quiet : rounded);
         }
+    }
+}
+
+/* The conversion of a GEMM's input, split over the GEMM's threads (one pass over the
+ * input: it cost as much as all of layernorm when it ran on one). */
+static void to_bf16(const float *x, int ldx, int rows, int in, uint16_t *dst, int threads)
+{
+    int team = threads > 1 && (size_t)rows * in >= ((size_t)1 << 16) ? threads : 1;
+#pragma omp parallel num_threads(team)
+    {
+        int k = omp_get_thread_num(), n = omp_get_num_threads();
+        to_bf16_rows(x, ldx, (int)((long long)rows * k / n), (int)((long long)rows * (k + 1) / n),
+                     in, dst);
+    }
 }
 
 bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *w, int out,
@@ -398,9 +424,9 @@ bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *
     const void *src = x;
     uint16_t *tmp = NULL;
     if (g->precision == CS_PRECISION_BF16) {
-        tmp = malloc((size_t)rows * pw->in * sizeof *tmp);
+        tmp = cs_workspace_take(g->ws, (size_t)rows * pw->in * sizeof *tmp);
         if (!tmp) return false;
-        to_bf16(x, ldx, rows, pw->in, tmp);
+        to_bf16(x, ldx, rows, pw->in, tmp, threads);
         src = tmp;
         ldx = pw->in;
     }
@@ -421,7 +447,7 @@ bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *
         ok = run(g, prim, bias ? 4 : 3, ids, mds, ptrs, scratch, threads);
         if (owned) dnnl_primitive_destroy(prim);
     }
-    free(tmp);
+    cs_workspace_give(g->ws, tmp);
     return ok;
 }
 

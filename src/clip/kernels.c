@@ -151,24 +151,90 @@ CS_HOT void cs_softmax(float *x, int n)
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-void cs_attention(const float *q, int ldq, const int *qpos, int nq, const float *k,
-                  const float *v, int ldkv, int nk, int heads, int head_dim, bool causal,
-                  float *out, int ldo, float *scores)
+/* Attention's tiles: AR query rows by AJ keys (scores) or AJ output lanes (values), i.e.
+ * AR * AJ / 16 = 8 independent vector sums, enough to keep both FMA units of a core busy
+ * (one running sum would wait on its own latency every step). */
+#define AR 4
+#define AJ 32
+
+static int keys_padded(int nk) { return (nk + AJ - 1) / AJ * AJ; }
+
+size_t cs_attention_scratch(int nq, int nk, int head_dim)
 {
+    size_t nkp = (size_t)keys_padded(nk);
+    return (size_t)nq * nkp + (size_t)head_dim * nkp;
+}
+
+/* The two products of attention are tiny (50 x 50 x 64 for a ViT-B/32 image): a BLAS call
+ * costs more than the arithmetic, and OpenBLAS would start its own threads on top of the
+ * caller's (each sequence already runs on one of the model's threads; measured: 77-token
+ * texts ran at half speed). So they are plain loops over register tiles: k_h is first
+ * transposed (kt[c][j], zero-padded) so that scores are multiply-adds along j, and the
+ * output rows are built from the rows of v the same way. Every sum runs over its index in
+ * order. Rows past nq in the last tile repeat row nq-1 and are not stored. */
+CS_HOT void cs_attention(const float *q, int ldq, const int *qpos, int nq, const float *k,
+                         const float *v, int ldkv, int nk, int heads, int head_dim, bool causal,
+                         float *out, int ldo, float *scratch)
+{
+    int nkp = keys_padded(nk);
+    float *kt = scratch + (size_t)nq * nkp;
     for (int h = 0; h < heads; h++) {
         const float *qh = q + h * head_dim, *kh = k + h * head_dim, *vh = v + h * head_dim;
-        /* scores[nq, nk] = q_h k_h^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, head_dim, 1.0f, qh, ldq,
-                    kh, ldkv, 0.0f, scores, nk);
-        for (int i = 0; i < nq; i++) {
-            float *s = scores + (size_t)i * nk;
-            int p = qpos ? qpos[i] : i;
-            int n = causal ? p + 1 : nk;
-            cs_softmax(s, n);
-            /* masked keys get exactly 0 weight, as exp(-inf) does in torch */
-            for (int j = n; j < nk; j++) s[j] = 0.0f;
+        for (int c = 0; c < head_dim; c++) {
+            float *row = kt + (size_t)c * nkp;
+            for (int j = 0; j < nk; j++) row[j] = kh[(size_t)j * ldkv + c];
+            for (int j = nk; j < nkp; j++) row[j] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, head_dim, nk, 1.0f, scores,
-                    nk, vh, ldkv, 0.0f, out + h * head_dim, ldo);
+        for (int i0 = 0; i0 < nq; i0 += AR) {
+            int nr = nq - i0 < AR ? nq - i0 : AR;
+            const float *qr[AR];
+            float *sr[AR];
+            for (int r = 0; r < AR; r++) {
+                int i = i0 + (r < nr ? r : nr - 1);
+                qr[r] = qh + (size_t)i * ldq;
+                sr[r] = scratch + (size_t)i * nkp;
+            }
+            /* scores s[i][j] = q_i . k_j */
+            for (int j0 = 0; j0 < nkp; j0 += AJ) {
+                float acc[AR][AJ] = {{0}};
+                for (int c = 0; c < head_dim; c++) {
+                    const float *kr = kt + (size_t)c * nkp + j0;
+                    for (int r = 0; r < AR; r++)
+                        for (int l = 0; l < AJ; l++) acc[r][l] += qr[r][c] * kr[l];
+                }
+                for (int r = 0; r < nr; r++)
+                    for (int l = 0; l < AJ; l++) sr[r][j0 + l] = acc[r][l];
+            }
+            int nmax = 0;
+            for (int r = 0; r < nr; r++) {
+                int p = qpos ? qpos[i0 + r] : i0 + r;
+                int n = causal ? p + 1 : nk;
+                cs_softmax(sr[r], n);
+                /* masked keys get exactly 0 weight, as exp(-inf) does in torch */
+                for (int j = n; j < nk; j++) sr[r][j] = 0.0f;
+                nmax = n > nmax ? n : nmax;
+            }
+            /* out_i = sum_j s[i][j] v_j (keys past a row's mask add exact zeros) */
+            float *orow[AR];
+            for (int r = 0; r < AR; r++)
+                orow[r] = out + (size_t)(i0 + (r < nr ? r : nr - 1)) * ldo + h * head_dim;
+            int c0 = 0;
+            for (; c0 + AJ <= head_dim; c0 += AJ) {
+                float acc[AR][AJ] = {{0}};
+                for (int j = 0; j < nmax; j++) {
+                    const float *vr = vh + (size_t)j * ldkv + c0;
+                    for (int r = 0; r < AR; r++)
+                        for (int l = 0; l < AJ; l++) acc[r][l] += sr[r][j] * vr[l];
+                }
+                for (int r = 0; r < nr; r++)
+                    for (int l = 0; l < AJ; l++) orow[r][c0 + l] = acc[r][l];
+            }
+            for (; c0 < head_dim; c0++)
+                for (int r = 0; r < nr; r++) {
+                    float acc = 0.0f;
+                    for (int j = 0; j < nmax; j++) acc += sr[r][j] * vh[(size_t)j * ldkv + c0];
+                    orow[r][c0] = acc;
+                }
+        }
     }
 }

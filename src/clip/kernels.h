@@ -9,13 +9,16 @@
 
 typedef struct cs_gemm cs_gemm;
 typedef struct cs_pool cs_pool;
+typedef struct cs_workspace cs_workspace;
 
 /* How a forward pass runs: the model's thread count (oneDNN's threads), the GEMM engine
- * (NULL: OpenBLAS and the few-row kernel) and the thread pool of its own kernels. */
+ * (NULL: OpenBLAS and the few-row kernel), the thread pool of its own kernels and where
+ * its scratch comes from. */
 typedef struct cs_exec {
     int threads;
     cs_gemm *gemm;           /* thread-safe: prepares weights on first use */
     cs_pool *pool;           /* NULL: everything on the calling thread */
+    cs_workspace *ws;        /* thread-safe; NULL: plain allocations (workspace.h) */
 } cs_exec;
 
 /* y[rows, out] = x[rows, in] @ W[out, in]^T (+ y when accumulate). ldx/ldy: row strides.
@@ -49,11 +52,12 @@ void cs_softmax(float *x, int n);
 
 /* Attention for one sequence: q [nq, ldq] rows at query positions qpos (NULL = 0..nq-1),
  * k/v [nk, ld] (heads as contiguous head_dim slices), out [nq, ldo]. q must already be
- * scaled by 1/sqrt(head_dim). causal: query at position p sees keys 0..p. scores: scratch
- * of nq*nk floats. */
+ * scaled by 1/sqrt(head_dim). causal: query at position p sees keys 0..p. scratch:
+ * cs_attention_scratch(nq, nk, head_dim) floats. */
 void cs_attention(const float *q, int ldq, const int *qpos, int nq, const float *k,
                   const float *v, int ldkv, int nk, int heads, int head_dim, bool causal,
-                  float *out, int ldo, float *scores);
+                  float *out, int ldo, float *scratch);
+size_t cs_attention_scratch(int nq, int nk, int head_dim);
 
 /* Vectorisable expf (Cephes polynomial, ~1 ulp over the float range it is used on). */
 float cs_expf(float x);

@@ -7,6 +7,7 @@
 
 #include "base/file.h"
 #include "base/pool.h"
+#include "clip/workspace.h"
 #include "base/simd.h"
 #include "clip/gemm.h"
 #include "clip/model.h"
@@ -25,6 +26,7 @@ void cs_clip_free(cs_clip *m)
     if (!m) return;
     cs_gemm_free(m->gemm);
     cs_pool_free(m->pool);
+    cs_workspace_free(m->ws);
     if (m->arena) munmap(m->arena, m->arena_bytes);
     free(m->txt_layers);
     free(m->vis_layers);
@@ -151,9 +153,11 @@ int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_
     /* clipsearch's own kernels follow the same count, but per model: their results do
      * not depend on it (each row or sequence is computed whole by one thread). */
     m->n_threads = opt && opt->n_threads > 0 ? opt->n_threads : openblas_get_num_threads();
-    if (m->n_threads > 1 && !(m->pool = cs_pool_create(m->n_threads))) {
+    if ((m->n_threads > 1 && !(m->pool = cs_pool_create(m->n_threads))) ||
+        !(m->ws = cs_workspace_create())) {
         cs_clip_free(m);
-        return cs_error_set(err, CS_E_NOMEM, "out of memory for %d threads", m->n_threads);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory for the model's %d threads",
+                            m->n_threads);
     }
     *out = m;
     return 0;

@@ -1,7 +1,8 @@
 /* The loaded model (the opaque cs_clip of clip.h) and the internal entry points of the
  * two towers. Weights are float32 pointers into the safetensors mapping (aligned F32) or
  * into copies widened once at load; nothing in here changes after cs_clip_load, so one
- * model can serve many threads, each call bringing its own scratch. */
+ * model can serve many threads, each call taking its own scratch (a call may reuse the
+ * block an earlier one gave back to the model's workspace). */
 #ifndef CS_CLIP_MODEL_H
 #define CS_CLIP_MODEL_H
 
@@ -40,7 +41,14 @@ struct cs_clip {
     int precision;                   /* CS_PRECISION_* of the GEMMs */
     cs_gemm *gemm;                   /* oneDNN engine with the prepared weights, or NULL */
     cs_pool *pool;                   /* workers of the own kernels (n_threads in all) */
+    cs_workspace *ws;                /* the encoder's scratch, kept between calls */
 };
+
+/* How this model's forward passes run (kernels.h). */
+static inline cs_exec cs__clip_exec(const cs_clip *m)
+{
+    return (cs_exec){m->n_threads, m->gemm, m->pool, m->ws};
+}
 
 /* Binds every tensor of the checkpoint to the model, checking shapes against cfg. */
 int cs_clip_bind_weights(cs_clip *m, cs_error *err);

@@ -54,7 +54,7 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
     }
     float *pooled = x + (size_t)n_tok * d;
     for (int i = 0; i < b; i++) cs_text_embed(m, ids[i], lens[i], x + (size_t)starts[i] * d);
-    cs_exec ex = {m->n_threads, m->gemm, m->pool};
+    cs_exec ex = cs__clip_exec(m);
     int rc = cs_encoder_forward(&ex, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
                                 err);
     if (!rc) {

@@ -278,7 +278,7 @@ static int frozen_layers(const cs_tower_trainer *t, float *x, int n_tok, int *st
     if (t->first == 0) return 0;
     cs_clip_tower_config cfg = *t->cfg;
     cfg.layers = t->first;
-    cs_exec ex = {t->m->n_threads, t->m->gemm, t->m->pool};
+    cs_exec ex = cs__clip_exec(t->m);
     return cs_encoder_forward(&ex, &cfg, t->frozen, x, n_tok, start, len, n_seq,
                               t->tower == CS_TOWER_TEXT, NULL, NULL, err);
 }

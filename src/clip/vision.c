@@ -40,7 +40,7 @@ int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_e
     float *emb = patches + (size_t)b * np * k;
     for (int i = 0; i < b; i++)
         cs_vision_im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
-    cs_exec ex = {m->n_threads, m->gemm, m->pool};
+    cs_exec ex = cs__clip_exec(m);
     cs_linear(&ex, patches, k, b * np, k, m->patch_w, d, emb, d, false);
     for (int i = 0; i < b; i++) {
         float *xi = x + (size_t)i * t * d;
@@ -75,7 +75,7 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool proje
         lens[i] = t;
         pool[i] = i * t; /* CLS */
     }
-    cs_exec ex = {m->n_threads, m->gemm, m->pool};
+    cs_exec ex = cs__clip_exec(m);
     int rc = cs_vision_embed(m, pixels, b, x, err);
     if (!rc)
         rc = cs_encoder_forward(&ex, v, m->vis_layers, x, b * t, starts, lens, b, false, pool,
