@@ -4,6 +4,7 @@
 #ifndef CLIPSEARCH_STORE_H
 #define CLIPSEARCH_STORE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -162,11 +163,15 @@ int cs_collection_scan(cs_collection *coll, const char *filter_json, bool includ
 int cs_collection_filter_warnings(cs_collection *coll, const char *filter_json, char **warning,
                                   cs_error *err);
 
+/* An index argument left to its default. Not 0: like vecs' IndexArgs*, an explicit 0 is
+ * passed on, and pgvector (or the SQLite store, which applies its ranges) refuses it. */
+#define CS_INDEX_ARG_DEFAULT INT_MIN
+
 typedef struct cs_index_spec {
     cs_index_method method;    /* default auto */
     cs_measure measure;        /* default cosine */
-    int m, ef_construction;    /* HNSW, 0 = not given (defaults 16, 64) */
-    int n_lists;               /* IVFFlat, 0 = not given (default from the row count) */
+    int m, ef_construction;    /* HNSW, default CS_INDEX_ARG_DEFAULT (16, 64) */
+    int n_lists;               /* IVFFlat, default CS_INDEX_ARG_DEFAULT (from the row count) */
     bool replace;              /* default true */
 } cs_index_spec;
 

@@ -63,7 +63,8 @@ bool vec_int_opt(vec_ctx *c, const char *opt, const char *s, int *out)
     char *end;
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < INT_MIN || v > INT_MAX) {
+    /* INT_MIN is kept out: the library reads it as "not given" (CS_INDEX_ARG_DEFAULT). */
+    if (!s || !*s || *end || errno || v <= INT_MIN || v > INT_MAX) {
         cs_error_set(&c->err, CS_E_ARG, "%s needs an integer, not '%s'", opt, s ? s : "");
         return false;
     }

@@ -15,6 +15,7 @@ void cs_index_spec_init(cs_index_spec *spec)
     memset(spec, 0, sizeof *spec);
     spec->method = CS_INDEX_AUTO;
     spec->measure = CS_MEASURE_COSINE;
+    spec->m = spec->ef_construction = spec->n_lists = CS_INDEX_ARG_DEFAULT;
     spec->replace = true;
 }
 
@@ -23,7 +24,8 @@ int cs_index_spec_validate(const cs_index_spec *in, bool hnsw_available, cs_inde
 {
     if ((unsigned)in->method > CS_INDEX_IVFFLAT)
         return cs_error_set(err, CS_E_ARG, "invalid index method %d", (int)in->method);
-    bool hnsw_args = in->m != 0 || in->ef_construction != 0, ivf_args = in->n_lists != 0;
+    bool hnsw_args = in->m != CS_INDEX_ARG_DEFAULT || in->ef_construction != CS_INDEX_ARG_DEFAULT,
+         ivf_args = in->n_lists != CS_INDEX_ARG_DEFAULT;
     if (hnsw_args || ivf_args) {
         if (in->method == CS_INDEX_AUTO)
             return cs_error_set(err, CS_E_ARG,
@@ -44,8 +46,8 @@ int cs_index_spec_validate(const cs_index_spec *in, bool hnsw_available, cs_inde
     if ((unsigned)in->measure > CS_MEASURE_L1)
         return cs_error_set(err, CS_E_ARG, "Unknown index measure %d", (int)in->measure);
     if (out->method == CS_INDEX_HNSW) {
-        if (!in->m) out->m = 16;
-        if (!in->ef_construction) out->ef_construction = 64;
+        if (in->m == CS_INDEX_ARG_DEFAULT) out->m = 16;
+        if (in->ef_construction == CS_INDEX_ARG_DEFAULT) out->ef_construction = 64;
     }
     return 0;
 }

@@ -52,7 +52,7 @@ static int create_in_tx(cs_pg *pg, const char *name, const cs_index_spec *spec, 
     char ix[128];
     if (spec->method == CS_INDEX_IVFFLAT) {
         int lists = spec->n_lists;
-        if (lists == 0) {
+        if (lists == CS_INDEX_ARG_DEFAULT) {
             int64_t n = 0;
             if ((rc = cs_pg_count(&pg->base, name, &n, err))) return rc;
             lists = default_lists(n);
@@ -64,8 +64,8 @@ static int create_in_tx(cs_pg *pg, const char *name, const cs_index_spec *spec, 
         cs_pg_sql_table(&s, name);
         cs_pg_sql_addf(&s, " USING ivfflat (vec %s) WITH (lists = %d)", ops, lists);
     } else {
-        int m = spec->m ? spec->m : 16;
-        int efc = spec->ef_construction ? spec->ef_construction : 64;
+        int m = spec->m == CS_INDEX_ARG_DEFAULT ? 16 : spec->m;
+        int efc = spec->ef_construction == CS_INDEX_ARG_DEFAULT ? 64 : spec->ef_construction;
         snprintf(ix, sizeof ix, "ix_%s_hnsw_m%d_efc%d_%s", ops, m, efc, suffix);
         cs_pg_sql_add(&s, "CREATE INDEX ");
         cs_pg_sql_ident(&s, ix);

@@ -140,7 +140,7 @@ int sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spe
     if (had && !spec->replace)
         rc = cs_error_set(err, CS_E_ARG, "replace is set to False but an index exists");
     cs_index_spec s = *spec;
-    if (!rc && s.method == CS_INDEX_IVFFLAT && !s.n_lists) {
+    if (!rc && s.method == CS_INDEX_IVFFLAT && s.n_lists == CS_INDEX_ARG_DEFAULT) {
         char sql[96];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c.tbl);
         sqlite3_stmt *st;

@@ -161,6 +161,10 @@ expect_error ArgError create-index "$A" --m 8
 expect_error ArgError create-index "$A" --method ivfflat --m 8
 expect_error DatabaseError create-index "$A" --method hnsw --m 1
 expect_error DatabaseError create-index "$A" --method ivfflat --measure l1_distance
+# An explicit 0 is passed on as vecs does (pgvector: lists 1..32768, m 2..100), on both stores.
+expect_error DatabaseError create-index "$A" --method ivfflat --n-lists 0
+expect_error DatabaseError create-index "$A" --method hnsw --m 0
+expect_error ArgError create-index "$A" --n-lists 0
 run describe "$A"
 json_check "L[0]['index'] is None"
 run create-index "$A" --method hnsw --m 8 --ef-construction 32

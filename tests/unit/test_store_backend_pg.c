@@ -368,12 +368,16 @@ static void test_index(cs_backend *b)
     char *ix = (char *)"x";
     CHECK_OK(b->ops->index_name(b, T, &ix, &err), &err);
     CHECK(ix == NULL);
-    cs_index_spec spec = {.method = CS_INDEX_HNSW, .measure = CS_MEASURE_COSINE, .replace = true};
+    cs_index_spec spec;
+    cs_index_spec_init(&spec);
+    spec.method = CS_INDEX_HNSW;
     CHECK_OK(b->ops->create_index(b, T, &spec, &err), &err);
     check_index(b, "^ix_vector_cosine_ops_hnsw_m16_efc64_[0-9a-f]{7}$");
     spec.replace = false;
     CHECK(b->ops->create_index(b, T, &spec, &err) == CS_E_ARG);
-    spec = (cs_index_spec){.method = CS_INDEX_IVFFLAT, .measure = CS_MEASURE_L2, .replace = true};
+    cs_index_spec_init(&spec);
+    spec.method = CS_INDEX_IVFFLAT;
+    spec.measure = CS_MEASURE_L2;
     CHECK_OK(b->ops->create_index(b, T, &spec, &err), &err);
     check_index(b, "^ix_vector_l2_ops_ivfflat_nl30_[0-9a-f]{7}$");
     /* Refusals roll back: the previous index stays. */
@@ -416,7 +420,10 @@ static void test_short_result(cs_backend *b, const char *url)
     }
     CHECK_OK(b->ops->upsert(b, name, 2, recs, N, &err), &err);
     free(recs);
-    cs_index_spec spec = {.method = CS_INDEX_HNSW, .measure = CS_MEASURE_L2, .replace = true};
+    cs_index_spec spec;
+    cs_index_spec_init(&spec);
+    spec.method = CS_INDEX_HNSW;
+    spec.measure = CS_MEASURE_L2;
     CHECK_OK(b->ops->create_index(b, name, &spec, &err), &err);
 
     PGconn *c = PQconnectdb(url);

@@ -957,6 +957,12 @@ static void test_create_index(void)
     IX_ERR((s.method = CS_INDEX_HNSW, s.m = 16, s.ef_construction = 31), CS_E_DATABASE);
     IX_ERR((s.method = CS_INDEX_IVFFLAT, s.n_lists = 32769), CS_E_DATABASE);
     IX_ERR((s.method = CS_INDEX_IVFFLAT, s.n_lists = -1), CS_E_DATABASE);
+    /* An explicit 0 is an argument like any other (vecs passes it on), not "default". */
+    IX_ERR((s.method = CS_INDEX_IVFFLAT, s.n_lists = 0), CS_E_DATABASE);
+    CHECK(strstr(E.msg, "lists"));
+    IX_ERR((s.method = CS_INDEX_HNSW, s.m = 0), CS_E_DATABASE);
+    IX_ERR((s.method = CS_INDEX_HNSW, s.ef_construction = 0), CS_E_DATABASE);
+    IX_ERR(s.n_lists = 0, CS_E_ARG);                             /* an argument with auto */
     IX_ERR((s.method = CS_INDEX_IVFFLAT, s.measure = CS_MEASURE_L1), CS_E_DATABASE);
     char *ix = NULL;
     OK(cs_collection_index(c, &ix, &E));
