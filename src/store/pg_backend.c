@@ -2,6 +2,7 @@
  * Collections live in vecs' own schema and table layout (spec §1.2), so Python vecs and
  * clipsearch read each other's data. The other operations are in pg_collections.c,
  * pg_records.c, pg_query.c and pg_index.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,14 @@ static const cs_backend_ops PG_OPS = {
     .set_attrs = cs_pg_set_attrs,
 };
 
+/* pgvector 0.8.0 added iterative index scans (hnsw.iterative_scan, ivfflat.iterative_scan). */
+static bool version_has_iterative_scans(const char *v)
+{
+    int major = 0, minor = 0;
+    if (sscanf(v, "%d.%d", &major, &minor) != 2) return false;
+    return major > 0 || minor >= 8;
+}
+
 /* Spec §1.1: HNSW is unavailable exactly when the version starts with 0.0 ... 0.4. */
 static bool version_has_hnsw(const char *v)
 {
@@ -90,7 +99,10 @@ static int pg_prepare(cs_pg *pg, bool read_only, cs_error *err)
     }
     PQclear(res);
     rc = cs_pg_end(pg, rc, err);
-    if (!rc) pg->hnsw = version_has_hnsw(pg->version);
+    if (!rc) {
+        pg->hnsw = version_has_hnsw(pg->version);
+        pg->iterative = version_has_iterative_scans(pg->version);
+    }
     return rc;
 }
 

@@ -16,6 +16,7 @@ typedef struct cs_pg {
     char *masked_url;      /* the URL with its password replaced by "***", for messages */
     char *version;         /* pgvector installed_version */
     bool hnsw;             /* spec §1.1 version rule */
+    bool iterative;        /* pgvector >= 0.8: iterative index scans (pg_query.c) */
 } cs_pg;
 
 /* SQL under construction: text plus the values bound to $1..$n (never pasted into SQL). */

@@ -7,7 +7,14 @@
  * filter is applied after either, so vecs can return fewer than `limit` rows although more
  * match. When that happens and the collection has a vector index, the same SELECT runs again
  * in the same transaction with index scans disabled: the exact top-k. A full result is kept
- * as the index gave it (approximate, as in vecs). */
+ * as the index gave it (approximate, as in vecs).
+ *
+ * pgvector 0.8 can do better than the exact re-run: an HNSW scan in strict_order iterative
+ * mode goes on past ef_search until `limit` rows pass the filter (or its scan budget,
+ * hnsw.max_scan_tuples, runs out), still in distance order. Where the server has it, the
+ * query asks for it, and the exact re-run is left for what is still short. IVFFlat's
+ * iterative mode exists only with relaxed ordering (results out of order), so IVFFlat
+ * keeps the exact re-run. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +83,9 @@ int cs_pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
     if (!rc) {
         rc = cs_pg_exec(pg, set_probes, 0, NULL, NULL, err);
         if (!rc && pg->hnsw) rc = cs_pg_exec(pg, set_ef, 0, NULL, NULL, err);
+        if (!rc && pg->iterative)
+            rc = cs_pg_exec(pg, "SET LOCAL hnsw.iterative_scan = strict_order", 0, NULL, NULL,
+                            err);
         if (!rc) rc = cs_pg_run(pg, &s, &res, err);
         if (!rc && PQntuples(res) < q->limit) {
             char *ix = NULL;
