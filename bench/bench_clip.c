@@ -81,9 +81,9 @@ static double vision_gemm_time(const cs_clip *m, int b)
         cs_linear(&ex, x, d, n, d, L->k_w, d, y, d, false);
         cs_linear(&ex, x, d, n, d, L->v_w, d, y, d, false);
         cs_linear(&ex, x, d, q, d, L->q_w, d, y, d, false);
-        cs_linear(&ex, x, d, q, d, L->o_w, d, y, d, true);
+        cs_linear_residual(&ex, x, d, q, d, L->o_w, L->o_b, d, y, d);
         cs_linear(&ex, x, d, q, d, L->fc1_w, inter, y, inter, false);
-        cs_linear(&ex, x, inter, q, inter, L->fc2_w, d, y, d, true);
+        cs_linear_residual(&ex, x, inter, q, inter, L->fc2_w, L->fc2_b, d, y, d);
     }
     cs_linear(&ex, x, d, b, d, m->vis_proj, m->cfg.projection_dim, y, m->cfg.projection_dim,
               false);

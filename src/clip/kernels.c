@@ -59,6 +59,17 @@ void cs_linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in
     cs_linear(NULL, x, ldx, rows, in, w, out, y, ldy, true);
 }
 
+void cs_linear_residual(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+                        const float *w, const float *b, int out, float *y, int ldy)
+{
+    if (rows <= 0) return;
+    if (ex && ex->gemm &&
+        cs_gemm_linear(ex->gemm, x, ldx, rows, w, out, in, b, y, ldy, true, ex->threads))
+        return;
+    cs_linear(ex, x, ldx, rows, in, w, out, y, ldy, true);
+    for (int r = 0; r < rows; r++) cs_add_bias(y + (size_t)r * ldy, 1, out, b);
+}
+
 /* Inlined into the loops below so they vectorise; clamped so 2^n stays a normal float. */
 static inline float expf_inline(float x)
 {

@@ -31,6 +31,11 @@ void cs_linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, con
 void cs_linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
                     const float *w, const float *b, int out, float *y, int ldy);
 
+/* y[rows, out] += x @ W^T + b: a residual connection through a linear layer, the GEMM
+ * adding onto y (oneDNN adds the bias too; on the OpenBLAS path it is a second pass). */
+void cs_linear_residual(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+                        const float *w, const float *b, int out, float *y, int ldy);
+
 /* The same for few rows, reading W once (gemm_small.c). Requires in % 16 == 0. */
 void cs_linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
                      float *y, int ldy, bool accumulate);
