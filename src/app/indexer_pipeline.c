@@ -53,6 +53,7 @@ static int remember_hash(batch *b, const char *hash, const char *id)
  * other content go to the retry list. */
 static int resolve_stored(ix_run *r, batch *b, cs_records *recs, cs_error *err)
 {
+    memset(recs, 0, sizeof *recs); /* the caller frees it whatever happens */
     const char **ids = malloc((b->n ? b->n : 1) * sizeof *ids);
     if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     size_t n_ids = 0;
@@ -68,7 +69,6 @@ static int resolve_stored(ix_run *r, batch *b, cs_records *recs, cs_error *err)
         for (size_t j = 0; j < n_ids && !dup; j++) dup = !strcmp(ids[j], it->source_id);
         if (!dup) ids[n_ids++] = it->source_id;
     }
-    memset(recs, 0, sizeof *recs);
     int rc = n_ids ? cs_collection_fetch(r->coll, ids, n_ids, recs, err) : 0;
     free(ids);
     if (rc != 0) return rc;
@@ -253,8 +253,10 @@ static int handle(ix_run *r, ix_workers *w, batch *b, ix_result *res, cs_error *
             res->kind = IX_REUSE;
             res->source_id = prev;
         } else {
-            if (remember_hash(b, res->hash, res->job->id) != 0)
+            if (remember_hash(b, res->hash, res->job->id) != 0) {
+                ix_result_free(res);
                 return cs_error_set(err, CS_E_NOMEM, "out of memory");
+            }
             b->n_pix++;
         }
         break;

@@ -156,8 +156,7 @@ int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_
     if ((m->n_threads > 1 && !(m->pool = cs_pool_create(m->n_threads))) ||
         !(m->ws = cs_workspace_create())) {
         cs_clip_free(m);
-        return cs_error_set(err, CS_E_NOMEM, "out of memory for the model's %d threads",
-                            m->n_threads);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory for the model's threads");
     }
     *out = m;
     return 0;

@@ -69,8 +69,10 @@ static int build(const cs_filter *f, cs_filter_eval *e, cs_error *err)
         e->op = f->op;
         e->key = f->key;
         e->klen = strlen(f->key);
-        if (jv_parse(f->value_json, strlen(f->value_json), false, &e->operand, NULL))
-            return cs_error_set(err, CS_E_INTERNAL, "filter operand is not valid JSON");
+        /* The operand was validated when the filter was parsed: only memory can fail. */
+        int st = jv_parse(f->value_json, strlen(f->value_json), false, &e->operand, NULL);
+        if (st == JV_ERR_NOMEM) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        if (st) return cs_error_set(err, CS_E_INTERNAL, "filter operand is not valid JSON");
         return 0;
     }
     if (!(e->children = calloc(f->n_children ? f->n_children : 1, sizeof *e->children)))

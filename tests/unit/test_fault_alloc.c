@@ -1,0 +1,303 @@
+/* Out-of-memory fault injection, as SQLite's test suite does it: every allocation the
+ * library's own code makes is counted, and each scenario below is run again and again with
+ * allocation number N failing (N = 1, 2, ... until a run makes fewer than N allocations).
+ * Every run must end in success or in an error with a message (CS_E_NOMEM where the
+ * failure is the library's own), never in a crash; the ASan build's leak check at exit
+ * then proves that every failure path frees what it took; the store scenario also checks
+ * that a failed write left nothing behind.
+ *
+ * How: this test is linked with -Wl,--wrap for malloc, calloc, realloc, strdup, strndup,
+ * aligned_alloc and posix_memalign, which redirects those calls in the static clipsearch
+ * libraries (and here) to the __wrap_ functions below. Allocations inside shared system
+ * libraries (SQLite, jansson, libpng, oneDNN...) are not counted: their own out-of-memory
+ * handling is theirs to test. */
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clipsearch/clip.h"
+#include "clipsearch/image.h"
+#include "clipsearch/indexer.h"
+#include "clipsearch/store.h"
+#include "clipsearch/tokenizer.h"
+#include "store/filter.h"
+#include "test.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
+int __real_posix_memalign(void **p, size_t align, size_t n);
+
+static atomic_long calls;      /* allocations counted since the scenario started */
+static atomic_long fail_at;    /* the one that fails (0: none) */
+static atomic_bool failed;     /* it was reached */
+
+static bool should_fail(void)
+{
+    long want = atomic_load(&fail_at);
+    if (!want) return false;
+    long k = atomic_fetch_add(&calls, 1) + 1;
+    if (k != want) return false;
+    atomic_store(&failed, true);
+    return true;
+}
+
+void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t size) { return should_fail() ? NULL : __real_calloc(n, size); }
+void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
+char *__wrap_strdup(const char *s) { return should_fail() ? NULL : __real_strdup(s); }
+char *__wrap_strndup(const char *s, size_t n) { return should_fail() ? NULL : __real_strndup(s, n); }
+void *__wrap_aligned_alloc(size_t align, size_t n)
+{
+    return should_fail() ? NULL : __real_aligned_alloc(align, n);
+}
+int __wrap_posix_memalign(void **p, size_t align, size_t n)
+{
+    return should_fail() ? 12 /* ENOMEM */ : __real_posix_memalign(p, align, n);
+}
+
+typedef int (*scenario_fn)(void *ctx, cs_error *err);
+
+/* Runs fn with allocation N failing for every N the scenario reaches (every `stride`-th
+ * one when it makes more than `budget` allocations: the indexer's runs are long). */
+static void inject(const char *name, scenario_fn fn, void *ctx, long budget)
+{
+    cs_error err = {0};
+    atomic_store(&calls, 0);
+    atomic_store(&fail_at, LONG_MAX); /* count only */
+    int rc = fn(ctx, &err);
+    long total = atomic_load(&calls);
+    atomic_store(&fail_at, 0);
+    CHECK_MSG(rc == 0, "%s without faults: %s", name, err.msg);
+    long stride = total > budget ? (total + budget - 1) / budget : 1;
+    long nomem = 0, other = 0, ok = 0;
+    for (long n = 1; n <= total; n += stride) {
+        memset(&err, 0, sizeof err);
+        atomic_store(&calls, 0);
+        atomic_store(&failed, false);
+        atomic_store(&fail_at, n);
+        rc = fn(ctx, &err);
+        atomic_store(&fail_at, 0);
+        if (rc == 0) ok++;
+        else if (rc == CS_E_NOMEM) nomem++;
+        else if (other++ == 0)
+            printf("  %s, allocation %ld failing: error %d: %s\n", name, n, rc, err.msg);
+        CHECK_MSG(rc == 0 || err.msg[0], "%s, allocation %ld failing: error %d without a message",
+                  name, n, rc);
+    }
+    printf("%-28s %6ld allocations, every %ld tried: %ld out-of-memory errors, %ld other errors, "
+           "%ld successes (the failure absorbed or retried)\n",
+           name, total, stride, nomem, other, ok);
+}
+
+/* --- scenarios ---------------------------------------------------------------------- */
+
+static int filter_parse(void *ctx, cs_error *err)
+{
+    (void)ctx;
+    cs_filter *f = NULL;
+    int rc = cs_filter_parse("{\"$and\":[{\"kind\":{\"$in\":[\"a\",\"b\",\"c\"]}},"
+                             "{\"$or\":[{\"n\":{\"$gte\":3}},{\"tags\":{\"$contains\":\"x\"}}]},"
+                             "{\"name\":{\"$icontains\":\"Bike\"}}]}",
+                             &f, err);
+    cs_filter_free(f);
+    return rc;
+}
+
+typedef struct {
+    char vocab[4200], merges[4200], model[3000], images[3000], png[4200], jpg[4200];
+    char db[256];
+    cs_clip *clip;             /* loaded once, for the scenarios that only use it */
+} paths;
+
+static int tokenizer_load(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_tokenizer *tok = NULL;
+    int rc = cs_tokenizer_load(p->vocab, p->merges, &tok, err);
+    int32_t ids[77];
+    int n = 0;
+    if (!rc) rc = cs_tokenizer_encode(tok, "A bike in front of a red brick wall!", 77, ids, &n, err);
+    cs_tokenizer_free(tok);
+    return rc;
+}
+
+static int image_decode(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    const cs_preprocess_config *pp = cs_clip_preprocess_config(p->clip);
+    float *px = malloc(sizeof(float) * 3 * (size_t)pp->crop_width * (size_t)pp->crop_height);
+    if (!px) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    cs_image_options io;
+    cs_image_options_init(&io);
+    int rc = 0;
+    const char *files[2] = {p->png, p->jpg};
+    for (int i = 0; i < 2 && !rc; i++) {
+        cs_image img = {0};
+        rc = cs_image_decode_file(files[i], &io, &img, NULL, err);
+        if (!rc) rc = cs_preprocess_image(pp, &img, px, err);
+        cs_image_free(&img);
+    }
+    free(px);
+    return rc;
+}
+
+static int model_embed(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_clip_options o;
+    cs_clip_options_init(&o);
+    o.n_threads = 2;
+    cs_clip *m = NULL;
+    int rc = cs_clip_load(p->model, &o, &m, err);
+    float *out = NULL;
+    if (!rc && !(out = malloc(sizeof(float) * 4 * (size_t)cs_clip_embed_dim(m))))
+        rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    const char *texts[2] = {"a photo of a cat", "a bike in front of a red brick wall"};
+    if (!rc) rc = cs_clip_embed_texts(m, texts, 2, out, err);
+    if (!rc) {
+        const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
+        size_t per = 3 * (size_t)pp->crop_width * (size_t)pp->crop_height;
+        float *px = calloc(2 * per, sizeof(float));
+        if (!px) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+        else rc = cs_clip_embed_pixels(m, px, 2, out, err);
+        free(px);
+    }
+    free(out);
+    cs_clip_free(m);
+    return rc;
+}
+
+enum { STORE_N = 40, STORE_DIM = 8 };
+
+static int store_count(const char *db, int64_t *count)
+{
+    cs_error err = {0};
+    cs_store *s = NULL;
+    cs_collection *c = NULL;
+    *count = -1;
+    int rc = cs_store_open(db, &s, &err);
+    if (!rc) rc = cs_store_get(s, "docs", &c, &err);
+    if (rc == CS_E_COLLECTION_NOT_FOUND) *count = 0;
+    if (!rc) rc = cs_collection_count(c, count, &err);
+    cs_collection_free(c);
+    cs_store_close(s);
+    return rc == CS_E_COLLECTION_NOT_FOUND ? 0 : rc;
+}
+
+/* Open a new store, create a collection, upsert, query with a filter, fetch. */
+static int store_roundtrip(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    unlink(p->db);
+    static float vecs[STORE_N][STORE_DIM];
+    static char ids[STORE_N][16], metas[STORE_N][64];
+    cs_record_in recs[STORE_N];
+    for (int i = 0; i < STORE_N; i++) {
+        for (int j = 0; j < STORE_DIM; j++) vecs[i][j] = (float)((i * 7 + j * 3) % 11) - 5.0f;
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        snprintf(metas[i], sizeof metas[i], "{\"n\":%d,\"kind\":\"%s\"}", i, i % 2 ? "odd" : "even");
+        recs[i] = (cs_record_in){ids[i], vecs[i], metas[i]};
+    }
+    cs_store *s = NULL;
+    cs_collection *c = NULL;
+    cs_records r = {0};
+    int rc = cs_store_open(p->db, &s, err);
+    if (!rc) rc = cs_store_get_or_create(s, "docs", STORE_DIM, &c, err);
+    if (!rc) rc = cs_collection_upsert(c, recs, STORE_N, err);
+    int upsert_rc = rc;
+    if (!rc) {
+        cs_query q;
+        cs_query_init(&q);
+        q.vector = vecs[3];
+        q.vector_dim = STORE_DIM;
+        q.limit = 5;
+        q.filter_json = "{\"kind\":{\"$eq\":\"odd\"}}";
+        q.include_value = q.include_metadata = true;
+        rc = cs_collection_query(c, &q, &r, err);
+        cs_records_free(&r);
+    }
+    if (!rc) {
+        const char *want[2] = {"r1", "r2"};
+        rc = cs_collection_fetch(c, want, 2, &r, err);
+        cs_records_free(&r);
+    }
+    cs_collection_free(c);
+    cs_store_close(s);
+    /* All or nothing: the upsert's transaction either committed every record or none. */
+    int64_t n = -1;
+    atomic_long saved = atomic_exchange(&fail_at, 0);
+    int crc = store_count(p->db, &n);
+    atomic_store(&fail_at, saved);
+    CHECK_MSG(crc == 0 && (n == 0 || n == STORE_N), "store holds %lld records", (long long)n);
+    CHECK_MSG(upsert_rc != 0 || n == STORE_N, "upsert reported success but %lld stored", (long long)n);
+    return rc;
+}
+
+static int index_run(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    unlink(p->db);
+    cs_store *s = NULL;
+    cs_index_summary sum;
+    memset(&sum, 0, sizeof sum);
+    int rc = cs_store_open(p->db, &s, err);
+    if (!rc) {
+        cs_indexer_options o;
+        cs_indexer_options_init(&o);
+        o.jobs = 2;
+        o.batch = 4;
+        const char *dirs[1] = {p->images};
+        rc = cs_index_run(p->clip, s, dirs, 1, &o, &sum, err);
+        cs_index_summary_free(&sum);
+    }
+    cs_store_close(s);
+    return rc;
+}
+
+int main(void)
+{
+    paths p;
+    memset(&p, 0, sizeof p);
+    const char *src = getenv("CS_SOURCE_DIR") ? getenv("CS_SOURCE_DIR") : ".";
+    snprintf(p.model, sizeof p.model, "%s/tests/fixtures/tiny/model", src);
+    snprintf(p.vocab, sizeof p.vocab, "%s/vocab.json", p.model);
+    snprintf(p.merges, sizeof p.merges, "%s/merges.txt", p.model);
+    snprintf(p.images, sizeof p.images, "%s/tests/fixtures/tiny/images", src);
+    snprintf(p.png, sizeof p.png, "%s/gradient_rgb_640x480.png", p.images);
+    snprintf(p.jpg, sizeof p.jpg, "%s/exif_orient6_320x240.jpg", p.images);
+    snprintf(p.db, sizeof p.db, "/tmp/cs_fault_alloc_%d.db", (int)getpid());
+    cs_error err = {0};
+    cs_clip_options o;
+    cs_clip_options_init(&o);
+    o.n_threads = 2;
+    CHECK_OK(cs_clip_load(p.model, &o, &p.clip, &err), &err);
+    if (!p.clip) return TEST_RESULT();
+    /* Under an emulator (the arm64 stage) every run is slow: fewer points per scenario. */
+    long budget = getenv("CS_TEST_EXEC") && getenv("CS_TEST_EXEC")[0] ? 150 : 100000;
+
+    inject("filter parse", filter_parse, NULL, budget);
+    inject("tokenizer load + encode", tokenizer_load, &p, budget);
+    inject("image decode + preprocess", image_decode, &p, budget);
+    inject("model load + embed", model_embed, &p, budget);
+    inject("store open/upsert/query", store_roundtrip, &p, budget);
+    inject("indexer run", index_run, &p, budget < 250 ? budget : 250);
+
+    cs_clip_free(p.clip);
+    char side[512];
+    unlink(p.db);
+    snprintf(side, sizeof side, "%s-wal", p.db);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", p.db);
+    unlink(side);
+    snprintf(side, sizeof side, "rm -rf '%s.vcache'", p.db);
+    if (system(side) != 0) fprintf(stderr, "could not remove %s.vcache\n", p.db);
+    return TEST_RESULT();
+}
