@@ -22,7 +22,7 @@ static int append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t
         *buf = b;
         *cap = c;
     }
-    memcpy(*buf + *len, p, n);
+    if (n) memcpy(*buf + *len, p, n); /* p may be NULL when n is 0 (an empty file) */
     *len += n;
     return 0;
 }
@@ -37,7 +37,15 @@ static int append_file(const char *dir, const char *name, uint8_t **buf, size_t 
     uint8_t *data = NULL;
     size_t n = 0;
     cs_error ignore = {0};
-    if (cs_read_file(path, (size_t)16 << 20, &data, &n, &ignore) != 0) n = 0;
+    if (cs_read_file(path, (size_t)16 << 20, &data, &n, &ignore) != 0) {
+        /* Out of memory is not "missing": hashing it as empty would report a model
+         * mismatch instead of the real error. */
+        if (ignore.code == CS_E_NOMEM) {
+            free(path);
+            return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        }
+        n = 0;
+    }
     free(path);
     uint64_t n64 = n;
     int bad = append(buf, len, cap, name, strlen(name) + 1) ||
