@@ -214,27 +214,13 @@ static int flush(ix_run *r, ix_workers *w, batch *b, cs_error *err)
     return rc;
 }
 
-static int handle(ix_run *r, ix_workers *w, batch *b, ix_result *res, cs_error *err);
+static bool batch_full(const batch *b) { return b->n_pix == b->limit || b->n >= b->cap; }
 
-/* Stale reuses (the source record changed during this run): read and decode again. */
-static int run_retries(ix_run *r, ix_workers *w, batch *b, cs_error *err)
+/* Puts a result into the batch (or settles it: failures and non-images are only
+ * counted). Content already written or pending in this run is reused, not embedded
+ * again, unless the result is a retry (no_reuse). */
+static int add(ix_run *r, batch *b, ix_result *res, cs_error *err)
 {
-    while (b->n_retry > 0) {
-        ix_result *old = b->retry[--b->n_retry];
-        ix_result *res = ix_process_job(w, old->job, false);
-        ix_result_free(old);
-        if (!res) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-        res->no_reuse = true;
-        r->done--; /* handle() counts it again */
-        int rc = handle(r, w, b, res, err);
-        if (rc != 0) return rc;
-    }
-    return 0;
-}
-
-static int handle(ix_run *r, ix_workers *w, batch *b, ix_result *res, cs_error *err)
-{
-    r->done++;
     switch (res->kind) {
     case IX_FAILED:
         ix_fail(r, res->job->id, res->reason ? res->reason : "error");
@@ -266,13 +252,25 @@ static int handle(ix_run *r, ix_workers *w, batch *b, ix_result *res, cs_error *
         break;
     }
     b->items[b->n++] = res;
-    if (b->n_pix == b->limit || b->n >= b->cap) {
-        int rc = flush(r, w, b, err);
-        if (rc == 0) rc = run_retries(r, w, b, err);
-        ix_progress(r, false);
-        return rc;
-    }
     return 0;
+}
+
+/* Writes the batch, then settles what the write found stale: reuses whose source record
+ * changed during this run are read and decoded again (never reused a second time, so
+ * they cannot come back) and written in turn, until nothing is left over. */
+static int flush_all(ix_run *r, ix_workers *w, batch *b, cs_error *err)
+{
+    int rc = flush(r, w, b, err);
+    while (rc == 0 && b->n_retry > 0) {
+        ix_result *old = b->retry[--b->n_retry];
+        ix_result *res = ix_process_job(w, old->job, false);
+        ix_result_free(old);
+        if (!res) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        res->no_reuse = true;
+        rc = add(r, b, res, err);
+        if (rc == 0 && (batch_full(b) || b->n_retry == 0)) rc = flush(r, w, b, err);
+    }
+    return rc;
 }
 
 static int jobs_default(void)
@@ -347,11 +345,7 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
             /* Finish the batch in hand (if nothing failed), then discard the rest. */
             stopping = true;
             atomic_store(&w.cancel, 1);
-            if (rc == 0) {
-                rc = flush(r, &w, &b, err);
-                if (rc == 0) rc = run_retries(r, &w, &b, err);
-                if (rc == 0) rc = flush(r, &w, &b, err);
-            }
+            if (rc == 0) rc = flush_all(r, &w, &b, err);
             r->sum->interrupted = rc == 0;
         }
         void *item;
@@ -365,14 +359,15 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
             ix_result_free(item);
             continue;
         }
-        rc = handle(r, &w, &b, item, err);
+        r->done++;
+        rc = add(r, &b, item, err);
+        if (rc == 0 && batch_full(&b)) {
+            rc = flush_all(r, &w, &b, err);
+            ix_progress(r, false);
+        }
     }
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    if (!stopping) {
-        rc = flush(r, &w, &b, err);
-        if (rc == 0) rc = run_retries(r, &w, &b, err);
-        if (rc == 0) rc = flush(r, &w, &b, err);
-    }
+    if (!stopping) rc = flush_all(r, &w, &b, err);
 out:
     for (size_t i = 0; i < b.n; i++) ix_result_free(b.items[i]);
     for (size_t i = 0; i < b.n_retry; i++) ix_result_free(b.retry[i]);
