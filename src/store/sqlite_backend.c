@@ -92,7 +92,7 @@ int sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
     return rc;
 }
 
-int sq_bump_version(sq_backend *b, const char *name, cs_error *err)
+int sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err)
 {
     /* A random step rather than +1: cache files are keyed by (table, version), and a
      * database restored from a backup and then written again must not reach a version
@@ -101,14 +101,26 @@ int sq_bump_version(sq_backend *b, const char *name, cs_error *err)
     if (getrandom(&step, sizeof step, GRND_NONBLOCK) != (ssize_t)sizeof step)
         step = (uint32_t)time(NULL) ^ (uint32_t)getpid();
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "UPDATE cs_collections SET version = version + ?2 WHERE name = ?1",
-                        &st, err);
+    int rc = sq_prepare(b, "UPDATE cs_collections SET version = version + ?2 WHERE name = ?1 "
+                           "RETURNING version", &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, 1 + (step >> 8));   /* 1 .. 2^24: no overflow in practice */
     int s = sqlite3_step(st);
+    int64_t version = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (s == SQLITE_ROW) s = sqlite3_step(st);
     sqlite3_finalize(st);
-    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "updating the collection catalog", err);
+    if (s != SQLITE_DONE) return sq_fail(b, s, "updating the collection catalog", err);
+    return sq_log_mark(b, tbl, version, err);
+}
+
+int cs__sqlite_cache_counts(const cs_store *s, unsigned long *built, unsigned long *patched)
+{
+    if (strcmp(s->backend->ops->name, "sqlite")) return -1;
+    const sq_backend *b = (const sq_backend *)s->backend;
+    *built = b->cache_builds;
+    *patched = b->cache_patches;
+    return 0;
 }
 
 void sq_cache_drop(sq_backend *b, const char *tbl)
@@ -279,6 +291,7 @@ static int sq_create(cs_backend *base, const char *name, int dimension, cs_error
                  "metadata TEXT NOT NULL DEFAULT '{}')", tbl);
         rc = sq_exec(b, sql, err);
     }
+    if (!rc) rc = sq_log_ensure(b, tbl, 0, err);
     if (!rc) return sq_commit(b, err);
     sq_rollback(b);
     return rc;
@@ -299,6 +312,8 @@ static int sq_drop(cs_backend *base, const char *name, cs_error *err)
     char sql[96];
     snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s\"", c.tbl);
     rc = sq_exec(b, sql, err);
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s_log\"", c.tbl);
+    if (!rc) rc = sq_exec(b, sql, err);
     sqlite3_stmt *st = NULL;
     if (!rc && !(rc = sq_prepare(b, "DELETE FROM cs_collections WHERE name = ?1", &st, err))) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);

@@ -5,7 +5,8 @@
  *     random step, see sq_bump_version) so readers can tell whether their in-memory copy
  *     or the cache file "<db>.vcache/<tbl>.bin" of the vectors is current;
  *   cs_coll_<uid hex>(id TEXT PRIMARY KEY, vec BLOB, metadata TEXT) per collection:
- *     vec = dimension float32 little-endian, metadata = normalised compact JSON.
+ *     vec = dimension float32 little-endian, metadata = normalised compact JSON;
+ *   cs_coll_<uid hex>_log, its change log, filled by triggers (sqlite_changelog.c).
  * Table names are derived from the catalog, never from the collection name, so any
  * name (quotes, newlines, "A" next to "a") is safe and SQLite's case-insensitive
  * identifiers cannot collide. */
@@ -38,6 +39,7 @@ typedef struct sq_backend {
     sq_cache *caches;
     bool read_only;     /* CS_STORE_READ_ONLY: no SQLITE_OPEN_CREATE, no schema set-up */
     bool no_catalog;    /* read-only and the file has no cs_collections (yet) */
+    unsigned long cache_builds, cache_patches;   /* for tests: how caches were renewed */
 } sq_backend;
 
 typedef struct sq_coll {
@@ -46,6 +48,10 @@ typedef struct sq_coll {
     int64_t version;
     char *index_name;   /* malloc'd or NULL */
 } sq_coll;
+
+/* Test hook: how many vector caches this SQLite store built from SQLite and patched from
+ * the change log; -1 for another backend. */
+int cs__sqlite_cache_counts(const cs_store *s, unsigned long *built, unsigned long *patched);
 
 /* Maps a SQLite result code to a cs_error (BUSY -> CS_E_BUSY naming the file). */
 int sq_fail(sq_backend *b, int rc, const char *what, cs_error *err);
@@ -58,8 +64,25 @@ void sq_rollback(sq_backend *b);
 /* Catalog row of a collection; missing -> CS_E_DATABASE 'relation does not exist'. */
 int sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err);
 void sq_coll_clear(sq_coll *c);
-int sq_bump_version(sq_backend *b, const char *name, cs_error *err);
+/* Advances the collection's version after a write and marks it in the change log. */
+int sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err);
 void sq_cache_drop(sq_backend *b, const char *tbl);
+
+/* The change log of a collection (sqlite_changelog.c). sq_log_ensure creates it, with the
+ * triggers that fill it, where a collection lacks it (call it in a write transaction
+ * before the write; `version` is the collection's current version). sq_log_mark adds a
+ * version marker and trims old entries. sq_log_since lists, ascending and distinct, the
+ * rowids changed since version `version`: 0, or 1 when the log cannot tell (no log, the
+ * marker pruned or of another history, more than max_rows changes): rebuild. */
+typedef struct sq_log_rows {
+    int64_t *rows;
+    size_t n, cap;
+} sq_log_rows;
+int sq_log_ensure(sq_backend *b, const char *tbl, int64_t version, cs_error *err);
+int sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err);
+int sq_log_since(sq_backend *b, const char *tbl, int64_t version, size_t max_rows,
+                 sq_log_rows *out, cs_error *err);
+void sq_log_rows_free(sq_log_rows *r);
 
 /* SQL functions used by compiled filters (sqlite_filter.c). */
 int sq_register_functions(sqlite3 *db);

@@ -1,8 +1,10 @@
 /* SQLite reads: fetch, scan and the exact top-k query. The query scans a per-collection
  * cache of the vectors (rowid order, plus float32 norms for cosine; vcache.h): kept in the
  * connection while the catalog's version is unchanged, else mapped from the cache file
- * that an earlier process wrote, else rebuilt from SQLite. A cold process thus pays one
- * pass over the page cache instead of stepping through every row. Filters are evaluated
+ * that an earlier process wrote, else an older cache patched with the rows the change log
+ * names (sqlite_changelog.c), else rebuilt from SQLite. A cold process thus pays one pass
+ * over the page cache, and a query after a write reads the changed rows, instead of
+ * stepping through every row. Filters are evaluated
  * in C over the cached metadata before the scan, so the result is the true top-k among
  * the matching records; unfiltered queries never touch the metadata pages and read ids
  * and metadata of the k hits only, by rowid. Every read runs in one read transaction, so
@@ -167,17 +169,132 @@ static void save_async(sq_cache *k, const char *file)
     else save_job(k);
 }
 
+/* The changed rows' current content, read in this transaction: row i of `rows` is present
+ * (vector at vecs + i * dim, metadata) or deleted. */
+typedef struct {
+    float *vecs;
+    char **meta;
+    size_t *meta_len;
+    bool *present;
+} changed_rows;
+
+static void changed_free(changed_rows *c, size_t n)
+{
+    for (size_t i = 0; c->meta && i < n; i++) free(c->meta[i]);
+    free(c->vecs);
+    free(c->meta);
+    free(c->meta_len);
+    free(c->present);
+}
+
+static int changed_read(sq_backend *b, const sq_coll *c, const sq_log_rows *log, changed_rows *ch,
+                        size_t *n_present, cs_error *err)
+{
+    size_t n = log->n, dim = (size_t)c->dim;
+    *n_present = 0;
+    ch->vecs = malloc((n ? n : 1) * dim * sizeof(float));
+    ch->meta = calloc(n ? n : 1, sizeof *ch->meta);
+    ch->meta_len = calloc(n ? n : 1, sizeof *ch->meta_len);
+    ch->present = calloc(n ? n : 1, sizeof *ch->present);
+    if (!ch->vecs || !ch->meta || !ch->meta_len || !ch->present)
+        return cs_error_set(err, CS_E_NOMEM, "out of memory reading changed rows");
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT vec, metadata FROM \"%s\" WHERE rowid = ?1", c->tbl);
+    sqlite3_stmt *st;
+    int rc = sq_prepare(b, sql, &st, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_bind_int64(st, 1, log->rows[i]);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            if (sqlite3_column_bytes(st, 0) != c->dim * 4) {
+                rc = cs_error_set(err, CS_E_FORMAT, "stored vector at rowid %lld has %d bytes, not %d",
+                                  (long long)log->rows[i], sqlite3_column_bytes(st, 0), c->dim * 4);
+            } else {
+                sq_blob_to_vec(sqlite3_column_blob(st, 0), c->dim, ch->vecs + i * dim);
+                size_t len = (size_t)sqlite3_column_bytes(st, 1);
+                const char *m = (const char *)sqlite3_column_text(st, 1);
+                if (!(ch->meta[i] = malloc(len + 1)))
+                    rc = cs_error_set(err, CS_E_NOMEM, "out of memory reading changed rows");
+                else {
+                    if (len) memcpy(ch->meta[i], m, len);
+                    ch->meta[i][len] = 0;
+                    ch->meta_len[i] = len;
+                    ch->present[i] = true;
+                    (*n_present)++;
+                }
+            }
+        } else if (s != SQLITE_DONE) {
+            rc = sq_fail(b, s, "reading changed rows", err);
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* First position in [from, n) whose rowid is >= row. */
+static size_t rowid_lower_bound(const cs_vcache *vc, size_t from, int64_t row)
+{
+    size_t lo = from, hi = vc->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (vc->rowids[mid] < row) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Brings an older cache up to the version read in this transaction from the change log:
+ * the unchanged rows are copied in runs, the changed ones read from SQLite (replaced,
+ * inserted in rowid order, or left out when deleted). Returns 0 with `out` filled, 1
+ * when the log cannot tell what changed (rebuild instead), or an error. */
+static int cache_patch(sq_backend *b, const sq_coll *c, const cs_vcache *old, cs_vcache *out,
+                       cs_error *err)
+{
+    sq_log_rows log;
+    int rc = sq_log_since(b, c->tbl, old->gen, old->n / 2, &log, err);
+    if (rc) return rc;
+    changed_rows ch = {0};
+    size_t n_present = 0;
+    rc = changed_read(b, c, &log, &ch, &n_present, err);
+    size_t meta_bytes = (size_t)old->meta_off[old->n];
+    for (size_t i = 0; !rc && i < log.n; i++) meta_bytes += ch.meta_len[i];
+    if (!rc && (cs_vcache_init(out, c->dim, old->n + n_present, c->version) ||
+                cs_vcache_reserve_meta(out, meta_bytes)))
+        rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching %zu vectors", old->n + n_present);
+    size_t at = 0, dim = (size_t)c->dim;
+    for (size_t i = 0; !rc && i < log.n; i++) {
+        size_t to = rowid_lower_bound(old, at, log.rows[i]);
+        if (cs_vcache_append_rows(out, old, at, to)) rc = -1;
+        at = to < old->n && old->rowids[to] == log.rows[i] ? to + 1 : to;
+        const float *v = ch.vecs + i * dim;
+        if (!rc && ch.present[i] &&
+            cs_vcache_append(out, log.rows[i], v, cs_vscan_norm2(v, dim), ch.meta[i], ch.meta_len[i]))
+            rc = -1;
+    }
+    if (!rc && cs_vcache_append_rows(out, old, at, old->n)) rc = -1;
+    if (rc == -1) rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
+    if (rc) cs_vcache_free(out);
+    changed_free(&ch, log.n);
+    sq_log_rows_free(&log);
+    return rc;
+}
+
 /* The collection's cache at the catalog version read in this transaction: the one kept
- * in this connection, else the cache file when current, else built from SQLite (and
- * saved for the next process, best effort: a read-only directory just skips it). */
+ * in this connection, else the cache file when current, else an older cache (this
+ * connection's or the file) patched from the change log, else built from SQLite; a new
+ * one is saved for the next process (best effort: a read-only directory just skips it). */
 static int cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
 {
+    sq_cache *kept = NULL;
     for (sq_cache *k = b->caches; k; k = k->next)
-        if (!strcmp(k->tbl, c->tbl) && k->vc.gen == c->version && k->vc.dim == c->dim) {
-            *out = k;
-            return 0;
+        if (!strcmp(k->tbl, c->tbl) && k->vc.dim == c->dim) {
+            if (k->vc.gen == c->version) {
+                *out = k;
+                return 0;
+            }
+            kept = k;
         }
-    sq_cache_drop(b, c->tbl);
     sq_cache *k = calloc(1, sizeof *k);
     if (!k || !(k->tbl = strdup(c->tbl))) {
         free(k);
@@ -185,15 +302,31 @@ static int cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
     }
     char file[4096];
     bool persist = !cs_vcache_path(b->path, c->tbl, file, sizeof file);
-    if (!persist || cs_vcache_open(file, c->tbl, c->dim, c->version, &k->vc)) {
-        int rc = cache_build(b, c, &k->vc, err);
+    int rc = 1;
+    if (persist) rc = cs_vcache_open(file, c->tbl, c->dim, c->version, &k->vc);
+    if (rc) {
+        cs_vcache older = {0};
+        const cs_vcache *base = kept ? &kept->vc : NULL;
+        if (!base && persist && !cs_vcache_open(file, c->tbl, c->dim, CS_VCACHE_ANY_GEN, &older))
+            base = &older;
+        rc = base ? cache_patch(b, c, base, &k->vc, err) : 1;
+        cs_vcache_free(&older);
+        if (rc == 0) b->cache_patches++;
+        if (rc == 1) {
+            sq_cache_drop(b, c->tbl);   /* frees memory before the full build */
+            rc = cache_build(b, c, &k->vc, err);
+            if (rc == 0) b->cache_builds++;
+        }
         if (rc) {
             cs_vcache_free(&k->vc);
             free(k->tbl);
             free(k);
             return rc;
         }
+        sq_cache_drop(b, c->tbl);
         if (persist) save_async(k, file);
+    } else {
+        sq_cache_drop(b, c->tbl);
     }
     k->next = b->caches;
     b->caches = k;

@@ -23,6 +23,8 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
         if (c.dim != dim)
             rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d, not %d",
                               name, c.dim, dim);
+        else
+            rc = sq_log_ensure(b, c.tbl, c.version, err);
     }
     if (!rc) {
         char sql[256];
@@ -46,7 +48,7 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
     }
     sqlite3_finalize(st);
     free(blob);
-    if (!rc) rc = sq_bump_version(b, name, err);
+    if (!rc) rc = sq_bump_version(b, name, c.tbl, err);
     if (!rc) return sq_commit(b, err);
     sq_rollback(b);
     return rc;
@@ -78,6 +80,9 @@ int sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, si
     size_t deleted = 0;
     if (!(rc = sq_coll_get(b, name, &c, err))) {
         sq_coll_clear(&c);
+        rc = sq_log_ensure(b, c.tbl, c.version, err);
+    }
+    if (!rc) {
         char sql[128];
         snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE id = ?1 RETURNING id", c.tbl);
         rc = sq_prepare(b, sql, &st, err);
@@ -88,7 +93,7 @@ int sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, si
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-    if (!rc && deleted) rc = sq_bump_version(b, name, err);
+    if (!rc && deleted) rc = sq_bump_version(b, name, c.tbl, err);
     if (!rc) return sq_commit(b, err);
     sq_rollback(b);
     return rc;
@@ -106,6 +111,9 @@ int sq_delete_filter(cs_backend *base, const char *name, const cs_filter *filter
     sq_sql s = {0};
     if (!(rc = sq_coll_get(b, name, &c, err))) {
         sq_coll_clear(&c);
+        rc = sq_log_ensure(b, c.tbl, c.version, err);
+    }
+    if (!rc) {
         char head[96];
         snprintf(head, sizeof head, "DELETE FROM \"%s\" WHERE ", c.tbl);
         sq_sql_add(&s, head);
@@ -117,7 +125,7 @@ int sq_delete_filter(cs_backend *base, const char *name, const cs_filter *filter
     }
     sqlite3_finalize(st);
     sq_sql_free(&s);
-    if (!rc && deleted) rc = sq_bump_version(b, name, err);
+    if (!rc && deleted) rc = sq_bump_version(b, name, c.tbl, err);
     if (!rc) return sq_commit(b, err);
     sq_rollback(b);
     return rc;

@@ -93,7 +93,7 @@ int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_v
     want.dim = (uint32_t)dim;
     want.n = h.n;
     want.meta_len = h.meta_len;
-    want.gen = gen;
+    want.gen = gen == CS_VCACHE_ANY_GEN ? h.gen : gen;
     snprintf(want.tbl, sizeof want.tbl, "%s", tbl);
     bool ok = h.n <= UINT32_MAX && h.meta_len <= (uint64_t)sb.st_size && dim > 0 &&
               (uint32_t)dim <= VC_MAX_DIM;
@@ -108,7 +108,7 @@ int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_v
     /* The scan reads every vector page once: ask for read-ahead of the whole range. */
     madvise(map, (size_t)sb.st_size, MADV_WILLNEED);
     char *m = map;
-    *vc = (cs_vcache){.dim = dim, .n = (size_t)h.n, .gen = gen,
+    *vc = (cs_vcache){.dim = dim, .n = (size_t)h.n, .gen = h.gen,
                       .vecs = (float *)(m + h.off_vecs), .norms2 = (float *)(m + h.off_norms),
                       .rowids = (int64_t *)(m + h.off_rowids),
                       .meta_off = (uint64_t *)(m + h.off_meta_off), .meta = m + h.off_meta,
@@ -140,19 +140,27 @@ int cs_vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
     return 0;
 }
 
+/* Room for `more` metadata bytes. */
+static int meta_reserve(cs_vcache *vc, size_t more)
+{
+    size_t used = vc->meta_off[vc->n];
+    if (used + more <= vc->meta_cap) return 0;
+    size_t c = vc->meta_cap;
+    while (used + more > c) c *= 2;
+    char *p = realloc(vc->meta, c);
+    if (!p) return -1;
+    vc->meta = p;
+    vc->meta_cap = c;
+    return 0;
+}
+
+int cs_vcache_reserve_meta(cs_vcache *vc, size_t bytes) { return meta_reserve(vc, bytes); }
+
 int cs_vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2,
                      const char *meta, size_t meta_len)
 {
-    if (vc->n == vc->cap) return -1;
+    if (vc->n == vc->cap || meta_reserve(vc, meta_len)) return -1;
     size_t used = vc->meta_off[vc->n];
-    if (used + meta_len > vc->meta_cap) {
-        size_t c = vc->meta_cap;
-        while (used + meta_len > c) c *= 2;
-        char *p = realloc(vc->meta, c);
-        if (!p) return -1;
-        vc->meta = p;
-        vc->meta_cap = c;
-    }
     size_t i = vc->n++;
     vc->rowids[i] = rowid;
     vc->norms2[i] = norm2;
@@ -160,6 +168,23 @@ int cs_vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2
         memcpy(vc->vecs + i * (size_t)vc->dim, vec, (size_t)vc->dim * sizeof(float));
     if (meta_len) memcpy(vc->meta + used, meta, meta_len);
     vc->meta_off[i + 1] = used + meta_len;
+    return 0;
+}
+
+int cs_vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, size_t to)
+{
+    size_t k = to - from, d = (size_t)dst->dim;
+    if (k == 0) return 0;
+    uint64_t m0 = src->meta_off[from], bytes = src->meta_off[to] - m0;
+    if (dst->n + k > dst->cap || meta_reserve(dst, (size_t)bytes)) return -1;
+    size_t at = dst->n;
+    uint64_t used = dst->meta_off[at];
+    memcpy(dst->vecs + at * d, src->vecs + from * d, k * d * sizeof(float));
+    memcpy(dst->norms2 + at, src->norms2 + from, k * sizeof(float));
+    memcpy(dst->rowids + at, src->rowids + from, k * sizeof(int64_t));
+    memcpy(dst->meta + used, src->meta + m0, (size_t)bytes);
+    for (size_t i = 1; i <= k; i++) dst->meta_off[at + i] = used + (src->meta_off[from + i] - m0);
+    dst->n += k;
     return 0;
 }
 

@@ -34,8 +34,10 @@ typedef struct cs_vcache {
  * (":memory:", "", "file:" URIs) or the name does not fit: no persistent cache then. */
 int cs_vcache_path(const char *db, const char *tbl, char *out, size_t cap);
 
-/* Maps the file when it is a valid cache of `tbl` at generation `gen` with dimension
- * `dim`: returns 0 and fills vc, or 1 (absent, stale, corrupt or unreadable: rebuild). */
+/* Maps the file when it is a valid cache of `tbl` at generation `gen` (any generation
+ * when gen is CS_VCACHE_ANY_GEN: vc->gen tells which) with dimension `dim`: returns 0
+ * and fills vc, or 1 (absent, stale, corrupt or unreadable: rebuild). */
+#define CS_VCACHE_ANY_GEN INT64_MIN
 int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc);
 
 /* In-memory cache with room for `cap` rows (metadata grows as appended); 0 or -1 (OOM). */
@@ -44,6 +46,11 @@ int cs_vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen);
  * vecs + n * dim; norm2 its float32 sum of squares); 0 or -1 (OOM / full). */
 int cs_vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2,
                      const char *meta, size_t meta_len);
+
+/* Makes room for `bytes` more metadata bytes at once (instead of growing by doubling). */
+int cs_vcache_reserve_meta(cs_vcache *vc, size_t bytes);
+/* Appends rows [from, to) of src (same dimension; rowids above dst's last); 0 or -1. */
+int cs_vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, size_t to);
 
 /* Best effort: writes an in-memory cache to `file` (temporary name + rename, creating the
  * directory). Returns 0, or -1 when it cannot (read-only directory, disk full): callers

@@ -196,7 +196,8 @@ static int store_count(const char *db, int64_t *count)
     return rc == CS_E_COLLECTION_NOT_FOUND ? 0 : rc;
 }
 
-/* Open a new store, create a collection, upsert, query with a filter, fetch. */
+/* Open a new store, create a collection, upsert, query with a filter, upsert again, query
+ * (the cache patched), fetch. */
 static int store_roundtrip(void *ctx, cs_error *err)
 {
     const paths *p = ctx;
@@ -226,6 +227,16 @@ static int store_roundtrip(void *ctx, cs_error *err)
         q.filter_json = "{\"kind\":{\"$eq\":\"odd\"}}";
         q.include_value = q.include_metadata = true;
         rc = cs_collection_query(c, &q, &r, err);
+        cs_records_free(&r);
+    }
+    if (!rc) {   /* a write, then a query: the cache is patched from the change log */
+        rc = cs_collection_upsert(c, recs, 5, err);
+        cs_query q;
+        cs_query_init(&q);
+        q.vector = vecs[7];
+        q.vector_dim = STORE_DIM;
+        q.limit = 3;
+        if (!rc) rc = cs_collection_query(c, &q, &r, err);
         cs_records_free(&r);
     }
     if (!rc) {
