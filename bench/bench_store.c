@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/simd.h"
 #include "clipsearch/store.h"
 
 static double now(void)
@@ -100,7 +101,7 @@ typedef struct {
     size_t arg[10];
 } limit_job;
 
-__attribute__((optimize("O3"), target_clones("avx512f", "avx2", "default")))
+CS_HOT_LOOP CS_SIMD_CLONES   /* per-CPU clones on x86-64 only (base/simd.h) */
 static void limit_scan(limit_job *j)
 {
     for (int k = 0; k < 10; k++) j->best[k] = -INFINITY, j->arg[k] = 0;
