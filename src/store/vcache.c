@@ -105,9 +105,14 @@ int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_v
     void *map = ok ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
     close(fd);
     if (map == MAP_FAILED) return 1;
-    /* The scan reads every vector page once: ask for read-ahead of the whole range. */
+    /* The scan reads every vector page once: ask for read-ahead of the whole range, and
+     * map the pages an unfiltered scan reads (vectors, norms, rowids) in one call rather
+     * than one fault at a time. Both are advice: older kernels ignore them. */
     madvise(map, (size_t)sb.st_size, MADV_WILLNEED);
     char *m = map;
+#ifdef MADV_POPULATE_READ
+    madvise(map, (size_t)h.off_meta_off, MADV_POPULATE_READ);   /* header to rowids */
+#endif
     *vc = (cs_vcache){.dim = dim, .n = (size_t)h.n, .gen = h.gen,
                       .vecs = (float *)(m + h.off_vecs), .norms2 = (float *)(m + h.off_norms),
                       .rowids = (int64_t *)(m + h.off_rowids),
@@ -120,6 +125,19 @@ int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_v
     return 0;
 }
 
+/* The vector array: 64-byte aligned; a large one 2 MiB aligned and backed by transparent
+ * huge pages where the kernel offers them, because filling it page by page costs a fault
+ * per 4 KiB (expensive under virtualisation: ~0.2 s per 200 MB measured on a cloud VM). */
+static float *alloc_vectors(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < 2 * huge) return aligned_alloc(64, align64(bytes));
+    size_t rounded = (bytes + huge - 1) & ~(huge - 1);
+    float *p = aligned_alloc(huge, rounded);
+    if (p) madvise(p, rounded, MADV_HUGEPAGE);   /* advice only: ignored where unsupported */
+    return p;
+}
+
 int cs_vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
 {
     memset(vc, 0, sizeof *vc);
@@ -127,7 +145,7 @@ int cs_vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
     vc->gen = gen;
     vc->cap = cap ? cap : 1;
     vc->meta_cap = 64 * vc->cap;
-    vc->vecs = aligned_alloc(64, align64(vc->cap * (size_t)dim * sizeof(float)));
+    vc->vecs = alloc_vectors(vc->cap * (size_t)dim * sizeof(float));
     vc->norms2 = malloc(vc->cap * sizeof *vc->norms2);
     vc->rowids = malloc(vc->cap * sizeof *vc->rowids);
     vc->meta_off = malloc((vc->cap + 1) * sizeof *vc->meta_off);
