@@ -291,7 +291,7 @@ static int sq_create(cs_backend *base, const char *name, int dimension, cs_error
                  "metadata TEXT NOT NULL DEFAULT '{}')", tbl);
         rc = sq_exec(b, sql, err);
     }
-    if (!rc) rc = sq_log_ensure(b, tbl, 0, err);
+    if (!rc) rc = sq_log_open(b, tbl, 0, NULL, err);
     if (!rc) return sq_commit(b, err);
     sq_rollback(b);
     return rc;

@@ -1,17 +1,25 @@
 /* The change log of a SQLite collection: what lets a stale vector cache catch up by
  * reading the rows that changed instead of every row (sqlite_read.c).
  *
- * "<tbl>_log"(seq INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER, version INTEGER) holds
- * two kinds of entries, in commit order:
- *   - a changed row (row = its rowid, version NULL), written by triggers on the data
- *     table for every insert, update and delete, so every write path is logged, in the
- *     write's own transaction (a crash keeps both or neither);
+ * "<tbl>_log"(seq INTEGER PRIMARY KEY, row INTEGER, version INTEGER) holds two kinds of
+ * entries, in commit order:
+ *   - a changed row (row = its rowid, version NULL), written by every write path
+ *     (sqlite_write.c) for each row it inserts, updates or deletes, in the write's own
+ *     transaction (a crash keeps both or neither);
  *   - a version marker (row NULL, version = the catalog version a write committed),
  *     written by sq_bump_version.
  * A cache at version V is brought up to date by the rows logged after V's marker. The
  * marker, not a sequence number, identifies the cache's history: versions advance by
  * random steps (sq_bump_version), so a database restored from a backup and written
  * again does not contain the markers of the discarded history, and its caches rebuild.
+ * seq stays increasing without AUTOINCREMENT because the newest entry, a marker, is
+ * never trimmed.
+ *
+ * Why neither triggers nor RETURNING (which SQLite runs as a trigger): either makes
+ * every upsert a statement that writes more than one table and may abort, so SQLite
+ * keeps a statement journal for it, which spills to a temporary file at 64 KiB:
+ * measured with bench_store at 100k, two 16 KiB writes to /var/tmp per record and half
+ * the upsert rate (35k instead of 71-76k records/s). The upsert looks the rowid up.
  *
  * The log keeps its last SQ_LOG_KEEP entries: a cache older than that rebuilds, which
  * costs no more than patching that many rows would. */
@@ -23,18 +31,24 @@
 
 #define SQ_LOG_KEEP 200000
 
-static int exists(sq_backend *b, const char *type, const char *name, bool *found, cs_error *err)
+/* Reports which of `a` and `b` exist in the schema. */
+static int schema_has(sq_backend *b, const char *a, const char *bn, bool *has_a, bool *has_b,
+                      cs_error *err)
 {
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2", &st, err);
+    int rc = sq_prepare(b, "SELECT name FROM sqlite_master WHERE name IN (?1, ?2)", &st, err);
     if (rc) return rc;
-    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, bn, -1, SQLITE_STATIC);
+    *has_a = *has_b = false;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (name && !strcmp(name, a)) *has_a = true;
+        if (name && !strcmp(name, bn)) *has_b = true;
+    }
     sqlite3_finalize(st);
-    if (s != SQLITE_ROW && s != SQLITE_DONE) return sq_fail(b, s, "reading the schema", err);
-    *found = s == SQLITE_ROW;
-    return 0;
+    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "reading the schema", err);
 }
 
 static int add_marker(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
@@ -50,33 +64,52 @@ static int add_marker(sq_backend *b, const char *tbl, int64_t version, cs_error 
     return s == SQLITE_DONE ? 0 : sq_fail(b, s, "writing the change log", err);
 }
 
-int sq_log_ensure(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
+int sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **out,
+                cs_error *err)
 {
-    char name[64];
-    snprintf(name, sizeof name, "%s_log", tbl);
-    bool found = false;
-    int rc = exists(b, "table", name, &found, err);
-    if (rc || found) return rc;
-    /* A collection written by a version without the log: log from now on. Nothing has
-     * changed since `version`, so its marker lets caches at that version patch. */
-    static const char *const ddl[] = {
-        "CREATE TABLE \"%1$s_log\" (seq INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER, "
-        "version INTEGER)",
-        "CREATE INDEX \"%1$s_log_version\" ON \"%1$s_log\"(version) WHERE version IS NOT NULL",
-        "CREATE TRIGGER \"%1$s_ins\" AFTER INSERT ON \"%1$s\" BEGIN "
-        "INSERT INTO \"%1$s_log\"(row) VALUES (NEW.rowid); END",
-        "CREATE TRIGGER \"%1$s_upd\" AFTER UPDATE ON \"%1$s\" BEGIN "
-        "INSERT INTO \"%1$s_log\"(row) VALUES (OLD.rowid); "
-        "INSERT INTO \"%1$s_log\"(row) SELECT NEW.rowid WHERE NEW.rowid != OLD.rowid; END",
-        "CREATE TRIGGER \"%1$s_del\" AFTER DELETE ON \"%1$s\" BEGIN "
-        "INSERT INTO \"%1$s_log\"(row) VALUES (OLD.rowid); END",
-    };
-    char sql[512];
-    for (size_t i = 0; !rc && i < sizeof ddl / sizeof ddl[0]; i++) {
-        snprintf(sql, sizeof sql, ddl[i], tbl);
+    char log[64], trig[64], sql[256];
+    snprintf(log, sizeof log, "%s_log", tbl);
+    snprintf(trig, sizeof trig, "%s_ins", tbl);
+    bool has_log, has_trig;
+    int rc = schema_has(b, log, trig, &has_log, &has_trig, err);
+    /* Collections written by the version that filled the log with triggers: the write
+     * paths log now, so the triggers go (they would only log every row twice). */
+    static const char *const old_triggers[] = {"_ins", "_upd", "_del"};
+    for (size_t i = 0; !rc && has_trig && i < 3; i++) {
+        snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS \"%s%s\"", tbl, old_triggers[i]);
         rc = sq_exec(b, sql, err);
     }
-    return rc ? rc : add_marker(b, tbl, version, err);
+    if (!rc && !has_log) {
+        /* A collection written by a version without the log: log from now on. Nothing
+         * has changed since `version`, so its marker lets caches at that version patch. */
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE \"%s\" (seq INTEGER PRIMARY KEY, row INTEGER, version INTEGER)",
+                 log);
+        rc = sq_exec(b, sql, err);
+        if (!rc) {
+            snprintf(sql, sizeof sql,
+                     "CREATE INDEX \"%s_version\" ON \"%s\"(version) WHERE version IS NOT NULL",
+                     log, log);
+            rc = sq_exec(b, sql, err);
+        }
+        if (!rc) rc = add_marker(b, tbl, version, err);
+    }
+    if (rc || !out) return rc;
+    snprintf(sql, sizeof sql, "INSERT INTO \"%s\"(row) VALUES (?1)", log);
+    return sq_prepare(b, sql, out, err);
+}
+
+int sq_log_row(sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err)
+{
+    sqlite3_bind_int64(st, 1, row);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "writing the change log", err);
+}
+
+void sq_log_close(sqlite3_stmt *st)
+{
+    sqlite3_finalize(st);
 }
 
 int sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
@@ -95,8 +128,8 @@ int sq_log_since(sq_backend *b, const char *tbl, int64_t version, size_t max_row
     memset(out, 0, sizeof *out);
     char name[64], sql[256];
     snprintf(name, sizeof name, "%s_log", tbl);
-    bool found = false;
-    int rc = exists(b, "table", name, &found, err);
+    bool found, unused;
+    int rc = schema_has(b, name, name, &found, &unused, err);
     if (rc || !found) return rc ? rc : 1;
     snprintf(sql, sizeof sql, "SELECT seq FROM \"%s_log\" WHERE version = ?1", tbl);
     sqlite3_stmt *st;

@@ -6,7 +6,7 @@
  *     or the cache file "<db>.vcache/<tbl>.bin" of the vectors is current;
  *   cs_coll_<uid hex>(id TEXT PRIMARY KEY, vec BLOB, metadata TEXT) per collection:
  *     vec = dimension float32 little-endian, metadata = normalised compact JSON;
- *   cs_coll_<uid hex>_log, its change log, filled by triggers (sqlite_changelog.c).
+ *   cs_coll_<uid hex>_log, its change log, filled by the write paths (sqlite_changelog.c).
  * Table names are derived from the catalog, never from the collection name, so any
  * name (quotes, newlines, "A" next to "a") is safe and SQLite's case-insensitive
  * identifiers cannot collide. */
@@ -68,17 +68,22 @@ void sq_coll_clear(sq_coll *c);
 int sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err);
 void sq_cache_drop(sq_backend *b, const char *tbl);
 
-/* The change log of a collection (sqlite_changelog.c). sq_log_ensure creates it, with the
- * triggers that fill it, where a collection lacks it (call it in a write transaction
- * before the write; `version` is the collection's current version). sq_log_mark adds a
- * version marker and trims old entries. sq_log_since lists, ascending and distinct, the
- * rowids changed since version `version`: 0, or 1 when the log cannot tell (no log, the
- * marker pruned or of another history, more than max_rows changes): rebuild. */
+/* The change log of a collection (sqlite_changelog.c). Every write path, inside its
+ * transaction: sq_log_open (creates the log where a collection lacks it; `version` is the
+ * collection's current version) and returns the statement that sq_log_row runs for each
+ * rowid it inserts, updates or deletes; then sq_log_close. sq_bump_version ends the
+ * write with sq_log_mark, which adds a version marker and trims old entries.
+ * sq_log_since lists, ascending and distinct, the rowids changed since version
+ * `version`: 0, or 1 when the log cannot tell (no log, the marker pruned or of another
+ * history, more than max_rows changes): rebuild. */
 typedef struct sq_log_rows {
     int64_t *rows;
     size_t n, cap;
 } sq_log_rows;
-int sq_log_ensure(sq_backend *b, const char *tbl, int64_t version, cs_error *err);
+int sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **st,
+                cs_error *err);
+int sq_log_row(sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err);
+void sq_log_close(sqlite3_stmt *st);
 int sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err);
 int sq_log_since(sq_backend *b, const char *tbl, int64_t version, size_t max_rows,
                  sq_log_rows *out, cs_error *err);

@@ -15,7 +15,7 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
     int rc = sq_begin(b, true, err);
     if (rc) return rc;
     sq_coll c;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *rowid = NULL, *log = NULL;
     unsigned char *blob = malloc((size_t)dim * 4);
     if (!blob) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (!rc && !(rc = sq_coll_get(b, name, &c, err))) {
@@ -24,7 +24,7 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
             rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d, not %d",
                               name, c.dim, dim);
         else
-            rc = sq_log_ensure(b, c.tbl, c.version, err);
+            rc = sq_log_open(b, c.tbl, c.version, &log, err);
     }
     if (!rc) {
         char sql[256];
@@ -33,6 +33,13 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
                  "UPDATE SET vec = excluded.vec, metadata = excluded.metadata", c.tbl);
         rc = sq_prepare(b, sql, &st, err);
     }
+    /* The rowid to log comes from a lookup, not RETURNING: SQLite runs RETURNING as a
+     * trigger, which costs a statement journal per record (sqlite_changelog.c). */
+    if (!rc) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT rowid FROM \"%s\" WHERE id = ?1", c.tbl);
+        rc = sq_prepare(b, sql, &rowid, err);
+    }
     for (size_t i = 0; !rc && i < n; i++) {
         sq_vec_to_blob(recs[i].vector, dim, blob);
         sqlite3_bind_text(st, 1, recs[i].id, -1, SQLITE_STATIC);
@@ -40,13 +47,22 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
         sqlite3_bind_text(st, 3, recs[i].metadata_json ? recs[i].metadata_json : "{}", -1,
                           SQLITE_STATIC);
         int s = sqlite3_step(st);
-        if (s != SQLITE_DONE) {
+        if (s == SQLITE_DONE) {
+            sqlite3_bind_text(rowid, 1, recs[i].id, -1, SQLITE_STATIC);
+            s = sqlite3_step(rowid);
+            if (s == SQLITE_ROW) rc = sq_log_row(b, log, sqlite3_column_int64(rowid, 0), err);
+            else if (s == SQLITE_DONE) s = SQLITE_CORRUPT;   /* the row just written is gone */
+        }
+        if (!rc && s != SQLITE_ROW) {
             rc = sq_fail(b, s, "upsert", err);
             cs_error_prefix(err, "record '%s'", recs[i].id);
         }
+        sqlite3_reset(rowid);
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
+    sqlite3_finalize(rowid);
+    sq_log_close(log);
     free(blob);
     if (!rc) rc = sq_bump_version(b, name, c.tbl, err);
     if (!rc) return sq_commit(b, err);
@@ -54,12 +70,15 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
     return rc;
 }
 
-/* Runs `stmt` (a DELETE ... RETURNING id) to completion, collecting the ids. */
-static int collect_ids(sq_backend *b, sqlite3_stmt *st, cs_records *out, size_t *deleted,
-                       cs_error *err)
+/* Runs `stmt` (a DELETE ... RETURNING id, rowid) to completion, collecting the ids and
+ * logging the rowids. */
+static int collect_ids(sq_backend *b, sqlite3_stmt *st, sqlite3_stmt *log, cs_records *out,
+                       size_t *deleted, cs_error *err)
 {
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        int rc = sq_log_row(b, log, sqlite3_column_int64(st, 1), err);
+        if (rc) return rc;
         cs_record *r = cs_records_push(out, err);
         if (!r) return CS_E_NOMEM;
         if (!(r->id = strdup((const char *)sqlite3_column_text(st, 0))))
@@ -76,23 +95,24 @@ int sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, si
     int rc = sq_begin(b, true, err);
     if (rc) return rc;
     sq_coll c;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *log = NULL;
     size_t deleted = 0;
     if (!(rc = sq_coll_get(b, name, &c, err))) {
         sq_coll_clear(&c);
-        rc = sq_log_ensure(b, c.tbl, c.version, err);
+        rc = sq_log_open(b, c.tbl, c.version, &log, err);
     }
     if (!rc) {
         char sql[128];
-        snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE id = ?1 RETURNING id", c.tbl);
+        snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE id = ?1 RETURNING id, rowid", c.tbl);
         rc = sq_prepare(b, sql, &st, err);
     }
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
-        rc = collect_ids(b, st, out, &deleted, err);
+        rc = collect_ids(b, st, log, out, &deleted, err);
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
+    sq_log_close(log);
     if (!rc && deleted) rc = sq_bump_version(b, name, c.tbl, err);
     if (!rc) return sq_commit(b, err);
     sq_rollback(b);
@@ -106,24 +126,25 @@ int sq_delete_filter(cs_backend *base, const char *name, const cs_filter *filter
     int rc = sq_begin(b, true, err);
     if (rc) return rc;
     sq_coll c;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *log = NULL;
     size_t deleted = 0;
     sq_sql s = {0};
     if (!(rc = sq_coll_get(b, name, &c, err))) {
         sq_coll_clear(&c);
-        rc = sq_log_ensure(b, c.tbl, c.version, err);
+        rc = sq_log_open(b, c.tbl, c.version, &log, err);
     }
     if (!rc) {
         char head[96];
         snprintf(head, sizeof head, "DELETE FROM \"%s\" WHERE ", c.tbl);
         sq_sql_add(&s, head);
         sq_sql_filter(&s, filter);
-        sq_sql_add(&s, " RETURNING id");
+        sq_sql_add(&s, " RETURNING id, rowid");
         if (s.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
         else if (!(rc = sq_prepare(b, s.sql, &st, err)) && !(rc = sq_sql_bind(b, st, &s, 1, err)))
-            rc = collect_ids(b, st, out, &deleted, err);
+            rc = collect_ids(b, st, log, out, &deleted, err);
     }
     sqlite3_finalize(st);
+    sq_log_close(log);
     sq_sql_free(&s);
     if (!rc && deleted) rc = sq_bump_version(b, name, c.tbl, err);
     if (!rc) return sq_commit(b, err);
