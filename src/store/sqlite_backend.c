@@ -129,11 +129,7 @@ void sq_cache_drop(sq_backend *b, const char *tbl)
         sq_cache *c = *pp;
         if (!strcmp(c->tbl, tbl)) {
             *pp = c->next;
-            if (c->saving) pthread_join(c->saver, NULL);
-            free(c->file);
-            free(c->tbl);
-            cs_vcache_free(&c->vc);
-            free(c);
+            sq_cache_free(c);
             return;
         }
     }

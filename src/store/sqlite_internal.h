@@ -19,15 +19,23 @@
 #include "store/store_internal.h"
 #include "store/vcache.h"
 
-/* The vectors and metadata of one collection as last read, in rowid order, for the exact
- * scan and for evaluating filters without going through SQLite row by row: a mapping of
- * the persistent cache file when it is current, else built from SQLite (vcache.h). */
+/* The vectors and metadata of one collection as last read, for the exact scan and for
+ * evaluating filters without going through SQLite row by row (sqlite_cache.c): a base
+ * (a mapping of the persistent cache file, or built from SQLite; vcache.h) minus the
+ * `dead` base positions plus the `delta` rows, which together are the rows in rowid
+ * order. A write changes only the dead list and the small delta, so the query after it
+ * reads the changed rows instead of copying every vector; the delta is folded into a
+ * new base once it grows (sqlite_cache.c). */
 typedef struct sq_cache {
     struct sq_cache *next;
     char *tbl;
-    cs_vcache vc;     /* vc.gen is the catalog version it reflects */
-    char *file;       /* cache file being written in the background (sqlite_read.c) */
-    pthread_t saver;  /* reads vc only; joined before vc is freed (sq_cache_drop) */
+    int64_t gen;      /* the catalog version the rows reflect */
+    cs_vcache vc;     /* the base */
+    uint32_t *dead;   /* ascending positions in vc of rows deleted or replaced since */
+    size_t ndead;
+    cs_vcache delta;  /* rows written since the base, rowids ascending (n 0 when none) */
+    char *file;       /* cache file being written in the background */
+    pthread_t saver;  /* reads the rows only; joined before they change or are freed */
     bool saving;
 } sq_cache;
 
@@ -67,6 +75,10 @@ void sq_coll_clear(sq_coll *c);
 /* Advances the collection's version after a write and marks it in the change log. */
 int sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err);
 void sq_cache_drop(sq_backend *b, const char *tbl);
+/* The collection's cache at the catalog version read in the current transaction. */
+int sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err);
+/* Frees a cache (joining its saver first). */
+void sq_cache_free(sq_cache *k);
 
 /* The change log of a collection (sqlite_changelog.c). Every write path, inside its
  * transaction: sq_log_open (creates the log where a collection lacks it; `version` is the

@@ -1,14 +1,11 @@
-/* SQLite reads: fetch, scan and the exact top-k query. The query scans a per-collection
- * cache of the vectors (rowid order, plus float32 norms for cosine; vcache.h): kept in the
- * connection while the catalog's version is unchanged, else mapped from the cache file
- * that an earlier process wrote, else an older cache patched with the rows the change log
- * names (sqlite_changelog.c), else rebuilt from SQLite. A cold process thus pays one pass
- * over the page cache, and a query after a write reads the changed rows, instead of
- * stepping through every row. Filters are evaluated
- * in C over the cached metadata before the scan, so the result is the true top-k among
- * the matching records; unfiltered queries never touch the metadata pages and read ids
- * and metadata of the k hits only, by rowid. Every read runs in one read transaction, so
- * the version, the cache, the filter and the result rows come from the same snapshot. */
+/* SQLite reads: fetch, scan and the exact top-k query. The query scans the collection's
+ * vector cache (sqlite_cache.c: a base, minus the rows changed since, plus those rows),
+ * so a cold process pays one pass over the page cache and a query after a write reads
+ * the changed rows, instead of stepping through every row. Filters are evaluated in C
+ * over the cached metadata before the scan, so the result is the true top-k among the
+ * matching records; unfiltered queries never touch the metadata pages and read ids and
+ * metadata of the k hits only, by rowid. Every read runs in one read transaction, so the
+ * version, the cache, the filter and the result rows come from the same snapshot. */
 #include "store/sqlite_internal.h"
 
 #include <math.h>
@@ -110,232 +107,8 @@ int sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *filter
     return rc;
 }
 
-/* Builds the cache from SQLite: every row's vector, norm and metadata in rowid order. */
-static int cache_build(sq_backend *b, const sq_coll *c, cs_vcache *vc, cs_error *err)
-{
-    char sql[128];
-    sqlite3_stmt *st;
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c->tbl);
-    int rc = sq_prepare(b, sql, &st, err);
-    if (rc) return rc;
-    int s = sqlite3_step(st);
-    int64_t n = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (s != SQLITE_ROW) return sq_fail(b, s, "counting records", err);
-    if (n > (int64_t)UINT32_MAX) return cs_error_set(err, CS_E_TOO_LARGE, "too many records");
-    if (cs_vcache_init(vc, c->dim, (size_t)n, c->version))
-        return cs_error_set(err, CS_E_NOMEM, "out of memory caching %lld vectors", (long long)n);
-    snprintf(sql, sizeof sql, "SELECT rowid, vec, metadata FROM \"%s\" ORDER BY rowid", c->tbl);
-    if ((rc = sq_prepare(b, sql, &st, err))) return rc;
-    size_t dim = (size_t)c->dim;
-    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t rowid = sqlite3_column_int64(st, 0);
-        if (sqlite3_column_bytes(st, 1) != c->dim * 4) {
-            rc = cs_error_set(err, CS_E_FORMAT, "stored vector at rowid %lld has %d bytes, not %d",
-                              (long long)rowid, sqlite3_column_bytes(st, 1), c->dim * 4);
-            break;
-        }
-        if (vc->n == vc->cap) {   /* same snapshot as the count: cannot happen */
-            rc = cs_error_set(err, CS_E_INTERNAL, "table '%s' grew during a read", c->tbl);
-            break;
-        }
-        float *v = vc->vecs + vc->n * dim;   /* decoded in place, no copy */
-        sq_blob_to_vec(sqlite3_column_blob(st, 1), c->dim, v);
-        const char *m = (const char *)sqlite3_column_text(st, 2);
-        if (cs_vcache_append(vc, rowid, v, cs_vscan_norm2(v, dim), m,
-                             (size_t)sqlite3_column_bytes(st, 2)))
-            rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
-    }
-    if (!rc && s != SQLITE_DONE) rc = sq_fail(b, s, "reading vectors", err);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static void *save_job(void *arg)
-{
-    sq_cache *k = arg;
-    (void)cs_vcache_save(&k->vc, k->tbl, k->file);   /* best effort */
-    return NULL;
-}
-
-/* Writes the cache file for the next process on a thread of its own, so that the query
- * that had to build the cache is not delayed by ~200 MB of writes per 100k 512-d rows:
- * the thread only reads k->vc, which stays unchanged until sq_cache_drop joins it (on
- * the next version, drop or close). Synchronously when no thread can be started. */
-static void save_async(sq_cache *k, const char *file)
-{
-    if (!(k->file = strdup(file))) return;
-    if (pthread_create(&k->saver, NULL, save_job, k) == 0) k->saving = true;
-    else save_job(k);
-}
-
-/* The changed rows' current content, read in this transaction: row i of `rows` is present
- * (vector at vecs + i * dim, metadata) or deleted. */
 typedef struct {
-    float *vecs;
-    char **meta;
-    size_t *meta_len;
-    bool *present;
-} changed_rows;
-
-static void changed_free(changed_rows *c, size_t n)
-{
-    for (size_t i = 0; c->meta && i < n; i++) free(c->meta[i]);
-    free(c->vecs);
-    free(c->meta);
-    free(c->meta_len);
-    free(c->present);
-}
-
-static int changed_read(sq_backend *b, const sq_coll *c, const sq_log_rows *log, changed_rows *ch,
-                        size_t *n_present, cs_error *err)
-{
-    size_t n = log->n, dim = (size_t)c->dim;
-    *n_present = 0;
-    ch->vecs = malloc((n ? n : 1) * dim * sizeof(float));
-    ch->meta = calloc(n ? n : 1, sizeof *ch->meta);
-    ch->meta_len = calloc(n ? n : 1, sizeof *ch->meta_len);
-    ch->present = calloc(n ? n : 1, sizeof *ch->present);
-    if (!ch->vecs || !ch->meta || !ch->meta_len || !ch->present)
-        return cs_error_set(err, CS_E_NOMEM, "out of memory reading changed rows");
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT vec, metadata FROM \"%s\" WHERE rowid = ?1", c->tbl);
-    sqlite3_stmt *st;
-    int rc = sq_prepare(b, sql, &st, err);
-    for (size_t i = 0; !rc && i < n; i++) {
-        sqlite3_bind_int64(st, 1, log->rows[i]);
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) {
-            if (sqlite3_column_bytes(st, 0) != c->dim * 4) {
-                rc = cs_error_set(err, CS_E_FORMAT, "stored vector at rowid %lld has %d bytes, not %d",
-                                  (long long)log->rows[i], sqlite3_column_bytes(st, 0), c->dim * 4);
-            } else {
-                sq_blob_to_vec(sqlite3_column_blob(st, 0), c->dim, ch->vecs + i * dim);
-                size_t len = (size_t)sqlite3_column_bytes(st, 1);
-                const char *m = (const char *)sqlite3_column_text(st, 1);
-                if (!(ch->meta[i] = malloc(len + 1)))
-                    rc = cs_error_set(err, CS_E_NOMEM, "out of memory reading changed rows");
-                else {
-                    if (len) memcpy(ch->meta[i], m, len);
-                    ch->meta[i][len] = 0;
-                    ch->meta_len[i] = len;
-                    ch->present[i] = true;
-                    (*n_present)++;
-                }
-            }
-        } else if (s != SQLITE_DONE) {
-            rc = sq_fail(b, s, "reading changed rows", err);
-        }
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* First position in [from, n) whose rowid is >= row. */
-static size_t rowid_lower_bound(const cs_vcache *vc, size_t from, int64_t row)
-{
-    size_t lo = from, hi = vc->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (vc->rowids[mid] < row) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-/* Brings an older cache up to the version read in this transaction from the change log:
- * the unchanged rows are copied in runs, the changed ones read from SQLite (replaced,
- * inserted in rowid order, or left out when deleted). Returns 0 with `out` filled, 1
- * when the log cannot tell what changed (rebuild instead), or an error. */
-static int cache_patch(sq_backend *b, const sq_coll *c, const cs_vcache *old, cs_vcache *out,
-                       cs_error *err)
-{
-    sq_log_rows log;
-    int rc = sq_log_since(b, c->tbl, old->gen, old->n / 2, &log, err);
-    if (rc) return rc;
-    changed_rows ch = {0};
-    size_t n_present = 0;
-    rc = changed_read(b, c, &log, &ch, &n_present, err);
-    size_t meta_bytes = (size_t)old->meta_off[old->n];
-    for (size_t i = 0; !rc && i < log.n; i++) meta_bytes += ch.meta_len[i];
-    if (!rc && (cs_vcache_init(out, c->dim, old->n + n_present, c->version) ||
-                cs_vcache_reserve_meta(out, meta_bytes)))
-        rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching %zu vectors", old->n + n_present);
-    size_t at = 0, dim = (size_t)c->dim;
-    for (size_t i = 0; !rc && i < log.n; i++) {
-        size_t to = rowid_lower_bound(old, at, log.rows[i]);
-        if (cs_vcache_append_rows(out, old, at, to)) rc = -1;
-        at = to < old->n && old->rowids[to] == log.rows[i] ? to + 1 : to;
-        const float *v = ch.vecs + i * dim;
-        if (!rc && ch.present[i] &&
-            cs_vcache_append(out, log.rows[i], v, cs_vscan_norm2(v, dim), ch.meta[i], ch.meta_len[i]))
-            rc = -1;
-    }
-    if (!rc && cs_vcache_append_rows(out, old, at, old->n)) rc = -1;
-    if (rc == -1) rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
-    if (rc) cs_vcache_free(out);
-    changed_free(&ch, log.n);
-    sq_log_rows_free(&log);
-    return rc;
-}
-
-/* The collection's cache at the catalog version read in this transaction: the one kept
- * in this connection, else the cache file when current, else an older cache (this
- * connection's or the file) patched from the change log, else built from SQLite; a new
- * one is saved for the next process (best effort: a read-only directory just skips it). */
-static int cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
-{
-    sq_cache *kept = NULL;
-    for (sq_cache *k = b->caches; k; k = k->next)
-        if (!strcmp(k->tbl, c->tbl) && k->vc.dim == c->dim) {
-            if (k->vc.gen == c->version) {
-                *out = k;
-                return 0;
-            }
-            kept = k;
-        }
-    sq_cache *k = calloc(1, sizeof *k);
-    if (!k || !(k->tbl = strdup(c->tbl))) {
-        free(k);
-        return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    }
-    char file[4096];
-    bool persist = !cs_vcache_path(b->path, c->tbl, file, sizeof file);
-    int rc = 1;
-    if (persist) rc = cs_vcache_open(file, c->tbl, c->dim, c->version, &k->vc);
-    if (rc) {
-        cs_vcache older = {0};
-        const cs_vcache *base = kept ? &kept->vc : NULL;
-        if (!base && persist && !cs_vcache_open(file, c->tbl, c->dim, CS_VCACHE_ANY_GEN, &older))
-            base = &older;
-        rc = base ? cache_patch(b, c, base, &k->vc, err) : 1;
-        cs_vcache_free(&older);
-        if (rc == 0) b->cache_patches++;
-        if (rc == 1) {
-            sq_cache_drop(b, c->tbl);   /* frees memory before the full build */
-            rc = cache_build(b, c, &k->vc, err);
-            if (rc == 0) b->cache_builds++;
-        }
-        if (rc) {
-            cs_vcache_free(&k->vc);
-            free(k->tbl);
-            free(k);
-            return rc;
-        }
-        sq_cache_drop(b, c->tbl);
-        if (persist) save_async(k, file);
-    } else {
-        sq_cache_drop(b, c->tbl);
-    }
-    k->next = b->caches;
-    b->caches = k;
-    *out = k;
-    return 0;
-}
-
-typedef struct {
-    const sq_cache *k;
+    const cs_vcache *k;
     const cs_filter_eval *e;
     size_t from, to, n;
     uint32_t *out;   /* room for to - from positions */
@@ -345,7 +118,7 @@ typedef struct {
 static void *run_filter(void *arg)
 {
     filter_job *j = arg;
-    const cs_vcache *k = &j->k->vc;
+    const cs_vcache *k = j->k;
     for (size_t i = j->from; i < j->to; i++) {
         int m = cs_filter_eval_text(j->e, k->meta + k->meta_off[i],
                                     (size_t)(k->meta_off[i + 1] - k->meta_off[i]));
@@ -361,14 +134,14 @@ static void *run_filter(void *arg)
 /* Positions (in the cache) of the rows matching the filter, in row order, evaluated in C
  * over the cached metadata (same jsonb rules as the SQL function, without a SQLite row
  * step and function call per record), split over threads for large collections. */
-static int filter_rows(const sq_cache *k, const cs_filter *f, uint32_t **rows, size_t *nrows,
+static int filter_rows(const cs_vcache *k, const cs_filter *f, uint32_t **rows, size_t *nrows,
                        cs_error *err)
 {
     cs_filter_eval *e;
     int rc = cs_filter_eval_new(f, &e, err);
     if (rc) return rc;
     /* Evaluating a filter costs about as much per row as scanning ~64 floats. */
-    size_t total = k->vc.n;
+    size_t total = k->n;
     int t = cs_vscan_threads(total * 64);
     uint32_t *r = malloc((total ? total : 1) * sizeof *r);
     filter_job *jobs = calloc((size_t)t, sizeof *jobs);
@@ -410,15 +183,94 @@ static int filter_rows(const sq_cache *k, const cs_filter *f, uint32_t **rows, s
     return 0;
 }
 
-static int emit_hits(sq_backend *b, const sq_coll *c, const sq_cache *k, const cs_query *q,
-                     const cs_vscan_hit *hits, long nh, cs_records *out, cs_error *err)
+/* A ranked row of the view: its rowid, its vector and its distance to the query. */
+typedef struct {
+    int64_t rowid;
+    const float *vec;
+    double dist;
+} view_hit;
+
+/* The ranking of vscan.c across the base and the delta: by distance, NaN last, then by
+ * rowid, which is the order positions have in a cache built in one piece. */
+static bool ranks_after(const view_hit *a, const view_hit *b)
+{
+    bool an = isnan(a->dist), bn = isnan(b->dist);
+    if (an != bn) return an;
+    if (!an && a->dist != b->dist) return a->dist > b->dist;
+    return a->rowid > b->rowid;
+}
+
+static bool is_dead(const uint32_t *dead, size_t ndead, uint32_t pos)
+{
+    size_t lo = 0, hi = ndead;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (dead[mid] < pos) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < ndead && dead[lo] == pos;
+}
+
+/* Removes the dead positions from the ascending list rows[0..n); returns the new n. */
+static size_t drop_dead(uint32_t *rows, size_t n, const uint32_t *dead, size_t ndead)
+{
+    size_t m = 0;
+    for (size_t i = 0, d = 0; i < n; i++) {
+        while (d < ndead && dead[d] < rows[i]) d++;
+        if (d == ndead || dead[d] != rows[i]) rows[m++] = rows[i];
+    }
+    return m;
+}
+
+/* The top `want` live rows of one part of the view (the base with its dead positions, or
+ * the delta), matching the filter when there is one. Unfiltered, the scan asks for
+ * `want + ndead` and skips the dead among them, which leaves exactly the top `want` of
+ * the live rows without listing them. */
+static int scan_part(const cs_vcache *vc, const uint32_t *dead, size_t ndead, const cs_query *q,
+                     const cs_filter *filter, view_hit **out, size_t *nout, cs_error *err)
+{
+    *out = NULL;
+    *nout = 0;
+    size_t want = (size_t)q->limit, n = vc->n, dim = (size_t)vc->dim, ask = want + ndead;
+    if (!n || !want) return 0;
+    uint32_t *rows = NULL;
+    if (filter) {
+        int rc = filter_rows(vc, filter, &rows, &n, err);
+        if (rc) return rc;
+        n = drop_dead(rows, n, dead, ndead);
+        ask = want;
+    }
+    if (ask > n) ask = n;
+    cs_vscan_hit *hits = malloc((ask ? ask : 1) * sizeof *hits);
+    view_hit *v = malloc((want < ask ? want : ask ? ask : 1) * sizeof *v);
+    long nh = hits && v ? cs_vscan_topk(q->measure, q->vector, vc->vecs, vc->norms2, dim, rows, n,
+                                        ask, hits)
+                        : -1;
+    for (long i = 0; i < nh && *nout < want; i++) {
+        uint32_t pos = hits[i].row;
+        if (!filter && is_dead(dead, ndead, pos)) continue;
+        v[(*nout)++] = (view_hit){vc->rowids[pos], vc->vecs + (size_t)pos * dim, hits[i].dist};
+    }
+    free(rows);
+    free(hits);
+    if (nh < 0) {
+        free(v);
+        *nout = 0;
+        return cs_error_set(err, CS_E_NOMEM, "out of memory scanning");
+    }
+    *out = v;
+    return 0;
+}
+
+static int emit_hits(sq_backend *b, const sq_coll *c, const cs_query *q, const view_hit *hits,
+                     size_t nh, cs_records *out, cs_error *err)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT id, metadata FROM \"%s\" WHERE rowid = ?1", c->tbl);
     sqlite3_stmt *st;
     int rc = sq_prepare(b, sql, &st, err);
-    for (long i = 0; !rc && i < nh; i++) {
-        sqlite3_bind_int64(st, 1, k->vc.rowids[hits[i].row]);
+    for (size_t i = 0; !rc && i < nh; i++) {
+        sqlite3_bind_int64(st, 1, hits[i].rowid);
         int s = sqlite3_step(st);
         if (s != SQLITE_ROW) {
             rc = s == SQLITE_DONE ? cs_error_set(err, CS_E_INTERNAL, "row vanished during query")
@@ -432,8 +284,7 @@ static int emit_hits(sq_backend *b, const sq_coll *c, const sq_cache *k, const c
                 if (!(r->vector = malloc((size_t)c->dim * sizeof(float))))
                     rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
                 else
-                    memcpy(r->vector, k->vc.vecs + (size_t)hits[i].row * (size_t)c->dim,
-                           (size_t)c->dim * sizeof(float));
+                    memcpy(r->vector, hits[i].vec, (size_t)c->dim * sizeof(float));
             }
         }
         sqlite3_reset(st);
@@ -450,32 +301,30 @@ int sq_query(cs_backend *base, const char *name, int dim, const cs_query *q, con
     if (rc) return rc;
     sq_coll c;
     sq_cache *k = NULL;
-    uint32_t *rows = NULL;
-    cs_vscan_hit *hits = NULL;
+    view_hit *hb = NULL, *hd = NULL, *merged = NULL;
+    size_t nb = 0, nd = 0, n = 0;
     if ((rc = sq_coll_get(b, name, &c, err))) goto done;
     sq_coll_clear(&c);
     if (c.dim != dim) {
         rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d", name, c.dim);
         goto done;
     }
-    if ((rc = cache_get(b, &c, &k, err))) goto done;
-    size_t n = k->vc.n;
-    if (filter && (rc = filter_rows(k, filter, &rows, &n, err))) goto done;
-    size_t want = (size_t)q->limit;
-    if (!(hits = malloc((want ? want : 1) * sizeof *hits))) {
+    if ((rc = sq_cache_get(b, &c, &k, err)) ||
+        (rc = scan_part(&k->vc, k->dead, k->ndead, q, filter, &hb, &nb, err)) ||
+        (rc = scan_part(&k->delta, NULL, 0, q, filter, &hd, &nd, err)))
+        goto done;
+    /* Both lists are ranked: merge them up to the limit. */
+    if (!(merged = malloc((nb + nd ? nb + nd : 1) * sizeof *merged))) {
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
         goto done;
     }
-    long nh = cs_vscan_topk(q->measure, q->vector, k->vc.vecs, k->vc.norms2, (size_t)dim, rows, n, want,
-                            hits);
-    if (nh < 0) {
-        rc = cs_error_set(err, CS_E_NOMEM, "out of memory scanning");
-        goto done;
-    }
-    rc = emit_hits(b, &c, k, q, hits, nh, out, err);
+    for (size_t i = 0, j = 0; n < (size_t)q->limit && (i < nb || j < nd);)
+        merged[n++] = j == nd || (i < nb && !ranks_after(&hb[i], &hd[j])) ? hb[i++] : hd[j++];
+    rc = emit_hits(b, &c, q, merged, n, out, err);
 done:
-    free(rows);
-    free(hits);
+    free(hb);
+    free(hd);
+    free(merged);
     sq_rollback(b);
     return rc;
 }

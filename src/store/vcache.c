@@ -131,7 +131,7 @@ int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_v
 static float *alloc_vectors(size_t bytes)
 {
     const size_t huge = (size_t)2 << 20;
-    if (bytes < 2 * huge) return aligned_alloc(64, align64(bytes));
+    if (bytes < huge) return aligned_alloc(64, align64(bytes));
     size_t rounded = (bytes + huge - 1) & ~(huge - 1);
     float *p = aligned_alloc(huge, rounded);
     if (p) madvise(p, rounded, MADV_HUGEPAGE);   /* advice only: ignored where unsupported */
@@ -260,11 +260,55 @@ static int split(const char *file, char *dir, size_t cap, const char **base)
     return 0;
 }
 
-int cs_vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
+/* Writes one region of the file: for each run, the bytes at src_field(run) of `size`
+ * per row. Returns 0 or -1. */
+static int put_runs(int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *runs, size_t nruns,
+                    size_t field, size_t size)
+{
+    for (size_t i = 0; i < nruns; i++) {
+        const cs_vcache *v = runs[i].src;
+        const char *base = field == 0 ? (const char *)v->vecs
+                         : field == 1 ? (const char *)v->norms2 : (const char *)v->rowids;
+        size_t len = (runs[i].to - runs[i].from) * size;
+        if (i == 0 ? put_at(fd, pos, off, base + runs[i].from * size, len)
+                   : put(fd, base + runs[i].from * size, len))
+            return -1;
+        if (i) *pos += len;
+    }
+    return nruns ? 0 : put_at(fd, pos, off, NULL, 0);
+}
+
+/* The metadata offsets of the concatenated runs, rebased, in chunks. */
+static int put_meta_offsets(int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *runs,
+                            size_t nruns)
+{
+    uint64_t buf[1024], used = 0;
+    size_t nb = 1;
+    buf[0] = 0;
+    if (put_at(fd, pos, off, NULL, 0)) return -1;
+    for (size_t i = 0; i < nruns; i++) {
+        const cs_vcache *v = runs[i].src;
+        uint64_t m0 = v->meta_off[runs[i].from];
+        for (size_t r = runs[i].from; r < runs[i].to; r++) {
+            buf[nb++] = used + (v->meta_off[r + 1] - m0);
+            if (nb == 1024) {
+                if (put(fd, buf, sizeof buf)) return -1;
+                *pos += sizeof buf;
+                nb = 0;
+            }
+        }
+        used += v->meta_off[runs[i].to] - m0;
+    }
+    *pos += nb * sizeof *buf;
+    return put(fd, buf, nb * sizeof *buf);
+}
+
+int cs_vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
+                        const char *tbl, const char *file)
 {
     char dir[4096], tmp[4200];
     const char *base;
-    if (vc->map || split(file, dir, sizeof dir, &base)) return -1;
+    if (split(file, dir, sizeof dir, &base)) return -1;
     if (mkdir(dir, 0777) && errno != EEXIST) return -1;
     sweep(dir, base, false);
     uint64_t r = 0;
@@ -275,29 +319,45 @@ int cs_vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
     memcpy(h.magic, VC_MAGIC, 8);
     h.format = VC_FORMAT;
     h.endian = VC_ENDIAN;
-    h.dim = (uint32_t)vc->dim;
-    h.n = vc->n;
-    h.meta_len = vc->meta_off[vc->n];
-    h.gen = vc->gen;
+    h.dim = (uint32_t)dim;
+    for (size_t i = 0; i < nruns; i++) {
+        h.n += runs[i].to - runs[i].from;
+        h.meta_len += runs[i].src->meta_off[runs[i].to] - runs[i].src->meta_off[runs[i].from];
+    }
+    h.gen = gen;
     snprintf(h.tbl, sizeof h.tbl, "%s", tbl);
     layout(&h);
     h.sum = fnv1a(&h, offsetof(vc_header, sum));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) return -1;
     uint64_t pos = 0;
-    size_t n = vc->n, d = (size_t)vc->dim;
+    size_t d = (size_t)dim;
     int rc = put_at(fd, &pos, 0, &h, sizeof h);
-    if (!rc) rc = put_at(fd, &pos, h.off_vecs, vc->vecs, n * d * sizeof(float));
-    if (!rc) rc = put_at(fd, &pos, h.off_norms, vc->norms2, n * sizeof(float));
-    if (!rc) rc = put_at(fd, &pos, h.off_rowids, vc->rowids, n * sizeof(int64_t));
-    if (!rc) rc = put_at(fd, &pos, h.off_meta_off, vc->meta_off, (n + 1) * sizeof(uint64_t));
-    if (!rc) rc = put_at(fd, &pos, h.off_meta, vc->meta, h.meta_len);
+    if (!rc) rc = put_runs(fd, &pos, h.off_vecs, runs, nruns, 0, d * sizeof(float));
+    if (!rc) rc = put_runs(fd, &pos, h.off_norms, runs, nruns, 1, sizeof(float));
+    if (!rc) rc = put_runs(fd, &pos, h.off_rowids, runs, nruns, 2, sizeof(int64_t));
+    if (!rc) rc = put_meta_offsets(fd, &pos, h.off_meta_off, runs, nruns);
+    for (size_t i = 0; !rc && i < nruns; i++) {
+        const cs_vcache *v = runs[i].src;
+        uint64_t m0 = v->meta_off[runs[i].from], len = v->meta_off[runs[i].to] - m0;
+        rc = i == 0 ? put_at(fd, &pos, h.off_meta, v->meta + m0, (size_t)len)
+                    : put(fd, v->meta + m0, (size_t)len);
+        if (i) pos += len;
+    }
+    if (!rc && !nruns) rc = put_at(fd, &pos, h.off_meta, NULL, 0);
     /* No fsync: after a crash the file is absent, old (its generation no longer matches)
      * or fails the size/header checks; SQLite remains the source of truth. */
     if (close(fd)) rc = -1;
     if (!rc && rename(tmp, file)) rc = -1;
     if (rc) unlink(tmp);
     return rc;
+}
+
+int cs_vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
+{
+    if (vc->map) return -1;
+    cs_vcache_run run = {vc, 0, vc->n};
+    return cs_vcache_save_runs(&run, vc->n ? 1 : 0, vc->dim, vc->gen, tbl, file);
 }
 
 void cs_vcache_remove(const char *file)

@@ -57,6 +57,15 @@ int cs_vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, siz
  * simply keep using the in-memory copy. */
 int cs_vcache_save(const cs_vcache *vc, const char *tbl, const char *file);
 
+/* The same for rows [from, to) of each run's cache, concatenated in order (their rowids
+ * ascending across runs): a cache kept as a base plus changes is saved as one file. */
+typedef struct cs_vcache_run {
+    const cs_vcache *src;
+    size_t from, to;
+} cs_vcache_run;
+int cs_vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
+                        const char *tbl, const char *file);
+
 /* Removes the cache file of a dropped collection and the directory once empty. */
 void cs_vcache_remove(const char *file);
 

@@ -215,6 +215,48 @@ int main(void)
     counts(sb, &built, &patched);
     CHECK_MSG(built == 0 && patched == 3, "B after rowid reuse: built %lu, patched %lu", built, patched);
 
+    /* A chain of small writes in one connection: each query keeps the base and patches
+     * the dead list and delta of the previous view (rows changed again, a delta row
+     * deleted, vectors equal to a base row's on both sides of it in rowid order). */
+    upsert_range(ca, 200, 210, "e");
+    same_answers(ca, "chain 1");
+    upsert_range(ca, 205, 215, "e");
+    const char *again[1] = {"r206"};
+    CHECK_OK(cs_collection_delete_ids(ca, again, 1, &del, &E), &E);
+    CHECK(del.n == 1);
+    cs_records_free(&del);
+    const char *src[1] = {"r300"};
+    cs_records got = {0};
+    CHECK_OK(cs_collection_fetch(ca, src, 1, &got, &E), &E);
+    CHECK(got.n == 1 && got.items[0].vector);
+    if (got.n == 1 && got.items[0].vector) {
+        cs_record_in twins[2] = {{"r2", got.items[0].vector, "{\"g\":0,\"tag\":\"e\"}"},
+                                 {"dup300", got.items[0].vector, "{\"g\":0,\"tag\":\"e\"}"}};
+        CHECK_OK(cs_collection_upsert(ca, twins, 2, &E), &E);
+    }
+    cs_records_free(&got);
+    same_answers(ca, "chain 2");
+    CHECK_OK(cs_collection_delete_filter(ca, "{\"tag\":{\"$eq\":\"e\"}}", &del, &E), &E);
+    CHECK_MSG(del.n == 16, "the chain's filtered delete removed %zu, not 16", del.n);
+    cs_records_free(&del);
+    upsert_range(ca, 230, 232, "e");
+    same_answers(ca, "chain 3");
+    counts(sa, &built, &patched);
+    CHECK_MSG(built == 0 && patched == 4, "A after the chain: built %lu, patched %lu", built, patched);
+    /* The file A saved from its last view (base, dead rows and delta written as one) is
+     * current for the next process. */
+    cs_collection_free(ca);
+    cs_store_close(sa);   /* joins the writer */
+    CHECK_OK(cs_store_open(DB, &sa, &E), &E);
+    CHECK_OK(cs_store_get(sa, "c", &ca, &E), &E);
+    same_answers(ca, "file saved from a patched view");
+    counts(sa, &built, &patched);
+    CHECK_MSG(built == 0 && patched == 0, "after reopening: built %lu, patched %lu", built, patched);
+    upsert_range(ca, 240, 245, "f");   /* patched over the mapped file as the base */
+    same_answers(ca, "mapped base");
+    counts(sa, &built, &patched);
+    CHECK_MSG(built == 0 && patched == 1, "mapped base: built %lu, patched %lu", built, patched);
+
     /* More changes than half the collection: rebuilt, not patched. */
     upsert_range(ca, 0, N, "d");
     free(answer(cb, q, NULL));

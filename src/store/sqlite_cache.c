@@ -1,0 +1,314 @@
+/* The vector cache of a SQLite collection (sq_cache, sqlite_internal.h): how a query gets
+ * the rows at the version it reads, in the cheapest of four ways:
+ *   1. the cache this connection kept, when still current;
+ *   2. the cache file an earlier process saved, when current (mapped, not read);
+ *   3. an older cache (this connection's, or an older file) brought up to date from the
+ *      change log (sqlite_changelog.c): the rows it names are read from SQLite into the
+ *      delta and their old positions marked dead; the base is shared, not copied, so a
+ *      query after a write of k rows costs reading k rows. Once dead + delta rows pass
+ *      1/16 of the base the view is folded into a new base (a copy in runs), so the
+ *      scan never carries much more than the collection;
+ *   4. else a build from SQLite.
+ * A new view is saved for the next process on a thread of its own, as one file. */
+#include "store/sqlite_internal.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/vscan.h"
+
+/* Builds the cache from SQLite: every row's vector, norm and metadata in rowid order. */
+static int cache_build(sq_backend *b, const sq_coll *c, cs_vcache *vc, cs_error *err)
+{
+    char sql[128];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c->tbl);
+    int rc = sq_prepare(b, sql, &st, err);
+    if (rc) return rc;
+    int s = sqlite3_step(st);
+    int64_t n = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (s != SQLITE_ROW) return sq_fail(b, s, "counting records", err);
+    if (n > (int64_t)UINT32_MAX) return cs_error_set(err, CS_E_TOO_LARGE, "too many records");
+    if (cs_vcache_init(vc, c->dim, (size_t)n, c->version))
+        return cs_error_set(err, CS_E_NOMEM, "out of memory caching %lld vectors", (long long)n);
+    snprintf(sql, sizeof sql, "SELECT rowid, vec, metadata FROM \"%s\" ORDER BY rowid", c->tbl);
+    if ((rc = sq_prepare(b, sql, &st, err))) return rc;
+    size_t dim = (size_t)c->dim;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t rowid = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_bytes(st, 1) != c->dim * 4) {
+            rc = cs_error_set(err, CS_E_FORMAT, "stored vector at rowid %lld has %d bytes, not %d",
+                              (long long)rowid, sqlite3_column_bytes(st, 1), c->dim * 4);
+            break;
+        }
+        if (vc->n == vc->cap) {   /* same snapshot as the count: cannot happen */
+            rc = cs_error_set(err, CS_E_INTERNAL, "table '%s' grew during a read", c->tbl);
+            break;
+        }
+        float *v = vc->vecs + vc->n * dim;   /* decoded in place, no copy */
+        sq_blob_to_vec(sqlite3_column_blob(st, 1), c->dim, v);
+        const char *m = (const char *)sqlite3_column_text(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        if ((!m && len) || cs_vcache_append(vc, rowid, v, cs_vscan_norm2(v, dim), m, len))
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
+    }
+    if (!rc && s != SQLITE_DONE) rc = sq_fail(b, s, "reading vectors", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* First position in [from, n) whose rowid is >= row. */
+static size_t rowid_lower_bound(const cs_vcache *vc, size_t from, int64_t row)
+{
+    size_t lo = from, hi = vc->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (vc->rowids[mid] < row) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* The view as runs of its base and delta in rowid order (see sq_cache). */
+static int view_runs(const sq_cache *k, cs_vcache_run **out, size_t *nout)
+{
+    const cs_vcache *b = &k->vc, *x = &k->delta;
+    size_t cap = 2 * (k->ndead + x->n) + 2, n = 0;
+    cs_vcache_run *r = malloc(cap * sizeof *r);
+    if (!r) return -1;
+    size_t bi = 0, di = 0, xi = 0;
+    while (bi < b->n || xi < x->n) {
+        if (bi < b->n && di < k->ndead && k->dead[di] == bi) {
+            bi++;
+            di++;
+        } else if (xi < x->n && (bi == b->n || x->rowids[xi] < b->rowids[bi])) {
+            size_t end = bi < b->n ? rowid_lower_bound(x, xi, b->rowids[bi]) : x->n;
+            r[n++] = (cs_vcache_run){x, xi, end};
+            xi = end;
+        } else {
+            size_t end = di < k->ndead ? k->dead[di] : b->n;
+            if (xi < x->n) {
+                size_t before = rowid_lower_bound(b, bi, x->rowids[xi]);
+                if (before < end) end = before;
+            }
+            r[n++] = (cs_vcache_run){b, bi, end};
+            bi = end;
+        }
+    }
+    *out = r;
+    *nout = n;
+    return 0;
+}
+
+static void *save_job(void *arg)
+{
+    sq_cache *k = arg;
+    /* The file is for later processes: it runs on cores the queries leave idle, instead of
+     * halving the scan that follows the write which made it. */
+    struct sched_param idle = {0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+    cs_vcache_run *runs;
+    size_t n;
+    if (!view_runs(k, &runs, &n)) {   /* best effort, like the whole file */
+        (void)cs_vcache_save_runs(runs, n, k->vc.dim, k->gen, k->tbl, k->file);
+        free(runs);
+    }
+    return NULL;
+}
+
+/* Writes the cache file for the next process on a thread of its own, so that the query
+ * that had to build the cache is not delayed by ~200 MB of writes per 100k 512-d rows:
+ * the thread only reads the view, which stays unchanged until it is joined (before the
+ * view is freed or its base handed on). Synchronously when no thread can be started. */
+static void save_async(sq_cache *k, const char *file)
+{
+    if (!(k->file = strdup(file))) return;
+    if (pthread_create(&k->saver, NULL, save_job, k) == 0) k->saving = true;
+    else save_job(k);
+}
+
+static void join_saver(sq_cache *k)
+{
+    if (k->saving) pthread_join(k->saver, NULL);
+    k->saving = false;
+}
+
+void sq_cache_free(sq_cache *k)
+{
+    join_saver(k);
+    free(k->file);
+    free(k->tbl);
+    free(k->dead);
+    cs_vcache_free(&k->vc);
+    cs_vcache_free(&k->delta);
+    free(k);
+}
+
+/* Folds a view into one base (the rows copied in runs). */
+static int fold(const sq_cache *k, int dim, int64_t gen, cs_vcache *out, cs_error *err)
+{
+    cs_vcache_run *runs;
+    size_t nruns, rows = 0, bytes = 0;
+    if (view_runs(k, &runs, &nruns)) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < nruns; i++) {
+        rows += runs[i].to - runs[i].from;
+        bytes += runs[i].src->meta_off[runs[i].to] - runs[i].src->meta_off[runs[i].from];
+    }
+    int rc = cs_vcache_init(out, dim, rows, gen) || cs_vcache_reserve_meta(out, bytes);
+    for (size_t i = 0; !rc && i < nruns; i++)
+        rc = cs_vcache_append_rows(out, runs[i].src, runs[i].from, runs[i].to);
+    free(runs);
+    if (!rc) return 0;
+    cs_vcache_free(out);
+    return cs_error_set(err, CS_E_NOMEM, "out of memory caching %zu vectors", rows);
+}
+
+/* Brings the view `old` up to the version read in this transaction from the change log:
+ * the changed rows are read from SQLite into a new delta (with the old delta's other
+ * rows) and their positions in the base marked dead; `out` gets the dead list and the
+ * delta, the caller the base. Returns 0, 1 when the log cannot tell what changed
+ * (rebuild instead), or an error. */
+static int patch(sq_backend *b, const sq_coll *c, const sq_cache *old, sq_cache *out,
+                 cs_error *err)
+{
+    const cs_vcache *base = &old->vc, *delta = &old->delta;
+    sq_log_rows log;
+    int rc = sq_log_since(b, c->tbl, old->gen, (base->n - old->ndead + delta->n) / 2, &log, err);
+    if (rc) return rc;
+    size_t dim = (size_t)c->dim;
+    /* The dead list: the old one merged with the base positions of the changed rows (a
+     * row changed again is dead already). */
+    uint32_t *pos = NULL;
+    size_t npos = 0;
+    if (!rc && (!(pos = malloc((log.n + 1) * sizeof *pos)) ||
+                !(out->dead = malloc((old->ndead + log.n + 1) * sizeof *out->dead))))
+        rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    for (size_t j = 0, at = 0; !rc && j < log.n; j++) {
+        at = rowid_lower_bound(base, at, log.rows[j]);
+        if (at < base->n && base->rowids[at] == log.rows[j]) pos[npos++] = (uint32_t)at;
+    }
+    for (size_t i = 0, j = 0; !rc && (i < old->ndead || j < npos);) {
+        uint32_t next = j == npos || (i < old->ndead && old->dead[i] < pos[j]) ? old->dead[i++]
+                                                                                 : pos[j++];
+        if (!out->ndead || out->dead[out->ndead - 1] != next) out->dead[out->ndead++] = next;
+    }
+    free(pos);
+    /* The delta: the old delta's unchanged rows, and the changed rows still present read
+     * from SQLite straight into it (both in rowid order). */
+    sqlite3_stmt *st = NULL;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT vec, metadata FROM \"%s\" WHERE rowid = ?1", c->tbl);
+    if (!rc && !(rc = sq_prepare(b, sql, &st, err)) &&
+        cs_vcache_init(&out->delta, c->dim, delta->n + log.n, c->version))
+        rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching %zu vectors", log.n);
+    size_t at = 0;
+    for (size_t i = 0; !rc && i < log.n; i++) {
+        size_t to = delta->n ? rowid_lower_bound(delta, at, log.rows[i]) : 0;
+        if (cs_vcache_append_rows(&out->delta, delta, at, to)) rc = -1;
+        at = to < delta->n && delta->rowids[to] == log.rows[i] ? to + 1 : to;
+        sqlite3_bind_int64(st, 1, log.rows[i]);
+        int s = rc ? SQLITE_DONE : sqlite3_step(st);
+        if (s == SQLITE_ROW && sqlite3_column_bytes(st, 0) != c->dim * 4) {
+            rc = cs_error_set(err, CS_E_FORMAT, "stored vector at rowid %lld has %d bytes, not %d",
+                              (long long)log.rows[i], sqlite3_column_bytes(st, 0), c->dim * 4);
+        } else if (s == SQLITE_ROW) {
+            float *v = out->delta.vecs + out->delta.n * dim;   /* decoded in place */
+            sq_blob_to_vec(sqlite3_column_blob(st, 0), c->dim, v);
+            const char *m = (const char *)sqlite3_column_text(st, 1);
+            size_t len = (size_t)sqlite3_column_bytes(st, 1);
+            if ((!m && len) ||
+                cs_vcache_append(&out->delta, log.rows[i], v, cs_vscan_norm2(v, dim), m, len))
+                rc = -1;
+        } else if (s != SQLITE_DONE) {   /* SQLITE_DONE: the row was deleted */
+            rc = sq_fail(b, s, "reading changed rows", err);
+        }
+        sqlite3_reset(st);
+    }
+    if (!rc && cs_vcache_append_rows(&out->delta, delta, at, delta->n)) rc = -1;
+    sqlite3_finalize(st);
+    if (rc == -1) rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
+    if (rc) {
+        free(out->dead);
+        out->dead = NULL;
+        out->ndead = 0;
+        cs_vcache_free(&out->delta);
+    }
+    sq_log_rows_free(&log);
+    return rc;
+}
+
+/* Renews the view from `old` (kept in this connection, or mapped from an older file):
+ * patched, and folded when the changes have grown; the base moves from old to k. */
+static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs_error *err)
+{
+    int rc = patch(b, c, old, k, err);
+    if (rc) return rc;
+    join_saver(old);   /* it reads the base that moves now */
+    k->vc = old->vc;
+    memset(&old->vc, 0, sizeof old->vc);
+    if (k->ndead + k->delta.n <= k->vc.n / 16 + 64) return 0;
+    cs_vcache folded;
+    if ((rc = fold(k, c->dim, c->version, &folded, err))) return rc;
+    cs_vcache_free(&k->vc);
+    cs_vcache_free(&k->delta);
+    free(k->dead);
+    k->dead = NULL;
+    k->ndead = 0;
+    k->vc = folded;
+    return 0;
+}
+
+int sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
+{
+    sq_cache *kept = NULL;
+    for (sq_cache *k = b->caches; k; k = k->next)
+        if (!strcmp(k->tbl, c->tbl) && k->vc.dim == c->dim) {
+            if (k->gen == c->version) {
+                *out = k;
+                return 0;
+            }
+            kept = k;
+        }
+    sq_cache *k = calloc(1, sizeof *k);
+    if (!k || !(k->tbl = strdup(c->tbl))) {
+        free(k);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    k->gen = c->version;
+    char file[4096];
+    bool persist = !cs_vcache_path(b->path, c->tbl, file, sizeof file);
+    int rc = 1;
+    if (persist) rc = cs_vcache_open(file, c->tbl, c->dim, c->version, &k->vc);
+    if (rc) {
+        sq_cache older = {.tbl = k->tbl};
+        sq_cache *from = kept;
+        if (!from && persist && !cs_vcache_open(file, c->tbl, c->dim, CS_VCACHE_ANY_GEN, &older.vc)) {
+            older.gen = older.vc.gen;
+            from = &older;
+        }
+        rc = from ? renew(b, c, from, k, err) : 1;
+        cs_vcache_free(&older.vc);
+        if (rc == 0) b->cache_patches++;
+        if (rc == 1) {
+            sq_cache_drop(b, c->tbl);   /* frees memory before the full build */
+            rc = cache_build(b, c, &k->vc, err);
+            if (rc == 0) b->cache_builds++;
+        }
+        if (rc) {
+            sq_cache_free(k);
+            return rc;
+        }
+        sq_cache_drop(b, c->tbl);
+        if (persist) save_async(k, file);
+    } else {
+        sq_cache_drop(b, c->tbl);
+    }
+    k->next = b->caches;
+    b->caches = k;
+    *out = k;
+    return 0;
+}
