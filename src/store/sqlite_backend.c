@@ -308,7 +308,9 @@ static int sq_drop(cs_backend *base, const char *name, cs_error *err)
     char sql[96];
     snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s\"", c.tbl);
     rc = sq_exec(b, sql, err);
-    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s_log\"", c.tbl);
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s_changes\"", c.tbl);
+    if (!rc) rc = sq_exec(b, sql, err);
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s_log\"", c.tbl);   /* earlier name */
     if (!rc) rc = sq_exec(b, sql, err);
     sqlite3_stmt *st = NULL;
     if (!rc && !(rc = sq_prepare(b, "DELETE FROM cs_collections WHERE name = ?1", &st, err))) {

@@ -1,19 +1,26 @@
 /* The change log of a SQLite collection: what lets a stale vector cache catch up by
  * reading the rows that changed instead of every row (sqlite_read.c).
  *
- * "<tbl>_log"(seq INTEGER PRIMARY KEY, row INTEGER, version INTEGER) holds two kinds of
+ * "<tbl>_changes"(seq INTEGER PRIMARY KEY, row INTEGER, version INTEGER) holds two kinds of
  * entries, in commit order:
  *   - a changed row (row = its rowid, version NULL), written by every write path
  *     (sqlite_write.c) for each row it inserts, updates or deletes, in the write's own
  *     transaction (a crash keeps both or neither);
  *   - a version marker (row NULL, version = the catalog version a write committed),
  *     written by sq_bump_version.
- * A cache at version V is brought up to date by the rows logged after V's marker. The
+ * A cache at version V is brought up to date by the rows logged after V's marker, provided
+ * the newest entry is the marker of the current version: a write by a program that does
+ * not keep this log (an older clipsearch, or plain SQL) bumps the version without a
+ * marker here, and then every cache rebuilds. The
  * marker, not a sequence number, identifies the cache's history: versions advance by
  * random steps (sq_bump_version), so a database restored from a backup and written
  * again does not contain the markers of the discarded history, and its caches rebuild.
  * seq stays increasing without AUTOINCREMENT because the newest entry, a marker, is
  * never trimmed.
+ *
+ * The table was "<tbl>_log", filled by triggers, for a few commits: a write drops those
+ * triggers and that table, and the new name keeps such a program's writes (which log
+ * only there) from looking logged here.
  *
  * Why neither triggers nor RETURNING (which SQLite runs as a trigger): either makes
  * every upsert a statement that writes more than one table and may abort, so SQLite
@@ -54,7 +61,7 @@ static int schema_has(sq_backend *b, const char *a, const char *bn, bool *has_a,
 static int add_marker(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
 {
     char sql[128];
-    snprintf(sql, sizeof sql, "INSERT INTO \"%s_log\"(row, version) VALUES (NULL, ?1)", tbl);
+    snprintf(sql, sizeof sql, "INSERT INTO \"%s_changes\"(row, version) VALUES (NULL, ?1)", tbl);
     sqlite3_stmt *st;
     int rc = sq_prepare(b, sql, &st, err);
     if (rc) return rc;
@@ -68,19 +75,20 @@ int sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **
                 cs_error *err)
 {
     char log[64], trig[64], sql[256];
-    snprintf(log, sizeof log, "%s_log", tbl);
+    snprintf(log, sizeof log, "%s_changes", tbl);
     snprintf(trig, sizeof trig, "%s_ins", tbl);
     bool has_log, has_trig;
     int rc = schema_has(b, log, trig, &has_log, &has_trig, err);
-    /* Collections written by the version that filled the log with triggers: the write
-     * paths log now, so the triggers go (they would only log every row twice). */
-    static const char *const old_triggers[] = {"_ins", "_upd", "_del"};
-    for (size_t i = 0; !rc && has_trig && i < 3; i++) {
-        snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS \"%s%s\"", tbl, old_triggers[i]);
+    /* The trigger-filled log of earlier commits (see the top of this file). */
+    static const char *const old[] = {
+        "DROP TRIGGER IF EXISTS \"%s_ins\"", "DROP TRIGGER IF EXISTS \"%s_upd\"",
+        "DROP TRIGGER IF EXISTS \"%s_del\"", "DROP TABLE IF EXISTS \"%s_log\""};
+    for (size_t i = 0; !rc && has_trig && i < sizeof old / sizeof old[0]; i++) {
+        snprintf(sql, sizeof sql, old[i], tbl);
         rc = sq_exec(b, sql, err);
     }
     if (!rc && !has_log) {
-        /* A collection written by a version without the log: log from now on. Nothing
+        /* A collection written by a version without this log: log from now on. Nothing
          * has changed since `version`, so its marker lets caches at that version patch. */
         snprintf(sql, sizeof sql,
                  "CREATE TABLE \"%s\" (seq INTEGER PRIMARY KEY, row INTEGER, version INTEGER)",
@@ -117,32 +125,40 @@ int sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
     int rc = add_marker(b, tbl, version, err);
     if (rc) return rc;
     char sql[160];
-    snprintf(sql, sizeof sql, "DELETE FROM \"%s_log\" WHERE seq <= last_insert_rowid() - %d", tbl,
+    snprintf(sql, sizeof sql, "DELETE FROM \"%s_changes\" WHERE seq <= last_insert_rowid() - %d", tbl,
              SQ_LOG_KEEP);
     return sq_exec(b, sql, err);
 }
 
-int sq_log_since(sq_backend *b, const char *tbl, int64_t version, size_t max_rows,
-                 sq_log_rows *out, cs_error *err)
+int sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t current,
+                 size_t max_rows, sq_log_rows *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
     char name[64], sql[256];
-    snprintf(name, sizeof name, "%s_log", tbl);
+    snprintf(name, sizeof name, "%s_changes", tbl);
     bool found, unused;
     int rc = schema_has(b, name, name, &found, &unused, err);
     if (rc || !found) return rc ? rc : 1;
-    snprintf(sql, sizeof sql, "SELECT seq FROM \"%s_log\" WHERE version = ?1", tbl);
+    /* The newest entry must be the current version's marker, and the cache's version
+     * must have one: else a write went unlogged, or the log was pruned past the cache,
+     * or the cache is of another history. */
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT version FROM \"%1$s\" ORDER BY seq DESC LIMIT 1), "
+             "(SELECT seq FROM \"%1$s\" WHERE version = ?1)", name);
     sqlite3_stmt *st;
     if ((rc = sq_prepare(b, sql, &st, err))) return rc;
     sqlite3_bind_int64(st, 1, version);
     int s = sqlite3_step(st);
-    int64_t from = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    bool newest_current = s == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER &&
+                          sqlite3_column_int64(st, 0) == current;
+    int64_t from = s == SQLITE_ROW && sqlite3_column_type(st, 1) == SQLITE_INTEGER
+                       ? sqlite3_column_int64(st, 1) : -1;
     sqlite3_finalize(st);
-    if (s != SQLITE_ROW && s != SQLITE_DONE) return sq_fail(b, s, "reading the change log", err);
-    if (from < 0) return 1;   /* pruned, or another history: rebuild */
+    if (s != SQLITE_ROW) return sq_fail(b, s, "reading the change log", err);
+    if (!newest_current || from < 0) return 1;   /* rebuild */
     snprintf(sql, sizeof sql,
-             "SELECT DISTINCT row FROM \"%s_log\" WHERE seq > ?1 AND row IS NOT NULL ORDER BY row",
-             tbl);
+             "SELECT DISTINCT row FROM \"%s\" WHERE seq > ?1 AND row IS NOT NULL ORDER BY row",
+             name);
     if ((rc = sq_prepare(b, sql, &st, err))) return rc;
     sqlite3_bind_int64(st, 1, from);
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {

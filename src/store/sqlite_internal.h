@@ -6,7 +6,7 @@
  *     or the cache file "<db>.vcache/<tbl>.bin" of the vectors is current;
  *   cs_coll_<uid hex>(id TEXT PRIMARY KEY, vec BLOB, metadata TEXT) per collection:
  *     vec = dimension float32 little-endian, metadata = normalised compact JSON;
- *   cs_coll_<uid hex>_log, its change log, filled by the write paths (sqlite_changelog.c).
+ *   cs_coll_<uid hex>_changes, its change log, filled by the write paths (sqlite_changelog.c).
  * Table names are derived from the catalog, never from the collection name, so any
  * name (quotes, newlines, "A" next to "a") is safe and SQLite's case-insensitive
  * identifiers cannot collide. */
@@ -85,9 +85,9 @@ void sq_cache_free(sq_cache *k);
  * collection's current version) and returns the statement that sq_log_row runs for each
  * rowid it inserts, updates or deletes; then sq_log_close. sq_bump_version ends the
  * write with sq_log_mark, which adds a version marker and trims old entries.
- * sq_log_since lists, ascending and distinct, the rowids changed since version
- * `version`: 0, or 1 when the log cannot tell (no log, the marker pruned or of another
- * history, more than max_rows changes): rebuild. */
+ * sq_log_since lists, ascending and distinct, the rowids changed from version `version`
+ * to version `current`: 0, or 1 when the log cannot tell (no log, the marker pruned or of
+ * another history, a write that did not log, more than max_rows changes): rebuild. */
 typedef struct sq_log_rows {
     int64_t *rows;
     size_t n, cap;
@@ -97,8 +97,8 @@ int sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **
 int sq_log_row(sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err);
 void sq_log_close(sqlite3_stmt *st);
 int sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err);
-int sq_log_since(sq_backend *b, const char *tbl, int64_t version, size_t max_rows,
-                 sq_log_rows *out, cs_error *err);
+int sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t current,
+                 size_t max_rows, sq_log_rows *out, cs_error *err);
 void sq_log_rows_free(sq_log_rows *r);
 
 /* SQL functions used by compiled filters (sqlite_filter.c). */
