@@ -105,6 +105,18 @@ int cs_image_resize_bicubic_window(const cs_image *in, int out_w, int out_h, int
 int cs_image_apply_orientation(const cs_image *in, int orientation, cs_image *out,
                                cs_error *err);
 
+/* ---- thumbnails (src/image/thumbnail.c) ------------------------------------------- */
+
+/* A JPEG thumbnail (longest side <= max_side, never upscaled) of an image file, encoded
+ * with libjpeg at the given quality. *jpeg is malloc'd. */
+int cs_thumbnail_jpeg(const char *path, int max_side, int quality, bool apply_exif,
+                      uint8_t **jpeg, size_t *len, cs_error *err);
+/* The same from a file already in memory (the caller read it, e.g. from the descriptor it
+ * checked); errors are prefixed with name when given. */
+int cs_thumbnail_jpeg_memory(const uint8_t *data, size_t size, const char *name, int max_side,
+                             int quality, bool apply_exif, uint8_t **jpeg, size_t *len,
+                             cs_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,6 @@
 /* Queries over a collection of CLIP embeddings: text -> images, image -> images, mixed
- * text + image, zero-shot labels, text collections (add-text) and the HTML gallery of a
- * result list. Owned by src/app/query*.c, labels.c, add_text.c, gallery_html.c.
+ * text + image. Owned by src/app/query*.c and search_json.c. Zero-shot labels are in
+ * labels.h, text collections in text_collection.h, the HTML gallery in gallery.h.
  *
  * Scores are cosine similarities (1 - cosine_distance), so 1 means "same direction".
  * Query vectors are L2-normalised: a mixed query is
@@ -154,70 +154,6 @@ int cs_query_run(const cs_clip *model, cs_collection *coll, const cs_search_requ
  * to run on another thread while the model loads and embeds the query: the store must
  * not be used by anyone else meanwhile. */
 int cs_query_warm(cs_collection *coll, cs_error *err);
-
-/* ---- zero-shot labels ------------------------------------------------------------ */
-
-typedef struct cs_label_score {
-    const char *label;          /* points into the caller's labels array */
-    double probability;         /* softmax over all labels of exp(logit_scale) * cos */
-    double score;               /* cosine similarity of image and label embeddings */
-} cs_label_score;
-
-/* Ranks n labels for an image as CLIP does zero-shot: probabilities are the softmax of
- * the scaled logits (logits_per_image). out (n entries) comes back sorted by probability,
- * highest first. */
-int cs_labels_rank(const cs_clip *model, const cs_image *img, const char *const *labels,
-                   size_t n, cs_label_score *out, cs_error *err);
-
-/* Splits "a dog, a cat,,x" into trimmed non-empty labels (malloc'd array of malloc'd
- * strings; free with cs_strings_free). */
-int cs_labels_split(const char *list, char ***out, size_t *n, cs_error *err);
-/* Reads non-empty trimmed lines of a file ("-" = stdin is the caller's business: pass
- * the text). Same ownership as cs_labels_split. */
-int cs_lines_split(const char *text, char ***out, size_t *n, cs_error *err);
-void cs_strings_free(char **strings, size_t n);
-
-/* ---- text collections ------------------------------------------------------------ */
-
-typedef struct cs_add_text_stats {
-    size_t lines;               /* non-empty lines given */
-    size_t upserted;            /* distinct texts written */
-    size_t duplicates;          /* repeated lines (each text is one record) */
-    size_t added;               /* of upserted, texts the collection did not hold before */
-} cs_add_text_stats;
-
-/* Embeds texts (normalised) in batches of batch (0 = 64) and upserts them with id = the
- * text and metadata {"type":"text"}; repeated texts are written once. The collection
- * must have the model's dimension. */
-int cs_add_texts(const cs_clip *model, cs_collection *coll, const char *const *texts,
-                 size_t n, size_t batch, cs_add_text_stats *stats, cs_error *err);
-
-/* ---- HTML gallery ------------------------------------------------------------------ */
-
-/* A JPEG thumbnail (longest side <= max_side, never upscaled) of an image file, encoded
- * with libjpeg at the given quality. *jpeg is malloc'd. */
-int cs_thumbnail_jpeg(const char *path, int max_side, int quality, bool apply_exif,
-                      uint8_t **jpeg, size_t *len, cs_error *err);
-/* The same from a file already in memory (the caller read it, e.g. from the descriptor it
- * checked); errors are prefixed with name when given. */
-int cs_thumbnail_jpeg_memory(const uint8_t *data, size_t size, const char *name, int max_side,
-                             int quality, bool apply_exif, uint8_t **jpeg, size_t *len,
-                             cs_error *err);
-
-typedef struct cs_gallery_options {
-    const char *title;          /* e.g. the query as the user typed it */
-    const char *query_image;    /* image of the query, shown at the top (may be NULL) */
-    int thumb_size;             /* default 256 */
-    bool apply_exif_orientation;
-} cs_gallery_options;
-
-void cs_gallery_options_init(cs_gallery_options *opt);
-
-/* Writes a self-contained HTML page (thumbnails as data: URIs, scores, ids/paths, the
- * query) to path, atomically (temp file + rename). Records whose id is not a readable
- * image (text collections, deleted files) are shown as text. Everything is escaped. */
-int cs_gallery_write_html(const char *path, const cs_hits *hits,
-                          const cs_gallery_options *opt, cs_error *err);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clipsearch/query.h"
+#include "clipsearch/text_collection.h"
 
 static int cmp_str(const void *a, const void *b)
 {

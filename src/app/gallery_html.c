@@ -12,7 +12,7 @@
 
 #include "base/pathid.h"
 #include "app/gallery_internal.h"
-#include "clipsearch/query.h"
+#include "clipsearch/gallery.h"
 
 void cs_gallery_options_init(cs_gallery_options *opt)
 {

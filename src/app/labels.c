@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clipsearch/query.h"
+#include "clipsearch/labels.h"
 
 static int by_probability(const void *a, const void *b)
 {

@@ -8,7 +8,8 @@
 #include "cli/cli_model.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "clipsearch/query.h"
+#include "clipsearch/labels.h"
+#include "clipsearch/text_collection.h"
 
 static void usage(FILE *f)
 {

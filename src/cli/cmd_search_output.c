@@ -7,6 +7,7 @@
 
 #include "base/pathid.h"
 #include "cli/search_output.h"
+#include "clipsearch/gallery.h"
 #include "clipsearch/search_session.h"
 
 static bool all_text(const cs_hits *hits)

@@ -8,7 +8,6 @@
 
 #include "base/budget.h"
 #include "clipsearch/image.h"
-#include "clipsearch/query.h"
 #include "web/web_internal.h"
 
 typedef struct thumb_job {

@@ -13,7 +13,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
-#include "clipsearch/query.h"
+#include "clipsearch/image.h"
 
 static void fill(uint8_t *rgb, int w, int h, uint32_t seed)
 {

@@ -9,8 +9,11 @@
 
 #include "base/file.h"
 #include "clipsearch/clip.h"
+#include "clipsearch/gallery.h"
+#include "clipsearch/labels.h"
 #include "clipsearch/query.h"
 #include "clipsearch/search_session.h"
+#include "clipsearch/text_collection.h"
 #include <jansson.h>
 #include <pthread.h>
 #include "test.h"

@@ -7,7 +7,7 @@
 
 #include <jpeglib.h>
 
-#include "clipsearch/query.h"
+#include "clipsearch/image.h"
 
 /* libjpeg reports errors through error_exit, which by default calls exit(): jump back
  * instead, so a failure is an error code like everywhere else in the library. */
