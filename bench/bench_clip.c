@@ -58,7 +58,7 @@ static void die(const cs_error *err)
 }
 
 /* The machine's ceiling for this engine: the linear layers of one vision forward of b
- * images alone, through the same engine (cs_linear: oneDNN with the model's prepared
+ * images alone, through the same engine (cs__linear: oneDNN with the model's prepared
  * weights, or OpenBLAS), on the same shapes (all tokens for layers 0..L-2; the last
  * layer's K/V on all tokens, the rest on CLS) and threads. */
 static double vision_gemm_time(const cs_clip *m, int b)
@@ -74,18 +74,18 @@ static double vision_gemm_time(const cs_clip *m, int b)
     memset(y, 0, big * 4);
     cs_exec ex = cs__clip_exec(m);
     double t0 = now();
-    cs_linear(&ex, x, k, b * grid * grid, k, m->patch_w, d, y, d, false);
+    cs__linear(&ex, x, k, b * grid * grid, k, m->patch_w, d, y, d, false);
     for (int l = 0; l < v->layers; l++) {
         const cs_clip_layer *L = &m->vis_layers[l];
         int q = l == v->layers - 1 ? b : n;
-        cs_linear(&ex, x, d, n, d, L->k_w, d, y, d, false);
-        cs_linear(&ex, x, d, n, d, L->v_w, d, y, d, false);
-        cs_linear(&ex, x, d, q, d, L->q_w, d, y, d, false);
-        cs_linear_residual(&ex, x, d, q, d, L->o_w, L->o_b, d, y, d);
-        cs_linear(&ex, x, d, q, d, L->fc1_w, inter, y, inter, false);
-        cs_linear_residual(&ex, x, inter, q, inter, L->fc2_w, L->fc2_b, d, y, d);
+        cs__linear(&ex, x, d, n, d, L->k_w, d, y, d, false);
+        cs__linear(&ex, x, d, n, d, L->v_w, d, y, d, false);
+        cs__linear(&ex, x, d, q, d, L->q_w, d, y, d, false);
+        cs__linear_residual(&ex, x, d, q, d, L->o_w, L->o_b, d, y, d);
+        cs__linear(&ex, x, d, q, d, L->fc1_w, inter, y, inter, false);
+        cs__linear_residual(&ex, x, inter, q, inter, L->fc2_w, L->fc2_b, d, y, d);
     }
-    cs_linear(&ex, x, d, b, d, m->vis_proj, m->cfg.projection_dim, y, m->cfg.projection_dim,
+    cs__linear(&ex, x, d, b, d, m->vis_proj, m->cfg.projection_dim, y, m->cfg.projection_dim,
               false);
     double el = now() - t0;
     free(x);

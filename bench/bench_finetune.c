@@ -47,7 +47,7 @@ static int dump(const char *path)
     fwrite(xi, 4, B * DV, f), fwrite(xt, 4, B * DT, f);
     fwrite(wv, 4, P * DV, f), fwrite(wt, 4, P * DT, f);
     for (int loss = 0; loss < 2; loss++) {
-        double l = cs_ft_batch_loss(&d, pi, pt, B, wv, wt, 14.3, loss, gv, gt, NULL, NULL);
+        double l = cs__ft_batch_loss(&d, pi, pt, B, wv, wt, 14.3, loss, gv, gt, NULL, NULL);
         fwrite(&l, 8, 1, f), fwrite(gv, 4, P * DV, f), fwrite(gt, 4, P * DT, f);
     }
     return fclose(f) != 0;
@@ -91,10 +91,10 @@ int main(int argc, char **argv)
     double tl = 0, ta = 0, loss = 0;
     for (int k = 1; k <= steps; k++) {
         double t0 = now();
-        loss = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, 100.0, CS_FT_LOSS_CLIP, gv, gt, NULL, NULL);
+        loss = cs__ft_batch_loss(&d, pi, pt, b, wv, wt, 100.0, CS_FT_LOSS_CLIP, gv, gt, NULL, NULL);
         double t1 = now();
-        cs_ft_adamw_step(&a, wv, gv, mv, vv, nv, 1e-4, k);
-        cs_ft_adamw_step(&a, wt, gt, mt, vt, nt, 1e-4, k);
+        cs__ft_adamw_step(&a, wv, gv, mv, vv, nv, 1e-4, k);
+        cs__ft_adamw_step(&a, wt, gt, mt, vt, nt, 1e-4, k);
         ta += now() - t1;
         tl += t1 - t0;
     }

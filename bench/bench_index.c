@@ -105,7 +105,7 @@ static int embed_only(const args *a, int fd)
     cs_clip *m = load(a);
     list l = {0};
     cs_error err = {0};
-    cs_walk(a->images, collect, &l, &err);
+    cs__walk(a->images, collect, &l, &err);
     const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
     size_t per = (size_t)3 * pp->crop_height * pp->crop_width;
     float *pix = malloc(l.n * per * sizeof(float));
@@ -154,7 +154,7 @@ static int agreement(const args *a, int fd)
     cs_clip *m32 = load(&exact), *m = load(a);
     list l = {0};
     cs_error err = {0};
-    cs_walk(a->images, collect, &l, &err);
+    cs__walk(a->images, collect, &l, &err);
     const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
     size_t per = (size_t)3 * pp->crop_height * pp->crop_width;
     int dim = cs_clip_embed_dim(m);

@@ -97,30 +97,30 @@ def main():
     assert all(k.isascii() for k, _ in ents)
     assert all(1 <= len(v) <= 2 for _, v in ents)
     assert max(len(k) for k, _ in ents) <= 32
-    print("const cs_tok_entity cs_tok_html5[] = {")
+    print("const cs_tok_entity cs__tok_html5[] = {")
     for k, v in ents:
         cp2 = ord(v[1]) if len(v) > 1 else 0
         print(f"    {{{c_str(k)}, {{0x{ord(v[0]):04X}, 0x{cp2:04X}}}}},")
     print("};")
-    print(f"const size_t cs_tok_html5_count = {len(ents)};\n")
+    print(f"const size_t cs__tok_html5_count = {len(ents)};\n")
 
     inv = sorted(html._invalid_charrefs.items())
     assert all(len(v) == 1 for _, v in inv)
-    print("const cs_tok_cpmap cs_tok_invalid_charrefs[] = {")
+    print("const cs_tok_cpmap cs__tok_invalid_charrefs[] = {")
     for k, v in inv:
         print(f"    {{0x{k:04X}, 0x{ord(v):04X}}},")
     print("};")
-    print(f"const size_t cs_tok_invalid_charrefs_count = {len(inv)};\n")
-    emit_ranges("cs_tok_invalid_codepoints", ranges(sorted(html._invalid_codepoints)))
+    print(f"const size_t cs__tok_invalid_charrefs_count = {len(inv)};\n")
+    emit_ranges("cs__tok_invalid_codepoints", ranges(sorted(html._invalid_codepoints)))
 
     # ---- whitespace -------------------------------------------------------------------
     py_space = [cp for cp in cps() if chr(cp).isspace()]
-    emit_ranges("cs_tok_py_space", ranges(py_space))
+    emit_ranges("cs__tok_py_space", ranges(py_space))
     if regex:
         re_space = [cp for cp in cps() if regex.fullmatch(r"\s", chr(cp))]
     else:
         re_space = [cp for cp in py_space if not 0x1C <= cp <= 0x1F]
-    emit_ranges("cs_tok_white_space", ranges(re_space))
+    emit_ranges("cs__tok_white_space", ranges(re_space))
     log(f"py isspace: {len(py_space)} cps; regex \\s: {len(re_space)} cps;"
         f" only in isspace: {[hex(c) for c in sorted(set(py_space) - set(re_space))]}")
 
@@ -133,7 +133,7 @@ def main():
         if pl != chr(u.utf8proc_tolower(cp)):
             assert len(pl) <= 3
             lower_exc.append((cp, [ord(c) for c in pl]))
-    print("const cs_tok_lower_exc cs_tok_lower_exceptions[] = {")
+    print("const cs_tok_lower_exc cs__tok_lower_exceptions[] = {")
     for cp, seq in lower_exc:
         seq = seq + [0] * (3 - len(seq))
         print(f"    {{0x{cp:04X}, {len([c for c in seq if c])}, "
@@ -141,9 +141,9 @@ def main():
     if not lower_exc:
         print("    {0, 0, {0, 0, 0}},")
     print("};")
-    print(f"const size_t cs_tok_lower_exceptions_count = {len(lower_exc)};")
+    print(f"const size_t cs__tok_lower_exceptions_count = {len(lower_exc)};")
     lmax = max([1] + [len(seq) for _, seq in lower_exc])
-    print(f"const size_t cs_tok_lower_max = {lmax}; /* longest str.lower() of one code point */\n")
+    print(f"const size_t cs__tok_lower_max = {lmax}; /* longest str.lower() of one code point */\n")
     log(f"lower: {len(lower_exc)} code points where Python differs from utf8proc:"
         f" {[hex(c) for c, _ in lower_exc][:20]}")
 
@@ -161,8 +161,8 @@ def main():
             cased.append(cp)
         elif t1:
             ign.append(cp)
-    emit_ranges("cs_tok_case_ignorable", ranges(ign))
-    emit_ranges("cs_tok_cased", ranges(cased))
+    emit_ranges("cs__tok_case_ignorable", ranges(ign))
+    emit_ranges("cs__tok_cased", ranges(cased))
     log(f"sigma context: {len(ign)} case-ignorable, {len(cased)} cased (non-ignorable)")
 
     # ---- regex classes: where the regex module disagrees with utf8proc categories ----
@@ -194,13 +194,13 @@ def main():
             f" {newer} code points unassigned in utf8proc but assigned in regex")
     kinds = {"L": "CS_TOK_LETTER", "N": "CS_TOK_NUMBER", "O": "CS_TOK_OTHER",
              "S": "CS_TOK_SPACE", "-": "CS_TOK_UNMATCHED"}
-    print("const cs_tok_class_override cs_tok_class_overrides[] = {")
+    print("const cs_tok_class_override cs__tok_class_overrides[] = {")
     for cp, k in over:
         print(f"    {{0x{cp:04X}, {kinds[k]}}},")
     if not over:
         print("    {0, CS_TOK_OTHER},")
     print("};")
-    print(f"const size_t cs_tok_class_overrides_count = {len(over)};\n")
+    print(f"const size_t cs__tok_class_overrides_count = {len(over)};\n")
 
     # ---- IGNORECASE literal letters: non-ASCII code points equal to an ASCII letter ---
     fold = []
@@ -214,11 +214,11 @@ def main():
     else:
         fold = [(0x017F, ord("s")), (0x212A, ord("k"))]
     fold.sort()
-    print("const cs_tok_cpmap cs_tok_ascii_fold[] = {")
+    print("const cs_tok_cpmap cs__tok_ascii_fold[] = {")
     for cp, a in fold:
         print(f"    {{0x{cp:04X}, 0x{a:04X}}},")
     print("};")
-    print(f"const size_t cs_tok_ascii_fold_count = {len(fold)};")
+    print(f"const size_t cs__tok_ascii_fold_count = {len(fold)};")
     log(f"ascii fold: {[(hex(c), chr(a)) for c, a in fold]}")
 
 

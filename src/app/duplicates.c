@@ -112,7 +112,7 @@ static void link_block(void *vctx, const float *s, size_t r0, size_t nr, size_t 
         for (size_t j = j0; j < nc; j++)
             if (si[j] >= c->t) {
                 c->pairs++;
-                cs_dup_union(c->parent, row, c0 + j);
+                cs__dup_union(c->parent, row, c0 + j);
             }
     }
 }
@@ -173,7 +173,7 @@ static int link_exact(const char *const *keys, size_t n, size_t *parent, cs_erro
     qsort_r(order, m, sizeof *order, cmp_key, (void *)keys);
     for (size_t i = 1; i < m; i++)
         if (!strcmp(keys[order[i]], keys[order[i - 1]]))
-            cs_dup_union(parent, order[i - 1], order[i]);
+            cs__dup_union(parent, order[i - 1], order[i]);
     free(order);
     return 0;
 }
@@ -250,7 +250,7 @@ int cs_duplicates_group(const float *unit, size_t n, int dim, const char *const 
     }
     for (size_t i = 0; i < n; i++) parent[i] = i;
     if (content_keys && (rc = link_exact(content_keys, n, parent, err)) != 0) goto done;
-    rc = opt.int8_prefilter ? cs_dup_link_int8(unit, n, dim, opt.threshold, block, parent,
+    rc = opt.int8_prefilter ? cs__dup_link_int8(unit, n, dim, opt.threshold, block, parent,
                                                &out->pairs, err)
                             : 0;
     if (rc < 0) goto done;
@@ -265,7 +265,7 @@ int cs_duplicates_group(const float *unit, size_t n, int dim, const char *const 
     /* Groups: roots with two or more rows; members in row order. count[root] becomes
      * the group's index + 1 (0 for rows outside any group). */
     size_t ngroups = 0;
-    for (size_t i = 0; i < n; i++) count[cs_dup_find(parent, i)]++;
+    for (size_t i = 0; i < n; i++) count[cs__dup_find(parent, i)]++;
     for (size_t i = 0; i < n; i++) ngroups += parent[i] == i && count[i] > 1;
     if (ngroups) {
         out->items = calloc(ngroups, sizeof *out->items);
@@ -291,7 +291,7 @@ int cs_duplicates_group(const float *unit, size_t n, int dim, const char *const 
             count[i] = g;
         }
         for (size_t i = 0; i < n; i++) {
-            size_t r = cs_dup_find(parent, i);
+            size_t r = cs__dup_find(parent, i);
             if (!count[r]) continue;
             cs_dup_group *grp = &out->items[count[r] - 1];
             cs_dup_member *m = &grp->members[grp->n++];

@@ -56,7 +56,7 @@ static char *content_key(const rec_info *ri, const float *vec, int dim)
         snprintf(k, n, "h:%s", ri->hash);
     } else {
         char hex[CS_HASH_HEX_LEN + 1];
-        cs_hash128_hex(vec, (size_t)dim * sizeof *vec, hex);
+        cs__hash128_hex(vec, (size_t)dim * sizeof *vec, hex);
         snprintf(k, n, "v:%s:%lld", hex, (long long)ri->bytes);
     }
     return k;

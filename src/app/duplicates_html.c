@@ -30,10 +30,10 @@ static void write_member(FILE *f, const cs_dup_member *m, const cs_dup_html_opti
 {
     fprintf(f, "<div class=\"m%s\" data-copy=\"%d\" data-similarity=\"%.6f\">\n",
             m->copy ? " copy" : "", m->copy, m->similarity);
-    if (!cs_html_record_thumb(f, m->id, opt->thumb_size, opt->apply_exif_orientation))
+    if (!cs__html_record_thumb(f, m->id, opt->thumb_size, opt->apply_exif_orientation))
         fputs("<div class=\"missing\">(image not readable)</div>", f);
     fputs("\n<div class=\"path\"><code>", f);
-    cs_html_escape(f, m->id);
+    cs__html_escape(f, m->id);
     fputs("</code></div>\n<div>", f);
     if (m->copy) fprintf(f, "<span class=\"tag\">copy %d</span> &middot; ", m->copy);
     fprintf(f, "best %.4f", m->similarity);
@@ -49,11 +49,11 @@ static void write_page(FILE *f, const cs_dup_group *groups, size_t n,
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
           "<meta name=\"generator\" content=\"clipsearch\">\n"
           "<title>clipsearch duplicates: ", f);
-    cs_html_escape(f, title);
+    cs__html_escape(f, title);
     fputs("</title>\n<style>", f);
     fprintf(f, STYLE, opt->thumb_size > 100 ? opt->thumb_size : 100);
     fputs("</style></head>\n<body>\n<h1>clipsearch duplicates: ", f);
-    cs_html_escape(f, title);
+    cs__html_escape(f, title);
     fprintf(f, "</h1>\n<p>%zu group%s of %zu records, threshold %.4f</p>\n", n,
             n == 1 ? "" : "s", opt->records, opt->threshold);
     for (size_t i = 0; i < n; i++) {

@@ -32,11 +32,11 @@ static double dot(const float *a, const float *b, int dim)
     return s;
 }
 
-int cs_dup_link_int8(const float *unit, size_t n, int dim, double threshold, size_t block,
+int cs__dup_link_int8(const float *unit, size_t n, int dim, double threshold, size_t block,
                      size_t *parent, size_t *pairs, cs_error *err)
 {
     *pairs = 0;
-    if (!cs_gemm_int8_available()) return 0;
+    if (!cs__gemm_int8_available()) return 0;
     size_t total = n * (size_t)dim;
     float maxabs = 0;
     for (size_t i = 0; i < total; i++) {
@@ -71,7 +71,7 @@ int cs_dup_link_int8(const float *unit, size_t n, int dim, double threshold, siz
         size_t nr = n - r0 < block ? n - r0 : block;
         for (size_t c0 = r0; c0 < n; c0 += panel) {
             size_t nc = n - c0 < panel ? n - c0 : panel;
-            rc = cs_gemm_u8s8s32((int)nr, (int)nc, dim, qu + r0 * (size_t)dim, dim, 64,
+            rc = cs__gemm_u8s8s32((int)nr, (int)nc, dim, qu + r0 * (size_t)dim, dim, 64,
                                  qs + c0 * (size_t)dim, dim, c, (int)nc, err);
             if (rc < 0) break;
             rc = 1;
@@ -86,7 +86,7 @@ int cs_dup_link_int8(const float *unit, size_t n, int dim, double threshold, siz
                     if (ci[j] < tq) continue;
                     if (dot(x, unit + (c0 + j) * (size_t)dim, dim) >= threshold - CS_DUP_SLACK) {
                         ++*pairs;
-                        cs_dup_union(parent, row, c0 + j);
+                        cs__dup_union(parent, row, c0 + j);
                     }
                 }
             }

@@ -16,7 +16,7 @@
 
 /* Union-find over row indices; the smaller root wins, so the sets do not depend on the
  * order pairs are found in. */
-static inline size_t cs_dup_find(size_t *parent, size_t x)
+static inline size_t cs__dup_find(size_t *parent, size_t x)
 {
     while (parent[x] != x) {
         parent[x] = parent[parent[x]];   /* path halving */
@@ -25,10 +25,10 @@ static inline size_t cs_dup_find(size_t *parent, size_t x)
     return x;
 }
 
-static inline void cs_dup_union(size_t *parent, size_t a, size_t b)
+static inline void cs__dup_union(size_t *parent, size_t a, size_t b)
 {
-    a = cs_dup_find(parent, a);
-    b = cs_dup_find(parent, b);
+    a = cs__dup_find(parent, a);
+    b = cs__dup_find(parent, b);
     if (a < b) parent[b] = a;
     else if (b < a) parent[a] = b;
 }
@@ -39,7 +39,7 @@ static inline void cs_dup_union(size_t *parent, size_t a, size_t b)
  * linked), 0 when it does not apply (no oneDNN in this build, or a threshold so low that
  * the bound would let most pairs through: the caller runs the float pass), or a
  * negative error. */
-int cs_dup_link_int8(const float *unit, size_t n, int dim, double threshold, size_t block,
+int cs__dup_link_int8(const float *unit, size_t n, int dim, double threshold, size_t block,
                      size_t *parent, size_t *pairs, cs_error *err);
 
 #endif

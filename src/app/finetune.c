@@ -87,14 +87,14 @@ static int run_key(const cs_clip *m, const char *pairs, const char *val,
 {
     char buf[512], fp[33], hp[CS_HASH_HEX_LEN + 1], hv[CS_HASH_HEX_LEN + 1] = "";
     int rc = cs_clip_fingerprint(m, fp, err);
-    if (!rc) rc = cs_hash128_file_hex(pairs, hp, err);
-    if (!rc && val) rc = cs_hash128_file_hex(val, hv, err);
+    if (!rc) rc = cs__hash128_file_hex(pairs, hp, err);
+    if (!rc && val) rc = cs__hash128_file_hex(val, hv, err);
     if (rc) return rc;
     snprintf(buf, sizeof buf, "%s|%s|%s|%d|%d|%d|%d|%d|%ld|%.17g|%.17g|%.17g|%llu|%d|%.17g|%d|%d",
              fp, hp, hv, o->loss, o->optimizer, o->schedule, o->epochs, o->batch,
              o->warmup_steps, o->lr, o->weight_decay, o->scale, (unsigned long long)o->seed,
              o->shuffle, o->val_split, o->image.apply_exif_orientation, o->train_layers);
-    *key = cs_hash64(buf, strlen(buf));
+    *key = cs__hash64(buf, strlen(buf));
     return 0;
 }
 
@@ -268,7 +268,7 @@ static double tower_batch(cs_ft_trainer *t, towers *w, const heads *h, const cs_
         t->xi[k] = w->pooled[0] + (size_t)k * dv;
         t->xt[k] = w->pooled[1] + (size_t)k * dt;
     }
-    double l = cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, h->wv, h->wt, t->scale, t->loss,
+    double l = cs__ft_batch_loss(&t->dims, t->xi, t->xt, b, h->wv, h->wt, t->scale, t->loss,
                                 h->gv, h->gt, w->gx[0], w->gx[1]);
     if (l < 0.0) {
         cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -287,8 +287,8 @@ static void report(const cs_finetune_options *o, cs_ft_trainer *t, const heads *
     /* With trainable layers, t->c's pooled features were refreshed by the caller. */
     cs_ft_epoch e = {.epoch = epoch, .epochs = o->epochs, .steps = step, .lr = lr,
                      .train_loss = train_loss, .n_train = n_train, .n_val = n_val};
-    e.val_loss = cs_ft_eval_loss(t, val, n_val, o->batch, h->wv, h->wt);
-    cs_ft_recall(t, val, n_val, h->wv, h->wt, &e.val_recall1, &e.val_recall5,
+    e.val_loss = cs__ft_eval_loss(t, val, n_val, o->batch, h->wv, h->wt);
+    cs__ft_recall(t, val, n_val, h->wv, h->wt, &e.val_recall1, &e.val_recall5,
                  &e.val_i2t_recall1, &e.val_i2t_recall5);
     e.seconds = now() - t0;
     o->on_epoch(o->ctx, &e);
@@ -325,13 +325,13 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, tower
                 break;
             }
             int b = (int)(n_train - i < (size_t)o->batch ? n_train - i : (size_t)o->batch);
-            lr = cs_ft_lr_at(o->schedule, o->lr, *step, o->warmup_steps, total);
+            lr = cs__ft_lr_at(o->schedule, o->lr, *step, o->warmup_steps, total);
             double l;
             if (w->tr[0]) {
                 l = tower_batch(t, w, h, tr, order, i, b, err);
             } else {
-                cs_ft_gather(t, tr, order, i, b);
-                l = cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, h->wv, h->wt, t->scale, t->loss,
+                cs__ft_gather(t, tr, order, i, b);
+                l = cs__ft_batch_loss(&t->dims, t->xi, t->xt, b, h->wv, h->wt, t->scale, t->loss,
                                      h->gv, h->gt, NULL, NULL);
                 if (l < 0.0) cs_error_set(err, CS_E_NOMEM, "out of memory");
             }
@@ -358,22 +358,22 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, tower
                 o->on_step(o->ctx, &st);
             }
             if (o->optimizer == CS_FT_SGD) {
-                cs_ft_sgd_step(h->wv, h->gv, h->nv, lr);
-                cs_ft_sgd_step(h->wt, h->gt, h->nt, lr);
+                cs__ft_sgd_step(h->wv, h->gv, h->nv, lr);
+                cs__ft_sgd_step(h->wt, h->gt, h->nt, lr);
             } else {
-                cs_ft_adamw_step(&aw, h->wv, h->gv, h->mv, h->vv, h->nv, lr, *step);
-                cs_ft_adamw_step(&aw, h->wt, h->gt, h->mt, h->vt, h->nt, lr, *step);
+                cs__ft_adamw_step(&aw, h->wv, h->gv, h->mv, h->vv, h->nv, lr, *step);
+                cs__ft_adamw_step(&aw, h->wt, h->gt, h->mt, h->vt, h->nt, lr, *step);
             }
             for (int k = 0; w->tr[0] && k < 2; k++) {
-                if (o->optimizer == CS_FT_SGD) cs_ft_sgd_step(w->p[k], w->g[k], w->n[k], lr);
-                else cs_ft_adamw_step(&aw, w->p[k], w->g[k], w->m[k], w->v[k], w->n[k], lr, *step);
+                if (o->optimizer == CS_FT_SGD) cs__ft_sgd_step(w->p[k], w->g[k], w->n[k], lr);
+                else cs__ft_adamw_step(&aw, w->p[k], w->g[k], w->m[k], w->v[k], w->n[k], lr, *step);
             }
         }
         if (rc) break;
         cs_ft_state st = as_state(h, w, key, e, *step);
-        rc = cs_ft_state_save(state_path, &st, err);
+        rc = cs__ft_state_save(state_path, &st, err);
         /* Evaluation sees the layers as they are now. */
-        if (!rc && w->tr[0]) rc = cs_ft_cache_refresh(cache, w->tr, err);
+        if (!rc && w->tr[0]) rc = cs__ft_cache_refresh(cache, w->tr, err);
         if (!rc) report(o, t, h, e, *step, lr, sum / (double)n_train, val, n_val, n_train, t0);
     }
     free(order);
@@ -416,7 +416,7 @@ static int prepare(const char *out_dir, const cs_finetune_options *o, char **out
                             "%s exists and is not empty; choose another output folder or "
                             "remove it",
                             *out);
-    if (!o->resume && cs_file_exists(*state))
+    if (!o->resume && cs__file_exists(*state))
         return cs_error_set(err, CS_E_ARG,
                             "%s holds the state of an interrupted run: pass --resume to "
                             "continue it, or delete it to start again",
@@ -429,7 +429,7 @@ static int prepare(const char *out_dir, const cs_finetune_options *o, char **out
     if (slash) slash[slash == parent] = '\0';
     const char *where = slash ? parent : ".";
     int rc = 0;
-    if (!cs_dir_exists(where))
+    if (!cs__dir_exists(where))
         rc = cs_error_set(err, CS_E_ARG, "cannot write %s: folder %s does not exist", *out, where);
     else if (access(where, W_OK) != 0)
         rc = cs_error_set(err, CS_E_IO, "cannot write %s: folder %s is not writable", *out,
@@ -460,16 +460,16 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     cs_clip_options_init(&copt);
     copt.n_threads = o->n_threads;
     if (!rc) rc = cs_clip_load(model_dir, &copt, &m, err);
-    if (!rc) rc = cs_ft_pairs_read(pairs_path, &sets[0], err);
-    if (!rc && o->val_path) rc = cs_ft_pairs_read(o->val_path, &sets[1], err);
+    if (!rc) rc = cs__ft_pairs_read(pairs_path, &sets[0], err);
+    if (!rc && o->val_path) rc = cs__ft_pairs_read(o->val_path, &sets[1], err);
     if (!rc) rc = run_key(m, pairs_path, o->val_path, o, &key, err);
     if (!rc) rc = heads_init(&h, m, err);
     if (!rc) rc = towers_init(&w, m, o->train_layers, o->batch, err);
     /* The resume state is checked before the long feature caching, so a state of another
      * run is refused at once. */
-    if (!rc && o->resume && cs_file_exists(state_path)) {
+    if (!rc && o->resume && cs__file_exists(state_path)) {
         cs_ft_state st = as_state(&h, &w, key, 0, 0);
-        rc = cs_ft_state_load(state_path, key, &st, err);
+        rc = cs__ft_state_load(state_path, key, &st, err);
         if (!rc) {
             first = st.epochs_done + 1;
             step = st.step;
@@ -479,8 +479,8 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     }
     if (!rc) {
         const cs_ft_pairs *sp[2] = {&sets[0], o->val_path ? &sets[1] : NULL};
-        rc = w.tr[0] ? cs_ft_cache_build_towers(m, w.tr, sp, o, &cache, err)
-                     : cs_ft_cache_build(m, sp, o, &cache, err);
+        rc = w.tr[0] ? cs__ft_cache_build_towers(m, w.tr, sp, o, &cache, err)
+                     : cs__ft_cache_build(m, sp, o, &cache, err);
     }
     if (!rc) rc = split(&cache, o->val_path != NULL, o, &tr, &n_train, &val, &n_val, err);
     if (!rc && n_train < 2)
@@ -507,7 +507,7 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     }
     double t0 = now();
     if (!rc && first == 1)
-        report(o, &t, &h, 0, 0, 0.0, cs_ft_eval_loss(&t, tr, n_train, o->batch, h.wv, h.wt), val,
+        report(o, &t, &h, 0, 0, 0.0, cs__ft_eval_loss(&t, tr, n_train, o->batch, h.wv, h.wt), val,
                n_val, n_train, t0);
     res->first_epoch = first;
     if (!rc) rc = train(o, &t, &h, &w, &cache, tr, n_train, val, n_val, first, &step, key,
@@ -521,9 +521,9 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     towers_free(&w);
     free(tr);
     free(val);
-    cs_ft_cache_free(&cache);
-    cs_ft_pairs_free(&sets[0]);
-    cs_ft_pairs_free(&sets[1]);
+    cs__ft_cache_free(&cache);
+    cs__ft_pairs_free(&sets[0]);
+    cs__ft_pairs_free(&sets[1]);
     cs_clip_free(m);
     free(out);
     free(state_path);

@@ -31,7 +31,7 @@ static void warn_skip(const cs_finetune_options *opt, const char *file, long lin
     opt->on_warning(opt->ctx, msg);
 }
 
-void cs_ft_cache_free(cs_ft_cache *c)
+void cs__ft_cache_free(cs_ft_cache *c)
 {
     if (!c) return;
     free(c->xi);
@@ -56,7 +56,7 @@ static int distinct(const cs_ft_pairs *sets[2], bool image, const char ***list, 
                     uint32_t *idx[2], cs_error *err)
 {
     size_t total = sets[0]->n + (sets[1] ? sets[1]->n : 0);
-    cs_strmap *map = cs_strmap_new();
+    cs_strmap *map = cs__strmap_new();
     *list = malloc(total * sizeof **list);
     idx[0] = malloc(total * sizeof *idx[0]);
     idx[1] = idx[0] + sets[0]->n;
@@ -65,10 +65,10 @@ static int distinct(const cs_ft_pairs *sets[2], bool image, const char ***list, 
     for (int s = 0; !rc && s < 2; s++)
         for (size_t i = 0; !rc && sets[s] && i < sets[s]->n; i++) {
             const char *key = image ? sets[s]->v[i].image : sets[s]->v[i].text;
-            uintptr_t v = (uintptr_t)cs_strmap_get(map, key);
+            uintptr_t v = (uintptr_t)cs__strmap_get(map, key);
             if (!v) {
                 v = ++*n;
-                if (cs_strmap_put(map, key, (void *)v)) {
+                if (cs__strmap_put(map, key, (void *)v)) {
                     rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
                     break;
                 }
@@ -76,7 +76,7 @@ static int distinct(const cs_ft_pairs *sets[2], bool image, const char ***list, 
             }
             idx[s][i] = (uint32_t)(v - 1);
         }
-    cs_strmap_free(map);
+    cs__strmap_free(map);
     return rc;
 }
 
@@ -238,7 +238,7 @@ static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_pa
     if (!rc && tr) rc = cache_text_states(tr[1], txts, c->n_txt, opt, c, err);
     else if (!rc) rc = cache_texts(m, txts, c->n_txt, opt, c->xt, err);
     /* The pooled features as the trainable layers make them now. */
-    if (!rc && tr) rc = cs_ft_cache_refresh(c, tr, err);
+    if (!rc && tr) rc = cs__ft_cache_refresh(c, tr, err);
     c->image_seconds = t1 - t0;
     c->text_seconds = now() - t1;
     for (int s = 0; !rc && s < 2; s++) {
@@ -269,17 +269,17 @@ static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_pa
     free(txts);
     free(ii[0]);
     free(ti[0]);
-    if (rc) cs_ft_cache_free(c);
+    if (rc) cs__ft_cache_free(c);
     return rc;
 }
 
-int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
+int cs__ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
                       const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
 {
     return build(m, NULL, sets, opt, c, err);
 }
 
-int cs_ft_cache_build_towers(const cs_clip *m, cs_tower_trainer *const tr[2],
+int cs__ft_cache_build_towers(const cs_clip *m, cs_tower_trainer *const tr[2],
                              const cs_ft_pairs *sets[2], const cs_finetune_options *opt,
                              cs_ft_cache *c, cs_error *err)
 {
@@ -288,7 +288,7 @@ int cs_ft_cache_build_towers(const cs_clip *m, cs_tower_trainer *const tr[2],
 
 #define REFRESH_BATCH 32
 
-int cs_ft_cache_refresh(cs_ft_cache *c, cs_tower_trainer *const tr[2], cs_error *err)
+int cs__ft_cache_refresh(cs_ft_cache *c, cs_tower_trainer *const tr[2], cs_error *err)
 {
     const float *x[REFRESH_BATCH];
     int rows[REFRESH_BATCH];

@@ -7,7 +7,7 @@
 
 #include "app/finetune_internal.h"
 
-void cs_ft_gather(cs_ft_trainer *t, const cs_ft_item *items, const size_t *order, size_t from,
+void cs__ft_gather(cs_ft_trainer *t, const cs_ft_item *items, const size_t *order, size_t from,
                   int b)
 {
     for (int k = 0; k < b; k++) {
@@ -18,15 +18,15 @@ void cs_ft_gather(cs_ft_trainer *t, const cs_ft_item *items, const size_t *order
 }
 
 /* Mean loss over consecutive batches (file order), weighted by batch size. */
-double cs_ft_eval_loss(cs_ft_trainer *t, const cs_ft_item *items, size_t n, int batch,
+double cs__ft_eval_loss(cs_ft_trainer *t, const cs_ft_item *items, size_t n, int batch,
                        const float *wv, const float *wt)
 {
     if (n == 0) return NAN;
     double sum = 0.0;
     for (size_t i = 0; i < n; i += (size_t)batch) {
         int b = (int)(n - i < (size_t)batch ? n - i : (size_t)batch);
-        cs_ft_gather(t, items, NULL, i, b);
-        sum += b * cs_ft_batch_loss(&t->dims, t->xi, t->xt, b, wv, wt, t->scale, t->loss,
+        cs__ft_gather(t, items, NULL, i, b);
+        sum += b * cs__ft_batch_loss(&t->dims, t->xi, t->xt, b, wv, wt, t->scale, t->loss,
                                     NULL, NULL, NULL, NULL);
     }
     return sum / (double)n;
@@ -49,7 +49,7 @@ static void embed_rows(const float *x, int d, int p, const float *w, double *out
  * hit at k when fewer than k other images score strictly higher than its own. Image ->
  * text: an image is a hit at k when fewer than k captions of other images score
  * strictly higher than its best own caption. */
-int cs_ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const float *wv,
+int cs__ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const float *wv,
                  const float *wt, double *r1, double *r5, double *i2t1, double *i2t5)
 {
     *r1 = *r5 = *i2t1 = *i2t5 = NAN;

@@ -26,7 +26,7 @@ typedef struct cs_ft_dims {
  * receive dLoss/dWv [p, dv] and dLoss/dWt [p, dt] (overwritten), and then gxi/gxt, when
  * not NULL, dLoss/dxi [b, dv] and dLoss/dxt [b, dt] (for the towers' backward pass).
  * Returns the loss, or a negative value when out of memory. */
-double cs_ft_batch_loss(const cs_ft_dims *d, const float *const *xi, const float *const *xt,
+double cs__ft_batch_loss(const cs_ft_dims *d, const float *const *xi, const float *const *xt,
                         int b, const float *wv, const float *wt, double scale, int loss,
                         float *gv, float *gt, float *gxi, float *gxt);
 
@@ -38,15 +38,15 @@ typedef struct cs_ft_adamw {
 
 /* One step of torch.optim.AdamW (decoupled weight decay, bias-corrected moments) on n
  * parameters; t is the 1-based step number. m and v start at zero. */
-void cs_ft_adamw_step(const cs_ft_adamw *a, float *param, const float *grad, float *m,
+void cs__ft_adamw_step(const cs_ft_adamw *a, float *param, const float *grad, float *m,
                       float *v, size_t n, double lr, long t);
 /* Plain SGD: param -= lr * grad. */
-void cs_ft_sgd_step(float *param, const float *grad, size_t n, double lr);
+void cs__ft_sgd_step(float *param, const float *grad, size_t n, double lr);
 
 /* Learning rate of 0-based step `step` out of `total`: linear warm-up from 0 over
  * `warmup` steps, then constant, linear decay to 0 or half-cosine decay to 0 at
  * `total` (transformers' get_{constant,linear,cosine}_schedule_with_warmup). */
-double cs_ft_lr_at(int schedule, double lr, long step, long warmup, long total);
+double cs__ft_lr_at(int schedule, double lr, long step, long warmup, long total);
 
 /* ---- pairs file (finetune_pairs.c) ---- */
 
@@ -65,8 +65,8 @@ typedef struct cs_ft_pairs {
 /* Reads TSV (image<TAB>caption) or JSON lines ({"image": ..., "text": ...}), told apart
  * by the first non-blank character of the first non-empty line ('{' = JSON lines).
  * Blank lines are skipped; a line that is neither is CS_E_FORMAT naming file:line. */
-int cs_ft_pairs_read(const char *path, cs_ft_pairs *out, cs_error *err);
-void cs_ft_pairs_free(cs_ft_pairs *p);
+int cs__ft_pairs_read(const char *path, cs_ft_pairs *out, cs_error *err);
+void cs__ft_pairs_free(cs_ft_pairs *p);
 
 /* ---- resume state (finetune_state.c) ---- */
 
@@ -86,8 +86,8 @@ typedef struct cs_ft_state {
 /* Atomic (temporary file + rename) write of path. load reads into s->seg (n_seg and
  * seg_n say what is expected) and sets epochs_done and step; CS_E_FORMAT on a damaged or
  * truncated file, CS_E_ARG when the key, the segments or their sizes differ. */
-int cs_ft_state_save(const char *path, const cs_ft_state *s, cs_error *err);
-int cs_ft_state_load(const char *path, uint64_t key, cs_ft_state *s, cs_error *err);
+int cs__ft_state_save(const char *path, const cs_ft_state *s, cs_error *err);
+int cs__ft_state_load(const char *path, uint64_t key, cs_ft_state *s, cs_error *err);
 
 /* ---- feature cache (finetune_cache.c) ---- */
 
@@ -108,7 +108,7 @@ typedef struct cs_ft_cache {
     double image_seconds;      /* decoding + vision tower */
     double text_seconds;
     /* With trainable tower layers (--train last:K): the hidden states that enter them,
-     * from which xi/xt are recomputed as the layers change (cs_ft_cache_refresh). */
+     * from which xi/xt are recomputed as the layers change (cs__ft_cache_refresh). */
     int img_rows;              /* rows per image (0: heads only, nothing below is set) */
     int in_v, in_t;            /* floats per row of an image's / a caption's input */
     float *hi;                 /* n_img * img_rows * in_v */
@@ -121,18 +121,18 @@ typedef struct cs_ft_cache {
 /* Decodes every distinct image once (EXIF orientation per opt->image), preprocesses it
  * exactly as embedding does, runs the towers in batches and keeps the pooled features.
  * sets[1] may be NULL (no validation file). Skipped pairs are reported via on_notice. */
-int cs_ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
+int cs__ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
                       const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err);
 /* The same when the towers' last layers train (tr: vision and text trainers): the hidden
  * states entering them are cached (CS_E_ARG when they would take more than half the
  * memory), then xi/xt computed through the trainers. */
-int cs_ft_cache_build_towers(const cs_clip *m, cs_tower_trainer *const tr[2],
+int cs__ft_cache_build_towers(const cs_clip *m, cs_tower_trainer *const tr[2],
                              const cs_ft_pairs *sets[2], const cs_finetune_options *opt,
                              cs_ft_cache *c, cs_error *err);
 /* Recomputes xi/xt from the cached hidden states through the trainers' layers as they
  * are now (for evaluation after an epoch). */
-int cs_ft_cache_refresh(cs_ft_cache *c, cs_tower_trainer *const tr[2], cs_error *err);
-void cs_ft_cache_free(cs_ft_cache *c);
+int cs__ft_cache_refresh(cs_ft_cache *c, cs_tower_trainer *const tr[2], cs_error *err);
+void cs__ft_cache_free(cs_ft_cache *c);
 
 /* ---- batches and evaluation (finetune_eval.c) ---- */
 
@@ -145,16 +145,16 @@ typedef struct cs_ft_trainer {
 } cs_ft_trainer;
 
 /* Points t->xi/xt at the features of items[order[from + k]] (order NULL: from + k). */
-void cs_ft_gather(cs_ft_trainer *t, const cs_ft_item *items, const size_t *order, size_t from,
+void cs__ft_gather(cs_ft_trainer *t, const cs_ft_item *items, const size_t *order, size_t from,
                   int b);
 /* Mean loss over consecutive batches of `batch` items, weighted by batch size; NaN for n 0. */
-double cs_ft_eval_loss(cs_ft_trainer *t, const cs_ft_item *items, size_t n, int batch,
+double cs__ft_eval_loss(cs_ft_trainer *t, const cs_ft_item *items, size_t n, int batch,
                        const float *wv, const float *wt);
 /* Text -> image recall@1 and @5 of the items among their distinct images, and image ->
  * text recall@1 and @5 of those images among the items' captions, where an image scores
  * a hit at k when one of its own captions ranks among the first k (NaN for n 0);
  * CS_E_NOMEM when out of memory. */
-int cs_ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const float *wv,
+int cs__ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const float *wv,
                  const float *wt, double *r1, double *r5, double *i2t1, double *i2t5);
 
 #endif

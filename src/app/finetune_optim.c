@@ -5,7 +5,7 @@
 
 #include "app/finetune_internal.h"
 
-void cs_ft_adamw_step(const cs_ft_adamw *a, float *param, const float *grad, float *m,
+void cs__ft_adamw_step(const cs_ft_adamw *a, float *param, const float *grad, float *m,
                       float *v, size_t n, double lr, long t)
 {
     double bc1 = 1.0 - pow(a->beta1, (double)t), bc2 = 1.0 - pow(a->beta2, (double)t);
@@ -21,12 +21,12 @@ void cs_ft_adamw_step(const cs_ft_adamw *a, float *param, const float *grad, flo
     }
 }
 
-void cs_ft_sgd_step(float *param, const float *grad, size_t n, double lr)
+void cs__ft_sgd_step(float *param, const float *grad, size_t n, double lr)
 {
     for (size_t i = 0; i < n; i++) param[i] = (float)((double)param[i] - lr * grad[i]);
 }
 
-double cs_ft_lr_at(int schedule, double lr, long step, long warmup, long total)
+double cs__ft_lr_at(int schedule, double lr, long step, long warmup, long total)
 {
     if (step < warmup) return lr * (double)step / (double)(warmup > 1 ? warmup : 1);
     if (schedule == CS_FT_CONSTANT) return lr;

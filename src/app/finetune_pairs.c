@@ -8,7 +8,7 @@
 #include "app/finetune_internal.h"
 #include "base/file.h"
 
-void cs_ft_pairs_free(cs_ft_pairs *p)
+void cs__ft_pairs_free(cs_ft_pairs *p)
 {
     if (!p) return;
     for (size_t i = 0; i < p->n; i++) {
@@ -25,7 +25,7 @@ static char *resolve(const char *base_dir, const char *img, size_t len)
 {
     char *rel = strndup(img, len);
     if (!rel || rel[0] == '/' || !base_dir) return rel;
-    char *abs = cs_path_join(base_dir, rel);
+    char *abs = cs__path_join(base_dir, rel);
     free(rel);
     return abs;
 }
@@ -84,12 +84,12 @@ static int parse_json(cs_ft_pairs *p, size_t *cap, const char *dir, const char *
     return rc;
 }
 
-int cs_ft_pairs_read(const char *path, cs_ft_pairs *out, cs_error *err)
+int cs__ft_pairs_read(const char *path, cs_ft_pairs *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
     uint8_t *data = NULL;
     size_t len = 0, cap = 0;
-    int rc = cs_read_file(path, 0, &data, &len, err);
+    int rc = cs__read_file(path, 0, &data, &len, err);
     if (rc) return rc;
     out->path = strdup(path);
     char *dir = strdup(path);
@@ -122,6 +122,6 @@ int cs_ft_pairs_read(const char *path, cs_ft_pairs *out, cs_error *err)
         rc = cs_error_set(err, CS_E_ARG, "%s: no pairs in the file", path);
     free(dir);
     free(data);
-    if (rc) cs_ft_pairs_free(out);
+    if (rc) cs__ft_pairs_free(out);
     return rc;
 }

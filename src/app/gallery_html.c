@@ -1,7 +1,7 @@
 /* A self-contained HTML gallery of a result list: one file, no external resources
  * (thumbnails are data: URIs), so it can be mailed or opened offline; each image links
  * to its original file (file:// URL). Every string that
- * comes from data (paths, query, metadata) goes through cs_html_escape. */
+ * comes from data (paths, query, metadata) goes through cs__html_escape. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +21,7 @@ void cs_gallery_options_init(cs_gallery_options *opt)
     opt->apply_exif_orientation = true;
 }
 
-void cs_html_escape(FILE *f, const char *s)
+void cs__html_escape(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -66,7 +66,7 @@ static bool write_thumb(FILE *f, const char *path, const cs_gallery_options *opt
                           &len, &err) != 0)
         return false;
     fputs("<img loading=\"lazy\" alt=\"", f);
-    cs_html_escape(f, alt);
+    cs__html_escape(f, alt);
     fputs("\" src=\"data:image/jpeg;base64,", f);
     base64(f, jpeg, len);
     fputs("\">", f);
@@ -79,8 +79,8 @@ static bool write_thumb(FILE *f, const char *path, const cs_gallery_options *opt
 static char *record_url(const char *id)
 {
     char *path = NULL;
-    if (cs_path_from_id(id, &path, NULL) != 0) return NULL;
-    char *url = cs_path_to_file_url(path);
+    if (cs__path_from_id(id, &path, NULL) != 0) return NULL;
+    char *url = cs__path_to_file_url(path);
     free(path);
     return url;
 }
@@ -91,10 +91,10 @@ static bool write_record_thumb(FILE *f, const char *id, const char *url,
                                const cs_gallery_options *opt)
 {
     char *path = NULL;
-    if (cs_path_from_id(id, &path, NULL) != 0) return false;
+    if (cs__path_from_id(id, &path, NULL) != 0) return false;
     if (url) {
         fputs("<a class=\"open\" href=\"", f);
-        cs_html_escape(f, url);
+        cs__html_escape(f, url);
         fputs("\">", f);
     }
     bool ok = write_thumb(f, path, opt, id);
@@ -103,7 +103,7 @@ static bool write_record_thumb(FILE *f, const char *id, const char *url,
     return ok || url;
 }
 
-bool cs_html_record_thumb(FILE *f, const char *id, int size, bool apply_exif)
+bool cs__html_record_thumb(FILE *f, const char *id, int size, bool apply_exif)
 {
     cs_gallery_options opt;
     cs_gallery_options_init(&opt);
@@ -136,15 +136,15 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
     const char *title = opt->title && *opt->title ? opt->title : "(image query)";
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
           "<meta name=\"generator\" content=\"clipsearch\">\n<title>clipsearch: ", f);
-    cs_html_escape(f, title);
+    cs__html_escape(f, title);
     fputs("</title>\n<style>", f);
     fprintf(f, STYLE, opt->thumb_size > 120 ? opt->thumb_size : 120);
     fputs("</style></head>\n<body>\n<h1>clipsearch: <span class=\"query\">", f);
-    cs_html_escape(f, title);
+    cs__html_escape(f, title);
     fprintf(f, "</span></h1>\n<p>%zu result%s</p>\n", hits->n, hits->n == 1 ? "" : "s");
     if (opt->query_image) {
         fputs("<div class=\"q\"><p>query image: <code>", f);
-        cs_html_escape(f, opt->query_image);
+        cs__html_escape(f, opt->query_image);
         fputs("</code></p>", f);
         write_thumb(f, opt->query_image, opt, "query image");
         fputs("</div>\n", f);
@@ -158,7 +158,7 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
         char *url = text || h->missing ? NULL : record_url(h->id);
         if (text) {
             fputs("<div class=\"text\">", f);
-            cs_html_escape(f, h->id);
+            cs__html_escape(f, h->id);
             fputs("</div>", f);
         } else if (h->missing) {
             fputs("<div class=\"missing\">(file no longer exists)</div>", f);
@@ -170,15 +170,15 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
             fputs(h->missing ? "<div class=\"path missing\"><code>" : "<div class=\"path\"><code>", f);
             if (url) {
                 fputs("<a href=\"", f);
-                cs_html_escape(f, url);
+                cs__html_escape(f, url);
                 fputs("\">", f);
             }
-            cs_html_escape(f, h->id);
+            cs__html_escape(f, h->id);
             fputs(url ? "</a></code></div>\n" : "</code></div>\n", f);
         }
         free(url);
         fputs("<details><summary>metadata</summary><pre>", f);
-        cs_html_escape(f, h->metadata_json);
+        cs__html_escape(f, h->metadata_json);
         fputs("</pre></details>\n</div>\n", f);
     }
     fputs("</div>\n</body></html>\n", f);

@@ -7,10 +7,10 @@
 #include <stdio.h>
 
 /* Writes s with & < > " ' as HTML entities (NULL writes nothing). */
-void cs_html_escape(FILE *f, const char *s);
+void cs__html_escape(FILE *f, const char *s);
 /* An <img> with a data: URI JPEG thumbnail (longest side <= size) of the file a record id
  * names (base/pathid.h), alt text the id; false (nothing written) when it is not a
  * readable image. */
-bool cs_html_record_thumb(FILE *f, const char *id, int size, bool apply_exif);
+bool cs__html_record_thumb(FILE *f, const char *id, int size, bool apply_exif);
 
 #endif

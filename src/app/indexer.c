@@ -60,17 +60,17 @@ static int record_model(ix_run *r, cs_error *err)
     cs_records done;
     int rc = cs_collection_scan(r->coll, filter, false, &done, err);
     if (rc != 0) return rc;
-    cs_strmap *done_set = cs_strmap_new();
+    cs_strmap *done_set = cs__strmap_new();
     if (!done_set) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     for (size_t i = 0; i < done.n && rc == 0; i++)
-        if (cs_strmap_put(done_set, done.items[i].id, done_set) != 0)
+        if (cs__strmap_put(done_set, done.items[i].id, done_set) != 0)
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-    if (rc == 0) rc = ix_reembed_leftovers(r, done_set, err);
+    if (rc == 0) rc = cs__ix_reembed_leftovers(r, done_set, err);
     int64_t total = 0;
     if (rc == 0) rc = cs_collection_count(r->coll, &total, err);
     if (rc == 0)
         r->sum->stale = total > (int64_t)done.n ? (uint64_t)(total - (int64_t)done.n) : 0;
-    cs_strmap_free(done_set);
+    cs__strmap_free(done_set);
     cs_records_free(&done);
     if (rc != 0) return rc;
     return r->sum->stale == 0 ? cs_model_record_finish_reembed(r->coll, err) : 0;
@@ -94,17 +94,17 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
     r.opt = opt;
     /* Before the store is touched: a glob that can match nothing is a usage mistake. */
     int rc = 0;
-    if (!(r.rules = cs_walk_rules_new())) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    cs_walk_rules_include_hidden(r.rules, opt->include_hidden);
+    if (!(r.rules = cs__walk_rules_new())) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    cs__walk_rules_include_hidden(r.rules, opt->include_hidden);
     for (size_t i = 0; i < opt->n_exclude && rc == 0; i++)
-        rc = cs_walk_rules_add_exclude(r.rules, opt->exclude[i], err);
+        rc = cs__walk_rules_add_exclude(r.rules, opt->exclude[i], err);
     if (rc != 0) {
-        cs_walk_rules_free(r.rules);
+        cs__walk_rules_free(r.rules);
         return rc;
     }
     r.model = model;
     r.sum = out;
-    r.t0 = cs_now();
+    r.t0 = cs__now();
     r.phase = "scan";
     r.dim = cs_clip_embed_dim(model);
     const char *name = opt->collection && *opt->collection ? opt->collection : "image_vectors";
@@ -116,26 +116,26 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
         goto done;
     }
     if ((rc = check_model(&r, err)) != 0) goto done;
-    if ((rc = ix_db_load(r.coll, opt->reembed ? r.key : NULL, &r.db, err)) != 0) goto done;
-    if ((rc = ix_plan_build(&r, dirs, n_dirs, err)) != 0) goto done;
-    ix_progress(&r, true);
-    if (ix_stop_requested(&r)) {
+    if ((rc = cs__ix_db_load(r.coll, opt->reembed ? r.key : NULL, &r.db, err)) != 0) goto done;
+    if ((rc = cs__ix_plan_build(&r, dirs, n_dirs, err)) != 0) goto done;
+    cs__ix_progress(&r, true);
+    if (cs__ix_stop_requested(&r)) {
         out->interrupted = true;
     } else {
-        rc = ix_pipeline_run(&r, err);
+        rc = cs__ix_pipeline_run(&r, err);
     }
-    if (rc == 0 && !out->interrupted && opt->prune) rc = ix_prune(&r, err);
+    if (rc == 0 && !out->interrupted && opt->prune) rc = cs__ix_prune(&r, err);
     if (rc == 0 && !out->interrupted) rc = record_model(&r, err);
     if (rc == 0 && out->interrupted)
         rc = cs_error_set(err, CS_E_INTERRUPTED, "interrupted: committed batches are kept");
 done:
-    out->seconds = cs_now() - r.t0;
+    out->seconds = cs__now() - r.t0;
     out->images_per_second =
         out->seconds > 0 ? (double)(out->indexed + out->reused) / out->seconds : 0;
-    if (r.coll) ix_progress(&r, true);
-    ix_plan_free(&r.plan);
-    if (r.db.by_id || r.db.by_hash) ix_db_free(&r.db);
+    if (r.coll) cs__ix_progress(&r, true);
+    cs__ix_plan_free(&r.plan);
+    if (r.db.by_id || r.db.by_hash) cs__ix_db_free(&r.db);
     cs_collection_free(r.coll);
-    cs_walk_rules_free(r.rules);
+    cs__walk_rules_free(r.rules);
     return rc;
 }

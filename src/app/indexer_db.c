@@ -5,11 +5,11 @@
 
 #include "app/indexer_internal.h"
 
-int ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_error *err)
+int cs__ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_error *err)
 {
     memset(db, 0, sizeof *db);
-    db->by_id = cs_strmap_new();
-    db->by_hash = cs_strmap_new();
+    db->by_id = cs__strmap_new();
+    db->by_hash = cs__strmap_new();
     if (!db->by_id || !db->by_hash) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     cs_records recs;
     int rc = cs_collection_scan(coll, NULL, false, &recs, err);
@@ -26,10 +26,10 @@ int ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_err
         recs.items[i].id = NULL;
         if (!s->id) continue;
         db->n++;
-        ix_meta_parse(recs.items[i].metadata_json, s);
-        if (cs_strmap_put(db->by_id, s->id, s) != 0 ||
+        cs__ix_meta_parse(recs.items[i].metadata_json, s);
+        if (cs__strmap_put(db->by_id, s->id, s) != 0 ||
             (s->hash[0] && (!only_embedder || !strcmp(s->embedder, only_embedder)) &&
-             !cs_strmap_put_if_absent(db->by_hash, s->hash, s))) {
+             !cs__strmap_put_if_absent(db->by_hash, s->hash, s))) {
             cs_records_free(&recs);
             return cs_error_set(err, CS_E_NOMEM, "out of memory");
         }
@@ -38,11 +38,11 @@ int ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_err
     return 0;
 }
 
-void ix_db_free(ix_db *db)
+void cs__ix_db_free(ix_db *db)
 {
     for (size_t i = 0; i < db->n; i++) free(db->recs[i].id);
     free(db->recs);
-    cs_strmap_free(db->by_id);
-    cs_strmap_free(db->by_hash);
+    cs__strmap_free(db->by_id);
+    cs__strmap_free(db->by_hash);
     memset(db, 0, sizeof *db);
 }

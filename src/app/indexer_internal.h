@@ -117,40 +117,40 @@ typedef struct ix_run {
 } ix_run;
 
 /* indexer_meta.c */
-void ix_meta_parse(const char *json, ix_stored *s);
+void cs__ix_meta_parse(const char *json, ix_stored *s);
 /* Metadata of a record about to be written; malloc'd JSON or NULL on OOM. */
 /* embedder: who computed the vector (cs_model_identity_key; "" = unknown, not written). */
-char *ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder);
+char *cs__ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder);
 /* "jpg" for x/a.JPG when the extension is an image one; else format (may be NULL). */
-const char *ix_type_for(const char *path, const char *format, char *buf, size_t bufsize);
-bool ix_has_image_ext(const char *path);
-const char *ix_basename(const char *path);
+const char *cs__ix_type_for(const char *path, const char *format, char *buf, size_t bufsize);
+bool cs__ix_has_image_ext(const char *path);
+const char *cs__ix_basename(const char *path);
 
 /* indexer_db.c */
 /* only_embedder non-NULL: records another embedder wrote are known by id but are no
  * source of vectors (by_hash) for identical content (index --reembed). */
-int ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_error *err);
-void ix_db_free(ix_db *db);
+int cs__ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_error *err);
+void cs__ix_db_free(ix_db *db);
 
 /* indexer_plan.c */
-int ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err);
-void ix_plan_free(ix_plan *p);
-int ix_prune(ix_run *r, cs_error *err);
+int cs__ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err);
+void cs__ix_plan_free(ix_plan *p);
+int cs__ix_prune(ix_run *r, cs_error *err);
 /* --reembed, after a complete run: deletes the old-model records under the DIRs that
  * could not be redone (done: the ids this model's vectors are now stored under). */
-int ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err);
+int cs__ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err);
 
 /* indexer_work.c */
-ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse);
-void ix_result_free(ix_result *res);
-void *ix_worker_main(void *arg);
+ix_result *cs__ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse);
+void cs__ix_result_free(ix_result *res);
+void *cs__ix_worker_main(void *arg);
 
 /* indexer_pipeline.c */
-int ix_pipeline_run(ix_run *r, cs_error *err);
+int cs__ix_pipeline_run(ix_run *r, cs_error *err);
 
 /* indexer_summary.c */
-void ix_fail(ix_run *r, const char *file, const char *reason);
-void ix_progress(ix_run *r, bool force);
-bool ix_stop_requested(const ix_run *r);
+void cs__ix_fail(ix_run *r, const char *file, const char *reason);
+void cs__ix_progress(ix_run *r, bool force);
+bool cs__ix_stop_requested(const ix_run *r);
 
 #endif

@@ -20,7 +20,7 @@ static const char *const IMAGE_EXTS[] = {
     "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "dng", "raf", "orf", "rw2",
     "pef", "srw", "mrw", "3fr", "erf", "kdc", "dcr", "mos", "iiq", "rwl", "x3f", NULL};
 
-const char *ix_basename(const char *path)
+const char *cs__ix_basename(const char *path)
 {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
@@ -29,7 +29,7 @@ const char *ix_basename(const char *path)
 /* Lower-case extension of path's base name into buf, or NULL when none / not ASCII. */
 static const char *extension(const char *path, char *buf, size_t bufsize)
 {
-    const char *base = ix_basename(path);
+    const char *base = cs__ix_basename(path);
     const char *dot = strrchr(base, '.');
     if (!dot || dot == base || !dot[1]) return NULL;
     size_t n = strlen(dot + 1);
@@ -43,7 +43,7 @@ static const char *extension(const char *path, char *buf, size_t bufsize)
     return buf;
 }
 
-bool ix_has_image_ext(const char *path)
+bool cs__ix_has_image_ext(const char *path)
 {
     char buf[16];
     const char *ext = extension(path, buf, sizeof buf);
@@ -53,9 +53,9 @@ bool ix_has_image_ext(const char *path)
     return false;
 }
 
-const char *ix_type_for(const char *path, const char *format, char *buf, size_t bufsize)
+const char *cs__ix_type_for(const char *path, const char *format, char *buf, size_t bufsize)
 {
-    if (ix_has_image_ext(path)) return extension(path, buf, bufsize);
+    if (cs__ix_has_image_ext(path)) return extension(path, buf, bufsize);
     return format;
 }
 
@@ -71,7 +71,7 @@ static int64_t get_int(json_t *o, const char *key)
     return -1;
 }
 
-void ix_meta_parse(const char *text, ix_stored *s)
+void cs__ix_meta_parse(const char *text, ix_stored *s)
 {
     s->bytes = s->mtime = s->mtime_ns = -1;
     s->width = s->height = -1;
@@ -112,7 +112,7 @@ static json_t *ancestor_ids(const char *raw)
         if (raw[i] != '/' || raw[i - 1] == '/') continue;
         memcpy(prefix, raw, i);
         prefix[i] = '\0';
-        char *id = cs_path_to_id(prefix);
+        char *id = cs__path_to_id(prefix);
         if (!id || json_array_append_new(a, json_string(id)) != 0) {
             free(id);
             goto fail;
@@ -127,16 +127,16 @@ fail:
     return NULL;
 }
 
-char *ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder)
+char *cs__ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder)
 {
     char tbuf[16];
-    const char *type = ix_type_for(job->path, res->format, tbuf, sizeof tbuf);
+    const char *type = cs__ix_type_for(job->path, res->format, tbuf, sizeof tbuf);
     /* name is for display: the canonical base name, with bytes that are not printable
      * UTF-8 as \xNN (the id is the lossless form). */
     char *raw = NULL, *name = NULL;
     json_t *raw_dirs = NULL;
-    if (cs_path_from_id(job->id, &raw, NULL) == 0) {
-        name = cs_path_escape(ix_basename(raw));
+    if (cs__path_from_id(job->id, &raw, NULL) == 0) {
+        name = cs__path_escape(cs__ix_basename(raw));
         raw_dirs = ancestor_ids(raw);
     }
     free(raw);

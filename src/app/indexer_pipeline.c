@@ -34,7 +34,7 @@ static const float *batch_vector(const batch *b, const char *hash)
 
 static int remember_hash(batch *b, const char *hash, const char *id)
 {
-    if (cs_strmap_get(b->run_hashes, hash)) return 0;
+    if (cs__strmap_get(b->run_hashes, hash)) return 0;
     if (b->n_keys == b->cap_keys) {
         size_t nc = b->cap_keys ? b->cap_keys * 2 : 256;
         char **nk = realloc(b->run_keys, nc * sizeof *nk);
@@ -45,7 +45,7 @@ static int remember_hash(batch *b, const char *hash, const char *id)
     char *k = strdup(hash);
     if (!k) return -1;
     b->run_keys[b->n_keys++] = k;
-    return cs_strmap_put(b->run_hashes, k, (void *)id);
+    return cs__strmap_put(b->run_hashes, k, (void *)id);
 }
 
 /* Fetches the stored vectors that TOUCHED/REUSE items need and points item->vec at
@@ -78,7 +78,7 @@ static int resolve_stored(ix_run *r, batch *b, cs_records *recs, cs_error *err)
         for (size_t j = 0; j < recs->n; j++) {
             if (strcmp(recs->items[j].id, it->source_id) != 0 || !recs->items[j].vector) continue;
             ix_stored now;
-            ix_meta_parse(recs->items[j].metadata_json, &now);
+            cs__ix_meta_parse(recs->items[j].metadata_json, &now);
             /* Only a vector of exactly this content may be reused. */
             if (strcmp(now.hash, it->hash) != 0) continue;
             it->vec = recs->items[j].vector;
@@ -145,7 +145,7 @@ static int write_batch(ix_run *r, batch *b, cs_error *err)
     for (size_t i = 0; i < b->n; i++) {
         ix_result *it = b->items[i];
         if (!it) continue;
-        if (!(metas[n] = ix_meta_build(it->job, it,
+        if (!(metas[n] = cs__ix_meta_build(it->job, it,
                                        it->source_embedder ? it->source_embedder : r->key))) {
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
             goto out;
@@ -169,7 +169,7 @@ static int write_batch(ix_run *r, batch *b, cs_error *err)
             rc = e.code;
             break;
         } else {
-            ix_fail(r, its[i]->job->id, e.msg);
+            cs__ix_fail(r, its[i]->job->id, e.msg);
         }
     }
 out:
@@ -209,7 +209,7 @@ static int flush(ix_run *r, ix_workers *w, batch *b, cs_error *err)
     rc = resolve_stored(r, b, &fetched, err);
     if (rc == 0) rc = write_batch(r, b, err);
     cs_records_free(&fetched);
-    for (size_t i = 0; i < b->n; i++) ix_result_free(b->items[i]);
+    for (size_t i = 0; i < b->n; i++) cs__ix_result_free(b->items[i]);
     b->n = b->n_pix = 0;
     return rc;
 }
@@ -223,15 +223,15 @@ static int add(ix_run *r, batch *b, ix_result *res, cs_error *err)
 {
     switch (res->kind) {
     case IX_FAILED:
-        ix_fail(r, res->job->id, res->reason ? res->reason : "error");
-        ix_result_free(res);
+        cs__ix_fail(r, res->job->id, res->reason ? res->reason : "error");
+        cs__ix_result_free(res);
         return 0;
     case IX_IGNORED:
         r->sum->ignored++;
-        ix_result_free(res);
+        cs__ix_result_free(res);
         return 0;
     case IX_PIXELS: {
-        const char *prev = res->no_reuse ? NULL : cs_strmap_get(b->run_hashes, res->hash);
+        const char *prev = res->no_reuse ? NULL : cs__strmap_get(b->run_hashes, res->hash);
         if (prev) {
             /* Same content as a file written (or pending) in this run: reuse it. */
             free(res->pixels);
@@ -240,7 +240,7 @@ static int add(ix_run *r, batch *b, ix_result *res, cs_error *err)
             res->source_id = prev;
         } else {
             if (remember_hash(b, res->hash, res->job->id) != 0) {
-                ix_result_free(res);
+                cs__ix_result_free(res);
                 return cs_error_set(err, CS_E_NOMEM, "out of memory");
             }
             b->n_pix++;
@@ -263,8 +263,8 @@ static int flush_all(ix_run *r, ix_workers *w, batch *b, cs_error *err)
     int rc = flush(r, w, b, err);
     while (rc == 0 && b->n_retry > 0) {
         ix_result *old = b->retry[--b->n_retry];
-        ix_result *res = ix_process_job(w, old->job, false);
-        ix_result_free(old);
+        ix_result *res = cs__ix_process_job(w, old->job, false);
+        cs__ix_result_free(old);
         if (!res) return cs_error_set(err, CS_E_NOMEM, "out of memory");
         res->no_reuse = true;
         rc = add(r, b, res, err);
@@ -279,7 +279,7 @@ static int jobs_default(void)
     return n > 0 ? (int)n : 1;
 }
 
-int ix_pipeline_run(ix_run *r, cs_error *err)
+int cs__ix_pipeline_run(ix_run *r, cs_error *err)
 {
     const cs_indexer_options *opt = r->opt;
     size_t limit = opt->batch > 0 ? (size_t)opt->batch : 32;
@@ -302,13 +302,13 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
     w.max_file_bytes = opt->max_file_bytes ? opt->max_file_bytes : CS_INDEX_MAX_FILE_BYTES;
     w.nice = 10;
     cs_budget budget;
-    cs_budget_init(&budget, opt->max_memory ? opt->max_memory : cs_budget_default_bytes());
+    cs__budget_init(&budget, opt->max_memory ? opt->max_memory : cs__budget_default_bytes());
     w.budget = &budget;
     atomic_init(&w.next, 0);
     atomic_init(&w.cancel, 0);
     atomic_init(&w.live, n_threads);
     /* Two batches of decoded images in flight: enough to keep the model fed, bounded. */
-    w.out = cs_queue_new(2 * limit);
+    w.out = cs__queue_new(2 * limit);
 
     batch b;
     memset(&b, 0, sizeof b);
@@ -318,7 +318,7 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
     b.retry = calloc(b.cap, sizeof *b.retry);
     b.pixbuf = malloc(limit * w.pixels_per_image * sizeof(float));
     b.vecs = malloc(limit * (size_t)r->dim * sizeof(float));
-    b.run_hashes = cs_strmap_new();
+    b.run_hashes = cs__strmap_new();
     pthread_t *th = calloc((size_t)n_threads, sizeof *th);
     int rc = 0;
     if (!w.out || !b.items || !b.retry || !b.pixbuf || !b.vecs || !b.run_hashes || !th) {
@@ -327,21 +327,21 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
     }
     int started = 0;
     for (; started < n_threads; started++)
-        if (pthread_create(&th[started], NULL, ix_worker_main, &w) != 0) break;
+        if (pthread_create(&th[started], NULL, cs__ix_worker_main, &w) != 0) break;
     if (started == 0) {
         rc = cs_error_set(err, CS_E_INTERNAL, "cannot start decoding threads");
         goto out;
     }
     /* Threads that failed to start never decrement `live`. */
     atomic_fetch_sub(&w.live, n_threads - started);
-    if (started < n_threads && atomic_load(&w.live) == 0) cs_queue_close(w.out);
+    if (started < n_threads && atomic_load(&w.live) == 0) cs__queue_close(w.out);
 
     r->phase = "index";
-    r->t_index = cs_now();
-    cs_rate_init(&r->rate, r->t_index, r->done);
+    r->t_index = cs__now();
+    cs__rate_init(&r->rate, r->t_index, r->done);
     bool stopping = false;
     for (;;) {
-        if (!stopping && (rc != 0 || ix_stop_requested(r))) {
+        if (!stopping && (rc != 0 || cs__ix_stop_requested(r))) {
             /* Finish the batch in hand (if nothing failed), then discard the rest. */
             stopping = true;
             atomic_store(&w.cancel, 1);
@@ -349,38 +349,38 @@ int ix_pipeline_run(ix_run *r, cs_error *err)
             r->sum->interrupted = rc == 0;
         }
         void *item;
-        int got = cs_queue_pop(w.out, &item, 100);
+        int got = cs__queue_pop(w.out, &item, 100);
         if (got < 0) break;
         if (got == 0) {
-            ix_progress(r, false);
+            cs__ix_progress(r, false);
             continue;
         }
         if (stopping) {
-            ix_result_free(item);
+            cs__ix_result_free(item);
             continue;
         }
         r->done++;
         rc = add(r, &b, item, err);
         if (rc == 0 && batch_full(&b)) {
             rc = flush_all(r, &w, &b, err);
-            ix_progress(r, false);
+            cs__ix_progress(r, false);
         }
     }
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     if (!stopping) rc = flush_all(r, &w, &b, err);
 out:
-    for (size_t i = 0; i < b.n; i++) ix_result_free(b.items[i]);
-    for (size_t i = 0; i < b.n_retry; i++) ix_result_free(b.retry[i]);
+    for (size_t i = 0; i < b.n; i++) cs__ix_result_free(b.items[i]);
+    for (size_t i = 0; i < b.n_retry; i++) cs__ix_result_free(b.retry[i]);
     free(b.items);
     free(b.retry);
     free(b.pixbuf);
     free(b.vecs);
-    cs_strmap_free(b.run_hashes);
+    cs__strmap_free(b.run_hashes);
     for (size_t i = 0; i < b.n_keys; i++) free(b.run_keys[i]);
     free(b.run_keys);
     free(th);
-    cs_queue_free(w.out);
+    cs__queue_free(w.out);
     r->sum->decode_memory_peak = budget.peak;
-    cs_budget_destroy(&budget);
+    cs__budget_destroy(&budget);
     return rc;
 }

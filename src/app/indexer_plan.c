@@ -39,7 +39,7 @@ static char *canonical_id(const char *path, int *e)
         *e = errno;
         return NULL;
     }
-    char *id = cs_path_to_id(canon);
+    char *id = cs__path_to_id(canon);
     free(canon);
     if (!id) *e = ENOMEM;
     return id;
@@ -78,7 +78,7 @@ static int on_excluded(plan_ctx *c, const cs_walk_entry *e)
          * it; anything else is out of memory. */
         return ce == ENOMEM ? cs_error_set(c->err, CS_E_NOMEM, "out of memory") : 0;
     }
-    if (cs_strmap_get(p->excl_set, id)) {
+    if (cs__strmap_get(p->excl_set, id)) {
         free(id);
         return 0;
     }
@@ -86,7 +86,7 @@ static int on_excluded(plan_ctx *c, const cs_walk_entry *e)
         free(id);
         return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     }
-    if (cs_strmap_put(p->excl_set, id, id) != 0)
+    if (cs__strmap_put(p->excl_set, id, id) != 0)
         return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     return 0;
 }
@@ -100,7 +100,7 @@ static int on_entry(const cs_walk_entry *e, void *user)
     if (e->kind == CS_WALK_EXCLUDED) return on_excluded(c, e);
     /* Failures and warnings name the path as walked, in the lossless form of ids (for
      * a file that reaches a worker, its id: base/pathid.h). */
-    char *disp = cs_path_to_id(e->path);
+    char *disp = cs__path_to_id(e->path);
     if (!disp) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     if (e->kind == CS_WALK_NOTE) {
         /* A line of an ignore file that was not used: worth telling, not a failure. */
@@ -134,7 +134,7 @@ static int on_entry(const cs_walk_entry *e, void *user)
             else
                 snprintf(reason, sizeof reason, "cannot stat: %s", strerror(e->error));
         }
-        ix_fail(r, disp, reason);
+        cs__ix_fail(r, disp, reason);
         free(disp);
         return 0;
     }
@@ -143,7 +143,7 @@ static int on_entry(const cs_walk_entry *e, void *user)
         /* Never opened: a fifo would block, a device could be endless. */
         r->done++;
         snprintf(reason, sizeof reason, "not a regular file (%s)", file_kind(e->st->st_mode));
-        ix_fail(r, disp, reason);
+        cs__ix_fail(r, disp, reason);
         free(disp);
         return 0;
     }
@@ -152,23 +152,23 @@ static int on_entry(const cs_walk_entry *e, void *user)
     if (!id) {
         r->done++;
         snprintf(reason, sizeof reason, "cannot resolve path: %s", strerror(ce));
-        ix_fail(r, disp, reason);
+        cs__ix_fail(r, disp, reason);
         free(disp);
         return 0;
     }
     free(disp);
-    if (cs_strmap_get(p->seen_set, id)) {
+    if (cs__strmap_get(p->seen_set, id)) {
         /* The same file reached a second way (symlink, overlapping DIRs): once only. */
         r->sum->found--;
         free(id);
         return 0;
     }
     if (push_str(&p->seen, &p->n_seen, &p->cap_seen, id) != 0 ||
-        cs_strmap_put(p->seen_set, id, id) != 0) {
+        cs__strmap_put(p->seen_set, id, id) != 0) {
         free(id);
         return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     }
-    const ix_stored *s = cs_strmap_get(r->db.by_id, id);
+    const ix_stored *s = cs__strmap_get(r->db.by_id, id);
     int64_t size = (int64_t)e->st->st_size;
     int64_t mt = (int64_t)e->st->st_mtim.tv_sec, mtn = (int64_t)e->st->st_mtim.tv_nsec;
     /* Re-embedding: a record another model (or other options) wrote is redone even when
@@ -179,7 +179,7 @@ static int on_entry(const cs_walk_entry *e, void *user)
     if (s && s->meta_current && s->bytes == size && s->mtime == mt && s->mtime_ns == mtn) {
         r->sum->unchanged++;
         r->done++;
-        ix_progress(r, false);
+        cs__ix_progress(r, false);
         return 0;
     }
     if (p->n_jobs == p->cap_jobs) {
@@ -192,7 +192,7 @@ static int on_entry(const cs_walk_entry *e, void *user)
     char *path = strdup(e->path);
     if (!path) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     p->jobs[p->n_jobs++] = (ix_job){path, id, size, mt, mtn, s};
-    ix_progress(r, false);
+    cs__ix_progress(r, false);
     return 0;
 }
 
@@ -216,7 +216,7 @@ static bool in_roots(const ix_plan *p, const char *path)
 static bool is_excluded(const ix_plan *p, const char *path, bool *oom)
 {
     if (p->n_excl == 0) return false;
-    if (cs_strmap_get(p->excl_set, path)) return true;
+    if (cs__strmap_get(p->excl_set, path)) return true;
     char *buf = strdup(path);
     if (!buf) {
         *oom = true;
@@ -225,7 +225,7 @@ static bool is_excluded(const ix_plan *p, const char *path, bool *oom)
     bool hit = false;
     for (char *slash; !hit && (slash = strrchr(buf, '/')) != NULL && slash != buf;) {
         *slash = '\0';
-        hit = cs_strmap_get(p->excl_set, buf) != NULL;
+        hit = cs__strmap_get(p->excl_set, buf) != NULL;
     }
     free(buf);
     return hit;
@@ -238,7 +238,7 @@ static char *record_path(const char *id, bool *oom)
 {
     char *path = NULL;
     cs_error e = {0};
-    int rc = cs_path_from_id(id, &path, &e);
+    int rc = cs__path_from_id(id, &path, &e);
     if (rc == CS_E_NOMEM) *oom = true;
     return rc == 0 && path[0] == '/' ? path : (free(path), NULL);
 }
@@ -251,7 +251,7 @@ static int count_kept(ix_run *r, cs_error *err)
     bool oom = false;
     for (size_t i = 0; i < r->db.n && p->n_excl && !oom; i++) {
         const char *id = r->db.recs[i].id;
-        if (cs_strmap_get(p->seen_set, id)) continue;
+        if (cs__strmap_get(p->seen_set, id)) continue;
         char *path = record_path(id, &oom);
         if (path && in_roots(p, path) && is_excluded(p, path, &oom)) r->sum->excluded_kept++;
         free(path);
@@ -259,12 +259,12 @@ static int count_kept(ix_run *r, cs_error *err)
     return oom ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
 }
 
-int ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err)
+int cs__ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err)
 {
     ix_plan *p = &r->plan;
     memset(p, 0, sizeof *p);
-    p->seen_set = cs_strmap_new();
-    p->excl_set = cs_strmap_new();
+    p->seen_set = cs__strmap_new();
+    p->excl_set = cs__strmap_new();
     p->roots = calloc(n_dirs ? n_dirs : 1, sizeof *p->roots);
     if (!p->seen_set || !p->excl_set || !p->roots)
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -273,28 +273,28 @@ int ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *e
         int ce = 0;
         char *root = canonical_raw(dirs[i], &ce);
         if (root) p->roots[p->n_roots++] = root;
-        int rc = cs_walk_filtered(dirs[i], r->rules, on_entry, &c, err);
+        int rc = cs__walk_filtered(dirs[i], r->rules, on_entry, &c, err);
         if (rc != 0) return rc;
-        if (ix_stop_requested(r)) break;
+        if (cs__ix_stop_requested(r)) break;
     }
     return count_kept(r, err);
 }
 
-void ix_plan_free(ix_plan *p)
+void cs__ix_plan_free(ix_plan *p)
 {
     /* Job ids are the strings of `seen`. */
     for (size_t i = 0; i < p->n_jobs; i++) free(p->jobs[i].path);
     free(p->jobs);
     for (size_t i = 0; i < p->n_seen; i++) free(p->seen[i]);
     free(p->seen);
-    cs_strmap_free(p->seen_set);
+    cs__strmap_free(p->seen_set);
     for (size_t i = 0; i < p->n_bad_dirs; i++) free(p->bad_dirs[i]);
     free(p->bad_dirs);
     for (size_t i = 0; i < p->n_roots; i++) free(p->roots[i]);
     free(p->roots);
     for (size_t i = 0; i < p->n_excl; i++) free(p->excl[i]);
     free(p->excl);
-    cs_strmap_free(p->excl_set);
+    cs__strmap_free(p->excl_set);
     memset(p, 0, sizeof *p);
 }
 
@@ -304,7 +304,7 @@ void ix_plan_free(ix_plan *p)
  * non-UTF-8 name is checked on disk like any other. */
 static bool is_gone(const ix_plan *p, const char *id, bool *oom)
 {
-    if (cs_strmap_get(p->seen_set, id)) return false;
+    if (cs__strmap_get(p->seen_set, id)) return false;
     char *path = record_path(id, oom);
     bool gone = path && in_roots(p, path);
     for (size_t i = 0; gone && i < p->n_bad_dirs; i++)
@@ -318,7 +318,7 @@ static bool is_gone(const ix_plan *p, const char *id, bool *oom)
     return gone;
 }
 
-int ix_prune(ix_run *r, cs_error *err)
+int cs__ix_prune(ix_run *r, cs_error *err)
 {
     r->phase = "prune";
     const char **ids = malloc(500 * sizeof *ids);
@@ -352,7 +352,7 @@ int ix_prune(ix_run *r, cs_error *err)
  * kept, they would rank among the new vectors as numbers from another space, and the
  * re-embedding could never finish, so they are deleted (`dropped`). The rest (outside
  * the DIRs, below an unreadable directory, gone without --prune) stay `stale`. */
-int ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err)
+int cs__ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err)
 {
     const ix_plan *p = &r->plan;
     const char **ids = malloc(500 * sizeof *ids);
@@ -361,7 +361,7 @@ int ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err)
     int rc = 0;
     bool oom = false;
     for (size_t i = 0; i <= r->db.n && rc == 0; i++) {
-        if (i < r->db.n && !cs_strmap_get(done, r->db.recs[i].id)) {
+        if (i < r->db.n && !cs__strmap_get(done, r->db.recs[i].id)) {
             char *path = record_path(r->db.recs[i].id, &oom);
             bool drop = path && in_roots(p, path);
             for (size_t b = 0; drop && b < p->n_bad_dirs; b++)

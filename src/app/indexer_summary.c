@@ -7,7 +7,7 @@
 
 #include "app/indexer_internal.h"
 
-void ix_fail(ix_run *r, const char *file, const char *reason)
+void cs__ix_fail(ix_run *r, const char *file, const char *reason)
 {
     cs_index_summary *s = r->sum;
     s->failed++;
@@ -24,12 +24,12 @@ void ix_fail(ix_run *r, const char *file, const char *reason)
     s->failures[s->n_failures++] = (cs_index_failure){f, why};
 }
 
-bool ix_stop_requested(const ix_run *r) { return r->opt->stop && *r->opt->stop != 0; }
+bool cs__ix_stop_requested(const ix_run *r) { return r->opt->stop && *r->opt->stop != 0; }
 
-void ix_progress(ix_run *r, bool force)
+void cs__ix_progress(ix_run *r, bool force)
 {
-    double now = cs_now();
-    if (r->phase && !strcmp(r->phase, "index")) cs_rate_update(&r->rate, now, r->done);
+    double now = cs__now();
+    if (r->phase && !strcmp(r->phase, "index")) cs__rate_update(&r->rate, now, r->done);
     if (!r->opt->progress) return;
     double iv = r->opt->progress_interval_s > 0 ? r->opt->progress_interval_s : 0.25;
     if (!force && now - r->last_progress < iv) return;

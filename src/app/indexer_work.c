@@ -65,11 +65,11 @@ static const char *short_reason(const cs_error *e)
     return *m ? m : "error";
 }
 
-ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse)
+ix_result *cs__ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse)
 {
     ix_result *res = new_result(job, IX_FAILED);
     if (!res) return NULL;
-    bool named_image = ix_has_image_ext(job->path);
+    bool named_image = cs__ix_has_image_ext(job->path);
     int fd = open(job->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return fail(res, "cannot open: %s", strerror(errno));
     struct stat st;
@@ -120,7 +120,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
         return fail(res, "read error: %s", strerror(e));
     }
     size = (size_t)nh + (size_t)rest; /* the file may have shrunk since fstat */
-    cs_hash128_hex(data, size, res->hash);
+    cs__hash128_hex(data, size, res->hash);
     res->has_taken = cs_image_exif_taken(data, size, &res->taken);
 
     if (allow_reuse && job->stored && !strcmp(job->stored->hash, res->hash)) {
@@ -133,7 +133,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
         res->height = job->stored->height;
         return res;
     }
-    const ix_stored *same = allow_reuse ? cs_strmap_get(w->db->by_hash, res->hash) : NULL;
+    const ix_stored *same = allow_reuse ? cs__strmap_get(w->db->by_hash, res->hash) : NULL;
     if (same) {
         /* Moved or duplicated: identical content already has a vector. */
         free(data);
@@ -153,7 +153,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
     uint64_t cost = size;
     if (cs_image_probe_memory(data, size, &w->imgopt, &probe, &err) == 0)
         cost += cs_image_decode_cost(&probe);
-    uint64_t taken = w->budget ? cs_budget_acquire(w->budget, cost) : 0;
+    uint64_t taken = w->budget ? cs__budget_acquire(w->budget, cost) : 0;
     cs_image img = {0};
     cs_image_info info;
     memset(&err, 0, sizeof err);
@@ -166,7 +166,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
         if (res->pixels) rc = cs_preprocess_image(w->pp, &img, res->pixels, &err);
     }
     cs_image_free(&img);
-    if (w->budget) cs_budget_release(w->budget, taken);
+    if (w->budget) cs__budget_release(w->budget, taken);
     if (rc != 0 && !res->pixels) return fail(res, "%s", short_reason(&err));
     if (!res->pixels) return fail(res, "out of memory");
     if (rc != 0) return fail(res, "preprocessing failed: %s", short_reason(&err));
@@ -174,7 +174,7 @@ ix_result *ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reu
     return res;
 }
 
-void ix_result_free(ix_result *res)
+void cs__ix_result_free(ix_result *res)
 {
     if (!res) return;
     free(res->reason);
@@ -182,7 +182,7 @@ void ix_result_free(ix_result *res)
     free(res);
 }
 
-void *ix_worker_main(void *arg)
+void *cs__ix_worker_main(void *arg)
 {
     ix_workers *w = arg;
     /* Decoders yield to the model: on a CPU-bound machine a preempted BLAS thread stalls
@@ -193,17 +193,17 @@ void *ix_worker_main(void *arg)
         if (atomic_load(&w->cancel)) break;
         size_t i = atomic_fetch_add(&w->next, 1);
         if (i >= w->n_jobs) break;
-        ix_result *res = ix_process_job(w, &w->jobs[i], true);
+        ix_result *res = cs__ix_process_job(w, &w->jobs[i], true);
         if (!res) {
             /* OOM for the result itself: the file will be retried next run. */
             continue;
         }
-        if (!cs_queue_push(w->out, res)) {
-            ix_result_free(res);
+        if (!cs__queue_push(w->out, res)) {
+            cs__ix_result_free(res);
             break;
         }
     }
     /* The last worker out closes the queue: the consumer then drains and stops. */
-    if (atomic_fetch_sub(&w->live, 1) == 1) cs_queue_close(w->out);
+    if (atomic_fetch_sub(&w->live, 1) == 1) cs__queue_close(w->out);
     return NULL;
 }

@@ -135,7 +135,7 @@ static int verify(const char *path, const char *shown, const dl_remote *r, cs_er
                             shown, size, r->size);
     if (!r->lfs) return 0;   /* a git blob's ETag is a sha1 of the blob: size check only */
     char hex[65];
-    int rc = cs_sha256_file(path, hex, err);
+    int rc = cs__sha256_file(path, hex, err);
     if (rc != 0) return rc;
     if (strcmp(hex, r->sha256) != 0)
         return cs_error_set(err, CS_E_FORMAT, "%s: SHA-256 %s does not match the server's %s",
@@ -156,7 +156,7 @@ static int fetch_one(const cs_model_download_options *opt, const dl_http *http0,
     snprintf(tag, sizeof tag, "%s.etag", part);
 
     dl_remote r;
-    int rc = dl_head(http0, url, &r, err);
+    int rc = cs__dl_head(http0, url, &r, err);
     if (rc != 0) return rc;
     if (r.status == 404 || !strcmp(r.error_code, "EntryNotFound")) {
         if (!mf->required) {
@@ -211,7 +211,7 @@ static int fetch_one(const cs_model_download_options *opt, const dl_http *http0,
         if (r.size_known && offset == r.size && offset > 0) break;
         if (attempt == 0) res->bytes_resumed += offset;
         uint64_t got = 0;
-        rc = dl_get(&http, url, part, offset, &got, err);
+        rc = cs__dl_get(&http, url, part, offset, &got, err);
         res->bytes_downloaded += got;
         uint64_t now = 0;
         file_size(part, &now);

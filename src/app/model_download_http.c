@@ -125,7 +125,7 @@ static int network_error(CURLcode rc, const char *errbuf, const char *url, cs_er
     return cs_error_set(err, CS_E_NETWORK, "%s: %s", url, why);
 }
 
-int dl_head(const dl_http *h, const char *url0, dl_remote *remote, cs_error *err)
+int cs__dl_head(const dl_http *h, const char *url0, dl_remote *remote, cs_error *err)
 {
     memset(remote, 0, sizeof *remote);
     CURL *c = curl_easy_init();
@@ -242,7 +242,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
-int dl_get(const dl_http *h, const char *url, const char *part_path, uint64_t offset,
+int cs__dl_get(const dl_http *h, const char *url, const char *part_path, uint64_t offset,
            uint64_t *received, cs_error *err)
 {
     *received = 0;

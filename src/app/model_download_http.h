@@ -33,13 +33,13 @@ typedef struct dl_http {
  * CDN, whose response carries X-Linked-Size / X-Linked-ETag. Network failures ->
  * CS_E_NETWORK with "offline" wording when the host cannot be reached. HTTP statuses
  * (404, 401, ...) are not errors here: see remote->status. */
-int dl_head(const dl_http *h, const char *url, dl_remote *remote, cs_error *err);
+int cs__dl_head(const dl_http *h, const char *url, dl_remote *remote, cs_error *err);
 
 /* GET url into part_path from byte offset (Range request when offset > 0; a server that
  * answers 200 restarts the file). Returns 0 when the transfer completed, DL_INTERRUPTED
  * when the connection was cut (the bytes received are kept), or a negative error.
  * *received = bytes written by this call. */
-int dl_get(const dl_http *h, const char *url, const char *part_path, uint64_t offset,
+int cs__dl_get(const dl_http *h, const char *url, const char *part_path, uint64_t offset,
            uint64_t *received, cs_error *err);
 
 #endif

@@ -130,7 +130,7 @@ static int read_safetensors(const char *path, cs_model_info *info, cs_error *err
 int cs_model_info_read(const char *dir0, cs_model_info *info, cs_error *err)
 {
     memset(info, 0, sizeof *info);
-    if (!cs_dir_exists(dir0))
+    if (!cs__dir_exists(dir0))
         return cs_error_set(err, CS_E_MODEL,
                             "no model at %s: run 'clipsearch model download' or pass --model DIR",
                             dir0);
@@ -140,7 +140,7 @@ int cs_model_info_read(const char *dir0, cs_model_info *info, cs_error *err)
     /* sentence-transformers: modules.json names the CLIP module's folder. */
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/modules.json", dir0);
-    if (cs_file_exists(path)) {
+    if (cs__file_exists(path)) {
         json_t *mods = json_load_file(path, 0, NULL);
         size_t i;
         json_t *m;
@@ -163,7 +163,7 @@ int cs_model_info_read(const char *dir0, cs_model_info *info, cs_error *err)
     json_error_t jerr;
     json_t *cfg = json_load_file(path, 0, &jerr);
     if (!cfg) {
-        rc = cs_error_set(err, CS_E_MODEL, "%s: %s", path, cs_file_exists(path) ? jerr.text : "missing");
+        rc = cs_error_set(err, CS_E_MODEL, "%s: %s", path, cs__file_exists(path) ? jerr.text : "missing");
         goto fail;
     }
     info->architecture = dup_str(json_array_get(json_object_get(cfg, "architectures"), 0));

@@ -45,7 +45,7 @@ void cs_model_identity_key(const cs_model_identity *id, char out[17])
     char buf[128], hex[CS_HASH_HEX_LEN + 1];
     int n = snprintf(buf, sizeof buf, "%s/%s/%d/%d", id->fingerprint, precision_name(id->precision),
                      id->exif_orientation, id->fast_decode);
-    cs_hash128_hex(buf, (size_t)n, hex);
+    cs__hash128_hex(buf, (size_t)n, hex);
     memcpy(out, hex, 16);
     out[16] = '\0';
 }

@@ -110,7 +110,7 @@ bool cs_record_file_missing(const char *id, const char *metadata_json)
         if (text) return false;
     }
     char *path = NULL;
-    if (cs_path_from_id(id, &path, NULL) != 0) return false;
+    if (cs__path_from_id(id, &path, NULL) != 0) return false;
     struct stat st;
     /* Only "not there" counts: a file we may not read (EACCES) still exists. */
     bool missing = path[0] == '/' && stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);

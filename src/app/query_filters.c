@@ -59,7 +59,7 @@ static int under_id(const char *dir, char **out, cs_error *err)
         free(abs);
         return 0;
     }
-    *out = cs_path_to_id(abs);
+    *out = cs__path_to_id(abs);
     free(abs);
     return *out ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
 }

@@ -17,14 +17,14 @@ typedef struct cs_budget {
     int holders;
 } cs_budget;
 
-void cs_budget_init(cs_budget *b, uint64_t total);
-void cs_budget_destroy(cs_budget *b);
+void cs__budget_init(cs_budget *b, uint64_t total);
+void cs__budget_destroy(cs_budget *b);
 /* Blocks until bytes fit (or nothing else is held); returns what was taken, to be given
- * back with cs_budget_release. */
-uint64_t cs_budget_acquire(cs_budget *b, uint64_t bytes);
-void cs_budget_release(cs_budget *b, uint64_t taken);
+ * back with cs__budget_release. */
+uint64_t cs__budget_acquire(cs_budget *b, uint64_t bytes);
+void cs__budget_release(cs_budget *b, uint64_t taken);
 
 /* The default budget for decoding: a quarter of the physical memory, at least 256 MiB. */
-uint64_t cs_budget_default_bytes(void);
+uint64_t cs__budget_default_bytes(void);
 
 #endif

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Shared by cs_read_file (whole file, refusing larger ones) and cs_read_file_prefix. */
+/* Shared by cs__read_file (whole file, refusing larger ones) and cs__read_file_prefix. */
 static int read_regular(const char *path, size_t max_bytes, bool whole, uint8_t **data,
                         size_t *len, size_t *file_size, cs_error *err)
 {
@@ -60,20 +60,20 @@ static int read_regular(const char *path, size_t max_bytes, bool whole, uint8_t 
     return 0;
 }
 
-int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+int cs__read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                  cs_error *err)
 {
     if (max_bytes == 0) max_bytes = (size_t)1 << 30;
     return read_regular(path, max_bytes, true, data, len, NULL, err);
 }
 
-int cs_read_file_prefix(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+int cs__read_file_prefix(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                         size_t *file_size, cs_error *err)
 {
     return read_regular(path, max_bytes, false, data, len, file_size, err);
 }
 
-char *cs_path_join(const char *a, const char *b)
+char *cs__path_join(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     bool slash = la > 0 && a[la - 1] != '/';
@@ -85,13 +85,13 @@ char *cs_path_join(const char *a, const char *b)
     return p;
 }
 
-bool cs_file_exists(const char *path)
+bool cs__file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-bool cs_dir_exists(const char *path)
+bool cs__dir_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);

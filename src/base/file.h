@@ -11,18 +11,18 @@
 /* Reads a whole regular file into a malloc'd buffer (NUL-terminated for convenience;
  * *len excludes the NUL). Files over max_bytes (0 = 1 GiB) are refused with
  * CS_E_TOO_LARGE. Errors name the path. */
-int cs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+int cs__read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                  cs_error *err);
 
 /* Reads the first min(size, max_bytes) bytes of a regular file (the whole file when it
  * is smaller). *file_size receives the file's full size. Never blocks on a FIFO. */
-int cs_read_file_prefix(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
+int cs__read_file_prefix(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                         size_t *file_size, cs_error *err);
 
 /* "a" + "b" -> "a/b" (malloc'd; NULL on OOM). */
-char *cs_path_join(const char *a, const char *b);
+char *cs__path_join(const char *a, const char *b);
 
-bool cs_file_exists(const char *path);
-bool cs_dir_exists(const char *path);
+bool cs__file_exists(const char *path);
+bool cs__dir_exists(const char *path);
 
 #endif

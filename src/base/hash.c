@@ -20,27 +20,27 @@ static void to_hex(XXH128_hash_t h, char *out)
     out[CS_HASH_HEX_LEN] = '\0';
 }
 
-void cs_hash128_hex(const void *data, size_t len, char *out)
+void cs__hash128_hex(const void *data, size_t len, char *out)
 {
     to_hex(XXH3_128bits(data, len), out);
 }
 
-uint64_t cs_hash64(const void *data, size_t len) { return XXH3_64bits(data, len); }
+uint64_t cs__hash64(const void *data, size_t len) { return XXH3_64bits(data, len); }
 
 /* The opaque stream is libxxhash's own state. */
-cs_hash64_stream *cs_hash64_begin(void)
+cs_hash64_stream *cs__hash64_begin(void)
 {
     XXH3_state_t *st = XXH3_createState();
     if (st) XXH3_64bits_reset(st);
     return (cs_hash64_stream *)st;
 }
 
-void cs_hash64_update(cs_hash64_stream *st, const void *data, size_t len)
+void cs__hash64_update(cs_hash64_stream *st, const void *data, size_t len)
 {
     if (st) XXH3_64bits_update((XXH3_state_t *)st, data, len);
 }
 
-uint64_t cs_hash64_end(cs_hash64_stream *st)
+uint64_t cs__hash64_end(cs_hash64_stream *st)
 {
     if (!st) return 0;
     uint64_t h = XXH3_64bits_digest((XXH3_state_t *)st);
@@ -48,7 +48,7 @@ uint64_t cs_hash64_end(cs_hash64_stream *st)
     return h;
 }
 
-int cs_hash128_file_hex(const char *path, char *out, cs_error *err)
+int cs__hash128_file_hex(const char *path, char *out, cs_error *err)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return cs_error_set(err, CS_E_IO, "%s: cannot open: %s", path, strerror(errno));

@@ -39,7 +39,7 @@ static int utf8_seq(const unsigned char *s, uint32_t *cp_out)
 /* C0, DEL and C1: C1 too, because some terminals act on U+009B (CSI) like ESC [. */
 static bool is_control(uint32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
 
-bool cs_path_id_is_plain(const char *path)
+bool cs__path_id_is_plain(const char *path)
 {
     if (!strncmp(path, MARK, MARK_LEN)) return false;
     const unsigned char *p = (const unsigned char *)path;
@@ -59,9 +59,9 @@ static bool keep_ascii(unsigned char c)
     return c && strchr("-._~!$&'()*+,;=:@/", c) != NULL;
 }
 
-char *cs_path_to_id(const char *path)
+char *cs__path_to_id(const char *path)
 {
-    if (cs_path_id_is_plain(path)) return strdup(path);
+    if (cs__path_id_is_plain(path)) return strdup(path);
     size_t len = strlen(path);
     /* Worst case: every byte as %XX, plus "file://". */
     char *out = malloc(MARK_LEN + 2 + len * 3 + 1);
@@ -91,7 +91,7 @@ char *cs_path_to_id(const char *path)
     return out;
 }
 
-char *cs_path_to_file_url(const char *path)
+char *cs__path_to_file_url(const char *path)
 {
     if (!path || path[0] != '/') return NULL;
     size_t len = strlen(path);
@@ -123,7 +123,7 @@ static int hexval(char c)
     return -1;
 }
 
-int cs_path_from_id(const char *id, char **out, cs_error *err)
+int cs__path_from_id(const char *id, char **out, cs_error *err)
 {
     *out = NULL;
     if (strncmp(id, MARK, MARK_LEN) != 0) {
@@ -156,7 +156,7 @@ int cs_path_from_id(const char *id, char **out, cs_error *err)
     return 0;
 }
 
-char *cs_path_escape(const char *raw)
+char *cs__path_escape(const char *raw)
 {
     const unsigned char *p = (const unsigned char *)raw;
     char *out = malloc(strlen(raw) * 4 + 1);

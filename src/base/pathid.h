@@ -23,24 +23,24 @@
 #include "clipsearch/error.h"
 
 /* Whether path is its own id (the first rule above). */
-bool cs_path_id_is_plain(const char *path);
+bool cs__path_id_is_plain(const char *path);
 /* The id of a path's bytes. malloc'd; NULL on OOM. */
-char *cs_path_to_id(const char *path);
+char *cs__path_to_id(const char *path);
 /* The path an id names: the id itself unless it starts with "file:"; then the
  * percent-decoded rest ("file://" must be followed by "/": a host other than the empty
  * one names no local file). CS_E_ARG for a malformed "file:" id (bad %-escape, %00,
  * a host), CS_E_NOMEM. *out is malloc'd. Any %XX is accepted (lower-case hex, escaped
  * characters that needed none), so ids other programs wrote as file: URIs work too. */
-int cs_path_from_id(const char *id, char **out, cs_error *err);
+int cs__path_from_id(const char *id, char **out, cs_error *err);
 
 /* A file:// URL of an absolute path for links (gallery): every byte that is not an
  * unreserved or safe ASCII character written as %XX. NULL for a relative path or OOM. */
-char *cs_path_to_file_url(const char *path);
+char *cs__path_to_file_url(const char *path);
 
 /* Display text of a raw path (the indexer's metadata "name"): valid UTF-8
  * where bytes that are not part of valid UTF-8 and control characters (as above) become
  * "\xNN". Readable but not lossless: "\xE9" may also be the four characters of a name;
  * ids are the lossless form. NULL on OOM. */
-char *cs_path_escape(const char *raw);
+char *cs__path_escape(const char *raw);
 
 #endif

@@ -1,4 +1,4 @@
-/* Persistent workers behind cs_pool_for (pool.h). A loop is published under `mu` with a
+/* Persistent workers behind cs__pool_for (pool.h). A loop is published under `mu` with a
  * new generation number; each worker runs its slice and the last one to finish signals
  * the caller, which ran slice 0 meanwhile. */
 #include "base/pool.h"
@@ -56,7 +56,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-cs_pool *cs_pool_create(int threads)
+cs_pool *cs__pool_create(int threads)
 {
     if (threads < 1) threads = 1;
     cs_pool *p = calloc(1, sizeof *p);
@@ -83,7 +83,7 @@ cs_pool *cs_pool_create(int threads)
     return p;
 }
 
-void cs_pool_free(cs_pool *p)
+void cs__pool_free(cs_pool *p)
 {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
@@ -100,9 +100,9 @@ void cs_pool_free(cs_pool *p)
     free(p);
 }
 
-int cs_pool_threads(const cs_pool *p) { return p ? p->started + 1 : 1; }
+int cs__pool_threads(const cs_pool *p) { return p ? p->started + 1 : 1; }
 
-void cs_pool_for(cs_pool *p, int n, cs_pool_fn fn, void *ctx)
+void cs__pool_for(cs_pool *p, int n, cs_pool_fn fn, void *ctx)
 {
     if (n <= 0) return;
     if (!p || p->started == 0 || n < 2 || pthread_mutex_trylock(&p->busy) != 0) {

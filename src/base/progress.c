@@ -5,21 +5,21 @@
 #include <string.h>
 #include <time.h>
 
-double cs_now(void)
+double cs__now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void cs_rate_init(cs_rate *r, double now, uint64_t n)
+void cs__rate_init(cs_rate *r, double now, uint64_t n)
 {
     r->t_last = now;
     r->n_last = n;
     r->rate = 0;
 }
 
-void cs_rate_update(cs_rate *r, double now, uint64_t n)
+void cs__rate_update(cs_rate *r, double now, uint64_t n)
 {
     double dt = now - r->t_last;
     if (dt < 0.2) return;
@@ -31,7 +31,7 @@ void cs_rate_update(cs_rate *r, double now, uint64_t n)
     r->n_last = n;
 }
 
-void cs_format_duration(double s, char *buf, size_t bufsize)
+void cs__format_duration(double s, char *buf, size_t bufsize)
 {
     if (!(s >= 0) || !isfinite(s) || s > 1e8) {
         snprintf(buf, bufsize, "?");
@@ -44,7 +44,7 @@ void cs_format_duration(double s, char *buf, size_t bufsize)
         snprintf(buf, bufsize, "%ld:%02ld", t / 60, t % 60);
 }
 
-void cs_progress_format(char *buf, size_t bufsize, uint64_t done, uint64_t total,
+void cs__progress_format(char *buf, size_t bufsize, uint64_t done, uint64_t total,
                         double rate, int bar_width)
 {
     char bar[256] = "";
@@ -59,7 +59,7 @@ void cs_progress_format(char *buf, size_t bufsize, uint64_t done, uint64_t total
     }
     char eta[32] = "?";
     if (total > 0 && rate > 0 && done <= total)
-        cs_format_duration((double)(total - done) / rate, eta, sizeof eta);
+        cs__format_duration((double)(total - done) / rate, eta, sizeof eta);
     if (total > 0)
         snprintf(buf, bufsize, "%s%llu/%llu  %.1f img/s  ETA %s", bar,
                  (unsigned long long)done, (unsigned long long)total, rate, eta);

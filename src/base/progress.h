@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /* Seconds on a monotonic clock. */
-double cs_now(void);
+double cs__now(void);
 
 typedef struct cs_rate {
     double t_last;      /* time of the last sample */
@@ -16,15 +16,15 @@ typedef struct cs_rate {
     double rate;        /* smoothed items per second; 0 until the first interval */
 } cs_rate;
 
-void cs_rate_init(cs_rate *r, double now, uint64_t n);
+void cs__rate_init(cs_rate *r, double now, uint64_t n);
 /* Feeds the count at time now (samples closer than 0.2 s apart are merged). */
-void cs_rate_update(cs_rate *r, double now, uint64_t n);
+void cs__rate_update(cs_rate *r, double now, uint64_t n);
 
 /* "1:05", "1:02:03"; "?" for negative or non-finite values. */
-void cs_format_duration(double seconds, char *buf, size_t bufsize);
+void cs__format_duration(double seconds, char *buf, size_t bufsize);
 /* "[#######.......]  120/263  45.2 img/s  ETA 0:03" with a bar of bar_width cells
  * (0 = no bar). total 0 means unknown (no bar, no ETA). */
-void cs_progress_format(char *buf, size_t bufsize, uint64_t done, uint64_t total,
+void cs__progress_format(char *buf, size_t bufsize, uint64_t done, uint64_t total,
                         double rate, int bar_width);
 
 #endif

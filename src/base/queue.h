@@ -10,16 +10,16 @@
 typedef struct cs_queue cs_queue;
 
 /* NULL on OOM or capacity 0. */
-cs_queue *cs_queue_new(size_t capacity);
+cs_queue *cs__queue_new(size_t capacity);
 /* Items still inside are not freed (drain first). */
-void cs_queue_free(cs_queue *q);
+void cs__queue_free(cs_queue *q);
 /* Blocks while full. false (item not taken) once the queue is closed. */
-bool cs_queue_push(cs_queue *q, void *item);
+bool cs__queue_push(cs_queue *q, void *item);
 /* 1: *item set; 0: timed out (timeout_ms >= 0); -1: closed and empty. timeout_ms < 0
  * waits without limit. */
-int cs_queue_pop(cs_queue *q, void **item, int timeout_ms);
+int cs__queue_pop(cs_queue *q, void **item, int timeout_ms);
 /* No more pushes: wakes blocked producers (their push fails) and lets consumers drain. */
-void cs_queue_close(cs_queue *q);
-size_t cs_queue_len(cs_queue *q);
+void cs__queue_close(cs_queue *q);
+size_t cs__queue_len(cs_queue *q);
 
 #endif

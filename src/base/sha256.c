@@ -7,7 +7,7 @@
 
 #include <openssl/evp.h>
 
-int cs_sha256_init(cs_sha256 *s)
+int cs__sha256_init(cs_sha256 *s)
 {
     s->failed = 0;
     s->ctx = EVP_MD_CTX_new();
@@ -19,13 +19,13 @@ int cs_sha256_init(cs_sha256 *s)
     return 0;
 }
 
-void cs_sha256_update(cs_sha256 *s, const void *data, size_t len)
+void cs__sha256_update(cs_sha256 *s, const void *data, size_t len)
 {
     if (!s->ctx || s->failed || !len) return;
     if (EVP_DigestUpdate(s->ctx, data, len) != 1) s->failed = 1;
 }
 
-int cs_sha256_final(cs_sha256 *s, uint8_t out[32])
+int cs__sha256_final(cs_sha256 *s, uint8_t out[32])
 {
     unsigned int n = 0;
     int ok = s->ctx && !s->failed && EVP_DigestFinal_ex(s->ctx, out, &n) == 1 && n == 32;
@@ -36,7 +36,7 @@ int cs_sha256_final(cs_sha256 *s, uint8_t out[32])
     return CS_E_INTERNAL;
 }
 
-int cs_sha256_digest(const void *data, size_t len, uint8_t out[32])
+int cs__sha256_digest(const void *data, size_t len, uint8_t out[32])
 {
     unsigned int n = 0;
     if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32) return 0;
@@ -44,7 +44,7 @@ int cs_sha256_digest(const void *data, size_t len, uint8_t out[32])
     return CS_E_INTERNAL;
 }
 
-void cs_sha256_hex(const uint8_t digest[32], char out[65])
+void cs__sha256_hex(const uint8_t digest[32], char out[65])
 {
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 32; i++) {
@@ -54,25 +54,25 @@ void cs_sha256_hex(const uint8_t digest[32], char out[65])
     out[64] = '\0';
 }
 
-int cs_sha256_file(const char *path, char hex[65], cs_error *err)
+int cs__sha256_file(const char *path, char hex[65], cs_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return cs_error_set(err, CS_E_IO, "%s: %s", path, strerror(errno));
     cs_sha256 s;
-    if (cs_sha256_init(&s) < 0) {
+    if (cs__sha256_init(&s) < 0) {
         fclose(f);
         return cs_error_set(err, CS_E_NOMEM, "out of memory for a SHA-256 digest");
     }
     static const size_t CHUNK = 1 << 16;
     uint8_t buf[1 << 16];
     size_t n;
-    while ((n = fread(buf, 1, CHUNK, f)) > 0) cs_sha256_update(&s, buf, n);
+    while ((n = fread(buf, 1, CHUNK, f)) > 0) cs__sha256_update(&s, buf, n);
     int bad = ferror(f);
     fclose(f);
     uint8_t d[32];
-    int rc = cs_sha256_final(&s, d);
+    int rc = cs__sha256_final(&s, d);
     if (bad) return cs_error_set(err, CS_E_IO, "%s: read error", path);
     if (rc < 0) return cs_error_set(err, rc, "%s: SHA-256 failed in libcrypto", path);
-    cs_sha256_hex(d, hex);
+    cs__sha256_hex(d, hex);
     return 0;
 }

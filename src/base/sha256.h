@@ -9,24 +9,24 @@
 
 #include "clipsearch/error.h"
 
-/* A digest in progress: cs_sha256_init, any number of cs_sha256_update, then one
- * cs_sha256_final, which releases it (call it for every successful init). */
+/* A digest in progress: cs__sha256_init, any number of cs__sha256_update, then one
+ * cs__sha256_final, which releases it (call it for every successful init). */
 typedef struct cs_sha256 {
     void *ctx;             /* EVP_MD_CTX; NULL once final or when init failed */
     int failed;            /* a libcrypto call failed: final reports it */
 } cs_sha256;
 
 /* 0, or CS_E_NOMEM (then update does nothing and final reports the failure). */
-int cs_sha256_init(cs_sha256 *s);
-void cs_sha256_update(cs_sha256 *s, const void *data, size_t len);
+int cs__sha256_init(cs_sha256 *s);
+void cs__sha256_update(cs_sha256 *s, const void *data, size_t len);
 /* Writes the digest and releases s. 0, or CS_E_INTERNAL (out zeroed) when libcrypto failed
  * anywhere since init. */
-int cs_sha256_final(cs_sha256 *s, uint8_t out[32]);
+int cs__sha256_final(cs_sha256 *s, uint8_t out[32]);
 /* The digest of one buffer. 0 or CS_E_INTERNAL. */
-int cs_sha256_digest(const void *data, size_t len, uint8_t out[32]);
+int cs__sha256_digest(const void *data, size_t len, uint8_t out[32]);
 /* Lower-case hex of a digest: out must hold 65 bytes. */
-void cs_sha256_hex(const uint8_t digest[32], char out[65]);
+void cs__sha256_hex(const uint8_t digest[32], char out[65]);
 /* Hashes a whole file (streamed); hex receives 64 hex digits + NUL. */
-int cs_sha256_file(const char *path, char hex[65], cs_error *err);
+int cs__sha256_file(const char *path, char hex[65], cs_error *err);
 
 #endif

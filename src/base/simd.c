@@ -1,7 +1,7 @@
 /* Run-time CPU feature checks behind simd.h. */
 #include "base/simd.h"
 
-bool cs_cpu_has(cs_cpu_feature f)
+bool cs__cpu_has(cs_cpu_feature f)
 {
 #if CS_SIMD_X86
     /* __builtin_cpu_supports reads a table libgcc fills before main; calling init again
@@ -16,9 +16,9 @@ bool cs_cpu_has(cs_cpu_feature f)
     return false;
 }
 
-const char *cs_simd_level(void)
+const char *cs__simd_level(void)
 {
-    if (cs_cpu_has(CS_CPU_AVX512F)) return "avx512";
-    if (cs_cpu_has(CS_CPU_AVX2_FMA)) return "avx2";
+    if (cs__cpu_has(CS_CPU_AVX512F)) return "avx512";
+    if (cs__cpu_has(CS_CPU_AVX2_FMA)) return "avx2";
     return CS_SIMD_NEON ? "neon" : "portable";
 }

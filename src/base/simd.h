@@ -4,7 +4,7 @@
  *  - CS_SIMD_X86: x86-64 with GCC. Kernels marked CS_SIMD_CLONES get AVX-512 and AVX2
  *    builds besides the baseline one, and the loader (ifunc) picks one from the CPU it
  *    runs on; hand-written intrinsics (the vector scan) are compiled with per-function
- *    target attributes and chosen with cs_cpu_has().
+ *    target attributes and chosen with cs__cpu_has().
  *  - CS_SIMD_NEON: aarch64, where NEON is part of the base ISA, so no run-time check.
  *  - neither: the plain C code only (any CPU; `cmake -DCS_SIMD=OFF` forces this, so the
  *    fallbacks are built and tested on x86 too).
@@ -45,10 +45,10 @@
 /* CPU features the hand-written kernels choose between (false where the build has no
  * kernel for them). */
 typedef enum { CS_CPU_AVX2_FMA, CS_CPU_AVX512F } cs_cpu_feature;
-bool cs_cpu_has(cs_cpu_feature f);
+bool cs__cpu_has(cs_cpu_feature f);
 
 /* The widest kernel family this build uses on this CPU: "avx512", "avx2", "neon" or
  * "portable" (for `model info` and the benchmarks). */
-const char *cs_simd_level(void);
+const char *cs__simd_level(void);
 
 #endif

@@ -16,7 +16,7 @@ struct cs_strmap {
     size_t cap, n;
 };
 
-cs_strmap *cs_strmap_new(void)
+cs_strmap *cs__strmap_new(void)
 {
     cs_strmap *m = calloc(1, sizeof *m);
     if (!m) return NULL;
@@ -29,7 +29,7 @@ cs_strmap *cs_strmap_new(void)
     return m;
 }
 
-void cs_strmap_free(cs_strmap *m)
+void cs__strmap_free(cs_strmap *m)
 {
     if (!m) return;
     free(m->slots);
@@ -38,7 +38,7 @@ void cs_strmap_free(cs_strmap *m)
 
 static size_t find(const slot *slots, size_t cap, const char *key)
 {
-    size_t i = (size_t)cs_hash64(key, strlen(key)) & (cap - 1);
+    size_t i = (size_t)cs__hash64(key, strlen(key)) & (cap - 1);
     while (slots[i].key && strcmp(slots[i].key, key) != 0) i = (i + 1) & (cap - 1);
     return i;
 }
@@ -56,7 +56,7 @@ static int grow(cs_strmap *m)
     return 0;
 }
 
-int cs_strmap_put(cs_strmap *m, const char *key, void *value)
+int cs__strmap_put(cs_strmap *m, const char *key, void *value)
 {
     if ((m->n + 1) * 4 > m->cap * 3 && grow(m) != 0) return -1;
     size_t i = find(m->slots, m->cap, key);
@@ -68,7 +68,7 @@ int cs_strmap_put(cs_strmap *m, const char *key, void *value)
     return 0;
 }
 
-void *cs_strmap_put_if_absent(cs_strmap *m, const char *key, void *value)
+void *cs__strmap_put_if_absent(cs_strmap *m, const char *key, void *value)
 {
     if ((m->n + 1) * 4 > m->cap * 3 && grow(m) != 0) return NULL;
     size_t i = find(m->slots, m->cap, key);
@@ -80,10 +80,10 @@ void *cs_strmap_put_if_absent(cs_strmap *m, const char *key, void *value)
     return m->slots[i].value;
 }
 
-void *cs_strmap_get(const cs_strmap *m, const char *key)
+void *cs__strmap_get(const cs_strmap *m, const char *key)
 {
     size_t i = find(m->slots, m->cap, key);
     return m->slots[i].key ? m->slots[i].value : NULL;
 }
 
-size_t cs_strmap_len(const cs_strmap *m) { return m->n; }
+size_t cs__strmap_len(const cs_strmap *m) { return m->n; }

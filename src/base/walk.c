@@ -83,7 +83,7 @@ static const char *excluded_by(walker *w, const char *path, const char *name, bo
 {
     const cs_walk_rules *r = w->rules;
     if (!r->include_hidden && name[0] == '.') return "hidden";
-    const char *b = walk_builtin_match(name, is_dir);
+    const char *b = cs__walk_builtin_match(name, is_dir);
     if (b) return b;
     const char *rel = path + w->rel_off;
     char *abs = NULL;
@@ -95,13 +95,13 @@ static const char *excluded_by(walker *w, const char *path, const char *name, bo
         }
         snprintf(abs, n, "%s%s%s", w->abs_root, strcmp(w->abs_root, "/") ? "/" : "", rel);
     }
-    const walk_pat *p = walk_pats_match(&r->excludes, name, rel, abs, is_dir);
+    const walk_pat *p = cs__walk_pats_match(&r->excludes, name, rel, abs, is_dir);
     free(abs);
     if (p) return p->text;
     for (size_t i = 0; i < w->n_frames; i++) {
         const ignore_frame *f = &w->frames[i];
         const char *sub = rel + (f->base_len ? f->base_len + 1 : 0);
-        if ((p = walk_pats_match(&f->pats, name, sub, NULL, is_dir))) return p->text;
+        if ((p = cs__walk_pats_match(&f->pats, name, sub, NULL, is_dir))) return p->text;
     }
     return NULL;
 }
@@ -137,7 +137,7 @@ static int load_ignore(walker *w, const char *path, bool is_root, bool *use_fram
     walk_pats pats = {0};
     walk_notes notes = {0};
     int e = 0, rc = 0;
-    int got = walk_ignore_load(file, &pats, &notes, &e);
+    int got = cs__walk_ignore_load(file, &pats, &notes, &e);
     if (got == WALK_IGNORE_NOMEM) {
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory reading %s", CS_WALK_IGNORE_FILE);
     } else if (got == WALK_IGNORE_UNREADABLE && e != ENOENT) {
@@ -169,8 +169,8 @@ static int load_ignore(walker *w, const char *path, bool is_root, bool *use_fram
     }
     /* NOT_FILE (a folder or fifo with that name) and a file gone since the listing:
      * no rules here; the name, if still there, is an ordinary entry. */
-    walk_pats_free(&pats);
-    walk_notes_free(&notes);
+    cs__walk_pats_free(&pats);
+    cs__walk_notes_free(&notes);
     free(file);
     return rc;
 }
@@ -216,7 +216,7 @@ static int walk_dir(walker *w, const char *path, bool is_root, cs_error *err)
         rc = walk_path(w, child, names[i], false, err);
         free(child);
     }
-    if (frame) walk_pats_free(&w->frames[--w->n_frames].pats);
+    if (frame) cs__walk_pats_free(&w->frames[--w->n_frames].pats);
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     return rc;
@@ -255,7 +255,7 @@ static int walk_path(walker *w, const char *path, const char *name, bool is_root
     return w->fn(&ent, w->user);
 }
 
-int cs_walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn, void *user,
+int cs__walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn, void *user,
                      cs_error *err)
 {
     walker w = {.fn = fn, .user = user, .rules = rules};
@@ -263,7 +263,7 @@ int cs_walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn
     w.rel_off = rlen + (rlen > 0 && root[rlen - 1] == '/' ? 0 : 1);
     /* Without it absolute globs match nothing; the root is then unreadable anyway, and
      * reported as such by the walk. */
-    if (rules && walk_pats_have_absolute(&rules->excludes)) w.abs_root = realpath(root, NULL);
+    if (rules && cs__walk_pats_have_absolute(&rules->excludes)) w.abs_root = realpath(root, NULL);
     int rc = walk_path(&w, root, root, true, err);
     free(w.slots);
     free(w.abs_root);
@@ -271,7 +271,7 @@ int cs_walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn
     return rc;
 }
 
-int cs_walk(const char *root, cs_walk_fn fn, void *user, cs_error *err)
+int cs__walk(const char *root, cs_walk_fn fn, void *user, cs_error *err)
 {
-    return cs_walk_filtered(root, NULL, fn, user, err);
+    return cs__walk_filtered(root, NULL, fn, user, err);
 }

@@ -2,7 +2,7 @@
  * a directory twice (visited (dev,ino) set), so symlink loops end; names are kept as
  * raw bytes (Linux names need not be UTF-8) and only escaped for display.
  *
- * cs_walk_filtered also applies "what gets indexed" rules (cs_walk_rules) to every name
+ * cs__walk_filtered also applies "what gets indexed" rules (cs_walk_rules) to every name
  * below a root: hidden names, well-known non-photo trees, --exclude globs and
  * .clipsearchignore files. A root itself is never excluded: naming it is explicit. */
 #ifndef CS_BASE_WALK_H
@@ -46,7 +46,7 @@ typedef int (*cs_walk_fn)(const cs_walk_entry *e, void *user);
 /* Walks root (a directory, or a single file) depth-first in byte order of names.
  * Returns 0, the callback's non-zero value, or CS_E_NOMEM. Unreadable entries are
  * reported through fn, not as errors. No rules: every name is walked. */
-int cs_walk(const char *root, cs_walk_fn fn, void *user, cs_error *err);
+int cs__walk(const char *root, cs_walk_fn fn, void *user, cs_error *err);
 
 /* Which names below a root are skipped. Immutable while a walk uses it (several walks may
  * share one). In order, the first that matches names the rule:
@@ -54,7 +54,7 @@ int cs_walk(const char *root, cs_walk_fn fn, void *user, cs_error *err);
  *   2. built-in non-photo trees, directories only, any letter case: .git, node_modules,
  *      .thumbnails, @eaDir, .@__thumb, $RECYCLE.BIN, .Trash-*, lost+found (these stay
  *      skipped with include_hidden);
- *   3. exclude globs (cs_walk_rules_add_exclude), relative to the root;
+ *   3. exclude globs (cs__walk_rules_add_exclude), relative to the root;
  *   4. globs of the ignore files of the folders above the entry, relative to the folder
  *      that holds the file (outermost first).
  * Glob syntax (fnmatch(3)): a pattern without "/" matches the base name at any depth; a
@@ -66,14 +66,14 @@ int cs_walk(const char *root, cs_walk_fn fn, void *user, cs_error *err);
 typedef struct cs_walk_rules cs_walk_rules;
 
 /* Defaults: hidden names and built-in trees skipped, ignore files read. NULL on OOM. */
-cs_walk_rules *cs_walk_rules_new(void);
-void cs_walk_rules_free(cs_walk_rules *r);
-void cs_walk_rules_include_hidden(cs_walk_rules *r, bool include);
+cs_walk_rules *cs__walk_rules_new(void);
+void cs__walk_rules_free(cs_walk_rules *r);
+void cs__walk_rules_include_hidden(cs_walk_rules *r, bool include);
 /* CS_E_ARG for a glob that can match nothing ("", "/", "./"), CS_E_NOMEM. */
-int cs_walk_rules_add_exclude(cs_walk_rules *r, const char *glob, cs_error *err);
+int cs__walk_rules_add_exclude(cs_walk_rules *r, const char *glob, cs_error *err);
 
-/* cs_walk with rules (NULL: none, as cs_walk). */
-int cs_walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn, void *user,
+/* cs__walk with rules (NULL: none, as cs__walk). */
+int cs__walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn, void *user,
                      cs_error *err);
 
 #endif

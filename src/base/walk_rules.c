@@ -27,7 +27,7 @@ static const char *const builtin_trees[] = {
  * ignore file), and reading it whole could cost unbounded memory. */
 #define IGNORE_FILE_MAX (1 << 20)
 
-const char *walk_builtin_match(const char *name, bool is_dir)
+const char *cs__walk_builtin_match(const char *name, bool is_dir)
 {
     if (!is_dir) return NULL;
     for (size_t i = 0; i < sizeof builtin_trees / sizeof *builtin_trees; i++)
@@ -35,7 +35,7 @@ const char *walk_builtin_match(const char *name, bool is_dir)
     return NULL;
 }
 
-int walk_pats_add(walk_pats *s, const char *text, bool allow_absolute)
+int cs__walk_pats_add(walk_pats *s, const char *text, bool allow_absolute)
 {
     walk_pat p = {0};
     size_t len = strlen(text);
@@ -76,7 +76,7 @@ int walk_pats_add(walk_pats *s, const char *text, bool allow_absolute)
     return 0;
 }
 
-void walk_pats_free(walk_pats *s)
+void cs__walk_pats_free(walk_pats *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         free(s->v[i].glob);
@@ -86,14 +86,14 @@ void walk_pats_free(walk_pats *s)
     memset(s, 0, sizeof *s);
 }
 
-bool walk_pats_have_absolute(const walk_pats *s)
+bool cs__walk_pats_have_absolute(const walk_pats *s)
 {
     for (size_t i = 0; i < s->n; i++)
         if (s->v[i].absolute) return true;
     return false;
 }
 
-const walk_pat *walk_pats_match(const walk_pats *s, const char *name, const char *sub,
+const walk_pat *cs__walk_pats_match(const walk_pats *s, const char *name, const char *sub,
                                 const char *abs, bool is_dir)
 {
     for (size_t i = 0; i < s->n; i++) {
@@ -108,7 +108,7 @@ const walk_pat *walk_pats_match(const walk_pats *s, const char *name, const char
     return NULL;
 }
 
-void walk_notes_free(walk_notes *n)
+void cs__walk_notes_free(walk_notes *n)
 {
     for (size_t i = 0; i < n->n; i++) free(n->v[i]);
     free(n->v);
@@ -147,12 +147,12 @@ static int ignore_line(char *line, unsigned lineno, walk_pats *s, walk_notes *no
     if (line[0] == '!')
         return note_add(notes, lineno, "\"!\" (re-include) is not supported (\"\\!\" is a "
                                        "literal \"!\")");
-    int rc = walk_pats_add(s, line, false);
+    int rc = cs__walk_pats_add(s, line, false);
     if (rc == 1) return note_add(notes, lineno, "the pattern matches nothing");
     return rc;
 }
 
-int walk_ignore_load(const char *path, walk_pats *s, walk_notes *notes, int *sys_errno)
+int cs__walk_ignore_load(const char *path, walk_pats *s, walk_notes *notes, int *sys_errno)
 {
     /* O_NONBLOCK: a fifo with this name must not hang the walk. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -205,20 +205,20 @@ int walk_ignore_load(const char *path, walk_pats *s, walk_notes *notes, int *sys
     return rc;
 }
 
-cs_walk_rules *cs_walk_rules_new(void) { return calloc(1, sizeof(cs_walk_rules)); }
+cs_walk_rules *cs__walk_rules_new(void) { return calloc(1, sizeof(cs_walk_rules)); }
 
-void cs_walk_rules_free(cs_walk_rules *r)
+void cs__walk_rules_free(cs_walk_rules *r)
 {
     if (!r) return;
-    walk_pats_free(&r->excludes);
+    cs__walk_pats_free(&r->excludes);
     free(r);
 }
 
-void cs_walk_rules_include_hidden(cs_walk_rules *r, bool include) { r->include_hidden = include; }
+void cs__walk_rules_include_hidden(cs_walk_rules *r, bool include) { r->include_hidden = include; }
 
-int cs_walk_rules_add_exclude(cs_walk_rules *r, const char *glob, cs_error *err)
+int cs__walk_rules_add_exclude(cs_walk_rules *r, const char *glob, cs_error *err)
 {
-    int rc = walk_pats_add(&r->excludes, glob, true);
+    int rc = cs__walk_pats_add(&r->excludes, glob, true);
     if (rc == 1) return cs_error_set(err, CS_E_ARG, "exclude glob '%s' can match nothing", glob);
     if (rc < 0) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     return 0;

@@ -27,22 +27,22 @@ struct cs_walk_rules {
 
 /* Adds one glob. 0, 1 when it can match nothing (not added), -1 on OOM. allow_absolute:
  * a leading "/" means an absolute path (exclude globs) rather than an anchor. */
-int walk_pats_add(walk_pats *s, const char *text, bool allow_absolute);
-void walk_pats_free(walk_pats *s);
-bool walk_pats_have_absolute(const walk_pats *s);
+int cs__walk_pats_add(walk_pats *s, const char *text, bool allow_absolute);
+void cs__walk_pats_free(walk_pats *s);
+bool cs__walk_pats_have_absolute(const walk_pats *s);
 /* The first pattern matching an entry, or NULL. name: base name; sub: path relative to
  * the patterns' folder; abs: absolute path (needed only by absolute patterns; may be
  * NULL, then they do not match). */
-const walk_pat *walk_pats_match(const walk_pats *s, const char *name, const char *sub,
+const walk_pat *cs__walk_pats_match(const walk_pats *s, const char *name, const char *sub,
                                 const char *abs, bool is_dir);
 /* The built-in non-photo tree a directory name is, or NULL. */
-const char *walk_builtin_match(const char *name, bool is_dir);
+const char *cs__walk_builtin_match(const char *name, bool is_dir);
 
 typedef struct walk_notes {
     char **v;
     size_t n, cap;
 } walk_notes;
-void walk_notes_free(walk_notes *n);
+void cs__walk_notes_free(walk_notes *n);
 
 enum { WALK_IGNORE_OK = 0, WALK_IGNORE_NOMEM = -1, WALK_IGNORE_NOT_FILE = 1,
        WALK_IGNORE_UNREADABLE = 2 };
@@ -50,6 +50,6 @@ enum { WALK_IGNORE_OK = 0, WALK_IGNORE_NOMEM = -1, WALK_IGNORE_NOT_FILE = 1,
  * WALK_IGNORE_* code; UNREADABLE sets *sys_errno. NOT_FILE: path is not a regular file
  * (a directory or fifo with that name is an ordinary entry, and is never opened in a
  * way that could block). */
-int walk_ignore_load(const char *path, walk_pats *s, walk_notes *notes, int *sys_errno);
+int cs__walk_ignore_load(const char *path, walk_pats *s, walk_notes *notes, int *sys_errno);
 
 #endif

@@ -13,7 +13,7 @@ cs_clip *cli_load_model(const char *model_arg, int precision, cs_error *err)
 {
     char dir[PATH_MAX];
     if (cs_clip_resolve_model_dir(model_arg, dir, sizeof dir, err) != 0) return NULL;
-    if (!cs_dir_exists(dir)) {
+    if (!cs__dir_exists(dir)) {
         cs_error_set(err, CS_E_MODEL,
                      "no CLIP model at %s: run 'clipsearch model download', or place a "
                      "Hugging Face CLIP directory (config.json, model.safetensors, "
@@ -129,7 +129,7 @@ char *cli_read_text(const char *path, cs_error *err)
     if (strcmp(path, "-") != 0) {
         uint8_t *data = NULL;
         size_t len = 0;
-        if (cs_read_file(path, 0, &data, &len, err) != 0) return NULL;
+        if (cs__read_file(path, 0, &data, &len, err) != 0) return NULL;
         return (char *)data;
     }
     size_t cap = 4096, n = 0;

@@ -62,7 +62,7 @@ static void print_json(FILE *out, const cs_dup_group *g, size_t index)
         json_object_set_new(mo, "id", json_string(m->id));
         /* The file the id names (base/pathid.h); a path that is not UTF-8 cannot be a
          * JSON string, so it stays null and the id (lossless) is the reference. */
-        json_t *p = cs_path_from_id(m->id, &path, NULL) == 0 ? json_string(path) : NULL;
+        json_t *p = cs__path_from_id(m->id, &path, NULL) == 0 ? json_string(path) : NULL;
         json_object_set_new(mo, "path", p ? p : json_null());
         free(path);
         json_object_set_new(mo, "bytes", int_or_null(m->bytes));

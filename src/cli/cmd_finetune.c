@@ -98,16 +98,16 @@ static void on_step(void *ctx, const cs_ft_step *s)
 {
     out_ctx *o = ctx;
     if (!o->bar) return;
-    double now = cs_now();
-    if (o->steps_done++ == 0) cs_rate_init(&o->rate, now, 0);
-    else cs_rate_update(&o->rate, now, o->steps_done);
+    double now = cs__now();
+    if (o->steps_done++ == 0) cs__rate_init(&o->rate, now, 0);
+    else cs__rate_update(&o->rate, now, o->steps_done);
     enum { W = 24 };
     char bar[W + 1], eta[32] = "?";
     int fill = s->steps ? (int)(W * s->step / s->steps) : 0;
     for (int i = 0; i < W; i++) bar[i] = i < fill ? '#' : '.';
     bar[W] = '\0';
     long left = (long)(s->epochs - s->epoch) * s->steps + (s->steps - s->step);
-    if (o->rate.rate > 0) cs_format_duration((double)left / o->rate.rate, eta, sizeof eta);
+    if (o->rate.rate > 0) cs__format_duration((double)left / o->rate.rate, eta, sizeof eta);
     fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %ld/%ld  loss %.4f (mean %.4f)  ETA %s", s->epoch,
             s->epochs, bar, s->step, s->steps, s->loss, s->mean_loss, eta);
     fflush(stderr);

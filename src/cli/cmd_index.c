@@ -153,7 +153,7 @@ static void on_progress(const cs_index_progress *p, void *user)
         snprintf(line, sizeof line, "scanning: %llu files", (unsigned long long)p->total);
     } else {
         char body[400];
-        cs_progress_format(body, sizeof body, p->done, p->total, p->rate, rd->tty ? 30 : 0);
+        cs__progress_format(body, sizeof body, p->done, p->total, p->rate, rd->tty ? 30 : 0);
         snprintf(line, sizeof line, "%s  (new %llu, reused %llu, unchanged %llu, failed %llu)",
                  body, (unsigned long long)p->indexed, (unsigned long long)p->reused,
                  (unsigned long long)p->unchanged, (unsigned long long)p->failed);
@@ -164,7 +164,7 @@ static void on_progress(const cs_index_progress *p, void *user)
         snprintf(rd->last, sizeof rd->last, "%s", line);
     } else {
         /* A log file gets a line every few seconds, not a redraw every 250 ms. */
-        double now = cs_now();
+        double now = cs__now();
         if (now - rd->last_line < 2.0) return;
         rd->last_line = now;
         fprintf(stderr, "clipsearch: index: %s\n", line);
@@ -195,7 +195,7 @@ static void print_no_images(FILE *f, const cs_index_summary *s, char *const *dir
     if (s->interrupted || s->indexed + s->unchanged + s->reused + s->failed != 0) return;
     fputs("no images found under ", f);
     for (int i = 0; i < n; i++) {
-        char *disp = cs_path_to_id(dirs[i]);
+        char *disp = cs__path_to_id(dirs[i]);
         fprintf(f, "%s%s", i ? ", " : "", disp ? disp : "?");
         free(disp);
     }
@@ -349,7 +349,7 @@ static int index_main(int argc, char **argv, const char **excludes)
     for (int i = optind; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
-            char *disp = cs_path_to_id(argv[i]);
+            char *disp = cs__path_to_id(argv[i]);
             fprintf(stderr, "clipsearch: IOError: %s: no such file or directory\n",
                     disp ? disp : "?");
             free(disp);
@@ -360,14 +360,14 @@ static int index_main(int argc, char **argv, const char **excludes)
     cs_error err = {0};
     /* A glob that can match nothing is a usage mistake: say so before loading anything
      * (cs_index_run would refuse it too). */
-    cs_walk_rules *check = cs_walk_rules_new();
+    cs_walk_rules *check = cs__walk_rules_new();
     for (size_t i = 0; check && i < opt.n_exclude; i++) {
-        if (cs_walk_rules_add_exclude(check, excludes[i], &err) != 0) {
-            cs_walk_rules_free(check);
+        if (cs__walk_rules_add_exclude(check, excludes[i], &err) != 0) {
+            cs__walk_rules_free(check);
             return cli_usage_error("index", "%s", err.msg);
         }
     }
-    cs_walk_rules_free(check);
+    cs__walk_rules_free(check);
     char model_dir[4096];
     if (cs_clip_resolve_model_dir(model_arg, model_dir, sizeof model_dir, &err) != 0)
         return cli_fail(&err);
@@ -390,7 +390,7 @@ static int index_main(int argc, char **argv, const char **excludes)
         return cli_fail(&err);
     }
 
-    render rd = {isatty(STDERR_FILENO) != 0, false, cs_now(), quiet, ""};
+    render rd = {isatty(STDERR_FILENO) != 0, false, cs__now(), quiet, ""};
     opt.progress = on_progress;
     opt.progress_user = &rd;
     if (!quiet) {

@@ -51,7 +51,7 @@ static void print_hit_line(FILE *out, const cs_hit *hit)
 static void preview_record(FILE *out, const char *id, bool apply_exif)
 {
     char *path = NULL;
-    if (cs_path_from_id(id, &path, NULL) != 0) return;
+    if (cs__path_from_id(id, &path, NULL) != 0) return;
     if (preview_print(out, path, 40, 12, apply_exif)) fputc('\n', out);
     free(path);
 }
@@ -61,7 +61,7 @@ static void preview_record(FILE *out, const char *id, bool apply_exif)
 static void print_path(FILE *out, const char *id)
 {
     char *path = NULL;
-    fprintf(out, "%s\n", cs_path_from_id(id, &path, NULL) == 0 ? path : id);
+    fprintf(out, "%s\n", cs__path_from_id(id, &path, NULL) == 0 ? path : id);
     free(path);
 }
 

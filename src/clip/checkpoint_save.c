@@ -44,12 +44,12 @@ static int write_all(const char *path, const void *data, size_t len, cs_error *e
 
 static int copy_file(const char *src_dir, const char *dst_dir, const char *name, cs_error *err)
 {
-    char *src = cs_path_join(src_dir, name), *dst = cs_path_join(dst_dir, name);
+    char *src = cs__path_join(src_dir, name), *dst = cs__path_join(dst_dir, name);
     uint8_t *data = NULL;
     size_t len = 0;
     int rc = !src || !dst ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
-    if (!rc && cs_file_exists(src)) {
-        rc = cs_read_file(src, 0, &data, &len, err);
+    if (!rc && cs__file_exists(src)) {
+        rc = cs__read_file(src, 0, &data, &len, err);
         if (!rc) rc = write_all(dst, data, len, err);
     }
     free(data);
@@ -61,7 +61,7 @@ static int copy_file(const char *src_dir, const char *dst_dir, const char *name,
 /* config.json as loaded, except that torch_dtype says what the weights now are. */
 static int write_config(const cs_clip *m, const char *dst_dir, cs_error *err)
 {
-    char *src = cs_path_join(m->dir, "config.json"), *dst = cs_path_join(dst_dir, "config.json");
+    char *src = cs__path_join(m->dir, "config.json"), *dst = cs__path_join(dst_dir, "config.json");
     json_error_t jerr;
     json_t *cfg = src ? json_load_file(src, 0, &jerr) : NULL;
     char *text = NULL;
@@ -115,21 +115,21 @@ static int write_weights(const cs_clip *m, const char *path, const cs_clip_tenso
             k++;
         }
     for (size_t i = 0; !rc && i < n_upd; i++) {
-        const cs_st_tensor *t = cs_st_find(st, upd[i].name);
+        const cs_st_tensor *t = cs__st_find(st, upd[i].name);
         if (!t || !is_float(t->dtype) || !upd[i].data)
             rc = cs_error_set(err, CS_E_ARG, "cannot update tensor %s: %s", upd[i].name,
                               !t ? "the model has no such tensor" : "not a float tensor");
     }
-    if (!rc) rc = cs_st_writer_open(path, e, n, &w, err);
+    if (!rc) rc = cs__st_writer_open(path, e, n, &w, err);
     for (size_t i = 0; !rc && i < n; i++) {
         const cs_st_tensor *t = order[i];
         const float *u = find_update(upd, n_upd, t->name);
         if (u) {
-            rc = cs_st_writer_put(w, u, t->numel * sizeof(float), err);
+            rc = cs__st_writer_put(w, u, t->numel * sizeof(float), err);
         } else if (!is_float(t->dtype)) {
-            rc = cs_st_writer_put(w, st->data + t->begin, t->end - t->begin, err);
+            rc = cs__st_writer_put(w, st->data + t->begin, t->end - t->begin, err);
         } else if (t->dtype == CS_ST_F32) {
-            rc = cs_st_writer_put(w, st->data + t->begin, t->end - t->begin, err);
+            rc = cs__st_writer_put(w, st->data + t->begin, t->end - t->begin, err);
         } else {
             /* One tensor at a time: a bf16 ViT-B/32 never needs its 600 MB F32 copy. */
             float *nb = realloc(buf, t->numel * sizeof(float) + 1);
@@ -138,13 +138,13 @@ static int write_weights(const cs_clip *m, const char *path, const cs_clip_tenso
                 break;
             }
             buf = nb;
-            cs_st_copy_f32(st, t, buf);
-            rc = cs_st_writer_put(w, buf, t->numel * sizeof(float), err);
+            cs__st_copy_f32(st, t, buf);
+            rc = cs__st_writer_put(w, buf, t->numel * sizeof(float), err);
         }
     }
     if (w) {
-        if (rc) cs_st_writer_abort(w);
-        else rc = cs_st_writer_close(w, err);
+        if (rc) cs__st_writer_abort(w);
+        else rc = cs__st_writer_close(w, err);
     }
     free(buf);
     free(order);
@@ -161,7 +161,7 @@ static void remove_tree(const char *dir)
         struct dirent *de;
         while ((de = readdir(d))) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char *p = cs_path_join(dir, de->d_name);
+            char *p = cs__path_join(dir, de->d_name);
             if (p && unlink(p) != 0 && errno == EISDIR) remove_tree(p);
             free(p);
         }
@@ -202,8 +202,8 @@ static int save(const cs_clip *m, const char *dir, const cs_clip_tensor_update *
         }
     }
     /* Where the checkpoint's files go: the folder itself, or its module folder. */
-    char *files = !tmp ? NULL : st ? cs_path_join(tmp, ST_MODULE) : strdup(tmp);
-    char *st_path = files ? cs_path_join(files, "model.safetensors") : NULL;
+    char *files = !tmp ? NULL : st ? cs__path_join(tmp, ST_MODULE) : strdup(tmp);
+    char *st_path = files ? cs__path_join(files, "model.safetensors") : NULL;
     if (!rc && !st_path) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (!rc && st && mkdir(files, 0755) != 0)
         rc = cs_error_set(err, CS_E_IO, "cannot create %s: %s", files, strerror(errno));
@@ -212,7 +212,7 @@ static int save(const cs_clip *m, const char *dir, const cs_clip_tensor_update *
     for (size_t i = 0; !rc && i < sizeof COPIED / sizeof COPIED[0]; i++)
         rc = copy_file(m->dir, files, COPIED[i], err);
     if (!rc && st) {
-        char *modules = cs_path_join(tmp, "modules.json");
+        char *modules = cs__path_join(tmp, "modules.json");
         rc = modules ? write_all(modules, ST_MODULES_JSON, sizeof ST_MODULES_JSON - 1, err)
                      : cs_error_set(err, CS_E_NOMEM, "out of memory");
         free(modules);

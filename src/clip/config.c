@@ -6,7 +6,7 @@
 
 #include "base/file.h"
 
-void cs_clip_config_defaults(cs_clip_config *cfg)
+void cs__clip_config_defaults(cs_clip_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cs_clip_tower_config *t = &cfg->text, *v = &cfg->vision;
@@ -113,10 +113,10 @@ static int validate(const cs_clip_tower_config *t, int is_text, const char *path
     return 0;
 }
 
-int cs_clip_config_parse(const char *json, size_t len, const char *path, cs_clip_config *cfg,
+int cs__clip_config_parse(const char *json, size_t len, const char *path, cs_clip_config *cfg,
                          cs_error *err)
 {
-    cs_clip_config_defaults(cfg);
+    cs__clip_config_defaults(cfg);
     json_error_t jerr;
     json_t *root = json_loadb(json, len, 0, &jerr);
     if (!root)
@@ -147,30 +147,30 @@ done:
     return rc;
 }
 
-int cs_clip_config_load(const char *path, cs_clip_config *cfg, cs_error *err)
+int cs__clip_config_load(const char *path, cs_clip_config *cfg, cs_error *err)
 {
     uint8_t *data;
     size_t len;
-    int rc = cs_read_file(path, 16u << 20, &data, &len, err);
+    int rc = cs__read_file(path, 16u << 20, &data, &len, err);
     if (rc) return rc;
-    rc = cs_clip_config_parse((const char *)data, len, path, cfg, err);
+    rc = cs__clip_config_parse((const char *)data, len, path, cfg, err);
     free(data);
     return rc;
 }
 
-int cs_clip_find_weights_dir(const char *dir, char **weights_dir, cs_error *err)
+int cs__clip_find_weights_dir(const char *dir, char **weights_dir, cs_error *err)
 {
     *weights_dir = NULL;
-    char *modules = cs_path_join(dir, "modules.json");
+    char *modules = cs__path_join(dir, "modules.json");
     if (!modules) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    if (!cs_file_exists(modules)) {
+    if (!cs__file_exists(modules)) {
         free(modules);
         *weights_dir = strdup(dir);
         return *weights_dir ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     uint8_t *data;
     size_t len;
-    int rc = cs_read_file(modules, 1u << 20, &data, &len, err);
+    int rc = cs__read_file(modules, 1u << 20, &data, &len, err);
     if (rc) {
         free(modules);
         return rc;
@@ -191,7 +191,7 @@ int cs_clip_find_weights_dir(const char *dir, char **weights_dir, cs_error *err)
     else if (strstr(sub, "..") || sub[0] == '/')
         rc = cs_error_set(err, CS_E_MODEL, "%s: module path '%s' leaves the model folder",
                           modules, sub);
-    else if (!(*weights_dir = cs_path_join(dir, sub)))
+    else if (!(*weights_dir = cs__path_join(dir, sub)))
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     json_decref(root);
     free(modules);

@@ -29,22 +29,22 @@ typedef struct cs_clip_config {
 } cs_clip_config;
 
 /* transformers' CLIPConfig defaults (openai/clip-vit-base-patch32 sizes). */
-void cs_clip_config_defaults(cs_clip_config *cfg);
+void cs__clip_config_defaults(cs_clip_config *cfg);
 
 /* Parses config.json text; `path` is only used in messages. Validates ranges (positive
  * sizes, hidden divisible by heads, image divisible by patch, known hidden_act). */
-int cs_clip_config_parse(const char *json, size_t len, const char *path, cs_clip_config *cfg,
+int cs__clip_config_parse(const char *json, size_t len, const char *path, cs_clip_config *cfg,
                          cs_error *err);
-int cs_clip_config_load(const char *path, cs_clip_config *cfg, cs_error *err);
+int cs__clip_config_load(const char *path, cs_clip_config *cfg, cs_error *err);
 
 /* preprocessor_config.json (new style or legacy); absent keys keep cfg's values. */
-int cs_preprocess_config_parse(const char *json, size_t len, const char *path,
+int cs__preprocess_config_parse(const char *json, size_t len, const char *path,
                                cs_preprocess_config *cfg, cs_error *err);
-int cs_preprocess_config_load(const char *path, cs_preprocess_config *cfg, cs_error *err);
+int cs__preprocess_config_load(const char *path, cs_preprocess_config *cfg, cs_error *err);
 
 /* For a sentence-transformers folder (modules.json present), the directory of its
  * sentence_transformers.models.CLIPModel module, malloc'd into *weights_dir; otherwise
  * a copy of dir. */
-int cs_clip_find_weights_dir(const char *dir, char **weights_dir, cs_error *err);
+int cs__clip_find_weights_dir(const char *dir, char **weights_dir, cs_error *err);
 
 #endif

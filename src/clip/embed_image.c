@@ -10,7 +10,7 @@ int cs_clip_embed_image(const cs_clip *m, const cs_image *img, float *out, cs_er
     float *px = malloc(3 * s * s * sizeof(float));
     if (!px) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     int rc = cs_preprocess_image(&m->pp, img, px, err);
-    if (!rc) rc = cs_vision_forward(m, px, 1, out, err);
+    if (!rc) rc = cs__vision_forward(m, px, 1, out, err);
     free(px);
     return rc;
 }

@@ -31,7 +31,7 @@ static int scratch_alloc(cs_workspace *ws, scratch *s, size_t n, size_t d, size_
                          size_t per_worker, size_t workers)
 {
     size_t total = 5 * n * d + n * inter + workers * per_worker;
-    float *p = cs_workspace_take(ws, total * sizeof(float));
+    float *p = cs__workspace_take(ws, total * sizeof(float));
     if (!p) return -1;
     s->block = p;
     s->h = p;
@@ -65,7 +65,7 @@ static void ln_rows(void *ctx, int begin, int end, int worker)
 {
     const rows_job *j = ctx;
     size_t o = (size_t)begin * j->d;
-    cs_layernorm(j->x + o, j->y + o, end - begin, j->d, j->w, j->b, j->eps);
+    cs__layernorm(j->x + o, j->y + o, end - begin, j->d, j->w, j->b, j->eps);
     (void)worker;
 }
 
@@ -73,20 +73,20 @@ static void layernorm(const cs_exec *ex, const float *x, float *y, int rows, int
                       const float *b, float eps)
 {
     rows_job j = {x, w, b, y, d, 0, eps};
-    cs_parallel_for(ex, rows, (size_t)rows * d, ln_rows, &j);
+    cs__parallel_for(ex, rows, (size_t)rows * d, ln_rows, &j);
 }
 
 static void act_rows(void *ctx, int begin, int end, int worker)
 {
     const rows_job *j = ctx;
-    cs_act(j->y + (size_t)begin * j->d, (size_t)(end - begin) * j->d, j->act);
+    cs__act(j->y + (size_t)begin * j->d, (size_t)(end - begin) * j->d, j->act);
     (void)worker;
 }
 
 static void activation(const cs_exec *ex, float *y, int rows, int n, int act)
 {
     rows_job j = {NULL, NULL, NULL, y, n, act, 0};
-    cs_parallel_for(ex, rows, (size_t)rows * n, act_rows, &j);
+    cs__parallel_for(ex, rows, (size_t)rows * n, act_rows, &j);
 }
 
 typedef struct {
@@ -107,10 +107,10 @@ static void attn_seqs(void *ctx, int begin, int end, int worker)
         if (bt->rows) {
             int pos = bt->rows[q] - bt->start[q];
             size_t o = (size_t)q * j->d;
-            cs_attention(j->s->q + o, j->d, &pos, 1, j->s->k + kv, j->s->v + kv, j->d,
+            cs__attention(j->s->q + o, j->d, &pos, 1, j->s->k + kv, j->s->v + kv, j->d,
                          bt->len[q], j->heads, j->hd, bt->causal, j->s->a + o, j->d, scores);
         } else {
-            cs_attention(j->s->q + kv, j->d, NULL, bt->len[q], j->s->k + kv, j->s->v + kv, j->d,
+            cs__attention(j->s->q + kv, j->d, NULL, bt->len[q], j->s->k + kv, j->s->v + kv, j->d,
                          bt->len[q], j->heads, j->hd, bt->causal, j->s->a + kv, j->d, scores);
         }
     }
@@ -128,32 +128,32 @@ static void encoder_layer(const cs_exec *ex, const cs_clip_tower_config *cfg,
 
     /* attention: keys and values of every token, queries of the rows of interest */
     layernorm(ex, x, s->h, n, d, L->ln1_w, L->ln1_b, eps);
-    cs_linear_bias(ex, s->h, d, n, d, L->k_w, L->k_b, d, s->k, d);
-    cs_linear_bias(ex, s->h, d, n, d, L->v_w, L->v_b, d, s->v, d);
+    cs__linear_bias(ex, s->h, d, n, d, L->k_w, L->k_b, d, s->k, d);
+    cs__linear_bias(ex, s->h, d, n, d, L->v_w, L->v_b, d, s->v, d);
     const float *hq = s->h;
     if (bt->rows) {
         for (int q = 0; q < nr; q++)
             memcpy(s->a + (size_t)q * d, s->h + (size_t)bt->rows[q] * d, (size_t)d * sizeof(float));
         hq = s->a;
     }
-    cs_linear_bias(ex, hq, d, nr, d, L->q_w, L->q_b, d, s->q, d);
-    cs_scale(s->q, (size_t)nr * d, 1.0f / sqrtf((float)hd));
+    cs__linear_bias(ex, hq, d, nr, d, L->q_w, L->q_b, d, s->q, d);
+    cs__scale(s->q, (size_t)nr * d, 1.0f / sqrtf((float)hd));
     attn_job aj = {s, bt, d, cfg->heads, hd};
     int max_len = 1;
     for (int q = 0; q < bt->n_seq; q++) max_len = bt->len[q] > max_len ? bt->len[q] : max_len;
-    cs_parallel_for(ex, bt->n_seq, (size_t)nr * max_len * d, attn_seqs, &aj);
+    cs__parallel_for(ex, bt->n_seq, (size_t)nr * max_len * d, attn_seqs, &aj);
     /* residual connection */
-    cs_linear_residual(ex, s->a, d, nr, d, L->o_w, L->o_b, d, xr, d);
+    cs__linear_residual(ex, s->a, d, nr, d, L->o_w, L->o_b, d, xr, d);
 
     /* MLP */
     layernorm(ex, xr, s->h, nr, d, L->ln2_w, L->ln2_b, eps);
-    cs_linear_bias(ex, s->h, d, nr, d, L->fc1_w, L->fc1_b, inter, s->mlp, inter);
+    cs__linear_bias(ex, s->h, d, nr, d, L->fc1_w, L->fc1_b, inter, s->mlp, inter);
     activation(ex, s->mlp, nr, inter, cfg->act);
     /* residual connection */
-    cs_linear_residual(ex, s->mlp, inter, nr, inter, L->fc2_w, L->fc2_b, d, xr, d);
+    cs__linear_residual(ex, s->mlp, inter, nr, inter, L->fc2_w, L->fc2_b, d, xr, d);
 }
 
-int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg,
+int cs__encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg,
                        const cs_clip_layer *layers, float *x, int n_tokens, const int *seq_start,
                        const int *seq_len, int n_seq, bool causal, const int *pool_rows,
                        float *pooled, cs_error *err)
@@ -163,7 +163,7 @@ int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg,
     for (int s = 0; s < n_seq; s++) max_t = seq_len[s] > max_t ? seq_len[s] : max_t;
     scratch s;
     if (scratch_alloc(ex->ws, &s, (size_t)n_tokens, (size_t)d, (size_t)cfg->intermediate,
-                      cs_attention_scratch(max_t, max_t, hd), (size_t)cs_parallel_workers(ex)) != 0)
+                      cs__attention_scratch(max_t, max_t, hd), (size_t)cs__parallel_workers(ex)) != 0)
         return cs_error_set(err, CS_E_NOMEM, "encoder: out of memory for %d tokens", n_tokens);
     batch all = {seq_start, seq_len, n_seq, n_tokens, causal, NULL};
     for (int l = 0; l < cfg->layers; l++) {
@@ -177,6 +177,6 @@ int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg,
             encoder_layer(ex, cfg, &layers[l], x, &all, x, &s);
         }
     }
-    cs_workspace_give(ex->ws, s.block);
+    cs__workspace_give(ex->ws, s.block);
     return 0;
 }

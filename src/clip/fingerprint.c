@@ -32,12 +32,12 @@ static int append(uint8_t **buf, size_t *len, size_t *cap, const void *p, size_t
 static int append_file(const char *dir, const char *name, uint8_t **buf, size_t *len,
                        size_t *cap, cs_error *err)
 {
-    char *path = cs_path_join(dir, name);
+    char *path = cs__path_join(dir, name);
     if (!path) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     uint8_t *data = NULL;
     size_t n = 0;
     cs_error ignore = {0};
-    if (cs_read_file(path, (size_t)16 << 20, &data, &n, &ignore) != 0) {
+    if (cs__read_file(path, (size_t)16 << 20, &data, &n, &ignore) != 0) {
         /* Out of memory is not "missing": hashing it as empty would report a model
          * mismatch instead of the real error. */
         if (ignore.code == CS_E_NOMEM) {
@@ -77,7 +77,7 @@ int cs_clip_fingerprint(const cs_clip *m, char out[33], cs_error *err)
                 rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
         }
     }
-    if (rc == 0) cs_hash128_hex(buf, len, out);
+    if (rc == 0) cs__hash128_hex(buf, len, out);
     free(buf);
     return rc;
 }

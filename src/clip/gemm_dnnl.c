@@ -1,5 +1,5 @@
 /* GEMM engine on oneDNN's matmul (see gemm.h). Built only with oneDNN (CS_HAVE_DNNL);
- * elsewhere the engine is absent and cs_linear keeps to OpenBLAS.
+ * elsewhere the engine is absent and cs__linear keeps to OpenBLAS.
  *
  * Weights: matmul's B is [K = in, N = out]; a row-major W [out, in] is B in layout "ba".
  * At load each W is reordered once into the layout a matmul primitive for this CPU asks
@@ -97,7 +97,7 @@ static bool isa_has_bf16(dnnl_cpu_isa_t isa)
     return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
 }
 
-int cs_gemm_create(int precision, cs_gemm **out, cs_error *err)
+int cs__gemm_create(int precision, cs_gemm **out, cs_error *err)
 {
     *out = NULL;
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
@@ -108,16 +108,16 @@ int cs_gemm_create(int precision, cs_gemm **out, cs_error *err)
     cs_gemm *g = calloc(1, sizeof *g);
     if (g) g->slots = calloc(WSLOTS, sizeof *g->slots);
     if (g) g->cache = calloc(CACHE_MAX, sizeof *g->cache);
-    if (g) g->ws = cs_workspace_create();
+    if (g) g->ws = cs__workspace_create();
     if (!g || !g->slots || !g->cache || !g->ws) {
-        cs_gemm_free(g);
+        cs__gemm_free(g);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     pthread_mutex_init(&g->mu, NULL);
     pthread_mutex_init(&g->wmu, NULL);
     g->precision = precision;
     if (dnnl_engine_create(&g->eng, dnnl_cpu, 0) != dnnl_success) {
-        cs_gemm_free(g);
+        cs__gemm_free(g);
         return cs_error_set(err, CS_E_INTERNAL, "oneDNN: no CPU engine");
     }
     snprintf(g->desc, sizeof g->desc, "onednn %s (%s)",
@@ -126,7 +126,7 @@ int cs_gemm_create(int precision, cs_gemm **out, cs_error *err)
     return 0;
 }
 
-void cs_gemm_free(cs_gemm *g)
+void cs__gemm_free(cs_gemm *g)
 {
     if (!g) return;
     if (g->slots)
@@ -140,21 +140,21 @@ void cs_gemm_free(cs_gemm *g)
         pthread_mutex_destroy(&g->mu);
         pthread_mutex_destroy(&g->wmu);
     }
-    cs_workspace_free(g->ws);
+    cs__workspace_free(g->ws);
     free(g->slots);
     free(g->cache);
     free(g);
 }
 
-const char *cs_gemm_describe(const cs_gemm *g) { return g->desc; }
+const char *cs__gemm_describe(const cs_gemm *g) { return g->desc; }
 
-void cs_gemm_probe(char *buf, size_t size)
+void cs__gemm_probe(char *buf, size_t size)
 {
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     snprintf(buf, size, "onednn (%s; bf16 %s)", isa_name(isa),
              isa_has_bf16(isa) ? "available" : "not available on this CPU");
 }
-size_t cs_gemm_weight_bytes(const cs_gemm *g) { return g->weight_bytes; }
+size_t cs__gemm_weight_bytes(const cs_gemm *g) { return g->weight_bytes; }
 
 static size_t slot_of(const float *p)
 {
@@ -226,7 +226,7 @@ static bool run(const cs_gemm *g, dnnl_primitive_t prim, int nargs, const int *i
     }
     if (scratch) {
         dnnl_dims_t sd = {(dnnl_dim_t)scratch};
-        sbuf = cs_workspace_take(g->ws, scratch);
+        sbuf = cs__workspace_take(g->ws, scratch);
         if (!sbuf || dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_a) != dnnl_success ||
             dnnl_memory_create(&mem[nargs], &smd, g->eng, sbuf) != dnnl_success)
             goto out;
@@ -241,7 +241,7 @@ out:
     if (stream) dnnl_stream_destroy(stream);
     for (int i = 0; i < 6; i++)
         if (mem[i]) dnnl_memory_destroy(mem[i]);
-    cs_workspace_give(g->ws, sbuf);
+    cs__workspace_give(g->ws, sbuf);
     return ok;
 }
 
@@ -324,7 +324,7 @@ static int prepare_locked(cs_gemm *g, const float *w, int out, int in, int threa
     return 0;
 }
 
-int cs_gemm_prepare(cs_gemm *g, const float *w, int out, int in, cs_error *err)
+int cs__gemm_prepare(cs_gemm *g, const float *w, int out, int in, cs_error *err)
 {
     pthread_mutex_lock(&g->wmu);
     int rc = prepare_locked(g, w, out, in, 1, err);
@@ -332,7 +332,7 @@ int cs_gemm_prepare(cs_gemm *g, const float *w, int out, int in, cs_error *err)
     return rc;
 }
 
-void cs_gemm_set_file_mapping(cs_gemm *g, const void *map, size_t size)
+void cs__gemm_set_file_mapping(cs_gemm *g, const void *map, size_t size)
 {
     g->map = map;
     g->map_size = size;
@@ -407,7 +407,7 @@ static void to_bf16(const float *x, int ldx, int rows, int in, uint16_t *dst, in
     }
 }
 
-bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *w, int out,
+bool cs__gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *w, int out,
                     int in, const float *bias, float *y, int ldy, bool accumulate, int threads)
 {
     if (rows <= 0) return false;
@@ -424,7 +424,7 @@ bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *
     const void *src = x;
     uint16_t *tmp = NULL;
     if (g->precision == CS_PRECISION_BF16) {
-        tmp = cs_workspace_take(g->ws, (size_t)rows * pw->in * sizeof *tmp);
+        tmp = cs__workspace_take(g->ws, (size_t)rows * pw->in * sizeof *tmp);
         if (!tmp) return false;
         to_bf16(x, ldx, rows, pw->in, tmp, threads);
         src = tmp;
@@ -447,13 +447,13 @@ bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *
         ok = run(g, prim, bias ? 4 : 3, ids, mds, ptrs, scratch, threads);
         if (owned) dnnl_primitive_destroy(prim);
     }
-    cs_workspace_give(g->ws, tmp);
+    cs__workspace_give(g->ws, tmp);
     return ok;
 }
 
-#else /* no oneDNN in this build: cs_linear keeps to OpenBLAS */
+#else /* no oneDNN in this build: cs__linear keeps to OpenBLAS */
 
-int cs_gemm_create(int precision, cs_gemm **out, cs_error *err)
+int cs__gemm_create(int precision, cs_gemm **out, cs_error *err)
 {
     *out = NULL;
     if (precision == CS_PRECISION_BF16)
@@ -462,17 +462,17 @@ int cs_gemm_create(int precision, cs_gemm **out, cs_error *err)
                             "(use fp32)");
     return 0;
 }
-void cs_gemm_free(cs_gemm *g) { (void)g; }
-int cs_gemm_prepare(cs_gemm *g, const float *w, int out, int in, cs_error *err)
+void cs__gemm_free(cs_gemm *g) { (void)g; }
+int cs__gemm_prepare(cs_gemm *g, const float *w, int out, int in, cs_error *err)
 {
     (void)g, (void)w, (void)out, (void)in, (void)err;
     return 0;
 }
-void cs_gemm_set_file_mapping(cs_gemm *g, const void *map, size_t size)
+void cs__gemm_set_file_mapping(cs_gemm *g, const void *map, size_t size)
 {
     (void)g, (void)map, (void)size;
 }
-bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *w, int out,
+bool cs__gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *w, int out,
                     int in, const float *bias, float *y, int ldy, bool accumulate, int threads)
 {
     (void)g, (void)x, (void)ldx, (void)rows, (void)w, (void)bias, (void)y, (void)ldy;
@@ -480,11 +480,11 @@ bool cs_gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *
     (void)accumulate, (void)threads;
     return false;
 }
-const char *cs_gemm_describe(const cs_gemm *g) { (void)g; return "openblas"; }
-void cs_gemm_probe(char *buf, size_t size)
+const char *cs__gemm_describe(const cs_gemm *g) { (void)g; return "openblas"; }
+void cs__gemm_probe(char *buf, size_t size)
 {
     snprintf(buf, size, "openblas (no oneDNN in this build; bf16 not available)");
 }
-size_t cs_gemm_weight_bytes(const cs_gemm *g) { (void)g; return 0; }
+size_t cs__gemm_weight_bytes(const cs_gemm *g) { (void)g; return 0; }
 
 #endif

@@ -4,12 +4,12 @@
 #if CS_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
 
-bool cs_gemm_int8_available(void)
+bool cs__gemm_int8_available(void)
 {
     return true;
 }
 
-int cs_gemm_u8s8s32(int m, int n, int k, const uint8_t *a, int lda, uint8_t ao,
+int cs__gemm_u8s8s32(int m, int n, int k, const uint8_t *a, int lda, uint8_t ao,
                     const int8_t *b, int ldb, int32_t *c, int ldc, cs_error *err)
 {
     const int32_t co = 0;
@@ -23,12 +23,12 @@ int cs_gemm_u8s8s32(int m, int n, int k, const uint8_t *a, int lda, uint8_t ao,
 
 #else
 
-bool cs_gemm_int8_available(void)
+bool cs__gemm_int8_available(void)
 {
     return false;
 }
 
-int cs_gemm_u8s8s32(int m, int n, int k, const uint8_t *a, int lda, uint8_t ao,
+int cs__gemm_u8s8s32(int m, int n, int k, const uint8_t *a, int lda, uint8_t ao,
                     const int8_t *b, int ldb, int32_t *c, int ldc, cs_error *err)
 {
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)ao, (void)b, (void)ldb, (void)c,

@@ -73,7 +73,7 @@ static inline __attribute__((always_inline)) void dots4(const float *w, int in, 
 }
 
 CS_HOT_LOOP CS_SIMD_CLONES
-void cs_linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
+void cs__linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
                      float *y, int ldy, bool accumulate)
 {
     /* Weight rows outermost, four at a time: they are read from memory once and then

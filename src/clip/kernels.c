@@ -24,50 +24,50 @@ static void small_cols(void *ctx, int begin, int end, int worker)
 {
     const small_job *j = ctx;
     int o0 = begin * 4, o1 = end * 4 < j->out ? end * 4 : j->out;
-    cs_linear_small(j->x, j->ldx, j->rows, j->in, j->w + (size_t)o0 * j->in, o1 - o0, j->y + o0,
+    cs__linear_small(j->x, j->ldx, j->rows, j->in, j->w + (size_t)o0 * j->in, o1 - o0, j->y + o0,
                     j->ldy, j->accumulate);
     (void)worker;
 }
 
-void cs_linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
+void cs__linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
                int out, float *y, int ldy, bool accumulate)
 {
     if (rows <= 0) return;
     if (ex && ex->gemm &&
-        cs_gemm_linear(ex->gemm, x, ldx, rows, w, out, in, NULL, y, ldy, accumulate,
+        cs__gemm_linear(ex->gemm, x, ldx, rows, w, out, in, NULL, y, ldy, accumulate,
                        ex->threads))
         return;
     if (rows <= CS_LINEAR_SMALL_ROWS && in % 16 == 0) {
         /* Bound by reading W: the model's threads each stream a share of its rows (every
          * output column is computed whole by one thread, so the split changes nothing). */
         small_job j = {x, w, y, ldx, rows, in, out, ldy, accumulate};
-        cs_parallel_for(ex, (out + 3) / 4, (size_t)out * in, small_cols, &j);
+        cs__parallel_for(ex, (out + 3) / 4, (size_t)out * in, small_cols, &j);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, ldx, w, in,
                 accumulate ? 1.0f : 0.0f, y, ldy);
 }
 
-void cs_linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+void cs__linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
                     const float *w, const float *b, int out, float *y, int ldy)
 {
     if (rows <= 0) return;
-    if (ex && ex->gemm && cs_gemm_linear(ex->gemm, x, ldx, rows, w, out, in, b, y, ldy, false,
+    if (ex && ex->gemm && cs__gemm_linear(ex->gemm, x, ldx, rows, w, out, in, b, y, ldy, false,
                                         ex->threads))
         return;
     for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * ldy, b, (size_t)out * sizeof(float));
-    cs_linear(NULL, x, ldx, rows, in, w, out, y, ldy, true);
+    cs__linear(NULL, x, ldx, rows, in, w, out, y, ldy, true);
 }
 
-void cs_linear_residual(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+void cs__linear_residual(const cs_exec *ex, const float *x, int ldx, int rows, int in,
                         const float *w, const float *b, int out, float *y, int ldy)
 {
     if (rows <= 0) return;
     if (ex && ex->gemm &&
-        cs_gemm_linear(ex->gemm, x, ldx, rows, w, out, in, b, y, ldy, true, ex->threads))
+        cs__gemm_linear(ex->gemm, x, ldx, rows, w, out, in, b, y, ldy, true, ex->threads))
         return;
-    cs_linear(ex, x, ldx, rows, in, w, out, y, ldy, true);
-    for (int r = 0; r < rows; r++) cs_add_bias(y + (size_t)r * ldy, 1, out, b);
+    cs__linear(ex, x, ldx, rows, in, w, out, y, ldy, true);
+    for (int r = 0; r < rows; r++) cs__add_bias(y + (size_t)r * ldy, 1, out, b);
 }
 
 /* Inlined into the loops below so they vectorise; clamped so 2^n stays a normal float. */
@@ -93,7 +93,7 @@ static inline float expf_inline(float x)
     return p * scale;
 }
 
-float cs_expf(float x) { return expf_inline(x); }
+float cs__expf(float x) { return expf_inline(x); }
 
 /* Sums with 16 independent lanes so the reduction vectorises without reassociation
  * flags (which would change results elsewhere). */
@@ -115,7 +115,7 @@ static inline float lane_sum(const float *x, int n, float mean, int centred)
     return s;
 }
 
-CS_HOT void cs_layernorm(const float *x, float *y, int rows, int d, const float *w,
+CS_HOT void cs__layernorm(const float *x, float *y, int rows, int d, const float *w,
                          const float *b, float eps)
 {
     for (int r = 0; r < rows; r++) {
@@ -129,7 +129,7 @@ CS_HOT void cs_layernorm(const float *x, float *y, int rows, int d, const float 
     }
 }
 
-CS_HOT void cs_add_bias(float *y, int rows, int n, const float *b)
+CS_HOT void cs__add_bias(float *y, int rows, int n, const float *b)
 {
     for (int r = 0; r < rows; r++) {
         float *yr = y + (size_t)r * n;
@@ -137,12 +137,12 @@ CS_HOT void cs_add_bias(float *y, int rows, int n, const float *b)
     }
 }
 
-CS_HOT void cs_scale(float *y, size_t n, float scale)
+CS_HOT void cs__scale(float *y, size_t n, float scale)
 {
     for (size_t i = 0; i < n; i++) y[i] *= scale;
 }
 
-CS_HOT void cs_act(float *y, size_t n, int act)
+CS_HOT void cs__act(float *y, size_t n, int act)
 {
     if (act == 0) {
         for (size_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + expf_inline(-1.702f * y[i]));
@@ -152,7 +152,7 @@ CS_HOT void cs_act(float *y, size_t n, int act)
     }
 }
 
-CS_HOT void cs_softmax(float *x, int n)
+CS_HOT void cs__softmax(float *x, int n)
 {
     float m = x[0];
     for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
@@ -170,7 +170,7 @@ CS_HOT void cs_softmax(float *x, int n)
 
 static int keys_padded(int nk) { return (nk + AJ - 1) / AJ * AJ; }
 
-size_t cs_attention_scratch(int nq, int nk, int head_dim)
+size_t cs__attention_scratch(int nq, int nk, int head_dim)
 {
     size_t nkp = (size_t)keys_padded(nk);
     return (size_t)nq * nkp + (size_t)head_dim * nkp;
@@ -183,7 +183,7 @@ size_t cs_attention_scratch(int nq, int nk, int head_dim)
  * transposed (kt[c][j], zero-padded) so that scores are multiply-adds along j, and the
  * output rows are built from the rows of v the same way. Every sum runs over its index in
  * order. Rows past nq in the last tile repeat row nq-1 and are not stored. */
-CS_HOT void cs_attention(const float *q, int ldq, const int *qpos, int nq, const float *k,
+CS_HOT void cs__attention(const float *q, int ldq, const int *qpos, int nq, const float *k,
                          const float *v, int ldkv, int nk, int heads, int head_dim, bool causal,
                          float *out, int ldo, float *scratch)
 {
@@ -220,7 +220,7 @@ CS_HOT void cs_attention(const float *q, int ldq, const int *qpos, int nq, const
             for (int r = 0; r < nr; r++) {
                 int p = qpos ? qpos[i0 + r] : i0 + r;
                 int n = causal ? p + 1 : nk;
-                cs_softmax(sr[r], n);
+                cs__softmax(sr[r], n);
                 /* masked keys get exactly 0 weight, as exp(-inf) does in torch */
                 for (int j = n; j < nk; j++) sr[r][j] = 0.0f;
                 nmax = n > nmax ? n : nmax;

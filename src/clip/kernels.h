@@ -23,48 +23,48 @@ typedef struct cs_exec {
 
 /* y[rows, out] = x[rows, in] @ W[out, in]^T (+ y when accumulate). ldx/ldy: row strides.
  * ex may be NULL (one thread, OpenBLAS). */
-void cs_linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
+void cs__linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
                int out, float *y, int ldy, bool accumulate);
 
 /* y[rows, out] = x @ W^T + b. On the OpenBLAS path y is pre-filled with the bias and the
  * GEMM accumulates onto it (one memory pass instead of two); oneDNN adds it itself. */
-void cs_linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+void cs__linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
                     const float *w, const float *b, int out, float *y, int ldy);
 
 /* y[rows, out] += x @ W^T + b: a residual connection through a linear layer, the GEMM
  * adding onto y (oneDNN adds the bias too; on the OpenBLAS path it is a second pass). */
-void cs_linear_residual(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+void cs__linear_residual(const cs_exec *ex, const float *x, int ldx, int rows, int in,
                         const float *w, const float *b, int out, float *y, int ldy);
 
 /* The same for few rows, reading W once (gemm_small.c). Requires in % 16 == 0. */
-void cs_linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
+void cs__linear_small(const float *x, int ldx, int rows, int in, const float *w, int out,
                      float *y, int ldy, bool accumulate);
-/* Up to this many rows cs_linear uses cs_linear_small. */
+/* Up to this many rows cs__linear uses cs__linear_small. */
 #define CS_LINEAR_SMALL_ROWS 16
 
 /* y = LayerNorm(x) * w + b, per row of length d (y may alias x). */
-void cs_layernorm(const float *x, float *y, int rows, int d, const float *w, const float *b,
+void cs__layernorm(const float *x, float *y, int rows, int d, const float *w, const float *b,
                   float eps);
 
 /* y[r, :] += b */
-void cs_add_bias(float *y, int rows, int n, const float *b);
+void cs__add_bias(float *y, int rows, int n, const float *b);
 /* y[i] *= scale */
-void cs_scale(float *y, size_t n, float scale);
+void cs__scale(float *y, size_t n, float scale);
 /* y[i] = act(y[i]); act 0 = quick_gelu x*sigmoid(1.702x), 1 = exact erf gelu. */
-void cs_act(float *y, size_t n, int act);
+void cs__act(float *y, size_t n, int act);
 /* In-place softmax of one row. */
-void cs_softmax(float *x, int n);
+void cs__softmax(float *x, int n);
 
 /* Attention for one sequence: q [nq, ldq] rows at query positions qpos (NULL = 0..nq-1),
  * k/v [nk, ld] (heads as contiguous head_dim slices), out [nq, ldo]. q must already be
  * scaled by 1/sqrt(head_dim). causal: query at position p sees keys 0..p. scratch:
- * cs_attention_scratch(nq, nk, head_dim) floats. */
-void cs_attention(const float *q, int ldq, const int *qpos, int nq, const float *k,
+ * cs__attention_scratch(nq, nk, head_dim) floats. */
+void cs__attention(const float *q, int ldq, const int *qpos, int nq, const float *k,
                   const float *v, int ldkv, int nk, int heads, int head_dim, bool causal,
                   float *out, int ldo, float *scratch);
-size_t cs_attention_scratch(int nq, int nk, int head_dim);
+size_t cs__attention_scratch(int nq, int nk, int head_dim);
 
 /* Vectorisable expf (Cephes polynomial, ~1 ulp over the float range it is used on). */
-float cs_expf(float x);
+float cs__expf(float x);
 
 #endif

@@ -24,13 +24,13 @@ void cs_clip_options_init(cs_clip_options *opt)
 void cs_clip_free(cs_clip *m)
 {
     if (!m) return;
-    cs_gemm_free(m->gemm);
-    cs_pool_free(m->pool);
-    cs_workspace_free(m->ws);
+    cs__gemm_free(m->gemm);
+    cs__pool_free(m->pool);
+    cs__workspace_free(m->ws);
     if (m->arena) munmap(m->arena, m->arena_bytes);
     free(m->txt_layers);
     free(m->vis_layers);
-    cs_st_close(&m->st);
+    cs__st_close(&m->st);
     cs_tokenizer_free(m->tok);
     free(m->dir);
     free(m);
@@ -39,9 +39,9 @@ void cs_clip_free(cs_clip *m)
 /* path = dir/name, failing with the model hint when the file is absent. */
 static int need_file(const char *dir, const char *name, char **path, cs_error *err)
 {
-    *path = cs_path_join(dir, name);
+    *path = cs__path_join(dir, name);
     if (!*path) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    if (cs_file_exists(*path)) return 0;
+    if (cs__file_exists(*path)) return 0;
     int rc = cs_error_set(err, CS_E_MODEL, "model folder %s is incomplete: %s is missing; %s",
                           dir, name, CS_MODEL_HINT);
     free(*path);
@@ -58,14 +58,14 @@ static int load_parts(cs_clip *m, cs_error *err)
         (rc = need_file(m->dir, "vocab.json", &vocab, err)) ||
         (rc = need_file(m->dir, "merges.txt", &merges, err)))
         goto done;
-    if ((rc = cs_clip_config_load(cfg, &m->cfg, err))) goto done;
+    if ((rc = cs__clip_config_load(cfg, &m->cfg, err))) goto done;
     cs_preprocess_config_init(&m->pp);
-    pp = cs_path_join(m->dir, "preprocessor_config.json");
+    pp = cs__path_join(m->dir, "preprocessor_config.json");
     if (!pp) {
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
         goto done;
     }
-    if (cs_file_exists(pp) && (rc = cs_preprocess_config_load(pp, &m->pp, err))) goto done;
+    if (cs__file_exists(pp) && (rc = cs__preprocess_config_load(pp, &m->pp, err))) goto done;
     if (m->pp.crop_height != m->cfg.vision.image_size ||
         m->pp.crop_width != m->cfg.vision.image_size) {
         rc = cs_error_set(err, CS_E_MODEL,
@@ -73,10 +73,10 @@ static int load_parts(cs_clip *m, cs_error *err)
                           m->pp.crop_height, m->pp.crop_width, m->cfg.vision.image_size);
         goto done;
     }
-    if ((rc = cs_st_open(st, &m->st, err))) goto done;
+    if ((rc = cs__st_open(st, &m->st, err))) goto done;
     /* Weights are read in full by the first forward pass; start the read-ahead now. */
     madvise(m->st.map, m->st.size, MADV_WILLNEED);
-    if ((rc = cs_clip_bind_weights(m, err))) goto done;
+    if ((rc = cs__clip_bind_weights(m, err))) goto done;
     if ((rc = cs_tokenizer_load(vocab, merges, &m->tok, err))) goto done;
     m->eot_id = cs_tokenizer_eot(m->tok);
     size_t nv = cs_tokenizer_vocab_size(m->tok);
@@ -107,39 +107,39 @@ static int prepare_gemm(cs_clip *m, const cs_clip_options *opt, cs_error *err)
             return cs_error_set(err, CS_E_ARG, "bf16 precision needs the oneDNN engine");
         return 0;
     }
-    int rc = cs_gemm_create(m->precision, &m->gemm, err);
+    int rc = cs__gemm_create(m->precision, &m->gemm, err);
     if (rc) return rc;
     if (!m->gemm) {
         if (choice == CS_GEMM_ONEDNN)
             return cs_error_set(err, CS_E_ARG, "this build has no oneDNN GEMM engine");
         return 0;
     }
-    cs_gemm_set_file_mapping(m->gemm, m->st.map, m->st.size);
+    cs__gemm_set_file_mapping(m->gemm, m->st.map, m->st.size);
     return 0;
 }
 
 void cs_clip_compute_info(char *buf, size_t size)
 {
     char g[128];
-    cs_gemm_probe(g, sizeof g);
-    snprintf(buf, size, "gemm %s, kernels %s", g, cs_simd_level());
+    cs__gemm_probe(g, sizeof g);
+    snprintf(buf, size, "gemm %s, kernels %s", g, cs__simd_level());
 }
 
 const char *cs_clip_engine(const cs_clip *m)
 {
-    return m->gemm ? cs_gemm_describe(m->gemm) : "openblas fp32";
+    return m->gemm ? cs__gemm_describe(m->gemm) : "openblas fp32";
 }
 
 int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_error *err)
 {
     *out = NULL;
     if (!dir || !*dir) return cs_error_set(err, CS_E_ARG, "no model directory given");
-    if (!cs_dir_exists(dir))
+    if (!cs__dir_exists(dir))
         return cs_error_set(err, CS_E_MODEL, "model folder %s does not exist; %s", dir,
                             CS_MODEL_HINT);
     cs_clip *m = calloc(1, sizeof *m);
     if (!m) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    int rc = cs_clip_find_weights_dir(dir, &m->dir, err);
+    int rc = cs__clip_find_weights_dir(dir, &m->dir, err);
     if (!rc) rc = load_parts(m, err);
     if (!rc) rc = prepare_gemm(m, opt, err);
     if (rc) {
@@ -153,8 +153,8 @@ int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_
     /* clipsearch's own kernels follow the same count, but per model: their results do
      * not depend on it (each row or sequence is computed whole by one thread). */
     m->n_threads = opt && opt->n_threads > 0 ? opt->n_threads : openblas_get_num_threads();
-    if ((m->n_threads > 1 && !(m->pool = cs_pool_create(m->n_threads))) ||
-        !(m->ws = cs_workspace_create())) {
+    if ((m->n_threads > 1 && !(m->pool = cs__pool_create(m->n_threads))) ||
+        !(m->ws = cs__workspace_create())) {
         cs_clip_free(m);
         return cs_error_set(err, CS_E_NOMEM, "out of memory for the model's threads");
     }
@@ -173,7 +173,7 @@ int cs_clip_precision(const cs_clip *m) { return m->precision; }
 int cs_clip_embed_token_ids(const cs_clip *m, const int32_t *const *ids, const int *n_ids,
                             size_t n, float *out, cs_error *err)
 {
-    return cs_text_forward(m, ids, n_ids, n, out, err);
+    return cs__text_forward(m, ids, n_ids, n, out, err);
 }
 
 /* Tokenizes texts as the model does (context length, truncation) and runs the text tower,
@@ -193,8 +193,8 @@ static int texts_run(const cs_clip *m, const char *const *texts, size_t n, bool 
         rc = cs_tokenizer_encode(m->tok, texts[i], ctx, rows[i], &lens[i], err);
     }
     if (!rc)
-        rc = project ? cs_text_forward(m, (const int32_t *const *)rows, lens, n, out, err)
-                     : cs_text_pool(m, (const int32_t *const *)rows, lens, n, out, err);
+        rc = project ? cs__text_forward(m, (const int32_t *const *)rows, lens, n, out, err)
+                     : cs__text_pool(m, (const int32_t *const *)rows, lens, n, out, err);
     free(buf);
     free(rows);
     free(lens);
@@ -216,7 +216,7 @@ int cs_clip_pool_texts(const cs_clip *m, const char *const *texts, size_t n, flo
 int cs_clip_pool_pixels(const cs_clip *m, const float *pixels, size_t n, float *out,
                         cs_error *err)
 {
-    return cs_vision_pool(m, pixels, n, out, err);
+    return cs__vision_pool(m, pixels, n, out, err);
 }
 
 int cs_clip_vision_width(const cs_clip *m) { return m->cfg.vision.hidden; }
@@ -227,7 +227,7 @@ const float *cs_clip_text_projection(const cs_clip *m) { return m->text_proj; }
 int cs_clip_embed_pixels(const cs_clip *m, const float *pixels, size_t n, float *out,
                          cs_error *err)
 {
-    return cs_vision_forward(m, pixels, n, out, err);
+    return cs__vision_forward(m, pixels, n, out, err);
 }
 
 void cs_l2_normalize(float *v, size_t dim)

@@ -51,38 +51,38 @@ static inline cs_exec cs__clip_exec(const cs_clip *m)
 }
 
 /* Binds every tensor of the checkpoint to the model, checking shapes against cfg. */
-int cs_clip_bind_weights(cs_clip *m, cs_error *err);
+int cs__clip_bind_weights(cs_clip *m, cs_error *err);
 
 /* Runs a pre-LN transformer over x [n_tokens, D] (ex: threads and GEMM engine): sequences seq_start[s]..+seq_len[s].
  * When pool_rows is non-NULL (one absolute row per sequence), the last layer is computed
  * only for those rows and their final hidden states are written to pooled [n_seq, D];
  * otherwise x holds every final hidden state. */
-int cs_encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
+int cs__encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
                        int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
                        bool causal, const int *pool_rows, float *pooled, cs_error *err);
 
 /* The towers' inputs to the encoder: b preprocessed images as [CLS] + patch embeddings +
  * positions after pre_layrnorm (x: b * tokens * hidden); one text's n token ids as token +
  * position embeddings (x: n * hidden). */
-int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_error *err);
+int cs__vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_error *err);
 /* One image's patches in row-major order (py, px), each as (channel, ky, kx): the rows
  * the patch embedding multiplies (out: (size/patch)^2 * channels * patch^2 floats). */
-void cs_vision_im2col(const float *img, int size, int patch, int channels, float *out);
-void cs_text_embed(const cs_clip *m, const int32_t *ids, int n, float *x);
+void cs__vision_im2col(const float *img, int size, int patch, int channels, float *out);
+void cs__text_embed(const cs_clip *m, const int32_t *ids, int n, float *x);
 /* Where a text is pooled: its first <|endoftext|> (else the largest id's position). */
-int cs_text_pool_position(const cs_clip *m, const int32_t *ids, int n);
+int cs__text_pool_position(const cs_clip *m, const int32_t *ids, int n);
 
 /* Vision tower for n images (n <= any size; chunked internally). out: n * projection_dim. */
-int cs_vision_forward(const cs_clip *m, const float *pixels, size_t n, float *out,
+int cs__vision_forward(const cs_clip *m, const float *pixels, size_t n, float *out,
                       cs_error *err);
 /* Text tower for n id sequences (SOT ... EOT, unpadded). out: n * projection_dim. */
-int cs_text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+int cs__text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
                     float *out, cs_error *err);
 /* The same two towers stopped before the projection: out receives the pooled features
  * (vision: post_layernorm of CLS, n * vision hidden; text: final_layer_norm at the EOT,
  * n * text hidden), bit-identical to what the projection GEMM would consume. */
-int cs_vision_pool(const cs_clip *m, const float *pixels, size_t n, float *out, cs_error *err);
-int cs_text_pool(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+int cs__vision_pool(const cs_clip *m, const float *pixels, size_t n, float *out, cs_error *err);
+int cs__text_pool(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
                  float *out, cs_error *err);
 
 #endif

@@ -22,13 +22,13 @@ static bool use_openmp(const cs_exec *ex)
 #endif
 }
 
-int cs_parallel_workers(const cs_exec *ex)
+int cs__parallel_workers(const cs_exec *ex)
 {
     if (use_openmp(ex)) return ex->threads;
-    return ex ? cs_pool_threads(ex->pool) : 1;
+    return ex ? cs__pool_threads(ex->pool) : 1;
 }
 
-void cs_parallel_for(const cs_exec *ex, int n, size_t work,
+void cs__parallel_for(const cs_exec *ex, int n, size_t work,
                      void (*fn)(void *ctx, int begin, int end, int worker), void *ctx)
 {
     /* Waking the workers costs a few microseconds: worth it for loops of at least
@@ -50,6 +50,6 @@ void cs_parallel_for(const cs_exec *ex, int n, size_t work,
         return;
     }
 #endif
-    if (ex && ex->pool) cs_pool_for(ex->pool, n, fn, ctx);
+    if (ex && ex->pool) cs__pool_for(ex->pool, n, fn, ctx);
     else fn(ctx, 0, n, 0);
 }

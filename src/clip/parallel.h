@@ -9,13 +9,13 @@
 #include "clip/kernels.h"
 
 /* fn(ctx, begin, end, worker) over [0, n): on the model's threads (workers 0 ..
- * cs_parallel_workers(ex)-1: oneDNN's OpenMP team where oneDNN runs the GEMMs, the pool
+ * cs__parallel_workers(ex)-1: oneDNN's OpenMP team where oneDNN runs the GEMMs, the pool
  * otherwise) when the loop has at least CS_PARALLEL_MIN_WORK units of `work`, otherwise
  * fn(ctx, 0, n, 0).
  * Each index must be independent of the others, so results are identical either way. */
 #define CS_PARALLEL_MIN_WORK ((size_t)1 << 16)
-int cs_parallel_workers(const cs_exec *ex);
-void cs_parallel_for(const cs_exec *ex, int n, size_t work,
+int cs__parallel_workers(const cs_exec *ex);
+void cs__parallel_for(const cs_exec *ex, int n, size_t work,
                      void (*fn)(void *ctx, int begin, int end, int worker), void *ctx);
 
 #endif

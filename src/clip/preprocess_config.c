@@ -60,7 +60,7 @@ static int get_triple(json_t *root, const char *key, float out[3], const char *p
     return 0;
 }
 
-int cs_preprocess_config_parse(const char *json, size_t len, const char *path,
+int cs__preprocess_config_parse(const char *json, size_t len, const char *path,
                                cs_preprocess_config *cfg, cs_error *err)
 {
     json_error_t jerr;
@@ -113,13 +113,13 @@ int cs_preprocess_config_parse(const char *json, size_t len, const char *path,
     return rc;
 }
 
-int cs_preprocess_config_load(const char *path, cs_preprocess_config *cfg, cs_error *err)
+int cs__preprocess_config_load(const char *path, cs_preprocess_config *cfg, cs_error *err)
 {
     uint8_t *data;
     size_t len;
-    int rc = cs_read_file(path, 1u << 20, &data, &len, err);
+    int rc = cs__read_file(path, 1u << 20, &data, &len, err);
     if (rc) return rc;
-    rc = cs_preprocess_config_parse((const char *)data, len, path, cfg, err);
+    rc = cs__preprocess_config_parse((const char *)data, len, path, cfg, err);
     free(data);
     return rc;
 }

@@ -26,7 +26,7 @@ static const struct {
     {"U64", CS_ST_OTHER, 8}, {"F8_E4M3", CS_ST_OTHER, 1}, {"F8_E5M2", CS_ST_OTHER, 1},
 };
 
-void cs_st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size)
+void cs__st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size)
 {
     size_t n = 0;
     n += (size_t)snprintf(buf + n, size - n, "[");
@@ -35,7 +35,7 @@ void cs_st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size)
     if (n < size) snprintf(buf + n, size - n, "]");
 }
 
-void cs_st_close(cs_st_file *f)
+void cs__st_close(cs_st_file *f)
 {
     if (!f) return;
     for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
@@ -143,7 +143,7 @@ static int parse_header(cs_st_file *f, const char *json, size_t len, cs_error *e
     return rc;
 }
 
-int cs_st_open(const char *path, cs_st_file *f, cs_error *err)
+int cs__st_open(const char *path, cs_st_file *f, cs_error *err)
 {
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -161,7 +161,7 @@ int cs_st_open(const char *path, cs_st_file *f, cs_error *err)
     f->size = (size_t)st.st_size;
     if (f->size < 8) {
         close(fd);
-        cs_st_close(f);
+        cs__st_close(f);
         return cs_error_set(err, CS_E_FORMAT,
                             "%s: truncated safetensors file (%zu bytes, no header length)", path,
                             (size_t)st.st_size);
@@ -169,7 +169,7 @@ int cs_st_open(const char *path, cs_st_file *f, cs_error *err)
     void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
-        cs_st_close(f);
+        cs__st_close(f);
         return cs_error_set(err, CS_E_IO, "%s: cannot map: %s", path, strerror(errno));
     }
     f->map = m;
@@ -177,7 +177,7 @@ int cs_st_open(const char *path, cs_st_file *f, cs_error *err)
     memcpy(&hlen, f->map, 8);
     if (hlen > CS_ST_MAX_HEADER || hlen > f->size - 8) {
         size_t sz = f->size;
-        cs_st_close(f);
+        cs__st_close(f);
         return cs_error_set(err, CS_E_FORMAT,
                             "%s: header length %llu exceeds the file (%zu bytes) or the %llu MiB "
                             "limit: truncated or not a safetensors file",
@@ -188,31 +188,31 @@ int cs_st_open(const char *path, cs_st_file *f, cs_error *err)
     f->data_len = f->size - 8 - (size_t)hlen;
     int rc = parse_header(f, (const char *)f->map + 8, (size_t)hlen, err);
     if (rc) {
-        cs_st_close(f);
+        cs__st_close(f);
         return rc;
     }
     return 0;
 }
 
-const cs_st_tensor *cs_st_find(const cs_st_file *f, const char *name)
+const cs_st_tensor *cs__st_find(const cs_st_file *f, const char *name)
 {
     for (size_t i = 0; i < f->n_tensors; i++)
         if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
     return NULL;
 }
 
-int cs_st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+int cs__st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
                      const cs_st_tensor **out, cs_error *err)
 {
     *out = NULL;
-    const cs_st_tensor *t = cs_st_find(f, name);
+    const cs_st_tensor *t = cs__st_find(f, name);
     if (!t) return cs_error_set(err, CS_E_MODEL, "%s: missing tensor '%s'", f->path, name);
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     if (!same) {
         char have[128], want[128];
-        cs_st_format_shape(t->ndim, t->shape, have, sizeof have);
-        cs_st_format_shape(ndim, shape, want, sizeof want);
+        cs__st_format_shape(t->ndim, t->shape, have, sizeof have);
+        cs__st_format_shape(ndim, shape, want, sizeof want);
         return cs_error_set(err, CS_E_MODEL,
                             "%s: tensor '%s' has shape %s but config.json implies %s", f->path,
                             name, have, want);
@@ -225,33 +225,33 @@ int cs_st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int6
     return 0;
 }
 
-const float *cs_st_view_f32(const cs_st_file *f, const cs_st_tensor *t)
+const float *cs__st_view_f32(const cs_st_file *f, const cs_st_tensor *t)
 {
     const uint8_t *src = f->data + t->begin;
     if (t->dtype == CS_ST_F32 && ((uintptr_t)src & 3u) == 0) return (const float *)(const void *)src;
     return NULL;
 }
 
-void cs_st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst)
+void cs__st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst)
 {
     const uint8_t *src = f->data + t->begin;
     if (t->dtype == CS_ST_F32) memcpy(dst, src, t->numel * 4);
-    else if (t->dtype == CS_ST_F16) cs_widen_f16(src, dst, t->numel);
-    else cs_widen_bf16(src, dst, t->numel);
+    else if (t->dtype == CS_ST_F16) cs__widen_f16(src, dst, t->numel);
+    else cs__widen_bf16(src, dst, t->numel);
 }
 
-int cs_st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+int cs__st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
                   const float **data, float **owned, cs_error *err)
 {
     *data = NULL;
     *owned = NULL;
     const cs_st_tensor *t;
-    int rc = cs_st_lookup_f32(f, name, ndim, shape, &t, err);
+    int rc = cs__st_lookup_f32(f, name, ndim, shape, &t, err);
     if (rc) return rc;
-    if ((*data = cs_st_view_f32(f, t))) return 0;
+    if ((*data = cs__st_view_f32(f, t))) return 0;
     float *dst = malloc((t->numel ? t->numel : 1) * sizeof(float));
     if (!dst) return cs_error_set(err, CS_E_NOMEM, "%s: out of memory for '%s'", f->path, name);
-    cs_st_copy_f32(f, t, dst);
+    cs__st_copy_f32(f, t, dst);
     *data = dst;
     *owned = dst;
     return 0;

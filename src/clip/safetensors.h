@@ -38,29 +38,29 @@ typedef struct cs_st_file {
 } cs_st_file;
 
 /* Maps and validates path. On error nothing is left open and err names path. */
-int cs_st_open(const char *path, cs_st_file *f, cs_error *err);
-void cs_st_close(cs_st_file *f);
+int cs__st_open(const char *path, cs_st_file *f, cs_error *err);
+void cs__st_close(cs_st_file *f);
 
-const cs_st_tensor *cs_st_find(const cs_st_file *f, const char *name);
+const cs_st_tensor *cs__st_find(const cs_st_file *f, const char *name);
 
 /* Float32 values of tensor `name`, checked against the expected shape (ndim entries;
  * ndim 0 = scalar). *data points into the mapping (then *owned = NULL) or to a malloc'd
  * widened copy that the caller frees (*owned == *data). Missing tensor, wrong shape or a
  * non-float dtype is CS_E_MODEL with a message naming file, tensor and shapes. */
-int cs_st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+int cs__st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
                   const float **data, float **owned, cs_error *err);
 
-/* The steps of cs_st_get_f32, for callers that place copies themselves: look up `name`
+/* The steps of cs__st_get_f32, for callers that place copies themselves: look up `name`
  * and check shape and dtype (F32/F16/BF16); whether it can be used in place (aligned
  * F32); copy/widen it to dst (numel floats). */
-int cs_st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+int cs__st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
                      const cs_st_tensor **t, cs_error *err);
-const float *cs_st_view_f32(const cs_st_file *f, const cs_st_tensor *t);
-void cs_st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst);
+const float *cs__st_view_f32(const cs_st_file *f, const cs_st_tensor *t);
+void cs__st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst);
 
 /* Exact widening of n little-endian F16/BF16 values at src (any alignment). widen.c */
-void cs_widen_f16(const uint8_t *src, float *dst, size_t n);
-void cs_widen_bf16(const uint8_t *src, float *dst, size_t n);
+void cs__widen_f16(const uint8_t *src, float *dst, size_t n);
+void cs__widen_bf16(const uint8_t *src, float *dst, size_t n);
 
 /* Streaming writer (safetensors_write.c): the header is written at open from the
  * entries, then each tensor's little-endian bytes in entry order, in pieces of any size
@@ -77,13 +77,13 @@ typedef struct cs_st_entry {
 
 typedef struct cs_st_writer cs_st_writer;
 
-int cs_st_writer_open(const char *path, const cs_st_entry *entries, size_t n,
+int cs__st_writer_open(const char *path, const cs_st_entry *entries, size_t n,
                       cs_st_writer **out, cs_error *err);
-int cs_st_writer_put(cs_st_writer *w, const void *data, size_t nbytes, cs_error *err);
-int cs_st_writer_close(cs_st_writer *w, cs_error *err);
-void cs_st_writer_abort(cs_st_writer *w);
+int cs__st_writer_put(cs_st_writer *w, const void *data, size_t nbytes, cs_error *err);
+int cs__st_writer_close(cs_st_writer *w, cs_error *err);
+void cs__st_writer_abort(cs_st_writer *w);
 
 /* Formats a shape as "[a, b]" into buf. */
-void cs_st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size);
+void cs__st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size);
 
 #endif

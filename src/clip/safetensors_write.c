@@ -69,7 +69,7 @@ static int build_header(const char *path, const cs_st_entry *e, size_t n, char *
     return rc;
 }
 
-int cs_st_writer_open(const char *path, const cs_st_entry *entries, size_t n,
+int cs__st_writer_open(const char *path, const cs_st_entry *entries, size_t n,
                       cs_st_writer **out, cs_error *err)
 {
     *out = NULL;
@@ -100,14 +100,14 @@ int cs_st_writer_open(const char *path, const cs_st_entry *entries, size_t n,
     free(text);
     if (bad) {
         rc = cs_error_set(err, CS_E_IO, "cannot write %s: %s", path, strerror(errno));
-        cs_st_writer_abort(w);
+        cs__st_writer_abort(w);
         return rc;
     }
     *out = w;
     return 0;
 }
 
-int cs_st_writer_put(cs_st_writer *w, const void *data, size_t nbytes, cs_error *err)
+int cs__st_writer_put(cs_st_writer *w, const void *data, size_t nbytes, cs_error *err)
 {
     if (nbytes > w->expected - w->written)
         return cs_error_set(err, CS_E_INTERNAL, "%s: more tensor data than the header announces",
@@ -118,7 +118,7 @@ int cs_st_writer_put(cs_st_writer *w, const void *data, size_t nbytes, cs_error 
     return 0;
 }
 
-int cs_st_writer_close(cs_st_writer *w, cs_error *err)
+int cs__st_writer_close(cs_st_writer *w, cs_error *err)
 {
     int rc = 0;
     if (w->written != w->expected)
@@ -127,7 +127,7 @@ int cs_st_writer_close(cs_st_writer *w, cs_error *err)
     else if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
         rc = cs_error_set(err, CS_E_IO, "cannot write %s: %s", w->path, strerror(errno));
     if (rc) {
-        cs_st_writer_abort(w);
+        cs__st_writer_abort(w);
         return rc;
     }
     if (fclose(w->f) != 0)
@@ -138,7 +138,7 @@ int cs_st_writer_close(cs_st_writer *w, cs_error *err)
     return rc;
 }
 
-void cs_st_writer_abort(cs_st_writer *w)
+void cs__st_writer_abort(cs_st_writer *w)
 {
     if (!w) return;
     fclose(w->f);

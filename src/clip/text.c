@@ -13,7 +13,7 @@
 /* Pooling position: the first EOT. The real openai config carries the legacy
  * eos_token_id 2, so we do not trust the config; without any EOT we fall back to
  * transformers' legacy rule, the (first) position of the largest id. */
-int cs_text_pool_position(const cs_clip *m, const int32_t *ids, int n)
+int cs__text_pool_position(const cs_clip *m, const int32_t *ids, int n)
 {
     int best = 0;
     for (int j = 0; j < n; j++) {
@@ -23,7 +23,7 @@ int cs_text_pool_position(const cs_clip *m, const int32_t *ids, int n)
     return best;
 }
 
-void cs_text_embed(const cs_clip *m, const int32_t *ids, int n, float *x)
+void cs__text_embed(const cs_clip *m, const int32_t *ids, int n, float *x)
 {
     int d = m->cfg.text.hidden;
     for (int j = 0; j < n; j++) {
@@ -43,7 +43,7 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
     int *starts = ints, *lens = ints + b, *pool = ints + 2 * b;
     for (int i = 0; i < b; i++) {
         starts[i] = n_tok;
-        lens[i] = cs_text_pool_position(m, ids[i], n_ids[i]) + 1;
+        lens[i] = cs__text_pool_position(m, ids[i], n_ids[i]) + 1;
         n_tok += lens[i];
         pool[i] = n_tok - 1;
     }
@@ -53,14 +53,14 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
         return cs_error_set(err, CS_E_NOMEM, "text: out of memory for %d tokens", n_tok);
     }
     float *pooled = x + (size_t)n_tok * d;
-    for (int i = 0; i < b; i++) cs_text_embed(m, ids[i], lens[i], x + (size_t)starts[i] * d);
+    for (int i = 0; i < b; i++) cs__text_embed(m, ids[i], lens[i], x + (size_t)starts[i] * d);
     cs_exec ex = cs__clip_exec(m);
-    int rc = cs_encoder_forward(&ex, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
+    int rc = cs__encoder_forward(&ex, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
                                 err);
     if (!rc) {
-        cs_layernorm(pooled, pooled, b, d, m->final_ln_w, m->final_ln_b, (float)t->ln_eps);
+        cs__layernorm(pooled, pooled, b, d, m->final_ln_w, m->final_ln_b, (float)t->ln_eps);
         if (project)
-            cs_linear(&ex, pooled, d, b, d, m->text_proj, m->cfg.projection_dim, out,
+            cs__linear(&ex, pooled, d, b, d, m->text_proj, m->cfg.projection_dim, out,
                       m->cfg.projection_dim, false);
         else
             memcpy(out, pooled, (size_t)b * d * sizeof(float));
@@ -93,13 +93,13 @@ static int text_run(const cs_clip *m, const int32_t *const *ids, const int *n_id
     return 0;
 }
 
-int cs_text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+int cs__text_forward(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
                     float *out, cs_error *err)
 {
     return text_run(m, ids, n_ids, n, true, out, err);
 }
 
-int cs_text_pool(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
+int cs__text_pool(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
                  float *out, cs_error *err)
 {
     return text_run(m, ids, n_ids, n, false, out, err);

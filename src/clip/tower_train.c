@@ -279,7 +279,7 @@ static int frozen_layers(const cs_tower_trainer *t, float *x, int n_tok, int *st
     cs_clip_tower_config cfg = *t->cfg;
     cfg.layers = t->first;
     cs_exec ex = cs__clip_exec(t->m);
-    return cs_encoder_forward(&ex, &cfg, t->frozen, x, n_tok, start, len, n_seq,
+    return cs__encoder_forward(&ex, &cfg, t->frozen, x, n_tok, start, len, n_seq,
                               t->tower == CS_TOWER_TEXT, NULL, NULL, err);
 }
 
@@ -296,7 +296,7 @@ int cs_tower_trainer_prefix_pixels(const cs_tower_trainer *t, const float *pixel
     if (t->emb) {
         /* Nothing is frozen: the input is the patches the embedding multiplies. */
         for (size_t i = 0; i < n; i++)
-            cs_vision_im2col(pixels + i * img, v->image_size, v->patch_size, v->num_channels,
+            cs__vision_im2col(pixels + i * img, v->image_size, v->patch_size, v->num_channels,
                              out + i * (size_t)rows * t->kin);
         return 0;
     }
@@ -308,7 +308,7 @@ int cs_tower_trainer_prefix_pixels(const cs_tower_trainer *t, const float *pixel
             ints[s] = s * rows;
             ints[PREFIX_IMAGES + s] = rows;
         }
-        int rc = cs_vision_embed(t->m, pixels + i * img, b, x, err);
+        int rc = cs__vision_embed(t->m, pixels + i * img, b, x, err);
         if (!rc) rc = frozen_layers(t, x, b * rows, ints, ints + PREFIX_IMAGES, b, err);
         if (rc) return rc;
     }
@@ -326,7 +326,7 @@ int cs_tower_trainer_prefix_text(const cs_tower_trainer *t, const char *text, fl
     if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     int rc = cs_tokenizer_encode(t->m->tok, text, ctx, ids, &n, err);
     if (!rc) {
-        n = cs_text_pool_position(t->m, ids, n) + 1;
+        n = cs__text_pool_position(t->m, ids, n) + 1;
         if (!(*out = malloc((size_t)n * (t->emb ? 1 : t->d) * sizeof(float))))
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
@@ -334,7 +334,7 @@ int cs_tower_trainer_prefix_text(const cs_tower_trainer *t, const char *text, fl
         /* Nothing is frozen: the input is the token ids (exact as floats: < 2^24). */
         for (int j = 0; j < n; j++) (*out)[j] = (float)ids[j];
     } else if (!rc) {
-        cs_text_embed(t->m, ids, n, *out);
+        cs__text_embed(t->m, ids, n, *out);
         int start = 0;
         rc = frozen_layers(t, *out, n, &start, &n, 1, err);
     }

@@ -13,7 +13,7 @@
 
 /* Patches in row-major order (py, px); each patch flattened as (channel, ky, kx), the
  * memory order of the conv weight [D, C, P, P]. */
-void cs_vision_im2col(const float *img, int size, int patch, int channels, float *out)
+void cs__vision_im2col(const float *img, int size, int patch, int channels, float *out)
 {
     int g = size / patch, k = channels * patch * patch;
     for (int py = 0; py < g; py++)
@@ -28,7 +28,7 @@ void cs_vision_im2col(const float *img, int size, int patch, int channels, float
         }
 }
 
-int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_error *err)
+int cs__vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_error *err)
 {
     const cs_clip_tower_config *v = &m->cfg.vision;
     int d = v->hidden, s = v->image_size, p = v->patch_size, g = s / p, np = g * g, t = np + 1;
@@ -39,9 +39,9 @@ int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_e
     if (!patches) return cs_error_set(err, CS_E_NOMEM, "vision: out of memory for %d images", b);
     float *emb = patches + (size_t)b * np * k;
     for (int i = 0; i < b; i++)
-        cs_vision_im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
+        cs__vision_im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
     cs_exec ex = cs__clip_exec(m);
-    cs_linear(&ex, patches, k, b * np, k, m->patch_w, d, emb, d, false);
+    cs__linear(&ex, patches, k, b * np, k, m->patch_w, d, emb, d, false);
     for (int i = 0; i < b; i++) {
         float *xi = x + (size_t)i * t * d;
         for (int j = 0; j < d; j++) xi[j] = m->cls_emb[j] + m->vis_pos[j];
@@ -51,7 +51,7 @@ int cs_vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_e
             for (int j = 0; j < d; j++) xr[j] = e[j] + pe[j];
         }
     }
-    cs_layernorm(x, x, b * t, d, m->pre_ln_w, m->pre_ln_b, (float)v->ln_eps);
+    cs__layernorm(x, x, b * t, d, m->pre_ln_w, m->pre_ln_b, (float)v->ln_eps);
     free(patches);
     return 0;
 }
@@ -76,14 +76,14 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool proje
         pool[i] = i * t; /* CLS */
     }
     cs_exec ex = cs__clip_exec(m);
-    int rc = cs_vision_embed(m, pixels, b, x, err);
+    int rc = cs__vision_embed(m, pixels, b, x, err);
     if (!rc)
-        rc = cs_encoder_forward(&ex, v, m->vis_layers, x, b * t, starts, lens, b, false, pool,
+        rc = cs__encoder_forward(&ex, v, m->vis_layers, x, b * t, starts, lens, b, false, pool,
                                 pooled, err);
     if (!rc) {
-        cs_layernorm(pooled, pooled, b, d, m->post_ln_w, m->post_ln_b, (float)v->ln_eps);
+        cs__layernorm(pooled, pooled, b, d, m->post_ln_w, m->post_ln_b, (float)v->ln_eps);
         if (project)
-            cs_linear(&ex, pooled, d, b, d, m->vis_proj, m->cfg.projection_dim, out,
+            cs__linear(&ex, pooled, d, b, d, m->vis_proj, m->cfg.projection_dim, out,
                       m->cfg.projection_dim, false);
         else
             memcpy(out, pooled, (size_t)b * d * sizeof(float));
@@ -107,13 +107,13 @@ static int vision_run(const cs_clip *m, const float *pixels, size_t n, bool proj
     return 0;
 }
 
-int cs_vision_forward(const cs_clip *m, const float *pixels, size_t n, float *out,
+int cs__vision_forward(const cs_clip *m, const float *pixels, size_t n, float *out,
                       cs_error *err)
 {
     return vision_run(m, pixels, n, true, out, err);
 }
 
-int cs_vision_pool(const cs_clip *m, const float *pixels, size_t n, float *out, cs_error *err)
+int cs__vision_pool(const cs_clip *m, const float *pixels, size_t n, float *out, cs_error *err)
 {
     return vision_run(m, pixels, n, false, out, err);
 }

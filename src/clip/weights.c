@@ -23,15 +23,15 @@ static int get(binder *b, const float **dst, const char *name, int ndim, int64_t
 {
     int64_t shape[4] = {d0, d1, d2, d3};
     const cs_st_tensor *t;
-    int rc = cs_st_lookup_f32(&b->m->st, name, ndim, shape, &t, b->err);
+    int rc = cs__st_lookup_f32(&b->m->st, name, ndim, shape, &t, b->err);
     if (rc) return rc;
-    *dst = cs_st_view_f32(&b->m->st, t);
+    *dst = cs__st_view_f32(&b->m->st, t);
     if (*dst) return 0;
     /* 16-float (64-byte) alignment for every copy */
     size_t n = (t->numel + 15) & ~(size_t)15;
     if (!b->counting) {
         float *p = b->m->arena + b->used;
-        cs_st_copy_f32(&b->m->st, t, p);
+        cs__st_copy_f32(&b->m->st, t, p);
         *dst = p;
     }
     b->used += n;
@@ -73,7 +73,7 @@ static int bind_layers(binder *b, const char *tower, const cs_clip_tower_config 
 #undef P
     /* A checkpoint with more layers than config.json says is inconsistent, not extra. */
     snprintf(n, sizeof n, "%s.encoder.layers.%d.layer_norm1.weight", tower, c->layers);
-    if (cs_st_find(&b->m->st, n))
+    if (cs__st_find(&b->m->st, n))
         return cs_error_set(b->err, CS_E_MODEL,
                             "%s: has tensor '%s' but config.json says %d layers", b->m->st.path,
                             n, c->layers);
@@ -82,7 +82,7 @@ static int bind_layers(binder *b, const char *tower, const cs_clip_tower_config 
 
 static int bind_all(binder *b);
 
-int cs_clip_bind_weights(cs_clip *m, cs_error *err)
+int cs__clip_bind_weights(cs_clip *m, cs_error *err)
 {
     binder b = {m, err, 1, 0};
     int rc = bind_all(&b);
@@ -140,7 +140,7 @@ static int bind_all(binder *b)
         (rc = bind_layers(b, "vision_model", v, &m->vis_layers)))
         return rc;
     /* logit_scale is a 0-d tensor in HF checkpoints; a few converters store shape [1]. */
-    const cs_st_tensor *lt = cs_st_find(&m->st, "logit_scale");
+    const cs_st_tensor *lt = cs__st_find(&m->st, "logit_scale");
     if ((rc = get(b, &ls, "logit_scale", lt && lt->ndim == 1 ? 1 : 0, 1, 0, 0, 0))) return rc;
     if (ls) m->logit_scale = ls[0];
     return 0;

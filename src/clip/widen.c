@@ -9,7 +9,7 @@
 #define CS_WIDEN_HOT CS_HOT_LOOP CS_SIMD_CLONES
 
 /* src may be unaligned: it points anywhere into the mapped file. */
-CS_WIDEN_HOT void cs_widen_f16(const uint8_t *src, float *dst, size_t n)
+CS_WIDEN_HOT void cs__widen_f16(const uint8_t *src, float *dst, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint16_t h;
@@ -32,7 +32,7 @@ CS_WIDEN_HOT void cs_widen_f16(const uint8_t *src, float *dst, size_t n)
     }
 }
 
-CS_WIDEN_HOT void cs_widen_bf16(const uint8_t *src, float *dst, size_t n)
+CS_WIDEN_HOT void cs__widen_bf16(const uint8_t *src, float *dst, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint16_t h;

@@ -11,14 +11,14 @@
 
 typedef struct cs_workspace cs_workspace;
 
-cs_workspace *cs_workspace_create(void);
-void cs_workspace_free(cs_workspace *ws);
+cs_workspace *cs__workspace_create(void);
+void cs__workspace_free(cs_workspace *ws);
 
 /* A block of at least `bytes`, 64-byte aligned, uninitialised; NULL when out of memory.
- * ws may be NULL (a plain allocation). Give it back with cs_workspace_give. */
-void *cs_workspace_take(cs_workspace *ws, size_t bytes);
-/* Returns a block from cs_workspace_take (NULL is ignored): the workspace keeps it, in
+ * ws may be NULL (a plain allocation). Give it back with cs__workspace_give. */
+void *cs__workspace_take(cs_workspace *ws, size_t bytes);
+/* Returns a block from cs__workspace_take (NULL is ignored): the workspace keeps it, in
  * place of a smaller one when it is full, or frees it. */
-void cs_workspace_give(cs_workspace *ws, void *block);
+void cs__workspace_give(cs_workspace *ws, void *block);
 
 #endif

@@ -159,7 +159,7 @@ int cs_image_decode_file(const char *path, const cs_image_options *opt, cs_image
     out->width = out->height = 0;
     uint8_t *data;
     size_t len;
-    int rc = cs_read_file(path, (size_t)1 << 30, &data, &len, err);
+    int rc = cs__read_file(path, (size_t)1 << 30, &data, &len, err);
     if (rc != 0) return rc;
     cs_decode_req req;
     init_req(&req, data, len, path, opt);
@@ -239,14 +239,14 @@ int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err)
     const size_t first = 256 * 1024;
     uint8_t *data;
     size_t len, size;
-    int rc = cs_read_file_prefix(path, first, &data, &len, &size, err);
+    int rc = cs__read_file_prefix(path, first, &data, &len, &size, err);
     if (rc != 0) return rc;
     cs_decode_req req;
     init_req(&req, data, len, path, NULL);
     rc = probe_buf(&req, info, err);
     if (rc == CS_E_FORMAT && len < size) {
         free(data);
-        rc = cs_read_file(path, (size_t)1 << 30, &data, &len, err);
+        rc = cs__read_file(path, (size_t)1 << 30, &data, &len, err);
         if (rc != 0) return rc;
         init_req(&req, data, len, path, NULL);
         rc = probe_buf(&req, info, err);

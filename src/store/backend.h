@@ -69,8 +69,8 @@ struct cs_backend {
 
 /* Constructors; each returns a backend whose first member is `cs_backend base`.
  * read_only: CS_STORE_READ_ONLY (store.h) - create nothing, write nothing. */
-int cs_sqlite_backend_open(const char *path, bool read_only, cs_backend **out, cs_error *err);
-int cs_pg_backend_open(const char *conninfo_url, bool read_only, cs_backend **out,
+int cs__sqlite_backend_open(const char *path, bool read_only, cs_backend **out, cs_error *err);
+int cs__pg_backend_open(const char *conninfo_url, bool read_only, cs_backend **out,
                        cs_error *err);
 
 #endif

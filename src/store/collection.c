@@ -9,12 +9,12 @@
 
 #define B(c) ((c)->store->backend)
 
-void cs_records_init(cs_records *r)
+void cs__records_init(cs_records *r)
 {
     memset(r, 0, sizeof *r);
 }
 
-cs_record *cs_records_push(cs_records *r, cs_error *err)
+cs_record *cs__records_push(cs_records *r, cs_error *err)
 {
     /* cs_records has no capacity field: the capacity is 8, then the next power of two,
      * so it is full exactly when n is 0 or a power of two >= 8. */
@@ -63,10 +63,10 @@ int cs_collection_upsert_dims(cs_collection *coll, const cs_record_in *recs,
                               const int *vector_dims, size_t n, cs_error *err)
 {
     if (n == 0) return 0;   /* an empty input is a no-op (spec §4.2) */
-    int rc = cs_store_check_writable(coll->store, "upsert", err);
+    int rc = cs__store_check_writable(coll->store, "upsert", err);
     if (rc) return rc;
     char **meta = NULL;
-    rc = cs_validate_records(coll, recs, vector_dims, n, &meta, err);
+    rc = cs__validate_records(coll, recs, vector_dims, n, &meta, err);
     if (rc) return rc;
     cs_record_in *norm = malloc(n * sizeof *norm);
     if (!norm) {
@@ -138,7 +138,7 @@ static int unique_ids(const char *const *ids, size_t n, const char ***out, size_
 int cs_collection_fetch(cs_collection *coll, const char *const *ids, size_t n,
                         cs_records *out, cs_error *err)
 {
-    cs_records_init(out);
+    cs__records_init(out);
     const char **u;
     size_t nu;
     int rc = unique_ids(ids, n, &u, &nu, err);
@@ -151,7 +151,7 @@ int cs_collection_fetch(cs_collection *coll, const char *const *ids, size_t n,
 int cs_collection_get_record(cs_collection *coll, const char *id, cs_records *out,
                              cs_error *err)
 {
-    cs_records_init(out);
+    cs__records_init(out);
     if (!id) return cs_error_set(err, CS_E_ARG, "id must be a string");
     int rc = cs_collection_fetch(coll, &id, 1, out, err);
     if (rc) return rc;
@@ -166,12 +166,12 @@ int cs_collection_delete_ids(cs_collection *coll, const char *const *ids, size_t
 {
     cs_records tmp;
     if (!out) out = &tmp;
-    cs_records_init(out);
+    cs__records_init(out);
     const char **u;
     size_t nu;
     int rc = unique_ids(ids, n, &u, &nu, err);
     if (rc) return rc;
-    if (nu) rc = cs_store_check_writable(coll->store, "delete", err);
+    if (nu) rc = cs__store_check_writable(coll->store, "delete", err);
     if (nu && !rc) rc = B(coll)->ops->delete_ids(B(coll), coll->name, u, nu, out, err);
     free(u);
     if (out == &tmp) cs_records_free(&tmp);
@@ -183,14 +183,14 @@ int cs_collection_delete_filter(cs_collection *coll, const char *filter_json,
 {
     cs_records tmp;
     if (!out) out = &tmp;
-    cs_records_init(out);
+    cs__records_init(out);
     if (!filter_json)
         return cs_error_set(err, CS_E_ARG, "Either ids or filters must be provided");
     cs_filter *f = NULL;
-    int rc = cs_filter_parse(filter_json, &f, err);
-    if (!rc && f) rc = cs_store_check_writable(coll->store, "delete", err);
+    int rc = cs__filter_parse(filter_json, &f, err);
+    if (!rc && f) rc = cs__store_check_writable(coll->store, "delete", err);
     if (!rc && f) rc = B(coll)->ops->delete_filter(B(coll), coll->name, f, out, err);
-    cs_filter_free(f);
+    cs__filter_free(f);
     if (out == &tmp) cs_records_free(&tmp);
     return rc;
 }
@@ -206,7 +206,7 @@ void cs_query_init(cs_query *q)
 
 int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out, cs_error *err)
 {
-    cs_records_init(out);
+    cs__records_init(out);
     /* vecs' order (spec §6), then what the server would refuse. */
     if (q->probes < 1) return cs_error_set(err, CS_E_ARG, "probes must be >= 1 (got %d)", q->probes);
     if (q->ef_search < 1 || q->ef_search > 1000)   /* deviation: vecs leaves it to the server */
@@ -220,7 +220,7 @@ int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out,
     char *ix = NULL;
     int rc = B(coll)->ops->index_name(B(coll), coll->name, &ix, err);
     if (rc) return rc;
-    if (!cs_index_covers(ix, q->measure)) {
+    if (!cs__index_covers(ix, q->measure)) {
         char w[256];
         snprintf(w, sizeof w,
                  "Query does not have a covering index for %s. See Collection.create_index",
@@ -231,7 +231,7 @@ int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out,
     if (!q->vector)
         return cs_error_set(err, CS_E_ARG, "Failed to produce exactly one query vector from input");
     cs_filter *f = NULL;
-    if ((rc = cs_filter_parse(q->filter_json, &f, err))) return rc;
+    if ((rc = cs__filter_parse(q->filter_json, &f, err))) return rc;
     if (q->vector_dim != coll->dim) {
         rc = cs_error_set(err, CS_E_DIMENSION, "query vector: expected %d dimensions, not %d",
                           coll->dim, q->vector_dim);
@@ -255,18 +255,18 @@ int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out,
     }
     if (q->limit > 0) rc = B(coll)->ops->query(B(coll), coll->name, coll->dim, q, f, out, err);
 done:
-    cs_filter_free(f);
+    cs__filter_free(f);
     return rc;
 }
 
 int cs_collection_scan(cs_collection *coll, const char *filter_json, bool include_vector,
                        cs_records *out, cs_error *err)
 {
-    cs_records_init(out);
+    cs__records_init(out);
     cs_filter *f = NULL;
-    int rc = cs_filter_parse(filter_json, &f, err);
+    int rc = cs__filter_parse(filter_json, &f, err);
     if (!rc) rc = B(coll)->ops->scan(B(coll), coll->name, coll->dim, f, include_vector, 0, out, err);
-    cs_filter_free(f);
+    cs__filter_free(f);
     return rc;
 }
 
@@ -277,8 +277,8 @@ int cs_collection_create_index(cs_collection *coll, const cs_index_spec *spec, c
         cs_index_spec_init(&def);
         spec = &def;
     }
-    int rc = cs_index_spec_validate(spec, B(coll)->ops->hnsw_available(B(coll)), &resolved, err);
+    int rc = cs__index_spec_validate(spec, B(coll)->ops->hnsw_available(B(coll)), &resolved, err);
     if (rc) return rc;
-    if ((rc = cs_store_check_writable(coll->store, "create an index", err))) return rc;
+    if ((rc = cs__store_check_writable(coll->store, "create an index", err))) return rc;
     return B(coll)->ops->create_index(B(coll), coll->name, &resolved, err);
 }

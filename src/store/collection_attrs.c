@@ -15,7 +15,7 @@ int cs_collection_get_attrs(cs_collection *coll, char **json, cs_error *err)
 int cs_collection_set_attrs(cs_collection *coll, const char *json, cs_error *err)
 {
     cs_backend *b = coll->store->backend;
-    int rc = cs_store_check_writable(coll->store, "set collection attributes", err);
+    int rc = cs__store_check_writable(coll->store, "set collection attributes", err);
     if (rc) return rc;
     if (!json) return b->ops->set_attrs(b, coll->name, NULL, err);
     json_error_t je;

@@ -33,7 +33,7 @@ static bool valid_utf8(const char *s, size_t n)
     return true;
 }
 
-int cs_validate_name(const char *name, bool allow_underscore, cs_error *err)
+int cs__validate_name(const char *name, bool allow_underscore, cs_error *err)
 {
     if (!name || !*name) return cs_error_set(err, CS_E_INVALID_NAME, "collection name is empty");
     size_t n = strlen(name);
@@ -51,7 +51,7 @@ int cs_validate_name(const char *name, bool allow_underscore, cs_error *err)
     return 0;
 }
 
-int cs_metadata_normalize(const char *json_text, char **out, cs_error *err)
+int cs__metadata_normalize(const char *json_text, char **out, cs_error *err)
 {
     *out = NULL;
     if (!json_text) {
@@ -60,7 +60,7 @@ int cs_metadata_normalize(const char *json_text, char **out, cs_error *err)
     }
     jv v;
     jv_error je;
-    int rc = jv_parse(json_text, strlen(json_text), false, &v, &je);
+    int rc = cs__jv_parse(json_text, strlen(json_text), false, &v, &je);
     if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "metadata is not valid JSON: %s", je.msg);
     /* A key or value that cannot be text is refused before any backend sees it (the
      * jsonb server refuses it too; vecs reports that as a database error). */
@@ -72,8 +72,8 @@ int cs_metadata_normalize(const char *json_text, char **out, cs_error *err)
     if (rc == JV_ERR_VALUE)   /* what jsonb itself refuses: a database error in vecs */
         return cs_error_set(err, CS_E_DATABASE, "invalid metadata: %s", je.msg);
     if (rc) return cs_error_set(err, CS_E_NOMEM, "out of memory parsing metadata");
-    *out = jv_serialize(&v, NULL);
-    jv_free(&v);
+    *out = cs__jv_serialize(&v, NULL);
+    cs__jv_free(&v);
     if (!*out) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     return 0;
 }
@@ -110,7 +110,7 @@ static void free_meta(char **meta, size_t n)
     free(meta);
 }
 
-int cs_validate_records(const cs_collection *coll, const cs_record_in *recs, const int *dims,
+int cs__validate_records(const cs_collection *coll, const cs_record_in *recs, const int *dims,
                         size_t n, char ***norm_meta, cs_error *err)
 {
     *norm_meta = NULL;
@@ -150,7 +150,7 @@ int cs_validate_records(const cs_collection *coll, const cs_record_in *recs, con
                     break;
                 }
             }
-            if (!rc && (rc = cs_metadata_normalize(recs[i].metadata_json, &meta[i], err)))
+            if (!rc && (rc = cs__metadata_normalize(recs[i].metadata_json, &meta[i], err)))
                 cs_error_prefix(err, "record '%s'", id);
         }
         size_t dup;

@@ -16,15 +16,15 @@
 static const char *const OP_NAMES[] = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$contains",
                                           "$icontains"};
 
-const char *cs_filter_op_name(cs_filter_op op)
+const char *cs__filter_op_name(cs_filter_op op)
 {
     return (unsigned)op < sizeof OP_NAMES / sizeof OP_NAMES[0] ? OP_NAMES[op] : "?";
 }
 
-void cs_filter_free(cs_filter *f)
+void cs__filter_free(cs_filter *f)
 {
     if (!f) return;
-    for (size_t i = 0; i < f->n_children; i++) cs_filter_free(f->children[i]);
+    for (size_t i = 0; i < f->n_children; i++) cs__filter_free(f->children[i]);
     free(f->children);
     free(f->key);
     json_decref(f->value);
@@ -109,7 +109,7 @@ static int build_logic(const jv *key, const jv *list, cs_filter **out, cs_error 
     for (size_t i = 0; i < list->n; i++) {
         int rc = build(&list->items[i], &f->children[i], err);
         if (rc) {
-            cs_filter_free(f);
+            cs__filter_free(f);
             return rc;
         }
         f->n_children++;
@@ -152,21 +152,21 @@ static int build_cmp(const jv *key, const jv *opobj, cs_filter **out, cs_error *
     f->op = (cs_filter_op)op;
     f->key = malloc(key->len + 1);
     f->value = to_jansson(val);
-    f->value_json = jv_serialize(val, NULL);
+    f->value_json = cs__jv_serialize(val, NULL);
     if (!f->key || !f->value || !f->value_json) {
-        cs_filter_free(f);
+        cs__filter_free(f);
         return nomem(err);
     }
     memcpy(f->key, key->s, key->len);
     f->key[key->len] = '\0';
     if (op == CS_OP_IN && val->n) {
         if (!(f->elem_json = calloc(val->n, sizeof *f->elem_json))) {
-            cs_filter_free(f);
+            cs__filter_free(f);
             return nomem(err);
         }
         for (size_t i = 0; i < val->n; i++) {
-            if (!(f->elem_json[i] = jv_serialize(&val->items[i], NULL))) {
-                cs_filter_free(f);
+            if (!(f->elem_json[i] = cs__jv_serialize(&val->items[i], NULL))) {
+                cs__filter_free(f);
                 return nomem(err);
             }
             f->n_elems++;
@@ -202,27 +202,27 @@ static bool falsy(const jv *v)
     return false;
 }
 
-int cs_filter_parse(const char *json_text, cs_filter **out, cs_error *err)
+int cs__filter_parse(const char *json_text, cs_filter **out, cs_error *err)
 {
     *out = NULL;
     if (!json_text) return 0;
     jv root;
     jv_error je;
-    int rc = jv_parse(json_text, strlen(json_text), true, &root, &je);
+    int rc = cs__jv_parse(json_text, strlen(json_text), true, &root, &je);
     if (rc == JV_ERR_NOMEM) return nomem(err);
     if (rc == JV_ERR_SYNTAX)
         return cs_error_set(err, CS_E_FILTER, "filter is not valid JSON: %s", je.msg);
     /* With a value error the tree is only a shape: let the shape checks speak first. */
     if (je.status == JV_OK && falsy(&root)) {
-        jv_free(&root);
+        cs__jv_free(&root);
         return 0;
     }
     rc = build(&root, out, err);
-    jv_free(&root);
+    cs__jv_free(&root);
     if (rc) return rc;
     if (je.status == JV_ERR_VALUE) {
         /* What the server would refuse when the filter's values reach it (NaN, U+0000). */
-        cs_filter_free(*out);
+        cs__filter_free(*out);
         *out = NULL;
         return cs_error_set(err, CS_E_DATABASE, "invalid filter value: %s", je.msg);
     }

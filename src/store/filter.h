@@ -40,8 +40,8 @@ typedef struct cs_filter {
 
 /* Parses and validates filter JSON text. *out is NULL for "no filter" ({} / null / []).
  * Every rejection is CS_E_FILTER with a message naming the problem. */
-int cs_filter_parse(const char *json_text, cs_filter **out, cs_error *err);
-void cs_filter_free(cs_filter *f);
-const char *cs_filter_op_name(cs_filter_op op);   /* "$eq" ... */
+int cs__filter_parse(const char *json_text, cs_filter **out, cs_error *err);
+void cs__filter_free(cs_filter *f);
+const char *cs__filter_op_name(cs_filter_op op);   /* "$eq" ... */
 
 #endif

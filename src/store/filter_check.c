@@ -125,7 +125,7 @@ static void check_node(checker *c, const cs_filter *f)
     char hb[96], wb[96];
     if (!have) {
         warn(c, "no record among the %zu sampled has the metadata key '%.100s' (a typo?): "
-                "'%s' on it matches nothing", c->n, f->key, cs_filter_op_name(f->op));
+                "'%s' on it matches nothing", c->n, f->key, cs__filter_op_name(f->op));
         return;
     }
     unsigned want = 0;
@@ -150,11 +150,11 @@ static void check_node(checker *c, const cs_filter *f)
         warn(c, "'%.100s' holds %s but is compared with %s: '%s' matches %s (jsonb orders "
                 "values of different types by type, not by content)",
              f->key, type_names(have, hb, sizeof hb), type_names(want, wb, sizeof wb),
-             cs_filter_op_name(f->op), range_outcome(f->op, have, want));
+             cs__filter_op_name(f->op), range_outcome(f->op, have, want));
     else
         warn(c, "'%.100s' holds %s but is compared with %s: '%s' matches nothing",
              f->key, type_names(have, hb, sizeof hb), type_names(want, wb, sizeof wb),
-             cs_filter_op_name(f->op));
+             cs__filter_op_name(f->op));
 }
 
 int cs_collection_filter_warnings(cs_collection *coll, const char *filter_json, char **warning,
@@ -162,10 +162,10 @@ int cs_collection_filter_warnings(cs_collection *coll, const char *filter_json, 
 {
     *warning = NULL;
     cs_filter *f = NULL;
-    int rc = cs_filter_parse(filter_json, &f, err);
+    int rc = cs__filter_parse(filter_json, &f, err);
     if (rc || !f) return rc;
     cs_records recs;
-    cs_records_init(&recs);
+    cs__records_init(&recs);
     cs_backend *b = coll->store->backend;
     rc = b->ops->scan(b, coll->name, coll->dim, NULL, false, CHECK_SAMPLE, &recs, err);
     checker c = {0};
@@ -178,7 +178,7 @@ int cs_collection_filter_warnings(cs_collection *coll, const char *filter_json, 
     for (size_t i = 0; i < c.n; i++) json_decref(c.metas[i]);
     free(c.metas);
     cs_records_free(&recs);
-    cs_filter_free(f);
+    cs__filter_free(f);
     if (!rc && c.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (rc) free(c.text);
     else *warning = c.text;

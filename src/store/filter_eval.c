@@ -33,20 +33,20 @@ static bool ascii_icontains(const char *s, size_t n, const char *sub, size_t m)
     return false;
 }
 
-int cs_jsonb_op(cs_filter_op op, const jv *v, const jv *operand)
+int cs__jsonb_op(cs_filter_op op, const jv *v, const jv *operand)
 {
     switch (op) {
-    case CS_OP_EQ: return jv_cmp(v, operand) == 0;
-    case CS_OP_NE: return jv_cmp(v, operand) != 0;
-    case CS_OP_GT: return jv_cmp(v, operand) > 0;
-    case CS_OP_GTE: return jv_cmp(v, operand) >= 0;
-    case CS_OP_LT: return jv_cmp(v, operand) < 0;
-    case CS_OP_LTE: return jv_cmp(v, operand) <= 0;
+    case CS_OP_EQ: return cs__jv_cmp(v, operand) == 0;
+    case CS_OP_NE: return cs__jv_cmp(v, operand) != 0;
+    case CS_OP_GT: return cs__jv_cmp(v, operand) > 0;
+    case CS_OP_GTE: return cs__jv_cmp(v, operand) >= 0;
+    case CS_OP_LT: return cs__jv_cmp(v, operand) < 0;
+    case CS_OP_LTE: return cs__jv_cmp(v, operand) <= 0;
     case CS_OP_IN:
         for (size_t i = 0; operand->type == JV_ARRAY && i < operand->n; i++)
-            if (jv_cmp(v, &operand->items[i]) == 0) return 1;
+            if (cs__jv_cmp(v, &operand->items[i]) == 0) return 1;
         return 0;
-    case CS_OP_CONTAINS: return jv_array_has_scalar(v, operand);
+    case CS_OP_CONTAINS: return cs__jv_array_has_scalar(v, operand);
     case CS_OP_ICONTAINS:
         return v->type == JV_STRING && operand->type == JV_STRING &&
                ascii_icontains(v->s, v->len, operand->s, operand->len);
@@ -58,7 +58,7 @@ static void clear(cs_filter_eval *e)
 {
     for (size_t i = 0; i < e->n; i++) clear(&e->children[i]);
     free(e->children);
-    jv_free(&e->operand);
+    cs__jv_free(&e->operand);
 }
 
 static int build(const cs_filter *f, cs_filter_eval *e, cs_error *err)
@@ -70,7 +70,7 @@ static int build(const cs_filter *f, cs_filter_eval *e, cs_error *err)
         e->key = f->key;
         e->klen = strlen(f->key);
         /* The operand was validated when the filter was parsed: only memory can fail. */
-        int st = jv_parse(f->value_json, strlen(f->value_json), false, &e->operand, NULL);
+        int st = cs__jv_parse(f->value_json, strlen(f->value_json), false, &e->operand, NULL);
         if (st == JV_ERR_NOMEM) return cs_error_set(err, CS_E_NOMEM, "out of memory");
         if (st) return cs_error_set(err, CS_E_INTERNAL, "filter operand is not valid JSON");
         return 0;
@@ -85,7 +85,7 @@ static int build(const cs_filter *f, cs_filter_eval *e, cs_error *err)
     return 0;
 }
 
-int cs_filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err)
+int cs__filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err)
 {
     *out = NULL;
     cs_filter_eval *e = malloc(sizeof *e);
@@ -100,7 +100,7 @@ int cs_filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err)
     return 0;
 }
 
-void cs_filter_eval_free(cs_filter_eval *e)
+void cs__filter_eval_free(cs_filter_eval *e)
 {
     if (!e) return;
     clear(e);
@@ -144,25 +144,25 @@ static bool scalar_view(const char *s, size_t len, jv *out)
     return true;
 }
 
-int cs_filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len)
+int cs__filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len)
 {
     if (e->kind == CS_FILTER_CMP) {
         const char *vs;
         size_t vl;
-        int f = jv_text_find_key_unique(meta, len, e->key, e->klen, &vs, &vl);
+        int f = cs__jv_text_find_key_unique(meta, len, e->key, e->klen, &vs, &vl);
         if (f < 0) return -2;
         if (f == 0) return -1;   /* missing key or not an object: SQL NULL */
         jv v;
-        if (scalar_view(vs, vl, &v)) return cs_jsonb_op(e->op, &v, &e->operand);
-        if (jv_parse(vs, vl, false, &v, NULL)) return -2;
-        int r = cs_jsonb_op(e->op, &v, &e->operand);
-        jv_free(&v);
+        if (scalar_view(vs, vl, &v)) return cs__jsonb_op(e->op, &v, &e->operand);
+        if (cs__jv_parse(vs, vl, false, &v, NULL)) return -2;
+        int r = cs__jsonb_op(e->op, &v, &e->operand);
+        cs__jv_free(&v);
         return r;
     }
     /* Three-valued AND / OR, as SQL evaluates them. */
     bool and = e->kind == CS_FILTER_AND, unknown = false;
     for (size_t i = 0; i < e->n; i++) {
-        int r = cs_filter_eval_text(&e->children[i], meta, len);
+        int r = cs__filter_eval_text(&e->children[i], meta, len);
         if (r == -2) return -2;
         if (r == -1) unknown = true;
         else if (and && r == 0) return 0;

@@ -19,7 +19,7 @@ void cs_index_spec_init(cs_index_spec *spec)
     spec->replace = true;
 }
 
-int cs_index_spec_validate(const cs_index_spec *in, bool hnsw_available, cs_index_spec *out,
+int cs__index_spec_validate(const cs_index_spec *in, bool hnsw_available, cs_index_spec *out,
                            cs_error *err)
 {
     if ((unsigned)in->method > CS_INDEX_IVFFLAT)
@@ -52,7 +52,7 @@ int cs_index_spec_validate(const cs_index_spec *in, bool hnsw_available, cs_inde
     return 0;
 }
 
-int cs_index_spec_check_ranges(const cs_index_spec *spec, int dimension, cs_error *err)
+int cs__index_spec_check_ranges(const cs_index_spec *spec, int dimension, cs_error *err)
 {
     if (spec->method == CS_INDEX_HNSW) {
         if (spec->m < 2 || spec->m > 100)
@@ -85,7 +85,7 @@ int cs_index_spec_check_ranges(const cs_index_spec *spec, int dimension, cs_erro
     return 0;
 }
 
-int cs_ivfflat_default_lists(int64_t rows)
+int cs__ivfflat_default_lists(int64_t rows)
 {
     if (rows < 1000000) {
         double l = (double)rows / 1000.0;
@@ -94,7 +94,7 @@ int cs_ivfflat_default_lists(int64_t rows)
     return (int)sqrt((double)rows);
 }
 
-int cs_index_name_format(const cs_index_spec *spec, int lists, char *buf, size_t bufsize)
+int cs__index_name_format(const cs_index_spec *spec, int lists, char *buf, size_t bufsize)
 {
     /* vecs: the first 7 hex digits of a random UUID. */
     unsigned int r = 0;
@@ -112,7 +112,7 @@ int cs_index_name_format(const cs_index_spec *spec, int lists, char *buf, size_t
     return n < 0 || (size_t)n >= bufsize ? -1 : 0;
 }
 
-bool cs_index_covers(const char *index_name, cs_measure m)
+bool cs__index_covers(const char *index_name, cs_measure m)
 {
     if (!index_name || (unsigned)m > CS_MEASURE_L1) return false;
     return strstr(index_name, cs_measure_opclass(m)) != NULL;

@@ -239,7 +239,7 @@ static void num_split(const char *s, size_t len, numparts *n)
     }
 }
 
-char *jv_numeric_canonical(const char *lex, size_t len, bool *overflow)
+char *cs__jv_numeric_canonical(const char *lex, size_t len, bool *overflow)
 {
     numparts n;
     num_split(lex, len, &n);
@@ -293,7 +293,7 @@ char *jv_numeric_canonical(const char *lex, size_t len, bool *overflow)
 }
 
 /* Canonical text: -?(0|[1-9][0-9]*)(\.[0-9]+)? */
-int jv_numeric_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int cs__jv_numeric_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     bool an = alen && a[0] == '-', bn = blen && b[0] == '-';
     if (an != bn) return an ? -1 : 1;
@@ -342,7 +342,7 @@ static int parse_number(parser *ps, jv *out)
     }
     ps->p = p;
     bool overflow;
-    char *canon = jv_numeric_canonical(s, (size_t)(p - s), &overflow);
+    char *canon = cs__jv_numeric_canonical(s, (size_t)(p - s), &overflow);
     if (!canon) {
         if (!overflow) return fail(ps, JV_ERR_NOMEM, "out of memory");
         int rc = value_error(ps, "value overflows numeric format");
@@ -422,7 +422,7 @@ static int parse_container(parser *ps, jv *out, bool object)
     }
     ps->depth--;
     if (rc) {
-        for (size_t i = 0; i < n; i++) { jv_free(&pairs[i].key); jv_free(&pairs[i].val); }
+        for (size_t i = 0; i < n; i++) { cs__jv_free(&pairs[i].key); cs__jv_free(&pairs[i].val); }
         free(pairs);
         return rc;
     }
@@ -439,8 +439,8 @@ static int parse_container(parser *ps, jv *out, bool object)
         kept = 0;
         for (size_t i = 0; i < n; i++) {
             if (i + 1 < n && !key_cmp(&pairs[i].key, &pairs[i + 1].key)) {
-                jv_free(&pairs[i].key);
-                jv_free(&pairs[i].val);
+                cs__jv_free(&pairs[i].key);
+                cs__jv_free(&pairs[i].val);
                 continue;
             }
             pairs[kept++] = pairs[i];
@@ -448,7 +448,7 @@ static int parse_container(parser *ps, jv *out, bool object)
     }
     out->items = malloc((object ? 2 : 1) * kept * sizeof *out->items);
     if (!out->items) {
-        for (size_t i = 0; i < kept; i++) { jv_free(&pairs[i].key); jv_free(&pairs[i].val); }
+        for (size_t i = 0; i < kept; i++) { cs__jv_free(&pairs[i].key); cs__jv_free(&pairs[i].val); }
         free(pairs);
         return fail(ps, JV_ERR_NOMEM, "out of memory");
     }
@@ -507,7 +507,7 @@ static int parse_value(parser *ps, jv *out)
     return fail(ps, JV_ERR_SYNTAX, "invalid JSON value");
 }
 
-int jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err)
+int cs__jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err)
 {
     jv_error local;
     if (!err) err = &local;
@@ -521,23 +521,23 @@ int jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err)
     if (!rc) {
         skip_ws(&ps);
         if (ps.p != ps.end) {
-            jv_free(out);
+            cs__jv_free(out);
             return fail(&ps, JV_ERR_SYNTAX, "trailing characters after JSON value");
         }
     }
     if (rc) {
-        jv_free(out);
+        cs__jv_free(out);
         err->status = (jv_status)rc;
         return rc;
     }
     return err->status;
 }
 
-void jv_free(jv *v)
+void cs__jv_free(jv *v)
 {
     if (!v) return;
     size_t m = v->type == JV_OBJECT ? 2 * v->n : v->type == JV_ARRAY ? v->n : 0;
-    for (size_t i = 0; i < m; i++) jv_free(&v->items[i]);
+    for (size_t i = 0; i < m; i++) cs__jv_free(&v->items[i]);
     free(v->items);
     free(v->s);
     memset(v, 0, sizeof *v);
@@ -597,7 +597,7 @@ static void ser(sbuf *b, const jv *v)
     }
 }
 
-char *jv_serialize(const jv *v, size_t *len_out)
+char *cs__jv_serialize(const jv *v, size_t *len_out)
 {
     sbuf b = {0};
     ser(&b, v);
@@ -614,7 +614,7 @@ static int scalar_cmp(const jv *a, const jv *b)
     switch (a->type) {
     case JV_NULL: return 0;
     case JV_BOOL: return (int)a->b - (int)b->b;
-    case JV_NUMBER: return jv_numeric_cmp(a->s, a->len, b->s, b->len);
+    case JV_NUMBER: return cs__jv_numeric_cmp(a->s, a->len, b->s, b->len);
     case JV_STRING: {
         /* Collation "C": byte order, then length. */
         size_t m = a->len < b->len ? a->len : b->len;
@@ -642,7 +642,7 @@ static int nested_cmp(const jv *a, const jv *b)
     return scalar_cmp(a, b);
 }
 
-int jv_cmp(const jv *a, const jv *b)
+int cs__jv_cmp(const jv *a, const jv *b)
 {
     bool aa = a->type == JV_ARRAY, ba = b->type == JV_ARRAY;
     bool ao = a->type == JV_OBJECT, bo = b->type == JV_OBJECT;
@@ -657,12 +657,12 @@ int jv_cmp(const jv *a, const jv *b)
     return nested_cmp(a, b);
 }
 
-bool jv_equal(const jv *a, const jv *b)
+bool cs__jv_equal(const jv *a, const jv *b)
 {
     return nested_cmp(a, b) == 0;
 }
 
-bool jv_array_has_scalar(const jv *a, const jv *s)
+bool cs__jv_array_has_scalar(const jv *a, const jv *s)
 {
     if (a->type != JV_ARRAY) return false;
     for (size_t i = 0; i < a->n; i++) {
@@ -674,7 +674,7 @@ bool jv_array_has_scalar(const jv *a, const jv *s)
     return false;
 }
 
-const jv *jv_object_get(const jv *o, const char *key, size_t klen)
+const jv *cs__jv_object_get(const jv *o, const char *key, size_t klen)
 {
     if (o->type != JV_OBJECT) return NULL;
     jv k = {.type = JV_STRING, .s = (char *)key, .len = klen};

@@ -46,37 +46,37 @@ typedef struct jv_error {
  * filter's shape before the server sees its values); the returned tree is then only fit
  * for shape inspection. Returns 0 or the jv_status; *out is set on success (and on a
  * lenient value error). */
-int jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err);
-void jv_free(jv *v);
+int cs__jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err);
+void cs__jv_free(jv *v);
 
 /* Compact serialisation (jsonb's canonical content: key order, numeric text). malloc'd. */
-char *jv_serialize(const jv *v, size_t *len_out);
+char *cs__jv_serialize(const jv *v, size_t *len_out);
 
 /* jsonb btree order of two top-level values (raw scalars compare as one-element
  * arrays, so [] sorts below every scalar): <0, 0, >0. */
-int jv_cmp(const jv *a, const jv *b);
+int cs__jv_cmp(const jv *a, const jv *b);
 /* jsonb equality (= cmp == 0). */
-bool jv_equal(const jv *a, const jv *b);
+bool cs__jv_equal(const jv *a, const jv *b);
 /* Top-level `a @> scalar` where a is an array: has a scalar element equal to s. */
-bool jv_array_has_scalar(const jv *a, const jv *s);
+bool cs__jv_array_has_scalar(const jv *a, const jv *s);
 /* The value of key in the object `o` (NULL when not an object or missing). */
-const jv *jv_object_get(const jv *o, const char *key, size_t klen);
+const jv *cs__jv_object_get(const jv *o, const char *key, size_t klen);
 
 /* Finds key in the top-level object of compact/any JSON text without building the
  * whole tree: returns 1 and the value's span, 0 when absent or not an object, <0 when
  * the text is malformed. The last occurrence wins, like jsonb. */
-int jv_text_find_key(const char *text, size_t len, const char *key, size_t klen,
+int cs__jv_text_find_key(const char *text, size_t len, const char *key, size_t klen,
                      const char **val, size_t *vlen);
 
 /* The same for text known to have unique keys (normalised metadata): stops at the
  * first match. */
-int jv_text_find_key_unique(const char *text, size_t len, const char *key, size_t klen,
+int cs__jv_text_find_key_unique(const char *text, size_t len, const char *key, size_t klen,
                             const char **val, size_t *vlen);
 
 /* Canonical PostgreSQL numeric text for a JSON number lexeme (1e-7 -> 0.0000001,
  * -0 -> 0, 1.50 stays 1.50). Returns malloc'd text or NULL (overflow / OOM). */
-char *jv_numeric_canonical(const char *lex, size_t len, bool *overflow);
+char *cs__jv_numeric_canonical(const char *lex, size_t len, bool *overflow);
 /* Compares two canonical numeric texts by value. */
-int jv_numeric_cmp(const char *a, size_t alen, const char *b, size_t blen);
+int cs__jv_numeric_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 #endif

@@ -58,13 +58,13 @@ static const char *skip_value(const char *p, const char *end)
 static int find_key(const char *text, size_t len, const char *key, size_t klen,
                     const char **val, size_t *vlen, bool first);
 
-int jv_text_find_key(const char *text, size_t len, const char *key, size_t klen,
+int cs__jv_text_find_key(const char *text, size_t len, const char *key, size_t klen,
                      const char **val, size_t *vlen)
 {
     return find_key(text, len, key, klen, val, vlen, false);
 }
 
-int jv_text_find_key_unique(const char *text, size_t len, const char *key, size_t klen,
+int cs__jv_text_find_key_unique(const char *text, size_t len, const char *key, size_t klen,
                             const char **val, size_t *vlen)
 {
     return find_key(text, len, key, klen, val, vlen, true);
@@ -89,12 +89,12 @@ static int find_key(const char *text, size_t len, const char *key, size_t klen,
             match = (size_t)(ke - 1 - ks) == klen && !memcmp(ks, key, klen);
         } else {
             jv k;
-            if (jv_parse(p, (size_t)(ke - p), false, &k, NULL) || k.type != JV_STRING) {
-                jv_free(&k);
+            if (cs__jv_parse(p, (size_t)(ke - p), false, &k, NULL) || k.type != JV_STRING) {
+                cs__jv_free(&k);
                 return -1;
             }
             match = k.len == klen && !memcmp(k.s, key, klen);
-            jv_free(&k);
+            cs__jv_free(&k);
         }
         p = ws(ke, end);
         if (p >= end || *p != ':') return -1;

@@ -12,13 +12,13 @@
 
 #define ATTRS_PREFIX "clipsearch:"
 
-int cs_pg_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err)
+int cs__pg_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     *json = NULL;
     PGresult *res;
     const char *params[] = {name};
-    int rc = cs_pg_exec(pg,
+    int rc = cs__pg_exec(pg,
                         "SELECT obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
                         "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
                         "WHERE n.nspname = 'vecs' AND c.relname = $1",
@@ -34,20 +34,20 @@ int cs_pg_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err)
     return rc;
 }
 
-int cs_pg_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err)
+int cs__pg_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
-    cs_pg_sql_add(&s, "COMMENT ON TABLE ");
-    cs_pg_sql_table(&s, name);
-    cs_pg_sql_add(&s, " IS ");
+    cs__pg_sql_init(&s);
+    cs__pg_sql_add(&s, "COMMENT ON TABLE ");
+    cs__pg_sql_table(&s, name);
+    cs__pg_sql_add(&s, " IS ");
     /* COMMENT takes no bind parameters: the text goes in as an escaped literal. */
     if (json) {
         size_t n = strlen(ATTRS_PREFIX) + strlen(json);
         char *text = malloc(n + 1);
         if (!text) {
-            cs_pg_sql_free(&s);
+            cs__pg_sql_free(&s);
             return cs_error_set(err, CS_E_NOMEM, "out of memory");
         }
         memcpy(text, ATTRS_PREFIX, strlen(ATTRS_PREFIX));
@@ -55,16 +55,16 @@ int cs_pg_set_attrs(cs_backend *b, const char *name, const char *json, cs_error 
         char *lit = PQescapeLiteral(pg->conn, text, n);
         free(text);
         if (!lit) {
-            cs_pg_sql_free(&s);
+            cs__pg_sql_free(&s);
             return cs_error_set(err, CS_E_NOMEM, "out of memory");
         }
-        cs_pg_sql_add(&s, lit);
+        cs__pg_sql_add(&s, lit);
         PQfreemem(lit);
     } else {
-        cs_pg_sql_add(&s, "NULL");
+        cs__pg_sql_add(&s, "NULL");
     }
-    int rc = cs_pg_run(pg, &s, NULL, err);
-    cs_pg_sql_free(&s);
+    int rc = cs__pg_run(pg, &s, NULL, err);
+    cs__pg_sql_free(&s);
     if (rc) cs_error_prefix(err, "cannot record attributes of collection '%s'", name);
     return rc;
 }

@@ -34,22 +34,22 @@ static bool pg_hnsw_available(cs_backend *b)
 static const cs_backend_ops PG_OPS = {
     .name = "postgres",
     .close = pg_close,
-    .list = cs_pg_list,
-    .lookup = cs_pg_lookup,
-    .create = cs_pg_create,
-    .drop = cs_pg_drop,
-    .count = cs_pg_count,
-    .index_name = cs_pg_index_name,
-    .upsert = cs_pg_upsert,
-    .fetch = cs_pg_fetch,
-    .delete_ids = cs_pg_delete_ids,
-    .delete_filter = cs_pg_delete_filter,
-    .query = cs_pg_query,
-    .scan = cs_pg_scan,
-    .create_index = cs_pg_create_index,
+    .list = cs__pg_list,
+    .lookup = cs__pg_lookup,
+    .create = cs__pg_create,
+    .drop = cs__pg_drop,
+    .count = cs__pg_count,
+    .index_name = cs__pg_index_name,
+    .upsert = cs__pg_upsert,
+    .fetch = cs__pg_fetch,
+    .delete_ids = cs__pg_delete_ids,
+    .delete_filter = cs__pg_delete_filter,
+    .query = cs__pg_query,
+    .scan = cs__pg_scan,
+    .create_index = cs__pg_create_index,
     .hnsw_available = pg_hnsw_available,
-    .get_attrs = cs_pg_get_attrs,
-    .set_attrs = cs_pg_set_attrs,
+    .get_attrs = cs__pg_get_attrs,
+    .set_attrs = cs__pg_set_attrs,
 };
 
 /* pgvector 0.8.0 added iterative index scans (hnsw.iterative_scan, ivfflat.iterative_scan). */
@@ -74,19 +74,19 @@ static bool version_has_hnsw(const char *v)
  * vec column needs the type), so it simply finds none. */
 static int pg_prepare(cs_pg *pg, bool read_only, cs_error *err)
 {
-    int rc = cs_pg_begin(pg, err);
+    int rc = cs__pg_begin(pg, err);
     if (rc) return rc;
     PGresult *res = NULL;
     if (!read_only) {
-        rc = cs_pg_exec(pg, "CREATE SCHEMA IF NOT EXISTS vecs", 0, NULL, NULL, err);
+        rc = cs__pg_exec(pg, "CREATE SCHEMA IF NOT EXISTS vecs", 0, NULL, NULL, err);
         if (rc) cs_error_prefix(err, "cannot create schema vecs");
     }
     if (!rc && !read_only) {
-        rc = cs_pg_exec(pg, "CREATE EXTENSION IF NOT EXISTS vector", 0, NULL, NULL, err);
+        rc = cs__pg_exec(pg, "CREATE EXTENSION IF NOT EXISTS vector", 0, NULL, NULL, err);
         if (rc) cs_error_prefix(err, "pgvector extension 'vector' is not available");
     }
     if (!rc)
-        rc = cs_pg_exec(pg,
+        rc = cs__pg_exec(pg,
                         "SELECT installed_version FROM pg_available_extensions "
                         "WHERE name = 'vector'",
                         0, NULL, &res, err);
@@ -98,7 +98,7 @@ static int pg_prepare(cs_pg *pg, bool read_only, cs_error *err)
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     PQclear(res);
-    rc = cs_pg_end(pg, rc, err);
+    rc = cs__pg_end(pg, rc, err);
     if (!rc) {
         pg->hnsw = version_has_hnsw(pg->version);
         pg->iterative = version_has_iterative_scans(pg->version);
@@ -106,14 +106,14 @@ static int pg_prepare(cs_pg *pg, bool read_only, cs_error *err)
     return rc;
 }
 
-int cs_pg_backend_open(const char *conninfo_url, bool read_only, cs_backend **out,
+int cs__pg_backend_open(const char *conninfo_url, bool read_only, cs_backend **out,
                        cs_error *err)
 {
     *out = NULL;
     cs_pg *pg = calloc(1, sizeof *pg);
     if (!pg) return cs_error_set(err, CS_E_NOMEM, "out of memory opening PostgreSQL store");
     pg->base.ops = &PG_OPS;
-    if (!(pg->masked_url = cs_pg_mask_url(conninfo_url))) {
+    if (!(pg->masked_url = cs__pg_mask_url(conninfo_url))) {
         free(pg);
         return cs_error_set(err, CS_E_NOMEM, "out of memory opening PostgreSQL store");
     }

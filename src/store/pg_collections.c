@@ -15,13 +15,13 @@
     "WHERE n.nspname = 'vecs' AND c.relkind = 'r' AND a.attname = 'vec' "                \
     "AND NOT a.attisdropped AND left(c.relname, 1) <> '_'"
 
-int cs_pg_list(cs_backend *b, cs_collection_info **out, size_t *n, cs_error *err)
+int cs__pg_list(cs_backend *b, cs_collection_info **out, size_t *n, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     *out = NULL;
     *n = 0;
     PGresult *res;
-    int rc = cs_pg_exec(pg, COLLECTIONS_SQL, 0, NULL, &res, err);
+    int rc = cs__pg_exec(pg, COLLECTIONS_SQL, 0, NULL, &res, err);
     if (rc) return rc;
     int rows = PQntuples(res);
     cs_collection_info *infos = calloc(rows ? (size_t)rows : 1, sizeof *infos);
@@ -43,14 +43,14 @@ int cs_pg_list(cs_backend *b, cs_collection_info **out, size_t *n, cs_error *err
     return 0;
 }
 
-int cs_pg_lookup(cs_backend *b, const char *name, int *dimension, bool *found, cs_error *err)
+int cs__pg_lookup(cs_backend *b, const char *name, int *dimension, bool *found, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     *found = false;
     *dimension = -1;
     PGresult *res;
     const char *params[] = {name};
-    int rc = cs_pg_exec(pg, COLLECTIONS_SQL " AND c.relname = $1", 1, params, &res, err);
+    int rc = cs__pg_exec(pg, COLLECTIONS_SQL " AND c.relname = $1", 1, params, &res, err);
     if (rc) return rc;
     if (PQntuples(res) > 0) {
         *found = true;
@@ -60,50 +60,50 @@ int cs_pg_lookup(cs_backend *b, const char *name, int *dimension, bool *found, c
     return 0;
 }
 
-int cs_pg_create(cs_backend *b, const char *name, int dimension, cs_error *err)
+int cs__pg_create(cs_backend *b, const char *name, int dimension, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     /* Exactly the table vecs creates (spec §1.2); no IF NOT EXISTS, so an existing
      * non-collection table is refused by the server. An invalid dimension is also left to
      * the server, which refuses it as vecs' users see. */
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
-    cs_pg_sql_add(&s, "CREATE TABLE ");
-    cs_pg_sql_table(&s, name);
-    cs_pg_sql_addf(&s,
+    cs__pg_sql_init(&s);
+    cs__pg_sql_add(&s, "CREATE TABLE ");
+    cs__pg_sql_table(&s, name);
+    cs__pg_sql_addf(&s,
                    " (id character varying NOT NULL, vec vector(%d) NOT NULL, "
                    "metadata jsonb NOT NULL DEFAULT '{}'::jsonb, PRIMARY KEY (id))",
                    dimension);
-    int rc = cs_pg_run(pg, &s, NULL, err);
-    cs_pg_sql_free(&s);
+    int rc = cs__pg_run(pg, &s, NULL, err);
+    cs__pg_sql_free(&s);
     if (rc) cs_error_prefix(err, "cannot create collection '%s'", name);
     return rc;
 }
 
-int cs_pg_drop(cs_backend *b, const char *name, cs_error *err)
+int cs__pg_drop(cs_backend *b, const char *name, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
-    cs_pg_sql_add(&s, "DROP TABLE IF EXISTS ");
-    cs_pg_sql_table(&s, name);
-    int rc = cs_pg_run(pg, &s, NULL, err);
-    cs_pg_sql_free(&s);
+    cs__pg_sql_init(&s);
+    cs__pg_sql_add(&s, "DROP TABLE IF EXISTS ");
+    cs__pg_sql_table(&s, name);
+    int rc = cs__pg_run(pg, &s, NULL, err);
+    cs__pg_sql_free(&s);
     if (rc) cs_error_prefix(err, "cannot drop collection '%s'", name);
     return rc;
 }
 
-int cs_pg_count(cs_backend *b, const char *name, int64_t *count, cs_error *err)
+int cs__pg_count(cs_backend *b, const char *name, int64_t *count, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     *count = 0;
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
-    cs_pg_sql_add(&s, "SELECT count(*) FROM ");
-    cs_pg_sql_table(&s, name);
+    cs__pg_sql_init(&s);
+    cs__pg_sql_add(&s, "SELECT count(*) FROM ");
+    cs__pg_sql_table(&s, name);
     PGresult *res;
-    int rc = cs_pg_run(pg, &s, &res, err);
-    cs_pg_sql_free(&s);
+    int rc = cs__pg_run(pg, &s, &res, err);
+    cs__pg_sql_free(&s);
     if (rc) {
         cs_error_prefix(err, "collection '%s'", name);
         return rc;
@@ -113,7 +113,7 @@ int cs_pg_count(cs_backend *b, const char *name, int64_t *count, cs_error *err)
     return 0;
 }
 
-int cs_pg_find_index(cs_pg *pg, const char *table, char **index_name, cs_error *err)
+int cs__pg_find_index(cs_pg *pg, const char *table, char **index_name, cs_error *err)
 {
     *index_name = NULL;
     /* Spec §1.4: vecs' recognition rule, ILIKE 'ix_vector%' (with LIKE's '_' wildcard).
@@ -127,7 +127,7 @@ int cs_pg_find_index(cs_pg *pg, const char *table, char **index_name, cs_error *
         "AND i.relname ILIKE 'ix_vector%' ORDER BY i.relname LIMIT 1";
     const char *params[] = {table};
     PGresult *res;
-    int rc = cs_pg_exec(pg, sql, 1, params, &res, err);
+    int rc = cs__pg_exec(pg, sql, 1, params, &res, err);
     if (rc) return rc;
     if (PQntuples(res) > 0 && !(*index_name = strdup(PQgetvalue(res, 0, 0)))) {
         PQclear(res);
@@ -137,9 +137,9 @@ int cs_pg_find_index(cs_pg *pg, const char *table, char **index_name, cs_error *
     return 0;
 }
 
-int cs_pg_index_name(cs_backend *b, const char *name, char **index_name, cs_error *err)
+int cs__pg_index_name(cs_backend *b, const char *name, char **index_name, cs_error *err)
 {
-    int rc = cs_pg_find_index((cs_pg *)b, name, index_name, err);
+    int rc = cs__pg_find_index((cs_pg *)b, name, index_name, err);
     if (rc) cs_error_prefix(err, "collection '%s'", name);
     return rc;
 }

@@ -23,18 +23,18 @@ static char *operand(const cs_filter *f)
 /* "(metadata -> $k::text)" */
 static void field(cs_pg_sql *s, const char *key)
 {
-    cs_pg_sql_add(s, "(metadata -> ");
-    cs_pg_sql_param(s, key, "::text)");
+    cs__pg_sql_add(s, "(metadata -> ");
+    cs__pg_sql_param(s, key, "::text)");
 }
 
 static void compare(cs_pg_sql *s, const cs_filter *f, const char *op)
 {
     char *v = operand(f);
     if (!v) s->oom = true;
-    cs_pg_sql_add(s, "(");
+    cs__pg_sql_add(s, "(");
     field(s, f->key);
-    cs_pg_sql_addf(s, " %s ", op);
-    cs_pg_sql_param_own(s, v, "::jsonb)");
+    cs__pg_sql_addf(s, " %s ", op);
+    cs__pg_sql_param_own(s, v, "::jsonb)");
 }
 
 static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
@@ -46,9 +46,9 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
              * object is built by the server so that key and value stay parameters. */
             char *v = operand(f);
             if (!v) s->oom = true;
-            cs_pg_sql_add(s, "(metadata @> jsonb_build_object(");
-            cs_pg_sql_param(s, f->key, "::text, ");
-            cs_pg_sql_param_own(s, v, "::jsonb))");
+            cs__pg_sql_add(s, "(metadata @> jsonb_build_object(");
+            cs__pg_sql_param(s, f->key, "::text, ");
+            cs__pg_sql_param_own(s, v, "::jsonb))");
         } else {
             compare(s, f, "=");
         }
@@ -61,17 +61,17 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
     case CS_OP_IN: {
         size_t n = f->elem_json ? f->n_elems : json_array_size(f->value);
         if (n == 0) {   /* IN of nothing: matches nothing */
-            cs_pg_sql_add(s, "false");
+            cs__pg_sql_add(s, "false");
             break;
         }
-        cs_pg_sql_add(s, "(");
+        cs__pg_sql_add(s, "(");
         field(s, f->key);
-        cs_pg_sql_add(s, " IN (");
+        cs__pg_sql_add(s, " IN (");
         for (size_t i = 0; i < n; i++) {
             char *v = f->elem_json && i < f->n_elems ? strdup(f->elem_json[i])
                                                      : dump_json(json_array_get(f->value, i));
             if (!v) s->oom = true;
-            cs_pg_sql_param_own(s, v, i + 1 < n ? "::jsonb, " : "::jsonb))");
+            cs__pg_sql_param_own(s, v, i + 1 < n ? "::jsonb, " : "::jsonb))");
         }
         break;
     }
@@ -80,12 +80,12 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
          * itself; the jsonb_typeof test keeps only arrays, as vecs does. */
         char *v = operand(f);
         if (!v) s->oom = true;
-        cs_pg_sql_add(s, "(");
+        cs__pg_sql_add(s, "(");
         field(s, f->key);
-        cs_pg_sql_add(s, " @> ");
-        cs_pg_sql_param_own(s, v, "::jsonb AND jsonb_typeof");
+        cs__pg_sql_add(s, " @> ");
+        cs__pg_sql_param_own(s, v, "::jsonb AND jsonb_typeof");
         field(s, f->key);
-        cs_pg_sql_add(s, " = 'array')");
+        cs__pg_sql_add(s, " = 'array')");
         break;
     }
     case CS_OP_ICONTAINS: {
@@ -94,30 +94,30 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
         const char *text = json_string_value(f->value);
         char *v = strdup(text ? text : "");
         if (!v) s->oom = true;
-        cs_pg_sql_add(s, "(jsonb_typeof");
+        cs__pg_sql_add(s, "(jsonb_typeof");
         field(s, f->key);
-        cs_pg_sql_add(s, " = 'string' AND strpos(lower((metadata ->> ");
-        cs_pg_sql_param(s, f->key, "::text) COLLATE \"C\"), lower(");
-        cs_pg_sql_param_own(s, v, "::text COLLATE \"C\")) > 0)");
+        cs__pg_sql_add(s, " = 'string' AND strpos(lower((metadata ->> ");
+        cs__pg_sql_param(s, f->key, "::text) COLLATE \"C\"), lower(");
+        cs__pg_sql_param_own(s, v, "::text COLLATE \"C\")) > 0)");
         break;
     }
     }
 }
 
-void cs_pg_filter_sql(cs_pg_sql *s, const cs_filter *f)
+void cs__pg_filter_sql(cs_pg_sql *s, const cs_filter *f)
 {
     if (f->kind == CS_FILTER_CMP) {
         cmp_sql(s, f);
         return;
     }
     if (f->n_children == 0) {   /* the parser refuses empty lists; be safe: match nothing */
-        cs_pg_sql_add(s, "false");
+        cs__pg_sql_add(s, "false");
         return;
     }
-    cs_pg_sql_add(s, "(");
+    cs__pg_sql_add(s, "(");
     for (size_t i = 0; i < f->n_children; i++) {
-        if (i) cs_pg_sql_add(s, f->kind == CS_FILTER_AND ? " AND " : " OR ");
-        cs_pg_filter_sql(s, f->children[i]);
+        if (i) cs__pg_sql_add(s, f->kind == CS_FILTER_AND ? " AND " : " OR ");
+        cs__pg_filter_sql(s, f->children[i]);
     }
-    cs_pg_sql_add(s, ")");
+    cs__pg_sql_add(s, ")");
 }

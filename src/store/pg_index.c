@@ -30,62 +30,62 @@ static int default_lists(int64_t n)
 static int create_in_tx(cs_pg *pg, const char *name, const cs_index_spec *spec, cs_error *err)
 {
     char *old = NULL;
-    int rc = cs_pg_find_index(pg, name, &old, err);
+    int rc = cs__pg_find_index(pg, name, &old, err);
     if (rc) return rc;
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
+    cs__pg_sql_init(&s);
     if (old) {
         if (!spec->replace) {
             free(old);
             return cs_error_set(err, CS_E_ARG, "replace is set to False but an index exists");
         }
-        cs_pg_sql_add(&s, "DROP INDEX vecs.");
-        cs_pg_sql_ident(&s, old);
+        cs__pg_sql_add(&s, "DROP INDEX vecs.");
+        cs__pg_sql_ident(&s, old);
         free(old);
-        rc = cs_pg_run(pg, &s, NULL, err);
-        cs_pg_sql_free(&s);
+        rc = cs__pg_run(pg, &s, NULL, err);
+        cs__pg_sql_free(&s);
         if (rc) return rc;
     }
     char suffix[8];
     if ((rc = random_suffix(suffix, err))) return rc;
-    const char *ops = cs_pg_measure_opclass(spec->measure);
+    const char *ops = cs__pg_measure_opclass(spec->measure);
     char ix[128];
     if (spec->method == CS_INDEX_IVFFLAT) {
         int lists = spec->n_lists;
         if (lists == CS_INDEX_ARG_DEFAULT) {
             int64_t n = 0;
-            if ((rc = cs_pg_count(&pg->base, name, &n, err))) return rc;
+            if ((rc = cs__pg_count(&pg->base, name, &n, err))) return rc;
             lists = default_lists(n);
         }
         snprintf(ix, sizeof ix, "ix_%s_ivfflat_nl%d_%s", ops, lists, suffix);
-        cs_pg_sql_add(&s, "CREATE INDEX ");
-        cs_pg_sql_ident(&s, ix);
-        cs_pg_sql_add(&s, " ON ");
-        cs_pg_sql_table(&s, name);
-        cs_pg_sql_addf(&s, " USING ivfflat (vec %s) WITH (lists = %d)", ops, lists);
+        cs__pg_sql_add(&s, "CREATE INDEX ");
+        cs__pg_sql_ident(&s, ix);
+        cs__pg_sql_add(&s, " ON ");
+        cs__pg_sql_table(&s, name);
+        cs__pg_sql_addf(&s, " USING ivfflat (vec %s) WITH (lists = %d)", ops, lists);
     } else {
         int m = spec->m == CS_INDEX_ARG_DEFAULT ? 16 : spec->m;
         int efc = spec->ef_construction == CS_INDEX_ARG_DEFAULT ? 64 : spec->ef_construction;
         snprintf(ix, sizeof ix, "ix_%s_hnsw_m%d_efc%d_%s", ops, m, efc, suffix);
-        cs_pg_sql_add(&s, "CREATE INDEX ");
-        cs_pg_sql_ident(&s, ix);
-        cs_pg_sql_add(&s, " ON ");
-        cs_pg_sql_table(&s, name);
-        cs_pg_sql_addf(&s, " USING hnsw (vec %s) WITH (m = %d, ef_construction = %d)", ops,
+        cs__pg_sql_add(&s, "CREATE INDEX ");
+        cs__pg_sql_ident(&s, ix);
+        cs__pg_sql_add(&s, " ON ");
+        cs__pg_sql_table(&s, name);
+        cs__pg_sql_addf(&s, " USING hnsw (vec %s) WITH (m = %d, ef_construction = %d)", ops,
                        m, efc);
     }
-    rc = cs_pg_run(pg, &s, NULL, err);
-    cs_pg_sql_free(&s);
+    rc = cs__pg_run(pg, &s, NULL, err);
+    cs__pg_sql_free(&s);
     return rc;
 }
 
-int cs_pg_create_index(cs_backend *b, const char *name, const cs_index_spec *spec,
+int cs__pg_create_index(cs_backend *b, const char *name, const cs_index_spec *spec,
                        cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
-    int rc = cs_pg_begin(pg, err);
+    int rc = cs__pg_begin(pg, err);
     if (rc) return rc;
-    rc = cs_pg_end(pg, create_in_tx(pg, name, spec, err), err);
+    rc = cs__pg_end(pg, create_in_tx(pg, name, spec, err), err);
     if (rc && rc != CS_E_ARG) cs_error_prefix(err, "create_index on '%s'", name);
     return rc;
 }

@@ -33,43 +33,43 @@ static int read_rows(PGresult *res, bool value, bool vector, bool metadata, int 
     for (int r = 0; r < PQntuples(res); r++) {
         float *vec = NULL;
         if (c_vec >= 0) {
-            int rc = cs_pg_vector_parse(PQgetvalue(res, r, c_vec), dim, &vec, err);
+            int rc = cs__pg_vector_parse(PQgetvalue(res, r, c_vec), dim, &vec, err);
             if (rc) return rc;
         }
         double v = NAN;
         if (c_value >= 0 && !PQgetisnull(res, r, c_value))
             v = strtod(PQgetvalue(res, r, c_value), NULL);   /* "NaN" parses as NaN */
         const char *meta = c_meta >= 0 ? PQgetvalue(res, r, c_meta) : NULL;
-        int rc = cs_pg_records_push(out, PQgetvalue(res, r, 0), vec, meta, v, err);
+        int rc = cs__pg_records_push(out, PQgetvalue(res, r, 0), vec, meta, v, err);
         if (rc) return rc;
     }
     return 0;
 }
 
-int cs_pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
+int cs__pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
                 const cs_filter *filter, cs_records *out, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
-    const char *op = cs_pg_measure_operator(q->measure);
+    const char *op = cs__pg_measure_operator(q->measure);
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
-    char *qv = cs_pg_vector_text(q->vector, q->vector_dim);
+    cs__pg_sql_init(&s);
+    char *qv = cs__pg_vector_text(q->vector, q->vector_dim);
     if (!qv) s.oom = true;
-    int vp = cs_pg_sql_bind(&s, qv);   /* $1: used by the value column and the ORDER BY */
-    cs_pg_sql_add(&s, "SELECT id");
-    if (q->include_value) cs_pg_sql_addf(&s, ", (vec %s $%d::vector)", op, vp);
-    if (q->include_vector) cs_pg_sql_add(&s, ", vec");
-    if (q->include_metadata) cs_pg_sql_add(&s, ", metadata");
-    cs_pg_sql_add(&s, " FROM ");
-    cs_pg_sql_table(&s, name);
+    int vp = cs__pg_sql_bind(&s, qv);   /* $1: used by the value column and the ORDER BY */
+    cs__pg_sql_add(&s, "SELECT id");
+    if (q->include_value) cs__pg_sql_addf(&s, ", (vec %s $%d::vector)", op, vp);
+    if (q->include_vector) cs__pg_sql_add(&s, ", vec");
+    if (q->include_metadata) cs__pg_sql_add(&s, ", metadata");
+    cs__pg_sql_add(&s, " FROM ");
+    cs__pg_sql_table(&s, name);
     if (filter) {
-        cs_pg_sql_add(&s, " WHERE ");
-        cs_pg_filter_sql(&s, filter);
+        cs__pg_sql_add(&s, " WHERE ");
+        cs__pg_filter_sql(&s, filter);
     }
-    cs_pg_sql_addf(&s, " ORDER BY vec %s $%d::vector LIMIT ", op, vp);
+    cs__pg_sql_addf(&s, " ORDER BY vec %s $%d::vector LIMIT ", op, vp);
     char limit[24];
     snprintf(limit, sizeof limit, "%d", q->limit);
-    cs_pg_sql_param(&s, limit, "::bigint");
+    cs__pg_sql_param(&s, limit, "::bigint");
 
     /* Integers validated by the caller (or refused by the server, as with vecs): safe to
      * put in the SQL text, where SET cannot take parameters anyway. */
@@ -78,23 +78,23 @@ int cs_pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
     snprintf(set_ef, sizeof set_ef, "SET LOCAL hnsw.ef_search = %d", q->ef_search);
 
     PGresult *res = NULL;
-    int rc = cs_pg_sql_check(&s, err);
-    if (!rc) rc = cs_pg_begin(pg, err);
+    int rc = cs__pg_sql_check(&s, err);
+    if (!rc) rc = cs__pg_begin(pg, err);
     if (!rc) {
-        rc = cs_pg_exec(pg, set_probes, 0, NULL, NULL, err);
-        if (!rc && pg->hnsw) rc = cs_pg_exec(pg, set_ef, 0, NULL, NULL, err);
+        rc = cs__pg_exec(pg, set_probes, 0, NULL, NULL, err);
+        if (!rc && pg->hnsw) rc = cs__pg_exec(pg, set_ef, 0, NULL, NULL, err);
         if (!rc && pg->iterative)
-            rc = cs_pg_exec(pg, "SET LOCAL hnsw.iterative_scan = strict_order", 0, NULL, NULL,
+            rc = cs__pg_exec(pg, "SET LOCAL hnsw.iterative_scan = strict_order", 0, NULL, NULL,
                             err);
-        if (!rc) rc = cs_pg_run(pg, &s, &res, err);
+        if (!rc) rc = cs__pg_run(pg, &s, &res, err);
         if (!rc && PQntuples(res) < q->limit) {
             char *ix = NULL;
-            rc = cs_pg_find_index(pg, name, &ix, err);
+            rc = cs__pg_find_index(pg, name, &ix, err);
             if (!rc && ix) {
                 PQclear(res);
                 res = NULL;
-                rc = cs_pg_exec(pg, "SET LOCAL enable_indexscan = off", 0, NULL, NULL, err);
-                if (!rc) rc = cs_pg_run(pg, &s, &res, err);
+                rc = cs__pg_exec(pg, "SET LOCAL enable_indexscan = off", 0, NULL, NULL, err);
+                if (!rc) rc = cs__pg_run(pg, &s, &res, err);
             }
             free(ix);
         }
@@ -102,9 +102,9 @@ int cs_pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
             rc = read_rows(res, q->include_value, q->include_vector, q->include_metadata, dim,
                            out, err);
         PQclear(res);
-        rc = cs_pg_end(pg, rc, err);
+        rc = cs__pg_end(pg, rc, err);
     }
-    cs_pg_sql_free(&s);
+    cs__pg_sql_free(&s);
     if (rc) {
         cs_error_prefix(err, "query of '%s'", name);
         cs_records_free(out);
@@ -112,26 +112,26 @@ int cs_pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
     return rc;
 }
 
-int cs_pg_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter,
+int cs__pg_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter,
                bool include_vector, size_t limit, cs_records *out, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
-    cs_pg_sql_add(&s, include_vector ? "SELECT id, vec, metadata FROM " : "SELECT id, metadata FROM ");
-    cs_pg_sql_table(&s, name);
+    cs__pg_sql_init(&s);
+    cs__pg_sql_add(&s, include_vector ? "SELECT id, vec, metadata FROM " : "SELECT id, metadata FROM ");
+    cs__pg_sql_table(&s, name);
     if (filter) {
-        cs_pg_sql_add(&s, " WHERE ");
-        cs_pg_filter_sql(&s, filter);
+        cs__pg_sql_add(&s, " WHERE ");
+        cs__pg_filter_sql(&s, filter);
     }
     if (limit) {
         char lim[48];
         snprintf(lim, sizeof lim, " LIMIT %zu", limit);
-        cs_pg_sql_add(&s, lim);
+        cs__pg_sql_add(&s, lim);
     }
     PGresult *res = NULL;
-    int rc = cs_pg_run(pg, &s, &res, err);
-    cs_pg_sql_free(&s);
+    int rc = cs__pg_run(pg, &s, &res, err);
+    cs__pg_sql_free(&s);
     if (!rc) rc = read_rows(res, false, include_vector, true, dim, out, err);
     PQclear(res);
     if (rc) {

@@ -13,44 +13,44 @@ static int upsert_batch(cs_pg *pg, const char *name, int dim, const cs_record_in
                         size_t n, cs_error *err)
 {
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
-    cs_pg_sql_add(&s, "INSERT INTO ");
-    cs_pg_sql_table(&s, name);
-    cs_pg_sql_add(&s, " (id, vec, metadata) VALUES ");
+    cs__pg_sql_init(&s);
+    cs__pg_sql_add(&s, "INSERT INTO ");
+    cs__pg_sql_table(&s, name);
+    cs__pg_sql_add(&s, " (id, vec, metadata) VALUES ");
     for (size_t i = 0; i < n && !s.oom; i++) {
-        cs_pg_sql_add(&s, i ? ",(" : "(");
-        cs_pg_sql_param(&s, recs[i].id, ",");
-        char *vec = cs_pg_vector_text(recs[i].vector, dim);
+        cs__pg_sql_add(&s, i ? ",(" : "(");
+        cs__pg_sql_param(&s, recs[i].id, ",");
+        char *vec = cs__pg_vector_text(recs[i].vector, dim);
         if (!vec) s.oom = true;
-        cs_pg_sql_param_own(&s, vec, "::vector,");
-        cs_pg_sql_param(&s, recs[i].metadata_json ? recs[i].metadata_json : "{}", "::jsonb)");
+        cs__pg_sql_param_own(&s, vec, "::vector,");
+        cs__pg_sql_param(&s, recs[i].metadata_json ? recs[i].metadata_json : "{}", "::jsonb)");
     }
-    cs_pg_sql_add(&s, " ON CONFLICT (id) DO UPDATE SET vec = EXCLUDED.vec, "
+    cs__pg_sql_add(&s, " ON CONFLICT (id) DO UPDATE SET vec = EXCLUDED.vec, "
                       "metadata = EXCLUDED.metadata");
-    int rc = cs_pg_run(pg, &s, NULL, err);
-    cs_pg_sql_free(&s);
+    int rc = cs__pg_run(pg, &s, NULL, err);
+    cs__pg_sql_free(&s);
     return rc;
 }
 
-int cs_pg_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
+int cs__pg_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
                  cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     if (n == 0) return 0;
-    int rc = cs_pg_begin(pg, err);
+    int rc = cs__pg_begin(pg, err);
     for (size_t i = 0; !rc && i < n; i += UPSERT_BATCH) {
         size_t k = n - i < UPSERT_BATCH ? n - i : UPSERT_BATCH;
         rc = upsert_batch(pg, name, dim, recs + i, k, err);
         if (rc) cs_error_prefix(err, "upsert into '%s' (records %zu..%zu)", name, i, i + k - 1);
     }
-    return cs_pg_end(pg, rc, err);
+    return cs__pg_end(pg, rc, err);
 }
 
 /* " IN ($a,$b,...)" for ids[0..n). */
 static void ids_in(cs_pg_sql *s, const char *const *ids, size_t n)
 {
-    cs_pg_sql_add(s, " IN (");
-    for (size_t i = 0; i < n; i++) cs_pg_sql_param(s, ids[i], i + 1 < n ? "," : ")");
+    cs__pg_sql_add(s, " IN (");
+    for (size_t i = 0; i < n; i++) cs__pg_sql_param(s, ids[i], i + 1 < n ? "," : ")");
 }
 
 /* Appends the rows of res (columns: id, then optional value/vector/metadata at the given
@@ -61,7 +61,7 @@ static int push_rows(PGresult *res, int col_value, int col_vec, int col_meta, in
     for (int r = 0; r < PQntuples(res); r++) {
         float *vec = NULL;
         if (col_vec >= 0) {
-            int rc = cs_pg_vector_parse(PQgetvalue(res, r, col_vec), dim, &vec, err);
+            int rc = cs__pg_vector_parse(PQgetvalue(res, r, col_vec), dim, &vec, err);
             if (rc) return rc;
         }
         double value = NAN;
@@ -69,35 +69,35 @@ static int push_rows(PGresult *res, int col_value, int col_vec, int col_meta, in
             value = strtod(PQgetvalue(res, r, col_value), NULL);
         const char *meta = col_meta >= 0 && !PQgetisnull(res, r, col_meta)
                                ? PQgetvalue(res, r, col_meta) : NULL;
-        int rc = cs_pg_records_push(out, PQgetvalue(res, r, 0), vec, meta, value, err);
+        int rc = cs__pg_records_push(out, PQgetvalue(res, r, 0), vec, meta, value, err);
         if (rc) return rc;
     }
     return 0;
 }
 
-int cs_pg_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
+int cs__pg_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
                 cs_records *out, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     if (n == 0) return 0;
-    int rc = cs_pg_begin(pg, err);
+    int rc = cs__pg_begin(pg, err);
     for (size_t i = 0; !rc && i < n; i += ID_BATCH) {
         size_t k = n - i < ID_BATCH ? n - i : ID_BATCH;
         cs_pg_sql s;
-        cs_pg_sql_init(&s);
-        cs_pg_sql_add(&s, "SELECT id, vec, metadata FROM ");
-        cs_pg_sql_table(&s, name);
-        cs_pg_sql_add(&s, " WHERE id");
+        cs__pg_sql_init(&s);
+        cs__pg_sql_add(&s, "SELECT id, vec, metadata FROM ");
+        cs__pg_sql_table(&s, name);
+        cs__pg_sql_add(&s, " WHERE id");
         ids_in(&s, ids + i, k);
         PGresult *res;
-        rc = cs_pg_run(pg, &s, &res, err);
-        cs_pg_sql_free(&s);
+        rc = cs__pg_run(pg, &s, &res, err);
+        cs__pg_sql_free(&s);
         if (!rc) {
             rc = push_rows(res, -1, 1, 2, dim, out, err);
             PQclear(res);
         }
     }
-    rc = cs_pg_end(pg, rc, err);
+    rc = cs__pg_end(pg, rc, err);
     if (rc) {
         cs_error_prefix(err, "fetch from '%s'", name);
         cs_records_free(out);
@@ -105,31 +105,31 @@ int cs_pg_fetch(cs_backend *b, const char *name, int dim, const char *const *ids
     return rc;
 }
 
-int cs_pg_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,
+int cs__pg_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,
                      cs_records *out, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     if (n == 0) return 0;
     cs_records got = {0};
-    int rc = cs_pg_begin(pg, err);
+    int rc = cs__pg_begin(pg, err);
     for (size_t i = 0; !rc && i < n; i += ID_BATCH) {
         size_t k = n - i < ID_BATCH ? n - i : ID_BATCH;
         cs_pg_sql s;
-        cs_pg_sql_init(&s);
-        cs_pg_sql_add(&s, "DELETE FROM ");
-        cs_pg_sql_table(&s, name);
-        cs_pg_sql_add(&s, " WHERE id");
+        cs__pg_sql_init(&s);
+        cs__pg_sql_add(&s, "DELETE FROM ");
+        cs__pg_sql_table(&s, name);
+        cs__pg_sql_add(&s, " WHERE id");
         ids_in(&s, ids + i, k);
-        cs_pg_sql_add(&s, " RETURNING id");
+        cs__pg_sql_add(&s, " RETURNING id");
         PGresult *res;
-        rc = cs_pg_run(pg, &s, &res, err);
-        cs_pg_sql_free(&s);
+        rc = cs__pg_run(pg, &s, &res, err);
+        cs__pg_sql_free(&s);
         if (!rc) {
             rc = push_rows(res, -1, -1, -1, 0, &got, err);
             PQclear(res);
         }
     }
-    rc = cs_pg_end(pg, rc, err);
+    rc = cs__pg_end(pg, rc, err);
     if (rc) {
         cs_error_prefix(err, "delete from '%s'", name);
         cs_records_free(&got);
@@ -141,30 +141,30 @@ int cs_pg_delete_ids(cs_backend *b, const char *name, const char *const *ids, si
     return rc;
 }
 
-int cs_pg_delete_filter(cs_backend *b, const char *name, const cs_filter *filter,
+int cs__pg_delete_filter(cs_backend *b, const char *name, const cs_filter *filter,
                         cs_records *out, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     cs_pg_sql s;
-    cs_pg_sql_init(&s);
-    cs_pg_sql_add(&s, "DELETE FROM ");
-    cs_pg_sql_table(&s, name);
+    cs__pg_sql_init(&s);
+    cs__pg_sql_add(&s, "DELETE FROM ");
+    cs__pg_sql_table(&s, name);
     if (filter) {   /* never NULL by contract; a NULL here must not turn into "delete all" */
-        cs_pg_sql_add(&s, " WHERE ");
-        cs_pg_filter_sql(&s, filter);
+        cs__pg_sql_add(&s, " WHERE ");
+        cs__pg_filter_sql(&s, filter);
     } else {
-        cs_pg_sql_add(&s, " WHERE false");
+        cs__pg_sql_add(&s, " WHERE false");
     }
-    cs_pg_sql_add(&s, " RETURNING id");
+    cs__pg_sql_add(&s, " RETURNING id");
     /* One statement is one transaction; BEGIN/COMMIT only mirror vecs' session. */
     cs_records got = {0};
     PGresult *res = NULL;
-    int rc = cs_pg_begin(pg, err);
-    if (!rc) rc = cs_pg_run(pg, &s, &res, err);
+    int rc = cs__pg_begin(pg, err);
+    if (!rc) rc = cs__pg_run(pg, &s, &res, err);
     if (!rc) rc = push_rows(res, -1, -1, -1, 0, &got, err);
     PQclear(res);
-    cs_pg_sql_free(&s);
-    rc = cs_pg_end(pg, rc, err);
+    cs__pg_sql_free(&s);
+    rc = cs__pg_end(pg, rc, err);
     if (rc) {
         cs_error_prefix(err, "delete from '%s'", name);
         cs_records_free(&got);

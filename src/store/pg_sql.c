@@ -12,12 +12,12 @@
 #include "store/jval.h"
 #include "store/pg_internal.h"
 
-void cs_pg_sql_init(cs_pg_sql *s)
+void cs__pg_sql_init(cs_pg_sql *s)
 {
     memset(s, 0, sizeof *s);
 }
 
-void cs_pg_sql_free(cs_pg_sql *s)
+void cs__pg_sql_free(cs_pg_sql *s)
 {
     for (int i = 0; i < s->n_params; i++) free(s->params[i]);
     free(s->params);
@@ -41,7 +41,7 @@ static bool sql_reserve(cs_pg_sql *s, size_t extra)
     return true;
 }
 
-void cs_pg_sql_add(cs_pg_sql *s, const char *text)
+void cs__pg_sql_add(cs_pg_sql *s, const char *text)
 {
     size_t n = strlen(text);
     if (!sql_reserve(s, n)) return;
@@ -49,7 +49,7 @@ void cs_pg_sql_add(cs_pg_sql *s, const char *text)
     s->len += n;
 }
 
-void cs_pg_sql_addf(cs_pg_sql *s, const char *fmt, ...)
+void cs__pg_sql_addf(cs_pg_sql *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -62,7 +62,7 @@ void cs_pg_sql_addf(cs_pg_sql *s, const char *fmt, ...)
     s->len += (size_t)n;
 }
 
-void cs_pg_sql_ident(cs_pg_sql *s, const char *name)
+void cs__pg_sql_ident(cs_pg_sql *s, const char *name)
 {
     size_t n = strlen(name);
     if (!sql_reserve(s, 2 * n + 2)) return;
@@ -75,13 +75,13 @@ void cs_pg_sql_ident(cs_pg_sql *s, const char *name)
     s->text[s->len] = '\0';
 }
 
-void cs_pg_sql_table(cs_pg_sql *s, const char *table)
+void cs__pg_sql_table(cs_pg_sql *s, const char *table)
 {
-    cs_pg_sql_add(s, "vecs.");
-    cs_pg_sql_ident(s, table);
+    cs__pg_sql_add(s, "vecs.");
+    cs__pg_sql_ident(s, table);
 }
 
-int cs_pg_sql_bind(cs_pg_sql *s, char *value)
+int cs__pg_sql_bind(cs_pg_sql *s, char *value)
 {
     if (s->oom) {
         free(value);
@@ -102,23 +102,23 @@ int cs_pg_sql_bind(cs_pg_sql *s, char *value)
     return s->n_params;
 }
 
-void cs_pg_sql_param_own(cs_pg_sql *s, char *value, const char *suffix)
+void cs__pg_sql_param_own(cs_pg_sql *s, char *value, const char *suffix)
 {
-    int n = cs_pg_sql_bind(s, value);
-    if (n) cs_pg_sql_addf(s, "$%d%s", n, suffix ? suffix : "");
+    int n = cs__pg_sql_bind(s, value);
+    if (n) cs__pg_sql_addf(s, "$%d%s", n, suffix ? suffix : "");
 }
 
-void cs_pg_sql_param(cs_pg_sql *s, const char *value, const char *suffix)
+void cs__pg_sql_param(cs_pg_sql *s, const char *value, const char *suffix)
 {
     char *copy = NULL;
     if (value && !(copy = strdup(value))) {
         s->oom = true;
         return;
     }
-    cs_pg_sql_param_own(s, copy, suffix);
+    cs__pg_sql_param_own(s, copy, suffix);
 }
 
-int cs_pg_sql_check(const cs_pg_sql *s, cs_error *err)
+int cs__pg_sql_check(const cs_pg_sql *s, cs_error *err)
 {
     if (s->oom) return cs_error_set(err, CS_E_NOMEM, "out of memory building SQL");
     /* PostgreSQL's protocol counts parameters in 16 bits. */
@@ -149,7 +149,7 @@ static void set_server_error(cs_pg *pg, const PGresult *res, cs_error *err)
                  *msg ? msg : "connection lost");
 }
 
-int cs_pg_exec(cs_pg *pg, const char *sql, int n_params, const char *const *params,
+int cs__pg_exec(cs_pg *pg, const char *sql, int n_params, const char *const *params,
                PGresult **res, cs_error *err)
 {
     if (res) *res = NULL;
@@ -168,28 +168,28 @@ int cs_pg_exec(cs_pg *pg, const char *sql, int n_params, const char *const *para
     return 0;
 }
 
-int cs_pg_run(cs_pg *pg, const cs_pg_sql *s, PGresult **res, cs_error *err)
+int cs__pg_run(cs_pg *pg, const cs_pg_sql *s, PGresult **res, cs_error *err)
 {
-    int rc = cs_pg_sql_check(s, err);
+    int rc = cs__pg_sql_check(s, err);
     if (rc) return rc;
-    return cs_pg_exec(pg, s->text, s->n_params, (const char *const *)s->params, res, err);
+    return cs__pg_exec(pg, s->text, s->n_params, (const char *const *)s->params, res, err);
 }
 
-int cs_pg_begin(cs_pg *pg, cs_error *err)
+int cs__pg_begin(cs_pg *pg, cs_error *err)
 {
-    return cs_pg_exec(pg, "BEGIN", 0, NULL, NULL, err);
+    return cs__pg_exec(pg, "BEGIN", 0, NULL, NULL, err);
 }
 
-int cs_pg_end(cs_pg *pg, int rc, cs_error *err)
+int cs__pg_end(cs_pg *pg, int rc, cs_error *err)
 {
-    if (rc == 0) return cs_pg_exec(pg, "COMMIT", 0, NULL, NULL, err);
+    if (rc == 0) return cs__pg_exec(pg, "COMMIT", 0, NULL, NULL, err);
     cs_error keep = err ? *err : (cs_error){0};
-    cs_pg_exec(pg, "ROLLBACK", 0, NULL, NULL, NULL);
+    cs__pg_exec(pg, "ROLLBACK", 0, NULL, NULL, NULL);
     if (err) *err = keep;
     return rc;
 }
 
-char *cs_pg_vector_text(const float *v, int dim)
+char *cs__pg_vector_text(const float *v, int dim)
 {
     /* %.9g of a float32 is at most 15 characters ("-1.23456789e-38"). */
     size_t cap = (size_t)dim * 16 + 3, len = 0;
@@ -205,7 +205,7 @@ char *cs_pg_vector_text(const float *v, int dim)
     return buf;
 }
 
-int cs_pg_vector_parse(const char *text, int dim, float **out, cs_error *err)
+int cs__pg_vector_parse(const char *text, int dim, float **out, cs_error *err)
 {
     *out = NULL;
     const char *p = text;
@@ -253,7 +253,7 @@ done:
     return 0;
 }
 
-char *cs_pg_mask_url(const char *url)
+char *cs__pg_mask_url(const char *url)
 {
     size_t n = strlen(url);
     char *out = malloc(n + 4 + 1);   /* masking can only shorten, except "" -> "***" */
@@ -296,13 +296,13 @@ static char *compact_json(const char *text)
 {
     jv v;
     jv_error jerr;
-    if (jv_parse(text, strlen(text), false, &v, &jerr)) return strdup(text);
-    char *out = jv_serialize(&v, NULL);
-    jv_free(&v);
+    if (cs__jv_parse(text, strlen(text), false, &v, &jerr)) return strdup(text);
+    char *out = cs__jv_serialize(&v, NULL);
+    cs__jv_free(&v);
     return out;
 }
 
-int cs_pg_records_push(cs_records *out, const char *id, float *vector_owned,
+int cs__pg_records_push(cs_records *out, const char *id, float *vector_owned,
                        const char *metadata, double value, cs_error *err)
 {
     if (out->n % 64 == 0) {
@@ -325,7 +325,7 @@ int cs_pg_records_push(cs_records *out, const char *id, float *vector_owned,
     return 0;
 }
 
-const char *cs_pg_measure_operator(cs_measure m)
+const char *cs__pg_measure_operator(cs_measure m)
 {
     switch (m) {
     case CS_MEASURE_L2: return "<->";
@@ -335,7 +335,7 @@ const char *cs_pg_measure_operator(cs_measure m)
     }
 }
 
-const char *cs_pg_measure_opclass(cs_measure m)
+const char *cs__pg_measure_opclass(cs_measure m)
 {
     switch (m) {
     case CS_MEASURE_L2: return "vector_l2_ops";

@@ -39,11 +39,11 @@ int cs_vector_parse_json(const char *text, float **vector, int *dim, cs_error *e
     if (!text) return cs_error_set(err, CS_E_ARG, "vector is missing");
     jv v;
     jv_error je;
-    int rc = jv_parse(text, strlen(text), true, &v, &je);
+    int rc = cs__jv_parse(text, strlen(text), true, &v, &je);
     if (rc == JV_ERR_NOMEM) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "vector is not valid JSON: %s", je.msg);
     rc = vector_from(&v, vector, dim, err);
-    jv_free(&v);
+    cs__jv_free(&v);
     return rc;
 }
 
@@ -61,11 +61,11 @@ static bool field_not_text(const char *text, size_t len, const char *key)
 {
     const char *vs;
     size_t vl;
-    if (jv_text_find_key(text, len, key, strlen(key), &vs, &vl) != 1) return false;
+    if (cs__jv_text_find_key(text, len, key, strlen(key), &vs, &vl) != 1) return false;
     jv v;
     jv_error je;
-    if (jv_parse(vs, vl, false, &v, &je) == 0) {
-        jv_free(&v);
+    if (cs__jv_parse(vs, vl, false, &v, &je) == 0) {
+        cs__jv_free(&v);
         return false;
     }
     return je.not_text;
@@ -90,10 +90,10 @@ int cs_record_parse_json(const char *text, size_t len, cs_record_buf *out, cs_er
     memset(out, 0, sizeof *out);
     jv v;
     jv_error je;
-    int rc = jv_parse(text, len, true, &v, &je);
+    int rc = cs__jv_parse(text, len, true, &v, &je);
     if (rc == JV_ERR_NOMEM) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "record is not valid JSON: %s", je.msg);
-    const jv *id = jv_object_get(&v, "id", 2), *vec = jv_object_get(&v, "vector", 6);
+    const jv *id = cs__jv_object_get(&v, "id", 2), *vec = cs__jv_object_get(&v, "vector", 6);
     if (v.type != JV_OBJECT) rc = cs_error_set(err, CS_E_ARG, "record must be a JSON object");
     else if (!id || id->type != JV_STRING) rc = cs_error_set(err, CS_E_ARG, "record id must be a string");
     else if (je.not_text) rc = not_text_error(text, len, &je, err);
@@ -101,16 +101,16 @@ int cs_record_parse_json(const char *text, size_t len, cs_record_buf *out, cs_er
     else if (!(out->id = strdup(id->s))) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     else if ((rc = vector_from(vec, &out->vector, &out->dim, err)))
         cs_error_prefix(err, "record '%s'", id->s);
-    const jv *meta = jv_object_get(&v, "metadata", 8);
+    const jv *meta = cs__jv_object_get(&v, "metadata", 8);
     /* null metadata is "no metadata": vecs' default adapter turns it into {}. */
     if (!rc && meta && meta->type != JV_NULL) {
         /* Verbatim text of the metadata value; the upsert normalises and validates it. */
         const char *ms;
         size_t ml;
-        if (jv_text_find_key(text, len, "metadata", 8, &ms, &ml) != 1 || !(out->metadata_json = strndup(ms, ml)))
+        if (cs__jv_text_find_key(text, len, "metadata", 8, &ms, &ml) != 1 || !(out->metadata_json = strndup(ms, ml)))
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
-    jv_free(&v);
+    cs__jv_free(&v);
     if (rc) cs_record_buf_free(out);
     return rc;
 }

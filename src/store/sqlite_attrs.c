@@ -10,60 +10,60 @@
 static int has_attrs_column(sq_backend *b, bool *has, cs_error *err)
 {
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "SELECT 1 FROM pragma_table_info('cs_collections') "
+    int rc = cs__sq_prepare(b, "SELECT 1 FROM pragma_table_info('cs_collections') "
                            "WHERE name = 'attrs'", &st, err);
     if (rc) return rc;
     int s = sqlite3_step(st);
     *has = s == SQLITE_ROW;
-    if (s != SQLITE_ROW && s != SQLITE_DONE) rc = sq_fail(b, s, "reading the schema", err);
+    if (s != SQLITE_ROW && s != SQLITE_DONE) rc = cs__sq_fail(b, s, "reading the schema", err);
     sqlite3_finalize(st);
     return rc;
 }
 
-int sq_get_attrs(cs_backend *base, const char *name, char **json, cs_error *err)
+int cs__sq_get_attrs(cs_backend *base, const char *name, char **json, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
     *json = NULL;
-    int rc = sq_begin(b, false, err);
+    int rc = cs__sq_begin(b, false, err);
     if (rc) return rc;
     bool has;
     sqlite3_stmt *st = NULL;
     if (!(rc = has_attrs_column(b, &has, err)) && has &&
-        !(rc = sq_prepare(b, "SELECT attrs FROM cs_collections WHERE name = ?1", &st, err))) {
+        !(rc = cs__sq_prepare(b, "SELECT attrs FROM cs_collections WHERE name = ?1", &st, err))) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         int s = sqlite3_step(st);
         const unsigned char *t = s == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
         if (t && !(*json = strdup((const char *)t)))
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
         else if (s != SQLITE_ROW && s != SQLITE_DONE)
-            rc = sq_fail(b, s, "reading collection attributes", err);
+            rc = cs__sq_fail(b, s, "reading collection attributes", err);
         sqlite3_finalize(st);
     }
-    sq_rollback(b);
+    cs__sq_rollback(b);
     return rc;
 }
 
-int sq_set_attrs(cs_backend *base, const char *name, const char *json, cs_error *err)
+int cs__sq_set_attrs(cs_backend *base, const char *name, const char *json, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, true, err);
+    int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     bool has;
     if (!(rc = has_attrs_column(b, &has, err)) && !has)
-        rc = sq_exec(b, "ALTER TABLE cs_collections ADD COLUMN attrs TEXT", err);
+        rc = cs__sq_exec(b, "ALTER TABLE cs_collections ADD COLUMN attrs TEXT", err);
     sqlite3_stmt *st = NULL;
-    if (!rc && !(rc = sq_prepare(b, "UPDATE cs_collections SET attrs = ?2 WHERE name = ?1",
+    if (!rc && !(rc = cs__sq_prepare(b, "UPDATE cs_collections SET attrs = ?2 WHERE name = ?1",
                                  &st, err))) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         if (json) sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
         else sqlite3_bind_null(st, 2);
         int s = sqlite3_step(st);
-        if (s != SQLITE_DONE) rc = sq_fail(b, s, "writing collection attributes", err);
+        if (s != SQLITE_DONE) rc = cs__sq_fail(b, s, "writing collection attributes", err);
         else if (sqlite3_changes(b->db) == 0)
             rc = cs_error_set(err, CS_E_COLLECTION_NOT_FOUND, "collection '%s' not found", name);
         sqlite3_finalize(st);
     }
-    if (!rc) return sq_commit(b, err);
-    sq_rollback(b);
+    if (!rc) return cs__sq_commit(b, err);
+    cs__sq_rollback(b);
     return rc;
 }

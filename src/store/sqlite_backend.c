@@ -14,7 +14,7 @@
 
 #define SQ_DEFAULT_BUSY_MS 5000
 
-int sq_fail(sq_backend *b, int rc, const char *what, cs_error *err)
+int cs__sq_fail(sq_backend *b, int rc, const char *what, cs_error *err)
 {
     int prim = rc & 0xff;
     const char *msg = b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc);
@@ -32,46 +32,46 @@ int sq_fail(sq_backend *b, int rc, const char *what, cs_error *err)
     return cs_error_set(err, CS_E_DATABASE, "%s: %s", what, msg);
 }
 
-int sq_exec(sq_backend *b, const char *sql, cs_error *err)
+int cs__sq_exec(sq_backend *b, const char *sql, cs_error *err)
 {
     int rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : sq_fail(b, rc, sql, err);
+    return rc == SQLITE_OK ? 0 : cs__sq_fail(b, rc, sql, err);
 }
 
-int sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err)
+int cs__sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err)
 {
     int rc = sqlite3_prepare_v2(b->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? 0 : sq_fail(b, rc, "reading the database", err);
+    return rc == SQLITE_OK ? 0 : cs__sq_fail(b, rc, "reading the database", err);
 }
 
-int sq_begin(sq_backend *b, bool write, cs_error *err)
+int cs__sq_begin(sq_backend *b, bool write, cs_error *err)
 {
-    return sq_exec(b, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+    return cs__sq_exec(b, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
 }
 
-int sq_commit(sq_backend *b, cs_error *err)
+int cs__sq_commit(sq_backend *b, cs_error *err)
 {
-    int rc = sq_exec(b, "COMMIT", err);
-    if (rc) sq_rollback(b);
+    int rc = cs__sq_exec(b, "COMMIT", err);
+    if (rc) cs__sq_rollback(b);
     return rc;
 }
 
-void sq_rollback(sq_backend *b)
+void cs__sq_rollback(sq_backend *b)
 {
     if (!sqlite3_get_autocommit(b->db)) sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-void sq_coll_clear(sq_coll *c)
+void cs__sq_coll_clear(sq_coll *c)
 {
     free(c->index_name);
     c->index_name = NULL;
 }
 
-int sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
+int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
 {
     memset(c, 0, sizeof *c);
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "SELECT tbl, dimension, version, index_name FROM cs_collections "
+    int rc = cs__sq_prepare(b, "SELECT tbl, dimension, version, index_name FROM cs_collections "
                            "WHERE name = ?1", &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -86,13 +86,13 @@ int sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
     } else if (s == SQLITE_DONE) {
         rc = cs_error_set(err, CS_E_DATABASE, "relation \"vecs.%s\" does not exist", name);
     } else {
-        rc = sq_fail(b, s, "reading the collection catalog", err);
+        rc = cs__sq_fail(b, s, "reading the collection catalog", err);
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-int sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err)
+int cs__sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err)
 {
     /* A random step rather than +1: cache files are keyed by (table, version), and a
      * database restored from a backup and then written again must not reach a version
@@ -101,7 +101,7 @@ int sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *
     if (getrandom(&step, sizeof step, GRND_NONBLOCK) != (ssize_t)sizeof step)
         step = (uint32_t)time(NULL) ^ (uint32_t)getpid();
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "UPDATE cs_collections SET version = version + ?2 WHERE name = ?1 "
+    int rc = cs__sq_prepare(b, "UPDATE cs_collections SET version = version + ?2 WHERE name = ?1 "
                            "RETURNING version", &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -110,8 +110,8 @@ int sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *
     int64_t version = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     if (s == SQLITE_ROW) s = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (s != SQLITE_DONE) return sq_fail(b, s, "updating the collection catalog", err);
-    return sq_log_mark(b, tbl, version, err);
+    if (s != SQLITE_DONE) return cs__sq_fail(b, s, "updating the collection catalog", err);
+    return cs__sq_log_mark(b, tbl, version, err);
 }
 
 int cs__sqlite_cache_counts(const cs_store *s, unsigned long *built, unsigned long *patched)
@@ -123,19 +123,19 @@ int cs__sqlite_cache_counts(const cs_store *s, unsigned long *built, unsigned lo
     return 0;
 }
 
-void sq_cache_drop(sq_backend *b, const char *tbl)
+void cs__sq_cache_drop(sq_backend *b, const char *tbl)
 {
     for (sq_cache **pp = &b->caches; *pp; pp = &(*pp)->next) {
         sq_cache *c = *pp;
         if (!strcmp(c->tbl, tbl)) {
             *pp = c->next;
-            sq_cache_free(c);
+            cs__sq_cache_free(c);
             return;
         }
     }
 }
 
-void sq_vec_to_blob(const float *v, int dim, unsigned char *blob)
+void cs__sq_vec_to_blob(const float *v, int dim, unsigned char *blob)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     memcpy(blob, v, (size_t)dim * 4);
@@ -149,7 +149,7 @@ void sq_vec_to_blob(const float *v, int dim, unsigned char *blob)
 #endif
 }
 
-void sq_blob_to_vec(const void *blob, int dim, float *v)
+void cs__sq_blob_to_vec(const void *blob, int dim, float *v)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     memcpy(v, blob, (size_t)dim * 4);
@@ -169,7 +169,7 @@ void sq_blob_to_vec(const void *blob, int dim, float *v)
 static void sq_close(cs_backend *base)
 {
     sq_backend *b = (sq_backend *)base;
-    while (b->caches) sq_cache_drop(b, b->caches->tbl);
+    while (b->caches) cs__sq_cache_drop(b, b->caches->tbl);
     sqlite3_close_v2(b->db);
     free(b->path);
     free(b);
@@ -182,12 +182,12 @@ static int sq_catalog_present(sq_backend *b, bool *present, cs_error *err)
     *present = !b->no_catalog;
     if (*present) return 0;
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+    int rc = cs__sq_prepare(b, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                            "name = 'cs_collections'", &st, err);
     if (rc) return rc;
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (s != SQLITE_ROW && s != SQLITE_DONE) return sq_fail(b, s, "reading the schema", err);
+    if (s != SQLITE_ROW && s != SQLITE_DONE) return cs__sq_fail(b, s, "reading the schema", err);
     *present = s == SQLITE_ROW;
     b->no_catalog = !*present;
     return 0;
@@ -202,7 +202,7 @@ static int sq_list(cs_backend *base, cs_collection_info **out, size_t *n, cs_err
     sqlite3_stmt *st;
     /* vecs hides names starting with '_' (spec §1.3); none are created here, but a file
      * written by something else may hold them. */
-    int rc = sq_prepare(b, "SELECT name, dimension FROM cs_collections "
+    int rc = cs__sq_prepare(b, "SELECT name, dimension FROM cs_collections "
                            "WHERE substr(name, 1, 1) <> '_' ORDER BY name", &st, err);
     if (rc) return rc;
     size_t cap = 0;
@@ -222,7 +222,7 @@ static int sq_list(cs_backend *base, cs_collection_info **out, size_t *n, cs_err
         }
         (*n)++;
     }
-    if (!rc && s != SQLITE_DONE) rc = sq_fail(b, s, "listing collections", err);
+    if (!rc && s != SQLITE_DONE) rc = cs__sq_fail(b, s, "listing collections", err);
     sqlite3_finalize(st);
     if (rc) {
         cs_collection_info_free(*out, *n);
@@ -242,7 +242,7 @@ static int sq_lookup(cs_backend *base, const char *name, int *dimension, bool *f
     int rc = sq_catalog_present(b, &present, err);
     if (rc || !present) return rc;
     sqlite3_stmt *st;
-    rc = sq_prepare(b, "SELECT dimension FROM cs_collections WHERE name = ?1", &st, err);
+    rc = cs__sq_prepare(b, "SELECT dimension FROM cs_collections WHERE name = ?1", &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
@@ -250,7 +250,7 @@ static int sq_lookup(cs_backend *base, const char *name, int *dimension, bool *f
         *found = true;
         *dimension = sqlite3_column_int(st, 0);
     } else if (s != SQLITE_DONE) {
-        rc = sq_fail(b, s, "looking up a collection", err);
+        rc = cs__sq_fail(b, s, "looking up a collection", err);
     }
     sqlite3_finalize(st);
     return rc;
@@ -259,7 +259,7 @@ static int sq_lookup(cs_backend *base, const char *name, int *dimension, bool *f
 static int sq_create(cs_backend *base, const char *name, int dimension, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, true, err);
+    int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     uint64_t uid = 0;
     if (getrandom(&uid, sizeof uid, 0) != (ssize_t)sizeof uid)
@@ -267,7 +267,7 @@ static int sq_create(cs_backend *base, const char *name, int dimension, cs_error
     char tbl[40], sql[160];
     snprintf(tbl, sizeof tbl, "cs_coll_%016llx", (unsigned long long)uid);
     sqlite3_stmt *st = NULL;
-    rc = sq_prepare(b, "INSERT INTO cs_collections(name, dimension, tbl, uid, version) "
+    rc = cs__sq_prepare(b, "INSERT INTO cs_collections(name, dimension, tbl, uid, version) "
                        "VALUES (?1, ?2, ?3, ?4, 0)", &st, err);
     if (!rc) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -278,74 +278,74 @@ static int sq_create(cs_backend *base, const char *name, int dimension, cs_error
         if ((s & 0xff) == SQLITE_CONSTRAINT)   /* a concurrent creator won (spec §10) */
             rc = cs_error_set(err, CS_E_DATABASE, "relation \"%s\" already exists", name);
         else if (s != SQLITE_DONE)
-            rc = sq_fail(b, s, "creating a collection", err);
+            rc = cs__sq_fail(b, s, "creating a collection", err);
         sqlite3_finalize(st);
     }
     if (!rc) {
         snprintf(sql, sizeof sql,
                  "CREATE TABLE \"%s\" (id TEXT PRIMARY KEY NOT NULL, vec BLOB NOT NULL, "
                  "metadata TEXT NOT NULL DEFAULT '{}')", tbl);
-        rc = sq_exec(b, sql, err);
+        rc = cs__sq_exec(b, sql, err);
     }
-    if (!rc) rc = sq_log_open(b, tbl, 0, NULL, err);
-    if (!rc) return sq_commit(b, err);
-    sq_rollback(b);
+    if (!rc) rc = cs__sq_log_open(b, tbl, 0, NULL, err);
+    if (!rc) return cs__sq_commit(b, err);
+    cs__sq_rollback(b);
     return rc;
 }
 
 static int sq_drop(cs_backend *base, const char *name, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, true, err);
+    int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     sq_coll c;
     cs_error ignore;
-    if (sq_coll_get(b, name, &c, &ignore)) {   /* DROP TABLE IF EXISTS: missing is fine */
-        sq_rollback(b);
+    if (cs__sq_coll_get(b, name, &c, &ignore)) {   /* DROP TABLE IF EXISTS: missing is fine */
+        cs__sq_rollback(b);
         return 0;
     }
-    sq_coll_clear(&c);
+    cs__sq_coll_clear(&c);
     char sql[96];
     snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s\"", c.tbl);
-    rc = sq_exec(b, sql, err);
+    rc = cs__sq_exec(b, sql, err);
     snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s_changes\"", c.tbl);
-    if (!rc) rc = sq_exec(b, sql, err);
+    if (!rc) rc = cs__sq_exec(b, sql, err);
     snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"%s_log\"", c.tbl);   /* earlier name */
-    if (!rc) rc = sq_exec(b, sql, err);
+    if (!rc) rc = cs__sq_exec(b, sql, err);
     sqlite3_stmt *st = NULL;
-    if (!rc && !(rc = sq_prepare(b, "DELETE FROM cs_collections WHERE name = ?1", &st, err))) {
+    if (!rc && !(rc = cs__sq_prepare(b, "DELETE FROM cs_collections WHERE name = ?1", &st, err))) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         int s = sqlite3_step(st);
-        if (s != SQLITE_DONE) rc = sq_fail(b, s, "dropping a collection", err);
+        if (s != SQLITE_DONE) rc = cs__sq_fail(b, s, "dropping a collection", err);
         sqlite3_finalize(st);
     }
-    if (!rc) rc = sq_commit(b, err);
-    else sq_rollback(b);
-    sq_cache_drop(b, c.tbl);
+    if (!rc) rc = cs__sq_commit(b, err);
+    else cs__sq_rollback(b);
+    cs__sq_cache_drop(b, c.tbl);
     char file[4096];
-    if (!rc && !cs_vcache_path(b->path, c.tbl, file, sizeof file)) cs_vcache_remove(file);
+    if (!rc && !cs__vcache_path(b->path, c.tbl, file, sizeof file)) cs__vcache_remove(file);
     return rc;
 }
 
 static int sq_count(cs_backend *base, const char *name, int64_t *count, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, false, err);
+    int rc = cs__sq_begin(b, false, err);
     if (rc) return rc;
     sq_coll c;
-    if (!(rc = sq_coll_get(b, name, &c, err))) {
-        sq_coll_clear(&c);
+    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
+        cs__sq_coll_clear(&c);
         char sql[96];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c.tbl);
         sqlite3_stmt *st;
-        if (!(rc = sq_prepare(b, sql, &st, err))) {
+        if (!(rc = cs__sq_prepare(b, sql, &st, err))) {
             int s = sqlite3_step(st);
             if (s == SQLITE_ROW) *count = sqlite3_column_int64(st, 0);
-            else rc = sq_fail(b, s, "counting records", err);
+            else rc = cs__sq_fail(b, s, "counting records", err);
             sqlite3_finalize(st);
         }
     }
-    sq_rollback(b);
+    cs__sq_rollback(b);
     return rc;
 }
 
@@ -353,7 +353,7 @@ static int sq_index_name(cs_backend *base, const char *name, char **index_name, 
 {
     sq_backend *b = (sq_backend *)base;
     sq_coll c;
-    int rc = sq_coll_get(b, name, &c, err);
+    int rc = cs__sq_coll_get(b, name, &c, err);
     if (rc) return rc;
     *index_name = c.index_name;   /* ownership moves to the caller */
     return 0;
@@ -375,15 +375,15 @@ static const cs_backend_ops SQ_OPS = {
     .drop = sq_drop,
     .count = sq_count,
     .index_name = sq_index_name,
-    .get_attrs = sq_get_attrs,
-    .set_attrs = sq_set_attrs,
-    .upsert = sq_upsert,
-    .fetch = sq_fetch,
-    .delete_ids = sq_delete_ids,
-    .delete_filter = sq_delete_filter,
-    .query = sq_query,
-    .scan = sq_scan,
-    .create_index = sq_create_index,
+    .get_attrs = cs__sq_get_attrs,
+    .set_attrs = cs__sq_set_attrs,
+    .upsert = cs__sq_upsert,
+    .fetch = cs__sq_fetch,
+    .delete_ids = cs__sq_delete_ids,
+    .delete_filter = cs__sq_delete_filter,
+    .query = cs__sq_query,
+    .scan = cs__sq_scan,
+    .create_index = cs__sq_create_index,
     .hnsw_available = sq_hnsw_available,
 };
 
@@ -394,53 +394,53 @@ static int setup(sq_backend *b, cs_error *err)
     if (b->read_only) {
         /* Reading needs neither WAL set-up (the mode is a property of the file) nor the
          * catalog: a file without one holds no collections (sq_catalog_present). */
-        if (sq_register_functions(b->db) != SQLITE_OK)
+        if (cs__sq_register_functions(b->db) != SQLITE_OK)
             return cs_error_set(err, CS_E_INTERNAL, "cannot register SQL functions");
         int s = sqlite3_exec(b->db, "PRAGMA cache_size=-65536; PRAGMA mmap_size=1073741824",
                              NULL, NULL, NULL);
-        if (s != SQLITE_OK) return sq_fail(b, s, "opening the database", err);
+        if (s != SQLITE_OK) return cs__sq_fail(b, s, "opening the database", err);
         b->no_catalog = true;
         bool present;
         return sq_catalog_present(b, &present, err);
     }
     /* Only takes effect on a new, empty file (before WAL): a 512-d float32 row is ~2.1 KB,
      * so 4 KB pages would hold one row each and waste half the file; 16 KB pages hold 7. */
-    int rc0 = sq_exec(b, "PRAGMA page_size=16384", err);
+    int rc0 = cs__sq_exec(b, "PRAGMA page_size=16384", err);
     if (rc0) return rc0;
     /* WAL: readers never block the writer; synchronous=NORMAL keeps every committed
      * transaction safe from a process crash (not necessarily from power loss). */
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "PRAGMA journal_mode=WAL", &st, err);
+    int rc = cs__sq_prepare(b, "PRAGMA journal_mode=WAL", &st, err);
     if (rc) return rc;
     int s = sqlite3_step(st);
-    if (s != SQLITE_ROW) rc = sq_fail(b, s, "enabling WAL mode", err);
+    if (s != SQLITE_ROW) rc = cs__sq_fail(b, s, "enabling WAL mode", err);
     sqlite3_finalize(st);
     if (rc) return rc;
-    if ((rc = sq_exec(b, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; "
+    if ((rc = cs__sq_exec(b, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536; "
                          "PRAGMA mmap_size=1073741824", err)))
         return rc;
-    if (sq_register_functions(b->db) != SQLITE_OK)
+    if (cs__sq_register_functions(b->db) != SQLITE_OK)
         return cs_error_set(err, CS_E_INTERNAL, "cannot register SQL functions");
-    if ((rc = sq_prepare(b, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+    if ((rc = cs__sq_prepare(b, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                             "name = 'cs_collections'", &st, err)))
         return rc;
     s = sqlite3_step(st);
     sqlite3_finalize(st);
     if (s == SQLITE_ROW) return 0;
-    if (s != SQLITE_DONE) return sq_fail(b, s, "reading the schema", err);
-    if ((rc = sq_begin(b, true, err))) return rc;
-    rc = sq_exec(b, "CREATE TABLE IF NOT EXISTS cs_collections ("
+    if (s != SQLITE_DONE) return cs__sq_fail(b, s, "reading the schema", err);
+    if ((rc = cs__sq_begin(b, true, err))) return rc;
+    rc = cs__sq_exec(b, "CREATE TABLE IF NOT EXISTS cs_collections ("
                     "name TEXT PRIMARY KEY NOT NULL, dimension INTEGER NOT NULL, "
                     "tbl TEXT NOT NULL UNIQUE, index_name TEXT, index_spec TEXT, "
                     "uid INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, attrs TEXT)", err);
     if (rc) {
-        sq_rollback(b);
+        cs__sq_rollback(b);
         return rc;
     }
-    return sq_commit(b, err);
+    return cs__sq_commit(b, err);
 }
 
-int cs_sqlite_backend_open(const char *path, bool read_only, cs_backend **out, cs_error *err)
+int cs__sqlite_backend_open(const char *path, bool read_only, cs_backend **out, cs_error *err)
 {
     *out = NULL;
     sq_backend *b = calloc(1, sizeof *b);
@@ -463,12 +463,12 @@ int cs_sqlite_backend_open(const char *path, bool read_only, cs_backend **out, c
         return cs_error_set(err, CS_E_STORE_NOT_FOUND, "no database at %s", path);
     }
     /* A reader opens read-write but without SQLITE_OPEN_CREATE (and writes nothing, see
-     * cs_store_check_writable): as the last connection to close it then checkpoints and
+     * cs__store_check_writable): as the last connection to close it then checkpoints and
      * removes the -wal/-shm files, which a SQLITE_OPEN_READONLY connection would leave
      * behind. A file the user may not write is still opened, read-only, by SQLite. */
     int flags = SQLITE_OPEN_READWRITE | (read_only ? 0 : SQLITE_OPEN_CREATE);
     int s = sqlite3_open_v2(path, &b->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    int rc = s == SQLITE_OK ? setup(b, err) : sq_fail(b, s, "opening the database", err);
+    int rc = s == SQLITE_OK ? setup(b, err) : cs__sq_fail(b, s, "opening the database", err);
     if (rc) {
         sq_close(&b->base);
         return rc;

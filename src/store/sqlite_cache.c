@@ -27,17 +27,17 @@ static int cache_build(sq_backend *b, const sq_coll *c, cs_vcache *vc, cs_error 
     char sql[128];
     sqlite3_stmt *st;
     snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c->tbl);
-    int rc = sq_prepare(b, sql, &st, err);
+    int rc = cs__sq_prepare(b, sql, &st, err);
     if (rc) return rc;
     int s = sqlite3_step(st);
     int64_t n = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
-    if (s != SQLITE_ROW) return sq_fail(b, s, "counting records", err);
+    if (s != SQLITE_ROW) return cs__sq_fail(b, s, "counting records", err);
     if (n > (int64_t)UINT32_MAX) return cs_error_set(err, CS_E_TOO_LARGE, "too many records");
-    if (cs_vcache_init(vc, c->dim, (size_t)n, c->version))
+    if (cs__vcache_init(vc, c->dim, (size_t)n, c->version))
         return cs_error_set(err, CS_E_NOMEM, "out of memory caching %lld vectors", (long long)n);
     snprintf(sql, sizeof sql, "SELECT rowid, vec, metadata FROM \"%s\" ORDER BY rowid", c->tbl);
-    if ((rc = sq_prepare(b, sql, &st, err))) return rc;
+    if ((rc = cs__sq_prepare(b, sql, &st, err))) return rc;
     size_t dim = (size_t)c->dim;
     while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t rowid = sqlite3_column_int64(st, 0);
@@ -51,13 +51,13 @@ static int cache_build(sq_backend *b, const sq_coll *c, cs_vcache *vc, cs_error 
             break;
         }
         float *v = vc->vecs + vc->n * dim;   /* decoded in place, no copy */
-        sq_blob_to_vec(sqlite3_column_blob(st, 1), c->dim, v);
+        cs__sq_blob_to_vec(sqlite3_column_blob(st, 1), c->dim, v);
         const char *m = (const char *)sqlite3_column_text(st, 2);
         size_t len = (size_t)sqlite3_column_bytes(st, 2);
-        if ((!m && len) || cs_vcache_append(vc, rowid, v, cs_vscan_norm2(v, dim), m, len))
+        if ((!m && len) || cs__vcache_append(vc, rowid, v, cs__vscan_norm2(v, dim), m, len))
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
     }
-    if (!rc && s != SQLITE_DONE) rc = sq_fail(b, s, "reading vectors", err);
+    if (!rc && s != SQLITE_DONE) rc = cs__sq_fail(b, s, "reading vectors", err);
     sqlite3_finalize(st);
     return rc;
 }
@@ -111,7 +111,7 @@ static void *save_job(void *arg)
     cs_vcache_run *runs;
     size_t n;
     if (!view_runs(k, &runs, &n)) {   /* best effort, like the whole file */
-        (void)cs_vcache_save_runs(runs, n, k->vc.dim, k->gen, k->tbl, k->file);
+        (void)cs__vcache_save_runs(runs, n, k->vc.dim, k->gen, k->tbl, k->file);
         free(runs);
     }
     return NULL;
@@ -145,14 +145,14 @@ static void join_saver(sq_cache *k)
     k->saving = false;
 }
 
-void sq_cache_free(sq_cache *k)
+void cs__sq_cache_free(sq_cache *k)
 {
     join_saver(k);
     free(k->file);
     free(k->tbl);
     free(k->dead);
-    cs_vcache_free(&k->vc);
-    cs_vcache_free(&k->delta);
+    cs__vcache_free(&k->vc);
+    cs__vcache_free(&k->delta);
     free(k);
 }
 
@@ -166,12 +166,12 @@ static int fold(const sq_cache *k, int dim, int64_t gen, cs_vcache *out, cs_erro
         rows += runs[i].to - runs[i].from;
         bytes += runs[i].src->meta_off[runs[i].to] - runs[i].src->meta_off[runs[i].from];
     }
-    int rc = cs_vcache_init(out, dim, rows, gen) || cs_vcache_reserve_meta(out, bytes);
+    int rc = cs__vcache_init(out, dim, rows, gen) || cs__vcache_reserve_meta(out, bytes);
     for (size_t i = 0; !rc && i < nruns; i++)
-        rc = cs_vcache_append_rows(out, runs[i].src, runs[i].from, runs[i].to);
+        rc = cs__vcache_append_rows(out, runs[i].src, runs[i].from, runs[i].to);
     free(runs);
     if (!rc) return 0;
-    cs_vcache_free(out);
+    cs__vcache_free(out);
     return cs_error_set(err, CS_E_NOMEM, "out of memory caching %zu vectors", rows);
 }
 
@@ -185,7 +185,7 @@ static int patch(sq_backend *b, const sq_coll *c, const sq_cache *old, sq_cache 
 {
     const cs_vcache *base = &old->vc, *delta = &old->delta;
     sq_log_rows log;
-    int rc = sq_log_since(b, c->tbl, old->gen, c->version, (base->n - old->ndead + delta->n) / 2,
+    int rc = cs__sq_log_since(b, c->tbl, old->gen, c->version, (base->n - old->ndead + delta->n) / 2,
                           &log, err);
     if (rc) return rc;
     size_t dim = (size_t)c->dim;
@@ -211,13 +211,13 @@ static int patch(sq_backend *b, const sq_coll *c, const sq_cache *old, sq_cache 
     sqlite3_stmt *st = NULL;
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT vec, metadata FROM \"%s\" WHERE rowid = ?1", c->tbl);
-    if (!rc && !(rc = sq_prepare(b, sql, &st, err)) &&
-        cs_vcache_init(&out->delta, c->dim, delta->n + log.n, c->version))
+    if (!rc && !(rc = cs__sq_prepare(b, sql, &st, err)) &&
+        cs__vcache_init(&out->delta, c->dim, delta->n + log.n, c->version))
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching %zu vectors", log.n);
     size_t at = 0;
     for (size_t i = 0; !rc && i < log.n; i++) {
         size_t to = delta->n ? rowid_lower_bound(delta, at, log.rows[i]) : 0;
-        if (cs_vcache_append_rows(&out->delta, delta, at, to)) rc = -1;
+        if (cs__vcache_append_rows(&out->delta, delta, at, to)) rc = -1;
         at = to < delta->n && delta->rowids[to] == log.rows[i] ? to + 1 : to;
         sqlite3_bind_int64(st, 1, log.rows[i]);
         int s = rc ? SQLITE_DONE : sqlite3_step(st);
@@ -226,27 +226,27 @@ static int patch(sq_backend *b, const sq_coll *c, const sq_cache *old, sq_cache 
                               (long long)log.rows[i], sqlite3_column_bytes(st, 0), c->dim * 4);
         } else if (s == SQLITE_ROW) {
             float *v = out->delta.vecs + out->delta.n * dim;   /* decoded in place */
-            sq_blob_to_vec(sqlite3_column_blob(st, 0), c->dim, v);
+            cs__sq_blob_to_vec(sqlite3_column_blob(st, 0), c->dim, v);
             const char *m = (const char *)sqlite3_column_text(st, 1);
             size_t len = (size_t)sqlite3_column_bytes(st, 1);
             if ((!m && len) ||
-                cs_vcache_append(&out->delta, log.rows[i], v, cs_vscan_norm2(v, dim), m, len))
+                cs__vcache_append(&out->delta, log.rows[i], v, cs__vscan_norm2(v, dim), m, len))
                 rc = -1;
         } else if (s != SQLITE_DONE) {   /* SQLITE_DONE: the row was deleted */
-            rc = sq_fail(b, s, "reading changed rows", err);
+            rc = cs__sq_fail(b, s, "reading changed rows", err);
         }
         sqlite3_reset(st);
     }
-    if (!rc && cs_vcache_append_rows(&out->delta, delta, at, delta->n)) rc = -1;
+    if (!rc && cs__vcache_append_rows(&out->delta, delta, at, delta->n)) rc = -1;
     sqlite3_finalize(st);
     if (rc == -1) rc = cs_error_set(err, CS_E_NOMEM, "out of memory caching metadata");
     if (rc) {
         free(out->dead);
         out->dead = NULL;
         out->ndead = 0;
-        cs_vcache_free(&out->delta);
+        cs__vcache_free(&out->delta);
     }
-    sq_log_rows_free(&log);
+    cs__sq_log_rows_free(&log);
     return rc;
 }
 
@@ -262,8 +262,8 @@ static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs
     if (k->ndead + k->delta.n <= k->vc.n / 16 + 64) return 0;
     cs_vcache folded;
     if ((rc = fold(k, c->dim, c->version, &folded, err))) return rc;
-    cs_vcache_free(&k->vc);
-    cs_vcache_free(&k->delta);
+    cs__vcache_free(&k->vc);
+    cs__vcache_free(&k->delta);
     free(k->dead);
     k->dead = NULL;
     k->ndead = 0;
@@ -271,7 +271,7 @@ static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs
     return 0;
 }
 
-int sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
+int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
 {
     sq_cache *kept = NULL;
     for (sq_cache *k = b->caches; k; k = k->next)
@@ -289,32 +289,32 @@ int sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
     }
     k->gen = c->version;
     char file[4096];
-    bool persist = !cs_vcache_path(b->path, c->tbl, file, sizeof file);
+    bool persist = !cs__vcache_path(b->path, c->tbl, file, sizeof file);
     int rc = 1;
-    if (persist) rc = cs_vcache_open(file, c->tbl, c->dim, c->version, &k->vc);
+    if (persist) rc = cs__vcache_open(file, c->tbl, c->dim, c->version, &k->vc);
     if (rc) {
         sq_cache older = {.tbl = k->tbl};
         sq_cache *from = kept;
-        if (!from && persist && !cs_vcache_open(file, c->tbl, c->dim, CS_VCACHE_ANY_GEN, &older.vc)) {
+        if (!from && persist && !cs__vcache_open(file, c->tbl, c->dim, CS_VCACHE_ANY_GEN, &older.vc)) {
             older.gen = older.vc.gen;
             from = &older;
         }
         rc = from ? renew(b, c, from, k, err) : 1;
-        cs_vcache_free(&older.vc);
+        cs__vcache_free(&older.vc);
         if (rc == 0) b->cache_patches++;
         if (rc == 1) {
-            sq_cache_drop(b, c->tbl);   /* frees memory before the full build */
+            cs__sq_cache_drop(b, c->tbl);   /* frees memory before the full build */
             rc = cache_build(b, c, &k->vc, err);
             if (rc == 0) b->cache_builds++;
         }
         if (rc) {
-            sq_cache_free(k);
+            cs__sq_cache_free(k);
             return rc;
         }
-        sq_cache_drop(b, c->tbl);
+        cs__sq_cache_drop(b, c->tbl);
         if (persist) save_async(k, file);
     } else {
-        sq_cache_drop(b, c->tbl);
+        cs__sq_cache_drop(b, c->tbl);
     }
     k->next = b->caches;
     b->caches = k;

@@ -7,13 +7,13 @@
  *     (sqlite_write.c) for each row it inserts, updates or deletes, in the write's own
  *     transaction (a crash keeps both or neither);
  *   - a version marker (row NULL, version = the catalog version a write committed),
- *     written by sq_bump_version.
+ *     written by cs__sq_bump_version.
  * A cache at version V is brought up to date by the rows logged after V's marker, provided
  * the newest entry is the marker of the current version: a write by a program that does
  * not keep this log (an older clipsearch, or plain SQL) bumps the version without a
  * marker here, and then every cache rebuilds. The
  * marker, not a sequence number, identifies the cache's history: versions advance by
- * random steps (sq_bump_version), so a database restored from a backup and written
+ * random steps (cs__sq_bump_version), so a database restored from a backup and written
  * again does not contain the markers of the discarded history, and its caches rebuild.
  * seq stays increasing without AUTOINCREMENT because the newest entry, a marker, is
  * never trimmed.
@@ -43,7 +43,7 @@ static int schema_has(sq_backend *b, const char *a, const char *bn, bool *has_a,
                       cs_error *err)
 {
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, "SELECT name FROM sqlite_master WHERE name IN (?1, ?2)", &st, err);
+    int rc = cs__sq_prepare(b, "SELECT name FROM sqlite_master WHERE name IN (?1, ?2)", &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, bn, -1, SQLITE_STATIC);
@@ -55,7 +55,7 @@ static int schema_has(sq_backend *b, const char *a, const char *bn, bool *has_a,
         if (name && !strcmp(name, bn)) *has_b = true;
     }
     sqlite3_finalize(st);
-    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "reading the schema", err);
+    return s == SQLITE_DONE ? 0 : cs__sq_fail(b, s, "reading the schema", err);
 }
 
 static int add_marker(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
@@ -63,15 +63,15 @@ static int add_marker(sq_backend *b, const char *tbl, int64_t version, cs_error 
     char sql[128];
     snprintf(sql, sizeof sql, "INSERT INTO \"%s_changes\"(row, version) VALUES (NULL, ?1)", tbl);
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, sql, &st, err);
+    int rc = cs__sq_prepare(b, sql, &st, err);
     if (rc) return rc;
     sqlite3_bind_int64(st, 1, version);
     int s = sqlite3_step(st);
     sqlite3_finalize(st);
-    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "writing the change log", err);
+    return s == SQLITE_DONE ? 0 : cs__sq_fail(b, s, "writing the change log", err);
 }
 
-int sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **out,
+int cs__sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **out,
                 cs_error *err)
 {
     char log[64], trig[64], sql[256];
@@ -85,7 +85,7 @@ int sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **
         "DROP TRIGGER IF EXISTS \"%s_del\"", "DROP TABLE IF EXISTS \"%s_log\""};
     for (size_t i = 0; !rc && has_trig && i < sizeof old / sizeof old[0]; i++) {
         snprintf(sql, sizeof sql, old[i], tbl);
-        rc = sq_exec(b, sql, err);
+        rc = cs__sq_exec(b, sql, err);
     }
     if (!rc && !has_log) {
         /* A collection written by a version without this log: log from now on. Nothing
@@ -93,44 +93,44 @@ int sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **
         snprintf(sql, sizeof sql,
                  "CREATE TABLE \"%s\" (seq INTEGER PRIMARY KEY, row INTEGER, version INTEGER)",
                  log);
-        rc = sq_exec(b, sql, err);
+        rc = cs__sq_exec(b, sql, err);
         if (!rc) {
             snprintf(sql, sizeof sql,
                      "CREATE INDEX \"%s_version\" ON \"%s\"(version) WHERE version IS NOT NULL",
                      log, log);
-            rc = sq_exec(b, sql, err);
+            rc = cs__sq_exec(b, sql, err);
         }
         if (!rc) rc = add_marker(b, tbl, version, err);
     }
     if (rc || !out) return rc;
     snprintf(sql, sizeof sql, "INSERT INTO \"%s\"(row) VALUES (?1)", log);
-    return sq_prepare(b, sql, out, err);
+    return cs__sq_prepare(b, sql, out, err);
 }
 
-int sq_log_row(sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err)
+int cs__sq_log_row(sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err)
 {
     sqlite3_bind_int64(st, 1, row);
     int s = sqlite3_step(st);
     sqlite3_reset(st);
-    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "writing the change log", err);
+    return s == SQLITE_DONE ? 0 : cs__sq_fail(b, s, "writing the change log", err);
 }
 
-void sq_log_close(sqlite3_stmt *st)
+void cs__sq_log_close(sqlite3_stmt *st)
 {
     sqlite3_finalize(st);
 }
 
-int sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
+int cs__sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
 {
     int rc = add_marker(b, tbl, version, err);
     if (rc) return rc;
     char sql[160];
     snprintf(sql, sizeof sql, "DELETE FROM \"%s_changes\" WHERE seq <= last_insert_rowid() - %d", tbl,
              SQ_LOG_KEEP);
-    return sq_exec(b, sql, err);
+    return cs__sq_exec(b, sql, err);
 }
 
-int sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t current,
+int cs__sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t current,
                  size_t max_rows, sq_log_rows *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -146,7 +146,7 @@ int sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t curren
              "SELECT (SELECT version FROM \"%1$s\" ORDER BY seq DESC LIMIT 1), "
              "(SELECT seq FROM \"%1$s\" WHERE version = ?1)", name);
     sqlite3_stmt *st;
-    if ((rc = sq_prepare(b, sql, &st, err))) return rc;
+    if ((rc = cs__sq_prepare(b, sql, &st, err))) return rc;
     sqlite3_bind_int64(st, 1, version);
     int s = sqlite3_step(st);
     bool newest_current = s == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER &&
@@ -154,17 +154,17 @@ int sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t curren
     int64_t from = s == SQLITE_ROW && sqlite3_column_type(st, 1) == SQLITE_INTEGER
                        ? sqlite3_column_int64(st, 1) : -1;
     sqlite3_finalize(st);
-    if (s != SQLITE_ROW) return sq_fail(b, s, "reading the change log", err);
+    if (s != SQLITE_ROW) return cs__sq_fail(b, s, "reading the change log", err);
     if (!newest_current || from < 0) return 1;   /* rebuild */
     snprintf(sql, sizeof sql,
              "SELECT DISTINCT row FROM \"%s\" WHERE seq > ?1 AND row IS NOT NULL ORDER BY row",
              name);
-    if ((rc = sq_prepare(b, sql, &st, err))) return rc;
+    if ((rc = cs__sq_prepare(b, sql, &st, err))) return rc;
     sqlite3_bind_int64(st, 1, from);
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         if (out->n == max_rows) {   /* too many changes: a rebuild is as cheap */
             sqlite3_finalize(st);
-            sq_log_rows_free(out);
+            cs__sq_log_rows_free(out);
             return 1;
         }
         if (out->n == out->cap) {
@@ -172,7 +172,7 @@ int sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t curren
             int64_t *p = realloc(out->rows, c * sizeof *p);
             if (!p) {
                 sqlite3_finalize(st);
-                sq_log_rows_free(out);
+                cs__sq_log_rows_free(out);
                 return cs_error_set(err, CS_E_NOMEM, "out of memory reading the change log");
             }
             out->rows = p;
@@ -182,13 +182,13 @@ int sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t curren
     }
     sqlite3_finalize(st);
     if (s != SQLITE_DONE) {
-        sq_log_rows_free(out);
-        return sq_fail(b, s, "reading the change log", err);
+        cs__sq_log_rows_free(out);
+        return cs__sq_fail(b, s, "reading the change log", err);
     }
     return 0;
 }
 
-void sq_log_rows_free(sq_log_rows *r)
+void cs__sq_log_rows_free(sq_log_rows *r)
 {
     free(r->rows);
     memset(r, 0, sizeof *r);

@@ -15,7 +15,7 @@
 
 static void free_jv(void *p)
 {
-    jv_free(p);
+    cs__jv_free(p);
     free(p);
 }
 
@@ -38,7 +38,7 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
             sqlite3_result_error_nomem(ctx);
             return;
         }
-        if (jv_parse(t, (size_t)sqlite3_value_bytes(argv[3]), false, operand, NULL)) {
+        if (cs__jv_parse(t, (size_t)sqlite3_value_bytes(argv[3]), false, operand, NULL)) {
             free(operand);
             sqlite3_result_error(ctx, "cs_jsonb_match: invalid operand", -1);
             return;
@@ -52,30 +52,30 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     const char *vs;
     size_t vl;
-    int f = jv_text_find_key_unique(meta, (size_t)mlen, key, (size_t)klen, &vs, &vl);
+    int f = cs__jv_text_find_key_unique(meta, (size_t)mlen, key, (size_t)klen, &vs, &vl);
     if (f < 0) {
         sqlite3_result_error(ctx, "stored metadata is not valid JSON", -1);
         return;
     }
     if (f == 0) return;   /* missing key / not an object: NULL */
     jv v;
-    if (jv_parse(vs, vl, false, &v, NULL)) {
+    if (cs__jv_parse(vs, vl, false, &v, NULL)) {
         sqlite3_result_error(ctx, "stored metadata is not valid JSON", -1);
         return;
     }
-    int res = cs_jsonb_op((cs_filter_op)op, &v, operand);
-    jv_free(&v);
+    int res = cs__jsonb_op((cs_filter_op)op, &v, operand);
+    cs__jv_free(&v);
     sqlite3_result_int(ctx, res);
 }
 
-int sq_register_functions(sqlite3 *db)
+int cs__sq_register_functions(sqlite3 *db)
 {
     return sqlite3_create_function_v2(db, "cs_jsonb_match", 4,
                                       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
                                       NULL, fn_match, NULL, NULL, NULL);
 }
 
-void sq_sql_add(sq_sql *s, const char *text)
+void cs__sq_sql_add(sq_sql *s, const char *text)
 {
     if (s->oom) return;
     size_t n = strlen(text);
@@ -111,33 +111,33 @@ static int add_param(sq_sql *s, const char *text)
     return (int)s->nparams;
 }
 
-void sq_sql_filter(sq_sql *s, const cs_filter *f)
+void cs__sq_sql_filter(sq_sql *s, const cs_filter *f)
 {
     char buf[96];
     if (f->kind == CS_FILTER_CMP) {
-        /* Parameter numbers are relative; sq_sql_bind offsets them (?NNN + first - 1). */
+        /* Parameter numbers are relative; cs__sq_sql_bind offsets them (?NNN + first - 1). */
         int k = add_param(s, f->key), v = add_param(s, f->value_json);
         snprintf(buf, sizeof buf, "cs_jsonb_match(metadata, ?%d, %d, ?%d)", k + 1000, (int)f->op,
                  v + 1000);
-        sq_sql_add(s, buf);
+        cs__sq_sql_add(s, buf);
         return;
     }
-    sq_sql_add(s, "(");
+    cs__sq_sql_add(s, "(");
     for (size_t i = 0; i < f->n_children; i++) {
-        if (i) sq_sql_add(s, f->kind == CS_FILTER_AND ? " AND " : " OR ");
-        sq_sql_filter(s, f->children[i]);
+        if (i) cs__sq_sql_add(s, f->kind == CS_FILTER_AND ? " AND " : " OR ");
+        cs__sq_sql_filter(s, f->children[i]);
     }
-    sq_sql_add(s, ")");
+    cs__sq_sql_add(s, ")");
 }
 
-void sq_sql_free(sq_sql *s)
+void cs__sq_sql_free(sq_sql *s)
 {
     free(s->sql);
     free(s->params);
     memset(s, 0, sizeof *s);
 }
 
-int sq_sql_bind(sq_backend *b, sqlite3_stmt *st, const sq_sql *s, int first, cs_error *err)
+int cs__sq_sql_bind(sq_backend *b, sqlite3_stmt *st, const sq_sql *s, int first, cs_error *err)
 {
     (void)b;
     (void)first;

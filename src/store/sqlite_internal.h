@@ -2,7 +2,7 @@
  *   cs_collections(name, dimension, tbl, index_name, index_spec, uid, version) - the
  *     catalog; `name` is compared byte-wise (case-sensitive, like PostgreSQL quoted
  *     identifiers), `tbl` is the data table, `version` changes with every write (a
- *     random step, see sq_bump_version) so readers can tell whether their in-memory copy
+ *     random step, see cs__sq_bump_version) so readers can tell whether their in-memory copy
  *     or the cache file "<db>.vcache/<tbl>.bin" of the vectors is current;
  *   cs_coll_<uid hex>(id TEXT PRIMARY KEY, vec BLOB, metadata TEXT) per collection:
  *     vec = dimension float32 little-endian, metadata = normalised compact JSON;
@@ -62,47 +62,47 @@ typedef struct sq_coll {
 int cs__sqlite_cache_counts(const cs_store *s, unsigned long *built, unsigned long *patched);
 
 /* Maps a SQLite result code to a cs_error (BUSY -> CS_E_BUSY naming the file). */
-int sq_fail(sq_backend *b, int rc, const char *what, cs_error *err);
-int sq_exec(sq_backend *b, const char *sql, cs_error *err);
-int sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err);
+int cs__sq_fail(sq_backend *b, int rc, const char *what, cs_error *err);
+int cs__sq_exec(sq_backend *b, const char *sql, cs_error *err);
+int cs__sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err);
 /* Transactions: write = BEGIN IMMEDIATE (waits busy_ms for other writers). */
-int sq_begin(sq_backend *b, bool write, cs_error *err);
-int sq_commit(sq_backend *b, cs_error *err);
-void sq_rollback(sq_backend *b);
+int cs__sq_begin(sq_backend *b, bool write, cs_error *err);
+int cs__sq_commit(sq_backend *b, cs_error *err);
+void cs__sq_rollback(sq_backend *b);
 /* Catalog row of a collection; missing -> CS_E_DATABASE 'relation does not exist'. */
-int sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err);
-void sq_coll_clear(sq_coll *c);
+int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err);
+void cs__sq_coll_clear(sq_coll *c);
 /* Advances the collection's version after a write and marks it in the change log. */
-int sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err);
-void sq_cache_drop(sq_backend *b, const char *tbl);
+int cs__sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err);
+void cs__sq_cache_drop(sq_backend *b, const char *tbl);
 /* The collection's cache at the catalog version read in the current transaction. */
-int sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err);
+int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err);
 /* Frees a cache (joining its saver first). */
-void sq_cache_free(sq_cache *k);
+void cs__sq_cache_free(sq_cache *k);
 
 /* The change log of a collection (sqlite_changelog.c). Every write path, inside its
- * transaction: sq_log_open (creates the log where a collection lacks it; `version` is the
- * collection's current version) and returns the statement that sq_log_row runs for each
- * rowid it inserts, updates or deletes; then sq_log_close. sq_bump_version ends the
- * write with sq_log_mark, which adds a version marker and trims old entries.
- * sq_log_since lists, ascending and distinct, the rowids changed from version `version`
+ * transaction: cs__sq_log_open (creates the log where a collection lacks it; `version` is the
+ * collection's current version) and returns the statement that cs__sq_log_row runs for each
+ * rowid it inserts, updates or deletes; then cs__sq_log_close. cs__sq_bump_version ends the
+ * write with cs__sq_log_mark, which adds a version marker and trims old entries.
+ * cs__sq_log_since lists, ascending and distinct, the rowids changed from version `version`
  * to version `current`: 0, or 1 when the log cannot tell (no log, the marker pruned or of
  * another history, a write that did not log, more than max_rows changes): rebuild. */
 typedef struct sq_log_rows {
     int64_t *rows;
     size_t n, cap;
 } sq_log_rows;
-int sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **st,
+int cs__sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **st,
                 cs_error *err);
-int sq_log_row(sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err);
-void sq_log_close(sqlite3_stmt *st);
-int sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err);
-int sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t current,
+int cs__sq_log_row(sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err);
+void cs__sq_log_close(sqlite3_stmt *st);
+int cs__sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err);
+int cs__sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t current,
                  size_t max_rows, sq_log_rows *out, cs_error *err);
-void sq_log_rows_free(sq_log_rows *r);
+void cs__sq_log_rows_free(sq_log_rows *r);
 
 /* SQL functions used by compiled filters (sqlite_filter.c). */
-int sq_register_functions(sqlite3 *db);
+int cs__sq_register_functions(sqlite3 *db);
 /* Compiles a filter into a boolean SQL expression over column `metadata`; parameters
  * are appended to params (texts) and numbered from first_param. */
 typedef struct sq_sql {
@@ -112,30 +112,30 @@ typedef struct sq_sql {
     size_t nparams, cap_params;
     bool oom;
 } sq_sql;
-void sq_sql_add(sq_sql *s, const char *text);
-void sq_sql_filter(sq_sql *s, const cs_filter *f);
-void sq_sql_free(sq_sql *s);
-int sq_sql_bind(sq_backend *b, sqlite3_stmt *st, const sq_sql *s, int first, cs_error *err);
+void cs__sq_sql_add(sq_sql *s, const char *text);
+void cs__sq_sql_filter(sq_sql *s, const cs_filter *f);
+void cs__sq_sql_free(sq_sql *s);
+int cs__sq_sql_bind(sq_backend *b, sqlite3_stmt *st, const sq_sql *s, int first, cs_error *err);
 
 /* Operations (backend.h) implemented in sqlite_write.c / sqlite_read.c. */
-int sq_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err);
-int sq_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err);
-int sq_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
+int cs__sq_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err);
+int cs__sq_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err);
+int cs__sq_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
               cs_error *err);
-int sq_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,
+int cs__sq_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,
                   cs_records *out, cs_error *err);
-int sq_delete_filter(cs_backend *b, const char *name, const cs_filter *filter, cs_records *out,
+int cs__sq_delete_filter(cs_backend *b, const char *name, const cs_filter *filter, cs_records *out,
                      cs_error *err);
-int sq_create_index(cs_backend *b, const char *name, const cs_index_spec *spec, cs_error *err);
-int sq_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
+int cs__sq_create_index(cs_backend *b, const char *name, const cs_index_spec *spec, cs_error *err);
+int cs__sq_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
              cs_records *out, cs_error *err);
-int sq_query(cs_backend *b, const char *name, int dim, const cs_query *q, const cs_filter *filter,
+int cs__sq_query(cs_backend *b, const char *name, int dim, const cs_query *q, const cs_filter *filter,
              cs_records *out, cs_error *err);
-int sq_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter, bool include_vector,
+int cs__sq_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter, bool include_vector,
             size_t limit, cs_records *out, cs_error *err);
 
 /* Vectors are stored little-endian; these convert on big-endian hosts. */
-void sq_vec_to_blob(const float *v, int dim, unsigned char *blob);
-void sq_blob_to_vec(const void *blob, int dim, float *v);
+void cs__sq_vec_to_blob(const float *v, int dim, unsigned char *blob);
+void cs__sq_blob_to_vec(const void *blob, int dim, float *v);
 
 #endif

@@ -26,7 +26,7 @@ static int read_vec(sqlite3_stmt *st, int col, int dim, const char *id, float **
                             id ? id : "?", sqlite3_column_bytes(st, col), dim * 4);
     float *v = malloc((size_t)dim * sizeof *v);
     if (!v) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    sq_blob_to_vec(sqlite3_column_blob(st, col), dim, v);
+    cs__sq_blob_to_vec(sqlite3_column_blob(st, col), dim, v);
     *out = v;
     return 0;
 }
@@ -34,7 +34,7 @@ static int read_vec(sqlite3_stmt *st, int col, int dim, const char *id, float **
 /* Appends a record from the current row: id at col 0, metadata at mcol, vector at vcol. */
 static int push_row(sqlite3_stmt *st, int mcol, int vcol, int dim, cs_records *out, cs_error *err)
 {
-    cs_record *r = cs_records_push(out, err);
+    cs_record *r = cs__records_push(out, err);
     if (!r) return CS_E_NOMEM;
     const char *id = (const char *)sqlite3_column_text(st, 0);
     if (!(r->id = strdup(id ? id : ""))) return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -44,66 +44,66 @@ static int push_row(sqlite3_stmt *st, int mcol, int vcol, int dim, cs_records *o
     return 0;
 }
 
-int sq_fetch(cs_backend *base, const char *name, int dim, const char *const *ids, size_t n,
+int cs__sq_fetch(cs_backend *base, const char *name, int dim, const char *const *ids, size_t n,
              cs_records *out, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, false, err);
+    int rc = cs__sq_begin(b, false, err);
     if (rc) return rc;
     sq_coll c;
     sqlite3_stmt *st = NULL;
-    if (!(rc = sq_coll_get(b, name, &c, err))) {
-        sq_coll_clear(&c);
+    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
+        cs__sq_coll_clear(&c);
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT id, metadata, vec FROM \"%s\" WHERE id = ?1", c.tbl);
-        rc = sq_prepare(b, sql, &st, err);
+        rc = cs__sq_prepare(b, sql, &st, err);
     }
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
         int s = sqlite3_step(st);
         if (s == SQLITE_ROW) rc = push_row(st, 1, 2, dim, out, err);
-        else if (s != SQLITE_DONE) rc = sq_fail(b, s, "fetch", err);
+        else if (s != SQLITE_DONE) rc = cs__sq_fail(b, s, "fetch", err);
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-    sq_rollback(b);
+    cs__sq_rollback(b);
     return rc;
 }
 
-int sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *filter,
+int cs__sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *filter,
             bool include_vector, size_t limit, cs_records *out, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, false, err);
+    int rc = cs__sq_begin(b, false, err);
     if (rc) return rc;
     sq_coll c;
     sqlite3_stmt *st = NULL;
     sq_sql s = {0};
-    if (!(rc = sq_coll_get(b, name, &c, err))) {
-        sq_coll_clear(&c);
+    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
+        cs__sq_coll_clear(&c);
         char head[128];
         snprintf(head, sizeof head, "SELECT id, metadata%s FROM \"%s\"",
                  include_vector ? ", vec" : "", c.tbl);
-        sq_sql_add(&s, head);
+        cs__sq_sql_add(&s, head);
         if (filter) {
-            sq_sql_add(&s, " WHERE ");
-            sq_sql_filter(&s, filter);
+            cs__sq_sql_add(&s, " WHERE ");
+            cs__sq_sql_filter(&s, filter);
         }
         if (limit) {
             char lim[48];
             snprintf(lim, sizeof lim, " LIMIT %zu", limit);
-            sq_sql_add(&s, lim);
+            cs__sq_sql_add(&s, lim);
         }
         if (s.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-        else if (!(rc = sq_prepare(b, s.sql, &st, err))) rc = sq_sql_bind(b, st, &s, 1, err);
+        else if (!(rc = cs__sq_prepare(b, s.sql, &st, err))) rc = cs__sq_sql_bind(b, st, &s, 1, err);
     }
     int r;
     while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
         rc = push_row(st, 1, include_vector ? 2 : -1, dim, out, err);
-    if (!rc && r != SQLITE_DONE) rc = sq_fail(b, r, "scan", err);
+    if (!rc && r != SQLITE_DONE) rc = cs__sq_fail(b, r, "scan", err);
     sqlite3_finalize(st);
-    sq_sql_free(&s);
-    sq_rollback(b);
+    cs__sq_sql_free(&s);
+    cs__sq_rollback(b);
     return rc;
 }
 
@@ -120,7 +120,7 @@ static void *run_filter(void *arg)
     filter_job *j = arg;
     const cs_vcache *k = j->k;
     for (size_t i = j->from; i < j->to; i++) {
-        int m = cs_filter_eval_text(j->e, k->meta + k->meta_off[i],
+        int m = cs__filter_eval_text(j->e, k->meta + k->meta_off[i],
                                     (size_t)(k->meta_off[i + 1] - k->meta_off[i]));
         if (m == -2) {
             j->bad = k->rowids[i];
@@ -138,11 +138,11 @@ static int filter_rows(const cs_vcache *k, const cs_filter *f, uint32_t **rows, 
                        cs_error *err)
 {
     cs_filter_eval *e;
-    int rc = cs_filter_eval_new(f, &e, err);
+    int rc = cs__filter_eval_new(f, &e, err);
     if (rc) return rc;
     /* Evaluating a filter costs about as much per row as scanning ~64 floats. */
     size_t total = k->n;
-    int t = cs_vscan_threads(total * 64);
+    int t = cs__vscan_threads(total * 64);
     uint32_t *r = malloc((total ? total : 1) * sizeof *r);
     filter_job *jobs = calloc((size_t)t, sizeof *jobs);
     pthread_t *tids = calloc((size_t)t, sizeof *tids);
@@ -150,7 +150,7 @@ static int filter_rows(const cs_vcache *k, const cs_filter *f, uint32_t **rows, 
         free(r);
         free(jobs);
         free(tids);
-        cs_filter_eval_free(e);
+        cs__filter_eval_free(e);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     for (int i = 0; i < t; i++) {
@@ -173,7 +173,7 @@ static int filter_rows(const cs_vcache *k, const cs_filter *f, uint32_t **rows, 
     }
     free(jobs);
     free(tids);
-    cs_filter_eval_free(e);
+    cs__filter_eval_free(e);
     if (rc) {
         free(r);
         return rc;
@@ -243,7 +243,7 @@ static int scan_part(const cs_vcache *vc, const uint32_t *dead, size_t ndead, co
     if (ask > n) ask = n;
     cs_vscan_hit *hits = malloc((ask ? ask : 1) * sizeof *hits);
     view_hit *v = malloc((want < ask ? want : ask ? ask : 1) * sizeof *v);
-    long nh = hits && v ? cs_vscan_topk(q->measure, q->vector, vc->vecs, vc->norms2, dim, rows, n,
+    long nh = hits && v ? cs__vscan_topk(q->measure, q->vector, vc->vecs, vc->norms2, dim, rows, n,
                                         ask, hits)
                         : -1;
     for (long i = 0; i < nh && *nout < want; i++) {
@@ -268,13 +268,13 @@ static int emit_hits(sq_backend *b, const sq_coll *c, const cs_query *q, const v
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT id, metadata FROM \"%s\" WHERE rowid = ?1", c->tbl);
     sqlite3_stmt *st;
-    int rc = sq_prepare(b, sql, &st, err);
+    int rc = cs__sq_prepare(b, sql, &st, err);
     for (size_t i = 0; !rc && i < nh; i++) {
         sqlite3_bind_int64(st, 1, hits[i].rowid);
         int s = sqlite3_step(st);
         if (s != SQLITE_ROW) {
             rc = s == SQLITE_DONE ? cs_error_set(err, CS_E_INTERNAL, "row vanished during query")
-                                  : sq_fail(b, s, "query", err);
+                                  : cs__sq_fail(b, s, "query", err);
             break;
         }
         if (!(rc = push_row(st, q->include_metadata ? 1 : -1, -1, c->dim, out, err))) {
@@ -293,23 +293,23 @@ static int emit_hits(sq_backend *b, const sq_coll *c, const cs_query *q, const v
     return rc;
 }
 
-int sq_query(cs_backend *base, const char *name, int dim, const cs_query *q, const cs_filter *filter,
+int cs__sq_query(cs_backend *base, const char *name, int dim, const cs_query *q, const cs_filter *filter,
              cs_records *out, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, false, err);
+    int rc = cs__sq_begin(b, false, err);
     if (rc) return rc;
     sq_coll c;
     sq_cache *k = NULL;
     view_hit *hb = NULL, *hd = NULL, *merged = NULL;
     size_t nb = 0, nd = 0, n = 0;
-    if ((rc = sq_coll_get(b, name, &c, err))) goto done;
-    sq_coll_clear(&c);
+    if ((rc = cs__sq_coll_get(b, name, &c, err))) goto done;
+    cs__sq_coll_clear(&c);
     if (c.dim != dim) {
         rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d", name, c.dim);
         goto done;
     }
-    if ((rc = sq_cache_get(b, &c, &k, err)) ||
+    if ((rc = cs__sq_cache_get(b, &c, &k, err)) ||
         (rc = scan_part(&k->vc, k->dead, k->ndead, q, filter, &hb, &nb, err)) ||
         (rc = scan_part(&k->delta, NULL, 0, q, filter, &hd, &nd, err)))
         goto done;
@@ -325,6 +325,6 @@ done:
     free(hb);
     free(hd);
     free(merged);
-    sq_rollback(b);
+    cs__sq_rollback(b);
     return rc;
 }

@@ -8,40 +8,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *recs, size_t n,
+int cs__sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *recs, size_t n,
               cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, true, err);
+    int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     sq_coll c;
     sqlite3_stmt *st = NULL, *rowid = NULL, *log = NULL;
     unsigned char *blob = malloc((size_t)dim * 4);
     if (!blob) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-    if (!rc && !(rc = sq_coll_get(b, name, &c, err))) {
-        sq_coll_clear(&c);
+    if (!rc && !(rc = cs__sq_coll_get(b, name, &c, err))) {
+        cs__sq_coll_clear(&c);
         if (c.dim != dim)
             rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d, not %d",
                               name, c.dim, dim);
         else
-            rc = sq_log_open(b, c.tbl, c.version, &log, err);
+            rc = cs__sq_log_open(b, c.tbl, c.version, &log, err);
     }
     if (!rc) {
         char sql[256];
         snprintf(sql, sizeof sql,
                  "INSERT INTO \"%s\"(id, vec, metadata) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO "
                  "UPDATE SET vec = excluded.vec, metadata = excluded.metadata", c.tbl);
-        rc = sq_prepare(b, sql, &st, err);
+        rc = cs__sq_prepare(b, sql, &st, err);
     }
     /* The rowid to log comes from a lookup, not RETURNING: SQLite runs RETURNING as a
      * trigger, which costs a statement journal per record (sqlite_changelog.c). */
     if (!rc) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT rowid FROM \"%s\" WHERE id = ?1", c.tbl);
-        rc = sq_prepare(b, sql, &rowid, err);
+        rc = cs__sq_prepare(b, sql, &rowid, err);
     }
     for (size_t i = 0; !rc && i < n; i++) {
-        sq_vec_to_blob(recs[i].vector, dim, blob);
+        cs__sq_vec_to_blob(recs[i].vector, dim, blob);
         sqlite3_bind_text(st, 1, recs[i].id, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 2, blob, dim * 4, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, recs[i].metadata_json ? recs[i].metadata_json : "{}", -1,
@@ -50,11 +50,11 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
         if (s == SQLITE_DONE) {
             sqlite3_bind_text(rowid, 1, recs[i].id, -1, SQLITE_STATIC);
             s = sqlite3_step(rowid);
-            if (s == SQLITE_ROW) rc = sq_log_row(b, log, sqlite3_column_int64(rowid, 0), err);
+            if (s == SQLITE_ROW) rc = cs__sq_log_row(b, log, sqlite3_column_int64(rowid, 0), err);
             else if (s == SQLITE_DONE) s = SQLITE_CORRUPT;   /* the row just written is gone */
         }
         if (!rc && s != SQLITE_ROW) {
-            rc = sq_fail(b, s, "upsert", err);
+            rc = cs__sq_fail(b, s, "upsert", err);
             cs_error_prefix(err, "record '%s'", recs[i].id);
         }
         sqlite3_reset(rowid);
@@ -62,11 +62,11 @@ int sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *r
     }
     sqlite3_finalize(st);
     sqlite3_finalize(rowid);
-    sq_log_close(log);
+    cs__sq_log_close(log);
     free(blob);
-    if (!rc) rc = sq_bump_version(b, name, c.tbl, err);
-    if (!rc) return sq_commit(b, err);
-    sq_rollback(b);
+    if (!rc) rc = cs__sq_bump_version(b, name, c.tbl, err);
+    if (!rc) return cs__sq_commit(b, err);
+    cs__sq_rollback(b);
     return rc;
 }
 
@@ -77,34 +77,34 @@ static int collect_ids(sq_backend *b, sqlite3_stmt *st, sqlite3_stmt *log, cs_re
 {
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        int rc = sq_log_row(b, log, sqlite3_column_int64(st, 1), err);
+        int rc = cs__sq_log_row(b, log, sqlite3_column_int64(st, 1), err);
         if (rc) return rc;
-        cs_record *r = cs_records_push(out, err);
+        cs_record *r = cs__records_push(out, err);
         if (!r) return CS_E_NOMEM;
         if (!(r->id = strdup((const char *)sqlite3_column_text(st, 0))))
             return cs_error_set(err, CS_E_NOMEM, "out of memory");
         (*deleted)++;
     }
-    return s == SQLITE_DONE ? 0 : sq_fail(b, s, "delete", err);
+    return s == SQLITE_DONE ? 0 : cs__sq_fail(b, s, "delete", err);
 }
 
-int sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, size_t n,
+int cs__sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, size_t n,
                   cs_records *out, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, true, err);
+    int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     sq_coll c;
     sqlite3_stmt *st = NULL, *log = NULL;
     size_t deleted = 0;
-    if (!(rc = sq_coll_get(b, name, &c, err))) {
-        sq_coll_clear(&c);
-        rc = sq_log_open(b, c.tbl, c.version, &log, err);
+    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
+        cs__sq_coll_clear(&c);
+        rc = cs__sq_log_open(b, c.tbl, c.version, &log, err);
     }
     if (!rc) {
         char sql[128];
         snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE id = ?1 RETURNING id, rowid", c.tbl);
-        rc = sq_prepare(b, sql, &st, err);
+        rc = cs__sq_prepare(b, sql, &st, err);
     }
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
@@ -112,58 +112,58 @@ int sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, si
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-    sq_log_close(log);
-    if (!rc && deleted) rc = sq_bump_version(b, name, c.tbl, err);
-    if (!rc) return sq_commit(b, err);
-    sq_rollback(b);
+    cs__sq_log_close(log);
+    if (!rc && deleted) rc = cs__sq_bump_version(b, name, c.tbl, err);
+    if (!rc) return cs__sq_commit(b, err);
+    cs__sq_rollback(b);
     return rc;
 }
 
-int sq_delete_filter(cs_backend *base, const char *name, const cs_filter *filter, cs_records *out,
+int cs__sq_delete_filter(cs_backend *base, const char *name, const cs_filter *filter, cs_records *out,
                      cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, true, err);
+    int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     sq_coll c;
     sqlite3_stmt *st = NULL, *log = NULL;
     size_t deleted = 0;
     sq_sql s = {0};
-    if (!(rc = sq_coll_get(b, name, &c, err))) {
-        sq_coll_clear(&c);
-        rc = sq_log_open(b, c.tbl, c.version, &log, err);
+    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
+        cs__sq_coll_clear(&c);
+        rc = cs__sq_log_open(b, c.tbl, c.version, &log, err);
     }
     if (!rc) {
         char head[96];
         snprintf(head, sizeof head, "DELETE FROM \"%s\" WHERE ", c.tbl);
-        sq_sql_add(&s, head);
-        sq_sql_filter(&s, filter);
-        sq_sql_add(&s, " RETURNING id, rowid");
+        cs__sq_sql_add(&s, head);
+        cs__sq_sql_filter(&s, filter);
+        cs__sq_sql_add(&s, " RETURNING id, rowid");
         if (s.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-        else if (!(rc = sq_prepare(b, s.sql, &st, err)) && !(rc = sq_sql_bind(b, st, &s, 1, err)))
+        else if (!(rc = cs__sq_prepare(b, s.sql, &st, err)) && !(rc = cs__sq_sql_bind(b, st, &s, 1, err)))
             rc = collect_ids(b, st, log, out, &deleted, err);
     }
     sqlite3_finalize(st);
-    sq_log_close(log);
-    sq_sql_free(&s);
-    if (!rc && deleted) rc = sq_bump_version(b, name, c.tbl, err);
-    if (!rc) return sq_commit(b, err);
-    sq_rollback(b);
+    cs__sq_log_close(log);
+    cs__sq_sql_free(&s);
+    if (!rc && deleted) rc = cs__sq_bump_version(b, name, c.tbl, err);
+    if (!rc) return cs__sq_commit(b, err);
+    cs__sq_rollback(b);
     return rc;
 }
 
-int sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spec, cs_error *err)
+int cs__sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spec, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = sq_begin(b, true, err);
+    int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     sq_coll c;
-    if ((rc = sq_coll_get(b, name, &c, err))) {
-        sq_rollback(b);
+    if ((rc = cs__sq_coll_get(b, name, &c, err))) {
+        cs__sq_rollback(b);
         return rc;
     }
     bool had = c.index_name != NULL;
-    sq_coll_clear(&c);
+    cs__sq_coll_clear(&c);
     /* Same steps as vecs' one transaction (spec §8): refuse or drop the old index, then
      * "create" the new one, which pgvector may refuse (the old one is then kept). */
     if (had && !spec->replace)
@@ -173,16 +173,16 @@ int sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spe
         char sql[96];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c.tbl);
         sqlite3_stmt *st;
-        if (!(rc = sq_prepare(b, sql, &st, err))) {
+        if (!(rc = cs__sq_prepare(b, sql, &st, err))) {
             int r = sqlite3_step(st);
-            if (r == SQLITE_ROW) s.n_lists = cs_ivfflat_default_lists(sqlite3_column_int64(st, 0));
-            else rc = sq_fail(b, r, "counting records", err);
+            if (r == SQLITE_ROW) s.n_lists = cs__ivfflat_default_lists(sqlite3_column_int64(st, 0));
+            else rc = cs__sq_fail(b, r, "counting records", err);
             sqlite3_finalize(st);
         }
     }
-    if (!rc) rc = cs_index_spec_check_ranges(&s, c.dim, err);
+    if (!rc) rc = cs__index_spec_check_ranges(&s, c.dim, err);
     char ix[128], desc[160];
-    if (!rc && cs_index_name_format(&s, s.n_lists, ix, sizeof ix))
+    if (!rc && cs__index_name_format(&s, s.n_lists, ix, sizeof ix))
         rc = cs_error_set(err, CS_E_INTERNAL, "index name too long");
     if (!rc) {
         if (s.method == CS_INDEX_HNSW)
@@ -192,17 +192,17 @@ int sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spe
             snprintf(desc, sizeof desc, "{\"method\":\"ivfflat\",\"measure\":\"%s\",\"n_lists\":%d}",
                      cs_measure_name(s.measure), s.n_lists);
         sqlite3_stmt *st;
-        if (!(rc = sq_prepare(b, "UPDATE cs_collections SET index_name = ?1, index_spec = ?2 "
+        if (!(rc = cs__sq_prepare(b, "UPDATE cs_collections SET index_name = ?1, index_spec = ?2 "
                                  "WHERE name = ?3", &st, err))) {
             sqlite3_bind_text(st, 1, ix, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, desc, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
             int r = sqlite3_step(st);
-            if (r != SQLITE_DONE) rc = sq_fail(b, r, "create_index", err);
+            if (r != SQLITE_DONE) rc = cs__sq_fail(b, r, "create_index", err);
             sqlite3_finalize(st);
         }
     }
-    if (!rc) return sq_commit(b, err);
-    sq_rollback(b);
+    if (!rc) return cs__sq_commit(b, err);
+    cs__sq_rollback(b);
     return rc;
 }

@@ -49,7 +49,7 @@ int cs_store_open_ex(const char *url, unsigned flags, cs_store **out, cs_error *
     cs_backend *b = NULL;
     int rc;
     if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11)) {
-        rc = cs_pg_backend_open(url, ro, &b, err);
+        rc = cs__pg_backend_open(url, ro, &b, err);
     } else {
         /* sqlite:///abs.db -> "/abs.db"; sqlite://rel.db -> "rel.db"; else a plain path. */
         const char *path = url;
@@ -58,7 +58,7 @@ int cs_store_open_ex(const char *url, unsigned flags, cs_store **out, cs_error *
             return cs_error_set(err, CS_E_ARG, "unsupported store URL scheme in '%.*s'",
                                 (int)(strstr(url, "://") - url), url);
         if (!*path) return cs_error_set(err, CS_E_ARG, "store URL '%s' names no file", url);
-        rc = cs_sqlite_backend_open(path, ro, &b, err);
+        rc = cs__sqlite_backend_open(path, ro, &b, err);
     }
     if (rc) return rc;
     cs_store *s = calloc(1, sizeof *s);
@@ -82,7 +82,7 @@ const char *cs_store_location(const cs_store *store)
     return store->backend->location ? store->backend->location : "";
 }
 
-int cs_store_check_writable(const cs_store *store, const char *what, cs_error *err)
+int cs__store_check_writable(const cs_store *store, const char *what, cs_error *err)
 {
     if (!store->read_only) return 0;
     return cs_error_set(err, CS_E_ARG, "cannot %s: the store %s is open read-only", what,
@@ -165,7 +165,7 @@ int cs_store_get_or_create(cs_store *store, const char *name, int dimension,
     if (dimension == 0)
         return cs_error_set(err, CS_E_ARG, "dimension is required for collection '%s'",
                             name ? name : "");
-    int rc = cs_validate_name(name, false, err);
+    int rc = cs__validate_name(name, false, err);
     if (rc) return rc;
     cs_backend *b = store->backend;
     int stored = 0;
@@ -178,7 +178,7 @@ int cs_store_get_or_create(cs_store *store, const char *name, int dimension,
                                 dimension);
         return make_collection(store, name, stored, out, err);
     }
-    if ((rc = cs_store_check_writable(store, "create a collection", err))) return rc;
+    if ((rc = cs__store_check_writable(store, "create a collection", err))) return rc;
     /* The server refuses vector(D) outside 1..16000 (spec §2.1 step 4). */
     if (dimension < 1 || dimension > CS_DIM_MAX)
         return cs_error_set(err, CS_E_DATABASE,
@@ -191,7 +191,7 @@ int cs_store_get_or_create(cs_store *store, const char *name, int dimension,
 int cs_store_get(cs_store *store, const char *name, cs_collection **out, cs_error *err)
 {
     *out = NULL;
-    int rc = cs_validate_name(name, true, err);
+    int rc = cs__validate_name(name, true, err);
     if (rc) return rc;
     if (name[0] == '_')   /* never a collection (spec §1.3) */
         return cs_error_set(err, CS_E_COLLECTION_NOT_FOUND, "collection '%s' not found", name);
@@ -207,9 +207,9 @@ int cs_store_get(cs_store *store, const char *name, cs_collection **out, cs_erro
 int cs_store_drop(cs_store *store, const char *name, cs_error *err)
 {
     /* DROP TABLE IF EXISTS drops any table of that name, '_' names included (spec §2.4). */
-    int rc = cs_validate_name(name, true, err);
+    int rc = cs__validate_name(name, true, err);
     if (rc) return rc;
-    if ((rc = cs_store_check_writable(store, "drop a collection", err))) return rc;
+    if ((rc = cs__store_check_writable(store, "drop a collection", err))) return rc;
     return store->backend->ops->drop(store->backend, name, err);
 }
 

@@ -57,7 +57,7 @@ static void layout(vc_header *h)
     h->file_size = h->off_meta + h->meta_len;
 }
 
-int cs_vcache_path(const char *db, const char *tbl, char *out, size_t cap)
+int cs__vcache_path(const char *db, const char *tbl, char *out, size_t cap)
 {
     if (!db[0] || !strcmp(db, ":memory:") || !strncmp(db, "file:", 5)) return -1;
     int w = snprintf(out, cap, "%s.vcache/%s.bin", db, tbl);
@@ -74,7 +74,7 @@ static bool rows_valid(const cs_vcache *vc, uint64_t meta_len)
     return true;
 }
 
-int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc)
+int cs__vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc)
 {
     memset(vc, 0, sizeof *vc);
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -119,7 +119,7 @@ int cs_vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_v
                       .meta_off = (uint64_t *)(m + h.off_meta_off), .meta = m + h.off_meta,
                       .map = map, .map_size = (size_t)sb.st_size};
     if (!rows_valid(vc, h.meta_len)) {
-        cs_vcache_free(vc);
+        cs__vcache_free(vc);
         return 1;
     }
     return 0;
@@ -138,7 +138,7 @@ static float *alloc_vectors(size_t bytes)
     return p;
 }
 
-int cs_vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
+int cs__vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
 {
     memset(vc, 0, sizeof *vc);
     vc->dim = dim;
@@ -151,7 +151,7 @@ int cs_vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
     vc->meta_off = malloc((vc->cap + 1) * sizeof *vc->meta_off);
     vc->meta = malloc(vc->meta_cap);
     if (!vc->vecs || !vc->norms2 || !vc->rowids || !vc->meta_off || !vc->meta) {
-        cs_vcache_free(vc);
+        cs__vcache_free(vc);
         return -1;
     }
     vc->meta_off[0] = 0;
@@ -172,9 +172,9 @@ static int meta_reserve(cs_vcache *vc, size_t more)
     return 0;
 }
 
-int cs_vcache_reserve_meta(cs_vcache *vc, size_t bytes) { return meta_reserve(vc, bytes); }
+int cs__vcache_reserve_meta(cs_vcache *vc, size_t bytes) { return meta_reserve(vc, bytes); }
 
-int cs_vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2,
+int cs__vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2,
                      const char *meta, size_t meta_len)
 {
     if (vc->n == vc->cap || meta_reserve(vc, meta_len)) return -1;
@@ -189,7 +189,7 @@ int cs_vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2
     return 0;
 }
 
-int cs_vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, size_t to)
+int cs__vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, size_t to)
 {
     size_t k = to - from, d = (size_t)dst->dim;
     if (k == 0) return 0;
@@ -303,7 +303,7 @@ static int put_meta_offsets(int fd, uint64_t *pos, uint64_t off, const cs_vcache
     return put(fd, buf, nb * sizeof *buf);
 }
 
-int cs_vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
+int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
                         const char *tbl, const char *file)
 {
     char dir[4096], tmp[4200];
@@ -353,14 +353,14 @@ int cs_vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_
     return rc;
 }
 
-int cs_vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
+int cs__vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
 {
     if (vc->map) return -1;
     cs_vcache_run run = {vc, 0, vc->n};
-    return cs_vcache_save_runs(&run, vc->n ? 1 : 0, vc->dim, vc->gen, tbl, file);
+    return cs__vcache_save_runs(&run, vc->n ? 1 : 0, vc->dim, vc->gen, tbl, file);
 }
 
-void cs_vcache_remove(const char *file)
+void cs__vcache_remove(const char *file)
 {
     char dir[4096];
     const char *base;
@@ -369,7 +369,7 @@ void cs_vcache_remove(const char *file)
     rmdir(dir);               /* fails, harmlessly, while other collections have caches */
 }
 
-void cs_vcache_free(cs_vcache *vc)
+void cs__vcache_free(cs_vcache *vc)
 {
     if (vc->map) {
         munmap(vc->map, vc->map_size);

@@ -149,15 +149,15 @@ typedef float (*kernel_fn)(kind, const float *, const float *, size_t);
 static kernel_fn pick_kernel(void)
 {
 #if CS_SIMD_X86
-    if (cs_cpu_has(CS_CPU_AVX512F)) return k_avx512;
-    if (cs_cpu_has(CS_CPU_AVX2_FMA)) return k_avx2;
+    if (cs__cpu_has(CS_CPU_AVX512F)) return k_avx512;
+    if (cs__cpu_has(CS_CPU_AVX2_FMA)) return k_avx2;
 #elif CS_SIMD_NEON
     return k_neon;
 #endif
     return k_generic;
 }
 
-float cs_vscan_norm2(const float *v, size_t dim)
+float cs__vscan_norm2(const float *v, size_t dim)
 {
     return pick_kernel()(K_DOT, v, v, dim);
 }
@@ -260,7 +260,7 @@ static int hit_cmp(const void *x, const void *y)
     return worse(*a, *b) ? 1 : worse(*b, *a) ? -1 : 0;
 }
 
-int cs_vscan_threads(size_t work)
+int cs__vscan_threads(size_t work)
 {
     /* Threads pay off only when the scan is long compared to their start-up (~50 us). */
     if (work < ((size_t)1 << 21)) return 1;
@@ -272,14 +272,14 @@ int cs_vscan_threads(size_t work)
     return (int)cpus;
 }
 
-long cs_vscan_topk(cs_measure m, const float *q, const float *base, const float *norms2,
+long cs__vscan_topk(cs_measure m, const float *q, const float *base, const float *norms2,
                    size_t dim, const uint32_t *rows, size_t n, size_t k, cs_vscan_hit *hits)
 {
     if (k > n) k = n;
     if (k == 0) return 0;
     kernel_fn kern = pick_kernel();
     float qn = m == CS_MEASURE_COSINE ? kern(K_DOT, q, q, dim) : 0;
-    int t = cs_vscan_threads(n * dim);
+    int t = cs__vscan_threads(n * dim);
     if ((size_t)t > n / 1024 + 1) t = (int)(n / 1024 + 1);
     job *jobs = calloc((size_t)t, sizeof *jobs);
     cs_vscan_hit *heaps = malloc((size_t)t * k * sizeof *heaps);

@@ -15,14 +15,14 @@
 
 static bool ws_is_inline(const cs_tok_bpe_ws *ws) { return ws->sym == ws->inline_buf; }
 
-void cs_tok_bpe_ws_init(cs_tok_bpe_ws *ws)
+void cs__tok_bpe_ws_init(cs_tok_bpe_ws *ws)
 {
     ws->sym = ws->rank = ws->aux = NULL;
     ws->heap = NULL;
     ws->cap = ws->heap_cap = 0;
 }
 
-void cs_tok_bpe_ws_free(cs_tok_bpe_ws *ws)
+void cs__tok_bpe_ws_free(cs_tok_bpe_ws *ws)
 {
     if (!ws_is_inline(ws)) {
         free(ws->sym);
@@ -35,7 +35,7 @@ void cs_tok_bpe_ws_free(cs_tok_bpe_ws *ws)
     ws->cap = ws->heap_cap = 0;
 }
 
-bool cs_tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n)
+bool cs__tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n)
 {
     if (n <= ws->cap)
         return true;
@@ -75,7 +75,7 @@ static size_t bpe_scan(const cs_tokenizer *t, int32_t *sym, int32_t *rank, int32
                        uint8_t *merged, size_t n)
 {
     for (size_t i = 0; i + 1 < n; i++)
-        rank[i] = cs_tok_merge_lookup(t, sym[i], sym[i + 1], &mid[i]);
+        rank[i] = cs__tok_merge_lookup(t, sym[i], sym[i + 1], &mid[i]);
     while (n > 1) {
         size_t best = 0;
         for (size_t i = 1; i + 1 < n; i++)
@@ -105,7 +105,7 @@ static size_t bpe_scan(const cs_tokenizer *t, int32_t *sym, int32_t *rank, int32
         /* Pairs touching a merged symbol are new; the others keep their rank. */
         for (size_t i = best ? best - 1 : 0; i + 1 < n; i++)
             if ((i >= best && merged[i]) || merged[i + 1])
-                rank[i] = cs_tok_merge_lookup(t, sym[i], sym[i + 1], &mid[i]);
+                rank[i] = cs__tok_merge_lookup(t, sym[i], sym[i + 1], &mid[i]);
     }
     return n;
 }
@@ -169,7 +169,7 @@ static size_t bpe_heap(const cs_tokenizer *t, int32_t *sym, int32_t *prev, int32
         next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
     }
     for (size_t i = 0; i + 1 < n; i++) {
-        int32_t r = cs_tok_merge_lookup(t, sym[i], sym[i + 1], &merged_id);
+        int32_t r = cs__tok_merge_lookup(t, sym[i], sym[i + 1], &merged_id);
         if (r != CS_TOK_NO_RANK)
             heap_push(heap, &hn, (heap_entry){r, (int32_t)i, sym[i], sym[i + 1]});
     }
@@ -180,7 +180,7 @@ static size_t bpe_heap(const cs_tokenizer *t, int32_t *sym, int32_t *prev, int32
             int32_t p = e.pos, q = next[p];
             if (sym[p] != e.left || q < 0 || sym[q] != e.right || prev[p] == -2)
                 continue; /* stale */
-            cs_tok_merge_lookup(t, e.left, e.right, &merged_id);
+            cs__tok_merge_lookup(t, e.left, e.right, &merged_id);
             sym[p] = merged_id;
             next[p] = next[q];
             if (next[q] >= 0)
@@ -188,12 +188,12 @@ static size_t bpe_heap(const cs_tokenizer *t, int32_t *sym, int32_t *prev, int32
             prev[q] = -2; /* dead */
             int32_t a = prev[p], b = next[p];
             if (a >= 0) {
-                int32_t rr = cs_tok_merge_lookup(t, sym[a], sym[p], &merged_id);
+                int32_t rr = cs__tok_merge_lookup(t, sym[a], sym[p], &merged_id);
                 if (rr != CS_TOK_NO_RANK)
                     pend[-(int32_t)++pending] = (heap_entry){rr, a, sym[a], sym[p]};
             }
             if (b >= 0) {
-                int32_t rr = cs_tok_merge_lookup(t, sym[p], sym[b], &merged_id);
+                int32_t rr = cs__tok_merge_lookup(t, sym[p], sym[b], &merged_id);
                 if (rr != CS_TOK_NO_RANK)
                     pend[-(int32_t)++pending] = (heap_entry){rr, p, sym[p], sym[b]};
             }
@@ -207,7 +207,7 @@ static size_t bpe_heap(const cs_tokenizer *t, int32_t *sym, int32_t *prev, int32
     return o;
 }
 
-long cs_tok_bpe(const cs_tokenizer *t, cs_tok_bpe_ws *ws, size_t n, int path)
+long cs__tok_bpe(const cs_tokenizer *t, cs_tok_bpe_ws *ws, size_t n, int path)
 {
     if (n <= 1)
         return (long)n;

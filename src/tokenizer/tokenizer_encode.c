@@ -17,18 +17,18 @@ static int encode_piece(const cs_tokenizer *t, const uint32_t *cp, size_t n,
                         cs_tok_bpe_ws *ws, int32_t *ids, int *count, int limit)
 {
     /* UTF-8 bytes of the piece, then byte-alphabet ids; the last gets "</w>". */
-    if (!cs_tok_bpe_reserve(ws, 4 * n))
+    if (!cs__tok_bpe_reserve(ws, 4 * n))
         return CS_E_NOMEM;
     size_t m = 0;
     uint8_t b[4];
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        k = cs_tok_utf8_encode(cp[i], b);
+        k = cs__tok_utf8_encode(cp[i], b);
         for (size_t q = 0; q < k; q++)
             ws->sym[m++] = t->byte_id[b[q]];
     }
     ws->sym[m - 1] = t->byte_end_id[b[k - 1]];
-    long r = cs_tok_bpe(t, ws, m, 0);
+    long r = cs__tok_bpe(t, ws, m, 0);
     if (r < 0)
         return CS_E_NOMEM;
     for (long i = 0; i < r && *count < limit; i++)
@@ -46,7 +46,7 @@ static int emit_pieces(const cs_tokenizer *t, const uint32_t *b, size_t n, size_
     size_t pos = 0, start, plen;
     int kind, rc = 0;
     *complete = true;
-    while (*count < limit && cs_tok_next_piece(b, n, &pos, &start, &plen, &kind)) {
+    while (*count < limit && cs__tok_next_piece(b, n, &pos, &start, &plen, &kind)) {
         if (start + plen > stop) {
             *complete = false;
             break;
@@ -68,7 +68,7 @@ static int encode_all(const cs_tokenizer *t, const char *text, size_t len, cs_to
     /* a: decoded text, normalised in place; b: its lower-case form. */
     uint32_t small_a[SMALL_TEXT], small_b[SMALL_TEXT * 3];
     uint32_t *a = small_a, *b = small_b, *heap = NULL;
-    size_t lmax = cs_tok_lower_max < 3 ? cs_tok_lower_max : 3;
+    size_t lmax = cs__tok_lower_max < 3 ? cs__tok_lower_max : 3;
     if (len > SMALL_TEXT) {
         heap = malloc(len * (1 + lmax) * sizeof *heap);
         if (!heap)
@@ -76,13 +76,13 @@ static int encode_all(const cs_tokenizer *t, const char *text, size_t len, cs_to
         a = heap;
         b = heap + len;
     }
-    size_t n = cs_tok_utf8_decode((const uint8_t *)text, len, a);
+    size_t n = cs__tok_utf8_decode((const uint8_t *)text, len, a);
     if (memchr(text, '&', len)) {
-        n = cs_tok_html_unescape(a, n);
-        n = cs_tok_html_unescape(a, n);
+        n = cs__tok_html_unescape(a, n);
+        n = cs__tok_html_unescape(a, n);
     }
-    n = cs_tok_clean_whitespace(a, n);
-    n = cs_tok_lower(a, n, b);
+    n = cs__tok_clean_whitespace(a, n);
+    n = cs__tok_lower(a, n, b);
     bool complete;
     int rc = emit_pieces(t, b, n, SIZE_MAX, ws, ids, count, limit, &complete);
     free(heap);
@@ -108,8 +108,8 @@ static int encode_prefix(const cs_tokenizer *t, const char *text, cs_tok_bpe_ws 
             return 0;
         a[i] = c;
     }
-    size_t n = cs_tok_clean_whitespace(a, PREFIX_BYTES);
-    n = cs_tok_lower(a, n, b); /* ASCII: never longer */
+    size_t n = cs__tok_clean_whitespace(a, PREFIX_BYTES);
+    n = cs__tok_lower(a, n, b); /* ASCII: never longer */
     if (n <= SAFE_MARGIN)
         return 0;
     int saved = *count;
@@ -147,13 +147,13 @@ int cs_tokenizer_encode_len(const cs_tokenizer *tok, const char *text, size_t le
     int count = 1, limit = context_length - 1; /* the last slot is EOT */
     int rc = 0;
     cs_tok_bpe_ws ws;
-    cs_tok_bpe_ws_init(&ws);
+    cs__tok_bpe_ws_init(&ws);
     ids[0] = tok->sot;
     if (len > 2 * PREFIX_BYTES)
         rc = encode_prefix(tok, text, &ws, ids, &count, limit);
     if (rc == 0 && count < limit)
         rc = encode_all(tok, text, len, &ws, ids, &count, limit);
-    cs_tok_bpe_ws_free(&ws);
+    cs__tok_bpe_ws_free(&ws);
     if (rc != 0)
         return cs_error_set(err, rc, "cs_tokenizer_encode: out of memory (text of %zu bytes)",
                             len);

@@ -9,10 +9,10 @@
 /* Name lookup in the sorted entity table (sorted by bytes); name is ASCII. */
 static const cs_tok_entity *find_entity(const char *name, size_t len)
 {
-    size_t lo = 0, hi = cs_tok_html5_count;
+    size_t lo = 0, hi = cs__tok_html5_count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const char *key = cs_tok_html5[mid].name;
+        const char *key = cs__tok_html5[mid].name;
         size_t kl = strlen(key);
         /* memcmp, not strncmp: the name may contain NUL (Python accepts it there). */
         int c = memcmp(name, key, len < kl ? len : kl);
@@ -23,7 +23,7 @@ static const cs_tok_entity *find_entity(const char *name, size_t len)
         else if (c > 0)
             lo = mid + 1;
         else
-            return &cs_tok_html5[mid];
+            return &cs__tok_html5[mid];
     }
     return NULL;
 }
@@ -42,16 +42,16 @@ static uint32_t hex_val(uint32_t c)
  * number of code points written (0 or 1). */
 static size_t numeric_ref(uint64_t num, uint32_t *out)
 {
-    for (size_t i = 0; i < cs_tok_invalid_charrefs_count; i++)
-        if (cs_tok_invalid_charrefs[i].from == num) {
-            out[0] = cs_tok_invalid_charrefs[i].to;
+    for (size_t i = 0; i < cs__tok_invalid_charrefs_count; i++)
+        if (cs__tok_invalid_charrefs[i].from == num) {
+            out[0] = cs__tok_invalid_charrefs[i].to;
             return 1;
         }
     if ((num >= 0xD800 && num <= 0xDFFF) || num > 0x10FFFF) {
         out[0] = 0xFFFD;
         return 1;
     }
-    if (cs_tok_in_ranges(cs_tok_invalid_codepoints, cs_tok_invalid_codepoints_count,
+    if (cs__tok_in_ranges(cs__tok_invalid_codepoints, cs__tok_invalid_codepoints_count,
                          (uint32_t)num))
         return 0;
     out[0] = (uint32_t)num;
@@ -123,7 +123,7 @@ static size_t replace_at(uint32_t *s, size_t n, size_t i, size_t *w)
     return 1 + len;
 }
 
-size_t cs_tok_html_unescape(uint32_t *s, size_t n)
+size_t cs__tok_html_unescape(uint32_t *s, size_t n)
 {
     size_t w = 0, i = 0;
     while (i < n) {

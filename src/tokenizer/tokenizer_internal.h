@@ -44,82 +44,82 @@ typedef enum {
 } cs_tok_class;
 typedef struct { uint32_t cp; cs_tok_class cls; } cs_tok_class_override;
 
-extern const cs_tok_entity cs_tok_html5[];          /* sorted by name (bytes) */
-extern const size_t cs_tok_html5_count;
-extern const cs_tok_cpmap cs_tok_invalid_charrefs[]; /* html._invalid_charrefs */
-extern const size_t cs_tok_invalid_charrefs_count;
-extern const cs_tok_range cs_tok_invalid_codepoints[]; /* html._invalid_codepoints */
-extern const size_t cs_tok_invalid_codepoints_count;
-extern const cs_tok_range cs_tok_py_space[];        /* str.isspace() */
-extern const size_t cs_tok_py_space_count;
-extern const cs_tok_range cs_tok_white_space[];     /* regex \s (White_Space) */
-extern const size_t cs_tok_white_space_count;
-extern const cs_tok_lower_exc cs_tok_lower_exceptions[]; /* str.lower() != utf8proc */
-extern const size_t cs_tok_lower_exceptions_count;
-extern const size_t cs_tok_lower_max;
-extern const cs_tok_range cs_tok_case_ignorable[];  /* Python's Case_Ignorable */
-extern const size_t cs_tok_case_ignorable_count;
-extern const cs_tok_range cs_tok_cased[];           /* Cased and not Case_Ignorable */
-extern const size_t cs_tok_cased_count;
-extern const cs_tok_class_override cs_tok_class_overrides[];
-extern const size_t cs_tok_class_overrides_count;
-extern const cs_tok_cpmap cs_tok_ascii_fold[];      /* non-ASCII == ASCII letter, IGNORECASE */
-extern const size_t cs_tok_ascii_fold_count;
+extern const cs_tok_entity cs__tok_html5[];          /* sorted by name (bytes) */
+extern const size_t cs__tok_html5_count;
+extern const cs_tok_cpmap cs__tok_invalid_charrefs[]; /* html._invalid_charrefs */
+extern const size_t cs__tok_invalid_charrefs_count;
+extern const cs_tok_range cs__tok_invalid_codepoints[]; /* html._invalid_codepoints */
+extern const size_t cs__tok_invalid_codepoints_count;
+extern const cs_tok_range cs__tok_py_space[];        /* str.isspace() */
+extern const size_t cs__tok_py_space_count;
+extern const cs_tok_range cs__tok_white_space[];     /* regex \s (White_Space) */
+extern const size_t cs__tok_white_space_count;
+extern const cs_tok_lower_exc cs__tok_lower_exceptions[]; /* str.lower() != utf8proc */
+extern const size_t cs__tok_lower_exceptions_count;
+extern const size_t cs__tok_lower_max;
+extern const cs_tok_range cs__tok_case_ignorable[];  /* Python's Case_Ignorable */
+extern const size_t cs__tok_case_ignorable_count;
+extern const cs_tok_range cs__tok_cased[];           /* Cased and not Case_Ignorable */
+extern const size_t cs__tok_cased_count;
+extern const cs_tok_class_override cs__tok_class_overrides[];
+extern const size_t cs__tok_class_overrides_count;
+extern const cs_tok_cpmap cs__tok_ascii_fold[];      /* non-ASCII == ASCII letter, IGNORECASE */
+extern const size_t cs__tok_ascii_fold_count;
 
 /* ---- Unicode helpers (tokenizer_unicode.c) --------------------------------------- */
-bool cs_tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp);
-bool cs_tok_is_py_space_slow(uint32_t cp);
-bool cs_tok_is_white_space_slow(uint32_t cp);
-cs_tok_class cs_tok_classify_slow(uint32_t cp);
+bool cs__tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp);
+bool cs__tok_is_py_space_slow(uint32_t cp);
+bool cs__tok_is_white_space_slow(uint32_t cp);
+cs_tok_class cs__tok_classify_slow(uint32_t cp);
 /* Python str.isspace / str.strip (includes U+001C..U+001F). */
-static inline bool cs_tok_is_py_space(uint32_t cp)
+static inline bool cs__tok_is_py_space(uint32_t cp)
 {
     if (cp < 0x80)
         return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20);
-    return cs_tok_is_py_space_slow(cp);
+    return cs__tok_is_py_space_slow(cp);
 }
 /* The regex module's \s (Unicode White_Space). */
-static inline bool cs_tok_is_white_space(uint32_t cp)
+static inline bool cs__tok_is_white_space(uint32_t cp)
 {
     if (cp < 0x80)
         return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20;
-    return cs_tok_is_white_space_slow(cp);
+    return cs__tok_is_white_space_slow(cp);
 }
-static inline cs_tok_class cs_tok_classify(uint32_t cp)
+static inline cs_tok_class cs__tok_classify(uint32_t cp)
 {
     if (cp < 0x80) {
         if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z')
             return CS_TOK_LETTER;
         if (cp >= '0' && cp <= '9')
             return CS_TOK_NUMBER;
-        return cs_tok_is_white_space(cp) ? CS_TOK_SPACE : CS_TOK_OTHER;
+        return cs__tok_is_white_space(cp) ? CS_TOK_SPACE : CS_TOK_OTHER;
     }
-    return cs_tok_classify_slow(cp);
+    return cs__tok_classify_slow(cp);
 }
 /* ASCII letter that cp equals under the split regex's IGNORECASE, else cp. */
-uint32_t cs_tok_ascii_fold_cp(uint32_t cp);
+uint32_t cs__tok_ascii_fold_cp(uint32_t cp);
 /* Writes str.lower() of one code point (not capital sigma) to out[3]; returns count. */
-size_t cs_tok_lower_cp(uint32_t cp, uint32_t out[3]);
+size_t cs__tok_lower_cp(uint32_t cp, uint32_t out[3]);
 enum { CS_TOK_SIGMA_OTHER = 0, CS_TOK_SIGMA_CASED = 1, CS_TOK_SIGMA_IGNORABLE = 2 };
-int cs_tok_sigma_class(uint32_t cp);
+int cs__tok_sigma_class(uint32_t cp);
 
 /* ---- normalisation (tokenizer_normalize.c, tokenizer_html.c) --------------------- */
 /* Decodes n bytes into out (capacity n); returns the code point count. */
-size_t cs_tok_utf8_decode(const uint8_t *s, size_t n, uint32_t *out);
+size_t cs__tok_utf8_decode(const uint8_t *s, size_t n, uint32_t *out);
 /* Encodes cp to UTF-8 (cp < 0x110000); returns 1..4. */
-size_t cs_tok_utf8_encode(uint32_t cp, uint8_t out[4]);
+size_t cs__tok_utf8_encode(uint32_t cp, uint8_t out[4]);
 /* Python html.unescape, in place (the result is never longer); returns the new length. */
-size_t cs_tok_html_unescape(uint32_t *s, size_t n);
+size_t cs__tok_html_unescape(uint32_t *s, size_t n);
 /* strip, collapse White_Space runs to ' ', strip; in place; returns the new length. */
-size_t cs_tok_clean_whitespace(uint32_t *s, size_t n);
-/* Python str.lower of in[0..n) into out (capacity n * cs_tok_lower_max). */
-size_t cs_tok_lower(const uint32_t *in, size_t n, uint32_t *out);
+size_t cs__tok_clean_whitespace(uint32_t *s, size_t n);
+/* Python str.lower of in[0..n) into out (capacity n * cs__tok_lower_max). */
+size_t cs__tok_lower(const uint32_t *in, size_t n, uint32_t *out);
 
 /* ---- splitting (tokenizer_pretok.c) ---------------------------------------------- */
 enum { CS_TOK_PIECE_TEXT = 0, CS_TOK_PIECE_SOT = 1, CS_TOK_PIECE_EOT = 2 };
 /* Finds the next piece at or after *pos: sets *start, *len, *kind (SOT/EOT when the
  * piece is exactly the special token) and advances *pos. Returns false at the end. */
-bool cs_tok_next_piece(const uint32_t *s, size_t n, size_t *pos, size_t *start,
+bool cs__tok_next_piece(const uint32_t *s, size_t n, size_t *pos, size_t *start,
                        size_t *len, int *kind);
 
 /* ---- loaded tokenizer (tokenizer_load.c) ----------------------------------------- */
@@ -142,11 +142,11 @@ struct cs_tokenizer {
     size_t merge_mask;        /* capacity - 1 (power of two) */
 };
 
-static inline uint64_t cs_tok_pair_key(int32_t a, int32_t b)
+static inline uint64_t cs__tok_pair_key(int32_t a, int32_t b)
 {
     return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
 }
-static inline size_t cs_tok_pair_hash(uint64_t key)
+static inline size_t cs__tok_pair_hash(uint64_t key)
 {
     key ^= key >> 29;
     key *= 0xBF58476D1CE4E5B9ull;
@@ -154,11 +154,11 @@ static inline size_t cs_tok_pair_hash(uint64_t key)
     return (size_t)key;
 }
 /* The merge of (a, b): rank (CS_TOK_NO_RANK if none) and merged id. */
-static inline int32_t cs_tok_merge_lookup(const cs_tokenizer *t, int32_t a, int32_t b,
+static inline int32_t cs__tok_merge_lookup(const cs_tokenizer *t, int32_t a, int32_t b,
                                           int32_t *merged)
 {
-    uint64_t key = cs_tok_pair_key(a, b);
-    size_t i = cs_tok_pair_hash(key) & t->merge_mask;
+    uint64_t key = cs__tok_pair_key(a, b);
+    size_t i = cs__tok_pair_hash(key) & t->merge_mask;
     for (;;) {
         const cs_tok_merge_slot *s = &t->merges[i];
         if (s->key == key) {
@@ -173,7 +173,7 @@ static inline int32_t cs_tok_merge_lookup(const cs_tokenizer *t, int32_t a, int3
 
 /* Parses vocab.json (tokenizer_vocab.c): calls add(token bytes, id) for every entry. */
 typedef int (*cs_tok_vocab_add_fn)(void *ctx, const uint8_t *tok, size_t len, int64_t id);
-int cs_tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
+int cs__tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
                        cs_tok_vocab_add_fn add, void *ctx, cs_error *err);
 
 /* ---- token string -> id map, load time only (tokenizer_vmap.c) -------------------- */
@@ -194,14 +194,14 @@ typedef struct {
     cs_error *err;
 } cs_tok_vmap;
 
-cs_tok_vslot *cs_tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t len, uint64_t h);
+cs_tok_vslot *cs__tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t len, uint64_t h);
 /* Sizes the table for about `expect` keys (then grows itself as keys are added). */
-int cs_tok_vmap_grow(cs_tok_vmap *m, size_t expect);
-int32_t cs_tok_vmap_get(const cs_tok_vmap *m, const uint8_t *key, size_t len); /* -1: none */
+int cs__tok_vmap_grow(cs_tok_vmap *m, size_t expect);
+int32_t cs__tok_vmap_get(const cs_tok_vmap *m, const uint8_t *key, size_t len); /* -1: none */
 /* A cs_tok_vocab_add_fn: ctx is the map; the arena must hold all key bytes. */
-int cs_tok_vmap_add(void *ctx, const uint8_t *key, size_t len, int64_t id);
+int cs__tok_vmap_add(void *ctx, const uint8_t *key, size_t len, int64_t id);
 /* Reads merges.txt (tokenizer_merges.c) into t->merges / t->n_merges. */
-int cs_tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt, size_t len,
+int cs__tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt, size_t len,
                        const char *path, size_t limit, cs_error *err);
 
 /* ---- BPE (tokenizer_bpe.c) -------------------------------------------------------- */
@@ -218,14 +218,14 @@ typedef struct {
     int32_t inline_buf[4 * CS_TOK_WS_INLINE];
 } cs_tok_bpe_ws;
 
-void cs_tok_bpe_ws_init(cs_tok_bpe_ws *ws); /* cheap: does not clear the inline buffer */
-void cs_tok_bpe_ws_free(cs_tok_bpe_ws *ws);
+void cs__tok_bpe_ws_init(cs_tok_bpe_ws *ws); /* cheap: does not clear the inline buffer */
+void cs__tok_bpe_ws_free(cs_tok_bpe_ws *ws);
 /* Runs BPE over sym[0..n) (byte-alphabet ids, last one with "</w>") in ws->sym;
  * returns the resulting count (ids in ws->sym[0..count)) or -1 when out of memory.
  * path: 0 = automatic, 1 = force the scan, 2 = force the heap (tests). */
-long cs_tok_bpe(const cs_tokenizer *t, cs_tok_bpe_ws *ws, size_t n, int path);
+long cs__tok_bpe(const cs_tokenizer *t, cs_tok_bpe_ws *ws, size_t n, int path);
 /* Makes ws->sym hold at least n symbols (contents are not kept); false when out of
  * memory. */
-bool cs_tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n);
+bool cs__tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n);
 
 #endif

@@ -28,17 +28,17 @@ static int load_alphabet(cs_tokenizer *t, const cs_tok_vmap *m, cs_error *err)
 {
     for (unsigned b = 0; b < 256; b++) {
         uint8_t key[8];
-        size_t k = cs_tok_utf8_encode(byte_to_cp(b), key);
-        t->byte_id[b] = cs_tok_vmap_get(m, key, k);
+        size_t k = cs__tok_utf8_encode(byte_to_cp(b), key);
+        t->byte_id[b] = cs__tok_vmap_get(m, key, k);
         memcpy(key + k, "</w>", 4);
-        t->byte_end_id[b] = cs_tok_vmap_get(m, key, k + 4);
+        t->byte_end_id[b] = cs__tok_vmap_get(m, key, k + 4);
         if (t->byte_id[b] < 0 || t->byte_end_id[b] < 0)
             return cs_error_set(err, CS_E_FORMAT,
                                 "%s: byte-level symbol for byte 0x%02X%s is missing", m->path,
                                 b, t->byte_id[b] < 0 ? "" : " + </w>");
     }
-    t->sot = cs_tok_vmap_get(m, (const uint8_t *)"<|startoftext|>", 15);
-    t->eot = cs_tok_vmap_get(m, (const uint8_t *)"<|endoftext|>", 13);
+    t->sot = cs__tok_vmap_get(m, (const uint8_t *)"<|startoftext|>", 15);
+    t->eot = cs__tok_vmap_get(m, (const uint8_t *)"<|endoftext|>", 13);
     if (t->sot < 0 || t->eot < 0)
         return cs_error_set(err, CS_E_FORMAT, "%s: no \"%s\" token", m->path,
                             t->sot < 0 ? "<|startoftext|>" : "<|endoftext|>");
@@ -63,8 +63,8 @@ int cs_tokenizer_load(const char *vocab_json_path, const char *merges_path,
     int rc;
     if (!t)
         return cs_error_set(err, CS_E_NOMEM, "cs_tokenizer_load: out of memory");
-    if ((rc = cs_read_file(vocab_json_path, MAX_FILE_BYTES, &json, &json_len, err)) != 0 ||
-        (rc = cs_read_file(merges_path, MAX_FILE_BYTES, &txt, &txt_len, err)) != 0)
+    if ((rc = cs__read_file(vocab_json_path, MAX_FILE_BYTES, &json, &json_len, err)) != 0 ||
+        (rc = cs__read_file(merges_path, MAX_FILE_BYTES, &txt, &txt_len, err)) != 0)
         goto fail;
     m.arena = malloc(json_len + 1);
     if (!m.arena) {
@@ -76,8 +76,8 @@ int cs_tokenizer_load(const char *vocab_json_path, const char *merges_path,
     for (const uint8_t *q = json; (q = memchr(q, ':', (size_t)(json + json_len - q))) != NULL;
          q++)
         colons++;
-    if ((rc = cs_tok_vmap_grow(&m, colons)) != 0 ||
-        (rc = cs_tok_parse_vocab(json, json_len, vocab_json_path, cs_tok_vmap_add, &m, err)) != 0 ||
+    if ((rc = cs__tok_vmap_grow(&m, colons)) != 0 ||
+        (rc = cs__tok_parse_vocab(json, json_len, vocab_json_path, cs__tok_vmap_add, &m, err)) != 0 ||
         (rc = load_alphabet(t, &m, err)) != 0)
         goto fail;
     t->n_entries = m.count;
@@ -90,7 +90,7 @@ int cs_tokenizer_load(const char *vocab_json_path, const char *merges_path,
                           vocab_json_path, m.count);
         goto fail;
     }
-    if ((rc = cs_tok_load_merges(t, &m, txt, txt_len, merges_path, m.count - 514, err)) != 0)
+    if ((rc = cs__tok_load_merges(t, &m, txt, txt_len, merges_path, m.count - 514, err)) != 0)
         goto fail;
     free(m.slots);
     free(m.arena);

@@ -8,8 +8,8 @@
 
 static void merge_put(cs_tokenizer *t, int32_t a, int32_t b, int32_t rank, int32_t id)
 {
-    uint64_t key = cs_tok_pair_key(a, b);
-    size_t i = cs_tok_pair_hash(key) & t->merge_mask;
+    uint64_t key = cs__tok_pair_key(a, b);
+    size_t i = cs__tok_pair_hash(key) & t->merge_mask;
     while (t->merges[i].key != CS_TOK_EMPTY_KEY && t->merges[i].key != key)
         i = (i + 1) & t->merge_mask;
     /* A repeated pair takes its later rank, like dict(zip(merges, range(n))). */
@@ -97,7 +97,7 @@ static long parse_merges(const uint8_t *txt, size_t len, const char *path, size_
     return (long)count;
 }
 
-int cs_tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt, size_t len,
+int cs__tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt, size_t len,
                        const char *path, size_t limit, cs_error *err)
 {
     size_t cap = 1024;
@@ -131,12 +131,12 @@ int cs_tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt
             prefetch_slot(m, f->hab);
         }
         const merge_rec *r = &recs[i];
-        int32_t a = cs_tok_vmap_find(m, r->a, r->la, r->ha)->id;
-        int32_t b = cs_tok_vmap_find(m, r->b, r->lb, r->hb)->id, ab = -1;
+        int32_t a = cs__tok_vmap_find(m, r->a, r->la, r->ha)->id;
+        int32_t b = cs__tok_vmap_find(m, r->b, r->lb, r->hb)->id, ab = -1;
         if (r->la + r->lb <= sizeof cat) {
             memcpy(cat, r->a, r->la);
             memcpy(cat + r->la, r->b, r->lb);
-            ab = cs_tok_vmap_find(m, cat, r->la + r->lb, r->hab)->id;
+            ab = cs__tok_vmap_find(m, cat, r->la + r->lb, r->hab)->id;
         }
         if (a < 0 || b < 0 || ab < 0) {
             int rc = cs_error_set(err, CS_E_FORMAT,
@@ -149,8 +149,8 @@ int cs_tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt
             return rc;
         }
         /* The merge table is written one line late, after prefetching its slot. */
-        uint64_t key = cs_tok_pair_key(a, b);
-        __builtin_prefetch(&t->merges[cs_tok_pair_hash(key) & t->merge_mask]);
+        uint64_t key = cs__tok_pair_key(a, b);
+        __builtin_prefetch(&t->merges[cs__tok_pair_hash(key) & t->merge_mask]);
         if (i > 0)
             merge_put(t, pa, pb, (int32_t)t->n_merges++, pab);
         pa = a;

@@ -6,7 +6,7 @@
  * byte followed by as many valid continuation bytes as it allows) becomes one U+FFFD.
  * Python would have a str already; for C callers this is the natural, documented
  * choice (invalid input never reaches the byte-level BPE as raw bytes). */
-size_t cs_tok_utf8_decode(const uint8_t *s, size_t n, uint32_t *out)
+size_t cs__tok_utf8_decode(const uint8_t *s, size_t n, uint32_t *out)
 {
     size_t i = 0, o = 0;
     while (i < n) {
@@ -61,7 +61,7 @@ size_t cs_tok_utf8_decode(const uint8_t *s, size_t n, uint32_t *out)
     return o;
 }
 
-size_t cs_tok_utf8_encode(uint32_t cp, uint8_t out[4])
+size_t cs__tok_utf8_encode(uint32_t cp, uint8_t out[4])
 {
     if (cp < 0x80) {
         out[0] = (uint8_t)cp;
@@ -89,9 +89,9 @@ size_t cs_tok_utf8_encode(uint32_t cp, uint8_t out[4])
 static size_t py_strip(uint32_t *s, size_t n)
 {
     size_t a = 0;
-    while (n > 0 && cs_tok_is_py_space(s[n - 1]))
+    while (n > 0 && cs__tok_is_py_space(s[n - 1]))
         n--;
-    while (a < n && cs_tok_is_py_space(s[a]))
+    while (a < n && cs__tok_is_py_space(s[a]))
         a++;
     if (a > 0)
         for (size_t i = a; i < n; i++)
@@ -101,13 +101,13 @@ static size_t py_strip(uint32_t *s, size_t n)
 
 /* basic_clean's strip, then whitespace_clean: re.sub(r'\s+', ' ', text).strip() with
  * the `regex` module's \s (White_Space, which excludes U+001C..U+001F). */
-size_t cs_tok_clean_whitespace(uint32_t *s, size_t n)
+size_t cs__tok_clean_whitespace(uint32_t *s, size_t n)
 {
     n = py_strip(s, n);
     size_t w = 0;
     for (size_t i = 0; i < n;) {
-        if (cs_tok_is_white_space(s[i])) {
-            while (i < n && cs_tok_is_white_space(s[i]))
+        if (cs__tok_is_white_space(s[i])) {
+            while (i < n && cs__tok_is_white_space(s[i]))
                 i++;
             s[w++] = ' ';
         } else {
@@ -124,14 +124,14 @@ static uint32_t lower_sigma(const uint32_t *s, size_t n, size_t i)
     size_t j = i;
     int cls = CS_TOK_SIGMA_OTHER;
     while (j > 0) {
-        cls = cs_tok_sigma_class(s[--j]);
+        cls = cs__tok_sigma_class(s[--j]);
         if (cls != CS_TOK_SIGMA_IGNORABLE)
             break;
     }
     bool final = cls == CS_TOK_SIGMA_CASED;
     if (final) {
         for (j = i + 1; j < n; j++) {
-            cls = cs_tok_sigma_class(s[j]);
+            cls = cs__tok_sigma_class(s[j]);
             if (cls != CS_TOK_SIGMA_IGNORABLE)
                 break;
         }
@@ -140,7 +140,7 @@ static uint32_t lower_sigma(const uint32_t *s, size_t n, size_t i)
     return final ? 0x03C2 : 0x03C3;
 }
 
-size_t cs_tok_lower(const uint32_t *in, size_t n, uint32_t *out)
+size_t cs__tok_lower(const uint32_t *in, size_t n, uint32_t *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -150,7 +150,7 @@ size_t cs_tok_lower(const uint32_t *in, size_t n, uint32_t *out)
         } else if (c == 0x03A3) {
             out[o++] = lower_sigma(in, n, i);
         } else {
-            o += cs_tok_lower_cp(c, out + o);
+            o += cs__tok_lower_cp(c, out + o);
         }
     }
     return o;

@@ -16,7 +16,7 @@ static bool match_literal(const uint32_t *s, size_t n, size_t i, const char *lit
         uint32_t c = s[i + k];
         if (c == (uint8_t)lit[k])
             continue;
-        uint32_t f = cs_tok_ascii_fold_cp(c);
+        uint32_t f = cs__tok_ascii_fold_cp(c);
         if (f >= 'A' && f <= 'Z')
             f += 32;
         if (f != (uint8_t)lit[k])
@@ -26,7 +26,7 @@ static bool match_literal(const uint32_t *s, size_t n, size_t i, const char *lit
     return true;
 }
 
-bool cs_tok_next_piece(const uint32_t *s, size_t n, size_t *pos, size_t *start,
+bool cs__tok_next_piece(const uint32_t *s, size_t n, size_t *pos, size_t *start,
                        size_t *len, int *kind)
 {
     static const char *const specials[2] = {"<|startoftext|>", "<|endoftext|>"};
@@ -61,12 +61,12 @@ bool cs_tok_next_piece(const uint32_t *s, size_t n, size_t *pos, size_t *start,
                 }
             }
         }
-        cs_tok_class cls = cs_tok_classify(c);
+        cs_tok_class cls = cs__tok_classify(c);
         if (cls == CS_TOK_SPACE || cls == CS_TOK_UNMATCHED)
             continue;
         size_t e = i + 1;
         if (cls != CS_TOK_NUMBER)
-            while (e < n && cs_tok_classify(s[e]) == cls)
+            while (e < n && cs__tok_classify(s[e]) == cls)
                 e++;
         *len = e - i;
         *pos = e;

@@ -4,7 +4,7 @@
  * str.lower and the tokenizer regex exactly (see tokenizer_internal.h). */
 #include "tokenizer/tokenizer_internal.h"
 
-const cs_tok_entity cs_tok_html5[] = {
+const cs_tok_entity cs__tok_html5[] = {
     {"AElig", {0x00C6, 0x0000}},
     {"AElig;", {0x00C6, 0x0000}},
     {"AMP", {0x0026, 0x0000}},
@@ -2237,9 +2237,9 @@ const cs_tok_entity cs_tok_html5[] = {
     {"zwj;", {0x200D, 0x0000}},
     {"zwnj;", {0x200C, 0x0000}},
 };
-const size_t cs_tok_html5_count = 2231;
+const size_t cs__tok_html5_count = 2231;
 
-const cs_tok_cpmap cs_tok_invalid_charrefs[] = {
+const cs_tok_cpmap cs__tok_invalid_charrefs[] = {
     {0x0000, 0xFFFD},
     {0x000D, 0x000D},
     {0x0080, 0x20AC},
@@ -2275,9 +2275,9 @@ const cs_tok_cpmap cs_tok_invalid_charrefs[] = {
     {0x009E, 0x017E},
     {0x009F, 0x0178},
 };
-const size_t cs_tok_invalid_charrefs_count = 34;
+const size_t cs__tok_invalid_charrefs_count = 34;
 
-const cs_tok_range cs_tok_invalid_codepoints[] = {
+const cs_tok_range cs__tok_invalid_codepoints[] = {
     {0x0001, 0x0008},
     {0x000B, 0x000B},
     {0x000E, 0x001F},
@@ -2301,9 +2301,9 @@ const cs_tok_range cs_tok_invalid_codepoints[] = {
     {0xFFFFE, 0xFFFFF},
     {0x10FFFE, 0x10FFFF},
 };
-const size_t cs_tok_invalid_codepoints_count = 22;
+const size_t cs__tok_invalid_codepoints_count = 22;
 
-const cs_tok_range cs_tok_py_space[] = {
+const cs_tok_range cs__tok_py_space[] = {
     {0x0009, 0x000D},
     {0x001C, 0x0020},
     {0x0085, 0x0085},
@@ -2315,9 +2315,9 @@ const cs_tok_range cs_tok_py_space[] = {
     {0x205F, 0x205F},
     {0x3000, 0x3000},
 };
-const size_t cs_tok_py_space_count = 10;
+const size_t cs__tok_py_space_count = 10;
 
-const cs_tok_range cs_tok_white_space[] = {
+const cs_tok_range cs__tok_white_space[] = {
     {0x0009, 0x000D},
     {0x0020, 0x0020},
     {0x0085, 0x0085},
@@ -2329,15 +2329,15 @@ const cs_tok_range cs_tok_white_space[] = {
     {0x205F, 0x205F},
     {0x3000, 0x3000},
 };
-const size_t cs_tok_white_space_count = 10;
+const size_t cs__tok_white_space_count = 10;
 
-const cs_tok_lower_exc cs_tok_lower_exceptions[] = {
+const cs_tok_lower_exc cs__tok_lower_exceptions[] = {
     {0x0130, 2, {0x0069, 0x0307, 0x0000}},
 };
-const size_t cs_tok_lower_exceptions_count = 1;
-const size_t cs_tok_lower_max = 2; /* longest str.lower() of one code point */
+const size_t cs__tok_lower_exceptions_count = 1;
+const size_t cs__tok_lower_max = 2; /* longest str.lower() of one code point */
 
-const cs_tok_range cs_tok_case_ignorable[] = {
+const cs_tok_range cs__tok_case_ignorable[] = {
     {0x0027, 0x0027},
     {0x002E, 0x002E},
     {0x003A, 0x003A},
@@ -2766,9 +2766,9 @@ const cs_tok_range cs_tok_case_ignorable[] = {
     {0xE0020, 0xE007F},
     {0xE0100, 0xE01EF},
 };
-const size_t cs_tok_case_ignorable_count = 427;
+const size_t cs__tok_case_ignorable_count = 427;
 
-const cs_tok_range cs_tok_cased[] = {
+const cs_tok_range cs__tok_cased[] = {
     {0x0041, 0x005A},
     {0x0061, 0x007A},
     {0x00AA, 0x00AA},
@@ -2919,16 +2919,16 @@ const cs_tok_range cs_tok_cased[] = {
     {0x1F150, 0x1F169},
     {0x1F170, 0x1F189},
 };
-const size_t cs_tok_cased_count = 149;
+const size_t cs__tok_cased_count = 149;
 
-const cs_tok_class_override cs_tok_class_overrides[] = {
+const cs_tok_class_override cs__tok_class_overrides[] = {
     {0x0345, CS_TOK_UNMATCHED},
 };
-const size_t cs_tok_class_overrides_count = 1;
+const size_t cs__tok_class_overrides_count = 1;
 
-const cs_tok_cpmap cs_tok_ascii_fold[] = {
+const cs_tok_cpmap cs__tok_ascii_fold[] = {
     {0x0130, 0x0069},
     {0x017F, 0x0073},
     {0x212A, 0x006B},
 };
-const size_t cs_tok_ascii_fold_count = 3;
+const size_t cs__tok_ascii_fold_count = 3;

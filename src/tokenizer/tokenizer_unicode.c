@@ -4,7 +4,7 @@
 
 #include "tokenizer/tokenizer_internal.h"
 
-bool cs_tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp)
+bool cs__tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -34,24 +34,24 @@ static const cs_tok_cpmap *find_cpmap(const cs_tok_cpmap *m, size_t n, uint32_t 
     return NULL;
 }
 
-bool cs_tok_is_py_space_slow(uint32_t cp)
+bool cs__tok_is_py_space_slow(uint32_t cp)
 {
-    return cs_tok_in_ranges(cs_tok_py_space, cs_tok_py_space_count, cp);
+    return cs__tok_in_ranges(cs__tok_py_space, cs__tok_py_space_count, cp);
 }
 
-bool cs_tok_is_white_space_slow(uint32_t cp)
+bool cs__tok_is_white_space_slow(uint32_t cp)
 {
-    return cs_tok_in_ranges(cs_tok_white_space, cs_tok_white_space_count, cp);
+    return cs__tok_in_ranges(cs__tok_white_space, cs__tok_white_space_count, cp);
 }
 
 /* Non-ASCII code points (the ASCII cases are inline in tokenizer_internal.h). */
-cs_tok_class cs_tok_classify_slow(uint32_t cp)
+cs_tok_class cs__tok_classify_slow(uint32_t cp)
 {
-    if (cs_tok_is_white_space_slow(cp))
+    if (cs__tok_is_white_space_slow(cp))
         return CS_TOK_SPACE;
-    for (size_t i = 0; i < cs_tok_class_overrides_count; i++)
-        if (cs_tok_class_overrides[i].cp == cp)
-            return cs_tok_class_overrides[i].cls;
+    for (size_t i = 0; i < cs__tok_class_overrides_count; i++)
+        if (cs__tok_class_overrides[i].cp == cp)
+            return cs__tok_class_overrides[i].cls;
     switch (utf8proc_category((utf8proc_int32_t)cp)) {
     case UTF8PROC_CATEGORY_LU:
     case UTF8PROC_CATEGORY_LL:
@@ -68,22 +68,22 @@ cs_tok_class cs_tok_classify_slow(uint32_t cp)
     }
 }
 
-uint32_t cs_tok_ascii_fold_cp(uint32_t cp)
+uint32_t cs__tok_ascii_fold_cp(uint32_t cp)
 {
     if (cp < 0x80)
         return cp;
-    const cs_tok_cpmap *m = find_cpmap(cs_tok_ascii_fold, cs_tok_ascii_fold_count, cp);
+    const cs_tok_cpmap *m = find_cpmap(cs__tok_ascii_fold, cs__tok_ascii_fold_count, cp);
     return m ? m->to : cp;
 }
 
-size_t cs_tok_lower_cp(uint32_t cp, uint32_t out[3])
+size_t cs__tok_lower_cp(uint32_t cp, uint32_t out[3])
 {
     if (cp < 0x80) {
         out[0] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
         return 1;
     }
-    for (size_t i = 0; i < cs_tok_lower_exceptions_count; i++) {
-        const cs_tok_lower_exc *e = &cs_tok_lower_exceptions[i];
+    for (size_t i = 0; i < cs__tok_lower_exceptions_count; i++) {
+        const cs_tok_lower_exc *e = &cs__tok_lower_exceptions[i];
         if (e->cp == cp && e->n > 0) {
             for (uint32_t k = 0; k < e->n; k++)
                 out[k] = e->seq[k];
@@ -94,11 +94,11 @@ size_t cs_tok_lower_cp(uint32_t cp, uint32_t out[3])
     return 1;
 }
 
-int cs_tok_sigma_class(uint32_t cp)
+int cs__tok_sigma_class(uint32_t cp)
 {
-    if (cs_tok_in_ranges(cs_tok_case_ignorable, cs_tok_case_ignorable_count, cp))
+    if (cs__tok_in_ranges(cs__tok_case_ignorable, cs__tok_case_ignorable_count, cp))
         return CS_TOK_SIGMA_IGNORABLE;
-    if (cs_tok_in_ranges(cs_tok_cased, cs_tok_cased_count, cp))
+    if (cs__tok_in_ranges(cs__tok_cased, cs__tok_cased_count, cp))
         return CS_TOK_SIGMA_CASED;
     return CS_TOK_SIGMA_OTHER;
 }

@@ -6,7 +6,7 @@
 
 #include "tokenizer/tokenizer_internal.h"
 
-cs_tok_vslot *cs_tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t len, uint64_t h)
+cs_tok_vslot *cs__tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t len, uint64_t h)
 {
     size_t i = (size_t)(h >> 32) & m->mask;
     for (;;) {
@@ -19,7 +19,7 @@ cs_tok_vslot *cs_tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t 
 }
 
 /* Sizes the table for about `expect` keys (grown later if needed). */
-int cs_tok_vmap_grow(cs_tok_vmap *m, size_t expect)
+int cs__tok_vmap_grow(cs_tok_vmap *m, size_t expect)
 {
     size_t cap = m->slots ? 2 * (m->mask + 1) : 1024;
     while (cap < 2 * expect)
@@ -37,24 +37,24 @@ int cs_tok_vmap_grow(cs_tok_vmap *m, size_t expect)
     for (size_t i = 0; i < old_cap; i++)
         if (old[i].id >= 0) {
             const uint8_t *k = m->arena + old[i].off;
-            *cs_tok_vmap_find(m, k, old[i].len, XXH3_64bits(k, old[i].len)) = old[i];
+            *cs__tok_vmap_find(m, k, old[i].len, XXH3_64bits(k, old[i].len)) = old[i];
         }
     free(old);
     return 0;
 }
 
-int32_t cs_tok_vmap_get(const cs_tok_vmap *m, const uint8_t *key, size_t len)
+int32_t cs__tok_vmap_get(const cs_tok_vmap *m, const uint8_t *key, size_t len)
 {
-    return cs_tok_vmap_find(m, key, len, XXH3_64bits(key, len))->id;
+    return cs__tok_vmap_find(m, key, len, XXH3_64bits(key, len))->id;
 }
 
-int cs_tok_vmap_add(void *ctx, const uint8_t *key, size_t len, int64_t id)
+int cs__tok_vmap_add(void *ctx, const uint8_t *key, size_t len, int64_t id)
 {
     cs_tok_vmap *m = ctx;
-    if ((m->count + 1) * 2 > m->mask + 1 && cs_tok_vmap_grow(m, 0) != 0)
+    if ((m->count + 1) * 2 > m->mask + 1 && cs__tok_vmap_grow(m, 0) != 0)
         return m->err->code;
     uint64_t h = XXH3_64bits(key, len);
-    cs_tok_vslot *s = cs_tok_vmap_find(m, key, len, h);
+    cs_tok_vslot *s = cs__tok_vmap_find(m, key, len, h);
     if (s->id < 0) {
         /* The arena has the size of the JSON file, which bounds the keys' total. */
         memcpy(m->arena + m->arena_len, key, len);

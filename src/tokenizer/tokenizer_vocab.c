@@ -99,7 +99,7 @@ static int read_string(parser *ps, uint8_t *out, size_t *len)
                 buf[2] = (uint8_t)(0x80 | (cp & 0x3F));
                 k = 3;
             } else {
-                k = cs_tok_utf8_encode(cp, buf);
+                k = cs__tok_utf8_encode(cp, buf);
             }
             for (size_t q = 0; q < k; q++)
                 out[o++] = buf[q];
@@ -131,7 +131,7 @@ static int read_id(parser *ps, int64_t *id)
     return 0;
 }
 
-int cs_tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
+int cs__tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
                        cs_tok_vocab_add_fn add, void *ctx, cs_error *err)
 {
     parser ps = {json, json + len, json, path, err};

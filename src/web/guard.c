@@ -48,7 +48,7 @@ static bool parse_authority(const char *s, size_t len, char *name, size_t cap, l
     return true;
 }
 
-bool web_host_ok(const web_state *st, const char *h)
+bool cs__web_host_ok(const web_state *st, const char *h)
 {
     char name[256];
     long port;
@@ -79,7 +79,7 @@ static bool same_origin(const char *origin, const char *host)
     return op == hp && !strcasecmp(on, hn);
 }
 
-const char *web_cross_site(struct MHD_Connection *c)
+const char *cs__web_cross_site(struct MHD_Connection *c)
 {
     const char *site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");

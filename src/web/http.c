@@ -5,7 +5,7 @@
 
 #include "web/web_internal.h"
 
-void web_add_common_headers(struct MHD_Response *resp)
+void cs__web_add_common_headers(struct MHD_Response *resp)
 {
     /* The browser must never guess a type (a thumbnail is JPEG, JSON is JSON). */
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -15,13 +15,13 @@ void web_add_common_headers(struct MHD_Response *resp)
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
 }
 
-enum MHD_Result web_send(struct MHD_Connection *c, unsigned status, const char *type,
+enum MHD_Result cs__web_send(struct MHD_Connection *c, unsigned status, const char *type,
                          const void *body, size_t len, const char *cache_control)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
-    web_add_common_headers(resp);
+    cs__web_add_common_headers(resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                             cache_control ? cache_control : "no-store");
@@ -30,22 +30,22 @@ enum MHD_Result web_send(struct MHD_Connection *c, unsigned status, const char *
     return ret;
 }
 
-enum MHD_Result web_send_json(struct MHD_Connection *c, unsigned status, json_t *j)
+enum MHD_Result cs__web_send_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     if (!s) {
         static const char oom[] =
             "{\"error\":{\"category\":\"OutOfMemory\",\"message\":\"cannot build the response\"}}";
-        return web_send(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", oom,
+        return cs__web_send(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", oom,
                         sizeof oom - 1, NULL);
     }
-    enum MHD_Result ret = web_send(c, status, "application/json; charset=utf-8", s, strlen(s), NULL);
+    enum MHD_Result ret = cs__web_send(c, status, "application/json; charset=utf-8", s, strlen(s), NULL);
     free(s);
     return ret;
 }
 
-unsigned web_status_of(int code)
+unsigned cs__web_status_of(int code)
 {
     switch (code) {
     case CS_E_ARG:
@@ -69,7 +69,7 @@ unsigned web_status_of(int code)
     }
 }
 
-enum MHD_Result web_send_error_status(struct MHD_Connection *c, unsigned status,
+enum MHD_Result cs__web_send_error_status(struct MHD_Connection *c, unsigned status,
                                       const char *category, const char *message)
 {
     /* json_string refuses invalid UTF-8; messages quote user input, so fall back to a
@@ -81,17 +81,17 @@ enum MHD_Result web_send_error_status(struct MHD_Connection *c, unsigned status,
     json_object_set_new(e, "message", msg);
     json_t *j = json_object();
     json_object_set_new(j, "error", e);
-    return web_send_json(c, status, j);
+    return cs__web_send_json(c, status, j);
 }
 
-enum MHD_Result web_send_error(struct MHD_Connection *c, const cs_error *err)
+enum MHD_Result cs__web_send_error(struct MHD_Connection *c, const cs_error *err)
 {
     int code = err->code ? err->code : CS_E_INTERNAL;
-    return web_send_error_status(c, web_status_of(code), cs_error_category(code),
+    return cs__web_send_error_status(c, cs__web_status_of(code), cs_error_category(code),
                                  err->msg[0] ? err->msg : "unknown error");
 }
 
-const char *web_param(struct MHD_Connection *c, const web_request *r, const char *name)
+const char *cs__web_param(struct MHD_Connection *c, const web_request *r, const char *name)
 {
     for (size_t i = 0; r && i < r->n_fields; i++)
         if (!strcmp(r->fields[i].key, name)) return r->fields[i].value;
@@ -110,7 +110,7 @@ static bool grow(uint8_t **buf, size_t *cap, size_t need)
     return true;
 }
 
-void web_body_append(web_request *r, const char *data, size_t len)
+void cs__web_body_append(web_request *r, const char *data, size_t len)
 {
     if (r->too_large || r->bad_form) return;
     /* Keep reading (and dropping) the rest so the 413 can be sent on a clean stream. */
@@ -126,7 +126,7 @@ void web_body_append(web_request *r, const char *data, size_t len)
     r->len += len;
 }
 
-void web_field_append(web_request *r, const char *key, const char *data, size_t len)
+void cs__web_field_append(web_request *r, const char *key, const char *data, size_t len)
 {
     if (r->bad_form) return;
     web_field *f = NULL;
@@ -170,7 +170,7 @@ void web_field_append(web_request *r, const char *key, const char *data, size_t 
     f->value = v;
 }
 
-void web_request_free(web_request *r)
+void cs__web_request_free(web_request *r)
 {
     if (!r) return;
     if (r->pp) MHD_destroy_post_processor(r->pp);

@@ -3,7 +3,7 @@
  * parameters, never as markup. Edited by hand (kept as one C string). */
 #include "web/web_internal.h"
 
-const char cs_web_page_html[] =
+const char cs__web_page_html[] =
     "<!doctype html>\n"
     "<html lang=\"en\">\n"
     "<head>\n"

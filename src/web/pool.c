@@ -51,7 +51,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int web_pool_start(int threads, int nice, web_pool **out, cs_error *err)
+int cs__web_pool_start(int threads, int nice, web_pool **out, cs_error *err)
 {
     *out = NULL;
     if (threads < 1) threads = 1;
@@ -69,7 +69,7 @@ int web_pool_start(int threads, int nice, web_pool **out, cs_error *err)
     p->threads = t;
     for (int i = 0; i < threads; i++) {
         if (pthread_create(&t[i], NULL, worker, p) != 0) {
-            web_pool_stop(p);
+            cs__web_pool_stop(p);
             return cs_error_set(err, CS_E_INTERNAL, "cannot start the thumbnail threads");
         }
         p->n_threads++;
@@ -78,7 +78,7 @@ int web_pool_start(int threads, int nice, web_pool **out, cs_error *err)
     return 0;
 }
 
-void web_pool_run(web_pool *p, void (*fn)(void *), void *arg)
+void cs__web_pool_run(web_pool *p, void (*fn)(void *), void *arg)
 {
     web_job j = {fn, arg, false, NULL};
     pthread_mutex_lock(&p->mu);
@@ -90,7 +90,7 @@ void web_pool_run(web_pool *p, void (*fn)(void *), void *arg)
     pthread_mutex_unlock(&p->mu);
 }
 
-void web_pool_stop(web_pool *p)
+void cs__web_pool_stop(web_pool *p)
 {
     if (!p) return;
     pthread_mutex_lock(&p->mu);

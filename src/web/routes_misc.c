@@ -22,15 +22,15 @@ static int64_t meta_int(json_t *meta, const char *key)
 
 /* The id is looked up first and must name an absolute path of an image record, so no
  * request can name an arbitrary file. */
-int web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
+int cs__web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
                     web_record *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
     out->bytes = out->mtime = out->mtime_ns = -1;
-    const char *id = web_param(c, r, "id");
+    const char *id = cs__web_param(c, r, "id");
     if (!id || !*id) return cs_error_set(err, CS_E_ARG, "id is required");
     cs_records rec = {0};
-    int rc = cs_search_session_record(st->session, web_param(c, r, "collection"), id, &rec, err);
+    int rc = cs_search_session_record(st->session, cs__web_param(c, r, "collection"), id, &rec, err);
     if (rc != 0) return rc;
     json_t *meta = rec.n ? json_loads(rec.items[0].metadata_json ? rec.items[0].metadata_json : "{}",
                                       JSON_DECODE_ANY, NULL)
@@ -48,21 +48,21 @@ int web_record_file(web_state *st, struct MHD_Connection *c, const web_request *
     cs_records_free(&rec);
     /* The id names the file through base/pathid.h's mapping (non-UTF-8 names are
      * file: ids). */
-    if (text || cs_path_from_id(id, &out->path, err) != 0 || out->path[0] != '/') {
-        web_record_free(out);
+    if (text || cs__path_from_id(id, &out->path, err) != 0 || out->path[0] != '/') {
+        cs__web_record_free(out);
         if (err->code == CS_E_NOMEM) return CS_E_NOMEM;
         return cs_error_set(err, CS_E_NOT_FOUND, "record '%.300s' is not an image file", id);
     }
     return 0;
 }
 
-void web_record_free(web_record *rec)
+void cs__web_record_free(web_record *rec)
 {
     free(rec->path);
     rec->path = NULL;
 }
 
-int web_open_file(const char *path, int *fd_out, struct stat *sb, cs_error *err)
+int cs__web_open_file(const char *path, int *fd_out, struct stat *sb, cs_error *err)
 {
     /* O_NONBLOCK: a FIFO put where the image was must not hang the server. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -105,16 +105,16 @@ static const char *content_type(cs_image_format f)
  * thumbnail (a record of the collection, an image file, a regular file no larger than
  * the indexer reads), its type from its first bytes, never from its name, and sandboxed
  * so that a file that is not what it seems cannot run anything in the page's origin. */
-enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const web_request *r)
+enum MHD_Result cs__web_route_file(web_state *st, struct MHD_Connection *c, const web_request *r)
 {
     cs_error err = {0};
     web_record rec;
-    if (web_record_file(st, c, r, &rec, &err) != 0) return web_send_error(c, &err);
+    if (cs__web_record_file(st, c, r, &rec, &err) != 0) return cs__web_send_error(c, &err);
     int fd;
     struct stat sb;
-    int rc = web_open_file(rec.path, &fd, &sb, &err);
-    web_record_free(&rec);
-    if (rc != 0) return web_send_error(c, &err);
+    int rc = cs__web_open_file(rec.path, &fd, &sb, &err);
+    cs__web_record_free(&rec);
+    if (rc != 0) return cs__web_send_error(c, &err);
     uint8_t head[64];
     ssize_t got = pread(fd, head, sizeof head, 0);
     const char *type = content_type(cs_image_sniff(head, got > 0 ? (size_t)got : 0));
@@ -124,7 +124,7 @@ enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const we
         close(fd);
         return MHD_NO;
     }
-    web_add_common_headers(resp);
+    cs__web_add_common_headers(resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             type ? type : "application/octet-stream");
     MHD_add_response_header(resp, "Content-Disposition", type ? "inline" : "attachment");
@@ -135,13 +135,13 @@ enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const we
     return ret;
 }
 
-enum MHD_Result web_route_collections(web_state *st, struct MHD_Connection *c)
+enum MHD_Result cs__web_route_collections(web_state *st, struct MHD_Connection *c)
 {
     cs_error err = {0};
     cs_search_collection *list = NULL;
     size_t n = 0;
     /* No database yet is an empty list: the page shows what to run. */
-    if (cs_search_session_list(st->session, &list, &n, &err) != 0) return web_send_error(c, &err);
+    if (cs_search_session_list(st->session, &list, &n, &err) != 0) return cs__web_send_error(c, &err);
     json_t *arr = json_array();
     int model_dim = -1;
     for (size_t i = 0; i < n; i++) {
@@ -163,15 +163,15 @@ enum MHD_Result web_route_collections(web_state *st, struct MHD_Connection *c)
     json_object_set_new(j, "model_dimension", json_integer(model_dim));
     json_object_set_new(j, "collections", arr);
     json_object_set_new(j, "index_command", json_string(st->index_command));
-    return web_send_json(c, MHD_HTTP_OK, j);
+    return cs__web_send_json(c, MHD_HTTP_OK, j);
 }
 
-enum MHD_Result web_route_page(struct MHD_Connection *c)
+enum MHD_Result cs__web_route_page(struct MHD_Connection *c)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        strlen(cs_web_page_html), (void *)cs_web_page_html, MHD_RESPMEM_PERSISTENT);
+        strlen(cs__web_page_html), (void *)cs__web_page_html, MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
-    web_add_common_headers(resp);
+    cs__web_add_common_headers(resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     /* Defence in depth: even if some text were ever inserted as markup, no script or

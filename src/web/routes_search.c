@@ -26,7 +26,7 @@ static int parse_double(const char *name, const char *s, double lo, double *out,
 static int read_options(struct MHD_Connection *c, const web_request *r, cs_search_request *req,
                         cs_error *err)
 {
-    const char *k = web_param(c, r, "k");
+    const char *k = cs__web_param(c, r, "k");
     if (k && *k) {
         char *end;
         errno = 0;
@@ -35,30 +35,30 @@ static int read_options(struct MHD_Connection *c, const web_request *r, cs_searc
             return cs_error_set(err, CS_E_ARG, "k needs an integer 1..1000, got '%.100s'", k);
         req->k = (int)v;
     }
-    const char *f = web_param(c, r, "filter");
+    const char *f = cs__web_param(c, r, "filter");
     if (f && *f) req->filter_json = f;
-    req->under = web_param(c, r, "under");
-    req->name = web_param(c, r, "name");
-    req->after = web_param(c, r, "after");
-    req->before = web_param(c, r, "before");
+    req->under = cs__web_param(c, r, "under");
+    req->name = cs__web_param(c, r, "name");
+    req->after = cs__web_param(c, r, "after");
+    req->before = cs__web_param(c, r, "before");
     /* A relative folder would name one below the server's working directory. */
     if (req->under && *req->under && req->under[0] != '/')
         return cs_error_set(err, CS_E_ARG, "under needs an absolute folder (/...), got '%.200s'",
                             req->under);
-    const char *m = web_param(c, r, "min_score");
+    const char *m = cs__web_param(c, r, "min_score");
     if (m && *m) {
         if (parse_double("min_score", m, -INFINITY, &req->min_score, err)) return err->code;
         req->has_min_score = true;
     }
     double w;
-    const char *tw = web_param(c, r, "text_weight");
+    const char *tw = cs__web_param(c, r, "text_weight");
     if (tw && *tw) {
         if (parse_double("text_weight", tw, 0, &w, err)) return err->code;
         req->text_weight = (float)w;
     }
-    const char *im = web_param(c, r, "include_missing");
+    const char *im = cs__web_param(c, r, "include_missing");
     if (im && *im) req->include_missing = strcmp(im, "0") != 0 && strcmp(im, "false") != 0;
-    const char *iw = web_param(c, r, "image_weight");
+    const char *iw = cs__web_param(c, r, "image_weight");
     if (iw && *iw) {
         if (parse_double("image_weight", iw, 0, &w, err)) return err->code;
         req->image_weight = (float)w;
@@ -91,35 +91,35 @@ static enum MHD_Result run(web_state *st, struct MHD_Connection *c, const web_re
                            cs_search_request *req, const char *image_name)
 {
     cs_error err = {0};
-    const char *name = web_param(c, r, "collection");
+    const char *name = cs__web_param(c, r, "collection");
     if (!name || !*name) name = cs_search_session_default_collection(st->session);
     cs_hits hits = {0};
     int rc = read_options(c, r, req, &err);
     if (rc == 0) rc = cs_search_session_run(st->session, name, req, &hits, &err);
-    if (rc != 0) return web_send_error(c, &err);
-    cs_search_echo echo = {.text = web_param(c, r, "q"), .image = image_name, .collection = name};
+    if (rc != 0) return cs__web_send_error(c, &err);
+    cs_search_echo echo = {.text = cs__web_param(c, r, "q"), .image = image_name, .collection = name};
     char *body = cs_search_answer_json(req, &echo, &hits);
     cs_hits_free(&hits);
     if (!body) {
         cs_error_set(&err, CS_E_NOMEM, "out of memory (answer)");
-        return web_send_error(c, &err);
+        return cs__web_send_error(c, &err);
     }
-    enum MHD_Result ret = web_send(c, MHD_HTTP_OK, "application/json; charset=utf-8", body,
+    enum MHD_Result ret = cs__web_send(c, MHD_HTTP_OK, "application/json; charset=utf-8", body,
                                    strlen(body), NULL);
     free(body);
     return ret;
 }
 
-enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
+enum MHD_Result cs__web_route_search_text(web_state *st, struct MHD_Connection *c,
                                       const web_request *r)
 {
     cs_search_request req;
     cs_search_request_init(&req);
-    const char *q = web_param(c, r, "q");
-    const char *like = web_param(c, r, "like");
+    const char *q = cs__web_param(c, r, "q");
+    const char *like = cs__web_param(c, r, "like");
     bool has_text = q && *q, has_like = like && *like;
     if (has_text == has_like)
-        return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
+        return cs__web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
                                      has_text ? "give q (a text) or like (a record id), not both"
                                               : "q (the text to search for) or like (the id of "
                                                 "a record to find similar ones) is required; "
@@ -130,7 +130,7 @@ enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
         cs_error err = {0};
         if (query_terms(q, &terms, &err) != 0) {
             cs_query_terms_free(&terms);
-            return web_send_error(c, &err);
+            return cs__web_send_error(c, &err);
         }
         req.terms = &terms;
     }
@@ -140,11 +140,11 @@ enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
     return ret;
 }
 
-enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
+enum MHD_Result cs__web_route_search_image(web_state *st, struct MHD_Connection *c,
                                        const web_request *r)
 {
     if (!r->len)
-        return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
+        return cs__web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
                                      "no image: send it as the request body or as the "
                                      "form field 'image'");
     cs_image_options opt;
@@ -155,7 +155,7 @@ enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
     if (cs_image_decode_memory(r->body, r->len, &opt, &img, NULL, &err) != 0) {
         cs_error_prefix(&err, "uploaded image%s%s", r->filename ? " " : "",
                         r->filename ? r->filename : "");
-        return web_send_error(c, &err);
+        return cs__web_send_error(c, &err);
     }
     cs_search_request req;
     cs_search_request_init(&req);
@@ -163,13 +163,13 @@ enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
     /* The upload is the first term; q adds texts to it ("at night -rain"). */
     const char *name = r->filename ? r->filename : "upload";
     cs_query_terms terms = {0};
-    const char *q = web_param(c, r, "q");
+    const char *q = cs__web_param(c, r, "q");
     int rc = cs_query_terms_add(&terms, CS_TERM_IMAGE, name, 1, &err);
     if (rc == 0) terms.items[0].image = &img;
     if (rc == 0 && q && *q) rc = query_terms(q, &terms, &err);
     enum MHD_Result ret;
     if (rc != 0) {
-        ret = web_send_error(c, &err);
+        ret = cs__web_send_error(c, &err);
     } else {
         req.terms = &terms;
         ret = run(st, c, r, &req, name);

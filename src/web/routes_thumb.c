@@ -47,10 +47,10 @@ static void make_thumb(void *arg)
     uint64_t cost = got;
     if (cs_image_probe_memory(data, got, NULL, &probe, &ignored) == 0)
         cost += cs_image_decode_cost(&probe);
-    uint64_t taken = cs_budget_acquire(j->budget, cost);
+    uint64_t taken = cs__budget_acquire(j->budget, cost);
     j->rc = cs_thumbnail_jpeg_memory(data, got, j->path, j->max_side, WEB_THUMB_QUALITY, j->exif,
                                      &j->jpeg, &j->len, &j->err);
-    cs_budget_release(j->budget, taken);
+    cs__budget_release(j->budget, taken);
     free(data);
 }
 
@@ -60,7 +60,7 @@ static enum MHD_Result send_thumb(struct MHD_Connection *c, const uint8_t *jpeg,
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)jpeg, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
-    web_add_common_headers(resp);
+    cs__web_add_common_headers(resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "image/jpeg");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "private, max-age=300");
     /* hit, miss or off: for tests and for whoever wonders why a thumbnail was slow. */
@@ -70,36 +70,36 @@ static enum MHD_Result send_thumb(struct MHD_Connection *c, const uint8_t *jpeg,
     return ret;
 }
 
-enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c, const web_request *r)
+enum MHD_Result cs__web_route_thumb(web_state *st, struct MHD_Connection *c, const web_request *r)
 {
     cs_error err = {0};
     long size = 256;
-    const char *s = web_param(c, r, "size");
+    const char *s = cs__web_param(c, r, "size");
     if (s && *s) {
         char *end;
         errno = 0;
         size = strtol(s, &end, 10);
         if (end == s || *end || errno || size < 16 || size > 2048) {
             cs_error_set(&err, CS_E_ARG, "size needs an integer 16..2048, got '%.100s'", s);
-            return web_send_error(c, &err);
+            return cs__web_send_error(c, &err);
         }
     }
     web_record rec;
-    if (web_record_file(st, c, r, &rec, &err) != 0) return web_send_error(c, &err);
+    if (cs__web_record_file(st, c, r, &rec, &err) != 0) return cs__web_send_error(c, &err);
     int fd;
     struct stat sb;
-    if (web_open_file(rec.path, &fd, &sb, &err) != 0) {
-        web_record_free(&rec);
-        return web_send_error(c, &err);
+    if (cs__web_open_file(rec.path, &fd, &sb, &err) != 0) {
+        cs__web_record_free(&rec);
+        return cs__web_send_error(c, &err);
     }
     char key[CS_HASH_HEX_LEN + 1];
     uint8_t *jpeg = NULL;
     size_t len = 0;
     if (st->cache) {
-        web_cache_key(&rec, &sb, (int)size, st->apply_exif, key);
-        if (web_cache_get(st->cache, key, (int)size, &jpeg, &len)) {
+        cs__web_cache_key(&rec, &sb, (int)size, st->apply_exif, key);
+        if (cs__web_cache_get(st->cache, key, (int)size, &jpeg, &len)) {
             close(fd);
-            web_record_free(&rec);
+            cs__web_record_free(&rec);
             enum MHD_Result ret = send_thumb(c, jpeg, len, "hit");
             free(jpeg);
             return ret;
@@ -108,14 +108,14 @@ enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c, const w
     thumb_job job = {.fd = fd, .size = (size_t)sb.st_size, .path = rec.path,
                      .max_side = (int)size, .exif = st->apply_exif,
                      .budget = &st->thumb_budget};
-    web_pool_run(st->thumb_pool, make_thumb, &job);
+    cs__web_pool_run(st->thumb_pool, make_thumb, &job);
     close(fd);
-    web_record_free(&rec);
+    cs__web_record_free(&rec);
     if (job.rc != 0) {
         if (job.err.code == CS_E_IO) job.err.code = CS_E_NOT_FOUND;
-        return web_send_error(c, &job.err);
+        return cs__web_send_error(c, &job.err);
     }
-    if (st->cache) web_cache_put(st->cache, key, job.jpeg, job.len);
+    if (st->cache) cs__web_cache_put(st->cache, key, job.jpeg, job.len);
     enum MHD_Result ret = send_thumb(c, job.jpeg, job.len, st->cache ? "miss" : "off");
     free(job.jpeg);
     return ret;

@@ -41,7 +41,7 @@ void cs_web_options_init(cs_web_options *opt)
 /* The session's encodings, on the model's one thread (web_internal.h says why). */
 static void run_encoding(void *ctx, void (*fn)(void *), void *arg)
 {
-    web_pool_run(ctx, fn, arg);
+    cs__web_pool_run(ctx, fn, arg);
 }
 
 /* ---- host checks ----------------------------------------------------------------- */
@@ -94,9 +94,9 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
     /* The file part (any field with a file name, or one called "image") is the image. */
     if (filename || !strcmp(key, "image")) {
         if (filename && !r->filename) r->filename = strdup(filename);
-        web_body_append(r, data, size);
+        cs__web_body_append(r, data, size);
     } else {
-        web_field_append(r, key, data, size);
+        cs__web_field_append(r, key, data, size);
     }
     return MHD_YES;
 }
@@ -107,18 +107,18 @@ static enum MHD_Result refuse(web_state *st, struct MHD_Connection *c, const cha
                               bool *refused)
 {
     *refused = true;
-    if (!web_host_ok(st, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
-        return web_send_error_status(c, MHD_HTTP_FORBIDDEN, "ArgError",
+    if (!cs__web_host_ok(st, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
+        return cs__web_send_error_status(c, MHD_HTTP_FORBIDDEN, "ArgError",
                                      "this server answers only requests addressed to the "
                                      "loopback host by name or address (Host: "
                                      "127.0.0.1:PORT, localhost:PORT; see serve "
                                      "--allow-remote)");
-    const char *why = !strcmp(method, "POST") ? web_cross_site(c) : NULL;
+    const char *why = !strcmp(method, "POST") ? cs__web_cross_site(c) : NULL;
     if (why) {
         char msg[200];
         snprintf(msg, sizeof msg, "refused %s: only this server's own page may POST here",
                  why);
-        return web_send_error_status(c, MHD_HTTP_FORBIDDEN, "Forbidden", msg);
+        return cs__web_send_error_status(c, MHD_HTTP_FORBIDDEN, "Forbidden", msg);
     }
     *refused = false;
     return MHD_YES;
@@ -131,29 +131,29 @@ static enum MHD_Result dispatch(web_state *st, struct MHD_Connection *c, const c
     bool post = !strcmp(method, "POST");
     if (!strcmp(url, "/api/search/image")) {
         if (!post)
-            return web_send_error_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "ArgError",
+            return cs__web_send_error_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "ArgError",
                                          "POST the image to /api/search/image");
         if (r->too_large) {
             cs_error err = {0};
             cs_error_set(&err, CS_E_TOO_LARGE, "the upload is larger than %zu bytes",
                          st->max_upload);
-            return web_send_error(c, &err);
+            return cs__web_send_error(c, &err);
         }
         if (r->bad_form)
-            return web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
+            return cs__web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
                                          "malformed form: too many or too long fields");
     } else if (!get) {
-        return web_send_error_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "ArgError",
+        return cs__web_send_error_status(c, MHD_HTTP_METHOD_NOT_ALLOWED, "ArgError",
                                      "only GET is allowed here");
     }
-    if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return web_route_page(c);
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return cs__web_route_page(c);
 
-    if (!strcmp(url, "/api/search")) return web_route_search_text(st, c, r);
-    if (!strcmp(url, "/api/search/image")) return web_route_search_image(st, c, r);
-    if (!strcmp(url, "/api/thumb")) return web_route_thumb(st, c, r);
-    if (!strcmp(url, "/api/file")) return web_route_file(st, c, r);
-    if (!strcmp(url, "/api/collections")) return web_route_collections(st, c);
-    return web_send_error_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "no such page or API route");
+    if (!strcmp(url, "/api/search")) return cs__web_route_search_text(st, c, r);
+    if (!strcmp(url, "/api/search/image")) return cs__web_route_search_image(st, c, r);
+    if (!strcmp(url, "/api/thumb")) return cs__web_route_thumb(st, c, r);
+    if (!strcmp(url, "/api/file")) return cs__web_route_file(st, c, r);
+    if (!strcmp(url, "/api/collections")) return cs__web_route_collections(st, c);
+    return cs__web_send_error_status(c, MHD_HTTP_NOT_FOUND, "NotFound", "no such page or API route");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -191,7 +191,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES)
                 r->bad_form = true;
         } else if (r->is_post) {
-            web_body_append(r, upload_data, *upload_data_size);
+            cs__web_body_append(r, upload_data, *upload_data_size);
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -202,7 +202,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    web_request_free(*con_cls);
+    cs__web_request_free(*con_cls);
     *con_cls = NULL;
 }
 
@@ -214,10 +214,10 @@ static void state_free(web_state *st)
     cs_search_session_close(st->session);
     free(st->host);
     free(st->index_command);
-    web_pool_stop(st->thumb_pool);
-    web_pool_stop(st->model_pool);
-    web_cache_close(st->cache);
-    cs_budget_destroy(&st->thumb_budget);
+    cs__web_pool_stop(st->thumb_pool);
+    cs__web_pool_stop(st->model_pool);
+    cs__web_cache_close(st->cache);
+    cs__budget_destroy(&st->thumb_budget);
 }
 
 int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *opt,
@@ -252,7 +252,7 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     cs_web_server *s = calloc(1, sizeof *s);
     if (!s) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     web_state *st = &s->st;
-    cs_budget_init(&st->thumb_budget, cs_budget_default_bytes());   /* as index's default */
+    cs__budget_init(&st->thumb_budget, cs__budget_default_bytes());   /* as index's default */
     st->host = strdup(host);
     st->index_command = strdup(opt->index_command && *opt->index_command ? opt->index_command
                                                                          : "clipsearch index DIR");
@@ -271,8 +271,8 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
         threads = cpus < 1 ? 1 : cpus > WEB_THUMB_THREADS_MAX ? WEB_THUMB_THREADS_MAX : (int)cpus;
     }
     /* Below the searches' priority, as the indexer's decoding threads are. */
-    rc = web_pool_start(threads, 10, &st->thumb_pool, err);
-    if (rc == 0) rc = web_pool_start(1, 0, &st->model_pool, err);
+    rc = cs__web_pool_start(threads, 10, &st->thumb_pool, err);
+    if (rc == 0) rc = cs__web_pool_start(1, 0, &st->model_pool, err);
     if (rc == 0) {
         cs_search_session_options so;
         cs_search_session_options_init(&so);
@@ -287,7 +287,7 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     }
     if (rc == 0) rc = cs_search_session_set_model(st->session, model, err);
     if (rc == 0 && opt->thumb_cache_dir && *opt->thumb_cache_dir)
-        rc = web_cache_open(opt->thumb_cache_dir,
+        rc = cs__web_cache_open(opt->thumb_cache_dir,
                             opt->thumb_cache_max ? opt->thumb_cache_max : WEB_THUMB_CACHE_DEFAULT,
                             &st->cache, err);
     if (rc != 0) {

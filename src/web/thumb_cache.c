@@ -33,7 +33,7 @@ struct web_thumb_cache {
     uint64_t bytes;
 };
 
-int web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **out, cs_error *err)
+int cs__web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **out, cs_error *err)
 {
     *out = NULL;
     web_thumb_cache *c = calloc(1, sizeof *c);
@@ -47,7 +47,7 @@ int web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **out, c
     return 0;
 }
 
-void web_cache_close(web_thumb_cache *c)
+void cs__web_cache_close(web_thumb_cache *c)
 {
     if (!c) return;
     pthread_mutex_destroy(&c->mu);
@@ -55,7 +55,7 @@ void web_cache_close(web_thumb_cache *c)
     free(c);
 }
 
-void web_cache_key(const web_record *rec, const struct stat *now, int size, bool exif,
+void cs__web_cache_key(const web_record *rec, const struct stat *now, int size, bool exif,
                    char key[CS_HASH_HEX_LEN + 1])
 {
     /* The indexed hash stands for the content only while the file is as indexed (the
@@ -82,7 +82,7 @@ void web_cache_key(const web_record *rec, const struct stat *now, int size, bool
                      "file %lld %lld.%09ld\n%s", KEY_VERSION, size, exif, WEB_THUMB_QUALITY,
                      (long long)now->st_size, (long long)now->st_mtim.tv_sec,
                      (long)now->st_mtim.tv_nsec, path);
-    cs_hash128_hex(buf, n > 0 ? (size_t)n : 0, key);
+    cs__hash128_hex(buf, n > 0 ? (size_t)n : 0, key);
     if (buf != stack) free(buf);
 }
 
@@ -117,7 +117,7 @@ static bool valid_thumb(const uint8_t *d, size_t len, int size)
            info.width <= size && info.height <= size;
 }
 
-bool web_cache_get(web_thumb_cache *c, const char *key, int size, uint8_t **jpeg, size_t *len)
+bool cs__web_cache_get(web_thumb_cache *c, const char *key, int size, uint8_t **jpeg, size_t *len)
 {
     *jpeg = NULL;
     *len = 0;
@@ -236,7 +236,7 @@ static void scan(web_thumb_cache *c)
     c->bytes = total;
 }
 
-void web_cache_put(web_thumb_cache *c, const char *key, const uint8_t *jpeg, size_t len)
+void cs__web_cache_put(web_thumb_cache *c, const char *key, const uint8_t *jpeg, size_t len)
 {
     if (len > WEB_THUMB_MAX_BYTES) return;   /* would be refused when read */
     char tmp[PATH_MAX], path[PATH_MAX];

@@ -81,45 +81,45 @@ typedef struct web_request {
 
 /* The headers every response carries: nosniff, no-referrer and a same-origin resource
  * policy (no other site may embed a thumbnail or read an answer). */
-void web_add_common_headers(struct MHD_Response *resp);
+void cs__web_add_common_headers(struct MHD_Response *resp);
 /* Queue a response (body copied), with the common headers. */
-enum MHD_Result web_send(struct MHD_Connection *c, unsigned status, const char *type,
+enum MHD_Result cs__web_send(struct MHD_Connection *c, unsigned status, const char *type,
                          const void *body, size_t len, const char *cache_control);
 /* Dumps j (reference stolen) as the body, application/json. */
-enum MHD_Result web_send_json(struct MHD_Connection *c, unsigned status, json_t *j);
+enum MHD_Result cs__web_send_json(struct MHD_Connection *c, unsigned status, json_t *j);
 /* {"error": {"category", "message"}} with the status that fits err->code. */
-enum MHD_Result web_send_error(struct MHD_Connection *c, const cs_error *err);
+enum MHD_Result cs__web_send_error(struct MHD_Connection *c, const cs_error *err);
 /* Same, for errors of HTTP itself (unknown route, method): category given. */
-enum MHD_Result web_send_error_status(struct MHD_Connection *c, unsigned status,
+enum MHD_Result cs__web_send_error_status(struct MHD_Connection *c, unsigned status,
                                       const char *category, const char *message);
-unsigned web_status_of(int code);
+unsigned cs__web_status_of(int code);
 
 /* A parameter: the form field of a POST when present, else the URL's query argument.
  * NULL when absent. */
-const char *web_param(struct MHD_Connection *c, const web_request *r, const char *name);
+const char *cs__web_param(struct MHD_Connection *c, const web_request *r, const char *name);
 
 /* Appends to the request body, respecting max_upload (sets too_large instead). */
-void web_body_append(web_request *r, const char *data, size_t len);
+void cs__web_body_append(web_request *r, const char *data, size_t len);
 /* Appends to a form field's value, creating it on first use. */
-void web_field_append(web_request *r, const char *key, const char *data, size_t len);
-void web_request_free(web_request *r);
+void cs__web_field_append(web_request *r, const char *key, const char *data, size_t len);
+void cs__web_request_free(web_request *r);
 
 /* ---- guard.c ---------------------------------------------------------------------- */
 
 /* The Host header is a plain host[:port] and (unless allow_remote) names this machine. */
-bool web_host_ok(const web_state *st, const char *host);
+bool cs__web_host_ok(const web_state *st, const char *host);
 /* NULL when a POST may be served; else why it is refused (another site sent it). */
-const char *web_cross_site(struct MHD_Connection *c);
+const char *cs__web_cross_site(struct MHD_Connection *c);
 
 /* ---- pool.c ----------------------------------------------------------------------- */
 
 /* Threads (at a lower priority: nice) that run jobs handed to them; at most `threads`
  * jobs run at once, the rest wait in order. */
-int web_pool_start(int threads, int nice, web_pool **out, cs_error *err);
+int cs__web_pool_start(int threads, int nice, web_pool **out, cs_error *err);
 /* Runs fn(arg) on a pool thread and returns when it is done. */
-void web_pool_run(web_pool *p, void (*fn)(void *), void *arg);
+void cs__web_pool_run(web_pool *p, void (*fn)(void *), void *arg);
 /* Lets running and queued jobs finish, then ends the threads. NULL is fine. */
-void web_pool_stop(web_pool *p);
+void cs__web_pool_stop(web_pool *p);
 
 /* ---- thumb_cache.c ---------------------------------------------------------------- */
 
@@ -129,44 +129,44 @@ void web_pool_stop(web_pool *p);
 #define WEB_THUMB_MAX_BYTES ((size_t)8 << 20)
 
 /* A cache in dir (created on the first write, mode 0700) of at most max_bytes. */
-int web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **out, cs_error *err);
-void web_cache_close(web_thumb_cache *cache);
+int cs__web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **out, cs_error *err);
+void cs__web_cache_close(web_thumb_cache *cache);
 /* The entry name of a thumbnail (hex): the indexed content hash when the file's size and
  * mtime are still those indexed, else the path with the current size and mtime; plus
  * the thumbnail's size and options. */
-void web_cache_key(const web_record *rec, const struct stat *now, int size, bool exif,
+void cs__web_cache_key(const web_record *rec, const struct stat *now, int size, bool exif,
                    char key[CS_HASH_HEX_LEN + 1]);
 /* A valid entry (a JPEG of at most WEB_THUMB_MAX_BYTES whose longest side is at most
  * size): true and *jpeg malloc'd. An invalid one is removed. */
-bool web_cache_get(web_thumb_cache *cache, const char *key, int size, uint8_t **jpeg,
+bool cs__web_cache_get(web_thumb_cache *cache, const char *key, int size, uint8_t **jpeg,
                    size_t *len);
 /* Stores atomically (temp file + rename), then evicts the least recently used entries
  * when over the bound. Failures only mean no caching. */
-void web_cache_put(web_thumb_cache *cache, const char *key, const uint8_t *jpeg, size_t len);
+void cs__web_cache_put(web_thumb_cache *cache, const char *key, const uint8_t *jpeg, size_t len);
 
 /* ---- routes ---------------------------------------------------------------------- */
 
 /* The file of a record of the collection named by ?collection= whose id is ?id=. Free
- * with web_record_free. */
-int web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
+ * with cs__web_record_free. */
+int cs__web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
                     web_record *out, cs_error *err);
-void web_record_free(web_record *rec);
+void cs__web_record_free(web_record *rec);
 /* Opens a record's file for reading: a regular file (never blocks on a FIFO) of at most
  * CS_INDEX_MAX_FILE_BYTES (CS_E_TOO_LARGE), else CS_E_NOT_FOUND. */
-int web_open_file(const char *path, int *fd, struct stat *sb, cs_error *err);
+int cs__web_open_file(const char *path, int *fd, struct stat *sb, cs_error *err);
 
-enum MHD_Result web_route_search_text(web_state *st, struct MHD_Connection *c,
+enum MHD_Result cs__web_route_search_text(web_state *st, struct MHD_Connection *c,
                                       const web_request *r);
-enum MHD_Result web_route_search_image(web_state *st, struct MHD_Connection *c,
+enum MHD_Result cs__web_route_search_image(web_state *st, struct MHD_Connection *c,
                                        const web_request *r);
-enum MHD_Result web_route_thumb(web_state *st, struct MHD_Connection *c,
+enum MHD_Result cs__web_route_thumb(web_state *st, struct MHD_Connection *c,
                                 const web_request *r);
-enum MHD_Result web_route_file(web_state *st, struct MHD_Connection *c, const web_request *r);
-enum MHD_Result web_route_collections(web_state *st, struct MHD_Connection *c);
-enum MHD_Result web_route_page(struct MHD_Connection *c);
+enum MHD_Result cs__web_route_file(web_state *st, struct MHD_Connection *c, const web_request *r);
+enum MHD_Result cs__web_route_collections(web_state *st, struct MHD_Connection *c);
+enum MHD_Result cs__web_route_page(struct MHD_Connection *c);
 
 /* ---- page_html.c ----------------------------------------------------------------- */
 
-extern const char cs_web_page_html[];
+extern const char cs__web_page_html[];
 
 #endif

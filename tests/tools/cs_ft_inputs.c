@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     cs_clip *m = NULL;
     if (cs_clip_load(argv[1], NULL, &m, &err)) return fail(&err);
     cs_ft_pairs pairs;
-    if (cs_ft_pairs_read(argv[2], &pairs, &err)) return fail(&err);
+    if (cs__ft_pairs_read(argv[2], &pairs, &err)) return fail(&err);
     const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
     size_t per = 3 * (size_t)pp->crop_height * pp->crop_width;
     int ctx = cs_clip_context_length(m);
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
     json_decref(out);
     free(px);
     free(ids);
-    cs_ft_pairs_free(&pairs);
+    cs__ft_pairs_free(&pairs);
     cs_clip_free(m);
     return 0;
 }

@@ -175,7 +175,7 @@ static int write_safetensors(const gen_cfg *g, const char *path)
     }
     cs_error err = {0};
     cs_st_writer *w = NULL;
-    int rc = cs_st_writer_open(path, e, l.n, &w, &err);
+    int rc = cs__st_writer_open(path, e, l.n, &w, &err);
     uint64_t rng = g->seed * 0x2545f4914f6cdd1dull + 1;
     enum { CHUNK = 1 << 16 };
     static uint8_t buf[CHUNK * 8];
@@ -194,17 +194,17 @@ static int write_safetensors(const gen_cfg *g, const char *path)
                                          : t->scale * rng_sym(&rng);
                 if (g->dtype == 0) memcpy(buf + 4 * k, &v, 4);
                 else {
-                    uint16_t h = g->dtype == 1 ? cs_f32_to_f16(v) : cs_f32_to_bf16(v);
+                    uint16_t h = g->dtype == 1 ? cs__f32_to_f16(v) : cs__f32_to_bf16(v);
                     memcpy(buf + 2 * k, &h, 2);
                 }
             }
-            rc = cs_st_writer_put(w, buf, n * (t->kind == 3 ? 8 : esize), &err);
+            rc = cs__st_writer_put(w, buf, n * (t->kind == 3 ? 8 : esize), &err);
             done += n;
         }
     }
     if (w) {
-        if (rc) cs_st_writer_abort(w);
-        else rc = cs_st_writer_close(w, &err);
+        if (rc) cs__st_writer_abort(w);
+        else rc = cs__st_writer_close(w, &err);
     }
     free(e);
     free(l.t);

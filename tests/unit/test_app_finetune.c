@@ -46,9 +46,9 @@ static void check_grad(int loss, int b, bool repeat_image)
     for (int k = 0; k < 4 * 7; k++) wv[k] = (float)(0.5 * uni());
     for (int k = 0; k < 4 * 5; k++) wt[k] = (float)(0.5 * uni());
     double scale = 5.0;
-    double l0 = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, gv, gt, NULL, NULL);
+    double l0 = cs__ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, gv, gt, NULL, NULL);
     CHECK(l0 > 0.0);
-    CHECK(fabs(l0 - cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL)) == 0.0);
+    CHECK(fabs(l0 - cs__ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL)) == 0.0);
     double worst = 0.0;
     for (int which = 0; which < 2; which++) {
         float *w = which ? wt : wv, *g = which ? gt : gv;
@@ -57,9 +57,9 @@ static void check_grad(int loss, int b, bool repeat_image)
             float keep = w[k];
             float wp = (float)(keep + 1e-4), wm = (float)(keep - 1e-4);
             w[k] = wp;
-            double lp = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL);
+            double lp = cs__ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL);
             w[k] = wm;
-            double lm = cs_ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL);
+            double lm = cs__ft_batch_loss(&d, pi, pt, b, wv, wt, scale, loss, NULL, NULL, NULL, NULL);
             w[k] = keep;
             double fd = (lp - lm) / ((double)wp - (double)wm);
             double e = fabs(fd - g[k]) / fmax(1.0, fabs(fd));
@@ -81,7 +81,7 @@ static void test_gradients(void)
     cs_ft_dims d = {3, 3, 3};
     float x[3] = {1, 2, 3}, w[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
     const float *p[4] = {x, x, x, x};
-    CHECK(fabs(cs_ft_batch_loss(&d, p, p, 4, w, w, 10.0, CS_FT_LOSS_CLIP, NULL, NULL, NULL, NULL) - log(4.0)) <
+    CHECK(fabs(cs__ft_batch_loss(&d, p, p, 4, w, w, 10.0, CS_FT_LOSS_CLIP, NULL, NULL, NULL, NULL) - log(4.0)) <
           1e-12);
 }
 
@@ -96,30 +96,30 @@ static void test_optim(void)
                               {0.287767172f, -0.102255687f, 1.48005176f, -0.251265436f}};
     cs_ft_adamw a = {0.9, 0.999, 1e-8, 0.01};
     for (int s = 0; s < 3; s++) {
-        cs_ft_adamw_step(&a, p, g[s], m, v, 4, 0.1, s + 1);
+        cs__ft_adamw_step(&a, p, g[s], m, v, 4, 0.1, s + 1);
         for (int i = 0; i < 4; i++)
             CHECK_MSG(fabsf(p[i] - want[s][i]) < 2e-7f, "adamw step %d [%d]: %.9g vs %.9g", s + 1,
                       i, p[i], want[s][i]);
     }
     float q[2] = {1.0f, -2.0f}, gq[2] = {0.5f, -4.0f};
-    cs_ft_sgd_step(q, gq, 2, 0.25);
+    cs__ft_sgd_step(q, gq, 2, 0.25);
     CHECK(q[0] == 0.875f && q[1] == -1.0f);
 
     /* transformers' schedules, lr 1, 10 warm-up steps of 110. */
-    CHECK(cs_ft_lr_at(CS_FT_CONSTANT, 1.0, 0, 10, 110) == 0.0);
-    CHECK(fabs(cs_ft_lr_at(CS_FT_CONSTANT, 1.0, 5, 10, 110) - 0.5) < 1e-15);
-    CHECK(cs_ft_lr_at(CS_FT_CONSTANT, 1.0, 10, 10, 110) == 1.0);
-    CHECK(cs_ft_lr_at(CS_FT_CONSTANT, 2.0, 100, 0, 110) == 2.0);
-    CHECK(fabs(cs_ft_lr_at(CS_FT_LINEAR, 1.0, 5, 10, 110) - 0.5) < 1e-15);
-    CHECK(cs_ft_lr_at(CS_FT_LINEAR, 1.0, 10, 10, 110) == 1.0);
-    CHECK(fabs(cs_ft_lr_at(CS_FT_LINEAR, 1.0, 60, 10, 110) - 0.5) < 1e-15);
-    CHECK(cs_ft_lr_at(CS_FT_LINEAR, 1.0, 110, 10, 110) == 0.0);
-    CHECK(cs_ft_lr_at(CS_FT_LINEAR, 1.0, 130, 10, 110) == 0.0);
-    CHECK(cs_ft_lr_at(CS_FT_COSINE, 1.0, 10, 10, 110) == 1.0);
-    CHECK(fabs(cs_ft_lr_at(CS_FT_COSINE, 1.0, 35, 10, 110) - 0.5 * (1 + cos(M_PI / 4))) < 1e-15);
-    CHECK(fabs(cs_ft_lr_at(CS_FT_COSINE, 1.0, 60, 10, 110) - 0.5) < 1e-15);
-    CHECK(fabs(cs_ft_lr_at(CS_FT_COSINE, 1.0, 110, 10, 110)) < 1e-15);
-    CHECK(fabs(cs_ft_lr_at(CS_FT_COSINE, 1.0, 3, 0, 4) - 0.5 * (1 + cos(M_PI * 0.75))) < 1e-15);
+    CHECK(cs__ft_lr_at(CS_FT_CONSTANT, 1.0, 0, 10, 110) == 0.0);
+    CHECK(fabs(cs__ft_lr_at(CS_FT_CONSTANT, 1.0, 5, 10, 110) - 0.5) < 1e-15);
+    CHECK(cs__ft_lr_at(CS_FT_CONSTANT, 1.0, 10, 10, 110) == 1.0);
+    CHECK(cs__ft_lr_at(CS_FT_CONSTANT, 2.0, 100, 0, 110) == 2.0);
+    CHECK(fabs(cs__ft_lr_at(CS_FT_LINEAR, 1.0, 5, 10, 110) - 0.5) < 1e-15);
+    CHECK(cs__ft_lr_at(CS_FT_LINEAR, 1.0, 10, 10, 110) == 1.0);
+    CHECK(fabs(cs__ft_lr_at(CS_FT_LINEAR, 1.0, 60, 10, 110) - 0.5) < 1e-15);
+    CHECK(cs__ft_lr_at(CS_FT_LINEAR, 1.0, 110, 10, 110) == 0.0);
+    CHECK(cs__ft_lr_at(CS_FT_LINEAR, 1.0, 130, 10, 110) == 0.0);
+    CHECK(cs__ft_lr_at(CS_FT_COSINE, 1.0, 10, 10, 110) == 1.0);
+    CHECK(fabs(cs__ft_lr_at(CS_FT_COSINE, 1.0, 35, 10, 110) - 0.5 * (1 + cos(M_PI / 4))) < 1e-15);
+    CHECK(fabs(cs__ft_lr_at(CS_FT_COSINE, 1.0, 60, 10, 110) - 0.5) < 1e-15);
+    CHECK(fabs(cs__ft_lr_at(CS_FT_COSINE, 1.0, 110, 10, 110)) < 1e-15);
+    CHECK(fabs(cs__ft_lr_at(CS_FT_COSINE, 1.0, 3, 0, 4) - 0.5 * (1 + cos(M_PI * 0.75))) < 1e-15);
 }
 
 static void write_text(const char *path, const char *s)
@@ -138,7 +138,7 @@ static void test_pairs(const char *tmp)
     cs_error err = {0};
     snprintf(p, sizeof p, "%s/pairs.tsv", tmp);
     write_text(p, "a.jpg\ta dog\r\n\n/abs/b.png\tcaption\twith tab\nsub/c.jpg\ta cat\n");
-    CHECK_OK(cs_ft_pairs_read(p, &pr, &err), &err);
+    CHECK_OK(cs__ft_pairs_read(p, &pr, &err), &err);
     CHECK(pr.n == 3);
     if (pr.n == 3) {
         char want[600];
@@ -147,23 +147,23 @@ static void test_pairs(const char *tmp)
         CHECK(!strcmp(pr.v[1].image, "/abs/b.png") && !strcmp(pr.v[1].text, "caption\twith tab"));
         CHECK(pr.v[1].line == 3 && pr.v[2].line == 4);
     }
-    cs_ft_pairs_free(&pr);
+    cs__ft_pairs_free(&pr);
     snprintf(p, sizeof p, "%s/pairs.jsonl", tmp);
     write_text(p, "{\"image\": \"x.jpg\", \"text\": \"caf\\u00e9\"}\n\n{\"text\":\"t\",\"image\":\"y.jpg\"}\n");
-    CHECK_OK(cs_ft_pairs_read(p, &pr, &err), &err);
+    CHECK_OK(cs__ft_pairs_read(p, &pr, &err), &err);
     CHECK(pr.n == 2 && !strcmp(pr.v[0].text, "caf\xc3\xa9") && pr.v[1].line == 3);
-    cs_ft_pairs_free(&pr);
+    cs__ft_pairs_free(&pr);
     write_text(p, "\xEF\xBB\xBF{\"image\": \"/x.jpg\", \"text\": \"bom\"}\n"); /* BOM: still JSON */
-    CHECK_OK(cs_ft_pairs_read(p, &pr, &err), &err);
+    CHECK_OK(cs__ft_pairs_read(p, &pr, &err), &err);
     CHECK(pr.n == 1 && !strcmp(pr.v[0].image, "/x.jpg"));
-    cs_ft_pairs_free(&pr);
+    cs__ft_pairs_free(&pr);
     write_text(p, "{\"image\": \"x.jpg\", \"text\": \"a\"}\n{\"image\": \"y.jpg\"}\n");
-    CHECK(cs_ft_pairs_read(p, &pr, &err) == CS_E_FORMAT && strstr(err.msg, "pairs.jsonl:2:"));
+    CHECK(cs__ft_pairs_read(p, &pr, &err) == CS_E_FORMAT && strstr(err.msg, "pairs.jsonl:2:"));
     snprintf(p, sizeof p, "%s/bad.tsv", tmp);
     write_text(p, "a.jpg\tok\nno tab here\n");
-    CHECK(cs_ft_pairs_read(p, &pr, &err) == CS_E_FORMAT && strstr(err.msg, "bad.tsv:2:"));
+    CHECK(cs__ft_pairs_read(p, &pr, &err) == CS_E_FORMAT && strstr(err.msg, "bad.tsv:2:"));
     write_text(p, "\n\n");
-    CHECK(cs_ft_pairs_read(p, &pr, &err) == CS_E_ARG);
+    CHECK(cs__ft_pairs_read(p, &pr, &err) == CS_E_ARG);
 }
 
 static void test_state(const char *tmp)
@@ -175,18 +175,18 @@ static void test_state(const char *tmp)
     cs_ft_state s = {.key = 42, .epochs_done = 3, .step = 17, .n_seg = 3,
                      .seg = {w, w + 3, w + 5}, .seg_n = {3, 2, 10}};
     cs_error err = {0};
-    CHECK_OK(cs_ft_state_save(p, &s, &err), &err);
+    CHECK_OK(cs__ft_state_save(p, &s, &err), &err);
     cs_ft_state r = {.n_seg = 3, .seg = {back, back + 3, back + 5}, .seg_n = {3, 2, 10}};
-    CHECK_OK(cs_ft_state_load(p, 42, &r, &err), &err);
+    CHECK_OK(cs__ft_state_load(p, 42, &r, &err), &err);
     CHECK(r.epochs_done == 3 && r.step == 17 && !memcmp(back, w, sizeof w));
-    CHECK(cs_ft_state_load(p, 43, &r, &err) == CS_E_ARG);
+    CHECK(cs__ft_state_load(p, 43, &r, &err) == CS_E_ARG);
     r.seg_n[0] = 2;
     r.seg_n[1] = 3;
-    CHECK(cs_ft_state_load(p, 42, &r, &err) == CS_E_ARG);
+    CHECK(cs__ft_state_load(p, 42, &r, &err) == CS_E_ARG);
     r.seg_n[0] = 3;
     r.seg_n[1] = 2;
     r.n_seg = 2;
-    CHECK(cs_ft_state_load(p, 42, &r, &err) == CS_E_ARG);
+    CHECK(cs__ft_state_load(p, 42, &r, &err) == CS_E_ARG);
     r.n_seg = 3;
     FILE *f = fopen(p, "r+b"); /* flip one payload byte: the checksum catches it */
     if (f) {
@@ -194,7 +194,7 @@ static void test_state(const char *tmp)
         fputc(0x55, f);
         fclose(f);
     }
-    CHECK(cs_ft_state_load(p, 42, &r, &err) == CS_E_FORMAT);
+    CHECK(cs__ft_state_load(p, 42, &r, &err) == CS_E_FORMAT);
 }
 
 /* ---- end to end on the tiny fixture ---- */
@@ -331,19 +331,19 @@ static void test_cache(const char *model_dir, const char *img_dir, const char *t
     cs_error err = {0};
     CHECK_OK(cs_clip_load(model_dir, NULL, &m, &err), &err);
     cs_ft_pairs pr = {0};
-    CHECK_OK(cs_ft_pairs_read(pairs, &pr, &err), &err);
+    CHECK_OK(cs__ft_pairs_read(pairs, &pr, &err), &err);
     if (!m || pr.n != 1) {
         cs_clip_free(m);
-        cs_ft_pairs_free(&pr);
+        cs__ft_pairs_free(&pr);
         return;
     }
     const cs_ft_pairs *sets[2] = {&pr, NULL};
     cs_finetune_options o;
     cs_finetune_options_init(&o);
     cs_ft_cache on = {0}, off = {0};
-    CHECK_OK(cs_ft_cache_build(m, sets, &o, &on, &err), &err);
+    CHECK_OK(cs__ft_cache_build(m, sets, &o, &on, &err), &err);
     o.image.apply_exif_orientation = false;
-    CHECK_OK(cs_ft_cache_build(m, sets, &o, &off, &err), &err);
+    CHECK_OK(cs__ft_cache_build(m, sets, &o, &off, &err), &err);
     int dv = cs_clip_vision_width(m), dt = cs_clip_text_width(m);
     const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
     size_t per = 3 * (size_t)pp->crop_height * pp->crop_width;
@@ -365,9 +365,9 @@ static void test_cache(const char *model_dir, const char *img_dir, const char *t
     cs_image_free(&im);
     free(px);
     free(want);
-    cs_ft_cache_free(&on);
-    cs_ft_cache_free(&off);
-    cs_ft_pairs_free(&pr);
+    cs__ft_cache_free(&on);
+    cs__ft_cache_free(&off);
+    cs__ft_pairs_free(&pr);
     cs_clip_free(m);
 }
 
@@ -504,8 +504,8 @@ static void test_end_to_end(const char *tmp)
         snprintf(fb, sizeof fb, "%s/model.safetensors", oute);
         uint8_t *da = NULL, *db = NULL;
         size_t la = 0, lb = 0;
-        CHECK_OK(cs_read_file(fa, 0, &da, &la, &err), &err);
-        CHECK_OK(cs_read_file(fb, 0, &db, &lb, &err), &err);
+        CHECK_OK(cs__read_file(fa, 0, &da, &la, &err), &err);
+        CHECK_OK(cs__read_file(fb, 0, &db, &lb, &err), &err);
         CHECK_MSG(da && db && la == lb && !memcmp(da, db, la), "resumed last:1 run differs");
         free(da);
         free(db);

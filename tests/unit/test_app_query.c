@@ -225,7 +225,7 @@ static void test_search(const cs_clip *m, cs_store *s, const char *src)
     CHECK_OK(cs_gallery_write_html(html, &all, &g, &err), &err);
     uint8_t *page = NULL;
     size_t len = 0;
-    CHECK_OK(cs_read_file(html, 0, &page, &len, &err), &err);
+    CHECK_OK(cs__read_file(html, 0, &page, &len, &err), &err);
     if (page) {
         const char *p = (const char *)page;
         CHECK(strstr(p, "<script>") == NULL);
@@ -366,7 +366,7 @@ static void test_gallery_non_images(void)
     CHECK_OK(cs_gallery_write_html(html, &hits, NULL, &err), &err);
     uint8_t *page = NULL;
     size_t len = 0;
-    CHECK_OK(cs_read_file(html, 0, &page, &len, &err), &err);
+    CHECK_OK(cs__read_file(html, 0, &page, &len, &err), &err);
     if (page) {
         const char *p = (const char *)page;
         CHECK(strstr(p, "(image not readable)") != NULL);

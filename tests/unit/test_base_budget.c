@@ -17,9 +17,9 @@ typedef struct {
 static void *acquire_main(void *arg)
 {
     waiter *w = arg;
-    uint64_t t = cs_budget_acquire(w->b, w->bytes);
+    uint64_t t = cs__budget_acquire(w->b, w->bytes);
     atomic_store(&w->got, 1);
-    cs_budget_release(w->b, t);
+    cs__budget_release(w->b, t);
     return NULL;
 }
 
@@ -35,8 +35,8 @@ static int holders(cs_budget *b)
 int main(void)
 {
     cs_budget b;
-    cs_budget_init(&b, 100);
-    uint64_t a = cs_budget_acquire(&b, 40), c = cs_budget_acquire(&b, 60);
+    cs__budget_init(&b, 100);
+    uint64_t a = cs__budget_acquire(&b, 40), c = cs__budget_acquire(&b, 60);
     CHECK(b.used == 100 && b.peak == 100 && holders(&b) == 2);
 
     /* 10 more does not fit: the waiter blocks until 40 is given back. */
@@ -45,7 +45,7 @@ int main(void)
     CHECK(pthread_create(&t, NULL, acquire_main, &w) == 0);
     /* It cannot have got in while 100 of 100 are held; give back 40 and it must. */
     CHECK(atomic_load(&w.got) == 0);
-    cs_budget_release(&b, a);
+    cs__budget_release(&b, a);
     pthread_join(t, NULL);
     CHECK(atomic_load(&w.got) == 1);
     CHECK(b.peak == 100);
@@ -54,16 +54,16 @@ int main(void)
     waiter big = {&b, 500, 0};
     CHECK(pthread_create(&t, NULL, acquire_main, &big) == 0);
     CHECK(atomic_load(&big.got) == 0 || holders(&b) <= 1);
-    cs_budget_release(&b, c);
+    cs__budget_release(&b, c);
     pthread_join(t, NULL);
     CHECK(atomic_load(&big.got) == 1);
     CHECK(b.used == 0 && holders(&b) == 0 && b.peak == 500);
 
     /* Alone from the start: admitted at once. */
-    uint64_t x = cs_budget_acquire(&b, 1000);
+    uint64_t x = cs__budget_acquire(&b, 1000);
     CHECK(x == 1000);
-    cs_budget_release(&b, x);
-    CHECK(cs_budget_default_bytes() >= ((uint64_t)256 << 20));
-    cs_budget_destroy(&b);
+    cs__budget_release(&b, x);
+    CHECK(cs__budget_default_bytes() >= ((uint64_t)256 << 20));
+    cs__budget_destroy(&b);
     return TEST_RESULT();
 }

@@ -35,17 +35,17 @@ static bool printable_utf8(const char *s)
 /* encode, check the id's form, decode, compare. Returns the id (caller frees). */
 static char *round_trip(const char *path)
 {
-    char *id = cs_path_to_id(path);
+    char *id = cs__path_to_id(path);
     CHECK(id != NULL);
     if (!id) return NULL;
     char *back = NULL;
     cs_error err = {0};
-    int rc = cs_path_from_id(id, &back, &err);
+    int rc = cs__path_from_id(id, &back, &err);
     CHECK_MSG(rc == 0 && back && !strcmp(back, path), "path of %zu bytes, id '%s': %s",
               strlen(path), id, err.msg);
     CHECK_MSG(printable_utf8(id), "id '%s' is not printable UTF-8", id);
     /* Plain exactly when the path is its own id; otherwise marked. */
-    CHECK((strcmp(id, path) == 0) == cs_path_id_is_plain(path));
+    CHECK((strcmp(id, path) == 0) == cs__path_id_is_plain(path));
     CHECK(!strcmp(id, path) || !strncmp(id, "file:", 5));
     free(back);
     return id;
@@ -62,7 +62,7 @@ static void expect_bad_id(const char *id)
 {
     char *out = NULL;
     cs_error err = {0};
-    CHECK_MSG(cs_path_from_id(id, &out, &err) == CS_E_ARG && !out, "'%s' accepted", id);
+    CHECK_MSG(cs__path_from_id(id, &out, &err) == CS_E_ARG && !out, "'%s' accepted", id);
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -146,10 +146,10 @@ int main(void)
      * control characters); any %XX is accepted; malformed file: ids are refused. */
     char *out = NULL;
     cs_error err = {0};
-    CHECK_OK(cs_path_from_id("/x/a\nb", &out, &err), &err);
+    CHECK_OK(cs__path_from_id("/x/a\nb", &out, &err), &err);
     CHECK(out && !strcmp(out, "/x/a\nb"));
     free(out);
-    CHECK_OK(cs_path_from_id("file:///x/caf%e9%20%41.jpg", &out, &err), &err);
+    CHECK_OK(cs__path_from_id("file:///x/caf%e9%20%41.jpg", &out, &err), &err);
     CHECK(out && !strcmp(out, "/x/caf\xe9 A.jpg"));
     free(out);
     expect_bad_id("file://host/x.jpg");
@@ -159,19 +159,19 @@ int main(void)
     expect_bad_id("file:///x/a%00b");
 
     /* Display text: readable, not lossless. */
-    char *e = cs_path_escape("/x/bad\xff\xfe.jpg");
+    char *e = cs__path_escape("/x/bad\xff\xfe.jpg");
     CHECK(e && !strcmp(e, "/x/bad\\xFF\\xFE.jpg"));
     free(e);
-    e = cs_path_escape("/x/caf\xc3\xa9 ok.jpg");
+    e = cs__path_escape("/x/caf\xc3\xa9 ok.jpg");
     CHECK(e && !strcmp(e, "/x/caf\xc3\xa9 ok.jpg"));
     free(e);
-    e = cs_path_escape("a\nb\xc3");   /* control character, truncated sequence */
+    e = cs__path_escape("a\nb\xc3");   /* control character, truncated sequence */
     CHECK(e && !strcmp(e, "a\\x0Ab\\xC3"));
     free(e);
-    e = cs_path_escape("\xed\xa0\x80");
+    e = cs__path_escape("\xed\xa0\x80");
     CHECK(e && !strcmp(e, "\\xED\\xA0\\x80"));
     free(e);
-    e = cs_path_escape("x\xc2\x9b[2J");  /* C1 CSI: never reaches a terminal raw */
+    e = cs__path_escape("x\xc2\x9b[2J");  /* C1 CSI: never reaches a terminal raw */
     CHECK(e && !strcmp(e, "x\\xC2\\x9B[2J"));
     free(e);
     return TEST_RESULT();

@@ -24,8 +24,8 @@ static void visit(void *ctx, int begin, int end, int worker)
 
 static int run_loop(cs_pool *p, int n)
 {
-    loop l = {calloc((size_t)n + 1, sizeof(atomic_int)), cs_pool_threads(p), 0};
-    cs_pool_for(p, n, visit, &l);
+    loop l = {calloc((size_t)n + 1, sizeof(atomic_int)), cs__pool_threads(p), 0};
+    cs__pool_for(p, n, visit, &l);
     int bad = atomic_load(&l.bad_worker);
     for (int i = 0; i < n; i++) bad += atomic_load(&l.hits[i]) != 1;
     free(l.hits);
@@ -47,17 +47,17 @@ static void *hammer(void *arg)
 int main(void)
 {
     CHECK(run_loop(NULL, 10) == 0);
-    CHECK(cs_pool_threads(NULL) == 1);
+    CHECK(cs__pool_threads(NULL) == 1);
     for (int t = 0; t <= 9; t++) {
-        cs_pool *p = cs_pool_create(t);
+        cs_pool *p = cs__pool_create(t);
         CHECK(p != NULL);
-        CHECK(cs_pool_threads(p) == (t < 1 ? 1 : t));
+        CHECK(cs__pool_threads(p) == (t < 1 ? 1 : t));
         for (int n = 0; n <= 40; n++) CHECK_MSG(run_loop(p, n) == 0, "threads %d n %d", t, n);
         CHECK(run_loop(p, 100000) == 0);
-        cs_pool_free(p);
+        cs__pool_free(p);
     }
     /* Two callers share one pool: both loops finish, each index once. */
-    cs_pool *p = cs_pool_create(3);
+    cs_pool *p = cs__pool_create(3);
     caller a = {p, 0}, b = {p, 0};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, hammer, &a);
@@ -65,7 +65,7 @@ int main(void)
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     CHECK(a.bad == 0 && b.bad == 0);
-    cs_pool_free(p);
-    cs_pool_free(NULL);
+    cs__pool_free(p);
+    cs__pool_free(NULL);
     return TEST_RESULT();
 }

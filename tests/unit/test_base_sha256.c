@@ -10,12 +10,12 @@
 static void hash_str(const char *s, size_t len, size_t chunk, char hex[65])
 {
     cs_sha256 st;
-    cs_sha256_init(&st);
+    cs__sha256_init(&st);
     for (size_t i = 0; i < len; i += chunk)
-        cs_sha256_update(&st, s + i, len - i < chunk ? len - i : chunk);
+        cs__sha256_update(&st, s + i, len - i < chunk ? len - i : chunk);
     uint8_t d[32];
-    cs_sha256_final(&st, d);
-    cs_sha256_hex(d, hex);
+    cs__sha256_final(&st, d);
+    cs__sha256_hex(d, hex);
 }
 
 int main(void)
@@ -39,8 +39,8 @@ int main(void)
 
     /* The one-shot digest agrees with the streamed one. */
     uint8_t d[32];
-    CHECK(cs_sha256_digest(two, strlen(two), d) == 0);
-    cs_sha256_hex(d, hex);
+    CHECK(cs__sha256_digest(two, strlen(two), d) == 0);
+    cs__sha256_hex(d, hex);
     CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"));
 
     char path[] = "/tmp/cs_sha256_XXXXXX";
@@ -50,12 +50,12 @@ int main(void)
     fwrite(million, 1, 200000, f);
     fclose(f);
     cs_error err = {0};
-    CHECK_OK(cs_sha256_file(path, hex, &err), &err);
+    CHECK_OK(cs__sha256_file(path, hex, &err), &err);
     char ref[65];
     hash_str(million, 200000, 200000, ref);
     CHECK(!strcmp(hex, ref));
     remove(path);
-    CHECK(cs_sha256_file("/nonexistent/x", hex, &err) == CS_E_IO);
+    CHECK(cs__sha256_file("/nonexistent/x", hex, &err) == CS_E_IO);
     CHECK(strstr(err.msg, "/nonexistent/x") != NULL);
     return TEST_RESULT();
 }

@@ -7,13 +7,13 @@
 
 static int parse(const char *json, cs_clip_config *c, cs_error *err)
 {
-    return cs_clip_config_parse(json, strlen(json), "cfg.json", c, err);
+    return cs__clip_config_parse(json, strlen(json), "cfg.json", c, err);
 }
 
 static int parse_pp(const char *json, cs_preprocess_config *c, cs_error *err)
 {
     cs_preprocess_config_init(c);
-    return cs_preprocess_config_parse(json, strlen(json), "pp.json", c, err);
+    return cs__preprocess_config_parse(json, strlen(json), "pp.json", c, err);
 }
 
 int main(void)
@@ -53,7 +53,7 @@ int main(void)
     CHECK(parse("{\"text_config\":[]}", &c, &err) == CS_E_MODEL);
     CHECK(parse("{oops", &c, &err) == CS_E_MODEL && strstr(err.msg, "invalid JSON"));
     CHECK(parse("[]", &c, &err) == CS_E_MODEL);
-    CHECK(cs_clip_config_load("/nonexistent/config.json", &c, &err) == CS_E_IO);
+    CHECK(cs__clip_config_load("/nonexistent/config.json", &c, &err) == CS_E_IO);
 
     /* Preprocessor: new style, legacy style and defaults agree. */
     cs_preprocess_config d, n, l;

@@ -1,5 +1,5 @@
 /* Kernels against straightforward double-precision references: the few-row GEMM (every
- * row count, ragged output counts, accumulate), cs_linear on both paths, layernorm,
+ * row count, ragged output counts, accumulate), cs__linear on both paths, layernorm,
  * softmax, the activations, the polynomial expf, and attention (causal, pooled query). */
 #include <stdint.h>
 
@@ -45,8 +45,8 @@ static void check_linear(int rows, int in, int out, int accumulate, int small)
             for (int i = 0; i < in; i++) s += (double)x[(size_t)r * in + i] * w[(size_t)o * in + i];
             ref[(size_t)r * out + o] = s;
         }
-    if (small) cs_linear_small(x, in, rows, in, w, out, y, out, accumulate);
-    else cs_linear(NULL, x, in, rows, in, w, out, y, out, accumulate);
+    if (small) cs__linear_small(x, in, rows, in, w, out, y, out, accumulate);
+    else cs__linear(NULL, x, in, rows, in, w, out, y, out, accumulate);
     double e = rel_err(y, ref, (size_t)rows * out);
     CHECK_MSG(e < 1e-5, "linear%s rows %d in %d out %d acc %d: err %g", small ? "_small" : "", rows,
               in, out, accumulate, e);
@@ -63,7 +63,7 @@ static void check_engine(int precision)
 {
     cs_error err = {0};
     cs_gemm *g = NULL;
-    int rc = cs_gemm_create(precision, &g, &err);
+    int rc = cs__gemm_create(precision, &g, &err);
     if (rc) {
         CHECK_MSG(precision == CS_PRECISION_BF16 && rc == CS_E_ARG && strstr(err.msg, "bf16"),
                   "engine %d: %s", precision, err.msg);
@@ -74,14 +74,14 @@ static void check_engine(int precision)
         fprintf(stderr, "note: no oneDNN in this build: the engine is absent\n");
         return;
     }
-    fprintf(stderr, "engine: %s\n", cs_gemm_describe(g));
+    fprintf(stderr, "engine: %s\n", cs__gemm_describe(g));
     int in = 96, out = 72, ldx = 100, ldy = 80;
     float *w = rnd((size_t)out * in), *b = rnd((size_t)out);
-    CHECK_OK(cs_gemm_prepare(g, w, out, in, &err), &err);
-    CHECK_OK(cs_gemm_prepare(g, w, out, in, &err), &err);  /* twice: the same weight */
-    CHECK(cs_gemm_weight_bytes(g) >= (size_t)out * in * (precision == CS_PRECISION_BF16 ? 2 : 4));
+    CHECK_OK(cs__gemm_prepare(g, w, out, in, &err), &err);
+    CHECK_OK(cs__gemm_prepare(g, w, out, in, &err), &err);  /* twice: the same weight */
+    CHECK(cs__gemm_weight_bytes(g) >= (size_t)out * in * (precision == CS_PRECISION_BF16 ? 2 : 4));
     float other[8];
-    CHECK(precision == CS_PRECISION_BF16 || !cs_gemm_linear(g, other, 8, 1, other, 8, 8, NULL, other, 8, false, 1)); /* few rows, not prepared: left to the caller */
+    CHECK(precision == CS_PRECISION_BF16 || !cs__gemm_linear(g, other, 8, 1, other, 8, 8, NULL, other, 8, false, 1)); /* few rows, not prepared: left to the caller */
     /* bf16 rounds each operand to 8 bits of mantissa (relative error <= 2^-9 each), so an
      * element may be off by up to ~2^-8 * sum |x w|: the bound checked, with margin. */
     bool bf16 = precision == CS_PRECISION_BF16;
@@ -107,7 +107,7 @@ static void check_engine(int precision)
             for (int threads = 1; threads <= 2; threads++) {
                 float *yy = malloc((size_t)rows * ldy * sizeof(float));
                 memcpy(yy, y, (size_t)rows * ldy * sizeof(float));
-                CHECK(cs_gemm_linear(g, x, ldx, rows, w, out, in, mode == 1 ? b : NULL, yy, ldy, mode == 2,
+                CHECK(cs__gemm_linear(g, x, ldx, rows, w, out, in, mode == 1 ? b : NULL, yy, ldy, mode == 2,
                                      threads));
                 double e = 0; /* error over the allowed error */
                 for (int r = 0; r < rows; r++)
@@ -129,17 +129,17 @@ static void check_engine(int precision)
         }
     /* A weight never prepared: a call with more rows than the few-row kernel takes
      * prepares it on the spot (and later few-row calls use the prepared copy). */
-    size_t before = cs_gemm_weight_bytes(g);
+    size_t before = cs__gemm_weight_bytes(g);
     float *w2 = rnd((size_t)out * in), *x2 = rnd((size_t)20 * in), *y2 = malloc(20 * (size_t)out * 4);
-    CHECK(cs_gemm_linear(g, x2, in, 20, w2, out, in, NULL, y2, out, false, 2));
-    CHECK(cs_gemm_weight_bytes(g) > before);
-    CHECK(cs_gemm_linear(g, x2, in, 1, w2, out, in, NULL, y2, out, false, 1));
+    CHECK(cs__gemm_linear(g, x2, in, 20, w2, out, in, NULL, y2, out, false, 2));
+    CHECK(cs__gemm_weight_bytes(g) > before);
+    CHECK(cs__gemm_linear(g, x2, in, 1, w2, out, in, NULL, y2, out, false, 1));
     free(w2);
     free(x2);
     free(y2);
     free(w);
     free(b);
-    cs_gemm_free(g);
+    cs__gemm_free(g);
 }
 
 /* Attention over n positions with heads of hd: every query, then single queries at
@@ -149,7 +149,7 @@ static void check_attention(int heads, int hd, int n, bool causal)
     int D = heads * hd;
     float *q = rnd((size_t)n * D), *k = rnd((size_t)n * D), *v = rnd((size_t)n * D);
     float *out = malloc((size_t)n * D * sizeof *out);
-    float *sc = malloc(cs_attention_scratch(n, n, hd) * sizeof *sc);
+    float *sc = malloc(cs__attention_scratch(n, n, hd) * sizeof *sc);
     double *ref = malloc((size_t)n * D * sizeof *ref), *p = malloc((size_t)n * sizeof *p);
     for (int h = 0; h < heads; h++)
         for (int i = 0; i < n; i++) {
@@ -169,13 +169,13 @@ static void check_attention(int heads, int hd, int n, bool causal)
                 ref[(size_t)i * D + h * hd + c] = o;
             }
         }
-    cs_attention(q, D, NULL, n, k, v, D, n, heads, hd, causal, out, D, sc);
+    cs__attention(q, D, NULL, n, k, v, D, n, heads, hd, causal, out, D, sc);
     double e = rel_err(out, ref, (size_t)n * D);
     CHECK_MSG(e < 1e-5, "attention %d x %d, %d positions: err %g", heads, hd, n, e);
     int positions[3] = {n - 1, n / 2, 0};
     for (int t = 0; t < 3; t++) {
         int pos = positions[t];
-        cs_attention(q + (size_t)pos * D, D, &pos, 1, k, v, D, n, heads, hd, causal, out, D, sc);
+        cs__attention(q + (size_t)pos * D, D, &pos, 1, k, v, D, n, heads, hd, causal, out, D, sc);
         e = rel_err(out, ref + (size_t)pos * D, (size_t)D);
         CHECK_MSG(e < 1e-5, "attention %d x %d, query at %d of %d: err %g", heads, hd, pos, n, e);
     }
@@ -214,17 +214,17 @@ int main(void)
         for (int i = 0; i < d; i++)
             ref[r * d + i] = (x[r * d + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i];
     }
-    cs_layernorm(x, y, 3, d, w, b, 1e-5f);
+    cs__layernorm(x, y, 3, d, w, b, 1e-5f);
     CHECK_MSG(rel_err(y, ref, 3 * (size_t)d) < 1e-4, "layernorm %g", rel_err(y, ref, 3 * (size_t)d));
 
     /* expf over the range the kernels use */
     double emax = 0;
     for (float t = -87.0f; t < 88.0f; t += 0.01f) {
         double r = exp((double)t);
-        emax = fmax(emax, fabs(cs_expf(t) - r) / r);
+        emax = fmax(emax, fabs(cs__expf(t) - r) / r);
     }
     CHECK_MSG(emax < 5e-7, "expf rel err %g", emax);
-    CHECK(cs_expf(-200.0f) >= 0.0f && cs_expf(-200.0f) < 1e-37f && isfinite(cs_expf(200.0f)));
+    CHECK(cs__expf(-200.0f) >= 0.0f && cs__expf(-200.0f) < 1e-37f && isfinite(cs__expf(200.0f)));
 
     /* activations */
     float a[2000];
@@ -235,7 +235,7 @@ int main(void)
             double t = a[i];
             ra[i] = act == 0 ? t / (1 + exp(-1.702 * t)) : 0.5 * t * (1 + erf(t / sqrt(2.0)));
         }
-        cs_act(a, 2000, act);
+        cs__act(a, 2000, act);
         CHECK_MSG(rel_err(a, ra, 2000) < 1e-6, "act %d err %g", act, rel_err(a, ra, 2000));
     }
 
@@ -247,7 +247,7 @@ int main(void)
         sum += exp(s[i]);
     }
     for (int i = 0; i < 40; i++) rs[i] = exp(s[i]) / sum;
-    cs_softmax(s, 40);
+    cs__softmax(s, 40);
     CHECK(rel_err(s, rs, 40) < 1e-6);
 
     /* attention, against a double-precision reference, on the towers' shapes (ViT-B/32

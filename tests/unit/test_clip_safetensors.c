@@ -34,9 +34,9 @@ static int open_expect_fail(const uint8_t *buf, size_t len, const char *needle)
     write_raw(path, buf, len);
     cs_st_file f;
     cs_error err = {0};
-    int rc = cs_st_open(path, &f, &err);
+    int rc = cs__st_open(path, &f, &err);
     if (rc == 0) {
-        cs_st_close(&f);
+        cs__st_close(&f);
         return 0;
     }
     CHECK_MSG(strstr(err.msg, path) != NULL, "message does not name the file: %s", err.msg);
@@ -54,10 +54,10 @@ int main(void)
     float a[6] = {1.5f, -2.25f, 3e-8f, 1e30f, -0.0f, 42.0f};
     memcpy(data + off, a, sizeof a);
     off += sizeof a; /* 25 */
-    uint16_t b[4] = {cs_f32_to_f16(1.0f), cs_f32_to_f16(-2.5f), 0x7bff, 0x0001};
+    uint16_t b[4] = {cs__f32_to_f16(1.0f), cs__f32_to_f16(-2.5f), 0x7bff, 0x0001};
     memcpy(data + off, b, sizeof b);
     off += sizeof b; /* 33 */
-    uint16_t c[2] = {cs_f32_to_bf16(3.140625f), cs_f32_to_bf16(-1e-20f)};
+    uint16_t c[2] = {cs__f32_to_bf16(3.140625f), cs__f32_to_bf16(-1e-20f)};
     memcpy(data + off, c, sizeof c);
     off += sizeof c; /* 37 */
     float s = 4.6051702f;
@@ -81,33 +81,33 @@ int main(void)
 
     cs_st_file f;
     cs_error err = {0};
-    CHECK_OK(cs_st_open(path, &f, &err), &err);
+    CHECK_OK(cs__st_open(path, &f, &err), &err);
     CHECK(f.n_tensors == 5);
     const float *v;
     float *owned;
     int64_t sh23[2] = {2, 3}, sh4[1] = {4}, sh2[1] = {2}, sh32[2] = {3, 2};
-    CHECK_OK(cs_st_get_f32(&f, "a", 2, sh23, &v, &owned, &err), &err);
+    CHECK_OK(cs__st_get_f32(&f, "a", 2, sh23, &v, &owned, &err), &err);
     CHECK(v && memcmp(v, a, sizeof a) == 0);
     free(owned);
-    CHECK_OK(cs_st_get_f32(&f, "b", 1, sh4, &v, &owned, &err), &err);
+    CHECK_OK(cs__st_get_f32(&f, "b", 1, sh4, &v, &owned, &err), &err);
     CHECK(v && v[0] == 1.0f && v[1] == -2.5f && v[2] == 65504.0f && v[3] == 0x1p-24f);
     CHECK(owned == v);
     free(owned);
-    CHECK_OK(cs_st_get_f32(&f, "c", 1, sh2, &v, &owned, &err), &err);
-    CHECK(v && v[0] == 3.140625f && v[1] == cs_bf16_to_f32(c[1]));
+    CHECK_OK(cs__st_get_f32(&f, "c", 1, sh2, &v, &owned, &err), &err);
+    CHECK(v && v[0] == 3.140625f && v[1] == cs__bf16_to_f32(c[1]));
     free(owned);
-    CHECK_OK(cs_st_get_f32(&f, "s", 0, NULL, &v, &owned, &err), &err);
+    CHECK_OK(cs__st_get_f32(&f, "s", 0, NULL, &v, &owned, &err), &err);
     CHECK(v && v[0] == s);
     free(owned);
     /* wrong shape, missing tensor, integer dtype */
-    CHECK(cs_st_get_f32(&f, "a", 2, sh32, &v, &owned, &err) == CS_E_MODEL);
+    CHECK(cs__st_get_f32(&f, "a", 2, sh32, &v, &owned, &err) == CS_E_MODEL);
     CHECK_MSG(strstr(err.msg, "[2, 3]") && strstr(err.msg, "[3, 2]") && strstr(err.msg, "'a'"),
               "%s", err.msg);
-    CHECK(cs_st_get_f32(&f, "nope", 1, sh4, &v, &owned, &err) == CS_E_MODEL);
+    CHECK(cs__st_get_f32(&f, "nope", 1, sh4, &v, &owned, &err) == CS_E_MODEL);
     CHECK_MSG(strstr(err.msg, "missing tensor 'nope'") && strstr(err.msg, path), "%s", err.msg);
     int64_t sh13[2] = {1, 3};
-    CHECK(cs_st_get_f32(&f, "p", 2, sh13, &v, &owned, &err) == CS_E_UNSUPPORTED);
-    cs_st_close(&f);
+    CHECK(cs__st_get_f32(&f, "p", 2, sh13, &v, &owned, &err) == CS_E_UNSUPPORTED);
+    cs__st_close(&f);
 
     /* Truncated at every length: must fail (never crash). */
     int fails = 0;
@@ -171,16 +171,16 @@ int main(void)
             uint16_t h = (uint16_t)i;
             memcpy(raw + 1 + 2 * i, &h, 2);
         }
-        cs_widen_f16(raw + 1, w16, 65536);
-        cs_widen_bf16(raw + 1, wb, 65536);
+        cs__widen_f16(raw + 1, w16, 65536);
+        cs__widen_bf16(raw + 1, wb, 65536);
         int bad16 = 0, badb = 0;
         for (uint32_t i = 0; i < 65536; i++) {
-            float r16 = cs_f16_to_f32((uint16_t)i), rb = cs_bf16_to_f32((uint16_t)i);
+            float r16 = cs__f16_to_f32((uint16_t)i), rb = cs__bf16_to_f32((uint16_t)i);
             bad16 += memcmp(&r16, &w16[i], 4) != 0;
             badb += memcmp(&rb, &wb[i], 4) != 0;
             /* and the narrowing used by the generator round-trips */
-            if (!isnan(r16)) bad16 += cs_f32_to_f16(r16) != (uint16_t)i;
-            if (!isnan(rb)) badb += cs_f32_to_bf16(rb) != (uint16_t)i;
+            if (!isnan(r16)) bad16 += cs__f32_to_f16(r16) != (uint16_t)i;
+            if (!isnan(rb)) badb += cs__f32_to_bf16(rb) != (uint16_t)i;
         }
         CHECK_MSG(bad16 == 0, "%d F16 patterns differ", bad16);
         CHECK_MSG(badb == 0, "%d BF16 patterns differ", badb);
@@ -192,9 +192,9 @@ int main(void)
     }
 
     /* Not a file at all. */
-    CHECK(cs_st_open(dir, &f, &err) == CS_E_IO);
+    CHECK(cs__st_open(dir, &f, &err) == CS_E_IO);
     snprintf(path, sizeof path, "%s/absent.safetensors", dir);
-    CHECK(cs_st_open(path, &f, &err) == CS_E_IO && strstr(err.msg, "absent.safetensors"));
+    CHECK(cs__st_open(path, &f, &err) == CS_E_IO && strstr(err.msg, "absent.safetensors"));
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

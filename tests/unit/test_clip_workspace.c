@@ -22,58 +22,58 @@ static void *use_blocks(void *arg)
     user *u = arg;
     for (int round = 0; round < 2000; round++) {
         size_t n = 1024 + (size_t)(round % 7) * 4096;
-        unsigned char *b = cs_workspace_take(u->ws, n);
+        unsigned char *b = cs__workspace_take(u->ws, n);
         if (!b) {
             u->bad++;
             continue;
         }
         memset(b, u->id, n);
         for (size_t i = 0; i < n; i += 97) u->bad += b[i] != u->id;
-        cs_workspace_give(u->ws, b);
+        cs__workspace_give(u->ws, b);
     }
     return NULL;
 }
 
 int main(void)
 {
-    cs_workspace *ws = cs_workspace_create();
+    cs_workspace *ws = cs__workspace_create();
     CHECK(ws != NULL);
 
-    void *a = cs_workspace_take(ws, 1000);
+    void *a = cs__workspace_take(ws, 1000);
     CHECK(a != NULL && aligned(a));
     memset(a, 0xAB, 1000);
-    cs_workspace_give(ws, a);
-    CHECK(cs_workspace_take(ws, 900) == a); /* reused: it fits */
-    void *b = cs_workspace_take(ws, 900);   /* a is out: a new block */
+    cs__workspace_give(ws, a);
+    CHECK(cs__workspace_take(ws, 900) == a); /* reused: it fits */
+    void *b = cs__workspace_take(ws, 900);   /* a is out: a new block */
     CHECK(b != NULL && b != a && aligned(b));
-    cs_workspace_give(ws, a);
-    cs_workspace_give(ws, b);
-    void *big = cs_workspace_take(ws, 1 << 20); /* neither fits */
+    cs__workspace_give(ws, a);
+    cs__workspace_give(ws, b);
+    void *big = cs__workspace_take(ws, 1 << 20); /* neither fits */
     CHECK(big != a && big != b && aligned(big));
     memset(big, 1, 1 << 20);
-    cs_workspace_give(ws, big);
-    void *small = cs_workspace_take(ws, 10); /* the smallest that fits, not the big one */
+    cs__workspace_give(ws, big);
+    void *small = cs__workspace_take(ws, 10); /* the smallest that fits, not the big one */
     CHECK(small == a || small == b);
-    cs_workspace_give(ws, small);
+    cs__workspace_give(ws, small);
 
     /* Full (4 kept): a larger block replaces the smallest, a smaller one is freed (ASan
      * reports a leak if it is not). */
     void *blk[6];
-    for (int i = 0; i < 6; i++) blk[i] = cs_workspace_take(ws, (size_t)(i + 1) << 16);
-    for (int i = 0; i < 6; i++) cs_workspace_give(ws, blk[i]);
-    CHECK(cs_workspace_take(ws, (size_t)6 << 16) == blk[5]);
-    cs_workspace_give(ws, blk[5]);
+    for (int i = 0; i < 6; i++) blk[i] = cs__workspace_take(ws, (size_t)(i + 1) << 16);
+    for (int i = 0; i < 6; i++) cs__workspace_give(ws, blk[i]);
+    CHECK(cs__workspace_take(ws, (size_t)6 << 16) == blk[5]);
+    cs__workspace_give(ws, blk[5]);
 
     /* Absurd sizes fail cleanly. */
-    CHECK(cs_workspace_take(ws, SIZE_MAX) == NULL);
-    CHECK(cs_workspace_take(ws, SIZE_MAX - 10) == NULL);
-    CHECK(cs_workspace_take(ws, SIZE_MAX - 100) == NULL); /* its header would wrap */
+    CHECK(cs__workspace_take(ws, SIZE_MAX) == NULL);
+    CHECK(cs__workspace_take(ws, SIZE_MAX - 10) == NULL);
+    CHECK(cs__workspace_take(ws, SIZE_MAX - 100) == NULL); /* its header would wrap */
 
     /* No workspace: plain allocation and free. */
-    void *p = cs_workspace_take(NULL, 128);
+    void *p = cs__workspace_take(NULL, 128);
     CHECK(p != NULL && aligned(p));
-    cs_workspace_give(NULL, p);
-    cs_workspace_give(ws, NULL);
+    cs__workspace_give(NULL, p);
+    cs__workspace_give(ws, NULL);
 
     pthread_t t[4];
     user u[4];
@@ -85,7 +85,7 @@ int main(void)
         pthread_join(t[i], NULL);
         CHECK_MSG(u[i].bad == 0, "thread %d saw %d foreign bytes", i, u[i].bad);
     }
-    cs_workspace_free(ws);
-    cs_workspace_free(NULL);
+    cs__workspace_free(ws);
+    cs__workspace_free(NULL);
     return TEST_RESULT();
 }

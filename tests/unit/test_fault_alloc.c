@@ -107,11 +107,11 @@ static int filter_parse(void *ctx, cs_error *err)
 {
     (void)ctx;
     cs_filter *f = NULL;
-    int rc = cs_filter_parse("{\"$and\":[{\"kind\":{\"$in\":[\"a\",\"b\",\"c\"]}},"
+    int rc = cs__filter_parse("{\"$and\":[{\"kind\":{\"$in\":[\"a\",\"b\",\"c\"]}},"
                              "{\"$or\":[{\"n\":{\"$gte\":3}},{\"tags\":{\"$contains\":\"x\"}}]},"
                              "{\"name\":{\"$icontains\":\"Bike\"}}]}",
                              &f, err);
-    cs_filter_free(f);
+    cs__filter_free(f);
     return rc;
 }
 

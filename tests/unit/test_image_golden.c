@@ -35,10 +35,10 @@ static int sha_eq(const cs_image *img, const char *want, const char *what, const
     {
         cs_sha256 st;
         uint8_t digest[32];
-        cs_sha256_init(&st);
-        cs_sha256_update(&st, img->rgb, (size_t)img->width * img->height * 3);
-        cs_sha256_final(&st, digest);
-        cs_sha256_hex(digest, hex);
+        cs__sha256_init(&st);
+        cs__sha256_update(&st, img->rgb, (size_t)img->width * img->height * 3);
+        cs__sha256_final(&st, digest);
+        cs__sha256_hex(digest, hex);
     }
     if (strcmp(hex, want) != 0) {
         fprintf(stderr, "%s: %s sha256 %s, want %s\n", file, what, hex, want);

@@ -25,7 +25,7 @@ static void copy_file(const char *from, const char *to)
     uint8_t *data;
     size_t len;
     cs_error err = {0};
-    if (cs_read_file(from, 0, &data, &len, &err) != 0) {
+    if (cs__read_file(from, 0, &data, &len, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return;
     }
@@ -195,25 +195,25 @@ int main(void)
 
     /* Metadata helpers. */
     char buf[16];
-    CHECK(!strcmp(ix_type_for("/a/B.JPG", "jpeg", buf, sizeof buf), "jpg"));
-    CHECK(!strcmp(ix_type_for("/a/x.jpeg", "jpeg", buf, sizeof buf), "jpeg"));
-    CHECK(!strcmp(ix_type_for("/a/noext", "png", buf, sizeof buf), "png"));
-    CHECK(!strcmp(ix_type_for("/a/b.txt", "gif", buf, sizeof buf), "gif"));
-    CHECK(!strcmp(ix_type_for("/a.d/.hidden", "webp", buf, sizeof buf), "webp"));
-    CHECK(ix_has_image_ext("x.WebP") && !ix_has_image_ext("x.txt") && !ix_has_image_ext("jpg"));
+    CHECK(!strcmp(cs__ix_type_for("/a/B.JPG", "jpeg", buf, sizeof buf), "jpg"));
+    CHECK(!strcmp(cs__ix_type_for("/a/x.jpeg", "jpeg", buf, sizeof buf), "jpeg"));
+    CHECK(!strcmp(cs__ix_type_for("/a/noext", "png", buf, sizeof buf), "png"));
+    CHECK(!strcmp(cs__ix_type_for("/a/b.txt", "gif", buf, sizeof buf), "gif"));
+    CHECK(!strcmp(cs__ix_type_for("/a.d/.hidden", "webp", buf, sizeof buf), "webp"));
+    CHECK(cs__ix_has_image_ext("x.WebP") && !cs__ix_has_image_ext("x.txt") && !cs__ix_has_image_ext("jpg"));
     ix_stored s;
-    ix_meta_parse("{\"bytes\":12,\"mtime\":1700000000,\"mtime_ns\":5,\"width\":3,\"height\":4,"
+    cs__ix_meta_parse("{\"bytes\":12,\"mtime\":1700000000,\"mtime_ns\":5,\"width\":3,\"height\":4,"
                   "\"hash\":\"0123456789abcdef0123456789abcdef\"}", &s);
     CHECK(s.bytes == 12 && s.mtime == 1700000000 && s.mtime_ns == 5 && s.width == 3 &&
           s.height == 4 && !strcmp(s.hash, "0123456789abcdef0123456789abcdef"));
     CHECK(!s.meta_current);   /* written before "taken"/"dirs": refreshed by the next run */
-    ix_meta_parse("{\"bytes\":12,\"taken\":1,\"dirs\":[\"/a\"]}", &s);
+    cs__ix_meta_parse("{\"bytes\":12,\"taken\":1,\"dirs\":[\"/a\"]}", &s);
     CHECK(s.meta_current);
-    ix_meta_parse("{\"bytes\":12,\"taken\":1}", &s);
+    cs__ix_meta_parse("{\"bytes\":12,\"taken\":1}", &s);
     CHECK(!s.meta_current);
-    ix_meta_parse("{\"bytes\":\"12\",\"hash\":\"short\"}", &s);
+    cs__ix_meta_parse("{\"bytes\":\"12\",\"hash\":\"short\"}", &s);
     CHECK(s.bytes == -1 && s.mtime == -1 && s.hash[0] == '\0');
-    ix_meta_parse("not json", &s);
+    cs__ix_meta_parse("not json", &s);
     CHECK(s.bytes == -1 && !s.meta_current);
 
     cs_store_close(store);

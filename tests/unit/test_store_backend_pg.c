@@ -96,14 +96,14 @@ static void test_mask(void)
         {"postgresql://a:b:c@h/db?x=1#f", "postgresql://a:***@h/db?x=1#f"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char *m = cs_pg_mask_url(cases[i].in);
+        char *m = cs__pg_mask_url(cases[i].in);
         CHECK_MSG(m && !strcmp(m, cases[i].out), "%s -> %s", cases[i].in, m);
         free(m);
     }
     /* An unreachable server: error names the URL, never the password. */
     cs_backend *b = NULL;
     cs_error err = {0};
-    int rc = cs_pg_backend_open("postgresql://me:topsecret@127.0.0.1:1/db?connect_timeout=2", false,
+    int rc = cs__pg_backend_open("postgresql://me:topsecret@127.0.0.1:1/db?connect_timeout=2", false,
                                 &b, &err);
     CHECK(rc == CS_E_DATABASE && !b);
     CHECK_MSG(strstr(err.msg, "127.0.0.1:1") && !strstr(err.msg, "topsecret"), "%s", err.msg);
@@ -510,7 +510,7 @@ int main(void)
     snprintf(T, sizeof T, "t_backend_pg_%d", (int)getpid());
     cs_backend *b = NULL;
     cs_error err = {0};
-    CHECK_OK(cs_pg_backend_open(url, false, &b, &err), &err);
+    CHECK_OK(cs__pg_backend_open(url, false, &b, &err), &err);
     if (!b) return TEST_RESULT();
     CHECK(!strcmp(b->ops->name, "postgres"));
     b->ops->drop(b, T, &err);

@@ -11,10 +11,10 @@ static char *norm(const char *text, int *status)
 {
     jv v;
     jv_error e;
-    *status = jv_parse(text, strlen(text), false, &v, &e);
+    *status = cs__jv_parse(text, strlen(text), false, &v, &e);
     if (*status) return NULL;
-    char *s = jv_serialize(&v, NULL);
-    jv_free(&v);
+    char *s = cs__jv_serialize(&v, NULL);
+    cs__jv_free(&v);
     return s;
 }
 
@@ -41,18 +41,18 @@ static bool not_text(const char *in, bool lenient)
     jv v;
     jv_error je;
     /* A lenient value error still hands back the tree: free it either way. */
-    jv_parse(in, strlen(in), lenient, &v, &je);
-    jv_free(&v);
+    cs__jv_parse(in, strlen(in), lenient, &v, &je);
+    cs__jv_free(&v);
     return je.not_text;
 }
 
 static int cmp_text(const char *a, const char *b)
 {
     jv x, y;
-    if (jv_parse(a, strlen(a), false, &x, NULL) || jv_parse(b, strlen(b), false, &y, NULL)) return 99;
-    int c = jv_cmp(&x, &y);
-    jv_free(&x);
-    jv_free(&y);
+    if (cs__jv_parse(a, strlen(a), false, &x, NULL) || cs__jv_parse(b, strlen(b), false, &y, NULL)) return 99;
+    int c = cs__jv_cmp(&x, &y);
+    cs__jv_free(&x);
+    cs__jv_free(&y);
     return c < 0 ? -1 : c > 0;
 }
 
@@ -75,7 +75,7 @@ int main(void)
     expect_norm("0E+99999999999999999999", "0");
     for (int i = 0; i < 5000; i++) {
         bool ovf;
-        char *c = jv_numeric_canonical("0e999999999", 11, &ovf);
+        char *c = cs__jv_numeric_canonical("0e999999999", 11, &ovf);
         CHECK(c && !strcmp(c, "0") && !ovf);
         free(c);
     }
@@ -133,16 +133,16 @@ int main(void)
     const char *t = "{\"a\":1,\"k\":[1,{\"x\":\"}\"}],\"k\":\"last\",\"z\":null}";
     const char *vs;
     size_t vl;
-    CHECK(jv_text_find_key(t, strlen(t), "k", 1, &vs, &vl) == 1 && vl == 6 && !memcmp(vs, "\"last\"", 6));
-    CHECK(jv_text_find_key(t, strlen(t), "q", 1, &vs, &vl) == 0);
-    CHECK(jv_text_find_key("[1]", 3, "a", 1, &vs, &vl) == 0);
-    CHECK(jv_text_find_key("{\"a\":", 5, "a", 1, &vs, &vl) < 0);
-    CHECK(jv_text_find_key("{\"\\u0061\":7}", 12, "a", 1, &vs, &vl) == 1 && vl == 1 && *vs == '7');
+    CHECK(cs__jv_text_find_key(t, strlen(t), "k", 1, &vs, &vl) == 1 && vl == 6 && !memcmp(vs, "\"last\"", 6));
+    CHECK(cs__jv_text_find_key(t, strlen(t), "q", 1, &vs, &vl) == 0);
+    CHECK(cs__jv_text_find_key("[1]", 3, "a", 1, &vs, &vl) == 0);
+    CHECK(cs__jv_text_find_key("{\"a\":", 5, "a", 1, &vs, &vl) < 0);
+    CHECK(cs__jv_text_find_key("{\"\\u0061\":7}", 12, "a", 1, &vs, &vl) == 1 && vl == 1 && *vs == '7');
 
     /* Filter trees. */
     cs_error err;
     cs_filter *f = NULL;
-    CHECK_OK(cs_filter_parse("{\"$or\":[{\"a\":{\"$in\":[0.1,\"x\",true]}},{\"b.c\":{\"$gte\":9007199254740993}}]}", &f, &err), &err);
+    CHECK_OK(cs__filter_parse("{\"$or\":[{\"a\":{\"$in\":[0.1,\"x\",true]}},{\"b.c\":{\"$gte\":9007199254740993}}]}", &f, &err), &err);
     CHECK(f && f->kind == CS_FILTER_OR && f->n_children == 2);
     if (f && f->n_children == 2) {
         cs_filter *a = f->children[0], *b = f->children[1];
@@ -151,21 +151,21 @@ int main(void)
         CHECK(!strcmp(a->value_json, "[0.1,\"x\",true]") && json_is_array(a->value));
         CHECK(b->op == CS_OP_GTE && !strcmp(b->key, "b.c") && !strcmp(b->value_json, "9007199254740993"));
         CHECK(json_integer_value(b->value) == 9007199254740993LL);
-        CHECK(!strcmp(cs_filter_op_name(b->op), "$gte"));
+        CHECK(!strcmp(cs__filter_op_name(b->op), "$gte"));
     }
-    cs_filter_free(f);
+    cs__filter_free(f);
     const char *none[] = {"{}", "null", "[]", "false", "0", "\"\""};
     for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
         f = (cs_filter *)1;
-        CHECK_OK(cs_filter_parse(none[i], &f, &err), &err);
+        CHECK_OK(cs__filter_parse(none[i], &f, &err), &err);
         CHECK_MSG(f == NULL, "%s should mean no filter", none[i]);
     }
     f = (cs_filter *)1;
-    CHECK(cs_filter_parse(NULL, &f, &err) == 0 && f == NULL);
-    CHECK(cs_filter_parse("{\"a\":{\"$eq\":NaN}}", &f, &err) == CS_E_DATABASE && f == NULL);
-    CHECK(cs_filter_parse("{\"a\":{\"$eq\":1e999999}}", &f, &err) == CS_E_DATABASE);
-    CHECK(cs_filter_parse("NaN", &f, &err) == CS_E_FILTER && strstr(err.msg, "dict"));
-    CHECK(cs_filter_parse("{\"$and\":[{\"a\":{\"$ne\":1}},{\"a\":{}}]}", &f, &err) == CS_E_FILTER &&
+    CHECK(cs__filter_parse(NULL, &f, &err) == 0 && f == NULL);
+    CHECK(cs__filter_parse("{\"a\":{\"$eq\":NaN}}", &f, &err) == CS_E_DATABASE && f == NULL);
+    CHECK(cs__filter_parse("{\"a\":{\"$eq\":1e999999}}", &f, &err) == CS_E_DATABASE);
+    CHECK(cs__filter_parse("NaN", &f, &err) == CS_E_FILTER && strstr(err.msg, "dict"));
+    CHECK(cs__filter_parse("{\"$and\":[{\"a\":{\"$ne\":1}},{\"a\":{}}]}", &f, &err) == CS_E_FILTER &&
           strstr(err.msg, "empty operator"));
     return TEST_RESULT();
 }

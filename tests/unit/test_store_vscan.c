@@ -26,7 +26,7 @@ static long scan(int threads, cs_measure m, const float *q, const float *base,
     char t[8];
     snprintf(t, sizeof t, "%d", threads);
     setenv("CLIPSEARCH_SCAN_THREADS", t, 1);
-    return cs_vscan_topk(m, q, base, norms, DIM, rows, n, K, hits);
+    return cs__vscan_topk(m, q, base, norms, DIM, rows, n, K, hits);
 }
 
 static double ref_dist(cs_measure m, const float *a, const float *b)
@@ -57,7 +57,7 @@ int main(void)
      * straddle the k-th place and every thread's slice. */
     for (int c = 0; c < 3 * K; c++)
         memcpy(base + (size_t)(c * (N / (3 * K)) + 7) * DIM, base, DIM * sizeof(float));
-    for (int i = 0; i < N; i++) norms[i] = cs_vscan_norm2(base + (size_t)i * DIM, DIM);
+    for (int i = 0; i < N; i++) norms[i] = cs__vscan_norm2(base + (size_t)i * DIM, DIM);
     for (int i = 0; i < N; i++) rows[i] = (uint32_t)(N - 1 - i); /* a row subset order */
     float q[DIM];
     for (int i = 0; i < DIM; i++) q[i] = base[i] + 0.01f * frand();

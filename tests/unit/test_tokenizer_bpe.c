@@ -40,14 +40,14 @@ static bool both_paths(const cs_tokenizer *t, const uint8_t *s, size_t len, int3
                        size_t *n)
 {
     cs_tok_bpe_ws ws;
-    cs_tok_bpe_ws_init(&ws);
+    cs__tok_bpe_ws_init(&ws);
     int32_t *first = malloc(len * sizeof *first);
-    bool same = first && cs_tok_bpe_reserve(&ws, len);
+    bool same = first && cs__tok_bpe_reserve(&ws, len);
     long r1 = -1, r2 = -1;
     for (int path = 1; same && path <= 2; path++) {
         for (size_t i = 0; i < len; i++)
             ws.sym[i] = i + 1 < len ? t->byte_id[s[i]] : t->byte_end_id[s[i]];
-        long r = cs_tok_bpe(t, &ws, len, path);
+        long r = cs__tok_bpe(t, &ws, len, path);
         if (path == 1) {
             r1 = r;
             memcpy(first, ws.sym, (size_t)(r > 0 ? r : 0) * sizeof *first);
@@ -61,7 +61,7 @@ static bool both_paths(const cs_tokenizer *t, const uint8_t *s, size_t len, int3
         *n = (size_t)r1;
     }
     free(first);
-    cs_tok_bpe_ws_free(&ws);
+    cs__tok_bpe_ws_free(&ws);
     return same;
 }
 

@@ -115,7 +115,7 @@ static void test_vocab_escapes(void)
                        "  \"\\ud800x\": 6, \"\xc4\xa0" "a\": 7, \"\xc4\xa0" "a\": 8 }\n";
     collected c = {0};
     cs_error err = {0};
-    CHECK_OK(cs_tok_parse_vocab((const uint8_t *)json, strlen(json), "v.json", collect, &c,
+    CHECK_OK(cs__tok_parse_vocab((const uint8_t *)json, strlen(json), "v.json", collect, &c,
                                 &err),
              &err);
     CHECK(c.n == 4);
@@ -124,12 +124,12 @@ static void test_vocab_escapes(void)
     CHECK(c.len[1] == 4 && memcmp(c.key[1], "\xed\xa0\x80x", 4) == 0 && c.id[1] == 6);
     CHECK(c.len[2] == 3 && c.len[3] == 3 && c.id[2] == 7 && c.id[3] == 8);
     c.n = 0;
-    CHECK(cs_tok_parse_vocab((const uint8_t *)"{}", 2, "v.json", collect, &c, &err) == 0 &&
+    CHECK(cs__tok_parse_vocab((const uint8_t *)"{}", 2, "v.json", collect, &c, &err) == 0 &&
           c.n == 0);
-    CHECK(cs_tok_parse_vocab((const uint8_t *)"{\"a\nb\": 1}", 10, "v.json", collect, &c,
+    CHECK(cs__tok_parse_vocab((const uint8_t *)"{\"a\nb\": 1}", 10, "v.json", collect, &c,
                              &err) == CS_E_FORMAT);
     CHECK(strstr(err.msg, "v.json") && strstr(err.msg, "control character"));
-    CHECK(cs_tok_parse_vocab((const uint8_t *)"{\"\\u12\": 1}", 10, "v.json", collect, &c,
+    CHECK(cs__tok_parse_vocab((const uint8_t *)"{\"\\u12\": 1}", 10, "v.json", collect, &c,
                              &err) == CS_E_FORMAT);
 }
 

@@ -10,7 +10,7 @@
 /* Decodes a UTF-8 literal (valid) into cps; returns the count. */
 static size_t cps(const char *s, uint32_t *out)
 {
-    return cs_tok_utf8_decode((const uint8_t *)s, strlen(s), out);
+    return cs__tok_utf8_decode((const uint8_t *)s, strlen(s), out);
 }
 
 static bool eq(const uint32_t *a, size_t na, const char *want)
@@ -50,13 +50,13 @@ static void test_utf8(void)
         {"\xc2" "a", 2, 2, 0xFFFD},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        size_t n = cs_tok_utf8_decode((const uint8_t *)cases[i].in, cases[i].n_in, out);
+        size_t n = cs__tok_utf8_decode((const uint8_t *)cases[i].in, cases[i].n_in, out);
         CHECK_MSG(n == cases[i].n_out && out[0] == cases[i].first, "utf8 case %zu: n=%zu", i,
                   n);
     }
     uint8_t b[4];
-    CHECK(cs_tok_utf8_encode(0x10FFFF, b) == 4 && b[0] == 0xF4 && b[3] == 0xBF);
-    CHECK(cs_tok_utf8_encode(0x7FF, b) == 2 && b[0] == 0xDF && b[1] == 0xBF);
+    CHECK(cs__tok_utf8_encode(0x10FFFF, b) == 4 && b[0] == 0xF4 && b[3] == 0xBF);
+    CHECK(cs__tok_utf8_encode(0x7FF, b) == 2 && b[0] == 0xDF && b[1] == 0xBF);
 }
 
 static void test_unescape(void)
@@ -103,13 +103,13 @@ static void test_unescape(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint32_t buf[128];
         size_t n = cps(cases[i][0], buf);
-        n = cs_tok_html_unescape(buf, n);
+        n = cs__tok_html_unescape(buf, n);
         CHECK_MSG(eq(buf, n, cases[i][1]), "unescape case %zu: %s", i, cases[i][0]);
     }
     /* NUL is a name character: "&amp\0x" -> "&\0x", "&AMP\0;" -> "&\0;". */
     uint32_t z[] = {'&', 'a', 'm', 'p', 0, 'x'}, z2[] = {'&', 'A', 'M', 'P', 0, ';'};
-    CHECK(cs_tok_html_unescape(z, 6) == 3 && z[0] == '&' && z[1] == 0 && z[2] == 'x');
-    CHECK(cs_tok_html_unescape(z2, 6) == 3 && z2[0] == '&' && z2[1] == 0 && z2[2] == ';');
+    CHECK(cs__tok_html_unescape(z, 6) == 3 && z[0] == '&' && z[1] == 0 && z[2] == 'x');
+    CHECK(cs__tok_html_unescape(z2, 6) == 3 && z2[0] == '&' && z2[1] == 0 && z2[2] == ';');
 }
 
 static void test_whitespace(void)
@@ -128,7 +128,7 @@ static void test_whitespace(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint32_t buf[64];
         size_t n = cps(cases[i][0], buf);
-        n = cs_tok_clean_whitespace(buf, n);
+        n = cs__tok_clean_whitespace(buf, n);
         CHECK_MSG(eq(buf, n, cases[i][1]), "whitespace case %zu", i);
     }
 }
@@ -155,10 +155,10 @@ static void test_lower(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint32_t in[64], out[192];
         size_t n = cps(cases[i][0], in);
-        n = cs_tok_lower(in, n, out);
+        n = cs__tok_lower(in, n, out);
         CHECK_MSG(eq(out, n, cases[i][1]), "lower case %zu", i);
     }
-    CHECK(cs_tok_lower_max >= 2);
+    CHECK(cs__tok_lower_max >= 2);
 }
 
 /* Pieces joined with '|'. */
@@ -168,14 +168,14 @@ static void split(const char *text, char *out, size_t cap)
     size_t n = cps(text, s), pos = 0, start, len, o = 0;
     int kind;
     out[0] = 0;
-    while (cs_tok_next_piece(s, n, &pos, &start, &len, &kind)) {
+    while (cs__tok_next_piece(s, n, &pos, &start, &len, &kind)) {
         if (o && o + 1 < cap)
             out[o++] = '|';
         if (kind != CS_TOK_PIECE_TEXT && o + 1 < cap)
             out[o++] = kind == CS_TOK_PIECE_SOT ? 'S' : 'E';
         for (size_t i = 0; i < len; i++) {
             uint8_t b[4];
-            size_t k = cs_tok_utf8_encode(s[start + i], b);
+            size_t k = cs__tok_utf8_encode(s[start + i], b);
             for (size_t q = 0; q < k && o + 1 < cap; q++)
                 out[o++] = (char)b[q];
         }
@@ -210,14 +210,14 @@ static void test_split(void)
         CHECK_MSG(strcmp(got, cases[i][1]) == 0, "split case %zu: got \"%s\" want \"%s\"", i,
                   got, cases[i][1]);
     }
-    CHECK(cs_tok_classify('a') == CS_TOK_LETTER);
-    CHECK(cs_tok_classify(0x4E00) == CS_TOK_LETTER);
-    CHECK(cs_tok_classify(0x0663) == CS_TOK_NUMBER);
-    CHECK(cs_tok_classify(0x3000) == CS_TOK_SPACE);
-    CHECK(cs_tok_classify(0x1C) == CS_TOK_OTHER);
-    CHECK(cs_tok_classify(0x0345) == CS_TOK_UNMATCHED);
-    CHECK(cs_tok_is_py_space(0x1F) && !cs_tok_is_white_space(0x1F));
-    CHECK(cs_tok_ascii_fold_cp(0x017F) == 's');
+    CHECK(cs__tok_classify('a') == CS_TOK_LETTER);
+    CHECK(cs__tok_classify(0x4E00) == CS_TOK_LETTER);
+    CHECK(cs__tok_classify(0x0663) == CS_TOK_NUMBER);
+    CHECK(cs__tok_classify(0x3000) == CS_TOK_SPACE);
+    CHECK(cs__tok_classify(0x1C) == CS_TOK_OTHER);
+    CHECK(cs__tok_classify(0x0345) == CS_TOK_UNMATCHED);
+    CHECK(cs__tok_is_py_space(0x1F) && !cs__tok_is_white_space(0x1F));
+    CHECK(cs__tok_ascii_fold_cp(0x017F) == 's');
 }
 
 int main(void)

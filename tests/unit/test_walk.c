@@ -91,7 +91,7 @@ int main(void)
 
     seen s = {0};
     cs_error err = {0};
-    CHECK_OK(cs_walk(root, collect, &s, &err), &err);
+    CHECK_OK(cs__walk(root, collect, &s, &err), &err);
     /* Files reachable once: a/deep/two.png, a/one.jpg, b/three.gif, bad.., dangling,
      * pipe, z.txt (+ locked/hidden.jpg as root; an error entry otherwise). */
     CHECK(find(&s, "/a/one.jpg") >= 0);
@@ -124,12 +124,12 @@ int main(void)
     /* A single file as root. */
     seen one = {0};
     sub(q, root, "z.txt");
-    CHECK_OK(cs_walk(q, collect, &one, &err), &err);
+    CHECK_OK(cs__walk(q, collect, &one, &err), &err);
     CHECK(one.n == 1 && one.regular[0]);
     /* A missing root is reported, not an error. */
     seen none = {0};
     sub(q, root, "missing");
-    CHECK_OK(cs_walk(q, collect, &none, &err), &err);
+    CHECK_OK(cs__walk(q, collect, &none, &err), &err);
     CHECK(none.n == 1 && none.errs[0] == ENOENT && !none.dangling[0]);
 
     for (int i = 0; i < s.n; i++) free(s.paths[i]);

@@ -1,4 +1,4 @@
-/* src/base/walk_rules.c and cs_walk_filtered: what the indexer's walk skips (hidden
+/* src/base/walk_rules.c and cs__walk_filtered: what the indexer's walk skips (hidden
  * names, built-in non-photo trees, exclude globs, .clipsearchignore files), that a root
  * is always walked, and that an excluded directory is reported once and not entered. */
 #include <errno.h>
@@ -110,7 +110,7 @@ static void walk(const char *root, const cs_walk_rules *r, seen *s)
     cs_error err = {0};
     memset(s, 0, sizeof *s);
     s->root_len = strlen(root);
-    CHECK_OK(cs_walk_filtered(root, r, collect, s, &err), &err);
+    CHECK_OK(cs__walk_filtered(root, r, collect, s, &err), &err);
 }
 
 static void dump(const seen *s)
@@ -134,7 +134,7 @@ static void test_defaults(const char *root)
     put(root, "lost+found/#123", "x");
     put(root, "b/node_modules", "a file, not a tree");   /* built-ins are directories */
 
-    cs_walk_rules *r = cs_walk_rules_new();
+    cs_walk_rules *r = cs__walk_rules_new();
     CHECK(r != NULL);
     seen s;
     walk(root, r, &s);
@@ -156,7 +156,7 @@ static void test_defaults(const char *root)
     seen_free(&s);
 
     /* include_hidden: hidden names are walked, the built-in trees are still skipped. */
-    cs_walk_rules_include_hidden(r, true);
+    cs__walk_rules_include_hidden(r, true);
     walk(root, r, &s);
     CHECK(is_file(&s, ".hidden.jpg"));
     CHECK(is_file(&s, ".cache/in_hidden.jpg"));
@@ -172,7 +172,7 @@ static void test_defaults(const char *root)
     CHECK(is_file(&s, "node_modules/pkg/icon.png"));
     CHECK(is_file(&s, ".Trash-1000/files/old.jpg"));
     seen_free(&s);
-    cs_walk_rules_free(r);
+    cs__walk_rules_free(r);
 }
 
 /* A root named explicitly is walked even when its own name is hidden or matches a rule;
@@ -183,8 +183,8 @@ static void test_explicit_root(const char *base)
     snprintf(root, sizeof root, "%s/.photos", base);
     put(base, ".photos/a.jpg", "x");
     put(base, ".photos/.b.jpg", "x");
-    cs_walk_rules *r = cs_walk_rules_new();
-    CHECK(r && cs_walk_rules_add_exclude(r, ".photos", NULL) == 0);
+    cs_walk_rules *r = cs__walk_rules_new();
+    CHECK(r && cs__walk_rules_add_exclude(r, ".photos", NULL) == 0);
     seen s;
     walk(root, r, &s);
     CHECK(is_file(&s, "a.jpg"));
@@ -195,7 +195,7 @@ static void test_explicit_root(const char *base)
     walk(root, r, &s);
     CHECK(s.n == 1 && s.kind[0] == CS_WALK_FILE);
     seen_free(&s);
-    cs_walk_rules_free(r);
+    cs__walk_rules_free(r);
 }
 
 static void test_globs(const char *root)
@@ -212,17 +212,17 @@ static void test_globs(const char *root)
     put(root, "private/p.jpg", "x");
     put(root, "sub/private/p.jpg", "x");
 
-    cs_walk_rules *r = cs_walk_rules_new();
+    cs_walk_rules *r = cs__walk_rules_new();
     cs_error err = {0};
-    CHECK_OK(cs_walk_rules_add_exclude(r, "*.tmp", &err), &err);      /* base name */
-    CHECK_OK(cs_walk_rules_add_exclude(r, "a/*.jpg", &err), &err);    /* relative path */
-    CHECK_OK(cs_walk_rules_add_exclude(r, "raw/", &err), &err);       /* directories only */
-    CHECK_OK(cs_walk_rules_add_exclude(r, "./top.png", &err), &err);  /* anchored */
+    CHECK_OK(cs__walk_rules_add_exclude(r, "*.tmp", &err), &err);      /* base name */
+    CHECK_OK(cs__walk_rules_add_exclude(r, "a/*.jpg", &err), &err);    /* relative path */
+    CHECK_OK(cs__walk_rules_add_exclude(r, "raw/", &err), &err);       /* directories only */
+    CHECK_OK(cs__walk_rules_add_exclude(r, "./top.png", &err), &err);  /* anchored */
     char *canon = realpath(root, NULL);
     char absglob[PATH_MAX];
     snprintf(absglob, sizeof absglob, "%s/sub/priv*", canon);
     free(canon);
-    CHECK_OK(cs_walk_rules_add_exclude(r, absglob, &err), &err);      /* absolute */
+    CHECK_OK(cs__walk_rules_add_exclude(r, absglob, &err), &err);      /* absolute */
     seen s;
     walk(root, r, &s);
     CHECK(is_excl(&s, "x.tmp", "*.tmp"));
@@ -241,11 +241,11 @@ static void test_globs(const char *root)
     seen_free(&s);
 
     /* Globs that can match nothing are refused. */
-    CHECK(cs_walk_rules_add_exclude(r, "", &err) == CS_E_ARG);
-    CHECK(cs_walk_rules_add_exclude(r, "/", &err) == CS_E_ARG);
-    CHECK(cs_walk_rules_add_exclude(r, "./", &err) == CS_E_ARG);
-    CHECK(cs_walk_rules_add_exclude(r, "..", &err) == CS_E_ARG);
-    cs_walk_rules_free(r);
+    CHECK(cs__walk_rules_add_exclude(r, "", &err) == CS_E_ARG);
+    CHECK(cs__walk_rules_add_exclude(r, "/", &err) == CS_E_ARG);
+    CHECK(cs__walk_rules_add_exclude(r, "./", &err) == CS_E_ARG);
+    CHECK(cs__walk_rules_add_exclude(r, "..", &err) == CS_E_ARG);
+    cs__walk_rules_free(r);
 }
 
 static void test_ignore_files(const char *root)
@@ -276,7 +276,7 @@ static void test_ignore_files(const char *root)
     put(root, "!keep.jpg", "x");
     put(root, "#hash.jpg", "x");
 
-    cs_walk_rules *r = cs_walk_rules_new();
+    cs_walk_rules *r = cs__walk_rules_new();
     seen s;
     walk(root, r, &s);
     CHECK(!entry(&s, ".clipsearchignore"));      /* a setting, not an entry */
@@ -303,12 +303,12 @@ static void test_ignore_files(const char *root)
     seen_free(&s);
 
     /* Ignore files are read with include_hidden too. */
-    cs_walk_rules_include_hidden(r, true);
+    cs__walk_rules_include_hidden(r, true);
     walk(root, r, &s);
     CHECK(is_excl(&s, "a.bak", "*.bak"));
     CHECK(!entry(&s, ".clipsearchignore"));
     seen_free(&s);
-    cs_walk_rules_free(r);
+    cs__walk_rules_free(r);
 }
 
 /* An ignore file that cannot be read leaves its folder unwalked (its rules unknown);
@@ -328,7 +328,7 @@ static void test_bad_ignore_files(const char *root)
     put(root, "dir/photo.jpg", "x");
     put(root, "fine.jpg", "x");
 
-    cs_walk_rules *r = cs_walk_rules_new();
+    cs_walk_rules *r = cs__walk_rules_new();
     seen s;
     walk(root, r, &s);
     int b = at(&s, "big");
@@ -342,7 +342,7 @@ static void test_bad_ignore_files(const char *root)
     CHECK(is_file(&s, "fine.jpg"));
     if (test_failures_) dump(&s);
     seen_free(&s);
-    cs_walk_rules_free(r);
+    cs__walk_rules_free(r);
 }
 
 static char *subdir(const char *base, const char *name)
