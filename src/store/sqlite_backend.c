@@ -123,13 +123,13 @@ int cs__sqlite_cache_counts(const cs_store *s, unsigned long *built, unsigned lo
     return 0;
 }
 
-void cs__sq_cache_drop(sq_backend *b, const char *tbl)
+void cs__sq_cache_drop(sq_backend *b, const char *tbl, bool superseded)
 {
     for (sq_cache **pp = &b->caches; *pp; pp = &(*pp)->next) {
         sq_cache *c = *pp;
         if (!strcmp(c->tbl, tbl)) {
             *pp = c->next;
-            cs__sq_cache_free(c);
+            cs__sq_cache_free(c, superseded);
             return;
         }
     }
@@ -169,7 +169,7 @@ void cs__sq_blob_to_vec(const void *blob, int dim, float *v)
 static void sq_close(cs_backend *base)
 {
     sq_backend *b = (sq_backend *)base;
-    while (b->caches) cs__sq_cache_drop(b, b->caches->tbl);
+    while (b->caches) cs__sq_cache_drop(b, b->caches->tbl, false);
     sqlite3_close_v2(b->db);
     free(b->path);
     free(b);
@@ -321,7 +321,7 @@ static int sq_drop(cs_backend *base, const char *name, cs_error *err)
     }
     if (!rc) rc = cs__sq_commit(b, err);
     else cs__sq_rollback(b);
-    cs__sq_cache_drop(b, c.tbl);
+    cs__sq_cache_drop(b, c.tbl, true);
     char file[4096];
     if (!rc && !cs__vcache_path(b->path, c.tbl, file, sizeof file)) cs__vcache_remove(file);
     return rc;

@@ -13,8 +13,6 @@
 #include "store/sqlite_internal.h"
 
 #include <pthread.h>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,21 +109,10 @@ static void *save_job(void *arg)
     cs_vcache_run *runs;
     size_t n;
     if (!view_runs(k, &runs, &n)) {   /* best effort, like the whole file */
-        (void)cs__vcache_save_runs(runs, n, k->vc.dim, k->gen, k->tbl, k->file);
+        (void)cs__vcache_save_runs(runs, n, k->vc.dim, k->gen, k->tbl, k->file, &k->stop_saving);
         free(runs);
     }
     return NULL;
-}
-
-/* The saver's own thread, at the lowest priority (nice 19; the thread only, never the
- * caller's: an inline save must not leave it there): the file is for later processes,
- * and at normal priority its ~200 MB of writes per 100k rows halve the scan of the query
- * that follows the write (bench_store 100k, 1000 upserts: 15-16 ms instead of 11-12 ms).
- * Not SCHED_IDLE, which could starve it, and whoever joins it, on a busy machine. */
-static void *save_thread(void *arg)
-{
-    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
-    return save_job(arg);
 }
 
 /* Writes the cache file for the next process on a thread of its own, so that the query
@@ -135,19 +122,22 @@ static void *save_thread(void *arg)
 static void save_async(sq_cache *k, const char *file)
 {
     if (!(k->file = strdup(file))) return;
-    if (pthread_create(&k->saver, NULL, save_thread, k) == 0) k->saving = true;
+    if (pthread_create(&k->saver, NULL, save_job, k) == 0) k->saving = true;
     else save_job(k);
 }
 
-static void join_saver(sq_cache *k)
+/* Waits for the saver; `superseded`: a newer view will be saved instead, so this save
+ * gives up (within one 8 MiB write) rather than finish a file nobody will map. */
+static void join_saver(sq_cache *k, bool superseded)
 {
+    if (superseded) atomic_store(&k->stop_saving, true);
     if (k->saving) pthread_join(k->saver, NULL);
     k->saving = false;
 }
 
-void cs__sq_cache_free(sq_cache *k)
+void cs__sq_cache_free(sq_cache *k, bool superseded)
 {
-    join_saver(k);
+    join_saver(k, superseded);
     free(k->file);
     free(k->tbl);
     free(k->dead);
@@ -256,7 +246,7 @@ static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs
 {
     int rc = patch(b, c, old, k, err);
     if (rc) return rc;
-    join_saver(old);   /* it reads the base that moves now */
+    join_saver(old, true);   /* it reads the base that moves now */
     k->vc = old->vc;
     memset(&old->vc, 0, sizeof old->vc);
     if (k->ndead + k->delta.n <= k->vc.n / 16 + 64) return 0;
@@ -303,18 +293,18 @@ int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
         cs__vcache_free(&older.vc);
         if (rc == 0) b->cache_patches++;
         if (rc == 1) {
-            cs__sq_cache_drop(b, c->tbl);   /* frees memory before the full build */
+            cs__sq_cache_drop(b, c->tbl, true);   /* frees memory before the full build */
             rc = cache_build(b, c, &k->vc, err);
             if (rc == 0) b->cache_builds++;
         }
         if (rc) {
-            cs__sq_cache_free(k);
+            cs__sq_cache_free(k, true);
             return rc;
         }
-        cs__sq_cache_drop(b, c->tbl);
+        cs__sq_cache_drop(b, c->tbl, true);
         if (persist) save_async(k, file);
     } else {
-        cs__sq_cache_drop(b, c->tbl);
+        cs__sq_cache_drop(b, c->tbl, true);
     }
     k->next = b->caches;
     b->caches = k;

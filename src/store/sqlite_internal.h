@@ -14,6 +14,7 @@
 #define CS_STORE_SQLITE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #include "store/store_internal.h"
@@ -37,6 +38,7 @@ typedef struct sq_cache {
     char *file;       /* cache file being written in the background */
     pthread_t saver;  /* reads the rows only; joined before they change or are freed */
     bool saving;
+    atomic_bool stop_saving;   /* set when a newer view supersedes this one */
 } sq_cache;
 
 typedef struct sq_backend {
@@ -74,11 +76,14 @@ int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err);
 void cs__sq_coll_clear(sq_coll *c);
 /* Advances the collection's version after a write and marks it in the change log. */
 int cs__sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err);
-void cs__sq_cache_drop(sq_backend *b, const char *tbl);
+/* Frees the cache of tbl; superseded: its file save may give up (see cs__sq_cache_free). */
+void cs__sq_cache_drop(sq_backend *b, const char *tbl, bool superseded);
 /* The collection's cache at the catalog version read in the current transaction. */
 int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err);
-/* Frees a cache (joining its saver first). */
-void cs__sq_cache_free(sq_cache *k);
+/* Frees a cache, joining its saver first: superseded (a newer view exists, the collection
+ * is dropped) makes the save give up; else (closing the store) it finishes, since the file
+ * is what the next process maps. */
+void cs__sq_cache_free(sq_cache *k, bool superseded);
 
 /* The change log of a collection (sqlite_changelog.c). Every write path, inside its
  * transaction: cs__sq_log_open (creates the log where a collection lacks it; `version` is the

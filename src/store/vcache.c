@@ -206,11 +206,14 @@ int cs__vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, si
     return 0;
 }
 
-static int put(int fd, const void *p, size_t n)
+/* Writes n bytes in pieces of at most 8 MiB, giving up (-1) once *stop is set: a save
+ * that a newer version of the cache supersedes ends within one piece. */
+static int put(const atomic_bool *stop, int fd, const void *p, size_t n)
 {
     const char *s = p;
     while (n) {
-        ssize_t w = write(fd, s, n);
+        if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return -1;
+        ssize_t w = write(fd, s, n < ((size_t)8 << 20) ? n : ((size_t)8 << 20));
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
         s += w;
@@ -220,13 +223,14 @@ static int put(int fd, const void *p, size_t n)
 }
 
 /* Writes region [off, off+len) of the file, padding with zeros from *pos. */
-static int put_at(int fd, uint64_t *pos, uint64_t off, const void *p, size_t len)
+static int put_at(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off, const void *p,
+                  size_t len)
 {
     static const char zeros[VC_HEADER];
-    if (off < *pos || off - *pos > sizeof zeros || put(fd, zeros, (size_t)(off - *pos)))
+    if (off < *pos || off - *pos > sizeof zeros || put(stop, fd, zeros, (size_t)(off - *pos)))
         return -1;
     *pos = off + len;
-    return put(fd, p, len);
+    return put(stop, fd, p, len);
 }
 
 /* Removes "<name>.tmp.*" files that a crashed writer left (older than VC_TMP_STALE_S), or
@@ -262,7 +266,7 @@ static int split(const char *file, char *dir, size_t cap, const char **base)
 
 /* Writes one region of the file: for each run, the bytes at src_field(run) of `size`
  * per row. Returns 0 or -1. */
-static int put_runs(int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *runs, size_t nruns,
+static int put_runs(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *runs, size_t nruns,
                     size_t field, size_t size)
 {
     for (size_t i = 0; i < nruns; i++) {
@@ -270,29 +274,29 @@ static int put_runs(int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *ru
         const char *base = field == 0 ? (const char *)v->vecs
                          : field == 1 ? (const char *)v->norms2 : (const char *)v->rowids;
         size_t len = (runs[i].to - runs[i].from) * size;
-        if (i == 0 ? put_at(fd, pos, off, base + runs[i].from * size, len)
-                   : put(fd, base + runs[i].from * size, len))
+        if (i == 0 ? put_at(stop, fd, pos, off, base + runs[i].from * size, len)
+                   : put(stop, fd, base + runs[i].from * size, len))
             return -1;
         if (i) *pos += len;
     }
-    return nruns ? 0 : put_at(fd, pos, off, NULL, 0);
+    return nruns ? 0 : put_at(stop, fd, pos, off, NULL, 0);
 }
 
 /* The metadata offsets of the concatenated runs, rebased, in chunks. */
-static int put_meta_offsets(int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *runs,
+static int put_meta_offsets(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *runs,
                             size_t nruns)
 {
     uint64_t buf[1024], used = 0;
     size_t nb = 1;
     buf[0] = 0;
-    if (put_at(fd, pos, off, NULL, 0)) return -1;
+    if (put_at(stop, fd, pos, off, NULL, 0)) return -1;
     for (size_t i = 0; i < nruns; i++) {
         const cs_vcache *v = runs[i].src;
         uint64_t m0 = v->meta_off[runs[i].from];
         for (size_t r = runs[i].from; r < runs[i].to; r++) {
             buf[nb++] = used + (v->meta_off[r + 1] - m0);
             if (nb == 1024) {
-                if (put(fd, buf, sizeof buf)) return -1;
+                if (put(stop, fd, buf, sizeof buf)) return -1;
                 *pos += sizeof buf;
                 nb = 0;
             }
@@ -300,11 +304,11 @@ static int put_meta_offsets(int fd, uint64_t *pos, uint64_t off, const cs_vcache
         used += v->meta_off[runs[i].to] - m0;
     }
     *pos += nb * sizeof *buf;
-    return put(fd, buf, nb * sizeof *buf);
+    return put(stop, fd, buf, nb * sizeof *buf);
 }
 
 int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
-                        const char *tbl, const char *file)
+                         const char *tbl, const char *file, const atomic_bool *stop)
 {
     char dir[4096], tmp[4200];
     const char *base;
@@ -332,19 +336,19 @@ int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64
     if (fd < 0) return -1;
     uint64_t pos = 0;
     size_t d = (size_t)dim;
-    int rc = put_at(fd, &pos, 0, &h, sizeof h);
-    if (!rc) rc = put_runs(fd, &pos, h.off_vecs, runs, nruns, 0, d * sizeof(float));
-    if (!rc) rc = put_runs(fd, &pos, h.off_norms, runs, nruns, 1, sizeof(float));
-    if (!rc) rc = put_runs(fd, &pos, h.off_rowids, runs, nruns, 2, sizeof(int64_t));
-    if (!rc) rc = put_meta_offsets(fd, &pos, h.off_meta_off, runs, nruns);
+    int rc = put_at(stop, fd, &pos, 0, &h, sizeof h);
+    if (!rc) rc = put_runs(stop, fd, &pos, h.off_vecs, runs, nruns, 0, d * sizeof(float));
+    if (!rc) rc = put_runs(stop, fd, &pos, h.off_norms, runs, nruns, 1, sizeof(float));
+    if (!rc) rc = put_runs(stop, fd, &pos, h.off_rowids, runs, nruns, 2, sizeof(int64_t));
+    if (!rc) rc = put_meta_offsets(stop, fd, &pos, h.off_meta_off, runs, nruns);
     for (size_t i = 0; !rc && i < nruns; i++) {
         const cs_vcache *v = runs[i].src;
         uint64_t m0 = v->meta_off[runs[i].from], len = v->meta_off[runs[i].to] - m0;
-        rc = i == 0 ? put_at(fd, &pos, h.off_meta, v->meta + m0, (size_t)len)
-                    : put(fd, v->meta + m0, (size_t)len);
+        rc = i == 0 ? put_at(stop, fd, &pos, h.off_meta, v->meta + m0, (size_t)len)
+                    : put(stop, fd, v->meta + m0, (size_t)len);
         if (i) pos += len;
     }
-    if (!rc && !nruns) rc = put_at(fd, &pos, h.off_meta, NULL, 0);
+    if (!rc && !nruns) rc = put_at(stop, fd, &pos, h.off_meta, NULL, 0);
     /* No fsync: after a crash the file is absent, old (its generation no longer matches)
      * or fails the size/header checks; SQLite remains the source of truth. */
     if (close(fd)) rc = -1;
@@ -357,7 +361,7 @@ int cs__vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
 {
     if (vc->map) return -1;
     cs_vcache_run run = {vc, 0, vc->n};
-    return cs__vcache_save_runs(&run, vc->n ? 1 : 0, vc->dim, vc->gen, tbl, file);
+    return cs__vcache_save_runs(&run, vc->n ? 1 : 0, vc->dim, vc->gen, tbl, file, NULL);
 }
 
 void cs__vcache_remove(const char *file)

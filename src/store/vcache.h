@@ -12,6 +12,7 @@
 #ifndef CS_STORE_VCACHE_H
 #define CS_STORE_VCACHE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,13 +59,14 @@ int cs__vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, si
 int cs__vcache_save(const cs_vcache *vc, const char *tbl, const char *file);
 
 /* The same for rows [from, to) of each run's cache, concatenated in order (their rowids
- * ascending across runs): a cache kept as a base plus changes is saved as one file. */
+ * ascending across runs): a cache kept as a base plus changes is saved as one file. The
+ * save gives up (-1, no file) soon after *stop is set, when stop is not NULL. */
 typedef struct cs_vcache_run {
     const cs_vcache *src;
     size_t from, to;
 } cs_vcache_run;
 int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
-                        const char *tbl, const char *file);
+                         const char *tbl, const char *file, const atomic_bool *stop);
 
 /* Removes the cache file of a dropped collection and the directory once empty. */
 void cs__vcache_remove(const char *file);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clipsearch/store.h"
+#include "store/vcache.h"
 #include "test.h"
 
 #define N 700
@@ -182,6 +183,47 @@ static void restore_old(const char *f)
     fclose(fp);
 }
 
+/* cs__vcache_save_runs: runs of two caches saved as one file map back as their
+ * concatenation; a save told to stop leaves no file and no temporary one. */
+static void test_save_runs(void)
+{
+    char dir[300], file[400];
+    snprintf(dir, sizeof dir, "/tmp/cs_vcache_runs_%d", (int)getpid());
+    snprintf(file, sizeof file, "%s/t.bin", dir);
+    cs_vcache a, b;
+    CHECK(cs__vcache_init(&a, DIM, 4, 7) == 0 && cs__vcache_init(&b, DIM, 4, 7) == 0);
+    for (int i = 0; i < 4; i++) {
+        CHECK(cs__vcache_append(&a, 10 * i, VEC[i], 1.0f, "ab", 2) == 0);
+        CHECK(cs__vcache_append(&b, 10 * i + 5, VEC[4 + i], 2.0f, "xyz", 3) == 0);
+    }
+    /* a holds rowids 0, 10, 20, 30 and b 5, 15, 25, 35: a[1..3) b[2..3) a[3..4) */
+    cs_vcache_run runs[3] = {{&a, 1, 3}, {&b, 2, 3}, {&a, 3, 4}};
+    atomic_bool stop = true;
+    CHECK(cs__vcache_save_runs(runs, 3, DIM, 9, "t", file, &stop) == -1);
+    CHECK_MSG(access(file, F_OK) != 0, "a stopped save left its file");
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "ls '%s' 2>/dev/null | grep -q tmp", dir);
+    CHECK_MSG(system(cmd) != 0, "a stopped save left a temporary file");
+    atomic_store(&stop, false);
+    CHECK(cs__vcache_save_runs(runs, 3, DIM, 9, "t", file, &stop) == 0);
+    cs_vcache m;
+    CHECK(cs__vcache_open(file, "t", DIM, 9, &m) == 0);
+    const int64_t want[4] = {10, 20, 25, 30};
+    const float *wv[4] = {VEC[1], VEC[2], VEC[6], VEC[3]};
+    CHECK(m.n == 4);
+    for (size_t i = 0; i < 4 && m.n == 4; i++) {
+        CHECK(m.rowids[i] == want[i]);
+        CHECK(!memcmp(m.vecs + i * DIM, wv[i], sizeof(float) * DIM));
+        size_t len = (size_t)(m.meta_off[i + 1] - m.meta_off[i]);
+        CHECK(len == (i == 2 ? 3u : 2u));
+    }
+    cs__vcache_free(&m);
+    cs__vcache_free(&a);
+    cs__vcache_free(&b);
+    cs__vcache_remove(file);
+    rmdir(dir);
+}
+
 int main(void)
 {
     snprintf(DB, sizeof DB, "/tmp/cs_vcache_%d.db", (int)getpid());
@@ -191,6 +233,7 @@ int main(void)
         for (int j = 0; j < DIM; j++) VEC[i][j] = (float)(urand() * 2 - 1);
     float q[DIM];
     for (int j = 0; j < DIM; j++) q[j] = VEC[N][j] + (float)(urand() * 0.01);
+    test_save_runs();
 
     /* Writer: N records, metadata even: true/false. */
     cs_store *s1;
