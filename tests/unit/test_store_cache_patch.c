@@ -112,6 +112,14 @@ static void sql(const char *stmt)
     sqlite3_close(db);
 }
 
+/* Runs SQL naming the collection's table (every %1$s in fmt). */
+static void sql_tbl(const char *fmt, const char *tbl)
+{
+    char stmt[600];
+    snprintf(stmt, sizeof stmt, fmt, tbl);
+    sql(stmt);
+}
+
 /* The answer of a copy of the database (VACUUM INTO: a path with no cache file), whose
  * cache is built from SQLite; the database under test and its cache files are left alone. */
 static char *reference(const float *q, const char *filter)
@@ -329,12 +337,7 @@ int main(void)
         sqlite3_close(db);
     }
     CHECK(tbl != NULL);
-    if (tbl) {
-        char stmt[600];
-        snprintf(stmt, sizeof stmt,
-"DROP TABLE \"%1$s_changes\";", tbl);
-        sql(stmt);
-    }
+    if (tbl) sql_tbl("DROP TABLE \"%1$s_changes\";", tbl);
     free(answer(ca, q, NULL));   /* built at the current version */
     upsert_range(ca, 400, 420, "g");
     same_answers(ca, "collection without a log");
@@ -343,16 +346,12 @@ int main(void)
 
     /* A collection from the version whose triggers filled the log (they made SQLite keep a
      * statement journal per upsert): the next write drops them and logs as usual. */
-    if (tbl) {
-        char stmt[600];
-        snprintf(stmt, sizeof stmt,
-                 "CREATE TABLE \"%1$s_log\" (seq INTEGER PRIMARY KEY, row INTEGER, version INTEGER); "
-                 "CREATE TRIGGER \"%1$s_ins\" AFTER INSERT ON \"%1$s\" BEGIN "
-                 "INSERT INTO \"%1$s_log\"(row) VALUES (NEW.rowid); END; "
-                 "CREATE TRIGGER \"%1$s_del\" AFTER DELETE ON \"%1$s\" BEGIN "
-                 "INSERT INTO \"%1$s_log\"(row) VALUES (OLD.rowid); END;", tbl);
-        sql(stmt);
-    }
+    if (tbl)
+        sql_tbl("CREATE TABLE \"%1$s_log\" (seq INTEGER PRIMARY KEY, row INTEGER, version INTEGER); "
+                "CREATE TRIGGER \"%1$s_ins\" AFTER INSERT ON \"%1$s\" BEGIN "
+                "INSERT INTO \"%1$s_log\"(row) VALUES (NEW.rowid); END; "
+                "CREATE TRIGGER \"%1$s_del\" AFTER DELETE ON \"%1$s\" BEGIN "
+                "INSERT INTO \"%1$s_log\"(row) VALUES (OLD.rowid); END;", tbl);
     upsert_range(ca, 420, 430, "h");
     same_answers(ca, "collection with the old triggers");
     int left = schema_count("type = 'trigger' OR name GLOB '*_log'");
@@ -362,14 +361,10 @@ int main(void)
 
     /* A write that does not log (an older clipsearch, or plain SQL) moves the version
      * without a marker: the next query rebuilds rather than miss the change. */
-    if (tbl) {
-        char stmt[600];
-        snprintf(stmt, sizeof stmt,
-                 "UPDATE \"%1$s\" SET metadata = '{\"g\":2,\"tag\":\"b\"}', "
-                 "vec = (SELECT vec FROM \"%1$s\" WHERE id = 'r302') WHERE id = 'r301'; "
-                 "UPDATE cs_collections SET version = version + 7 WHERE name = 'c';", tbl);
-        sql(stmt);
-    }
+    if (tbl)
+        sql_tbl("UPDATE \"%1$s\" SET metadata = '{\"g\":2,\"tag\":\"b\"}', "
+                "vec = (SELECT vec FROM \"%1$s\" WHERE id = 'r302') WHERE id = 'r301'; "
+                "UPDATE cs_collections SET version = version + 7 WHERE name = 'c';", tbl);
     same_answers(ca, "unlogged write");
     counts(sa, &built, &patched);
     CHECK_MSG(built == 2 && patched == 2, "unlogged write: built %lu, patched %lu", built, patched);
