@@ -315,10 +315,11 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, tower
         for (size_t i = 0; !rc && i < n_train; i += (size_t)o->batch) {
             if (o->stop && *o->stop) {
                 if (e > 1)
-                    rc = cs_error_set(err, CS_E_INTERRUPTED,
-                                      "interrupted in epoch %d; the state after epoch %d is "
-                                      "kept in %s (--resume continues)",
-                                      e, e - 1, state_path);
+                    rc = cs_error_set_remedy(err, CS_E_INTERRUPTED, CS_REMEDY_RESUME,
+                                             "interrupted in epoch %d; the state after epoch "
+                                             "%d is kept in %s, from where a resumed run "
+                                             "continues",
+                                             e, e - 1, state_path);
                 else
                     rc = cs_error_set(err, CS_E_INTERRUPTED,
                                       "interrupted in epoch 1: no epoch finished, nothing kept");
@@ -417,10 +418,10 @@ static int prepare(const char *out_dir, const cs_finetune_options *o, char **out
                             "remove it",
                             *out);
     if (!o->resume && cs__file_exists(*state))
-        return cs_error_set(err, CS_E_ARG,
-                            "%s holds the state of an interrupted run: pass --resume to "
-                            "continue it, or delete it to start again",
-                            *state);
+        return cs_error_set_remedy(err, CS_E_ARG, CS_REMEDY_RESUME,
+                                   "%s holds the state of an interrupted run: resume the run "
+                                   "to continue it, or delete it to start again",
+                                   *state);
     /* The state and the output are written beside DIR: find out now, not after hours
      * of training, that this is impossible. */
     char *parent = strdup(*out);

@@ -164,12 +164,13 @@ static int fetch_one(const cs_model_download_options *opt, const dl_http *http0,
             return 0;
         }
         if (!strcmp(mf->name, "model.safetensors"))
-            return cs_error_set(err, CS_E_UNSUPPORTED,
-                                "%s has no model.safetensors (HTTP 404 for %s): checkpoints "
-                                "that only ship pytorch_model.bin are not supported; convert "
-                                "it with transformers (save_pretrained(..., "
-                                "safe_serialization=True)) and use --model DIR",
-                                opt->name, url);
+            return cs_error_set_remedy(err, CS_E_UNSUPPORTED, CS_REMEDY_CHOOSE_MODEL,
+                                       "%s has no model.safetensors (HTTP 404 for %s): "
+                                       "checkpoints that only ship pytorch_model.bin are not "
+                                       "supported; convert it with transformers "
+                                       "(save_pretrained(..., safe_serialization=True)) and "
+                                       "use the converted folder",
+                                       opt->name, url);
         return cs_error_set(err, CS_E_NOT_FOUND, "required file %s not found (HTTP 404): %s",
                             mf->name, url);
     }
@@ -344,8 +345,9 @@ static int download_all(const cs_model_download_options *opt0, const char *parti
                 snprintf(err->msg + n, sizeof err->msg - n,
                          ". To use a model without downloading, copy a Hugging Face CLIP "
                          "folder (config.json, model.safetensors, vocab.json, merges.txt) "
-                         "to %s, or pass --model DIR / set CLIPSEARCH_MODEL=DIR",
+                         "to %s, or use one where it is",
                          res->dest_dir);
+                err->remedy = CS_REMEDY_CHOOSE_MODEL;
             }
             return rc;
         }

@@ -131,9 +131,8 @@ int cs_model_info_read(const char *dir0, cs_model_info *info, cs_error *err)
 {
     memset(info, 0, sizeof *info);
     if (!cs__dir_exists(dir0))
-        return cs_error_set(err, CS_E_MODEL,
-                            "no model at %s: run 'clipsearch model download' or pass --model DIR",
-                            dir0);
+        return cs_error_set_remedy(err, CS_E_MODEL, CS_REMEDY_CHOOSE_MODEL, "no model at %s",
+                                   dir0);
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", dir0);
     info->layout = strdup("huggingface");

@@ -3,7 +3,7 @@
  *   {"model": {"name", "path", "fingerprint", "dim"},
  *    "preprocess": {"exif_orientation", "fast_decode"},
  *    "precision": ["fp32", "bf16"],           every precision that wrote vectors
- *    "reembed_from": {"model", "preprocess"}}  only while index --reembed is unfinished
+ *    "reembed_from": {"model", "preprocess"}}  only while a re-embedding is unfinished
  * Precision is recorded but never refused: bf16 vectors agree with fp32 ones to a cosine
  * of ~0.99999, so mixing them is visible (vec describe) rather than an error. */
 #include <jansson.h>
@@ -23,7 +23,7 @@ int cs_model_identity_init(cs_model_identity *id, const cs_clip *model, bool exi
     int rc = cs_clip_fingerprint(model, id->fingerprint, err);
     if (rc) return rc;
     const char *dir = cs_clip_model_dir(model);
-    /* Absolute, so that the message's --model works from any folder. */
+    /* Absolute, so that the path in a mismatch message works from any folder. */
     char *abs = realpath(dir, NULL);
     snprintf(id->path, sizeof id->path, "%s", abs ? abs : dir);
     free(abs);
@@ -150,54 +150,53 @@ int cs_model_record_check(cs_collection *coll, const cs_model_identity *id, cs_m
                 describe_stored(from, old, sizeof old);
                 snprintf(msg, sizeof msg,
                          "collection '%s' is being re-embedded from model %s to %s "
-                         "(clipsearch index --reembed was interrupted): results mix both "
+                         "(a re-embedding was interrupted): results mix both "
                          "models until it is run again to the end",
                          name, old, have);
                 if (!(*warning = strdup(msg))) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
             }
         } else {
-            rc = cs_error_set(err, CS_E_MODEL_MISMATCH,
-                              "collection '%s' was built with model %s, not %s: its vectors "
-                              "cannot be compared with this model's. Use the model that "
-                              "built it (--model %s), re-embed the collection with this one "
-                              "(clipsearch index --reembed --model %s DIR...), or use another "
-                              "--collection",
-                              name, have, want, str_at(rec, "model", "path"), id->path);
+            rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_MODEL,
+                                     "collection '%s' was built with model %s, not %s: its "
+                                     "vectors cannot be compared with this model's. Use the "
+                                     "model that built it (%s), re-embed the collection with "
+                                     "this one, or use another collection",
+                                     name, have, want, str_at(rec, "model", "path"));
         }
         json_decref(attrs);
         return rc;
     }
-    /* Indexing without --reembed: the same model and the same preprocessing. */
+    /* Indexing without re-embedding: the same model and the same preprocessing. */
     if (!same_model) {
-        rc = cs_error_set(err, CS_E_MODEL_MISMATCH,
-                          "collection '%s' was built with model %s, not %s: adding this "
-                          "model's vectors would mix incomparable numbers. Index with the "
-                          "model that built it (--model %s), re-embed every record with this "
-                          "one (--reembed), or use another --collection",
-                          name, have, want, str_at(rec, "model", "path"));
+        rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_MODEL,
+                                 "collection '%s' was built with model %s, not %s: adding this "
+                                 "model's vectors would mix incomparable numbers. Index with "
+                                 "the model that built it (%s), re-embed every record with "
+                                 "this one, or use another collection",
+                                 name, have, want, str_at(rec, "model", "path"));
     } else if (pending) {
-        rc = cs_error_set(err, CS_E_MODEL_MISMATCH,
-                          "collection '%s' is in the middle of a re-embedding with model %s "
-                          "(index --reembed was interrupted): run clipsearch index --reembed "
-                          "DIR... again to finish it",
-                          name, have);
+        rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_FINISH_REEMBED,
+                                 "collection '%s' is in the middle of a re-embedding with model "
+                                 "%s (it was interrupted): run the re-embedding again to "
+                                 "finish it",
+                                 name, have);
     } else {
         int exif = bool_at(rec, "preprocess", "exif_orientation");
         int fast = bool_at(rec, "preprocess", "fast_decode");
         if (exif >= 0 && exif != id->exif_orientation)
-            rc = cs_error_set(err, CS_E_MODEL_MISMATCH,
-                              "collection '%s' was indexed %s EXIF orientation; this run %s "
-                              "it (%s). Use the same option, re-embed every record with this "
-                              "one (--reembed), or use another --collection",
-                              name, exif ? "with" : "without",
-                              id->exif_orientation ? "applies" : "ignores",
-                              id->exif_orientation ? "no --no-exif-orientation" : "--no-exif-orientation");
+            rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_PREPROCESS,
+                                     "collection '%s' was indexed %s EXIF orientation; this "
+                                     "run %s it. Use the same option, re-embed every record "
+                                     "with this one, or use another collection",
+                                     name, exif ? "with" : "without",
+                                     id->exif_orientation ? "applies" : "ignores");
         else if (fast >= 0 && fast != id->fast_decode)
-            rc = cs_error_set(err, CS_E_MODEL_MISMATCH,
-                              "collection '%s' was indexed %s fast decoding; this run %s it. "
-                              "Use the same option (--fast-decode/--fast), re-embed every "
-                              "record with this one (--reembed), or use another --collection",
-                              name, fast ? "with" : "without", id->fast_decode ? "uses" : "does not use");
+            rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_PREPROCESS,
+                                     "collection '%s' was indexed %s fast decoding; this run "
+                                     "%s it. Use the same option, re-embed every record with "
+                                     "this one, or use another collection",
+                                     name, fast ? "with" : "without",
+                                     id->fast_decode ? "uses" : "does not use");
     }
     json_decref(attrs);
     return rc;

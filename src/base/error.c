@@ -4,15 +4,31 @@
 #include <stdio.h>
 #include <string.h>
 
-int cs_error_set(cs_error *err, int code, const char *fmt, ...)
+static int set(cs_error *err, int code, int remedy, const char *fmt, va_list ap)
 {
     if (err) {
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
         err->code = code;
+        err->remedy = remedy;
     }
+    return code;
+}
+
+int cs_error_set(cs_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set(err, code, CS_REMEDY_NONE, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int cs_error_set_remedy(cs_error *err, int code, int remedy, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set(err, code, remedy, fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -42,6 +58,7 @@ void cs_error_clear(cs_error *err)
 {
     if (err) {
         err->code = 0;
+        err->remedy = CS_REMEDY_NONE;
         err->msg[0] = '\0';
     }
 }

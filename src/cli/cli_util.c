@@ -11,9 +11,34 @@
 #include "clipsearch/clip.h"
 #include "clipsearch/store.h"
 
+/* The library says what would fix an error (cs_remedy) but names no flag: these are the
+ * CLI's words for it, appended to the one error line. */
+static const char *remedy_hint(int remedy)
+{
+    switch (remedy) {
+    case CS_REMEDY_CHOOSE_MODEL:
+        return "pass --model DIR or set CLIPSEARCH_MODEL=DIR to use a model folder; "
+               "`clipsearch model download` fetches one";
+    case CS_REMEDY_MATCH_MODEL:
+        return "--model DIR picks the model; `clipsearch index --reembed --model DIR DIR...` "
+               "re-embeds the collection; --collection NAME picks another collection";
+    case CS_REMEDY_FINISH_REEMBED: return "run `clipsearch index --reembed DIR...` again";
+    case CS_REMEDY_MATCH_PREPROCESS:
+        return "the options are --no-exif-orientation and --fast-decode/--fast; "
+               "`clipsearch index --reembed` re-embeds every record; --collection NAME picks "
+               "another collection";
+    case CS_REMEDY_RESUME: return "--resume continues the run";
+    case CS_REMEDY_CHOOSE_DB: return "pass --db or set CLIPSEARCH_DB";
+    case CS_REMEDY_ALLOW_REMOTE: return "serve --allow-remote allows it";
+    default: return NULL;
+    }
+}
+
 int cli_fail(const cs_error *err)
 {
-    fprintf(stderr, "clipsearch: %s: %s\n", cs_error_category(err->code), err->msg);
+    const char *hint = remedy_hint(err->remedy);
+    fprintf(stderr, "clipsearch: %s: %s%s%s%s\n", cs_error_category(err->code), err->msg,
+            hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
     return 1;
 }
 

@@ -12,9 +12,7 @@
 #include "clip/gemm.h"
 #include "clip/model.h"
 
-#define CS_MODEL_HINT \
-    "download it with `clipsearch model download`, or point --model DIR / CLIPSEARCH_MODEL " \
-    "at a CLIP model folder in Hugging Face layout"
+#define CS_MODEL_NEEDED "a CLIP model folder in Hugging Face layout is needed"
 
 void cs_clip_options_init(cs_clip_options *opt)
 {
@@ -36,14 +34,15 @@ void cs_clip_free(cs_clip *m)
     free(m);
 }
 
-/* path = dir/name, failing with the model hint when the file is absent. */
+/* path = dir/name, failing with CS_REMEDY_CHOOSE_MODEL when the file is absent. */
 static int need_file(const char *dir, const char *name, char **path, cs_error *err)
 {
     *path = cs__path_join(dir, name);
     if (!*path) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (cs__file_exists(*path)) return 0;
-    int rc = cs_error_set(err, CS_E_MODEL, "model folder %s is incomplete: %s is missing; %s",
-                          dir, name, CS_MODEL_HINT);
+    int rc = cs_error_set_remedy(err, CS_E_MODEL, CS_REMEDY_CHOOSE_MODEL,
+                                 "model folder %s is incomplete: %s is missing; %s", dir, name,
+                                 CS_MODEL_NEEDED);
     free(*path);
     *path = NULL;
     return rc;
@@ -135,8 +134,8 @@ int cs_clip_load(const char *dir, const cs_clip_options *opt, cs_clip **out, cs_
     *out = NULL;
     if (!dir || !*dir) return cs_error_set(err, CS_E_ARG, "no model directory given");
     if (!cs__dir_exists(dir))
-        return cs_error_set(err, CS_E_MODEL, "model folder %s does not exist; %s", dir,
-                            CS_MODEL_HINT);
+        return cs_error_set_remedy(err, CS_E_MODEL, CS_REMEDY_CHOOSE_MODEL,
+                                   "model folder %s does not exist; %s", dir, CS_MODEL_NEEDED);
     cs_clip *m = calloc(1, sizeof *m);
     if (!m) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     int rc = cs__clip_find_weights_dir(dir, &m->dir, err);

@@ -1,5 +1,6 @@
-/* Which model directory to use: --model > $CLIPSEARCH_MODEL > the default cache that
- * `clipsearch model download` fills (DESIGN.md 3.2). Pure string work, no file checks. */
+/* Which model directory to use: the folder the caller names > $CLIPSEARCH_MODEL > the
+ * default cache that `clipsearch model download` fills (DESIGN.md 3.2). Pure string work,
+ * no file checks. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,9 @@ int cs_clip_default_model_dir(const char *model_name, char *buf, size_t bufsize,
         return put(buf, bufsize, err, "XDG_CACHE_HOME", "%s/clipsearch/models/%s", xdg, base);
     const char *home = getenv("HOME");
     if (!home || !*home)
-        return cs_error_set(err, CS_E_ARG,
-                            "neither XDG_CACHE_HOME nor HOME is set: pass --model DIR or set "
-                            "CLIPSEARCH_MODEL");
+        return cs_error_set_remedy(err, CS_E_ARG, CS_REMEDY_CHOOSE_MODEL,
+                                   "neither XDG_CACHE_HOME nor HOME is set: no default model "
+                                   "folder");
     return put(buf, bufsize, err, "HOME", "%s/.cache/clipsearch/models/%s", home, base);
 }
 
@@ -38,7 +39,7 @@ int cs_clip_resolve_model_dir(const char *explicit_dir, char *buf, size_t bufsiz
                               cs_error *err)
 {
     if (explicit_dir && *explicit_dir)
-        return put(buf, bufsize, err, "--model", "%s%s", explicit_dir, "");
+        return put(buf, bufsize, err, "the folder given", "%s%s", explicit_dir, "");
     const char *env = getenv("CLIPSEARCH_MODEL");
     if (env && *env) return put(buf, bufsize, err, "CLIPSEARCH_MODEL", "%s%s", env, "");
     return cs_clip_default_model_dir(CS_DEFAULT_MODEL_NAME, buf, bufsize, err);

@@ -119,8 +119,9 @@ int cs_store_default_url(char *buf, size_t bufsize, cs_error *err)
         } else {
             const char *home = getenv("HOME");
             if (!home || !*home)
-                return cs_error_set(err, CS_E_ARG,
-                                    "cannot find a default database: set --db, CLIPSEARCH_DB or HOME");
+                return cs_error_set_remedy(err, CS_E_ARG, CS_REMEDY_CHOOSE_DB,
+                                           "cannot find a default database: neither "
+                                           "XDG_DATA_HOME nor HOME is set");
             n = snprintf(buf, bufsize, "%s/.local/share/clipsearch/clipsearch.db", home);
         }
     }

@@ -111,8 +111,8 @@ static enum MHD_Result refuse(web_state *st, struct MHD_Connection *c, const cha
         return cs__web_send_error_status(c, MHD_HTTP_FORBIDDEN, "ArgError",
                                      "this server answers only requests addressed to the "
                                      "loopback host by name or address (Host: "
-                                     "127.0.0.1:PORT, localhost:PORT; see serve "
-                                     "--allow-remote)");
+                                     "127.0.0.1:PORT, localhost:PORT) unless it was "
+                                     "started with remote access allowed");
     const char *why = !strcmp(method, "POST") ? cs__web_cross_site(c) : NULL;
     if (why) {
         char msg[200];
@@ -240,11 +240,11 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     int rc = resolve(host, &addr, &alen, err);
     if (rc != 0) return rc;
     if (!opt->allow_remote && !is_loopback(&addr))
-        return cs_error_set(err, CS_E_ARG,
-                            "host '%s' is not a loopback address: the server has no "
-                            "authentication, so it listens on 127.0.0.1 unless remote "
-                            "access is allowed explicitly (--allow-remote)",
-                            host);
+        return cs_error_set_remedy(err, CS_E_ARG, CS_REMEDY_ALLOW_REMOTE,
+                                   "host '%s' is not a loopback address: the server has no "
+                                   "authentication, so it listens on 127.0.0.1 unless remote "
+                                   "access is allowed explicitly",
+                                   host);
     bool ipv6 = addr.ss_family == AF_INET6;
     if (ipv6) ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)opt->port);
     else ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)opt->port);

@@ -128,7 +128,8 @@ exec 3<&-
 wait $pid
 rc=$?
 [ $rc -eq 130 ] || die "interrupted run: status $rc, $(cat "$TMP/err")"
-grep -q 'interrupted in epoch' "$TMP/err" || die "interrupt message: $(cat "$TMP/err")"
+grep -q 'interrupted in epoch' "$TMP/err" && grep -q -- '(--resume continues the run)' "$TMP/err" ||
+    die "interrupt message: $(cat "$TMP/err")"
 [ ! -e "$TMP/res" ] && [ -s "$TMP/res.partial" ] || die "after the interruption: no state, or an output"
 $EXEC "$BIN" finetune "${R[@]}" --out "$TMP/res" >/dev/null 2>"$TMP/err"; rc=$?
 [ $rc -eq 1 ] && grep -q -- '--resume' "$TMP/err" || die "existing state without --resume: $rc $(cat "$TMP/err")"

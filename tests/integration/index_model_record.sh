@@ -43,13 +43,17 @@ OLDKEY=$(meta "$ANY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["
 [ $? != 0 ] || die "search with another model succeeded"
 grep -q "ModelMismatch" "$TMP/s.err" && grep -q "other-model" "$TMP/s.err" && grep -q "'model'" "$TMP/s.err" ||
     die "search mismatch message: $(cat "$TMP/s.err")"
+# The library states the facts; the CLI adds its own flags as the remedy.
+grep -q -- "--model DIR picks the model; .clipsearch index --reembed --model DIR" "$TMP/s.err" ||
+    die "search mismatch without the CLI's hint: $(cat "$TMP/s.err")"
 "$BIN" search --db "$DB" --collection "$COLL" --model "$MODEL" "a dog" >/dev/null 2>"$TMP/s.err" || die "search with the right model: $(cat "$TMP/s.err")"
 [ ! -s "$TMP/s.err" ] || die "search with the right model warned: $(cat "$TMP/s.err")"
 touch "$TMP/imgs"/*.png
 "$BIN" index --db "$DB" --collection "$COLL" --model "$OTHER" --quiet "$TMP/imgs" 2>"$TMP/err"
 [ $? != 0 ] && grep -q "ModelMismatch" "$TMP/err" || die "index with another model: $(cat "$TMP/err")"
 "$BIN" index --db "$DB" --collection "$COLL" --model "$MODEL" --no-exif-orientation --quiet "$TMP/imgs" 2>"$TMP/err"
-[ $? != 0 ] && grep -q "EXIF orientation" "$TMP/err" || die "index with other options: $(cat "$TMP/err")"
+[ $? != 0 ] && grep -q "EXIF orientation" "$TMP/err" && grep -q -- "--no-exif-orientation and --fast-decode" "$TMP/err" ||
+    die "index with other options: $(cat "$TMP/err")"
 [ "$(meta "$ANY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["embedder"])')" = "$OLDKEY" ] || die "a refused run wrote records"
 
 # --reembed, killed midway, then finished.
@@ -81,7 +85,8 @@ if kill -9 $PID 2>/dev/null; then
         die "search during an unfinished re-embedding: $(cat "$TMP/s.err")"
     grep -q "being re-embedded" "$TMP/s.err" || die "no warning about the unfinished re-embedding: $(cat "$TMP/s.err")"
     "$BIN" index --db "$DB" --collection "$COLL" --model "$OTHER" --quiet "$TMP/imgs" 2>"$TMP/err"
-    [ $? != 0 ] && grep -q "middle of a re-embedding" "$TMP/err" || die "plain index during a re-embedding: $(cat "$TMP/err")"
+    [ $? != 0 ] && grep -q "middle of a re-embedding" "$TMP/err" && grep -q -- "run .clipsearch index --reembed DIR\.\.\.. again" "$TMP/err" ||
+        die "plain index during a re-embedding: $(cat "$TMP/err")"
     "$BIN" index --db "$DB" --collection "$COLL" --model "$OTHER" --reembed --json "$TMP/imgs" \
         >"$TMP/out.json" 2>"$TMP/err" || die "resumed --reembed: $(cat "$TMP/err")"
     expect "resumed re-embedding" unchanged "$K" indexed $((N - K)) reused 0 stale 0

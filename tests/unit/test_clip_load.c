@@ -74,7 +74,9 @@ static int all_finite(const float *v, int n)
 }
 
 /* Expects load of tmp/name to fail with `code` and a message containing both needles. */
-static void expect_fail(const char *name, int code, const char *n1, const char *n2)
+/* remedy: what the error says would fix it (error.h), checked when not CS_REMEDY_NONE. */
+static void expect_fail_remedy(const char *name, int code, int remedy, const char *n1,
+                               const char *n2)
 {
     cs_error err = {0};
     cs_clip *m = load(name, &err);
@@ -83,6 +85,12 @@ static void expect_fail(const char *name, int code, const char *n1, const char *
     CHECK_MSG(err.code == code, "%s: code %d (%s), want %d", name, err.code, err.msg, code);
     CHECK_MSG(!n1 || strstr(err.msg, n1), "%s: '%s' not in: %s", name, n1, err.msg);
     CHECK_MSG(!n2 || strstr(err.msg, n2), "%s: '%s' not in: %s", name, n2, err.msg);
+    CHECK_MSG(!remedy || err.remedy == remedy, "%s: remedy %d, want %d", name, err.remedy, remedy);
+}
+
+static void expect_fail(const char *name, int code, const char *n1, const char *n2)
+{
+    expect_fail_remedy(name, code, CS_REMEDY_NONE, n1, n2);
 }
 
 typedef struct {
@@ -229,17 +237,19 @@ int main(void)
         cs_clip_free(m);
     }
 
-    /* Incomplete folders: every required file, named with the way to get a model. */
+    /* Incomplete folders: every required file named, and the remedy for the front end to
+     * word (the library's message names no command or flag). */
     const char *required[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt"};
     for (int i = 0; i < 4; i++) {
         CHECK(sh("cp -r %s/f32 %s/missing", tmp, tmp) == 0);
         char p[4200];
         snprintf(p, sizeof p, "%s/missing/%s", tmp, required[i]);
         CHECK(unlink(p) == 0);
-        expect_fail("missing", CS_E_MODEL, required[i], "clipsearch model download");
+        expect_fail_remedy("missing", CS_E_MODEL, CS_REMEDY_CHOOSE_MODEL, required[i], "is missing");
         CHECK(sh("rm -rf %s/missing%s", tmp, "") == 0);
     }
-    expect_fail("no-such-dir", CS_E_MODEL, "does not exist", "CLIPSEARCH_MODEL");
+    expect_fail_remedy("no-such-dir", CS_E_MODEL, CS_REMEDY_CHOOSE_MODEL, "does not exist",
+                       "Hugging Face layout");
     /* preprocessor_config.json is optional */
     {
         char c[8192];
