@@ -50,7 +50,7 @@ typedef struct cs_web_server cs_web_server;
 
 typedef struct cs_web_options {
     const char *host;           /* default "127.0.0.1"; a numeric address or "localhost" */
-    int port;                   /* default 8765; 0 = a free port (see cs_web_port) */
+    int port;                   /* default 8765; 0 = a free port (see cs_web_url) */
     bool allow_remote;          /* false: refuse a non-loopback host, and requests whose
                                  * Host header names another machine (DNS rebinding) */
     const char *collection;     /* default collection, default "image_vectors" */
@@ -80,10 +80,8 @@ void cs_web_options_init(cs_web_options *opt);
 int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *opt,
                  cs_web_server **out, cs_error *err);
 
-/* The port actually bound (useful with port 0). */
-int cs_web_port(const cs_web_server *server);
-
-/* "http://127.0.0.1:PORT/" ("http://[::1]:PORT/" for IPv6) into buf. */
+/* "http://127.0.0.1:PORT/" ("http://[::1]:PORT/" for IPv6) into buf: PORT is the port
+ * actually bound, also with opt->port 0. */
 void cs_web_url(const cs_web_server *server, char *buf, size_t size);
 
 /* Stops accepting, finishes the request in progress, frees everything. NULL is fine. */

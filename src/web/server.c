@@ -325,11 +325,6 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
     return 0;
 }
 
-int cs_web_port(const cs_web_server *server)
-{
-    return server ? server->st.port : -1;
-}
-
 void cs_web_url(const cs_web_server *server, char *buf, size_t size)
 {
     const web_state *st = &server->st;
