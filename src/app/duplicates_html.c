@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app/gallery_internal.h"
+#include "base/file.h"
 #include "clipsearch/duplicates.h"
 
 void cs_dup_html_options_init(cs_dup_html_options *opt)
@@ -70,6 +71,18 @@ static void write_page(FILE *f, const cs_dup_group *groups, size_t n,
     fputs("</body></html>\n", f);
 }
 
+typedef struct {
+    const cs_dup_group *groups;
+    size_t n;
+    const cs_dup_html_options *opt;
+} page;
+
+static void write_page_cb(FILE *f, void *ctx)
+{
+    const page *pg = ctx;
+    write_page(f, pg->groups, pg->n, pg->opt);
+}
+
 int cs_duplicates_write_html(const char *path, const cs_dup_group *groups, size_t n,
                              const cs_dup_html_options *opt_in, cs_error *err)
 {
@@ -77,27 +90,6 @@ int cs_duplicates_write_html(const char *path, const cs_dup_group *groups, size_
     if (opt_in) opt = *opt_in;
     else cs_dup_html_options_init(&opt);
     if (opt.thumb_size < 16) opt.thumb_size = 160;
-    size_t len = strlen(path) + 32;
-    char *tmp = malloc(len);
-    if (!tmp) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return cs_error_set(err, CS_E_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    write_page(f, groups, n, &opt);
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
-    /* Rename last: a reader never sees half a page, a failure leaves the old one. */
-    if (bad || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        free(tmp);
-        return cs_error_set(err, CS_E_IO, "cannot write %s: %s", path,
-                            bad ? "write error" : strerror(e));
-    }
-    free(tmp);
-    return 0;
+    page pg = {groups, n, &opt};
+    return cs__write_file_atomic(path, write_page_cb, &pg, err);
 }

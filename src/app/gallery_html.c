@@ -12,6 +12,7 @@
 
 #include "base/pathid.h"
 #include "app/gallery_internal.h"
+#include "base/file.h"
 #include "clipsearch/gallery.h"
 
 void cs_gallery_options_init(cs_gallery_options *opt)
@@ -184,6 +185,17 @@ static void write_page(FILE *f, const cs_hits *hits, const cs_gallery_options *o
     fputs("</div>\n</body></html>\n", f);
 }
 
+typedef struct {
+    const cs_hits *hits;
+    const cs_gallery_options *opt;
+} page;
+
+static void write_page_cb(FILE *f, void *ctx)
+{
+    const page *pg = ctx;
+    write_page(f, pg->hits, pg->opt);
+}
+
 int cs_gallery_write_html(const char *path, const cs_hits *hits,
                           const cs_gallery_options *opt_in, cs_error *err)
 {
@@ -191,27 +203,6 @@ int cs_gallery_write_html(const char *path, const cs_hits *hits,
     if (opt_in) opt = *opt_in;
     else cs_gallery_options_init(&opt);
     if (opt.thumb_size < 16) opt.thumb_size = 256;
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        int e = errno;
-        free(tmp);
-        return cs_error_set(err, CS_E_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    write_page(f, hits, &opt);
-    int bad = ferror(f);
-    if (fclose(f) != 0) bad = 1;
-    /* Rename last: a reader never sees half a page, a failure leaves the old one. */
-    if (bad || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        free(tmp);
-        return cs_error_set(err, CS_E_IO, "cannot write %s: %s", path,
-                            bad ? "write error" : strerror(e));
-    }
-    free(tmp);
-    return 0;
+    page pg = {hits, &opt};
+    return cs__write_file_atomic(path, write_page_cb, &pg, err);
 }

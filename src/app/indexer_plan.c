@@ -318,16 +318,20 @@ static bool is_gone(const ix_plan *p, const char *id, bool *oom)
     return gone;
 }
 
-int cs__ix_prune(ix_run *r, cs_error *err)
+/* Deletes the stored records that select() picks, 500 ids per statement (a bounded
+ * transaction and id list whatever the collection's size), adding the number deleted to
+ * *count. select() sets *oom when it could not decide for want of memory. */
+static int delete_selected(ix_run *r, bool (*select)(ix_run *r, const char *id, const void *ctx,
+                                                     bool *oom),
+                           const void *ctx, uint64_t *count, cs_error *err)
 {
-    r->phase = "prune";
     const char **ids = malloc(500 * sizeof *ids);
     if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     size_t n = 0;
     int rc = 0;
     bool oom = false;
     for (size_t i = 0; i <= r->db.n && rc == 0; i++) {
-        if (i < r->db.n && is_gone(&r->plan, r->db.recs[i].id, &oom)) ids[n++] = r->db.recs[i].id;
+        if (i < r->db.n && select(r, r->db.recs[i].id, ctx, &oom)) ids[n++] = r->db.recs[i].id;
         if (oom) {
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
             break;
@@ -336,7 +340,7 @@ int cs__ix_prune(ix_run *r, cs_error *err)
             cs_records gone;
             rc = cs_collection_delete_ids(r->coll, ids, n, &gone, err);
             if (rc == 0) {
-                r->sum->pruned += gone.n;
+                *count += gone.n;
                 cs_records_free(&gone);
             }
             n = 0;
@@ -346,47 +350,40 @@ int cs__ix_prune(ix_run *r, cs_error *err)
     return rc;
 }
 
+static bool select_gone(ix_run *r, const char *id, const void *ctx, bool *oom)
+{
+    (void)ctx;
+    return is_gone(&r->plan, id, oom);
+}
+
+int cs__ix_prune(ix_run *r, cs_error *err)
+{
+    r->phase = "prune";
+    return delete_selected(r, select_gone, NULL, &r->sum->pruned, err);
+}
+
 /* The end of a complete --reembed run: every record not rewritten by this model (not in
  * `done`) still holds a vector of the old one. Those whose files are under the DIRs and
  * still on disk could not be redone (decoding failed, excluded, no longer an image):
  * kept, they would rank among the new vectors as numbers from another space, and the
  * re-embedding could never finish, so they are deleted (`dropped`). The rest (outside
  * the DIRs, below an unreadable directory, gone without --prune) stay `stale`. */
-int cs__ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err)
+static bool select_leftover(ix_run *r, const char *id, const void *ctx, bool *oom)
 {
     const ix_plan *p = &r->plan;
-    const char **ids = malloc(500 * sizeof *ids);
-    if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    size_t n = 0;
-    int rc = 0;
-    bool oom = false;
-    for (size_t i = 0; i <= r->db.n && rc == 0; i++) {
-        if (i < r->db.n && !cs__strmap_get(done, r->db.recs[i].id)) {
-            char *path = record_path(r->db.recs[i].id, &oom);
-            bool drop = path && in_roots(p, path);
-            for (size_t b = 0; drop && b < p->n_bad_dirs; b++)
-                if (under(path, p->bad_dirs[b])) drop = false;
-            struct stat st;
-            if (drop) drop = lstat(path, &st) == 0;
-            if (drop && r->sum->excluded_kept && is_excluded(p, path, &oom))
-                r->sum->excluded_kept--;
-            if (drop) ids[n++] = r->db.recs[i].id;
-            free(path);
-        }
-        if (oom) {
-            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-            break;
-        }
-        if (n == 500 || (i == r->db.n && n > 0)) {
-            cs_records gone;
-            rc = cs_collection_delete_ids(r->coll, ids, n, &gone, err);
-            if (rc == 0) {
-                r->sum->dropped += gone.n;
-                cs_records_free(&gone);
-            }
-            n = 0;
-        }
-    }
-    free(ids);
-    return rc;
+    if (cs__strmap_get(ctx, id)) return false;
+    char *path = record_path(id, oom);
+    bool drop = path && in_roots(p, path);
+    for (size_t b = 0; drop && b < p->n_bad_dirs; b++)
+        if (under(path, p->bad_dirs[b])) drop = false;
+    struct stat st;
+    if (drop) drop = lstat(path, &st) == 0;
+    if (drop && r->sum->excluded_kept && is_excluded(p, path, oom)) r->sum->excluded_kept--;
+    free(path);
+    return drop;
+}
+
+int cs__ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err)
+{
+    return delete_selected(r, select_leftover, done, &r->sum->dropped, err);
 }

@@ -119,6 +119,29 @@ static void describe_id(const cs_model_identity *id, char *buf, size_t size)
     snprintf(buf, size, "'%s' (%s, fingerprint %.12s)", id->name, id->path, id->fingerprint);
 }
 
+/* The collection's vectors come from another model (stored at path). */
+static int other_model(cs_error *err, const char *name, const char *have, const char *want,
+                       const char *path, const char *why)
+{
+    return cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_MODEL,
+                               "collection '%s' was built with model %s, not %s: %s. Use the "
+                               "model that built it (%s), re-embed the collection with this "
+                               "one, or use another collection",
+                               name, have, want, why, path);
+}
+
+/* The collection was indexed with (had) or without a preprocessing option that this run
+ * does (verb) otherwise. */
+static int other_preprocess(cs_error *err, const char *name, int had, const char *option,
+                            const char *verb)
+{
+    return cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_PREPROCESS,
+                               "collection '%s' was indexed %s %s; this run %s it. Use the "
+                               "same option, re-embed every record with this one, or use "
+                               "another collection",
+                               name, had ? "with" : "without", option, verb);
+}
+
 int cs_model_record_check(cs_collection *coll, const cs_model_identity *id, cs_model_use use,
                           char **warning, cs_error *err)
 {
@@ -156,24 +179,16 @@ int cs_model_record_check(cs_collection *coll, const cs_model_identity *id, cs_m
                 if (!(*warning = strdup(msg))) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
             }
         } else {
-            rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_MODEL,
-                                     "collection '%s' was built with model %s, not %s: its "
-                                     "vectors cannot be compared with this model's. Use the "
-                                     "model that built it (%s), re-embed the collection with "
-                                     "this one, or use another collection",
-                                     name, have, want, str_at(rec, "model", "path"));
+            rc = other_model(err, name, have, want, str_at(rec, "model", "path"),
+                             "its vectors cannot be compared with this model's");
         }
         json_decref(attrs);
         return rc;
     }
     /* Indexing without re-embedding: the same model and the same preprocessing. */
     if (!same_model) {
-        rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_MODEL,
-                                 "collection '%s' was built with model %s, not %s: adding this "
-                                 "model's vectors would mix incomparable numbers. Index with "
-                                 "the model that built it (%s), re-embed every record with "
-                                 "this one, or use another collection",
-                                 name, have, want, str_at(rec, "model", "path"));
+        rc = other_model(err, name, have, want, str_at(rec, "model", "path"),
+                         "adding this model's vectors would mix incomparable numbers");
     } else if (pending) {
         rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_FINISH_REEMBED,
                                  "collection '%s' is in the middle of a re-embedding with model "
@@ -184,19 +199,11 @@ int cs_model_record_check(cs_collection *coll, const cs_model_identity *id, cs_m
         int exif = bool_at(rec, "preprocess", "exif_orientation");
         int fast = bool_at(rec, "preprocess", "fast_decode");
         if (exif >= 0 && exif != id->exif_orientation)
-            rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_PREPROCESS,
-                                     "collection '%s' was indexed %s EXIF orientation; this "
-                                     "run %s it. Use the same option, re-embed every record "
-                                     "with this one, or use another collection",
-                                     name, exif ? "with" : "without",
-                                     id->exif_orientation ? "applies" : "ignores");
+            rc = other_preprocess(err, name, exif, "EXIF orientation",
+                                  id->exif_orientation ? "applies" : "ignores");
         else if (fast >= 0 && fast != id->fast_decode)
-            rc = cs_error_set_remedy(err, CS_E_MODEL_MISMATCH, CS_REMEDY_MATCH_PREPROCESS,
-                                     "collection '%s' was indexed %s fast decoding; this run "
-                                     "%s it. Use the same option, re-embed every record with "
-                                     "this one, or use another collection",
-                                     name, fast ? "with" : "without",
-                                     id->fast_decode ? "uses" : "does not use");
+            rc = other_preprocess(err, name, fast, "fast decoding",
+                                  id->fast_decode ? "uses" : "does not use");
     }
     json_decref(attrs);
     return rc;

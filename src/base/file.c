@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,4 +96,32 @@ bool cs__dir_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int cs__write_file_atomic(const char *path, void (*write)(FILE *f, void *ctx), void *ctx,
+                          cs_error *err)
+{
+    size_t len = strlen(path) + 32;
+    char *tmp = malloc(len);
+    if (!tmp) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        int e = errno;
+        free(tmp);
+        return cs_error_set(err, CS_E_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    write(f, ctx);
+    int bad = ferror(f);
+    if (fclose(f) != 0) bad = 1;
+    /* Rename last: a reader never sees half a file, a failure leaves the old one. */
+    if (bad || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        free(tmp);
+        return cs_error_set(err, CS_E_IO, "cannot write %s: %s", path,
+                            bad ? "write error" : strerror(e));
+    }
+    free(tmp);
+    return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "clipsearch/error.h"
 
@@ -18,6 +19,11 @@ int cs__read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *le
  * is smaller). *file_size receives the file's full size. Never blocks on a FIFO. */
 int cs__read_file_prefix(const char *path, size_t max_bytes, uint8_t **data, size_t *len,
                         size_t *file_size, cs_error *err);
+
+/* Writes path through write(f, ctx) into "path.tmp.PID", then renames it over path: a
+ * reader never sees half a file, and a failure (CS_E_IO naming path) leaves the old one. */
+int cs__write_file_atomic(const char *path, void (*write)(FILE *f, void *ctx), void *ctx,
+                          cs_error *err);
 
 /* "a" + "b" -> "a/b" (malloc'd; NULL on OOM). */
 char *cs__path_join(const char *a, const char *b);

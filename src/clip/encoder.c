@@ -180,3 +180,15 @@ int cs__encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg,
     cs__workspace_give(ex->ws, s.block);
     return 0;
 }
+
+void cs__tower_head(const cs_exec *ex, const cs_clip *m, float *pooled, int b, int d,
+                    const float *ln_w, const float *ln_b, float eps, const float *proj,
+                    bool project, float *out)
+{
+    cs__layernorm(pooled, pooled, b, d, ln_w, ln_b, eps);
+    if (project)
+        cs__linear(ex, pooled, d, b, d, proj, m->cfg.projection_dim, out, m->cfg.projection_dim,
+                   false);
+    else
+        memcpy(out, pooled, (size_t)b * d * sizeof(float));
+}

@@ -61,6 +61,12 @@ int cs__encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, cons
                        int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
                        bool causal, const int *pool_rows, float *pooled, cs_error *err);
 
+/* A tower's end: its final layer norm over the pooled rows [b, d] (in place), then the
+ * projection into out [b, projection_dim] when project, else the normalised rows. */
+void cs__tower_head(const cs_exec *ex, const cs_clip *m, float *pooled, int b, int d,
+                    const float *ln_w, const float *ln_b, float eps, const float *proj,
+                    bool project, float *out);
+
 /* The towers' inputs to the encoder: b preprocessed images as [CLS] + patch embeddings +
  * positions after pre_layrnorm (x: b * tokens * hidden); one text's n token ids as token +
  * position embeddings (x: n * hidden). */

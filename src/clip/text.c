@@ -57,14 +57,9 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
     cs_exec ex = cs__clip_exec(m);
     int rc = cs__encoder_forward(&ex, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
                                 err);
-    if (!rc) {
-        cs__layernorm(pooled, pooled, b, d, m->final_ln_w, m->final_ln_b, (float)t->ln_eps);
-        if (project)
-            cs__linear(&ex, pooled, d, b, d, m->text_proj, m->cfg.projection_dim, out,
-                      m->cfg.projection_dim, false);
-        else
-            memcpy(out, pooled, (size_t)b * d * sizeof(float));
-    }
+    if (!rc)
+        cs__tower_head(&ex, m, pooled, b, d, m->final_ln_w, m->final_ln_b, (float)t->ln_eps,
+                       m->text_proj, project, out);
     free(x);
     free(ints);
     return rc;

@@ -80,14 +80,9 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool proje
     if (!rc)
         rc = cs__encoder_forward(&ex, v, m->vis_layers, x, b * t, starts, lens, b, false, pool,
                                 pooled, err);
-    if (!rc) {
-        cs__layernorm(pooled, pooled, b, d, m->post_ln_w, m->post_ln_b, (float)v->ln_eps);
-        if (project)
-            cs__linear(&ex, pooled, d, b, d, m->vis_proj, m->cfg.projection_dim, out,
-                      m->cfg.projection_dim, false);
-        else
-            memcpy(out, pooled, (size_t)b * d * sizeof(float));
-    }
+    if (!rc)
+        cs__tower_head(&ex, m, pooled, b, d, m->post_ln_w, m->post_ln_b, (float)v->ln_eps,
+                       m->vis_proj, project, out);
     free(x);
     free(ints);
     return rc;

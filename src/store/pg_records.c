@@ -75,33 +75,59 @@ static int push_rows(PGresult *res, int col_value, int col_vec, int col_meta, in
     return 0;
 }
 
+/* Runs "<head> <table> WHERE id IN (...) <tail>" for ids, ID_BATCH at a time (a bounded
+ * statement whatever n is), appending each batch's rows to out (columns as push_rows). The
+ * caller owns the transaction. */
+static int run_by_ids(cs_pg *pg, const char *head, const char *name, const char *tail,
+                      const char *const *ids, size_t n, int col_vec, int col_meta, int dim,
+                      cs_records *out, cs_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < n; i += ID_BATCH) {
+        size_t k = n - i < ID_BATCH ? n - i : ID_BATCH;
+        cs_pg_sql s;
+        cs__pg_sql_init(&s);
+        cs__pg_sql_add(&s, head);
+        cs__pg_sql_table(&s, name);
+        cs__pg_sql_add(&s, " WHERE id");
+        ids_in(&s, ids + i, k);
+        cs__pg_sql_add(&s, tail);
+        PGresult *res;
+        rc = cs__pg_run(pg, &s, &res, err);
+        cs__pg_sql_free(&s);
+        if (!rc) {
+            rc = push_rows(res, -1, col_vec, col_meta, dim, out, err);
+            PQclear(res);
+        }
+    }
+    return rc;
+}
+
 int cs__pg_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
                 cs_records *out, cs_error *err)
 {
     cs_pg *pg = (cs_pg *)b;
     if (n == 0) return 0;
     int rc = cs__pg_begin(pg, err);
-    for (size_t i = 0; !rc && i < n; i += ID_BATCH) {
-        size_t k = n - i < ID_BATCH ? n - i : ID_BATCH;
-        cs_pg_sql s;
-        cs__pg_sql_init(&s);
-        cs__pg_sql_add(&s, "SELECT id, vec, metadata FROM ");
-        cs__pg_sql_table(&s, name);
-        cs__pg_sql_add(&s, " WHERE id");
-        ids_in(&s, ids + i, k);
-        PGresult *res;
-        rc = cs__pg_run(pg, &s, &res, err);
-        cs__pg_sql_free(&s);
-        if (!rc) {
-            rc = push_rows(res, -1, 1, 2, dim, out, err);
-            PQclear(res);
-        }
-    }
+    if (!rc) rc = run_by_ids(pg, "SELECT id, vec, metadata FROM ", name, "", ids, n, 1, 2, dim,
+                             out, err);
     rc = cs__pg_end(pg, rc, err);
     if (rc) {
         cs_error_prefix(err, "fetch from '%s'", name);
         cs_records_free(out);
     }
+    return rc;
+}
+
+/* Ends a delete's transaction: the deleted ids to *out (when wanted) on success, an error
+ * naming the collection otherwise. */
+static int end_delete(cs_pg *pg, int rc, const char *name, cs_records *got, cs_records *out,
+                      cs_error *err)
+{
+    rc = cs__pg_end(pg, rc, err);
+    if (rc) cs_error_prefix(err, "delete from '%s'", name);
+    if (!rc && out) *out = *got;
+    else cs_records_free(got);
     return rc;
 }
 
@@ -112,33 +138,9 @@ int cs__pg_delete_ids(cs_backend *b, const char *name, const char *const *ids, s
     if (n == 0) return 0;
     cs_records got = {0};
     int rc = cs__pg_begin(pg, err);
-    for (size_t i = 0; !rc && i < n; i += ID_BATCH) {
-        size_t k = n - i < ID_BATCH ? n - i : ID_BATCH;
-        cs_pg_sql s;
-        cs__pg_sql_init(&s);
-        cs__pg_sql_add(&s, "DELETE FROM ");
-        cs__pg_sql_table(&s, name);
-        cs__pg_sql_add(&s, " WHERE id");
-        ids_in(&s, ids + i, k);
-        cs__pg_sql_add(&s, " RETURNING id");
-        PGresult *res;
-        rc = cs__pg_run(pg, &s, &res, err);
-        cs__pg_sql_free(&s);
-        if (!rc) {
-            rc = push_rows(res, -1, -1, -1, 0, &got, err);
-            PQclear(res);
-        }
-    }
-    rc = cs__pg_end(pg, rc, err);
-    if (rc) {
-        cs_error_prefix(err, "delete from '%s'", name);
-        cs_records_free(&got);
-    } else if (out) {
-        *out = got;
-    } else {
-        cs_records_free(&got);
-    }
-    return rc;
+    if (!rc) rc = run_by_ids(pg, "DELETE FROM ", name, " RETURNING id", ids, n, -1, -1, 0, &got,
+                             err);
+    return end_delete(pg, rc, name, &got, out, err);
 }
 
 int cs__pg_delete_filter(cs_backend *b, const char *name, const cs_filter *filter,
@@ -164,14 +166,5 @@ int cs__pg_delete_filter(cs_backend *b, const char *name, const cs_filter *filte
     if (!rc) rc = push_rows(res, -1, -1, -1, 0, &got, err);
     PQclear(res);
     cs__pg_sql_free(&s);
-    rc = cs__pg_end(pg, rc, err);
-    if (rc) {
-        cs_error_prefix(err, "delete from '%s'", name);
-        cs_records_free(&got);
-    } else if (out) {
-        *out = got;
-    } else {
-        cs_records_free(&got);
-    }
-    return rc;
+    return end_delete(pg, rc, name, &got, out, err);
 }

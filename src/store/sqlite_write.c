@@ -88,68 +88,78 @@ static int collect_ids(sq_backend *b, sqlite3_stmt *st, sqlite3_stmt *log, cs_re
     return s == SQLITE_DONE ? 0 : cs__sq_fail(b, s, "delete", err);
 }
 
+/* What both deletes share: the write transaction, the collection's table and change log,
+ * and at the end its version bumped when anything went. */
+typedef struct {
+    sq_backend *b;
+    const char *name;
+    sq_coll c;
+    sqlite3_stmt *log;
+    size_t deleted;
+} sq_delete;
+
+static int delete_begin(sq_delete *d, cs_backend *base, const char *name, cs_error *err)
+{
+    memset(d, 0, sizeof *d);
+    d->b = (sq_backend *)base;
+    d->name = name;
+    int rc = cs__sq_begin(d->b, true, err);
+    if (rc) return rc;
+    if (!(rc = cs__sq_coll_get(d->b, name, &d->c, err))) {
+        cs__sq_coll_clear(&d->c);
+        rc = cs__sq_log_open(d->b, d->c.tbl, d->c.version, &d->log, err);
+    }
+    if (rc) cs__sq_rollback(d->b);
+    return rc;
+}
+
+static int delete_end(sq_delete *d, int rc, cs_error *err)
+{
+    cs__sq_log_close(d->log);
+    if (!rc && d->deleted) rc = cs__sq_bump_version(d->b, d->name, d->c.tbl, err);
+    if (!rc) return cs__sq_commit(d->b, err);
+    cs__sq_rollback(d->b);
+    return rc;
+}
+
 int cs__sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, size_t n,
                   cs_records *out, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, true, err);
+    sq_delete d;
+    int rc = delete_begin(&d, base, name, err);
     if (rc) return rc;
-    sq_coll c;
-    sqlite3_stmt *st = NULL, *log = NULL;
-    size_t deleted = 0;
-    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
-        cs__sq_coll_clear(&c);
-        rc = cs__sq_log_open(b, c.tbl, c.version, &log, err);
-    }
-    if (!rc) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE id = ?1 RETURNING id, rowid", c.tbl);
-        rc = cs__sq_prepare(b, sql, &st, err);
-    }
+    sqlite3_stmt *st = NULL;
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE id = ?1 RETURNING id, rowid", d.c.tbl);
+    rc = cs__sq_prepare(d.b, sql, &st, err);
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
-        rc = collect_ids(b, st, log, out, &deleted, err);
+        rc = collect_ids(d.b, st, d.log, out, &d.deleted, err);
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-    cs__sq_log_close(log);
-    if (!rc && deleted) rc = cs__sq_bump_version(b, name, c.tbl, err);
-    if (!rc) return cs__sq_commit(b, err);
-    cs__sq_rollback(b);
-    return rc;
+    return delete_end(&d, rc, err);
 }
 
 int cs__sq_delete_filter(cs_backend *base, const char *name, const cs_filter *filter, cs_records *out,
                      cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, true, err);
+    sq_delete d;
+    int rc = delete_begin(&d, base, name, err);
     if (rc) return rc;
-    sq_coll c;
-    sqlite3_stmt *st = NULL, *log = NULL;
-    size_t deleted = 0;
+    sqlite3_stmt *st = NULL;
     sq_sql s = {0};
-    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
-        cs__sq_coll_clear(&c);
-        rc = cs__sq_log_open(b, c.tbl, c.version, &log, err);
-    }
-    if (!rc) {
-        char head[96];
-        snprintf(head, sizeof head, "DELETE FROM \"%s\" WHERE ", c.tbl);
-        cs__sq_sql_add(&s, head);
-        cs__sq_sql_filter(&s, filter);
-        cs__sq_sql_add(&s, " RETURNING id, rowid");
-        if (s.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-        else if (!(rc = cs__sq_prepare(b, s.sql, &st, err)) && !(rc = cs__sq_sql_bind(b, st, &s, 1, err)))
-            rc = collect_ids(b, st, log, out, &deleted, err);
-    }
+    char head[96];
+    snprintf(head, sizeof head, "DELETE FROM \"%s\" WHERE ", d.c.tbl);
+    cs__sq_sql_add(&s, head);
+    cs__sq_sql_filter(&s, filter);
+    cs__sq_sql_add(&s, " RETURNING id, rowid");
+    if (s.oom) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+    else if (!(rc = cs__sq_prepare(d.b, s.sql, &st, err)) && !(rc = cs__sq_sql_bind(d.b, st, &s, 1, err)))
+        rc = collect_ids(d.b, st, d.log, out, &d.deleted, err);
     sqlite3_finalize(st);
-    cs__sq_log_close(log);
     cs__sq_sql_free(&s);
-    if (!rc && deleted) rc = cs__sq_bump_version(b, name, c.tbl, err);
-    if (!rc) return cs__sq_commit(b, err);
-    cs__sq_rollback(b);
-    return rc;
+    return delete_end(&d, rc, err);
 }
 
 int cs__sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spec, cs_error *err)
