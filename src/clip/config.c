@@ -8,27 +8,16 @@
 
 void cs__clip_config_defaults(cs_clip_config *cfg)
 {
-    memset(cfg, 0, sizeof *cfg);
-    cs_clip_tower_config *t = &cfg->text, *v = &cfg->vision;
-    t->hidden = 512;
-    t->intermediate = 2048;
-    t->layers = 12;
-    t->heads = 8;
-    t->act = CS_ACT_QUICK_GELU;
-    t->ln_eps = 1e-5;
-    t->vocab_size = 49408;
-    t->max_positions = 77;
-    t->eos_token_id = 2; /* transformers' legacy default; pooling ignores it (see text.c) */
-    v->hidden = 768;
-    v->intermediate = 3072;
-    v->layers = 12;
-    v->heads = 12;
-    v->act = CS_ACT_QUICK_GELU;
-    v->ln_eps = 1e-5;
-    v->image_size = 224;
-    v->patch_size = 32;
-    v->num_channels = 3;
-    cfg->projection_dim = 512;
+    /* eos_token_id 2: transformers' legacy default; pooling ignores it (see text.c). */
+    *cfg = (cs_clip_config){
+        .text = {.hidden = 512, .intermediate = 2048, .layers = 12, .heads = 8,
+                 .act = CS_ACT_QUICK_GELU, .ln_eps = 1e-5, .vocab_size = 49408,
+                 .max_positions = 77, .eos_token_id = 2},
+        .vision = {.hidden = 768, .intermediate = 3072, .layers = 12, .heads = 12,
+                   .act = CS_ACT_QUICK_GELU, .ln_eps = 1e-5, .image_size = 224,
+                   .patch_size = 32, .num_channels = 3},
+        .projection_dim = 512,
+    };
 }
 
 static int get_int(json_t *obj, const char *key, int *out, const char *path, const char *where,

@@ -4,6 +4,7 @@
  * twice: a counting pass sizes the arena, a second pass fills it. The arena is one
  * anonymous mapping with transparent huge pages: for a 600 MB F16/BF16 ViT-B/32 most of
  * the load time is otherwise page faults. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -38,39 +39,53 @@ static int get(binder *b, const float **dst, const char *name, int ndim, int64_t
     return 0;
 }
 
+/* Every tensor of an encoder layer: its field, its name under "<tower>.encoder.layers.<l>."
+ * and its shape, in units of the hidden (HID) and intermediate (MLP) sizes. */
+enum { HID = -1, MLP = -2 };
+static const struct {
+    size_t field;
+    const char *suffix;
+    int ndim, d0, d1;
+} LAYER_TENSORS[] = {
+    {offsetof(cs_clip_layer, ln1_w), "layer_norm1.weight", 1, HID, 0},
+    {offsetof(cs_clip_layer, ln1_b), "layer_norm1.bias", 1, HID, 0},
+    {offsetof(cs_clip_layer, ln2_w), "layer_norm2.weight", 1, HID, 0},
+    {offsetof(cs_clip_layer, ln2_b), "layer_norm2.bias", 1, HID, 0},
+    {offsetof(cs_clip_layer, q_w), "self_attn.q_proj.weight", 2, HID, HID},
+    {offsetof(cs_clip_layer, q_b), "self_attn.q_proj.bias", 1, HID, 0},
+    {offsetof(cs_clip_layer, k_w), "self_attn.k_proj.weight", 2, HID, HID},
+    {offsetof(cs_clip_layer, k_b), "self_attn.k_proj.bias", 1, HID, 0},
+    {offsetof(cs_clip_layer, v_w), "self_attn.v_proj.weight", 2, HID, HID},
+    {offsetof(cs_clip_layer, v_b), "self_attn.v_proj.bias", 1, HID, 0},
+    {offsetof(cs_clip_layer, o_w), "self_attn.out_proj.weight", 2, HID, HID},
+    {offsetof(cs_clip_layer, o_b), "self_attn.out_proj.bias", 1, HID, 0},
+    {offsetof(cs_clip_layer, fc1_w), "mlp.fc1.weight", 2, MLP, HID},
+    {offsetof(cs_clip_layer, fc1_b), "mlp.fc1.bias", 1, MLP, 0},
+    {offsetof(cs_clip_layer, fc2_w), "mlp.fc2.weight", 2, HID, MLP},
+    {offsetof(cs_clip_layer, fc2_b), "mlp.fc2.bias", 1, HID, 0},
+};
+
+static int64_t size_of(int code, const cs_clip_tower_config *c)
+{
+    return code == HID ? c->hidden : code == MLP ? c->intermediate : code;
+}
+
 static int bind_layers(binder *b, const char *tower, const cs_clip_tower_config *c,
                        cs_clip_layer **out)
 {
     cs_clip_layer *ls = calloc((size_t)c->layers, sizeof *ls);
     if (!ls) return cs_error_set(b->err, CS_E_NOMEM, "out of memory");
     *out = ls;
-    int d = c->hidden, in = c->intermediate, rc = 0;
+    int rc = 0;
     char n[160];
-#define P(field, suffix, nd, a0, a1)                                                     \
-    do {                                                                                 \
-        snprintf(n, sizeof n, "%s.encoder.layers.%d.%s", tower, l, suffix);              \
-        if ((rc = get(b, &L->field, n, nd, a0, a1, 0, 0))) return rc;                    \
-    } while (0)
-    for (int l = 0; l < c->layers; l++) {
-        cs_clip_layer *L = &ls[l];
-        P(ln1_w, "layer_norm1.weight", 1, d, 0);
-        P(ln1_b, "layer_norm1.bias", 1, d, 0);
-        P(ln2_w, "layer_norm2.weight", 1, d, 0);
-        P(ln2_b, "layer_norm2.bias", 1, d, 0);
-        P(q_w, "self_attn.q_proj.weight", 2, d, d);
-        P(q_b, "self_attn.q_proj.bias", 1, d, 0);
-        P(k_w, "self_attn.k_proj.weight", 2, d, d);
-        P(k_b, "self_attn.k_proj.bias", 1, d, 0);
-        P(v_w, "self_attn.v_proj.weight", 2, d, d);
-        P(v_b, "self_attn.v_proj.bias", 1, d, 0);
-        P(o_w, "self_attn.out_proj.weight", 2, d, d);
-        P(o_b, "self_attn.out_proj.bias", 1, d, 0);
-        P(fc1_w, "mlp.fc1.weight", 2, in, d);
-        P(fc1_b, "mlp.fc1.bias", 1, in, 0);
-        P(fc2_w, "mlp.fc2.weight", 2, d, in);
-        P(fc2_b, "mlp.fc2.bias", 1, d, 0);
-    }
-#undef P
+    for (int l = 0; l < c->layers; l++)
+        for (size_t t = 0; t < sizeof LAYER_TENSORS / sizeof LAYER_TENSORS[0]; t++) {
+            snprintf(n, sizeof n, "%s.encoder.layers.%d.%s", tower, l, LAYER_TENSORS[t].suffix);
+            const float **dst = (const float **)((char *)&ls[l] + LAYER_TENSORS[t].field);
+            if ((rc = get(b, dst, n, LAYER_TENSORS[t].ndim, size_of(LAYER_TENSORS[t].d0, c),
+                          size_of(LAYER_TENSORS[t].d1, c), 0, 0)))
+                return rc;
+        }
     /* A checkpoint with more layers than config.json says is inconsistent, not extra. */
     snprintf(n, sizeof n, "%s.encoder.layers.%d.layer_norm1.weight", tower, c->layers);
     if (cs__st_find(&b->m->st, n))

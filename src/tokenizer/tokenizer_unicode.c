@@ -1,37 +1,32 @@
 /* Character properties for the CLIP tokenizer: utf8proc categories and case mapping,
  * corrected by the generated tables where Python (or the `regex` module) differs. */
+#include <stdlib.h>
 #include <utf8proc.h>
 
 #include "tokenizer/tokenizer_internal.h"
 
+/* bsearch comparators: a code point against a sorted table's entry. */
+static int cmp_range(const void *key, const void *entry)
+{
+    uint32_t cp = *(const uint32_t *)key;
+    const cs_tok_range *r = entry;
+    return cp < r->lo ? -1 : cp > r->hi ? 1 : 0;
+}
+
+static int cmp_cpmap(const void *key, const void *entry)
+{
+    uint32_t cp = *(const uint32_t *)key, from = ((const cs_tok_cpmap *)entry)->from;
+    return cp < from ? -1 : cp > from ? 1 : 0;
+}
+
 bool cs__tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < r[mid].lo)
-            hi = mid;
-        else if (cp > r[mid].hi)
-            lo = mid + 1;
-        else
-            return true;
-    }
-    return false;
+    return bsearch(&cp, r, n, sizeof *r, cmp_range) != NULL;
 }
 
 static const cs_tok_cpmap *find_cpmap(const cs_tok_cpmap *m, size_t n, uint32_t cp)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < m[mid].from)
-            hi = mid;
-        else if (cp > m[mid].from)
-            lo = mid + 1;
-        else
-            return &m[mid];
-    }
-    return NULL;
+    return bsearch(&cp, m, n, sizeof *m, cmp_cpmap);
 }
 
 bool cs__tok_is_py_space_slow(uint32_t cp)
