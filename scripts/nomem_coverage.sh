@@ -1,0 +1,34 @@
+#!/bin/bash
+# Which CS_E_NOMEM returns of the library the out-of-memory fault injection reaches
+# (issue 12): builds the library and test_fault_alloc with gcov instrumentation in
+# build-cov/, runs the test, and lists every source line that sets CS_E_NOMEM with
+# whether it ran. Usage: scripts/nomem_coverage.sh [--list]  (--list: the lines not reached)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=build-cov
+cmake -S . -B $B -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="--coverage -O0" \
+    -DCMAKE_EXE_LINKER_FLAGS=--coverage >/dev/null
+cmake --build $B -j "${JOBS:-2}" --target test_fault_alloc >/dev/null
+find $B -name '*.gcda' -delete
+(cd $B && CS_SOURCE_DIR=$PWD/.. ./test_fault_alloc >/dev/null)
+reached=0 missed=0
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for gcno in $(find "$PWD/$B" -path '*clipsearch_*objects.dir/src/*' -name '*.gcno'); do
+    (cd "$out" && gcov -p -o "$(dirname "$gcno")" "$gcno" >/dev/null 2>&1) || true
+done
+for g in "$out"/*.gcov; do
+    src=$(sed -n '1s/.*Source://p' "$g")
+    case "$src" in */src/*) ;; *) continue ;; esac
+    while IFS= read -r line; do
+        count=${line%%:*}; count=${count// /}
+        rest=${line#*:}; lineno=${rest%%:*}; lineno=${lineno// /}
+        if [ "$count" = "#####" ] || [ "$count" = "=====" ]; then
+            missed=$((missed + 1))
+            [ "${1:-}" = --list ] && echo "not reached: ${src#*/src/}:$lineno"
+        else
+            reached=$((reached + 1))
+        fi
+    done < <(grep -E '^ *([0-9]+\*?|#####|=====):.*CS_E_NOMEM' "$g" || true)
+done
+echo "CS_E_NOMEM lines reached by test_fault_alloc: $reached; not reached: $missed"
