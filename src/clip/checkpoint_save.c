@@ -192,7 +192,10 @@ static int save(const cs_clip *m, const char *dir, const cs_clip_tensor_update *
     while (len > 1 && dir[len - 1] == '/') len--;
     char *dst = strndup(dir, len), *tmp = malloc(len + 16), *parent = strndup(dir, len);
     int rc = !dst || !tmp || !parent ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
-    if (!rc) {
+    if (rc) {   /* tmp holds no folder name yet: nothing to use or remove below */
+        free(tmp);
+        tmp = NULL;
+    } else {
         snprintf(tmp, len + 16, "%s.tmp-XXXXXX", dst);
         if (!mkdtemp(tmp)) {
             rc = cs_error_set(err, CS_E_IO, "cannot create a folder beside %s: %s", dst,

@@ -171,8 +171,9 @@ int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, bool embedding
     t->offset = malloc(t->n_tensors * sizeof *t->offset);
     t->count = malloc(t->n_tensors * sizeof *t->count);
     if (!t->params || !t->w || !t->names || !t->offset || !t->count) {
+        size_t n_params = t->n_params;   /* for the message: t is freed first */
         cs_tower_trainer_free(t);
-        return cs_error_set(err, CS_E_NOMEM, "out of memory for %zu parameters", t->n_params);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory for %zu parameters", n_params);
     }
     t->grads = t->params + t->n_params;
     const char *prefix = tower == CS_TOWER_VISION ? "vision_model" : "text_model";

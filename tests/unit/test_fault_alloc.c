@@ -20,8 +20,12 @@
 #include <unistd.h>
 
 #include "clipsearch/clip.h"
+#include "clipsearch/duplicates.h"
+#include "clipsearch/finetune.h"
 #include "clipsearch/image.h"
 #include "clipsearch/indexer.h"
+#include "clipsearch/query.h"
+#include "clipsearch/search_session.h"
 #include "clipsearch/store.h"
 #include "clipsearch/tokenizer.h"
 #include "store/filter.h"
@@ -72,6 +76,9 @@ typedef int (*scenario_fn)(void *ctx, cs_error *err);
  * subset of them wherever the total differs. */
 static void inject(const char *name, scenario_fn fn, void *ctx, long budget, long head)
 {
+    /* CS_FAULT_ONLY=<part of a name>: run just those scenarios (when working on one). */
+    const char *only = getenv("CS_FAULT_ONLY");
+    if (only && *only && !strstr(name, only)) return;
     cs_error err = {0};
     atomic_store(&calls, 0);
     atomic_store(&fail_at, LONG_MAX); /* count only */
@@ -117,7 +124,8 @@ static int filter_parse(void *ctx, cs_error *err)
 
 typedef struct {
     char vocab[4200], merges[4200], model[3000], images[3000], png[4200], jpg[4200];
-    char db[256];
+    char tiffs[3000];
+    char db[256], indexed[256], pairs[256], out[256];
     cs_clip *clip;             /* loaded once, for the scenarios that only use it */
 } paths;
 
@@ -277,6 +285,116 @@ static int index_run(void *ctx, cs_error *err)
     return rc;
 }
 
+/* Every TIFF layout the fixtures hold (strips, tiles, CMYK, palettes, 16-bit, float...). */
+static int tiff_decode(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    static const char *const names[] = {"cmyk_tiled_packbits.tif", "gray16_be.tif",
+                                        "gray_float.tif", "palette_lzw.tif", "la_raw.tif",
+                                        "multipage.tif", "bilevel_g4.tif"};
+    cs_image_options io;
+    cs_image_options_init(&io);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !rc; i++) {
+        char path[3100];
+        snprintf(path, sizeof path, "%s/%s", p->tiffs, names[i]);
+        cs_image img = {0};
+        rc = cs_image_decode_file(path, &io, &img, NULL, err);
+        cs_image_free(&img);
+    }
+    return rc;
+}
+
+/* A search session over an indexed collection: an algebra query with filters, the like
+ * query of a record, and the listing of collections. */
+static int search_session(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_search_session_options o;
+    cs_search_session_options_init(&o);
+    o.store_url = p->indexed;
+    cs_search_session *s = NULL;
+    cs_query_terms terms = {0};
+    cs_hits h = {0};
+    int rc = cs_search_session_open(&o, &s, err);
+    if (!rc) rc = cs_search_session_set_model(s, p->clip, err);
+    if (!rc) rc = cs_query_terms_parse("a colourful gradient + shapes - noise", &terms, err);
+    if (!rc) {
+        cs_search_request r;
+        cs_search_request_init(&r);
+        r.terms = &terms;
+        r.k = 5;
+        r.name = "png";
+        r.filter_json = "{\"format\":{\"$in\":[\"png\",\"jpeg\"]}}";
+        rc = cs_search_session_run(s, NULL, &r, &h, err);
+    }
+    if (!rc) {
+        cs_search_request r;
+        cs_search_request_init(&r);
+        r.text = "a photo";
+        r.k = 3;
+        cs_hits_free(&h);
+        rc = cs_search_session_run(s, NULL, &r, &h, err);
+    }
+    if (!rc) {
+        cs_search_collection *list = NULL;
+        size_t n = 0;
+        rc = cs_search_session_list(s, &list, &n, err);
+        cs_search_collections_free(list, n);
+    }
+    cs_hits_free(&h);
+    cs_query_terms_free(&terms);
+    cs_search_session_close(s);
+    return rc;
+}
+
+/* Near-duplicate groups of an indexed collection, written as an HTML page. */
+static int duplicates_find(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_store *s = NULL;
+    cs_collection *c = NULL;
+    cs_dup_groups g = {0};
+    int rc = cs_store_open(p->indexed, &s, err);
+    if (!rc) rc = cs_store_get(s, "image_vectors", &c, err);
+    if (!rc) {
+        cs_dup_options o;
+        cs_dup_options_init(&o);
+        o.threshold = 0.5;   /* loose: the tiny model's vectors must form groups */
+        rc = cs_duplicates_find(c, &o, &g, err);
+    }
+    if (!rc) {
+        char html[300];
+        snprintf(html, sizeof html, "%s.html", p->out);
+        rc = cs_duplicates_write_html(html, g.items, g.n, NULL, err);
+        unlink(html);
+    }
+    cs_dup_groups_free(&g);
+    cs_collection_free(c);
+    cs_store_close(s);
+    return rc;
+}
+
+/* Fine-tuning with the last layer of both towers trainable: caching, the backward pass,
+ * AdamW, the resume state and the checkpoint written at the end. */
+static int finetune_run(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s.partial'", p->out, p->out);
+    if (system(cmd) != 0) return cs_error_set(err, CS_E_IO, "cannot clear %s", p->out);
+    cs_finetune_options o;
+    cs_finetune_options_init(&o);
+    o.epochs = 1;
+    o.batch = 4;
+    o.val_split = 0.25;
+    o.train_layers = 1;
+    o.n_threads = 1;
+    cs_finetune_result res;
+    memset(&res, 0, sizeof res);
+    return cs_finetune_run(p->model, p->pairs, p->out, &o, &res, err);
+}
+
 int main(void)
 {
     paths p;
@@ -288,7 +406,11 @@ int main(void)
     snprintf(p.images, sizeof p.images, "%s/tests/fixtures/tiny/images", src);
     snprintf(p.png, sizeof p.png, "%s/gradient_rgb_640x480.png", p.images);
     snprintf(p.jpg, sizeof p.jpg, "%s/exif_orient6_320x240.jpg", p.images);
+    snprintf(p.tiffs, sizeof p.tiffs, "%s/tests/fixtures/tiff", src);
     snprintf(p.db, sizeof p.db, "/tmp/cs_fault_alloc_%d.db", (int)getpid());
+    snprintf(p.indexed, sizeof p.indexed, "/tmp/cs_fault_alloc_%d_indexed.db", (int)getpid());
+    snprintf(p.pairs, sizeof p.pairs, "/tmp/cs_fault_alloc_%d_pairs.tsv", (int)getpid());
+    snprintf(p.out, sizeof p.out, "/tmp/cs_fault_alloc_%d_tuned", (int)getpid());
     cs_error err = {0};
     cs_clip_options o;
     cs_clip_options_init(&o);
@@ -304,9 +426,40 @@ int main(void)
     inject("model load + embed", model_embed, &p, budget, 0);
     inject("store open/upsert/query", store_roundtrip, &p, budget, 0);
     inject("indexer run", index_run, &p, budget < 250 ? budget : 250, budget < 250 ? 0 : 120);
+    inject("TIFF decode", tiff_decode, &p, budget, 0);
+
+    /* The scenarios below read a collection indexed once, without faults. */
+    {
+        char db[256];
+        memcpy(db, p.db, sizeof db);
+        memcpy(p.db, p.indexed, sizeof p.db);
+        CHECK_OK(index_run(&p, &err), &err);
+        memcpy(p.db, db, sizeof db);
+    }
+    inject("search session", search_session, &p, budget < 300 ? budget : 300, 0);
+    inject("duplicates + HTML", duplicates_find, &p, budget < 300 ? budget : 300, 0);
+    {
+        FILE *f = fopen(p.pairs, "w");
+        static const char *const caps[] = {"a colourful gradient", "a rotated photo",
+                                           "grey shapes", "random noise", "a small image",
+                                           "a portrait photo", "a tall strip", "a palette image"};
+        static const char *const files[] = {"gradient_rgb_640x480.png", "exif_orient6_320x240.jpg",
+                                            "shapes_baseline_300x500.jpg", "noise_rgb_224x224.png",
+                                            "small_31x17.png", "portrait_444_480x640.jpg",
+                                            "strip_rgb_1000x37.png", "palette_P_200x150.png"};
+        /* Absolute: a pairs file's relative paths are relative to its own folder. */
+        char *abs = realpath(p.images, NULL);
+        for (int i = 0; f && abs && i < 8; i++) fprintf(f, "%s/%s\t%s\n", abs, files[i], caps[i]);
+        free(abs);
+        CHECK(f && fclose(f) == 0);
+    }
+    inject("finetune last:1", finetune_run, &p, budget < 200 ? budget : 200, 0);
 
     cs_clip_free(p.clip);
-    char side[512];
+    char side[2000];
+    snprintf(side, sizeof side, "rm -rf '%s' '%s.partial' '%s' '%s'-wal '%s'-shm '%s.vcache'", p.out,
+             p.out, p.pairs, p.indexed, p.indexed, p.indexed);
+    if (system(side) != 0) fprintf(stderr, "could not remove the scratch files\n");
     unlink(p.db);
     snprintf(side, sizeof side, "%s-wal", p.db);
     unlink(side);
