@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli_util.h"
 
@@ -131,4 +132,17 @@ int cli_parse_options(const char *command, void (*usage)(FILE *), unsigned style
     free(longs);
     free(letters);
     return status;
+}
+
+int cli_dispatch_help(int argc, char **argv, void (*usage)(FILE *))
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    return CLI_GO_ON;
 }

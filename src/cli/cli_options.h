@@ -80,4 +80,8 @@ enum { CLI_SEE_HELP = 1, CLI_NAME_LETTER = 2, CLI_NEEDS_VALUE = 4 };
 int cli_parse_options(const char *command, void (*usage)(FILE *), unsigned style,
                       const cli_option *opts, int argc, char **argv, int *first_operand);
 
+/* For a dispatcher (main, vec) whose argv[1] is a command: with none, the usage on stderr
+ * and 2; for "--help", "-h" or "help", the usage on stdout and 0; else CLI_GO_ON. */
+int cli_dispatch_help(int argc, char **argv, void (*usage)(FILE *));
+
 #endif
