@@ -1,11 +1,11 @@
 /* clipsearch add-text FILE|-: embed each non-empty line into a text collection. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli_model.h"
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/labels.h"
@@ -31,42 +31,24 @@ static void usage(FILE *f)
 
 int cmd_add_text(int argc, char **argv)
 {
-    enum { O_COLL = 256, O_BATCH, O_JSON, O_DB, O_MODEL, O_HELP };
-    static const struct option opts[] = {
-        {"collection", required_argument, 0, O_COLL},
-        {"batch", required_argument, 0, O_BATCH},
-        {"json", no_argument, 0, O_JSON},
-        {"db", required_argument, 0, O_DB},
-        {"model", required_argument, 0, O_MODEL},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     const char *coll_name = "captions", *db = NULL, *model_dir = NULL;
-    long batch = 64;
+    int batch = 64;
     bool json = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_COLL: coll_name = optarg; break;
-        case O_BATCH:
-            if (!cli_parse_int(optarg, 1, 4096, &batch))
-                return cli_usage_error("add-text", "--batch needs an integer 1..4096, got '%s'", optarg);
-            break;
-        case O_JSON: json = true; break;
-        case O_DB: db = optarg; break;
-        case O_MODEL: model_dir = optarg; break;
-        case 'h': case O_HELP: usage(stdout); return 0;
-        default:
-            return cli_usage_error("add-text", "unknown or incomplete option '%s' (see --help)",
-                                   argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1)
+    const cli_option opts[] = {
+        CLI_STRING("--collection", &coll_name),
+        CLI_INT("--batch", &batch, 1, 4096, "needs an integer 1..4096, got '%s'"),
+        CLI_SET("--json", &json),
+        CLI_STRING("--db", &db),
+        CLI_STRING("--model", &model_dir),
+        CLI_END};
+    int first, status = cli_parse_options("add-text", usage, CLI_SEE_HELP, opts, argc, argv,
+                                          &first);
+    if (status != CLI_GO_ON) return status;
+    if (first != argc - 1)
         return cli_usage_error("add-text", "expected exactly one FILE (or - for stdin)");
 
     cs_error err = {0};
-    char *text = cli_read_text(argv[optind], &err);
+    char *text = cli_read_text(argv[first], &err);
     if (!text) return cli_fail(&err);
     char **lines = NULL;
     size_t n = 0;
@@ -76,7 +58,7 @@ int cmd_add_text(int argc, char **argv)
     }
     free(text);
 
-    int status = 0;
+    status = 0;
     cs_clip *model = NULL;
     cs_store *store = NULL;
     cs_collection *coll = NULL;

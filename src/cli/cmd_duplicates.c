@@ -1,6 +1,5 @@
 /* clipsearch duplicates: exact copies and near-duplicate groups of one collection
  * (clipsearch/duplicates.h) as a table, JSON lines or an HTML gallery page. */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 
 #include "base/pathid.h"
 #include "cli/cli_model.h"
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/duplicates.h"
@@ -101,70 +101,41 @@ static void print_text(FILE *out, const cs_dup_group *g, size_t index)
     fputc('\n', out);
 }
 
-static bool parse_threshold(const char *s, double *out)
+static const char *parse_threshold(const char *s, void *target)
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || *end || !(v > 0 && v <= 1)) return false;
-    *out = v;
-    return true;
+    if (end == s || *end || !(v > 0 && v <= 1))
+        return "needs a cosine similarity in (0, 1], got '%s'";
+    *(double *)target = v;
+    return NULL;
 }
 
 int cmd_duplicates(int argc, char **argv)
 {
-    enum { O_THRESHOLD = 256, O_LIMIT, O_JSON, O_HTML, O_DB, O_COLL, O_HELP };
-    static const struct option opts[] = {
-        {"threshold", required_argument, 0, O_THRESHOLD},
-        {"limit", required_argument, 0, O_LIMIT},
-        {"json", no_argument, 0, O_JSON},
-        {"html", required_argument, 0, O_HTML},
-        {"db", required_argument, 0, O_DB},
-        {"collection", required_argument, 0, O_COLL},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     cs_dup_options dopt;
     cs_dup_options_init(&dopt);
     const char *db = NULL, *coll_name = "image_vectors", *html = NULL;
     bool json = false;
-    long limit = 0;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_THRESHOLD:
-            if (!parse_threshold(optarg, &dopt.threshold))
-                return cli_usage_error("duplicates",
-                                       "--threshold needs a cosine similarity in (0, 1], got '%s'",
-                                       optarg);
-            break;
-        case O_LIMIT:
-            if (!cli_parse_int(optarg, 1, 1000000000, &limit))
-                return cli_usage_error("duplicates", "--limit needs an integer >= 1, got '%s'",
-                                       optarg);
-            break;
-        case O_JSON: json = true; break;
-        case O_HTML: html = optarg; break;
-        case O_DB: db = optarg; break;
-        case O_COLL: coll_name = optarg; break;
-        case 'h':
-        case O_HELP: usage(stdout); return 0;
-        default:
-            if (optopt && optopt < 256)
-                return cli_usage_error("duplicates", "unknown or incomplete option '-%c' (see --help)",
-                                       optopt);
-            return cli_usage_error("duplicates", "unknown or incomplete option '%s' (see --help)",
-                                   argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error("duplicates", "unexpected argument '%s' (see --help)", argv[optind]);
+    int limit = 0;
+    const cli_option opts[] = {
+        CLI_PARSE("--threshold", &dopt.threshold, parse_threshold),
+        CLI_INT("--limit", &limit, 1, 1000000000, "needs an integer >= 1, got '%s'"),
+        CLI_SET("--json", &json),
+        CLI_STRING("--html", &html),
+        CLI_STRING("--db", &db),
+        CLI_STRING("--collection", &coll_name),
+        CLI_END};
+    int first, status = cli_parse_options("duplicates", usage, CLI_SEE_HELP | CLI_NAME_LETTER,
+                                          opts, argc, argv, &first);
+    if (status != CLI_GO_ON) return status;
+    if (first < argc)
+        return cli_usage_error("duplicates", "unexpected argument '%s' (see --help)", argv[first]);
 
     cs_error err = {0};
     cs_store *store = NULL;
     cs_collection *coll = NULL;
     cs_dup_groups groups = {0};
-    int status = 0;
     /* Read-only: a missing database or collection says what to index and creates
      * nothing (the helper prints it). */
     status = cli_open_collection(db, coll_name, &store, &coll);

@@ -1,6 +1,5 @@
 /* clipsearch finetune: contrastive fine-tuning of the projection heads on image/caption
  * pairs (clipsearch/finetune.h); prints one line (or JSON object) per epoch. */
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -11,6 +10,7 @@
 
 #include "cli/cli_json.h"
 #include "base/progress.h"
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/clip.h"
@@ -170,148 +170,118 @@ static bool parse_double(const char *s, double min, bool min_open, double max, d
     return true;
 }
 
-/* One of names[] (NULL-terminated) -> its index, or -1. */
-static int pick(const char *s, const char *const *names)
+/* One of names[] (NULL-terminated) -> *(int *)target = its index; false for others. */
+static bool pick(const char *s, const char *const *names, void *target)
 {
     for (int i = 0; names[i]; i++)
-        if (!strcmp(s, names[i])) return i;
-    return -1;
+        if (!strcmp(s, names[i])) {
+            *(int *)target = i;
+            return true;
+        }
+    return false;
+}
+
+static const char *parse_loss(const char *s, void *target)
+{
+    static const char *const LOSSES[] = {"clip", "mnrl", NULL};
+    return pick(s, LOSSES, target) ? NULL : "is clip or mnrl, got '%s'";
+}
+
+static const char *parse_optimizer(const char *s, void *target)
+{
+    static const char *const OPTIMIZERS[] = {"adamw", "sgd", NULL};
+    return pick(s, OPTIMIZERS, target) ? NULL : "is adamw or sgd, got '%s'";
+}
+
+static const char *parse_schedule(const char *s, void *target)
+{
+    static const char *const SCHEDULES[] = {"constant", "linear", "cosine", NULL};
+    return pick(s, SCHEDULES, target) ? NULL : "is constant, linear or cosine, got '%s'";
+}
+
+static const char *parse_val_split(const char *s, void *target)
+{
+    double d;
+    if (!parse_double(s, 0.0, false, 1.0, &d) || d >= 1.0)
+        return "needs a fraction in [0, 1), got '%s'";
+    *(double *)target = d;
+    return NULL;
+}
+
+static const char *parse_scale(const char *s, void *target)
+{
+    return parse_double(s, 0.0, true, 1e6, target) ? NULL : "needs a number > 0, got '%s'";
+}
+
+static const char *parse_lr(const char *s, void *target)
+{
+    return parse_double(s, 0.0, true, 1e3, target) ? NULL : "needs a number > 0, got '%s'";
+}
+
+static const char *parse_weight_decay(const char *s, void *target)
+{
+    return parse_double(s, 0.0, false, 1e3, target) ? NULL : "needs a number >= 0, got '%s'";
+}
+
+/* heads | last:K | all -> train_layers 0 | K | -1 */
+static const char *parse_train(const char *s, void *target)
+{
+    int *layers = target;
+    long k;
+    if (!strcmp(s, "heads")) {
+        *layers = 0;
+    } else if (!strncmp(s, "last:", 5)) {
+        if (!cli_parse_int(s + 5, 1, 1000, &k)) return "last:K needs K >= 1, got '%s'";
+        *layers = (int)k;
+    } else if (!strcmp(s, "all")) {
+        *layers = -1;
+    } else {
+        return "is heads, last:K or all, got '%s'";
+    }
+    return NULL;
 }
 
 int cmd_finetune(int argc, char **argv)
 {
-    enum {
-        O_MODEL = 256, O_PAIRS, O_OUT, O_VAL, O_VAL_SPLIT, O_TRAIN, O_LOSS, O_SCALE, O_OPT,
-        O_LR, O_WD, O_EPOCHS, O_BATCH, O_SCHEDULE, O_WARMUP, O_SEED, O_NO_SHUFFLE, O_RESUME,
-        O_NO_EXIF, O_JSON, O_QUIET, O_HELP, O_ST
-    };
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL}, {"pairs", required_argument, 0, O_PAIRS},
-        {"out", required_argument, 0, O_OUT}, {"val", required_argument, 0, O_VAL},
-        {"val-split", required_argument, 0, O_VAL_SPLIT},
-        {"train", required_argument, 0, O_TRAIN}, {"loss", required_argument, 0, O_LOSS},
-        {"scale", required_argument, 0, O_SCALE}, {"optimizer", required_argument, 0, O_OPT},
-        {"lr", required_argument, 0, O_LR}, {"weight-decay", required_argument, 0, O_WD},
-        {"epochs", required_argument, 0, O_EPOCHS}, {"batch", required_argument, 0, O_BATCH},
-        {"schedule", required_argument, 0, O_SCHEDULE},
-        {"warmup-steps", required_argument, 0, O_WARMUP},
-        {"seed", required_argument, 0, O_SEED}, {"no-shuffle", no_argument, 0, O_NO_SHUFFLE},
-        {"resume", no_argument, 0, O_RESUME},
-        {"st-layout", no_argument, 0, O_ST},
-        {"no-exif-orientation", no_argument, 0, O_NO_EXIF}, {"json", no_argument, 0, O_JSON},
-        {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
-    static const char *const LOSSES[] = {"clip", "mnrl", NULL};
-    static const char *const OPTS[] = {"adamw", "sgd", NULL};
-    static const char *const SCHEDULES[] = {"constant", "linear", "cosine", NULL};
     cs_finetune_options fo;
     cs_finetune_options_init(&fo);
     const char *model_arg = NULL, *pairs = NULL, *out = NULL;
     out_ctx oc = {0};
-    bool have_split = false;
-    long l;
-    double d;
-    int c, k;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_MODEL: model_arg = optarg; break;
-        case O_PAIRS: pairs = optarg; break;
-        case O_OUT: out = optarg; break;
-        case O_VAL: fo.val_path = optarg; break;
-        case O_VAL_SPLIT:
-            if (!parse_double(optarg, 0.0, false, 1.0, &d) || d >= 1.0)
-                return cli_usage_error("finetune", "--val-split needs a fraction in [0, 1), got '%s'",
-                                       optarg);
-            fo.val_split = d;
-            have_split = true;
-            break;
-        case O_TRAIN:
-            if (!strcmp(optarg, "heads")) {
-                fo.train_layers = 0;
-                break;
-            }
-            if (!strncmp(optarg, "last:", 5)) {
-                long kl;
-                if (!cli_parse_int(optarg + 5, 1, 1000, &kl))
-                    return cli_usage_error("finetune", "--train last:K needs K >= 1, got '%s'",
-                                           optarg);
-                fo.train_layers = (int)kl;
-                break;
-            }
-            if (!strcmp(optarg, "all")) {
-                fo.train_layers = -1;
-                break;
-            }
-            return cli_usage_error("finetune", "--train is heads, last:K or all, got '%s'", optarg);
-        case O_LOSS:
-            if ((k = pick(optarg, LOSSES)) < 0)
-                return cli_usage_error("finetune", "--loss is clip or mnrl, got '%s'", optarg);
-            fo.loss = k;
-            break;
-        case O_SCALE:
-            if (!parse_double(optarg, 0.0, true, 1e6, &fo.scale))
-                return cli_usage_error("finetune", "--scale needs a number > 0, got '%s'", optarg);
-            break;
-        case O_OPT:
-            if ((k = pick(optarg, OPTS)) < 0)
-                return cli_usage_error("finetune", "--optimizer is adamw or sgd, got '%s'", optarg);
-            fo.optimizer = k;
-            break;
-        case O_LR:
-            if (!parse_double(optarg, 0.0, true, 1e3, &fo.lr))
-                return cli_usage_error("finetune", "--lr needs a number > 0, got '%s'", optarg);
-            break;
-        case O_WD:
-            if (!parse_double(optarg, 0.0, false, 1e3, &fo.weight_decay))
-                return cli_usage_error("finetune", "--weight-decay needs a number >= 0, got '%s'",
-                                       optarg);
-            break;
-        case O_EPOCHS:
-            if (!cli_parse_int(optarg, 1, 1000000, &l))
-                return cli_usage_error("finetune", "--epochs needs an integer >= 1, got '%s'", optarg);
-            fo.epochs = (int)l;
-            break;
-        case O_BATCH:
-            if (!cli_parse_int(optarg, 2, 1000000, &l))
-                return cli_usage_error("finetune", "--batch needs an integer >= 2, got '%s'", optarg);
-            fo.batch = (int)l;
-            break;
-        case O_SCHEDULE:
-            if ((k = pick(optarg, SCHEDULES)) < 0)
-                return cli_usage_error("finetune", "--schedule is constant, linear or cosine, got '%s'",
-                                       optarg);
-            fo.schedule = k;
-            break;
-        case O_WARMUP:
-            if (!cli_parse_int(optarg, 0, 1000000000, &l))
-                return cli_usage_error("finetune", "--warmup-steps needs an integer >= 0, got '%s'",
-                                       optarg);
-            fo.warmup_steps = l;
-            break;
-        case O_SEED:
-            if (!cli_parse_int(optarg, 0, LONG_MAX, &l))
-                return cli_usage_error("finetune", "--seed needs an integer >= 0, got '%s'", optarg);
-            fo.seed = (uint64_t)l;
-            break;
-        case O_NO_SHUFFLE: fo.shuffle = false; break;
-        case O_RESUME: fo.resume = true; break;
-        case O_ST: fo.st_layout = true; break;
-        case O_NO_EXIF: fo.image.apply_exif_orientation = false; break;
-        case O_JSON: oc.json = true; break;
-        case O_QUIET: oc.quiet = true; break;
-        case 'h':
-        case O_HELP: usage(stdout); return 0;
-        default:
-            if (optopt && optopt < 256)
-                return cli_usage_error("finetune", "unknown or incomplete option '-%c' (see --help)",
-                                       optopt);
-            return cli_usage_error("finetune", "unknown or incomplete option '%s' (see --help)",
-                                   argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error("finetune", "unexpected argument '%s' (see --help)", argv[optind]);
+    double val_split = -1;   /* < 0: not given */
+    long seed = -1;
+    const cli_option opts[] = {
+        CLI_STRING("--model", &model_arg),
+        CLI_STRING("--pairs", &pairs),
+        CLI_STRING("--out", &out),
+        CLI_STRING("--val", &fo.val_path),
+        CLI_PARSE("--val-split", &val_split, parse_val_split),
+        CLI_PARSE("--train", &fo.train_layers, parse_train),
+        CLI_PARSE("--loss", &fo.loss, parse_loss),
+        CLI_PARSE("--scale", &fo.scale, parse_scale),
+        CLI_PARSE("--optimizer", &fo.optimizer, parse_optimizer),
+        CLI_PARSE("--lr", &fo.lr, parse_lr),
+        CLI_PARSE("--weight-decay", &fo.weight_decay, parse_weight_decay),
+        CLI_INT("--epochs", &fo.epochs, 1, 1000000, "needs an integer >= 1, got '%s'"),
+        CLI_INT("--batch", &fo.batch, 2, 1000000, "needs an integer >= 2, got '%s'"),
+        CLI_PARSE("--schedule", &fo.schedule, parse_schedule),
+        CLI_LONG("--warmup-steps", &fo.warmup_steps, 0, 1000000000,
+                 "needs an integer >= 0, got '%s'"),
+        CLI_LONG("--seed", &seed, 0, LONG_MAX, "needs an integer >= 0, got '%s'"),
+        CLI_CLEAR("--no-shuffle", &fo.shuffle),
+        CLI_SET("--resume", &fo.resume),
+        CLI_SET("--st-layout", &fo.st_layout),
+        CLI_CLEAR("--no-exif-orientation", &fo.image.apply_exif_orientation),
+        CLI_SET("--json", &oc.json),
+        CLI_SET("--quiet", &oc.quiet),
+        CLI_END};
+    int first, status = cli_parse_options("finetune", usage, CLI_SEE_HELP | CLI_NAME_LETTER, opts,
+                                          argc, argv, &first);
+    if (status != CLI_GO_ON) return status;
+    bool have_split = val_split >= 0;
+    if (have_split) fo.val_split = val_split;
+    if (seed >= 0) fo.seed = (uint64_t)seed;
+    if (first < argc)
+        return cli_usage_error("finetune", "unexpected argument '%s' (see --help)", argv[first]);
     if (!pairs || !out)
         return cli_usage_error("finetune", "--pairs FILE and --out DIR are required (see --help)");
     if (fo.val_path && have_split)

@@ -1,7 +1,6 @@
 /* clipsearch index DIR...: argument parsing, signals and rendering of the indexer's
  * progress, warnings and summary. The work is cs_index_run (src/app/indexer*.c). */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "base/progress.h"
 #include "base/pathid.h"
 #include "base/walk.h"
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/clip.h"
@@ -247,106 +247,80 @@ static void print_summary(FILE *f, const cs_index_summary *s)
 }
 
 /* "512M", "2G", "1024K" or a plain number of MiB; at least 16 MiB. */
-static bool parse_size(const char *s, uint64_t *out)
+static const char *parse_size(const char *s, void *target)
 {
+    static const char refusal[] = "needs a size such as 512M or 2G (at least 16M), got '%s'";
+    uint64_t *out = target;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || errno || *s == '-') return false;
+    if (end == s || errno || *s == '-') return refusal;
     int shift = 20;
     if (*end == 'K' || *end == 'k') shift = 10, end++;
     else if (*end == 'M' || *end == 'm') shift = 20, end++;
     else if (*end == 'G' || *end == 'g') shift = 30, end++;
     if (*end == 'i' && end[1] == 'B') end += 2;
     else if (*end == 'B') end++;
-    if (*end || v > (UINT64_MAX >> shift)) return false;
+    if (*end || v > (UINT64_MAX >> shift) || ((uint64_t)v << shift) < ((uint64_t)16 << 20))
+        return refusal;
     *out = (uint64_t)v << shift;
-    return *out >= ((uint64_t)16 << 20);
+    return NULL;
+}
+
+/* --precision and --fast set the precision; --fast-decode and --fast the decoding. */
+typedef struct {
+    int precision;
+    bool fast_decode;
+} speed;
+
+static const char *set_fast(const char *value, void *target)
+{
+    speed *sp = target;
+    sp->precision = CS_PRECISION_BF16;
+    sp->fast_decode = true;
+    return NULL;
 }
 
 /* excludes: room for one --exclude value per argument. */
 static int index_main(int argc, char **argv, const char **excludes)
 {
-    enum { O_DB = 256, O_COLL, O_MODEL, O_JOBS, O_BATCH, O_PRUNE, O_NOEXIF, O_QUIET, O_JSON,
-           O_HELP, O_PRECISION, O_FAST_DECODE, O_FAST, O_EXCLUDE, O_HIDDEN, O_REEMBED,
-           O_MAXMEM };
-    static const struct option opts[] = {
-        {"db", required_argument, 0, O_DB},
-        {"collection", required_argument, 0, O_COLL},
-        {"model", required_argument, 0, O_MODEL},
-        {"jobs", required_argument, 0, O_JOBS},
-        {"batch", required_argument, 0, O_BATCH},
-        {"prune", no_argument, 0, O_PRUNE},
-        {"reembed", no_argument, 0, O_REEMBED},
-        {"max-memory", required_argument, 0, O_MAXMEM},
-        {"exclude", required_argument, 0, O_EXCLUDE},
-        {"include-hidden", no_argument, 0, O_HIDDEN},
-        {"no-exif-orientation", no_argument, 0, O_NOEXIF},
-        {"precision", required_argument, 0, O_PRECISION},
-        {"fast-decode", no_argument, 0, O_FAST_DECODE},
-        {"fast", no_argument, 0, O_FAST},
-        {"quiet", no_argument, 0, O_QUIET},
-        {"json", no_argument, 0, O_JSON},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     cs_indexer_options opt;
     cs_indexer_options_init(&opt);
     const char *db_arg = NULL, *model_arg = NULL;
     bool quiet = false, json = false;
-    int precision = CS_PRECISION_FP32;
-    long v;
+    speed sp = {CS_PRECISION_FP32, opt.fast_decode};
+    cli_list exclude = {excludes, 0};
+    const cli_option opts[] = {
+        CLI_STRING("--db", &db_arg),
+        CLI_STRING("--collection", &opt.collection),
+        CLI_STRING("--model", &model_arg),
+        CLI_INT("--jobs", &opt.jobs, 1, 1024, "needs a number 1..1024, got '%s'"),
+        CLI_INT("--batch", &opt.batch, 1, 4096, "needs a number 1..4096, got '%s'"),
+        CLI_SET("--prune", &opt.prune),
+        CLI_SET("--reembed", &opt.reembed),
+        CLI_PARSE("--max-memory", &opt.max_memory, parse_size),
+        CLI_LIST("--exclude", &exclude),
+        CLI_SET("--include-hidden", &opt.include_hidden),
+        CLI_CLEAR("--no-exif-orientation", &opt.apply_exif_orientation),
+        CLI_PRECISION("--precision", &sp.precision),
+        CLI_SET("--fast-decode", &sp.fast_decode),
+        CLI_ACTION("--fast", &sp, set_fast),
+        CLI_SET("--quiet", &quiet),
+        CLI_SET("--json", &json),
+        CLI_END};
+    int first, status = cli_parse_options("index", usage, CLI_NEEDS_VALUE, opts, argc, argv,
+                                          &first);
+    if (status != CLI_GO_ON) return status;
+    int precision = sp.precision;
+    opt.fast_decode = sp.fast_decode;
     opt.exclude = excludes;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_DB: db_arg = optarg; break;
-        case O_COLL: opt.collection = optarg; break;
-        case O_MODEL: model_arg = optarg; break;
-        case O_JOBS:
-            if (!cli_parse_int(optarg, 1, 1024, &v))
-                return cli_usage_error("index", "--jobs needs a number 1..1024, got '%s'", optarg);
-            opt.jobs = (int)v;
-            break;
-        case O_BATCH:
-            if (!cli_parse_int(optarg, 1, 4096, &v))
-                return cli_usage_error("index", "--batch needs a number 1..4096, got '%s'", optarg);
-            opt.batch = (int)v;
-            break;
-        case O_PRUNE: opt.prune = true; break;
-        case O_REEMBED: opt.reembed = true; break;
-        case O_EXCLUDE: excludes[opt.n_exclude++] = optarg; break;
-        case O_HIDDEN: opt.include_hidden = true; break;
-        case O_MAXMEM:
-            if (!parse_size(optarg, &opt.max_memory))
-                return cli_usage_error("index", "--max-memory needs a size such as 512M or 2G "
-                                                "(at least 16M), got '%s'", optarg);
-            break;
-        case O_NOEXIF: opt.apply_exif_orientation = false; break;
-        case O_PRECISION:
-            if (!cli_parse_precision(optarg, &precision))
-                return cli_usage_error("index", "--precision is fp32 or bf16, got '%s'", optarg);
-            break;
-        case O_FAST_DECODE: opt.fast_decode = true; break;
-        case O_FAST:
-            precision = CS_PRECISION_BF16;
-            opt.fast_decode = true;
-            break;
-        case O_QUIET: quiet = true; break;
-        case O_JSON: json = true; break;
-        case 'h':
-        case O_HELP: usage(stdout); return 0;
-        case ':': return cli_usage_error("index", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("index", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc) {
+    opt.n_exclude = exclude.n;
+    if (first >= argc) {
         usage(stderr);
         return 2;
     }
     /* A DIR that does not exist at all is a typo, not a file to skip: stop before work. */
-    for (int i = optind; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
             char *disp = cs__path_to_id(argv[i]);
@@ -408,21 +382,21 @@ static int index_main(int argc, char **argv, const char **excludes)
     sigaction(SIGTERM, &sa, NULL);
 
     cs_index_summary sum;
-    rc = cs_index_run(model, store, (const char *const *)argv + optind, (size_t)(argc - optind),
+    rc = cs_index_run(model, store, (const char *const *)argv + first, (size_t)(argc - first),
                       &opt, &sum, &err);
     /* From here a signal waits for the summary (the handler stays: the default action
      * would kill the process before it prints). */
     g_finishing = 1;
     clear_line(&rd);
 
-    int status = 0;
+    status = 0;
     if (rc == CS_E_INTERRUPTED) {
         status = 130;
     } else if (rc != 0) {
         status = cli_fail(&err);
     }
     if (rc == 0 && !quiet)
-        print_no_images(json ? stderr : stdout, &sum, argv + optind, argc - optind);
+        print_no_images(json ? stderr : stdout, &sum, argv + first, argc - first);
     if (json) {
         char *text = NULL;
         cs_error jerr = {0};

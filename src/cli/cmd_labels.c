@@ -1,11 +1,11 @@
 /* clipsearch labels IMAGE --labels a,b,c: zero-shot classification. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli_model.h"
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/labels.h"
@@ -59,56 +59,37 @@ static int rank(const cs_clip *model, const cs_image *img, char **labels, size_t
     return rc;
 }
 
+static const char *parse_template(const char *value, void *target)
+{
+    if (!strstr(value, "{}")) return "needs a {} where the label goes";
+    *(const char **)target = value;
+    return NULL;
+}
+
 int cmd_labels(int argc, char **argv)
 {
-    enum { O_LABELS = 256, O_FILE, O_TEMPLATE, O_JSON, O_NOEXIF, O_MODEL, O_HELP, O_DB, O_COLL, O_PRECISION };
-    static const struct option opts[] = {
-        {"labels", required_argument, 0, O_LABELS},
-        {"labels-file", required_argument, 0, O_FILE},
-        {"template", required_argument, 0, O_TEMPLATE},
-        {"json", no_argument, 0, O_JSON},
-        {"no-exif-orientation", no_argument, 0, O_NOEXIF},
-        {"model", required_argument, 0, O_MODEL},
-        {"precision", required_argument, 0, O_PRECISION},
-        /* Accepted for uniformity with the other commands; labels reads no store. */
-        {"db", required_argument, 0, O_DB},
-        {"collection", required_argument, 0, O_COLL},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     const char *list = NULL, *file = NULL, *model_dir = NULL, *tmpl = NULL;
     int precision = CS_PRECISION_FP32;
     bool json = false, exif = true;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_LABELS: list = optarg; break;
-        case O_FILE: file = optarg; break;
-        case O_TEMPLATE:
-            tmpl = optarg;
-            if (!strstr(tmpl, "{}"))
-                return cli_usage_error("labels", "--template needs a {} where the label goes");
-            break;
-        case O_JSON: json = true; break;
-        case O_NOEXIF: exif = false; break;
-        case O_MODEL: model_dir = optarg; break;
-        case O_PRECISION:
-            if (!cli_parse_precision(optarg, &precision))
-                return cli_usage_error("labels", "--precision is fp32 or bf16, got '%s'", optarg);
-            break;
-        case O_DB: case O_COLL: break;
-        case 'h': case O_HELP: usage(stdout); return 0;
-        default:
-            return cli_usage_error("labels", "unknown or incomplete option '%s' (see --help)",
-                                   argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1)
+    const cli_option opts[] = {
+        CLI_STRING("--labels", &list),
+        CLI_STRING("--labels-file", &file),
+        CLI_PARSE("--template", &tmpl, parse_template),
+        CLI_SET("--json", &json),
+        CLI_CLEAR("--no-exif-orientation", &exif),
+        CLI_STRING("--model", &model_dir),
+        CLI_PRECISION("--precision", &precision),
+        /* Accepted for uniformity with the other commands; labels reads no store. */
+        CLI_STRING("--db", NULL),
+        CLI_STRING("--collection", NULL),
+        CLI_END};
+    int first, status = cli_parse_options("labels", usage, CLI_SEE_HELP, opts, argc, argv, &first);
+    if (status != CLI_GO_ON) return status;
+    if (first != argc - 1)
         return cli_usage_error("labels", "expected exactly one IMAGE (see --help)");
     if (!list == !file)
         return cli_usage_error("labels", "give either --labels LIST or --labels-file FILE");
-    const char *image_path = argv[optind];
+    const char *image_path = argv[first];
 
     cs_error err = {0};
     char **labels = NULL;
@@ -123,7 +104,7 @@ int cmd_labels(int argc, char **argv)
         return cli_usage_error("labels", "no labels given (empty list)");
     }
 
-    int status = 0;
+    status = 0;
     cs_image img = {0};
     cs_clip *model = NULL;
     cs_label_score *scores = calloc(n, sizeof *scores);

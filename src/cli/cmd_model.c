@@ -1,5 +1,4 @@
 /* clipsearch model download|info */
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -8,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/clip.h"
@@ -82,41 +82,20 @@ static void on_progress(void *ud, const char *file, uint64_t done, uint64_t tota
 
 static int download(int argc, char **argv)
 {
-    enum { O_REV = 256, O_DEST, O_FORCE, O_RETRIES, O_QUIET, O_HELP };
-    static const struct option opts[] = {
-        {"revision", required_argument, 0, O_REV},
-        {"dest", required_argument, 0, O_DEST},
-        {"force", no_argument, 0, O_FORCE},
-        {"retries", required_argument, 0, O_RETRIES},
-        {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     cs_model_download_options opt;
     cs_model_download_options_init(&opt);
     bool quiet = false;
-    long l;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_REV: opt.revision = optarg; break;
-        case O_DEST: opt.dest_dir = optarg; break;
-        case O_FORCE: opt.force = true; break;
-        case O_RETRIES:
-            if (!cli_parse_int(optarg, 0, 100, &l))
-                return cli_usage_error("model download", "--retries needs 0..100, got '%s'", optarg);
-            opt.retries = (int)l;
-            break;
-        case O_QUIET: quiet = true; break;
-        case 'h': case O_HELP: usage(stdout); return 0;
-        default:
-            return cli_usage_error("model download", "unknown or incomplete option '%s'",
-                                   argv[optind - 1]);
-        }
-    }
-    if (argc - optind > 1) return cli_usage_error("model download", "expected at most one NAME");
-    if (optind < argc) opt.name = argv[optind];
+    const cli_option opts[] = {
+        CLI_STRING("--revision", &opt.revision),
+        CLI_STRING("--dest", &opt.dest_dir),
+        CLI_SET("--force", &opt.force),
+        CLI_INT("--retries", &opt.retries, 0, 100, "needs 0..100, got '%s'"),
+        CLI_SET("--quiet", &quiet),
+        CLI_END};
+    int first, status = cli_parse_options("model download", usage, 0, opts, argc, argv, &first);
+    if (status != CLI_GO_ON) return status;
+    if (argc - first > 1) return cli_usage_error("model download", "expected at most one NAME");
+    if (first < argc) opt.name = argv[first];
     if (!opt.name) opt.name = CS_DEFAULT_MODEL_NAME;
     progress_state ps = {.tty = isatty(STDERR_FILENO) != 0};
     if (!quiet) {
@@ -141,27 +120,15 @@ static int download(int argc, char **argv)
 
 static int info(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_JSON, O_HELP };
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL},
-        {"json", no_argument, 0, O_JSON},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     const char *model_arg = NULL;
     bool json = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_MODEL: model_arg = optarg; break;
-        case O_JSON: json = true; break;
-        case 'h': case O_HELP: usage(stdout); return 0;
-        default:
-            return cli_usage_error("model info", "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error("model info", "unexpected argument '%s'", argv[optind]);
+    const cli_option opts[] = {
+        CLI_STRING("--model", &model_arg),
+        CLI_SET("--json", &json),
+        CLI_END};
+    int first, status = cli_parse_options("model info", usage, 0, opts, argc, argv, &first);
+    if (status != CLI_GO_ON) return status;
+    if (first < argc) return cli_usage_error("model info", "unexpected argument '%s'", argv[first]);
     cs_error err = {0};
     char dir[PATH_MAX];
     if (cs_clip_resolve_model_dir(model_arg, dir, sizeof dir, &err) != 0) return cli_fail(&err);

@@ -1,6 +1,5 @@
 /* clipsearch search: text -> images, --image -> images, both mixed; a REPL when no query
  * is given on a terminal (the model and the store are opened once). */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli_model.h"
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/search_output.h"
@@ -116,106 +116,64 @@ static bool parse_float(const char *s, double *out)
     return true;
 }
 
+/* --text-weight, --image-weight (float) */
+static const char *parse_weight(const char *s, void *target)
+{
+    double d;
+    if (!parse_float(s, &d) || d < 0) return "needs a number >= 0, got '%s'";
+    *(float *)target = (float)d;
+    return NULL;
+}
+
+static const char *parse_min_score(const char *s, void *target)
+{
+    cs_search_request *req = target;
+    if (!parse_float(s, &req->min_score)) return "needs a number, got '%s'";
+    req->has_min_score = true;
+    return NULL;
+}
+
 int cmd_search(int argc, char **argv)
 {
-    enum { O_IMAGE = 256, O_TW, O_IW, O_FILTER, O_MIN, O_NOEXIF, O_JSON, O_PREVIEW, O_HTML,
-           O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION, O_PATHS, O_MISSING, O_UNDER, O_NAME,
-           O_AFTER, O_BEFORE, O_LIKE };
-    static const struct option opts[] = {
-        {"image", required_argument, 0, O_IMAGE},
-        {"like", required_argument, 0, O_LIKE},
-        {"text-weight", required_argument, 0, O_TW},
-        {"image-weight", required_argument, 0, O_IW},
-        {"filter", required_argument, 0, O_FILTER},
-        {"under", required_argument, 0, O_UNDER},
-        {"name", required_argument, 0, O_NAME},
-        {"after", required_argument, 0, O_AFTER},
-        {"before", required_argument, 0, O_BEFORE},
-        {"min-score", required_argument, 0, O_MIN},
-        {"no-exif-orientation", no_argument, 0, O_NOEXIF},
-        {"json", no_argument, 0, O_JSON},
-        {"paths", no_argument, 0, O_PATHS},
-        {"include-missing", no_argument, 0, O_MISSING},
-        {"preview", no_argument, 0, O_PREVIEW},
-        {"html", required_argument, 0, O_HTML},
-        {"db", required_argument, 0, O_DB},
-        {"collection", required_argument, 0, O_COLL},
-        {"model", required_argument, 0, O_MODEL},
-        {"precision", required_argument, 0, O_PRECISION},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     search_cli s;
     memset(&s, 0, sizeof s);
     cs_search_request_init(&s.base);
     const char *db = NULL, *coll_name = "image_vectors", *model_dir = NULL;
-    /* --image values, in order (at most one per argument). */
-    const char **images = calloc((size_t)argc + 1, sizeof *images);
-    size_t n_images = 0;
-    if (!images) return 1;
-    /* A usage error inside the option loop: images is the only thing to free yet. */
-#define USAGE(...) do { free(images); return cli_usage_error("search", __VA_ARGS__); } while (0)
     int precision = CS_PRECISION_FP32;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "k:h", opts, NULL)) != -1) {
-        double d;
-        long l;
-        switch (c) {
-        case O_IMAGE: images[n_images++] = optarg; break;
-        case O_LIKE: s.base.like_id = optarg; break;
-        case O_TW:
-            if (!parse_float(optarg, &d) || d < 0)
-                USAGE("--text-weight needs a number >= 0, got '%s'", optarg);
-            s.base.text_weight = (float)d;
-            break;
-        case O_IW:
-            if (!parse_float(optarg, &d) || d < 0)
-                USAGE("--image-weight needs a number >= 0, got '%s'", optarg);
-            s.base.image_weight = (float)d;
-            break;
-        case 'k':
-            if (!cli_parse_int(optarg, 1, 1000, &l))
-                USAGE("-k needs an integer 1..1000, got '%s'", optarg);
-            s.base.k = (int)l;
-            break;
-        case O_FILTER: s.base.filter_json = optarg; break;
-        case O_UNDER: s.base.under = optarg; break;
-        case O_NAME: s.base.name = optarg; break;
-        case O_AFTER: s.base.after = optarg; break;
-        case O_BEFORE: s.base.before = optarg; break;
-        case O_MIN:
-            if (!parse_float(optarg, &d))
-                USAGE("--min-score needs a number, got '%s'", optarg);
-            s.base.has_min_score = true;
-            s.base.min_score = d;
-            break;
-        case O_NOEXIF: s.base.apply_exif_orientation = false; break;
-        case O_JSON: s.out.json = true; break;
-        case O_PATHS: s.out.paths = true; break;
-        case O_MISSING: s.base.include_missing = true; break;
-        case O_PREVIEW: s.out.preview = true; break;
-        case O_HTML: s.out.html_path = optarg; break;
-        case O_DB: db = optarg; break;
-        case O_COLL: coll_name = optarg; break;
-        case O_MODEL: model_dir = optarg; break;
-        case O_PRECISION:
-            if (!cli_parse_precision(optarg, &precision))
-                USAGE("--precision is fp32 or bf16, got '%s'", optarg);
-            break;
-        case 'h':
-        case O_HELP:
-            usage(stdout);
-            free(images);
-            return 0;
-        default:
-            if (optopt && optopt < 256)
-                USAGE("unknown or incomplete option '-%c' (see --help)", optopt);
-            USAGE("unknown or incomplete option '%s' (see --help)",
-                                   argv[optind - 1]);
-        }
+    /* --image values, in order (at most one per argument). */
+    cli_list image_args = {calloc((size_t)argc + 1, sizeof *image_args.items), 0};
+    if (!image_args.items) return 1;
+    const cli_option opts[] = {
+        CLI_LIST("--image", &image_args),
+        CLI_STRING("--like", &s.base.like_id),
+        CLI_PARSE("--text-weight", &s.base.text_weight, parse_weight),
+        CLI_PARSE("--image-weight", &s.base.image_weight, parse_weight),
+        CLI_STRING("--filter", &s.base.filter_json),
+        CLI_STRING("--under", &s.base.under),
+        CLI_STRING("--name", &s.base.name),
+        CLI_STRING("--after", &s.base.after),
+        CLI_STRING("--before", &s.base.before),
+        CLI_PARSE("--min-score", &s.base, parse_min_score),
+        CLI_CLEAR("--no-exif-orientation", &s.base.apply_exif_orientation),
+        CLI_SET("--json", &s.out.json),
+        CLI_SET("--paths", &s.out.paths),
+        CLI_SET("--include-missing", &s.base.include_missing),
+        CLI_SET("--preview", &s.out.preview),
+        CLI_STRING("--html", &s.out.html_path),
+        CLI_STRING("--db", &db),
+        CLI_STRING("--collection", &coll_name),
+        CLI_STRING("--model", &model_dir),
+        CLI_PRECISION("--precision", &precision),
+        CLI_INT("-k", &s.base.k, 1, 1000, "needs an integer 1..1000, got '%s'"),
+        CLI_END};
+    int first, status = cli_parse_options("search", usage, CLI_SEE_HELP | CLI_NAME_LETTER, opts,
+                                          argc, argv, &first);
+    const char **images = image_args.items;
+    size_t n_images = image_args.n;
+    if (status != CLI_GO_ON) {
+        free(images);
+        return status;
     }
-#undef USAGE
     s.out.apply_exif = s.base.apply_exif_orientation;
     if (s.out.json && s.out.paths) {
         free(images);
@@ -244,15 +202,15 @@ int cmd_search(int argc, char **argv)
     /* Words after the options form the query text, so `search red car` works unquoted. */
     char *text = NULL;
     size_t tlen = 0;
-    for (int i = optind; i < argc; i++) tlen += strlen(argv[i]) + 1;
+    for (int i = first; i < argc; i++) tlen += strlen(argv[i]) + 1;
     if (tlen) {
         text = calloc(1, tlen);
         if (!text) {
             free(images);
             return 1;
         }
-        for (int i = optind; i < argc; i++) {
-            if (i > optind) strcat(text, " ");
+        for (int i = first; i < argc; i++) {
+            if (i > first) strcat(text, " ");
             strcat(text, argv[i]);
         }
     }
@@ -284,7 +242,7 @@ int cmd_search(int argc, char **argv)
     /* The session opens the collection (nothing indexed yet: said here, before the model
      * loads) and reads its vectors on a thread of its own while this one loads the model. */
     cs_clip *model = NULL;
-    int status = cli_open_search(db, coll_name, s.base.apply_exif_orientation, &s.session);
+    status = cli_open_search(db, coll_name, s.base.apply_exif_orientation, &s.session);
     if (status == 0) {
         model = cli_load_model(model_dir, precision, &err);
         int rc = model ? cs_search_session_set_model(s.session, model, &err) : err.code;

@@ -1,6 +1,5 @@
 /* clipsearch serve: the web UI and HTTP JSON API (src/web/, include/clipsearch/web.h)
  * until SIGINT or SIGTERM. The model and the store are opened once. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli_model.h"
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "clipsearch/web.h"
@@ -80,77 +80,43 @@ static const char *default_thumb_cache(char *buf, size_t size)
     return NULL;
 }
 
+static const char *parse_folder(const char *value, void *target)
+{
+    if (!*value) return "needs a folder";
+    *(const char **)target = value;
+    return NULL;
+}
+
 int cmd_serve(int argc, char **argv)
 {
-    enum { O_PORT = 256, O_HOST, O_REMOTE, O_UPLOAD, O_NOEXIF, O_DB, O_COLL, O_MODEL, O_HELP, O_PRECISION,
-           O_THUMB_CACHE, O_THUMB_MAX, O_NO_THUMB_CACHE };
-    static const struct option opts[] = {
-        {"port", required_argument, 0, O_PORT},
-        {"host", required_argument, 0, O_HOST},
-        {"allow-remote", no_argument, 0, O_REMOTE},
-        {"max-upload", required_argument, 0, O_UPLOAD},
-        {"no-exif-orientation", no_argument, 0, O_NOEXIF},
-        {"db", required_argument, 0, O_DB},
-        {"collection", required_argument, 0, O_COLL},
-        {"model", required_argument, 0, O_MODEL},
-        {"precision", required_argument, 0, O_PRECISION},
-        {"thumb-cache", required_argument, 0, O_THUMB_CACHE},
-        {"thumb-cache-max", required_argument, 0, O_THUMB_MAX},
-        {"no-thumb-cache", no_argument, 0, O_NO_THUMB_CACHE},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     cs_web_options wo;
     cs_web_options_init(&wo);
     const char *db = NULL, *model_dir = NULL, *thumb_dir = NULL;
     bool no_thumb_cache = false;
     int precision = CS_PRECISION_FP32;
-    optind = 1;
-    opterr = 0;
-    int c;
-    long l;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_PORT:
-            if (!cli_parse_int(optarg, 0, 65535, &l))
-                return cli_usage_error("serve", "--port needs an integer 0..65535, got '%s'", optarg);
-            wo.port = (int)l;
-            break;
-        case O_HOST: wo.host = optarg; break;
-        case O_REMOTE: wo.allow_remote = true; break;
-        case O_UPLOAD:
-            if (!cli_parse_int(optarg, 1, 4096, &l))
-                return cli_usage_error("serve", "--max-upload needs megabytes 1..4096, got '%s'", optarg);
-            wo.max_upload = (size_t)l << 20;
-            break;
-        case O_NOEXIF: wo.apply_exif_orientation = false; break;
-        case O_DB: db = optarg; break;
-        case O_COLL: wo.collection = optarg; break;
-        case O_MODEL: model_dir = optarg; break;
-        case O_PRECISION:
-            if (!cli_parse_precision(optarg, &precision))
-                return cli_usage_error("serve", "--precision is fp32 or bf16, got '%s'", optarg);
-            break;
-        case O_THUMB_CACHE:
-            if (!*optarg) return cli_usage_error("serve", "--thumb-cache needs a folder");
-            thumb_dir = optarg;
-            break;
-        case O_THUMB_MAX:
-            if (!cli_parse_int(optarg, 1, 1 << 20, &l))
-                return cli_usage_error("serve", "--thumb-cache-max needs megabytes 1..1048576, got '%s'", optarg);
-            wo.thumb_cache_max = (uint64_t)l << 20;
-            break;
-        case O_NO_THUMB_CACHE: no_thumb_cache = true; break;
-        case 'h':
-        case O_HELP: usage(stdout); return 0;
-        default:
-            if (optopt && optopt < 256)
-                return cli_usage_error("serve", "unknown or incomplete option '-%c' (see --help)", optopt);
-            return cli_usage_error("serve", "unknown or incomplete option '%s' (see --help)",
-                                   argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error("serve", "unexpected argument '%s' (see --help)", argv[optind]);
+    int upload_mb = 0, thumb_max_mb = 0;   /* 0: not given */
+    const cli_option opts[] = {
+        CLI_INT("--port", &wo.port, 0, 65535, "needs an integer 0..65535, got '%s'"),
+        CLI_STRING("--host", &wo.host),
+        CLI_SET("--allow-remote", &wo.allow_remote),
+        CLI_INT("--max-upload", &upload_mb, 1, 4096, "needs megabytes 1..4096, got '%s'"),
+        CLI_CLEAR("--no-exif-orientation", &wo.apply_exif_orientation),
+        CLI_STRING("--db", &db),
+        CLI_STRING("--collection", &wo.collection),
+        CLI_STRING("--model", &model_dir),
+        CLI_PRECISION("--precision", &precision),
+        CLI_PARSE("--thumb-cache", &thumb_dir, parse_folder),
+        CLI_INT("--thumb-cache-max", &thumb_max_mb, 1, 1 << 20,
+                "needs megabytes 1..1048576, got '%s'"),
+        CLI_SET("--no-thumb-cache", &no_thumb_cache),
+        CLI_END};
+    int first, status = cli_parse_options("serve", usage, CLI_SEE_HELP | CLI_NAME_LETTER, opts,
+                                          argc, argv, &first);
+    if (status != CLI_GO_ON) return status;
+    if (upload_mb) wo.max_upload = (size_t)upload_mb << 20;
+    if (thumb_max_mb) wo.thumb_cache_max = (uint64_t)thumb_max_mb << 20;
+    if (first < argc)
+        return cli_usage_error("serve", "unexpected argument '%s' (see --help)", argv[first]);
     if (no_thumb_cache && thumb_dir)
         return cli_usage_error("serve", "--thumb-cache and --no-thumb-cache contradict each other");
     char cache_buf[4096];
@@ -167,7 +133,7 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     cs_error err = {0};
-    int status = 0;
+    status = 0;
     cs_store *store = NULL;
     cs_clip *model = NULL;
     cs_web_server *server = NULL;

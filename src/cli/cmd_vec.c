@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_options.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/vec_util.h"
@@ -268,14 +269,8 @@ static void usage(FILE *f)
 
 int cmd_vec(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
-        return 0;
-    }
+    int status = cli_dispatch_help(argc, argv, usage);
+    if (status != CLI_GO_ON) return status;
     vec_ctx c = {0};
     /* --db URL / --db=URL may appear anywhere; remove it before the sub-command parses. */
     char **args = calloc((size_t)argc + 1, sizeof *args);
