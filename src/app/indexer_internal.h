@@ -1,9 +1,12 @@
-/* Private to the indexer (src/app/indexer*.c): the state of one run, shared by the
- * plan (walk + compare with the stored records), the workers (read, sniff, hash, decode,
- * preprocess), the pipeline (batch, embed, upsert) and prune. */
+/* Private to the indexer (src/app/indexer*.c): the state of one run, shared by its
+ * stages, in order: the plan (walk + compare with the stored records), the workers (read,
+ * sniff, hash; then decode and preprocess what the reuse stage does not cover), the reuse
+ * stage (which files take an existing vector), the pipeline (batch, embed, upsert) and
+ * prune. */
 #ifndef CS_APP_INDEXER_INTERNAL_H
 #define CS_APP_INDEXER_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -71,6 +74,10 @@ typedef struct ix_result {
     char hash[CS_HASH_HEX_LEN + 1];
     const char *format;    /* detected format name (static) */
     const char *source_id; /* IX_TOUCHED: own id; IX_REUSE: the record whose vector we take */
+    /* The reuse stage's claim of this content in this run (indexer_reuse.c): held by the
+     * file decoded for it (claimant), or awaited by a REUSE of an in-run file. */
+    struct ix_claim *claim;
+    bool claimant;
     /* The "embedder" of a vector taken from a stored record (TOUCHED, REUSE from the
      * collection): it keeps saying who computed it. NULL: computed in this run. */
     const char *source_embedder;
@@ -79,8 +86,28 @@ typedef struct ix_result {
     int64_t taken;
     float *pixels;         /* IX_PIXELS: 3*side*side floats */
     const float *vec;      /* the vector to write, resolved while flushing a batch */
-    bool no_reuse;         /* a retry after a stale reuse: decode whatever the hash */
 } ix_result;
+
+/* A growable list of results. */
+typedef struct ix_list {
+    ix_result **v;
+    size_t n, cap;
+} ix_list;
+
+/* The reuse stage (indexer_reuse.c), shared by the workers and the pipeline. */
+typedef struct ix_claim ix_claim;
+typedef struct ix_reuse {
+    const ix_db *db;       /* the stored records: by id (job->stored) and by content */
+    pthread_mutex_t mu;    /* the claims and their waiters */
+    cs_strmap *claims;     /* hash -> ix_claim*: this run's first file of each content */
+    ix_claim **all;
+    size_t n_all, cap_all;
+    ix_list ready;         /* waiters whose claimant is now written: to write */
+    ix_list retry;         /* results whose source failed or went stale: to decode */
+} ix_reuse;
+
+/* What the pipeline does with a result that arrives (cs__ix_reuse_arrive). */
+typedef enum { IX_TO_BATCH, IX_WAITING, IX_TO_RETRY, IX_NO_MEMORY } ix_arrival;
 
 typedef struct ix_workers {
     const ix_job *jobs;
@@ -89,7 +116,7 @@ typedef struct ix_workers {
     atomic_int cancel;
     atomic_int live;
     cs_queue *out;
-    const ix_db *db;
+    ix_reuse *reuse;
     const cs_preprocess_config *pp;
     size_t pixels_per_image;
     cs_image_options imgopt;
@@ -144,6 +171,29 @@ int cs__ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err);
 ix_result *cs__ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse);
 void cs__ix_result_free(ix_result *res);
 void *cs__ix_worker_main(void *arg);
+
+/* indexer_reuse.c */
+int cs__ix_list_push(ix_list *l, ix_result *res);
+void cs__ix_list_free(ix_list *l);
+int cs__ix_reuse_init(ix_reuse *s, const ix_db *db);
+void cs__ix_reuse_free(ix_reuse *s);
+/* Worker, after hashing: true when res now takes an existing vector (IX_TOUCHED, or
+ * IX_REUSE of a stored record or of a file this run decodes); false: decode it. */
+bool cs__ix_reuse_decide(ix_reuse *s, const ix_job *job, ix_result *res);
+/* Pipeline, for each result that arrives: IX_WAITING when the stage keeps it until the
+ * file it reuses is written (then it comes back through s->ready), IX_TO_RETRY when that
+ * file failed (decode res's file instead). */
+ix_arrival cs__ix_reuse_arrive(ix_reuse *s, ix_result *res);
+/* Pipeline, after writing res (ok) or failing to: releases the results waiting for it to
+ * s->ready, or to s->retry. */
+int cs__ix_reuse_written(ix_reuse *s, const ix_result *res, bool ok);
+/* At the end of a run: results still waiting (their file's result was lost) to retry. */
+int cs__ix_reuse_orphans(ix_reuse *s);
+/* Points each TOUCHED/REUSE item of a batch at its vector (in the batch, or fetched into
+ * recs); an item whose source is gone or holds other content now goes to s->retry and its
+ * slot becomes NULL. */
+int cs__ix_reuse_resolve(ix_reuse *s, ix_run *r, ix_result **items, size_t n, cs_records *recs,
+                         cs_error *err);
 
 /* indexer_pipeline.c */
 int cs__ix_pipeline_run(ix_run *r, cs_error *err);

@@ -1,6 +1,7 @@
 /* The pipeline: N worker threads read/decode/preprocess (indexer_work.c) into a bounded
  * queue; this thread collects their results into batches, runs the model on a batch of
- * pixels at once, resolves reused vectors, and upserts each batch in one transaction
+ * pixels at once, takes reused vectors from the reuse stage (indexer_reuse.c), and
+ * upserts each batch in one transaction
  * (so a crash leaves whole batches: the next run finds them "unchanged"). Only this
  * thread touches the store and the model, and calls the callbacks. */
 #include <pthread.h>
@@ -16,83 +17,8 @@ typedef struct batch {
     size_t n, cap, n_pix, limit;
     float *pixbuf;         /* n_pix images, contiguous, for one model call */
     float *vecs;           /* n_pix embeddings */
-    ix_result **retry;     /* reuses that turned out stale: decoded again after a flush */
-    size_t n_retry;
-    cs_strmap *run_hashes; /* hash -> id written (or pending) in this run; keys owned */
-    char **run_keys;
-    size_t n_keys, cap_keys;
+    ix_reuse *reuse;       /* the reuse stage (indexer_reuse.c) */
 } batch;
-
-/* The vector of a pixel item in this batch with the given content, if any. */
-static const float *batch_vector(const batch *b, const char *hash)
-{
-    for (size_t i = 0; i < b->n; i++)
-        if (b->items[i]->kind == IX_PIXELS && b->items[i]->vec && !strcmp(b->items[i]->hash, hash))
-            return b->items[i]->vec;
-    return NULL;
-}
-
-static int remember_hash(batch *b, const char *hash, const char *id)
-{
-    if (cs__strmap_get(b->run_hashes, hash)) return 0;
-    if (b->n_keys == b->cap_keys) {
-        size_t nc = b->cap_keys ? b->cap_keys * 2 : 256;
-        char **nk = realloc(b->run_keys, nc * sizeof *nk);
-        if (!nk) return -1;
-        b->run_keys = nk;
-        b->cap_keys = nc;
-    }
-    char *k = strdup(hash);
-    if (!k) return -1;
-    b->run_keys[b->n_keys++] = k;
-    return cs__strmap_put(b->run_hashes, k, (void *)id);
-}
-
-/* Fetches the stored vectors that TOUCHED/REUSE items need and points item->vec at
- * them (recs keeps them alive until the upsert). Items whose source is gone or now holds
- * other content go to the retry list. */
-static int resolve_stored(ix_run *r, batch *b, cs_records *recs, cs_error *err)
-{
-    memset(recs, 0, sizeof *recs); /* the caller frees it whatever happens */
-    const char **ids = malloc((b->n ? b->n : 1) * sizeof *ids);
-    if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    size_t n_ids = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        ix_result *it = b->items[i];
-        if (it->kind == IX_PIXELS) continue;
-        if ((it->vec = batch_vector(b, it->hash))) {
-            /* Embedded by this run's model in this batch, whatever the source held. */
-            it->source_embedder = NULL;
-            continue;
-        }
-        bool dup = false;
-        for (size_t j = 0; j < n_ids && !dup; j++) dup = !strcmp(ids[j], it->source_id);
-        if (!dup) ids[n_ids++] = it->source_id;
-    }
-    int rc = n_ids ? cs_collection_fetch(r->coll, ids, n_ids, recs, err) : 0;
-    free(ids);
-    if (rc != 0) return rc;
-    for (size_t i = 0; i < b->n; i++) {
-        ix_result *it = b->items[i];
-        if (it->kind == IX_PIXELS || it->vec) continue;
-        for (size_t j = 0; j < recs->n; j++) {
-            if (strcmp(recs->items[j].id, it->source_id) != 0 || !recs->items[j].vector) continue;
-            ix_stored now;
-            cs__ix_meta_parse(recs->items[j].metadata_json, &now);
-            /* Only a vector of exactly this content may be reused. */
-            if (strcmp(now.hash, it->hash) != 0) continue;
-            it->vec = recs->items[j].vector;
-            /* The source may have been re-embedded by this run since the scan
-             * (--reembed): then the vector is this model's, not the scanned embedder's. */
-            if (!strcmp(now.embedder, r->key)) it->source_embedder = NULL;
-        }
-        if (!it->vec) {
-            b->retry[b->n_retry++] = it;
-            b->items[i] = NULL;
-        }
-    }
-    return 0;
-}
 
 static bool store_is_broken(int code)
 {
@@ -115,7 +41,7 @@ static void count_format(cs_index_summary *sum, const char *format)
     sum->formats[sum->n_formats++].n = 1;
 }
 
-static void count_written(ix_run *r, batch *b, const ix_result *it)
+static int count_written(ix_run *r, batch *b, const ix_result *it)
 {
     if (it->kind == IX_PIXELS) {
         r->sum->indexed++;
@@ -126,7 +52,7 @@ static void count_written(ix_run *r, batch *b, const ix_result *it)
     } else {
         r->sum->unchanged++;
     }
-    (void)b;
+    return cs__ix_reuse_written(b->reuse, it, true);
 }
 
 /* Writes the batch: one upsert (one transaction); if the store refuses it, record by
@@ -156,20 +82,27 @@ static int write_batch(ix_run *r, batch *b, cs_error *err)
     if (n == 0) goto out;
     cs_error e1 = {0};
     if (cs_collection_upsert(r->coll, recs, n, &e1) == 0) {
-        for (size_t i = 0; i < n; i++) count_written(r, b, its[i]);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            if (count_written(r, b, its[i]) != 0) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
         goto out;
     }
     /* Record by record: a refused record is reported, a broken store stops the run. */
     for (size_t i = 0; i < n; i++) {
         cs_error e = {0};
+        int wrc = 0;
         if (cs_collection_upsert(r->coll, &recs[i], 1, &e) == 0) {
-            count_written(r, b, its[i]);
+            wrc = count_written(r, b, its[i]);
         } else if (store_is_broken(e.code)) {
             *err = e;
             rc = e.code;
             break;
         } else {
             cs__ix_fail(r, its[i]->job->id, e.msg);
+            wrc = cs__ix_reuse_written(b->reuse, its[i], false);
+        }
+        if (wrc != 0) {
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+            break;
         }
     }
 out:
@@ -206,7 +139,7 @@ static int flush(ix_run *r, ix_workers *w, batch *b, cs_error *err)
         }
     }
     cs_records fetched;
-    rc = resolve_stored(r, b, &fetched, err);
+    rc = cs__ix_reuse_resolve(b->reuse, r, b->items, b->n, &fetched, err);
     if (rc == 0) rc = write_batch(r, b, err);
     cs_records_free(&fetched);
     for (size_t i = 0; i < b->n; i++) cs__ix_result_free(b->items[i]);
@@ -217,10 +150,19 @@ static int flush(ix_run *r, ix_workers *w, batch *b, cs_error *err)
 static bool batch_full(const batch *b) { return b->n_pix == b->limit || b->n >= b->cap; }
 
 /* Puts a result into the batch (or settles it: failures and non-images are only
- * counted). Content already written or pending in this run is reused, not embedded
- * again, unless the result is a retry (no_reuse). */
+ * counted), unless the reuse stage keeps it waiting for the file whose vector it takes. */
 static int add(ix_run *r, batch *b, ix_result *res, cs_error *err)
 {
+    switch (cs__ix_reuse_arrive(b->reuse, res)) {
+    case IX_WAITING: return 0;
+    case IX_TO_RETRY:
+        if (cs__ix_list_push(&b->reuse->retry, res) == 0) return 0;
+        /* fall through */
+    case IX_NO_MEMORY:
+        cs__ix_result_free(res);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    case IX_TO_BATCH: break;
+    }
     switch (res->kind) {
     case IX_FAILED:
         cs__ix_fail(r, res->job->id, res->reason ? res->reason : "error");
@@ -230,45 +172,35 @@ static int add(ix_run *r, batch *b, ix_result *res, cs_error *err)
         r->sum->ignored++;
         cs__ix_result_free(res);
         return 0;
-    case IX_PIXELS: {
-        const char *prev = res->no_reuse ? NULL : cs__strmap_get(b->run_hashes, res->hash);
-        if (prev) {
-            /* Same content as a file written (or pending) in this run: reuse it. */
-            free(res->pixels);
-            res->pixels = NULL;
-            res->kind = IX_REUSE;
-            res->source_id = prev;
-        } else {
-            if (remember_hash(b, res->hash, res->job->id) != 0) {
-                cs__ix_result_free(res);
-                return cs_error_set(err, CS_E_NOMEM, "out of memory");
-            }
-            b->n_pix++;
-        }
-        break;
-    }
+    case IX_PIXELS: b->n_pix++; break;
     case IX_TOUCHED:
-    case IX_REUSE:
-        break;
+    case IX_REUSE: break;
     }
     b->items[b->n++] = res;
     return 0;
 }
 
-/* Writes the batch, then settles what the write found stale: reuses whose source record
- * changed during this run are read and decoded again (never reused a second time, so
- * they cannot come back) and written in turn, until nothing is left over. */
+/* Writes the batch, then what the writes settled: results that waited for a file now
+ * written, and files read and decoded again because the vector they were to take failed
+ * or went stale (never reused a second time, so they cannot come back), until nothing is
+ * left over. */
 static int flush_all(ix_run *r, ix_workers *w, batch *b, cs_error *err)
 {
+    ix_reuse *s = b->reuse;
     int rc = flush(r, w, b, err);
-    while (rc == 0 && b->n_retry > 0) {
-        ix_result *old = b->retry[--b->n_retry];
-        ix_result *res = cs__ix_process_job(w, old->job, false);
-        cs__ix_result_free(old);
-        if (!res) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-        res->no_reuse = true;
+    while (rc == 0 && (s->ready.n > 0 || s->retry.n > 0)) {
+        ix_result *res;
+        if (s->ready.n > 0) {
+            res = s->ready.v[--s->ready.n];
+        } else {
+            ix_result *old = s->retry.v[--s->retry.n];
+            res = cs__ix_process_job(w, old->job, false);
+            cs__ix_result_free(old);
+            if (!res) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        }
         rc = add(r, b, res, err);
-        if (rc == 0 && (batch_full(b) || b->n_retry == 0)) rc = flush(r, w, b, err);
+        if (rc == 0 && (batch_full(b) || (s->ready.n == 0 && s->retry.n == 0)))
+            rc = flush(r, w, b, err);
     }
     return rc;
 }
@@ -292,7 +224,9 @@ int cs__ix_pipeline_run(ix_run *r, cs_error *err)
     memset(&w, 0, sizeof w);
     w.jobs = r->plan.jobs;
     w.n_jobs = r->plan.n_jobs;
-    w.db = &r->db;
+    ix_reuse reuse;
+    bool reuse_ok = cs__ix_reuse_init(&reuse, &r->db) == 0;
+    w.reuse = &reuse;
     w.pp = pp;
     w.pixels_per_image = (size_t)3 * (size_t)pp->crop_height * (size_t)pp->crop_width;
     cs_image_options_init(&w.imgopt);
@@ -315,13 +249,12 @@ int cs__ix_pipeline_run(ix_run *r, cs_error *err)
     b.limit = limit;
     b.cap = 2 * limit; /* pixel items + reuses, so reuses also commit in bounded batches */
     b.items = calloc(b.cap, sizeof *b.items);
-    b.retry = calloc(b.cap, sizeof *b.retry);
+    b.reuse = &reuse;
     b.pixbuf = malloc(limit * w.pixels_per_image * sizeof(float));
     b.vecs = malloc(limit * (size_t)r->dim * sizeof(float));
-    b.run_hashes = cs__strmap_new();
     pthread_t *th = calloc((size_t)n_threads, sizeof *th);
     int rc = 0;
-    if (!w.out || !b.items || !b.retry || !b.pixbuf || !b.vecs || !b.run_hashes || !th) {
+    if (!reuse_ok || !w.out || !b.items || !b.pixbuf || !b.vecs || !th) {
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory for the indexing pipeline");
         goto out;
     }
@@ -368,16 +301,16 @@ int cs__ix_pipeline_run(ix_run *r, cs_error *err)
     }
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     if (!stopping) rc = flush_all(r, &w, &b, err);
+    if (!stopping && rc == 0) {
+        if (cs__ix_reuse_orphans(&reuse) != 0) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+        else rc = flush_all(r, &w, &b, err);
+    }
 out:
     for (size_t i = 0; i < b.n; i++) cs__ix_result_free(b.items[i]);
-    for (size_t i = 0; i < b.n_retry; i++) cs__ix_result_free(b.retry[i]);
     free(b.items);
-    free(b.retry);
     free(b.pixbuf);
     free(b.vecs);
-    cs__strmap_free(b.run_hashes);
-    for (size_t i = 0; i < b.n_keys; i++) free(b.run_keys[i]);
-    free(b.run_keys);
+    cs__ix_reuse_free(&reuse);   /* also what still waits, after an interruption */
     free(th);
     cs__queue_free(w.out);
     r->sum->decode_memory_peak = budget.peak;

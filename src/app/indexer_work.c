@@ -123,25 +123,8 @@ ix_result *cs__ix_process_job(const ix_workers *w, const ix_job *job, bool allow
     cs__hash128_hex(data, size, res->hash);
     res->has_taken = cs_image_exif_taken(data, size, &res->taken);
 
-    if (allow_reuse && job->stored && !strcmp(job->stored->hash, res->hash)) {
-        /* Touched, not changed: keep the vector, refresh size/mtime in the metadata. */
+    if (allow_reuse && cs__ix_reuse_decide(w->reuse, job, res)) {
         free(data);
-        res->kind = IX_TOUCHED;
-        res->source_id = job->stored->id;
-        res->source_embedder = job->stored->embedder;
-        res->width = job->stored->width;
-        res->height = job->stored->height;
-        return res;
-    }
-    const ix_stored *same = allow_reuse ? cs__strmap_get(w->db->by_hash, res->hash) : NULL;
-    if (same) {
-        /* Moved or duplicated: identical content already has a vector. */
-        free(data);
-        res->kind = IX_REUSE;
-        res->source_id = same->id;
-        res->source_embedder = same->embedder;
-        res->width = same->width;
-        res->height = same->height;
         return res;
     }
 

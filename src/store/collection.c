@@ -145,6 +145,7 @@ int cs_collection_fetch(cs_collection *coll, const char *const *ids, size_t n,
     if (rc) return rc;
     if (nu) rc = B(coll)->ops->fetch(B(coll), coll->name, coll->dim, u, nu, out, err);
     free(u);
+    if (rc) cs_records_free(out);
     return rc;
 }
 
@@ -256,6 +257,7 @@ int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out,
     if (q->limit > 0) rc = B(coll)->ops->query(B(coll), coll->name, coll->dim, q, f, out, err);
 done:
     cs__filter_free(f);
+    if (rc) cs_records_free(out);
     return rc;
 }
 
@@ -267,6 +269,7 @@ int cs_collection_scan(cs_collection *coll, const char *filter_json, bool includ
     int rc = cs__filter_parse(filter_json, &f, err);
     if (!rc) rc = B(coll)->ops->scan(B(coll), coll->name, coll->dim, f, include_vector, 0, out, err);
     cs__filter_free(f);
+    if (rc) cs_records_free(out);   /* an error returns nothing, not the rows read so far */
     return rc;
 }
 

@@ -100,6 +100,28 @@ cp "$TMP/c/x.png" "$TMP/c/y.png"
 idx "$TMP/c"
 expect "in-run duplicate" indexed 1 reused 1
 
+# 7b. five copies of one new image among others, small batches and two decoders: the copies
+# that arrive before the first one is written wait for it (not decoded), those after take
+# it from the store; all five get one vector. Three copies of a damaged JPEG: the first
+# fails, the others are decoded in turn and fail with it.
+mkdir -p "$TMP/d"
+"$GEN" onepng "$TMP/d/orig.png" 40 30 777
+for i in 1 2 3 4; do cp "$TMP/d/orig.png" "$TMP/d/copy$i.png"; done
+for i in 1 2 3 4 5 6; do "$GEN" onepng "$TMP/d/other$i.png" 20 20 $((900 + i)); done
+printf '\xff\xd8\xff\xe0damaged' >"$TMP/d/bad1.jpg"
+cp "$TMP/d/bad1.jpg" "$TMP/d/bad2.jpg"; cp "$TMP/d/bad1.jpg" "$TMP/d/bad3.jpg"
+idx "$TMP/d" --jobs 2 --batch 2
+expect "copies in one run" indexed 7 reused 4 failed 3
+"$BIN" vec fetch --db "$DB" "$COLL" "$TMP"/d/orig.png "$TMP"/d/copy*.png >"$TMP/copies.json" ||
+    die "vec fetch of the copies"
+python3 - "$TMP/copies.json" <<'PY' || die "the copies' vectors differ"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+recs = recs[0] if len(recs) == 1 and isinstance(recs[0], list) else recs
+vecs = [r["vector"] if isinstance(r, dict) else r[1] for r in recs]
+assert len(vecs) == 5 and all(v == vecs[0] for v in vecs), len(vecs)
+PY
+
 # 8. the human summary and exit status without --json
 "$BIN" index --db "$DB" --collection "$COLL" --model "$MODEL" "$A" >"$TMP/h.out" 2>"$TMP/h.err"
 [ $? = 0 ] || die "plain run exit status"
