@@ -154,7 +154,8 @@ int cs__filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len)
         if (f == 0) return -1;   /* missing key or not an object: SQL NULL */
         jv v;
         if (scalar_view(vs, vl, &v)) return cs__jsonb_op(e->op, &v, &e->operand);
-        if (cs__jv_parse(vs, vl, false, &v, NULL)) return -2;
+        int prc = cs__jv_parse(vs, vl, false, &v, NULL);
+        if (prc) return prc == JV_ERR_NOMEM ? -3 : -2;
         int r = cs__jsonb_op(e->op, &v, &e->operand);
         cs__jv_free(&v);
         return r;
@@ -163,7 +164,7 @@ int cs__filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len)
     bool and = e->kind == CS_FILTER_AND, unknown = false;
     for (size_t i = 0; i < e->n; i++) {
         int r = cs__filter_eval_text(&e->children[i], meta, len);
-        if (r == -2) return -2;
+        if (r <= -2) return r;
         if (r == -1) unknown = true;
         else if (and && r == 0) return 0;
         else if (!and && r == 1) return 1;

@@ -18,7 +18,7 @@ typedef struct cs_filter_eval cs_filter_eval;
 int cs__filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err);
 void cs__filter_eval_free(cs_filter_eval *e);
 /* 1 = matches, 0 = false, -1 = unknown (SQL NULL: behaves as no match), -2 = the metadata
- * text is not valid JSON. meta must be normalised (cs__metadata_normalize: unique keys),
+ * text is not valid JSON, -3 = out of memory parsing it. meta must be normalised (cs__metadata_normalize: unique keys),
  * as every stored metadata is. Thread-safe: e is only read. */
 int cs__filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len);
 

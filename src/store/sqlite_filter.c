@@ -59,7 +59,12 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     if (f == 0) return;   /* missing key / not an object: NULL */
     jv v;
-    if (cs__jv_parse(vs, vl, false, &v, NULL)) {
+    int prc = cs__jv_parse(vs, vl, false, &v, NULL);
+    if (prc == JV_ERR_NOMEM) {   /* not the data's fault: SQLite reports SQLITE_NOMEM */
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (prc) {
         sqlite3_result_error(ctx, "stored metadata is not valid JSON", -1);
         return;
     }

@@ -113,6 +113,7 @@ typedef struct {
     size_t from, to, n;
     uint32_t *out;   /* room for to - from positions */
     int64_t bad;     /* rowid of unparsable metadata, or -1 */
+    bool nomem;      /* out of memory evaluating the filter */
 } filter_job;
 
 static void *run_filter(void *arg)
@@ -122,8 +123,9 @@ static void *run_filter(void *arg)
     for (size_t i = j->from; i < j->to; i++) {
         int m = cs__filter_eval_text(j->e, k->meta + k->meta_off[i],
                                     (size_t)(k->meta_off[i + 1] - k->meta_off[i]));
-        if (m == -2) {
-            j->bad = k->rowids[i];
+        if (m == -2 || m == -3) {
+            if (m == -2) j->bad = k->rowids[i];
+            else j->nomem = true;
             break;
         }
         if (m == 1) j->out[j->n++] = (uint32_t)i;
@@ -155,7 +157,7 @@ static int filter_rows(const cs_vcache *k, const cs_filter *f, uint32_t **rows, 
     }
     for (int i = 0; i < t; i++) {
         size_t from = total * (size_t)i / (size_t)t, to = total * (size_t)(i + 1) / (size_t)t;
-        jobs[i] = (filter_job){k, e, from, to, 0, r + from, -1};
+        jobs[i] = (filter_job){k, e, from, to, 0, r + from, -1, false};
     }
     int started = 1;
     for (int i = 1; i < t && !pthread_create(&tids[i], NULL, run_filter, &jobs[i]); i++) started++;
@@ -165,7 +167,9 @@ static int filter_rows(const cs_vcache *k, const cs_filter *f, uint32_t **rows, 
     /* Each job wrote its matches at the start of its own slice: close the gaps. */
     size_t n = 0;
     for (int i = 0; i < t && !rc; i++) {
-        if (jobs[i].bad >= 0)
+        if (jobs[i].nomem)
+            rc = cs_error_set(err, CS_E_NOMEM, "out of memory evaluating the filter");
+        else if (jobs[i].bad >= 0)
             rc = cs_error_set(err, CS_E_FORMAT, "stored metadata at rowid %lld is not valid JSON",
                               (long long)jobs[i].bad);
         memmove(r + n, jobs[i].out, jobs[i].n * sizeof *r);

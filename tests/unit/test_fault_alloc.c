@@ -23,8 +23,11 @@
 #include "clipsearch/duplicates.h"
 #include "clipsearch/finetune.h"
 #include "clipsearch/image.h"
+#include "clipsearch/gallery.h"
 #include "clipsearch/indexer.h"
+#include "clipsearch/labels.h"
 #include "clipsearch/query.h"
+#include "clipsearch/text_collection.h"
 #include "clipsearch/search_session.h"
 #include "clipsearch/store.h"
 #include "clipsearch/tokenizer.h"
@@ -348,6 +351,59 @@ static int search_session(void *ctx, cs_error *err)
     return rc;
 }
 
+/* Zero-shot labels of an image, a query with every kind of filter written as a gallery,
+ * and texts added as a collection of their own. */
+static int labels_gallery_texts(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    char **labels = NULL;
+    size_t n_labels = 0;
+    cs_image img = {0};
+    cs_image_options io;
+    cs_image_options_init(&io);
+    cs_label_score scores[3];
+    int rc = cs_labels_split("a gradient, a photo of a cat,, noise ", &labels, &n_labels, err);
+    if (!rc) rc = cs_image_decode_file(p->png, &io, &img, NULL, err);
+    if (!rc) rc = cs_labels_rank(p->clip, &img, (const char *const *)labels, n_labels, scores, err);
+    cs_image_free(&img);
+    cs_strings_free(labels, n_labels);
+
+    cs_store *s = NULL;
+    cs_collection *c = NULL, *texts = NULL;
+    cs_hits h = {0};
+    if (!rc) rc = cs_store_open(p->indexed, &s, err);
+    if (!rc) rc = cs_store_get(s, "image_vectors", &c, err);
+    if (!rc) {
+        cs_search_request r;
+        cs_search_request_init(&r);
+        r.text = "a colourful gradient";
+        r.k = 4;
+        r.under = p->images;
+        r.name = "g";
+        r.after = "2001-02";
+        r.before = "2100";
+        r.filter_json = "{\"format\":{\"$ne\":\"gif\"}}";
+        rc = cs_query_run(p->clip, c, &r, &h, err);
+    }
+    if (!rc) {
+        char html[300];
+        snprintf(html, sizeof html, "%s.gallery.html", p->out);
+        rc = cs_gallery_write_html(html, &h, NULL, err);
+        unlink(html);
+    }
+    if (!rc) rc = cs_store_get_or_create(s, "fault_texts", cs_clip_embed_dim(p->clip), &texts, err);
+    if (!rc) {
+        const char *t[3] = {"a red bike", "a brick wall", "a red bike"};
+        cs_add_text_stats st;
+        rc = cs_add_texts(p->clip, texts, t, 3, 2, &st, err);
+    }
+    cs_hits_free(&h);
+    cs_collection_free(texts);
+    cs_collection_free(c);
+    cs_store_close(s);
+    return rc;
+}
+
 /* Near-duplicate groups of an indexed collection, written as an HTML page. */
 static int duplicates_find(void *ctx, cs_error *err)
 {
@@ -438,6 +494,7 @@ int main(void)
     }
     inject("search session", search_session, &p, budget < 300 ? budget : 300, 0);
     inject("duplicates + HTML", duplicates_find, &p, budget < 300 ? budget : 300, 0);
+    inject("labels, gallery, add-text", labels_gallery_texts, &p, budget < 300 ? budget : 300, 0);
     {
         FILE *f = fopen(p.pairs, "w");
         static const char *const caps[] = {"a colourful gradient", "a rotated photo",
