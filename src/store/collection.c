@@ -175,7 +175,8 @@ int cs_collection_delete_ids(cs_collection *coll, const char *const *ids, size_t
     if (nu) rc = cs__store_check_writable(coll->store, "delete", err);
     if (nu && !rc) rc = B(coll)->ops->delete_ids(B(coll), coll->name, u, nu, out, err);
     free(u);
-    if (out == &tmp) cs_records_free(&tmp);
+    /* Nothing was deleted when it failed (one transaction): no ids to return either. */
+    if (out == &tmp || rc) cs_records_free(out);
     return rc;
 }
 
@@ -192,7 +193,7 @@ int cs_collection_delete_filter(cs_collection *coll, const char *filter_json,
     if (!rc && f) rc = cs__store_check_writable(coll->store, "delete", err);
     if (!rc && f) rc = B(coll)->ops->delete_filter(B(coll), coll->name, f, out, err);
     cs__filter_free(f);
-    if (out == &tmp) cs_records_free(&tmp);
+    if (out == &tmp || rc) cs_records_free(out);
     return rc;
 }
 

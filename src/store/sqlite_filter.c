@@ -38,9 +38,11 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
             sqlite3_result_error_nomem(ctx);
             return;
         }
-        if (cs__jv_parse(t, (size_t)sqlite3_value_bytes(argv[3]), false, operand, NULL)) {
+        int prc = cs__jv_parse(t, (size_t)sqlite3_value_bytes(argv[3]), false, operand, NULL);
+        if (prc) {
             free(operand);
-            sqlite3_result_error(ctx, "cs_jsonb_match: invalid operand", -1);
+            if (prc == JV_ERR_NOMEM) sqlite3_result_error_nomem(ctx);
+            else sqlite3_result_error(ctx, "cs_jsonb_match: invalid operand", -1);
             return;
         }
         sqlite3_set_auxdata(ctx, 3, operand, free_jv);

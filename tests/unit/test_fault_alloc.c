@@ -128,7 +128,7 @@ static int filter_parse(void *ctx, cs_error *err)
 typedef struct {
     char vocab[4200], merges[4200], model[3000], images[3000], png[4200], jpg[4200];
     char tiffs[3000];
-    char db[256], indexed[256], pairs[256], out[256];
+    char db[256], indexed[256], pairs[256], out[256], tree[256], prepared[256];
     cs_clip *clip;             /* loaded once, for the scenarios that only use it */
 } paths;
 
@@ -351,6 +351,55 @@ static int search_session(void *ctx, cs_error *err)
     return rc;
 }
 
+/* cmd with the fault injection paused (its allocations are neither counted nor failed). */
+static int quiet_system(const char *cmd)
+{
+    long saved = atomic_exchange(&fail_at, 0);
+    int rc = system(cmd);
+    atomic_store(&fail_at, saved);
+    return rc;
+}
+
+/* An incremental run over a collection prepared without faults: one file gone (pruned),
+ * the JPEGs excluded (kept, as their files are still there), one file changed; then the
+ * whole tree re-embedded. */
+static int index_prune_reembed(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'* && cp '%s' '%s' && cp '%s/small_31x17.png' '%s/changed.png'",
+             p->db, p->prepared, p->db, p->images, p->tree);
+    if (quiet_system(cmd) != 0) return cs_error_set(err, CS_E_IO, "cannot prepare %s", p->db);
+    cs_store *s = NULL;
+    cs_index_summary sum;
+    memset(&sum, 0, sizeof sum);
+    int rc = cs_store_open(p->db, &s, err);
+    const char *dirs[1] = {p->tree};
+    const char *excl[1] = {"*.jpg"};
+    if (!rc) {
+        cs_indexer_options o;
+        cs_indexer_options_init(&o);
+        o.jobs = 2;
+        o.batch = 2;
+        o.prune = true;
+        o.exclude = excl;
+        o.n_exclude = 1;
+        rc = cs_index_run(p->clip, s, dirs, 1, &o, &sum, err);
+        cs_index_summary_free(&sum);
+    }
+    if (!rc) {
+        cs_indexer_options o;
+        cs_indexer_options_init(&o);
+        o.jobs = 2;
+        o.batch = 2;
+        o.reembed = true;
+        rc = cs_index_run(p->clip, s, dirs, 1, &o, &sum, err);
+        cs_index_summary_free(&sum);
+    }
+    cs_store_close(s);
+    return rc;
+}
+
 /* Zero-shot labels of an image, a query with every kind of filter written as a gallery,
  * and texts added as a collection of their own. */
 static int labels_gallery_texts(void *ctx, cs_error *err)
@@ -493,6 +542,31 @@ int main(void)
         memcpy(p.db, db, sizeof db);
     }
     inject("search session", search_session, &p, budget < 300 ? budget : 300, 0);
+    {
+        /* A tree indexed once: 4 images and one that is then deleted. */
+        snprintf(p.tree, sizeof p.tree, "/tmp/cs_fault_alloc_%d_tree", (int)getpid());
+        snprintf(p.prepared, sizeof p.prepared, "/tmp/cs_fault_alloc_%d_prepared.db", (int)getpid());
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%s' && cd '%s' && cp gradient_rgb_640x480.png exif_orient6_320x240.jpg "
+                 "noise_rgb_224x224.png palette_P_200x150.png '%s' && cp small_31x17.png '%s/gone.png' "
+                 "&& cp strip_rgb_1000x37.png '%s/changed.png'",
+                 p.tree, p.images, p.tree, p.tree, p.tree);
+        CHECK(system(cmd) == 0);
+        cs_store *s = NULL;
+        cs_index_summary sum;
+        memset(&sum, 0, sizeof sum);
+        CHECK_OK(cs_store_open(p.prepared, &s, &err), &err);
+        cs_indexer_options o;
+        cs_indexer_options_init(&o);
+        const char *dirs[1] = {p.tree};
+        if (s) CHECK_OK(cs_index_run(p.clip, s, dirs, 1, &o, &sum, &err), &err);
+        cs_index_summary_free(&sum);
+        cs_store_close(s);
+        snprintf(cmd, sizeof cmd, "rm '%s/gone.png'", p.tree);
+        CHECK(system(cmd) == 0);
+    }
+    inject("index: prune, exclude, re-embed", index_prune_reembed, &p, budget < 300 ? budget : 300, 0);
     inject("duplicates + HTML", duplicates_find, &p, budget < 300 ? budget : 300, 0);
     inject("labels, gallery, add-text", labels_gallery_texts, &p, budget < 300 ? budget : 300, 0);
     {
@@ -513,9 +587,10 @@ int main(void)
     inject("finetune last:1", finetune_run, &p, budget < 200 ? budget : 200, 0);
 
     cs_clip_free(p.clip);
-    char side[2000];
-    snprintf(side, sizeof side, "rm -rf '%s' '%s.partial' '%s' '%s'-wal '%s'-shm '%s.vcache'", p.out,
-             p.out, p.pairs, p.indexed, p.indexed, p.indexed);
+    char side[3000];
+    snprintf(side, sizeof side,
+             "rm -rf '%s' '%s.partial' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'*", p.out,
+             p.out, p.pairs, p.indexed, p.indexed, p.indexed, p.tree, p.prepared);
     if (system(side) != 0) fprintf(stderr, "could not remove the scratch files\n");
     unlink(p.db);
     snprintf(side, sizeof side, "%s-wal", p.db);
