@@ -188,13 +188,13 @@ int cs__ix_reuse_orphans(ix_reuse *s)
     return rc;
 }
 
-/* The vector of a pixel item in the batch with the given content, if any. */
-static const float *batch_vector(ix_result *const *items, size_t n, const char *hash)
+/* The pixel item in the batch with the given content, if any. */
+static const ix_result *batch_source(ix_result *const *items, size_t n, const char *hash)
 {
     for (size_t i = 0; i < n; i++)
         if (items[i] && items[i]->kind == IX_PIXELS && items[i]->vec &&
             !strcmp(items[i]->hash, hash))
-            return items[i]->vec;
+            return items[i];
     return NULL;
 }
 
@@ -208,9 +208,16 @@ int cs__ix_reuse_resolve(ix_reuse *s, ix_run *r, ix_result **items, size_t n, cs
     for (size_t i = 0; i < n; i++) {
         ix_result *it = items[i];
         if (it->kind == IX_PIXELS) continue;
-        if ((it->vec = batch_vector(items, n, it->hash))) {
-            /* Embedded by this run's model in this batch, whatever the source held. */
+        const ix_result *src = batch_source(items, n, it->hash);
+        if (src) {
+            /* Embedded by this run's model in this batch, whatever the source held; a
+             * copy that waited for it was never decoded: the dimensions are the same. */
+            it->vec = src->vec;
             it->source_embedder = NULL;
+            if (it->claim) {
+                it->width = src->width;
+                it->height = src->height;
+            }
             continue;
         }
         bool dup = false;
@@ -229,6 +236,10 @@ int cs__ix_reuse_resolve(ix_reuse *s, ix_run *r, ix_result **items, size_t n, cs
             /* Only a vector of exactly this content may be reused. */
             if (strcmp(now.hash, it->hash) != 0) continue;
             it->vec = recs->items[j].vector;
+            if (it->claim) {   /* a copy of a file this run wrote: never decoded itself */
+                it->width = now.width;
+                it->height = now.height;
+            }
             /* The source may have been re-embedded by this run since the scan
              * (--reembed), or written by it: then the vector is this model's. */
             if (!strcmp(now.embedder, r->key)) it->source_embedder = NULL;

@@ -120,6 +120,9 @@ recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 recs = recs[0] if len(recs) == 1 and isinstance(recs[0], list) else recs
 vecs = [r["vector"] if isinstance(r, dict) else r[1] for r in recs]
 assert len(vecs) == 5 and all(v == vecs[0] for v in vecs), len(vecs)
+# The copies were not decoded, yet their metadata describes the image as the original's.
+metas = [r["metadata"] if isinstance(r, dict) else r[2] for r in recs]
+assert all(m.get("width") == 40 and m.get("height") == 30 for m in metas), metas
 PY
 
 # 8. the human summary and exit status without --json
