@@ -42,6 +42,7 @@ typedef enum {
 typedef enum {
     CS_REMEDY_NONE = 0,
     CS_REMEDY_CHOOSE_MODEL,     /* no model folder found: download one or name one */
+    CS_REMEDY_NAME_MODEL,       /* a download failed: name a model folder instead */
     CS_REMEDY_MATCH_MODEL,      /* a collection built by another model: use that model,
                                    re-embed the collection, or use another collection */
     CS_REMEDY_FINISH_REEMBED,   /* a re-embedding was interrupted: run it again */

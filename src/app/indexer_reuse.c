@@ -124,19 +124,21 @@ bool cs__ix_reuse_decide(ix_reuse *s, const ix_job *job, ix_result *res)
     }
     pthread_mutex_lock(&s->mu);
     ix_claim *c = cs__strmap_get(s->claims, res->hash);
-    bool reuse = c != NULL;
-    if (reuse) {
+    bool reuse = c != NULL && c->state != CLAIM_FAILED;
+    if (!c) {
+        /* The first of its content: decode it. Without memory for the claim, duplicates
+         * that follow are decoded too, which costs time, not correctness. */
+        res->claim = claim_new(s, res);
+        res->claimant = res->claim != NULL;
+    } else if (reuse) {
         /* Another file of this run has this content and is (being) decoded. */
         res->kind = IX_REUSE;
         res->source_id = c->id;
         res->source_embedder = NULL;
         res->claim = c;
-    } else {
-        /* The first of its content: decode it. Without memory for the claim, duplicates
-         * that follow are decoded too, which costs time, not correctness. */
-        res->claim = claim_new(s, res);
-        res->claimant = res->claim != NULL;
     }
+    /* Else the first file of this content failed: this one is decoded here, in parallel
+     * like any other, rather than retried later on the pipeline's thread. */
     pthread_mutex_unlock(&s->mu);
     return reuse;
 }

@@ -164,7 +164,7 @@ static int fetch_one(const cs_model_download_options *opt, const dl_http *http0,
             return 0;
         }
         if (!strcmp(mf->name, "model.safetensors"))
-            return cs_error_set_remedy(err, CS_E_UNSUPPORTED, CS_REMEDY_CHOOSE_MODEL,
+            return cs_error_set_remedy(err, CS_E_UNSUPPORTED, CS_REMEDY_NAME_MODEL,
                                        "%s has no model.safetensors (HTTP 404 for %s): "
                                        "checkpoints that only ship pytorch_model.bin are not "
                                        "supported; convert it with transformers "
@@ -347,7 +347,7 @@ static int download_all(const cs_model_download_options *opt0, const char *parti
                          "folder (config.json, model.safetensors, vocab.json, merges.txt) "
                          "to %s, or use one where it is",
                          res->dest_dir);
-                err->remedy = CS_REMEDY_CHOOSE_MODEL;
+                err->remedy = CS_REMEDY_NAME_MODEL;
             }
             return rc;
         }

@@ -19,6 +19,8 @@ static const char *remedy_hint(int remedy)
     case CS_REMEDY_CHOOSE_MODEL:
         return "pass --model DIR or set CLIPSEARCH_MODEL=DIR to use a model folder; "
                "`clipsearch model download` fetches one";
+    case CS_REMEDY_NAME_MODEL:
+        return "pass --model DIR or set CLIPSEARCH_MODEL=DIR to use a model folder you have";
     case CS_REMEDY_MATCH_MODEL:
         return "--model DIR picks the model; `clipsearch index --reembed --model DIR DIR...` "
                "re-embeds the collection; --collection NAME picks another collection";

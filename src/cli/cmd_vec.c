@@ -51,6 +51,7 @@ int vec_arg_error(vec_ctx *c, const char *fmt, ...)
     vsnprintf(c->err.msg, sizeof c->err.msg, fmt, ap);
     va_end(ap);
     c->err.code = CS_E_ARG;
+    c->err.remedy = CS_REMEDY_NONE;   /* not a hint left by an earlier error */
     return cli_fail(&c->err);
 }
 

@@ -230,10 +230,12 @@ int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out,
         out->warning = strdup(w);
     }
     free(ix);
-    if (!q->vector)
-        return cs_error_set(err, CS_E_ARG, "Failed to produce exactly one query vector from input");
     cs_filter *f = NULL;
-    if ((rc = cs__filter_parse(q->filter_json, &f, err))) return rc;
+    if (!q->vector) {
+        rc = cs_error_set(err, CS_E_ARG, "Failed to produce exactly one query vector from input");
+        goto done;
+    }
+    if ((rc = cs__filter_parse(q->filter_json, &f, err))) goto done;
     if (q->vector_dim != coll->dim) {
         rc = cs_error_set(err, CS_E_DIMENSION, "query vector: expected %d dimensions, not %d",
                           coll->dim, q->vector_dim);
