@@ -183,6 +183,12 @@ static kind kind_of(cs_measure m)
     return m == CS_MEASURE_L2 ? K_L2 : m == CS_MEASURE_L1 ? K_L1 : K_DOT;
 }
 
+double cs__vscan_distance(cs_measure m, const float *q, float qn2, const float *v, float vn2,
+                          size_t dim)
+{
+    return finish(m, pick_kernel()(kind_of(m), q, v, dim), qn2, vn2);
+}
+
 /* "a ranks after b": larger distance, NaN after every number, and between equal distances
  * the later row. A total order, so the top-k set is the same however the rows are split
  * between threads (ties at the k-th place included). */

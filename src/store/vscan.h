@@ -13,6 +13,11 @@
 /* Sum of squares in float32, as pgvector accumulates |b|^2 (cached per row for cosine). */
 float cs__vscan_norm2(const float *v, size_t dim);
 
+/* One distance, computed exactly as cs__vscan_topk computes it for a row (same kernel,
+ * same rounding), so an index that ranks with it agrees with the exact scan bit for bit.
+ * qn2 and vn2 are the cs__vscan_norm2 of q and v (used by cosine only). */
+double cs__vscan_distance(cs_measure m, const float *q, float qn2, const float *v, float vn2,
+                          size_t dim);
 
 typedef struct cs_vscan_hit {
     uint32_t row;     /* index into the scanned rows */
