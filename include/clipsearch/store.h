@@ -205,6 +205,23 @@ int cs_collection_set_attrs(cs_collection *coll, const char *json, cs_error *err
 void cs_index_spec_init(cs_index_spec *spec);
 int cs_collection_create_index(cs_collection *coll, const cs_index_spec *spec, cs_error *err);
 
+/* clipsearch extension (SQLite store): a compressed copy of the vectors that the exact
+ * query scans first, re-scoring in float32 only the rows whose error bound leaves them in
+ * reach of the top k, so results are exactly those of the float32 scan while the scan
+ * reads 2x (fp16) or 4x (int8, one scale per vector) fewer bytes. Recorded per collection
+ * in the catalog; the copy itself is derived (built on first use, kept next to the vector
+ * cache). PostgreSQL: CS_E_ARG (pgvector keeps vectors itself). */
+typedef enum {
+    CS_VECTOR_COPY_NONE = 0,
+    CS_VECTOR_COPY_FP16,
+    CS_VECTOR_COPY_INT8
+} cs_vector_copy;
+/* "none", "fp16", "int8"; parse: CS_E_ARG for anything else. */
+const char *cs_vector_copy_name(cs_vector_copy c);
+int cs_vector_copy_parse(const char *name, cs_vector_copy *out, cs_error *err);
+int cs_collection_set_vector_copy(cs_collection *coll, cs_vector_copy copy, cs_error *err);
+int cs_collection_vector_copy(cs_collection *coll, cs_vector_copy *copy, cs_error *err);
+
 #ifdef __cplusplus
 }
 #endif

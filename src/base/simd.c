@@ -10,6 +10,7 @@ bool cs__cpu_has(cs_cpu_feature f)
     switch (f) {
     case CS_CPU_AVX2_FMA: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CS_CPU_AVX512F: return __builtin_cpu_supports("avx512f");
+    case CS_CPU_F16C: return __builtin_cpu_supports("f16c");
     }
 #endif
     (void)f;

@@ -187,9 +187,31 @@ static int cmd_describe(vec_ctx *c, int argc, char **argv)
     } else {
         fputs("null", stdout);
     }
-    fputs("}\n", stdout);
+    cs_vector_copy copy = CS_VECTOR_COPY_NONE;
+    if (cs_collection_vector_copy(c->coll, &copy, &c->err)) {
+        free(ix);
+        free(attrs);
+        return vec_fail(c);
+    }
+    printf(",\"vector_copy\":\"%s\"}\n", cs_vector_copy_name(copy));
     free(ix);
     free(attrs);
+    return 0;
+}
+
+/* clipsearch extension: the compressed copy the exact scan reads first (store.h). */
+static int cmd_vector_copy(vec_ctx *c, int argc, char **argv)
+{
+    if (need_name(c, argc, argv, "vector-copy")) return 1;
+    if (argc != 3) return vec_arg_error(c, "vec vector-copy needs NAME and one of none, fp16, int8");
+    cs_vector_copy copy;
+    if (cs_vector_copy_parse(argv[2], &copy, &c->err)) return vec_fail(c);
+    if (vec_open_collection(c, argv[1], false) ||
+        cs_collection_set_vector_copy(c->coll, copy, &c->err))
+        return vec_fail(c);
+    fputs("{\"name\":", stdout);
+    vec_print_string(stdout, cs_collection_name(c->coll));
+    printf(",\"vector_copy\":\"%s\"}\n", cs_vector_copy_name(copy));
     return 0;
 }
 
@@ -253,7 +275,8 @@ static void usage(FILE *f)
     fputs("usage: clipsearch vec <command> [--db URL] ...\n"
           "  list                                   collections as {\"name\",\"dimension\"}\n"
           "  create NAME --dim N                    get or create a collection\n"
-          "  describe NAME                          {\"name\",\"dimension\",\"count\",\"index\",\"model_record\"}\n"
+          "  describe NAME                          {\"name\",\"dimension\",\"count\",\"index\",\"model_record\",\n"
+          "                                          \"vector_copy\"}\n"
           "  drop NAME                              delete a collection (missing is fine)\n"
           "  upsert NAME < records.jsonl            {\"id\",\"vector\",\"metadata\"} per line, one transaction\n"
           "  fetch NAME ID...                       records {\"id\",\"vector\",\"metadata\"}\n"
@@ -264,6 +287,8 @@ static void usage(FILE *f)
           "        [--probes N] [--ef-search N]\n"
           "  create-index NAME [--method auto|hnsw|ivfflat] [--measure M] [--m N]\n"
           "        [--ef-construction N] [--n-lists N] [--no-replace]\n"
+          "  vector-copy NAME none|fp16|int8        SQLite: a compressed copy the exact query scans\n"
+          "                                         first (same results, fewer bytes read)\n"
           "measures: cosine_distance (default), l2_distance, max_inner_product, l1_distance\n",
           f);
 }
@@ -287,7 +312,7 @@ int cmd_vec(int argc, char **argv)
         int (*run)(vec_ctx *, int, char **);
     } CMDS[] = {
         {"list", cmd_list}, {"create", cmd_create}, {"describe", cmd_describe},
-        {"drop", cmd_drop}, {"create-index", cmd_create_index}, {"upsert", vec_cmd_upsert},
+        {"drop", cmd_drop}, {"create-index", cmd_create_index}, {"vector-copy", cmd_vector_copy}, {"upsert", vec_cmd_upsert},
         {"fetch", vec_cmd_fetch}, {"get", vec_cmd_get}, {"delete", vec_cmd_delete},
         {"query", vec_cmd_query},
     };

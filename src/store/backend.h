@@ -60,6 +60,10 @@ typedef struct cs_backend_ops {
      * where vecs does not look; *json NULL when none. set with json NULL clears them. */
     int (*get_attrs)(cs_backend *b, const char *name, char **json, cs_error *err);
     int (*set_attrs)(cs_backend *b, const char *name, const char *json, cs_error *err);
+    /* The compressed vector copy (store.h); NULL where the backend has none (get: none,
+     * set: refused by the caller). */
+    int (*vector_copy)(cs_backend *b, const char *name, cs_vector_copy *copy, cs_error *err);
+    int (*set_vector_copy)(cs_backend *b, const char *name, cs_vector_copy copy, cs_error *err);
 } cs_backend_ops;
 
 struct cs_backend {

@@ -1,18 +1,19 @@
 /* The collection's attributes (clipsearch's own JSON object per collection, e.g. the
- * model record) on SQLite: a column of the cs_collections catalog row, so dropping the
- * collection drops them. Databases written before the column existed get it on the
- * first write (ALTER TABLE ADD COLUMN); reading them finds no attributes. */
+ * model record) and its vector copy setting on SQLite: columns of the cs_collections
+ * catalog row, so dropping the collection drops them. Databases written before a column
+ * existed get it on the first write (ALTER TABLE ADD COLUMN); reading them finds none. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/sqlite_internal.h"
 
-static int has_attrs_column(sq_backend *b, bool *has, cs_error *err)
+static int has_column(sq_backend *b, const char *column, bool *has, cs_error *err)
 {
     sqlite3_stmt *st;
     int rc = cs__sq_prepare(b, "SELECT 1 FROM pragma_table_info('cs_collections') "
-                           "WHERE name = 'attrs'", &st, err);
+                           "WHERE name = ?1", &st, err);
     if (rc) return rc;
+    sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     *has = s == SQLITE_ROW;
     if (s != SQLITE_ROW && s != SQLITE_DONE) rc = cs__sq_fail(b, s, "reading the schema", err);
@@ -28,7 +29,7 @@ int cs__sq_get_attrs(cs_backend *base, const char *name, char **json, cs_error *
     if (rc) return rc;
     bool has;
     sqlite3_stmt *st = NULL;
-    if (!(rc = has_attrs_column(b, &has, err)) && has &&
+    if (!(rc = has_column(b, "attrs", &has, err)) && has &&
         !(rc = cs__sq_prepare(b, "SELECT attrs FROM cs_collections WHERE name = ?1", &st, err))) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         int s = sqlite3_step(st);
@@ -49,7 +50,7 @@ int cs__sq_set_attrs(cs_backend *base, const char *name, const char *json, cs_er
     int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     bool has;
-    if (!(rc = has_attrs_column(b, &has, err)) && !has)
+    if (!(rc = has_column(b, "attrs", &has, err)) && !has)
         rc = cs__sq_exec(b, "ALTER TABLE cs_collections ADD COLUMN attrs TEXT", err);
     sqlite3_stmt *st = NULL;
     if (!rc && !(rc = cs__sq_prepare(b, "UPDATE cs_collections SET attrs = ?2 WHERE name = ?1",
@@ -59,6 +60,49 @@ int cs__sq_set_attrs(cs_backend *base, const char *name, const char *json, cs_er
         else sqlite3_bind_null(st, 2);
         int s = sqlite3_step(st);
         if (s != SQLITE_DONE) rc = cs__sq_fail(b, s, "writing collection attributes", err);
+        else if (sqlite3_changes(b->db) == 0)
+            rc = cs_error_set(err, CS_E_COLLECTION_NOT_FOUND, "collection '%s' not found", name);
+        sqlite3_finalize(st);
+    }
+    if (!rc) return cs__sq_commit(b, err);
+    cs__sq_rollback(b);
+    return rc;
+}
+
+int cs__sq_vector_copy(cs_backend *base, const char *name, cs_vector_copy *copy, cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = cs__sq_begin(b, false, err);
+    if (rc) return rc;
+    sq_coll c;
+    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
+        *copy = c.copy;
+        cs__sq_coll_clear(&c);
+    }
+    cs__sq_rollback(b);
+    return rc;
+}
+
+/* The setting only: the copy is derived, built by the next query that scans (and dropped
+ * from memory by the next one when set back to none). No version bump: rows and results
+ * are unchanged. */
+int cs__sq_set_vector_copy(cs_backend *base, const char *name, cs_vector_copy copy,
+                           cs_error *err)
+{
+    sq_backend *b = (sq_backend *)base;
+    int rc = cs__sq_begin(b, true, err);
+    if (rc) return rc;
+    bool has;
+    if (!(rc = has_column(b, "vector_copy", &has, err)) && !has)
+        rc = cs__sq_exec(b, "ALTER TABLE cs_collections ADD COLUMN vector_copy INTEGER", err);
+    sqlite3_stmt *st = NULL;
+    if (!rc && !(rc = cs__sq_prepare(b, "UPDATE cs_collections SET vector_copy = ?2 WHERE name = ?1",
+                                     &st, err))) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        if (copy == CS_VECTOR_COPY_NONE) sqlite3_bind_null(st, 2);
+        else sqlite3_bind_int(st, 2, (int)copy);
+        int s = sqlite3_step(st);
+        if (s != SQLITE_DONE) rc = cs__sq_fail(b, s, "writing the vector copy setting", err);
         else if (sqlite3_changes(b->db) == 0)
             rc = cs_error_set(err, CS_E_COLLECTION_NOT_FOUND, "collection '%s' not found", name);
         sqlite3_finalize(st);

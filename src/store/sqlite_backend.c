@@ -71,8 +71,13 @@ int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
 {
     memset(c, 0, sizeof *c);
     sqlite3_stmt *st;
-    int rc = cs__sq_prepare(b, "SELECT tbl, dimension, version, index_name FROM cs_collections "
-                           "WHERE name = ?1", &st, err);
+    /* Catalogs written before the vector_copy column existed get it on the first
+     * cs__sq_set_vector_copy; until then they read as "no copy". */
+    int rc = sqlite3_prepare_v2(b->db, "SELECT tbl, dimension, version, index_name, vector_copy "
+                                "FROM cs_collections WHERE name = ?1", -1, &st, NULL) == SQLITE_OK
+                 ? 0
+                 : cs__sq_prepare(b, "SELECT tbl, dimension, version, index_name, NULL "
+                                  "FROM cs_collections WHERE name = ?1", &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
@@ -80,6 +85,9 @@ int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
         snprintf(c->tbl, sizeof c->tbl, "%s", (const char *)sqlite3_column_text(st, 0));
         c->dim = sqlite3_column_int(st, 1);
         c->version = sqlite3_column_int64(st, 2);
+        int copy = sqlite3_column_int(st, 4);
+        c->copy = copy == CS_VECTOR_COPY_FP16 || copy == CS_VECTOR_COPY_INT8 ? (cs_vector_copy)copy
+                                                                             : CS_VECTOR_COPY_NONE;
         const unsigned char *ix = sqlite3_column_text(st, 3);
         if (ix && !(c->index_name = strdup((const char *)ix)))
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -377,6 +385,8 @@ static const cs_backend_ops SQ_OPS = {
     .index_name = sq_index_name,
     .get_attrs = cs__sq_get_attrs,
     .set_attrs = cs__sq_set_attrs,
+    .vector_copy = cs__sq_vector_copy,
+    .set_vector_copy = cs__sq_set_vector_copy,
     .upsert = cs__sq_upsert,
     .fetch = cs__sq_fetch,
     .delete_ids = cs__sq_delete_ids,
@@ -432,7 +442,8 @@ static int setup(sq_backend *b, cs_error *err)
     rc = cs__sq_exec(b, "CREATE TABLE IF NOT EXISTS cs_collections ("
                     "name TEXT PRIMARY KEY NOT NULL, dimension INTEGER NOT NULL, "
                     "tbl TEXT NOT NULL UNIQUE, index_name TEXT, index_spec TEXT, "
-                    "uid INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, attrs TEXT)", err);
+                    "uid INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, attrs TEXT, "
+                    "vector_copy INTEGER)", err);
     if (rc) {
         cs__sq_rollback(b);
         return rc;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/vquant.h"
 #include "store/vscan.h"
 
 /* Builds the cache from SQLite: every row's vector, norm and metadata in rowid order. */
@@ -110,8 +111,16 @@ static void *save_job(void *arg)
     sq_cache *k = arg;
     cs_vcache_run *runs;
     size_t n;
+    char copy_file[4200];
     if (!view_runs(k, &runs, &n)) {   /* best effort, like the whole file */
-        (void)cs__vcache_save_runs(runs, n, k->vc.dim, k->gen, k->tbl, k->file, &k->stop_saving);
+        int rc = 0;
+        if (k->save_bin)
+            rc = cs__vcache_save_runs(runs, n, k->vc.dim, k->gen, k->tbl, k->file, &k->stop_saving);
+        /* The copy names the generation of the rows it copies: the view's, as the file. */
+        if (!rc && k->save_copy != CS_VECTOR_COPY_NONE &&
+            !cs__vquant_path(k->file, k->save_copy, copy_file, sizeof copy_file))
+            (void)cs__vquant_save_runs(runs, n, k->save_copy, k->vc.dim, k->gen, k->tbl,
+                                       copy_file, &k->stop_saving);
         free(runs);
     }
     return NULL;
@@ -134,9 +143,13 @@ static void *save_thread(void *arg)
  * that had to build the cache is not delayed by ~200 MB of writes per 100k 512-d rows:
  * the thread only reads the view, which stays unchanged until it is joined (before the
  * view is freed or its base handed on). Synchronously when no thread can be started. */
-static void save_async(sq_cache *k, const char *file)
+static void save_async(sq_cache *k, const char *file, bool bin, cs_vector_copy copy)
 {
+    if (!bin && copy == CS_VECTOR_COPY_NONE) return;
+    free(k->file);
     if (!(k->file = strdup(file))) return;
+    k->save_bin = bin;
+    k->save_copy = copy;
     if (pthread_create(&k->saver, NULL, save_thread, k) == 0) k->saving = true;
     else save_job(k);
 }
@@ -276,12 +289,37 @@ static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs
     return 0;
 }
 
+/* Gives the view's base the compressed copy the collection asks for: mapped from the
+ * copy file of the base's generation, else quantised here; returns whether the view's
+ * copy file should be written. Out of memory leaves the base without a copy, which only
+ * makes the scan the plain float32 one. */
+static bool ensure_copy(sq_cache *k, cs_vector_copy want, bool persist, const char *file)
+{
+    if (k->vc.copy == want) return false;
+    join_saver(k, false);   /* it may be reading the copy that changes now */
+    if (want == CS_VECTOR_COPY_NONE) {
+        cs__vquant_release(&k->vc);
+        return false;
+    }
+    char copy_file[4200];
+    if (persist && k->vc.map && !cs__vquant_path(file, want, copy_file, sizeof copy_file) &&
+        !cs__vquant_open(copy_file, k->tbl, &k->vc, want))
+        return false;
+    return !cs__vquant_build(&k->vc, want) && persist;
+}
+
 int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
 {
     sq_cache *kept = NULL;
+    char file[4096];
+    bool persist = !cs__vcache_path(b->path, c->tbl, file, sizeof file);
     for (sq_cache *k = b->caches; k; k = k->next)
         if (!strcmp(k->tbl, c->tbl) && k->vc.dim == c->dim) {
             if (k->gen == c->version) {
+                /* A base that is the view itself (no changes since) can have its copy
+                 * saved as the view's; otherwise the next new view saves it. */
+                if (ensure_copy(k, c->copy, persist, file) && !k->ndead && !k->delta.n)
+                    save_async(k, file, false, c->copy);
                 *out = k;
                 return 0;
             }
@@ -293,8 +331,6 @@ int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     k->gen = c->version;
-    char file[4096];
-    bool persist = !cs__vcache_path(b->path, c->tbl, file, sizeof file);
     int rc = 1;
     if (persist) rc = cs__vcache_open(file, c->tbl, c->dim, c->version, &k->vc);
     if (rc) {
@@ -317,9 +353,11 @@ int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
             return rc;
         }
         cs__sq_cache_drop(b, c->tbl, true);
-        if (persist) save_async(k, file);
+        bool copy = ensure_copy(k, c->copy, persist, file) || k->vc.copy != CS_VECTOR_COPY_NONE;
+        if (persist) save_async(k, file, true, copy ? c->copy : CS_VECTOR_COPY_NONE);
     } else {
         cs__sq_cache_drop(b, c->tbl, true);
+        if (ensure_copy(k, c->copy, persist, file)) save_async(k, file, false, c->copy);
     }
     k->next = b->caches;
     b->caches = k;

@@ -1,5 +1,6 @@
 /* Private to the SQLite backend (sqlite_*.c). Layout of one database file:
- *   cs_collections(name, dimension, tbl, index_name, index_spec, uid, version) - the
+ *   cs_collections(name, dimension, tbl, index_name, index_spec, uid, version, attrs,
+ *     vector_copy) - the
  *     catalog; `name` is compared byte-wise (case-sensitive, like PostgreSQL quoted
  *     identifiers), `tbl` is the data table, `version` changes with every write (a
  *     random step, see cs__sq_bump_version) so readers can tell whether their in-memory copy
@@ -36,6 +37,8 @@ typedef struct sq_cache {
     size_t ndead;
     cs_vcache delta;  /* rows written since the base, rowids ascending (n 0 when none) */
     char *file;       /* cache file being written in the background */
+    bool save_bin;    /* the saver writes the cache file ... */
+    cs_vector_copy save_copy;   /* ... and/or the copy file of this kind */
     pthread_t saver;  /* reads the rows only; joined before they change or are freed */
     bool saving;
     atomic_bool stop_saving;   /* set when a newer view supersedes this one */
@@ -57,6 +60,7 @@ typedef struct sq_coll {
     int dim;
     int64_t version;
     char *index_name;   /* malloc'd or NULL */
+    cs_vector_copy copy;   /* the compressed copy the exact scan reads first */
 } sq_coll;
 
 /* Test hook: how many vector caches this SQLite store built from SQLite and patched from
@@ -78,7 +82,9 @@ void cs__sq_coll_clear(sq_coll *c);
 int cs__sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err);
 /* Frees the cache of tbl; superseded: its file save may give up (see cs__sq_cache_free). */
 void cs__sq_cache_drop(sq_backend *b, const char *tbl, bool superseded);
-/* The collection's cache at the catalog version read in the current transaction. */
+/* The collection's cache at the catalog version read in the current transaction, with
+ * the compressed copy the collection asks for (when memory allows: without it the
+ * scan is the plain float32 one, with the same results). */
 int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err);
 /* Frees a cache, joining its saver first: superseded (a newer view exists, the collection
  * is dropped) makes the save give up; else (closing the store) it finishes, since the file
@@ -125,6 +131,8 @@ int cs__sq_sql_bind(sq_backend *b, sqlite3_stmt *st, const sq_sql *s, int first,
 /* Operations (backend.h) implemented in sqlite_write.c / sqlite_read.c. */
 int cs__sq_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err);
 int cs__sq_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err);
+int cs__sq_vector_copy(cs_backend *b, const char *name, cs_vector_copy *copy, cs_error *err);
+int cs__sq_set_vector_copy(cs_backend *b, const char *name, cs_vector_copy copy, cs_error *err);
 int cs__sq_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
               cs_error *err);
 int cs__sq_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,

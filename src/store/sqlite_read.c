@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "store/filter_eval.h"
+#include "store/vquant.h"
 #include "store/vscan.h"
 
 static int read_vec(sqlite3_stmt *st, int col, int dim, const char *id, float **out,
@@ -247,9 +248,8 @@ static int scan_part(const cs_vcache *vc, const uint32_t *dead, size_t ndead, co
     if (ask > n) ask = n;
     cs_vscan_hit *hits = malloc((ask ? ask : 1) * sizeof *hits);
     view_hit *v = malloc((want < ask ? want : ask ? ask : 1) * sizeof *v);
-    long nh = hits && v ? cs__vscan_topk(q->measure, q->vector, vc->vecs, vc->norms2, dim, rows, n,
-                                        ask, hits)
-                        : -1;
+    /* Through the compressed copy when the base has one (same result, fewer bytes). */
+    long nh = hits && v ? cs__vscan_topk_quant(q->measure, q->vector, vc, rows, n, ask, hits) : -1;
     for (long i = 0; i < nh && *nout < want; i++) {
         uint32_t pos = hits[i].row;
         if (!filter && is_dead(dead, ndead, pos)) continue;

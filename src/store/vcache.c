@@ -5,6 +5,8 @@
  * query, which only reads vecs/norms/rowids, never touches those pages. */
 #include "store/vcache.h"
 
+#include "store/vquant.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -375,6 +377,7 @@ void cs__vcache_remove(const char *file)
 
 void cs__vcache_free(cs_vcache *vc)
 {
+    cs__vquant_release(vc);
     if (vc->map) {
         munmap(vc->map, vc->map_size);
     } else {

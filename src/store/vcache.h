@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clipsearch/store.h"
+
 typedef struct cs_vcache {
     int dim;
     size_t n;
@@ -29,6 +31,12 @@ typedef struct cs_vcache {
     void *map;            /* the file mapping when mapped (then the pointers point into it) */
     size_t map_size;
     size_t cap, meta_cap; /* allocated rows / metadata bytes while building in memory */
+    /* The compressed copy of the rows (vquant.h), when there is one. */
+    cs_vector_copy copy;  /* CS_VECTOR_COPY_NONE: none */
+    void *cvecs;          /* n * dim int8 or fp16 */
+    float *cscale;        /* n per-row scales (int8) */
+    void *cmap;           /* the copy file's mapping when mapped */
+    size_t cmap_size;
 } cs_vcache;
 
 /* "<db>.vcache/<tbl>.bin" into out; -1 when the database is not a plain file path

@@ -56,7 +56,7 @@ expect_error DatabaseError create "${P}x" --dim 16001
 run list
 json_check "{'name': '$A', 'dimension': 3} in L and all(set(d) == {'name', 'dimension'} for d in L) and not any(d['name'] == '${P}x' for d in L)"
 run describe "$A"
-json_check "L == [{'name': '$A', 'dimension': 3, 'count': 0, 'index': None, 'model_record': None}]"
+json_check "L == [{'name': '$A', 'dimension': 3, 'count': 0, 'index': None, 'model_record': None, 'vector_copy': 'none'}]"
 
 cat >"$TMP/recs.jsonl" <<'J'
 {"id": "r1", "vector": [0.1, 0, 0], "metadata": {"kind": "cat", "n": 1, "big": 9007199254740993}}
@@ -68,6 +68,26 @@ run upsert "$A" <"$TMP/recs.jsonl"
 [ $rc -eq 0 ] || die "upsert: $(cat "$TMP/err")"
 json_check "L == [{'upserted': 3}]"
 [ "$(count "$A")" = 3 ] || die "count after upsert"
+
+# vector-copy: the SQLite store keeps it (queries answer the same, see
+# test_store_vector_copy); PostgreSQL refuses; bad names and arity are ArgErrors.
+run query "$A" --vector '[1,0.5,0]' --limit 3 --include-value
+cp "$TMP/out" "$TMP/plain"
+expect_error ArgError vector-copy "$A" int4
+expect_error ArgError vector-copy "$A"
+if [ -n "${CS_TEST_DB_URL:-}" ]; then
+    expect_error ArgError vector-copy "$A" int8
+else
+    run vector-copy "$A" int8
+    json_check "L == [{'name': '$A', 'vector_copy': 'int8'}]"
+    run describe "$A"
+    json_check "L[0]['vector_copy'] == 'int8'"
+    run query "$A" --vector '[1,0.5,0]' --limit 3 --include-value
+    cmp -s "$TMP/out" "$TMP/plain" || die "query with an int8 copy differs: $(cat "$TMP/out")"
+    run vector-copy "$A" none
+    json_check "L == [{'name': '$A', 'vector_copy': 'none'}]"
+fi
+expect_error CollectionNotFound vector-copy "${P}x" int8
 
 run fetch "$A" r1 r3 missing r1
 json_check "len(L) == 2 and all(list(d) == ['id', 'vector', 'metadata'] for d in L)"

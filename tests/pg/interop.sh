@@ -51,7 +51,7 @@ SQL
 
 expect "list" "$(vec list | grep "\"$A\"")" "{\"name\":\"$A\",\"dimension\":3}"
 expect "describe" "$(vec describe "$A")" \
-  "{\"name\":\"$A\",\"dimension\":3,\"count\":3,\"index\":\"ix_vector_l2_ops_hnsw_m16_efc64_0a1b2c3\",\"model_record\":null}"
+  "{\"name\":\"$A\",\"dimension\":3,\"count\":3,\"index\":\"ix_vector_l2_ops_hnsw_m16_efc64_0a1b2c3\",\"model_record\":null,\"vector_copy\":\"none\"}"
 expect "fetch" "$(vec fetch "$A" img2 | canon)" \
   "$(echo '{"id":"img2","metadata":{"tags":["a","b"],"type":"png","year":2021},"vector":[1e-07,-2.5,16777216]}' | canon)"
 # The index covers l2_distance: no warning on stderr.

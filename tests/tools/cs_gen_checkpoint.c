@@ -29,7 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "clip/half.h"
+#include "base/half.h"
 #include "clip/safetensors.h"
 
 typedef struct {

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "clip/half.h"
+#include "base/half.h"
 #include "clip/safetensors.h"
 #include "test.h"
 

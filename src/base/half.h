@@ -1,8 +1,8 @@
 /* IEEE half (F16) and bfloat16 <-> float32 conversions. Widening is exact, so F16/BF16
  * checkpoints become exactly the f32 weights the Python reference widens them to. The
  * narrowing direction (round to nearest even) is used by the checkpoint generator. */
-#ifndef CS_CLIP_HALF_H
-#define CS_CLIP_HALF_H
+#ifndef CS_BASE_HALF_H
+#define CS_BASE_HALF_H
 
 #include <stdint.h>
 #include <string.h>
