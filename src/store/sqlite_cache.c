@@ -296,7 +296,7 @@ static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs
 static bool ensure_copy(sq_cache *k, cs_vector_copy want, bool persist, const char *file)
 {
     if (k->vc.copy == want) return false;
-    join_saver(k, false);   /* it may be reading the copy that changes now */
+    if (k->save_copy != CS_VECTOR_COPY_NONE) join_saver(k, false);   /* it reads the copy */
     if (want == CS_VECTOR_COPY_NONE) {
         cs__vquant_release(&k->vc);
         return false;
@@ -316,10 +316,12 @@ int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
     for (sq_cache *k = b->caches; k; k = k->next)
         if (!strcmp(k->tbl, c->tbl) && k->vc.dim == c->dim) {
             if (k->gen == c->version) {
-                /* A base that is the view itself (no changes since) can have its copy
-                 * saved as the view's; otherwise the next new view saves it. */
-                if (ensure_copy(k, c->copy, persist, file) && !k->ndead && !k->delta.n)
+                /* The setting changed since the view was made: its copy file (of the
+                 * view, base copy plus quantised delta) for the next process. */
+                if (ensure_copy(k, c->copy, persist, file)) {
+                    join_saver(k, false);
                     save_async(k, file, false, c->copy);
+                }
                 *out = k;
                 return 0;
             }

@@ -36,17 +36,19 @@
 static size_t elem_size(cs_vector_copy k) { return k == CS_VECTOR_COPY_INT8 ? 1 : 2; }
 
 /* One row as int8: returns its scale (0 for a zero row, NaN when not finite, which makes
- * its bound NaN and the row always re-scored). */
+ * its bound NaN and the row always re-scored). Any rounding to a nearest step will do:
+ * the bound only needs |x - scale c| <= scale / 2. */
 static float quant_i8(const float *x, size_t dim, int8_t *c)
 {
     float amax = 0;
-    for (size_t i = 0; i < dim; i++) amax = fmaxf(amax, fabsf(x[i]));
+    for (size_t i = 0; i < dim; i++) {
+        float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
     if (amax == 0 || !isfinite(amax)) {
         memset(c, 0, dim);
         return amax == 0 ? 0.0f : NAN;
     }
-    /* Rounded half away from zero by truncation (vectorises, unlike lrintf): still
-     * within half a step, which is all the bound needs. */
     float inv = 127.0f / amax;
     for (size_t i = 0; i < dim; i++) {
         float y = x[i] * inv;
@@ -56,18 +58,71 @@ static float quant_i8(const float *x, size_t dim, int8_t *c)
     return amax / 127.0f;
 }
 
+static void quant_f16(const float *x, size_t dim, uint16_t *h)
+{
+    for (size_t i = 0; i < dim; i++) h[i] = cs__f32_to_f16(x[i]);
+}
+
+#if CS_SIMD_X86
+__attribute__((target("avx512f"))) static float quant_i8_avx512(const float *x, size_t dim,
+                                                                int8_t *c)
+{
+    if (dim % 16) return quant_i8(x, dim, c);
+    __m512 m = _mm512_setzero_ps();
+    for (size_t i = 0; i < dim; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+    float amax = _mm512_reduce_max_ps(m);
+    if (amax == 0 || !isfinite(amax)) return quant_i8(x, dim, c);
+    __m512 inv = _mm512_set1_ps(127.0f / amax), hi = _mm512_set1_ps(127.0f),
+           lo = _mm512_set1_ps(-127.0f);
+    for (size_t i = 0; i < dim; i += 16) {
+        __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv)));
+        _mm_storeu_si128((__m128i *)(c + i), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(y)));
+    }
+    return amax / 127.0f;
+}
+
+/* Hardware conversion: round to nearest even like cs__f32_to_f16. */
+__attribute__((target("avx512f"))) static void quant_f16_avx512(const float *x, size_t dim,
+                                                                uint16_t *h)
+{
+    size_t i = 0;
+    for (; i + 16 <= dim; i += 16)
+        _mm256_storeu_si256((__m256i *)(h + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < dim; i++) h[i] = cs__f32_to_f16(x[i]);
+}
+#endif
+
 static void quant_rows(cs_vector_copy kind, const float *x, size_t rows, size_t dim, void *cv,
                        float *scale)
 {
+    bool avx512 = false;
+#if CS_SIMD_X86
+    avx512 = cs__cpu_has(CS_CPU_AVX512F);
+#endif
     for (size_t r = 0; r < rows; r++) {
         const float *v = x + r * dim;
         if (kind == CS_VECTOR_COPY_INT8) {
-            scale[r] = quant_i8(v, dim, (int8_t *)cv + r * dim);
+            int8_t *c = (int8_t *)cv + r * dim;
+#if CS_SIMD_X86
+            if (avx512) {
+                scale[r] = quant_i8_avx512(v, dim, c);
+                continue;
+            }
+#endif
+            scale[r] = quant_i8(v, dim, c);
         } else {
             uint16_t *h = (uint16_t *)cv + r * dim;
-            for (size_t i = 0; i < dim; i++) h[i] = cs__f32_to_f16(v[i]);
+#if CS_SIMD_X86
+            if (avx512) {
+                quant_f16_avx512(v, dim, h);
+                continue;
+            }
+#endif
+            quant_f16(v, dim, h);
         }
     }
+    (void)avx512;
 }
 
 void cs__vquant_release(cs_vcache *vc)
@@ -91,7 +146,15 @@ int cs__vquant_build(cs_vcache *vc, cs_vector_copy kind)
     if (kind == CS_VECTOR_COPY_NONE) return 0;
     size_t n = vc->n ? vc->n : 1, dim = (size_t)vc->dim;
     size_t bytes = (n * dim * elem_size(kind) + 63) & ~(size_t)63;
-    vc->cvecs = aligned_alloc(64, bytes);
+    /* Huge pages where offered, as for the vectors (vcache.c): a fault per 4 KiB costs
+     * more than the quantisation under virtualisation. */
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        bytes = (bytes + huge - 1) & ~(huge - 1);
+        if ((vc->cvecs = aligned_alloc(huge, bytes))) madvise(vc->cvecs, bytes, MADV_HUGEPAGE);
+    } else {
+        vc->cvecs = aligned_alloc(64, bytes);
+    }
     vc->cscale = kind == CS_VECTOR_COPY_INT8 ? malloc(n * sizeof *vc->cscale) : NULL;
     if (!vc->cvecs || (kind == CS_VECTOR_COPY_INT8 && !vc->cscale)) {
         cs__vquant_release(vc);
@@ -228,6 +291,12 @@ bool cs__vquant_usable(const cs_vcache *vc, cs_measure m)
     return vc->copy != CS_VECTOR_COPY_NONE && vc->cvecs && m != CS_MEASURE_L1;
 }
 
+/* A row that may be in the top k: its position in the scan and its lower bound. */
+typedef struct {
+    uint32_t pos;
+    float lo;
+} cand_t;
+
 typedef struct {
     cs_measure m;
     cs_vector_copy kind;
@@ -237,9 +306,11 @@ typedef struct {
     size_t from, to, k;
     double qn, qlen, ql1, gamma;   /* qn: the float32 norm2 the exact scan uses */
     qdot_fn qdot;
-    float *lo;          /* per scanned position: lower bound (rounded down), NaN: unknown */
     double *ub;         /* this job's max-heap of the k smallest upper bounds */
     size_t nub;
+    cand_t *cand;       /* rows whose lower bound was <= the heap's top when seen */
+    size_t ncand, cap;
+    bool nomem;
 } pass_job;
 
 static void ub_push(double *h, size_t *n, size_t k, double x)
@@ -268,26 +339,29 @@ static void ub_push(double *h, size_t *n, size_t k, double x)
     }
 }
 
-/* The distance interval [*lo, *hi] of one row from its approximate dot product. */
+static double dmin(double a, double b) { return a < b ? a : b; }
+static double dmax(double a, double b) { return a > b ? a : b; }
+
+/* The distance interval [*lo, *hi] of one row from its approximate dot product; NaN when
+ * it cannot be bounded (zero or overflowing rows: the exact distance may be NaN). */
 static void bounds(const pass_job *j, size_t row, float approx_sum, double *lo, double *hi)
 {
     const cs_vcache *vc = j->vc;
-    double bn = vc->norms2[row], xlen = sqrt(bn) * (1 + 1e-6);
+    double bn = vc->norms2[row];
     if (!isfinite(bn) || !isfinite(approx_sum) || (j->m == CS_MEASURE_COSINE && !(bn > 0 && j->qn > 0))) {
-        *lo = *hi = NAN;   /* a zero or overflowing row: its exact distance may be NaN */
+        *lo = *hi = NAN;
         return;
     }
-    double qx = j->qlen * xlen, s, e;
+    double xlen = sqrt(bn), qx = j->qlen * xlen * (1 + 1e-6), s, e;
     if (j->kind == CS_VECTOR_COPY_INT8) {
         double sc = vc->cscale[row];
         s = sc * (double)approx_sum;
         e = 0.5001 * sc * j->ql1;
-        e += j->gamma * (2 * qx + e) + 1e-30;
     } else {
         s = approx_sum;
         e = 0x1p-11 * qx * 1.001 + 0x1p-25 * j->ql1;
-        e += j->gamma * (2 * qx + e) + 1e-30;
     }
+    e += j->gamma * (2 * qx + e) + 1e-30;
     switch (j->m) {
     case CS_MEASURE_IP:
         *lo = -s - e;
@@ -296,21 +370,22 @@ static void bounds(const pass_job *j, size_t row, float approx_sum, double *lo, 
     case CS_MEASURE_L2: {
         double r = j->qn + bn - 2 * s, b = 2 * e + j->gamma * (j->qn + bn);
         b += j->gamma * (fabs(r) + b);
-        *lo = sqrt(fmax(0, r - b));
-        *hi = sqrt(fmax(0, r + b));
+        *lo = sqrt(dmax(0, r - b));
+        *hi = sqrt(dmax(0, r + b));
         break;
     }
     case CS_MEASURE_COSINE:
     default: {
-        double d = sqrt(j->qn * bn);
-        double shi = fmin(1, (s + e) / d), slo = fmax(-1, (s - e) / d);
-        *lo = 1 - shi;
-        *hi = 1 - slo;
+        /* sqrt(qn) sqrt(bn) differs from the scan's sqrt(qn bn) by an ulp or two: the
+         * slack below covers it. */
+        double d = j->qlen * xlen;
+        *lo = 1 - dmin(1, (s + e) / d);
+        *hi = 1 - dmax(-1, (s - e) / d);
         break;
     }
     }
     /* Double rounding of the formulas above, well below any float32 step. */
-    double slack = 1e-12 * (1 + fabs(*lo) + fabs(*hi));
+    double slack = 1e-9 * (1 + fabs(*lo) + fabs(*hi));
     *lo -= slack;
     *hi += slack;
 }
@@ -325,14 +400,24 @@ static void *run_pass(void *arg)
         float a = j->qdot(j->q, cv + r * dim * es, dim);
         double lo, hi;
         bounds(j, r, a, &lo, &hi);
-        if (isnan(lo) || isnan(hi)) {
-            j->lo[i] = NAN;   /* unknown: always re-scored */
-            continue;
+        /* A row whose lower bound is above the current k-th upper bound can neither be in
+         * the top k nor lower that bound (its upper bound is higher still): skip it. The
+         * final bound is lower still, so the rows kept are a superset of the candidates. */
+        if (j->nub == j->k && lo > j->ub[0]) continue;
+        if (j->ncand == j->cap) {
+            size_t cap = j->cap ? 2 * j->cap : 256;
+            cand_t *c = realloc(j->cand, cap * sizeof *c);
+            if (!c) {
+                j->nomem = true;
+                return NULL;
+            }
+            j->cand = c;
+            j->cap = cap;
         }
-        float f = (float)lo;
-        if ((double)f > lo) f = nextafterf(f, -INFINITY);
-        j->lo[i] = f;
-        ub_push(j->ub, &j->nub, j->k, hi);
+        /* Stored as float rounded down (a relative 1e-6 step is far above float rounding);
+         * NaN stays NaN: always re-scored. */
+        j->cand[j->ncand++] = (cand_t){(uint32_t)i, (float)(lo - 1e-6 * fabs(lo) - 1e-30)};
+        if (!isnan(hi)) ub_push(j->ub, &j->nub, j->k, hi);
     }
     return NULL;
 }
@@ -358,20 +443,21 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
         return cs__vscan_topk(m, q, vc->vecs, vc->norms2, dim, rows, n, k, hits);
     int t = cs__vscan_threads(n * dim * elem_size(vc->copy) / 4);
     if ((size_t)t > n / 1024 + 1) t = (int)(n / 1024 + 1);
-    float *lo = malloc(n * sizeof *lo);
     double *ub = malloc((size_t)t * k * sizeof *ub);
     pass_job *jobs = calloc((size_t)t, sizeof *jobs);
     pthread_t *tids = calloc((size_t)t, sizeof *tids);
     uint32_t *cand = NULL;
     long rc = -1;
-    if (!lo || !ub || !jobs || !tids) goto done;
+    if (!ub || !jobs || !tids) goto done;
     double qn = m == CS_MEASURE_COSINE || m == CS_MEASURE_L2 ? cs__vscan_norm2(q, dim) : 0;
     qdot_fn qdot = pick_qdot(vc->copy);
     for (int i = 0; i < t; i++)
-        jobs[i] = (pass_job){m, vc->copy, q, vc, rows, n * (size_t)i / (size_t)t,
-                             n * (size_t)(i + 1) / (size_t)t, k, qn, sqrt(qn2) * (1 + 1e-9),
-                             ql1 * (1 + 1e-9), (double)(dim + 8) * 0x1p-23, qdot, lo,
-                             ub + (size_t)i * k, 0};
+        jobs[i] = (pass_job){.m = m, .kind = vc->copy, .q = q, .vc = vc, .rows = rows,
+                             .from = n * (size_t)i / (size_t)t,
+                             .to = n * (size_t)(i + 1) / (size_t)t, .k = k, .qn = qn,
+                             .qlen = sqrt(qn2) * (1 + 1e-9), .ql1 = ql1 * (1 + 1e-9),
+                             .gamma = (double)(dim + 8) * 0x1p-23, .qdot = qdot,
+                             .ub = ub + (size_t)i * k};
     int started = 1;
     for (int i = 1; i < t && !pthread_create(&tids[i], NULL, run_pass, &jobs[i]); i++) started++;
     run_pass(&jobs[0]);
@@ -380,25 +466,29 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
     /* U: the k-th smallest upper bound over all rows. At least k rows lie at or below it,
      * so the k-th exact distance does too, and every row of the exact top k (ties at the
      * k-th place included) has a lower bound <= U. Fewer than k finite bounds: U = inf. */
-    size_t nub = 0;
+    size_t nub = 0, nc = 0;
     for (int i = 0; i < t; i++) {
+        if (jobs[i].nomem) goto done;
         memmove(ub + nub, jobs[i].ub, jobs[i].nub * sizeof *ub);
         nub += jobs[i].nub;
+        nc += jobs[i].ncand;
     }
     double u = INFINITY;
     if (nub >= k) {
         qsort(ub, nub, sizeof *ub, cmp_double);
         u = ub[k - 1];
     }
-    size_t nc = 0;
-    for (size_t i = 0; i < n; i++) nc += !(lo[i] > u);
     if (!(cand = malloc((nc ? nc : 1) * sizeof *cand))) goto done;
     nc = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(lo[i] > u)) cand[nc++] = rows ? rows[i] : (uint32_t)i;
+    for (int i = 0; i < t; i++)
+        for (size_t c = 0; c < jobs[i].ncand; c++)
+            if (!(jobs[i].cand[c].lo > u)) {
+                uint32_t pos = jobs[i].cand[c].pos;
+                cand[nc++] = rows ? rows[pos] : pos;
+            }
     rc = cs__vscan_topk(m, q, vc->vecs, vc->norms2, dim, cand, nc, k, hits);
 done:
-    free(lo);
+    for (int i = 0; jobs && i < t; i++) free(jobs[i].cand);
     free(ub);
     free(jobs);
     free(tids);
