@@ -103,7 +103,7 @@ int main(int argc, char **argv)
                 long nh = copy == CS_VECTOR_COPY_NONE
                               ? cs__vscan_topk(CS_MEASURE_COSINE, x, vc.vecs, vc.norms2, (size_t)dim,
                                                NULL, (size_t)n, 10, hits)
-                              : cs__vscan_topk_quant(CS_MEASURE_COSINE, x, &vc, NULL, (size_t)n, 10, hits);
+                              : cs__vscan_topk_quant(CS_MEASURE_COSINE, x, &vc, NULL, (size_t)n, NULL, 0, 10, hits);
                 lat[q] = now() - t0;
                 if (nh != 10) return 1;
                 if (copy == CS_VECTOR_COPY_NONE && t == 0) memcpy(ref + q * 10, hits, sizeof hits);

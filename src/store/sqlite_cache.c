@@ -334,7 +334,9 @@ int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
     }
     k->gen = c->version;
     int rc = 1;
-    if (persist) rc = cs__vcache_open(file, c->tbl, c->dim, c->version, &k->vc);
+    if (persist)
+        rc = cs__vcache_open_ex(file, c->tbl, c->dim, c->version, c->copy == CS_VECTOR_COPY_NONE,
+                                &k->vc);
     if (rc) {
         sq_cache older = {.tbl = k->tbl};
         sq_cache *from = kept;

@@ -245,11 +245,16 @@ static int scan_part(const cs_vcache *vc, const uint32_t *dead, size_t ndead, co
         n = drop_dead(rows, n, dead, ndead);
         ask = want;
     }
+    /* Through the compressed copy when the base has one (same result, fewer bytes), which
+     * leaves the dead positions out itself: no need to ask for ndead more. */
+    bool copy = !filter && cs__vquant_usable(vc, q->measure);
+    if (copy) ask = want;
     if (ask > n) ask = n;
     cs_vscan_hit *hits = malloc((ask ? ask : 1) * sizeof *hits);
     view_hit *v = malloc((want < ask ? want : ask ? ask : 1) * sizeof *v);
-    /* Through the compressed copy when the base has one (same result, fewer bytes). */
-    long nh = hits && v ? cs__vscan_topk_quant(q->measure, q->vector, vc, rows, n, ask, hits) : -1;
+    long nh = !hits || !v ? -1
+            : copy ? cs__vscan_topk_quant(q->measure, q->vector, vc, NULL, n, dead, ndead, ask, hits)
+                   : cs__vscan_topk_quant(q->measure, q->vector, vc, rows, n, NULL, 0, ask, hits);
     for (long i = 0; i < nh && *nout < want; i++) {
         uint32_t pos = hits[i].row;
         if (!filter && is_dead(dead, ndead, pos)) continue;

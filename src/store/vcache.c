@@ -78,6 +78,12 @@ static bool rows_valid(const cs_vcache *vc, uint64_t meta_len)
 
 int cs__vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc)
 {
+    return cs__vcache_open_ex(file, tbl, dim, gen, true, vc);
+}
+
+int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, bool vectors,
+                       cs_vcache *vc)
+{
     memset(vc, 0, sizeof *vc);
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 1;
@@ -113,7 +119,8 @@ int cs__vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_
     madvise(map, (size_t)sb.st_size, MADV_WILLNEED);
     char *m = map;
 #ifdef MADV_POPULATE_READ
-    madvise(map, (size_t)h.off_meta_off, MADV_POPULATE_READ);   /* header to rowids */
+    if (vectors) madvise(map, (size_t)h.off_meta_off, MADV_POPULATE_READ);   /* header to rowids */
+    else madvise(m + h.off_norms, (size_t)(h.off_meta_off - h.off_norms), MADV_POPULATE_READ);
 #endif
     *vc = (cs_vcache){.dim = dim, .n = (size_t)h.n, .gen = h.gen,
                       .vecs = (float *)(m + h.off_vecs), .norms2 = (float *)(m + h.off_norms),

@@ -48,6 +48,10 @@ int cs__vcache_path(const char *db, const char *tbl, char *out, size_t cap);
  * and fills vc, or 1 (absent, stale, corrupt or unreadable: rebuild). */
 #define CS_VCACHE_ANY_GEN INT64_MIN
 int cs__vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc);
+/* The same; vectors false: the vector pages are not mapped ahead (a compressed copy will
+ * be scanned instead, which touches only the few rows it re-scores). */
+int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, bool vectors,
+                       cs_vcache *vc);
 
 /* In-memory cache with room for `cap` rows (metadata grows as appended); 0 or -1 (OOM). */
 int cs__vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen);

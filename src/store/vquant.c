@@ -303,6 +303,8 @@ typedef struct {
     const float *q;
     const cs_vcache *vc;
     const uint32_t *rows;
+    const uint32_t *skip;   /* ascending positions left out (rows == NULL only) */
+    size_t nskip;
     size_t from, to, k;
     double qn, qlen, ql1, gamma;   /* qn: the float32 norm2 the exact scan uses */
     qdot_fn qdot;
@@ -395,7 +397,17 @@ static void *run_pass(void *arg)
     pass_job *j = arg;
     size_t dim = (size_t)j->vc->dim, es = elem_size(j->kind);
     const char *cv = j->vc->cvecs;
+    size_t sk = 0;   /* the first skipped position at or after j->from */
+    for (size_t lo = 0, hi = j->nskip; lo < hi;) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (j->skip[mid] < j->from) lo = sk = mid + 1;
+        else hi = mid;
+    }
     for (size_t i = j->from; i < j->to; i++) {
+        if (sk < j->nskip && j->skip[sk] == i) {
+            sk++;
+            continue;
+        }
         size_t r = j->rows ? j->rows[i] : i;
         float a = j->qdot(j->q, cv + r * dim * es, dim);
         double lo, hi;
@@ -422,6 +434,23 @@ static void *run_pass(void *arg)
     return NULL;
 }
 
+/* The float32 scan itself, leaving out the skipped positions. */
+static long fallback(cs_measure m, const float *q, const cs_vcache *vc, const uint32_t *rows,
+                     size_t n, const uint32_t *skip, size_t nskip, size_t k, cs_vscan_hit *hits)
+{
+    if (!nskip) return cs__vscan_topk(m, q, vc->vecs, vc->norms2, (size_t)vc->dim, rows, n, k, hits);
+    uint32_t *live = malloc((n ? n : 1) * sizeof *live);
+    if (!live) return -1;
+    size_t nl = 0;
+    for (size_t i = 0, s = 0; i < n; i++) {
+        while (s < nskip && skip[s] < i) s++;
+        if (s == nskip || skip[s] != i) live[nl++] = (uint32_t)i;
+    }
+    long rc = cs__vscan_topk(m, q, vc->vecs, vc->norms2, (size_t)vc->dim, live, nl, k, hits);
+    free(live);
+    return rc;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -429,18 +458,19 @@ static int cmp_double(const void *a, const void *b)
 }
 
 long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
-                          const uint32_t *rows, size_t n, size_t k, cs_vscan_hit *hits)
+                          const uint32_t *rows, size_t n, const uint32_t *skip, size_t nskip,
+                          size_t k, cs_vscan_hit *hits)
 {
     size_t dim = (size_t)vc->dim;
-    if (!cs__vquant_usable(vc, m) || k == 0 || n <= k)
-        return cs__vscan_topk(m, q, vc->vecs, vc->norms2, dim, rows, n, k, hits);
+    if (rows) nskip = 0;
+    if (!cs__vquant_usable(vc, m) || k == 0 || n <= k + nskip)
+        return fallback(m, q, vc, rows, n, skip, nskip, k, hits);
     double qn2 = 0, ql1 = 0;
     for (size_t i = 0; i < dim; i++) {
         qn2 += (double)q[i] * q[i];
         ql1 += fabs((double)q[i]);
     }
-    if (!isfinite(qn2) || !isfinite(ql1))
-        return cs__vscan_topk(m, q, vc->vecs, vc->norms2, dim, rows, n, k, hits);
+    if (!isfinite(qn2) || !isfinite(ql1)) return fallback(m, q, vc, rows, n, skip, nskip, k, hits);
     int t = cs__vscan_threads(n * dim * elem_size(vc->copy) / 4);
     if ((size_t)t > n / 1024 + 1) t = (int)(n / 1024 + 1);
     double *ub = malloc((size_t)t * k * sizeof *ub);
@@ -453,7 +483,7 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
     qdot_fn qdot = pick_qdot(vc->copy);
     for (int i = 0; i < t; i++)
         jobs[i] = (pass_job){.m = m, .kind = vc->copy, .q = q, .vc = vc, .rows = rows,
-                             .from = n * (size_t)i / (size_t)t,
+                             .skip = skip, .nskip = nskip, .from = n * (size_t)i / (size_t)t,
                              .to = n * (size_t)(i + 1) / (size_t)t, .k = k, .qn = qn,
                              .qlen = sqrt(qn2) * (1 + 1e-9), .ql1 = ql1 * (1 + 1e-9),
                              .gamma = (double)(dim + 8) * 0x1p-23, .qdot = qdot,

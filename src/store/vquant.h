@@ -47,8 +47,11 @@ int cs__vquant_save_runs(const cs_vcache_run *runs, size_t nruns, cs_vector_copy
 /* Whether a query with measure m can scan vc's copy (L1 cannot: no bound is kept for it). */
 bool cs__vquant_usable(const cs_vcache *vc, cs_measure m);
 /* Exactly cs__vscan_topk(m, q, vc->vecs, vc->norms2, vc->dim, rows, n, k, hits), computed
- * through the copy (see above). Returns the number of hits or -1 when out of memory. */
+ * through the copy (see above), except that without `rows` the ascending positions
+ * skip[0..nskip) are left out (rows deleted since the base was made). Returns the number
+ * of hits or -1 when out of memory. */
 long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
-                          const uint32_t *rows, size_t n, size_t k, cs_vscan_hit *hits);
+                          const uint32_t *rows, size_t n, const uint32_t *skip, size_t nskip,
+                          size_t k, cs_vscan_hit *hits);
 
 #endif
