@@ -378,7 +378,16 @@ void cs__vcache_remove(const char *file)
     char dir[4096];
     const char *base;
     if (split(file, dir, sizeof dir, &base)) return;
-    sweep(dir, base, true);   /* the file and any temporary ones */
+    /* Every file of the table: "<table>.bin", its compressed copies and ANN index
+     * ("<table>.int8", ...) and any temporary ones. */
+    char prefix[256];
+    size_t len = strlen(base);
+    if (len > 4 && !strcmp(base + len - 4, ".bin") && len - 3 < sizeof prefix) {
+        memcpy(prefix, base, len - 3);   /* keeps the dot */
+        prefix[len - 3] = 0;
+        base = prefix;
+    }
+    sweep(dir, base, true);
     rmdir(dir);               /* fails, harmlessly, while other collections have caches */
 }
 

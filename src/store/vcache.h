@@ -80,7 +80,8 @@ typedef struct cs_vcache_run {
 int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
                          const char *tbl, const char *file, const atomic_bool *stop);
 
-/* Removes the cache file of a dropped collection and the directory once empty. */
+/* Removes the cache file of a dropped collection, with every other derived file of its
+ * table ("<table>.*"), and the directory once empty. */
 void cs__vcache_remove(const char *file);
 
 void cs__vcache_free(cs_vcache *vc);

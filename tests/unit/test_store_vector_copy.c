@@ -200,6 +200,37 @@ int main(void)
     free(mem_copy);
     close_coll(s, c);
 
+    /* Dropping the collection removes its copy files with its cache file. */
+    {
+        cs_store *w;
+        cs_collection *wc;
+        open_coll(&w, &wc);
+        CHECK_OK(cs_collection_set_vector_copy(wc, CS_VECTOR_COPY_INT8, &E), &E);
+        char *a = answers(wc);
+        free(a);
+        close_coll(w, wc);
+        CHECK(copy_file_exists(".int8"));
+        CHECK_OK(cs_store_open(DB, &w, &E), &E);
+        CHECK_OK(cs_store_get_or_create(w, "other", DIM, &wc, &E), &E);   /* keeps the folder */
+        upsert_range(wc, 0, 10);
+        cs_records rr = {0};
+        cs_query qq;
+        cs_query_init(&qq);
+        float qv[DIM] = {1};
+        qq.vector = qv;
+        qq.vector_dim = DIM;
+        CHECK_OK(cs_collection_query(wc, &qq, &rr, &E), &E);
+        cs_records_free(&rr);
+        cs_collection_free(wc);
+        CHECK_OK(cs_store_drop(w, "c", &E), &E);
+        cs_store_close(w);
+        CHECK(!copy_file_exists(".int8") && !copy_file_exists(".fp16") && copy_file_exists(".bin"));
+        CHECK_OK(cs_store_open(DB, &w, &E), &E);
+        CHECK_OK(cs_store_get_or_create(w, "c", DIM, &wc, &E), &E);
+        upsert_range(wc, 0, 100);
+        close_coll(w, wc);
+    }
+
     /* Read-only stores cannot change it. */
     CHECK_OK(cs_store_open_ex(DB, CS_STORE_READ_ONLY, &s, &E), &E);
     CHECK_OK(cs_store_get(s, "c", &c, &E), &E);
