@@ -175,9 +175,153 @@ static double scan_limit(const float *base, size_t n, int dim, const float *quer
     return med;
 }
 
+static long rss_mb(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+        fclose(f);
+    }
+    return rss * sysconf(_SC_PAGESIZE) / (1 << 20);
+}
+
+static int query_ids(cs_collection *coll, const float *v, int dim, int ef, int32_t *ids, double *ms)
+{
+    cs_query q;
+    cs_query_init(&q);
+    q.vector = v;
+    q.vector_dim = dim;
+    q.limit = 10;
+    q.ef_search = ef;
+    cs_records r;
+    cs_error err;
+    double t0 = now();
+    if (cs_collection_query(coll, &q, &r, &err)) {
+        fprintf(stderr, "bench_store: query: %s\n", err.msg);
+        return -1;
+    }
+    if (ms) *ms = (now() - t0) * 1e3;
+    for (size_t k = 0; k < 10; k++) ids[k] = k < r.n ? atoi(r.items[k].id + 1) : -1;
+    cs_records_free(&r);
+    return 0;
+}
+
+static double overlap(const int32_t *a, const int32_t *b)
+{
+    int f = 0;
+    for (int i = 0; i < 10; i++)
+        for (int j = 0; j < 10; j++) f += a[i] >= 0 && a[i] == b[j];
+    return f / 10.0;
+}
+
+/* HNSW on the SQLite store (vec create-index --method hnsw): build time, file size, RSS;
+ * recall@10 against the exact answers and latency for image-like queries (near the
+ * clusters, like image embeddings) and text-like ones (CLIP's text embeddings sit apart
+ * from the images: here half a cluster centre, half a random direction); a new
+ * connection's first query; the first query after a write. */
+static int bench_hnsw(const char *db, cs_store **store, cs_collection **coll, const float *queries,
+                      int nq, int dim, const int32_t *exact_img, const int *cluster,
+                      const float *base)
+{
+    (void)cluster;
+    (void)base;
+    cs_error err;
+    float *text = malloc((size_t)nq * dim * sizeof *text);
+    int32_t *exact_text = malloc((size_t)nq * 10 * sizeof *exact_text), ids[10];
+    double *lat = malloc((size_t)nq * sizeof *lat), exact_ms = 0;
+    for (int q = 0; q < nq; q++) {
+        float *v = text + (size_t)q * dim;
+        for (int i = 0; i < dim; i++) v[i] = queries[(size_t)q * dim + i] + (float)gauss() / sqrtf((float)dim);
+        normalise(v, dim);
+        if (query_ids(*coll, v, dim, 40, exact_text + q * 10, &lat[q])) return 1;
+    }
+    exact_ms = pct(lat, nq, 0.5);
+    long rss0 = rss_mb();
+    cs_index_spec spec;
+    cs_index_spec_init(&spec);
+    spec.method = CS_INDEX_HNSW;
+    double t0 = now();
+    if (cs_collection_create_index(*coll, &spec, &err)) {
+        fprintf(stderr, "bench_store: create_index: %s\n", err.msg);
+        return 1;
+    }
+    double build = now() - t0;
+    char path[600], cmd[700];
+    FILE *f;
+    long long bytes = 0;
+    snprintf(cmd, sizeof cmd, "du -b '%s.vcache/'*.hnsw 2>/dev/null | awk '{s+=$1} END {print s+0}'", db);
+    if ((f = popen(cmd, "r"))) {
+        if (fscanf(f, "%lld", &bytes) != 1) bytes = 0;
+        pclose(f);
+    }
+    (void)path;
+    printf("hnsw: build %.1f s (m 16, ef_construction 64, %d threads), index file %.0f MB, "
+           "RSS %ld MB (%ld MB before)\n", build, (int)sysconf(_SC_NPROCESSORS_ONLN),
+           (double)bytes / 1e6, rss_mb(), rss0);
+    const int efs[3] = {40, 100, 200};
+    for (int kind = 0; kind < 2; kind++)
+        for (int e = 0; e < 3; e++) {
+            double rec = 0;
+            for (int q = 0; q < nq; q++) {
+                const float *v = (kind ? text : queries) + (size_t)q * dim;
+                if (query_ids(*coll, v, dim, efs[e], ids, &lat[q])) return 1;
+                rec += overlap(ids, (kind ? exact_text : exact_img) + q * 10);
+            }
+            double med = pct(lat, nq, 0.5);
+            printf("hnsw: recall@10 %.3f at ef_search %d, median %.2f ms (%s-like queries; exact "
+                   "%.2f ms: %.0fx faster)\n", rec / nq, efs[e], med, kind ? "text" : "image",
+                   exact_ms, exact_ms / med);
+        }
+    /* A new connection: loads the index file. */
+    cs_collection_free(*coll);
+    *coll = NULL;
+    cs_store_close(*store);
+    *store = NULL;
+    cs_store *s2;
+    if (cs_store_open(db, &s2, &err) || cs_store_get(s2, "bench", coll, &err)) {
+        fprintf(stderr, "bench_store: reopen: %s\n", err.msg);
+        return 1;
+    }
+    *store = s2;   /* the caller drops the collection and closes */
+    double first;
+    if (query_ids(*coll, queries, dim, 40, ids, &first)) return 1;
+    printf("hnsw: first query of a new connection: %.1f ms\n", first);
+    /* A write of 1000 records (new vectors near their clusters), then the first query,
+     * which patches the index with them. */
+    {
+        int m = 1000;
+        cs_record_in *recs = malloc((size_t)m * sizeof *recs);
+        char (*ids2)[16] = malloc((size_t)m * 16);
+        float *v = malloc((size_t)m * dim * sizeof *v);
+        for (int j = 0; j < m; j++) {
+            snprintf(ids2[j], 16, "w%d", j);
+            for (int i = 0; i < dim; i++) v[(size_t)j * dim + i] = queries[(size_t)(j % nq) * dim + i] + 0.3f * (float)gauss() / sqrtf((float)dim);
+            normalise(v + (size_t)j * dim, dim);
+            recs[j] = (cs_record_in){ids2[j], v + (size_t)j * dim, "{}"};
+        }
+        if (cs_collection_upsert(*coll, recs, (size_t)m, &err)) {
+            fprintf(stderr, "bench_store: upsert: %s\n", err.msg);
+            return 1;
+        }
+        if (query_ids(*coll, queries, dim, 40, ids, &first)) return 1;
+        printf("hnsw: first query after a write: %.1f ms (upsert of %d records)\n", first, m);
+        for (int q = 0; q < 9; q++)
+            if (query_ids(*coll, queries + (size_t)(q % nq) * dim, dim, 40, ids, &lat[q])) return 1;
+        printf("hnsw: later queries after a write: median %.2f ms\n", pct(lat, 9, 0.5));
+        free(recs);
+        free(ids2);
+        free(v);
+    }
+    free(text);
+    free(exact_text);
+    free(lat);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int n = 100000, dim = 512, nq = 200;
+    int n = 100000, dim = 512, nq = 200, hnsw_max = 2000000;
     const char *db = NULL, *dumpdir = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
@@ -185,8 +329,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--queries")) nq = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--db")) db = argv[i + 1];
         else if (!strcmp(argv[i], "--dump")) dumpdir = argv[i + 1];
+        else if (!strcmp(argv[i], "--hnsw-max")) hnsw_max = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_store [--n N] [--dim D] [--queries Q] [--db PATH] [--dump DIR]\n");
+            fprintf(stderr, "usage: bench_store [--n N] [--dim D] [--queries Q] [--db PATH] [--dump DIR] [--hnsw-max N]\n");
             return 2;
         }
     }
@@ -434,6 +579,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_store: vector copy: %s\n", err.msg);
         return 1;
     }
+    if (n <= hnsw_max && bench_hnsw(db, &store, &coll, queries, nq, dim, ours, cluster, base))
+        return 1;
     if (dumpdir) {
         dump(dumpdir, "base.f32", base, (size_t)n * dim * 4);
         dump(dumpdir, "queries.f32", queries, (size_t)nq * dim * 4);

@@ -203,7 +203,15 @@ int cs_collection_get_attrs(cs_collection *coll, char **json, cs_error *err);
 int cs_collection_set_attrs(cs_collection *coll, const char *json, cs_error *err);
 
 void cs_index_spec_init(cs_index_spec *spec);
+/* On SQLite an HNSW index (method hnsw or auto) is a real index built here, kept up to date
+ * with every write (a derived file next to the vector cache, patched from the change log
+ * by the next query or cs_collection_refresh_index) and used by queries of its measure with
+ * ef_search; IVFFlat is recorded but queries scan exactly. */
 int cs_collection_create_index(cs_collection *coll, const cs_index_spec *spec, cs_error *err);
+/* Brings a derived index (SQLite's HNSW) up to date with the writes so far and saves it, so
+ * that the next query, in any process, does not pay for it. 0 when there is nothing to do
+ * (no index, PostgreSQL, which maintains its own). */
+int cs_collection_refresh_index(cs_collection *coll, cs_error *err);
 
 /* clipsearch extension (SQLite store): a compressed copy of the vectors that the exact
  * query scans first, re-scoring in float32 only the rows whose error bound leaves them in

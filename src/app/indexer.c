@@ -126,6 +126,10 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
     }
     if (rc == 0 && !out->interrupted && opt->prune) rc = cs__ix_prune(&r, err);
     if (rc == 0 && !out->interrupted) rc = record_model(&r, err);
+    /* A derived index (the SQLite store's HNSW) brought up to date with this run's writes
+     * now, so that the next search does not pay for it (an interrupted run leaves it to
+     * that search). */
+    if (rc == 0 && !out->interrupted) rc = cs_collection_refresh_index(r.coll, err);
     if (rc == 0 && out->interrupted)
         rc = cs_error_set(err, CS_E_INTERRUPTED, "interrupted: committed batches are kept");
 done:

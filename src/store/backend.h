@@ -64,6 +64,8 @@ typedef struct cs_backend_ops {
      * set: refused by the caller). */
     int (*vector_copy)(cs_backend *b, const char *name, cs_vector_copy *copy, cs_error *err);
     int (*set_vector_copy)(cs_backend *b, const char *name, cs_vector_copy copy, cs_error *err);
+    /* Brings a derived index up to date (NULL where the database maintains its own). */
+    int (*refresh_index)(cs_backend *b, const char *name, cs_error *err);
 } cs_backend_ops;
 
 struct cs_backend {

@@ -288,3 +288,8 @@ int cs_collection_create_index(cs_collection *coll, const cs_index_spec *spec, c
     if ((rc = cs__store_check_writable(coll->store, "create an index", err))) return rc;
     return B(coll)->ops->create_index(B(coll), coll->name, &resolved, err);
 }
+
+int cs_collection_refresh_index(cs_collection *coll, cs_error *err)
+{
+    return B(coll)->ops->refresh_index ? B(coll)->ops->refresh_index(B(coll), coll->name, err) : 0;
+}

@@ -64,7 +64,9 @@ void cs__sq_rollback(sq_backend *b)
 void cs__sq_coll_clear(sq_coll *c)
 {
     free(c->index_name);
+    free(c->index_spec);
     c->index_name = NULL;
+    c->index_spec = NULL;
 }
 
 int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
@@ -73,11 +75,11 @@ int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
     sqlite3_stmt *st;
     /* Catalogs written before the vector_copy column existed get it on the first
      * cs__sq_set_vector_copy; until then they read as "no copy". */
-    int rc = sqlite3_prepare_v2(b->db, "SELECT tbl, dimension, version, index_name, vector_copy "
-                                "FROM cs_collections WHERE name = ?1", -1, &st, NULL) == SQLITE_OK
+    int rc = sqlite3_prepare_v2(b->db, "SELECT tbl, dimension, version, index_name, vector_copy, "
+                                "index_spec FROM cs_collections WHERE name = ?1", -1, &st, NULL) == SQLITE_OK
                  ? 0
-                 : cs__sq_prepare(b, "SELECT tbl, dimension, version, index_name, NULL "
-                                  "FROM cs_collections WHERE name = ?1", &st, err);
+                 : cs__sq_prepare(b, "SELECT tbl, dimension, version, index_name, NULL, "
+                                  "index_spec FROM cs_collections WHERE name = ?1", &st, err);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
@@ -89,7 +91,9 @@ int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
         c->copy = copy == CS_VECTOR_COPY_FP16 || copy == CS_VECTOR_COPY_INT8 ? (cs_vector_copy)copy
                                                                              : CS_VECTOR_COPY_NONE;
         const unsigned char *ix = sqlite3_column_text(st, 3);
-        if (ix && !(c->index_name = strdup((const char *)ix)))
+        const unsigned char *spec = sqlite3_column_text(st, 5);
+        if ((ix && !(c->index_name = strdup((const char *)ix))) ||
+            (spec && !(c->index_spec = strdup((const char *)spec))))
             rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     } else if (s == SQLITE_DONE) {
         rc = cs_error_set(err, CS_E_DATABASE, "relation \"vecs.%s\" does not exist", name);
@@ -97,6 +101,7 @@ int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
         rc = cs__sq_fail(b, s, "reading the collection catalog", err);
     }
     sqlite3_finalize(st);
+    if (rc) cs__sq_coll_clear(c);   /* nothing to free for the caller on error */
     return rc;
 }
 
@@ -178,6 +183,7 @@ static void sq_close(cs_backend *base)
 {
     sq_backend *b = (sq_backend *)base;
     while (b->caches) cs__sq_cache_drop(b, b->caches->tbl, false);
+    while (b->anns) cs__sq_ann_drop(b, b->anns->tbl, false);
     sqlite3_close_v2(b->db);
     free(b->path);
     free(b);
@@ -330,6 +336,7 @@ static int sq_drop(cs_backend *base, const char *name, cs_error *err)
     if (!rc) rc = cs__sq_commit(b, err);
     else cs__sq_rollback(b);
     cs__sq_cache_drop(b, c.tbl, true);
+    cs__sq_ann_drop(b, c.tbl, false);   /* its file goes with the folder's other files */
     char file[4096];
     if (!rc && !cs__vcache_path(b->path, c.tbl, file, sizeof file)) cs__vcache_remove(file);
     return rc;
@@ -364,6 +371,8 @@ static int sq_index_name(cs_backend *base, const char *name, char **index_name, 
     int rc = cs__sq_coll_get(b, name, &c, err);
     if (rc) return rc;
     *index_name = c.index_name;   /* ownership moves to the caller */
+    c.index_name = NULL;
+    cs__sq_coll_clear(&c);
     return 0;
 }
 
@@ -387,6 +396,7 @@ static const cs_backend_ops SQ_OPS = {
     .set_attrs = cs__sq_set_attrs,
     .vector_copy = cs__sq_vector_copy,
     .set_vector_copy = cs__sq_set_vector_copy,
+    .refresh_index = cs__sq_refresh_index,
     .upsert = cs__sq_upsert,
     .fetch = cs__sq_fetch,
     .delete_ids = cs__sq_delete_ids,

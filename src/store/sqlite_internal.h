@@ -44,15 +44,33 @@ typedef struct sq_cache {
     atomic_bool stop_saving;   /* set when a newer view supersedes this one */
 } sq_cache;
 
+/* A collection's HNSW index as this connection last brought it up to date
+ * (sqlite_hnsw.c). A derived structure like the cache: kept in "<db>.vcache/<tbl>.hnsw"
+ * for the catalog version it reflects, patched from the change log, rebuilt from the rows
+ * when that cannot tell. */
+struct cs_hnsw;
+typedef struct sq_ann {
+    struct sq_ann *next;
+    char tbl[40];
+    char tag[64];       /* table and build parameters: a file built otherwise is not used */
+    int64_t gen;        /* the catalog version the index reflects */
+    struct cs_hnsw *h;
+    char *file;         /* being written in the background */
+    pthread_t saver;    /* reads h only; joined before h changes or is freed */
+    bool saving;
+} sq_ann;
+
 typedef struct sq_backend {
     cs_backend base;
     sqlite3 *db;
     char *path;
     int busy_ms;
     sq_cache *caches;
+    sq_ann *anns;
     bool read_only;     /* CS_STORE_READ_ONLY: no SQLITE_OPEN_CREATE, no schema set-up */
     bool no_catalog;    /* read-only and the file has no cs_collections (yet) */
     unsigned long cache_builds, cache_patches;   /* for tests: how caches were renewed */
+    unsigned long ann_builds, ann_patches, ann_loads;   /* for tests: the same for HNSW */
 } sq_backend;
 
 typedef struct sq_coll {
@@ -60,6 +78,7 @@ typedef struct sq_coll {
     int dim;
     int64_t version;
     char *index_name;   /* malloc'd or NULL */
+    char *index_spec;   /* its JSON description (sqlite_write.c), malloc'd or NULL */
     cs_vector_copy copy;   /* the compressed copy the exact scan reads first */
 } sq_coll;
 
@@ -112,6 +131,23 @@ int cs__sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t cu
                  size_t max_rows, sq_log_rows *out, cs_error *err);
 void cs__sq_log_rows_free(sq_log_rows *r);
 
+/* The HNSW index (sqlite_hnsw.c). cs__sq_ann_query answers q from the collection's
+ * index when it has one for q's measure: *answered false (and nothing in out) when it has
+ * none, or when a filtered search came back short of the limit; the caller then scans.
+ * Runs inside the caller's read transaction. cs__sq_ann_refresh brings the index up to
+ * date and saves it before returning (for `index` and create_index). cs__sq_ann_drop
+ * forgets the kept index and, with remove_file, deletes its file. */
+int cs__sq_ann_query(sq_backend *b, const sq_coll *c, const cs_query *q, const cs_filter *filter,
+                     bool *answered, cs_records *out, cs_error *err);
+/* Appends the records of rowids rows[0..n) with distances dists as q asks for them. */
+int cs__sq_emit_rows(sq_backend *b, const sq_coll *c, const cs_query *q, const int64_t *rows,
+                     const double *dists, size_t n, cs_records *out, cs_error *err);
+int cs__sq_ann_refresh(sq_backend *b, const sq_coll *c, cs_error *err);
+void cs__sq_ann_drop(sq_backend *b, const char *tbl, bool remove_file);
+/* Test hook: how HNSW indexes were renewed (built, patched, loaded from the file). */
+int cs__sqlite_ann_counts(const cs_store *s, unsigned long *built, unsigned long *patched,
+                          unsigned long *loaded);
+
 /* SQL functions used by compiled filters (sqlite_filter.c). */
 int cs__sq_register_functions(sqlite3 *db);
 /* Compiles a filter into a boolean SQL expression over column `metadata`; parameters
@@ -133,6 +169,7 @@ int cs__sq_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err
 int cs__sq_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err);
 int cs__sq_vector_copy(cs_backend *b, const char *name, cs_vector_copy *copy, cs_error *err);
 int cs__sq_set_vector_copy(cs_backend *b, const char *name, cs_vector_copy copy, cs_error *err);
+int cs__sq_refresh_index(cs_backend *b, const char *name, cs_error *err);
 int cs__sq_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
               cs_error *err);
 int cs__sq_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,

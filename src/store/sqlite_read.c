@@ -271,34 +271,41 @@ static int scan_part(const cs_vcache *vc, const uint32_t *dead, size_t ndead, co
     return 0;
 }
 
-static int emit_hits(sq_backend *b, const sq_coll *c, const cs_query *q, const view_hit *hits,
-                     size_t nh, cs_records *out, cs_error *err)
+int cs__sq_emit_rows(sq_backend *b, const sq_coll *c, const cs_query *q, const int64_t *rows,
+                     const double *dists, size_t n, cs_records *out, cs_error *err)
 {
     char sql[128];
-    snprintf(sql, sizeof sql, "SELECT id, metadata FROM \"%s\" WHERE rowid = ?1", c->tbl);
+    snprintf(sql, sizeof sql, "SELECT id, metadata, vec FROM \"%s\" WHERE rowid = ?1", c->tbl);
     sqlite3_stmt *st;
     int rc = cs__sq_prepare(b, sql, &st, err);
-    for (size_t i = 0; !rc && i < nh; i++) {
-        sqlite3_bind_int64(st, 1, hits[i].rowid);
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_bind_int64(st, 1, rows[i]);
         int s = sqlite3_step(st);
         if (s != SQLITE_ROW) {
             rc = s == SQLITE_DONE ? cs_error_set(err, CS_E_INTERNAL, "row vanished during query")
                                   : cs__sq_fail(b, s, "query", err);
             break;
         }
-        if (!(rc = push_row(st, q->include_metadata ? 1 : -1, -1, c->dim, out, err))) {
-            cs_record *r = &out->items[out->n - 1];
-            if (q->include_value) r->value = hits[i].dist;
-            if (q->include_vector) {
-                if (!(r->vector = malloc((size_t)c->dim * sizeof(float))))
-                    rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
-                else
-                    memcpy(r->vector, hits[i].vec, (size_t)c->dim * sizeof(float));
-            }
-        }
+        if (!(rc = push_row(st, q->include_metadata ? 1 : -1, q->include_vector ? 2 : -1, c->dim,
+                            out, err)) &&
+            q->include_value)
+            out->items[out->n - 1].value = dists[i];
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+static int emit_hits(sq_backend *b, const sq_coll *c, const cs_query *q, const view_hit *hits,
+                     size_t nh, cs_records *out, cs_error *err)
+{
+    int64_t *rows = malloc((nh ? nh : 1) * sizeof *rows);
+    double *dists = malloc((nh ? nh : 1) * sizeof *dists);
+    int rc = rows && dists ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < nh; i++) rows[i] = hits[i].rowid, dists[i] = hits[i].dist;
+    if (!rc) rc = cs__sq_emit_rows(b, c, q, rows, dists, nh, out, err);
+    free(rows);
+    free(dists);
     return rc;
 }
 
@@ -312,12 +319,15 @@ int cs__sq_query(cs_backend *base, const char *name, int dim, const cs_query *q,
     sq_cache *k = NULL;
     view_hit *hb = NULL, *hd = NULL, *merged = NULL;
     size_t nb = 0, nd = 0, n = 0;
+    bool answered = false;
     if ((rc = cs__sq_coll_get(b, name, &c, err))) goto done;
-    cs__sq_coll_clear(&c);
     if (c.dim != dim) {
         rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d", name, c.dim);
         goto done;
     }
+    /* The HNSW index, when the collection has one for this measure; else (or when a
+     * filtered search came back short) the exact scan. */
+    if ((rc = cs__sq_ann_query(b, &c, q, filter, &answered, out, err)) || answered) goto done;
     if ((rc = cs__sq_cache_get(b, &c, &k, err)) ||
         (rc = scan_part(&k->vc, k->dead, k->ndead, q, filter, &hb, &nb, err)) ||
         (rc = scan_part(&k->delta, NULL, 0, q, filter, &hd, &nd, err)))
@@ -331,6 +341,7 @@ int cs__sq_query(cs_backend *base, const char *name, int dim, const cs_query *q,
         merged[n++] = j == nd || (i < nb && !ranks_after(&hb[i], &hd[j])) ? hb[i++] : hd[j++];
     rc = emit_hits(b, &c, q, merged, n, out, err);
 done:
+    cs__sq_coll_clear(&c);
     free(hb);
     free(hd);
     free(merged);

@@ -212,7 +212,22 @@ int cs__sq_create_index(cs_backend *base, const char *name, const cs_index_spec 
             sqlite3_finalize(st);
         }
     }
-    if (!rc) return cs__sq_commit(b, err);
+    /* The index itself, built from the rows inside this transaction (other writers wait,
+     * as for pgvector's CREATE INDEX) and saved before the description is committed: a
+     * build that fails leaves the old index in place. The old file goes either way once
+     * committed (other parameters, or IVFFlat, which is only recorded). */
+    if (!rc && s.method == CS_INDEX_HNSW) {
+        sq_coll now = c;
+        now.index_name = NULL;
+        now.index_spec = desc;
+        cs__sq_ann_drop(b, c.tbl, false);
+        rc = cs__sq_ann_refresh(b, &now, err);
+    }
+    if (!rc && !(rc = cs__sq_commit(b, err))) {
+        if (s.method != CS_INDEX_HNSW) cs__sq_ann_drop(b, c.tbl, true);
+        return 0;
+    }
     cs__sq_rollback(b);
+    cs__sq_ann_drop(b, c.tbl, false);
     return rc;
 }

@@ -11,6 +11,7 @@
  * libraries (and here) to the __wrap_ functions below. Allocations inside shared system
  * libraries (SQLite, jansson, libpng, oneDNN...) are not counted: their own out-of-memory
  * handling is theirs to test. */
+#include <dirent.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -264,6 +265,84 @@ static int store_roundtrip(void *ctx, cs_error *err)
     atomic_store(&fail_at, saved);
     CHECK_MSG(crc == 0 && (n == 0 || n == STORE_N), "store holds %lld records", (long long)n);
     CHECK_MSG(upsert_rc != 0 || n == STORE_N, "upsert reported success but %lld stored", (long long)n);
+    return rc;
+}
+
+/* Removes the files of a store's derived folder (a fresh store per run). */
+static void clear_derived(const char *db)
+{
+    char dir[300], f[600];
+    snprintf(dir, sizeof dir, "%s.vcache", db);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            snprintf(f, sizeof f, "%s/%s", dir, e->d_name);
+            unlink(f);
+        }
+    closedir(d);
+}
+
+/* A collection with an int8 copy and an HNSW index: a query through the copy, the index
+ * built, a query through it (plain and filtered), a write, the index patched by the next
+ * query and refreshed; then a new connection that loads both derived files. */
+enum { ANN_N = 150 };
+static int store_ann(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    unlink(p->db);
+    clear_derived(p->db);
+    static float vecs[ANN_N][STORE_DIM];
+    static char ids[ANN_N][16], metas[ANN_N][32];
+    cs_record_in recs[ANN_N];
+    for (int i = 0; i < ANN_N; i++) {
+        for (int j = 0; j < STORE_DIM; j++) vecs[i][j] = (float)((i * 13 + j * 5) % 17) - 8.0f + (float)i / ANN_N;
+        snprintf(ids[i], sizeof ids[i], "r%d", i);
+        snprintf(metas[i], sizeof metas[i], "{\"n\":%d}", i % 3);
+        recs[i] = (cs_record_in){ids[i], vecs[i], metas[i]};
+    }
+    cs_store *s = NULL;
+    cs_collection *c = NULL;
+    cs_records r = {0};
+    cs_query q;
+    cs_query_init(&q);
+    q.vector = vecs[3];
+    q.vector_dim = STORE_DIM;
+    q.limit = 5;
+    q.ef_search = 8;   /* fewer than the rows: the graph is searched, not scanned */
+    int rc = cs_store_open(p->db, &s, err);
+    if (!rc) rc = cs_store_get_or_create(s, "docs", STORE_DIM, &c, err);
+    if (!rc) rc = cs_collection_upsert(c, recs, ANN_N, err);
+    if (!rc) rc = cs_collection_set_vector_copy(c, CS_VECTOR_COPY_INT8, err);
+    if (!rc) rc = cs_collection_query(c, &q, &r, err);
+    cs_records_free(&r);
+    cs_index_spec spec;
+    cs_index_spec_init(&spec);
+    spec.method = CS_INDEX_HNSW;
+    spec.m = 4;
+    spec.ef_construction = 8;
+    if (!rc) rc = cs_collection_create_index(c, &spec, err);
+    if (!rc) rc = cs_collection_query(c, &q, &r, err);
+    cs_records_free(&r);
+    q.filter_json = "{\"n\":{\"$eq\":1}}";
+    if (!rc) rc = cs_collection_query(c, &q, &r, err);
+    cs_records_free(&r);
+    q.filter_json = NULL;
+    if (!rc) rc = cs_collection_upsert(c, recs, 20, err);
+    if (!rc) rc = cs_collection_query(c, &q, &r, err);
+    cs_records_free(&r);
+    if (!rc) rc = cs_collection_upsert(c, recs + 20, 10, err);
+    if (!rc) rc = cs_collection_refresh_index(c, err);
+    cs_collection_free(c);
+    cs_store_close(s);
+    c = NULL;
+    s = NULL;
+    if (!rc) rc = cs_store_open(p->db, &s, err);
+    if (!rc) rc = cs_store_get(s, "docs", &c, err);
+    if (!rc) rc = cs_collection_query(c, &q, &r, err);
+    cs_records_free(&r);
+    cs_collection_free(c);
+    cs_store_close(s);
     return rc;
 }
 
@@ -533,6 +612,7 @@ int main(void)
     inject("image decode + preprocess", image_decode, &p, budget, 0);
     inject("model load + embed", model_embed, &p, budget, 0);
     inject("store open/upsert/query", store_roundtrip, &p, budget, 0);
+    inject("store int8 copy + HNSW", store_ann, &p, budget < 1500 ? budget : 1500, 0);
     inject("indexer run", index_run, &p, budget < 250 ? budget : 250, budget < 250 ? 0 : 120);
     inject("TIFF decode", tiff_decode, &p, budget, 0);
 

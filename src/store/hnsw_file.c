@@ -1,0 +1,352 @@
+/* HNSW index files (see hnsw.h). Layout, every region 64-byte aligned, native byte order
+ * (the header records it):
+ *   header (256 bytes) | vecs n*dim f32 | norms2 n f32 | keys n i64 | info n u8 |
+ *   links0 n*(1+2m) u32 | pool pool_len u32 | zero padding to a multiple of 64
+ * which are the in-memory arrays of hnsw_internal.h verbatim: a load maps the file
+ * privately (copy on write) and points the index into it, so loading costs one pass to
+ * check it and no copy, and a remove or an add on the loaded index writes only the pages
+ * it touches. The per-node offsets into the pool (uoff) are not stored: load recomputes
+ * them from the levels, which checks them at the same time.
+ *
+ * Like the vector cache (vcache.c) the file is derived data: written under a unique
+ * temporary name and renamed into place (atomic; no fsync: after a crash it is absent or
+ * stale, and the caller's generation check or the checksum rejects it), and trusted only
+ * when header, size, checksum of every byte and the graph's structure check out. Anything
+ * else loads as "absent" (1) and the caller rebuilds. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/hash.h"
+#include "store/hnsw.h"
+#include "store/hnsw_internal.h"
+
+#define HF_MAGIC "CSHNSW01"
+#define HF_FORMAT 1u
+#define HF_ENDIAN 0x01020304u
+#define HF_HEADER 256u
+#define HF_TMP_STALE_S 600   /* a temporary file this old belongs to a dead writer */
+
+typedef struct {
+    char magic[8];
+    uint32_t format, endian, dim, measure;
+    uint32_t m, ef_construction, maxlevel, entry;   /* entry HNSW_NONE when n == 0 */
+    uint64_t n, live, pool_len, seed, rng;
+    int64_t gen;
+    uint64_t off_vecs, off_norms, off_keys, off_info, off_links0, off_pool, file_size;
+    char tag[64];        /* NUL-padded */
+    uint64_t data_sum;   /* XXH3-64 of bytes [HF_HEADER, file_size) */
+    uint64_t sum;        /* XXH3-64 of the header bytes before it */
+} hf_header;
+
+_Static_assert(sizeof(hf_header) == 224, "no padding inside the header");
+_Static_assert(sizeof(hf_header) <= HF_HEADER, "header fits its slot");
+
+static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
+
+/* Region offsets and file size from n, dim, m and pool_len. */
+static void layout(hf_header *f)
+{
+    uint64_t stride0 = 1 + 2 * (uint64_t)f->m;
+    f->off_vecs = HF_HEADER;
+    f->off_norms = align64(f->off_vecs + f->n * f->dim * 4);
+    f->off_keys = align64(f->off_norms + f->n * 4);
+    f->off_info = align64(f->off_keys + f->n * 8);
+    f->off_links0 = align64(f->off_info + f->n);
+    f->off_pool = align64(f->off_links0 + f->n * stride0 * 4);
+    f->file_size = align64(f->off_pool + f->pool_len * 4);
+}
+
+/* ---- save -------------------------------------------------------------------------- */
+
+typedef struct {
+    int fd;
+    uint64_t pos;
+    cs_hash64_stream *hs;
+} writer;
+
+static int put(writer *w, const void *p, size_t n)
+{
+    const char *s = p;
+    cs__hash64_update(w->hs, p, n);
+    while (n) {
+        /* Pieces of 8 MiB: write(2) transfers at most ~2 GiB per call anyway. */
+        ssize_t r = write(w->fd, s, n < ((size_t)8 << 20) ? n : ((size_t)8 << 20));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        s += r;
+        n -= (size_t)r;
+        w->pos += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Zeros up to offset `to` (less than 64 bytes: regions are 64-byte aligned), then the
+ * region's bytes. */
+static int put_region(writer *w, uint64_t to, const void *p, size_t n)
+{
+    static const char zeros[64];
+    if (to < w->pos || to - w->pos > sizeof zeros) return -1;
+    if (to > w->pos && put(w, zeros, (size_t)(to - w->pos))) return -1;
+    return n ? put(w, p, n) : 0;
+}
+
+/* Splits "dir/name" into its directory ("." without a slash) and base name. */
+static int split(const char *file, char *dir, size_t cap, const char **base)
+{
+    const char *slash = strrchr(file, '/');
+    if (!slash) {
+        snprintf(dir, cap, ".");
+        *base = file;
+        return 0;
+    }
+    if ((size_t)(slash - file) >= cap) return -1;
+    memcpy(dir, file, (size_t)(slash - file));
+    dir[slash - file] = 0;
+    if (!dir[0]) snprintf(dir, cap, "/");
+    *base = slash + 1;
+    return 0;
+}
+
+/* Removes "<name>.tmp.*" files older than HF_TMP_STALE_S: a crashed writer's (they can
+ * be as large as the index). Younger ones may belong to a save still running. */
+static void sweep(const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char pre[512], path[4096];
+    int pl = snprintf(pre, sizeof pre, "%s.tmp.", name);
+    time_t now = time(NULL);
+    for (struct dirent *e; pl > 0 && pl < (int)sizeof pre && (e = readdir(d));) {
+        struct stat sb;
+        if (strncmp(e->d_name, pre, (size_t)pl) ||
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+            lstat(path, &sb) || !S_ISREG(sb.st_mode))
+            continue;
+        if (now - sb.st_mtime > HF_TMP_STALE_S) unlink(path);
+    }
+    closedir(d);
+}
+
+int cs__hnsw_save(const cs_hnsw *h, const char *file, const char *tag, int64_t gen,
+                  cs_error *err)
+{
+    if (strlen(tag) > CS_HNSW_TAG_MAX)
+        return cs_error_set(err, CS_E_ARG, "hnsw: tag longer than %d bytes", CS_HNSW_TAG_MAX);
+    char dir[4096], tmp[4200];
+    const char *base;
+    if (split(file, dir, sizeof dir, &base) || !base[0])
+        return cs_error_set(err, CS_E_ARG, "%s: not a file path", file);
+    if (mkdir(dir, 0777) && errno != EEXIST)
+        return cs_error_set(err, CS_E_IO, "%s: cannot create directory: %s", dir,
+                            strerror(errno));
+    sweep(dir, base);
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (uint64_t)time(NULL);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%016llx", file, (long)getpid(),
+                 (unsigned long long)r) >= (int)sizeof tmp)
+        return cs_error_set(err, CS_E_ARG, "%s: path too long", file);
+
+    hf_header f;
+    memset(&f, 0, sizeof f);
+    memcpy(f.magic, HF_MAGIC, 8);
+    f.format = HF_FORMAT;
+    f.endian = HF_ENDIAN;
+    f.dim = (uint32_t)h->p.dim;
+    f.measure = (uint32_t)h->p.measure;
+    f.m = (uint32_t)h->p.m;
+    f.ef_construction = (uint32_t)h->p.ef_construction;
+    f.maxlevel = h->n ? (uint32_t)h->maxlevel : 0;
+    f.entry = h->n ? h->entry : HNSW_NONE;
+    f.n = h->n;
+    f.live = h->live;
+    f.pool_len = h->pool_len;
+    f.seed = h->p.seed;
+    f.rng = h->rng;
+    f.gen = gen;
+    memcpy(f.tag, tag, strlen(tag));
+    layout(&f);
+
+    writer w = {.hs = cs__hash64_begin()};
+    if (!w.hs) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    w.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (w.fd < 0) {
+        int e = errno;
+        cs__hash64_end(w.hs);
+        return cs_error_set(err, CS_E_IO, "%s: cannot create: %s", tmp, strerror(e));
+    }
+    /* The data first (hashed as it goes), the header, which holds the hash, last. */
+    w.pos = HF_HEADER;
+    int rc = lseek(w.fd, HF_HEADER, SEEK_SET) == (off_t)HF_HEADER ? 0 : -1;
+    if (!rc) rc = put_region(&w, f.off_vecs, h->vecs, h->n * h->dim * sizeof(float));
+    if (!rc) rc = put_region(&w, f.off_norms, h->norms2, h->n * sizeof(float));
+    if (!rc) rc = put_region(&w, f.off_keys, h->keys, h->n * sizeof(int64_t));
+    if (!rc) rc = put_region(&w, f.off_info, h->info, h->n);
+    if (!rc) rc = put_region(&w, f.off_links0, h->links0, h->n * h->stride0 * sizeof(uint32_t));
+    if (!rc) rc = put_region(&w, f.off_pool, h->pool, h->pool_len * sizeof(uint32_t));
+    if (!rc) rc = put_region(&w, f.file_size, NULL, 0);
+    f.data_sum = cs__hash64_end(w.hs);
+    f.sum = cs__hash64(&f, offsetof(hf_header, sum));
+    char head[HF_HEADER];
+    memset(head, 0, sizeof head);
+    memcpy(head, &f, sizeof f);
+    if (!rc && pwrite(w.fd, head, sizeof head, 0) != (ssize_t)sizeof head) rc = -1;
+    int e = errno;
+    if (close(w.fd) && !rc) {
+        rc = -1;
+        e = errno;
+    }
+    if (!rc && rename(tmp, file)) {
+        rc = -1;
+        e = errno;
+    }
+    if (rc) {
+        unlink(tmp);
+        return cs_error_set(err, CS_E_IO, "%s: cannot write: %s", file, strerror(e));
+    }
+    return 0;
+}
+
+/* ---- load -------------------------------------------------------------------------- */
+
+/* The header is one this build can use for (tag, dim), and describes a file of `size`. */
+static bool header_ok(const hf_header *f, const char *tag, int dim, uint64_t size)
+{
+    char want_tag[64];
+    memset(want_tag, 0, sizeof want_tag);
+    memcpy(want_tag, tag, strlen(tag));
+    cs_hnsw_params p = {.dim = (int)f->dim, .measure = (cs_measure)f->measure, .m = (int)f->m,
+                        .ef_construction = (int)f->ef_construction, .seed = f->seed};
+    if (memcmp(f->magic, HF_MAGIC, 8) || f->format != HF_FORMAT || f->endian != HF_ENDIAN ||
+        f->sum != cs__hash64(f, offsetof(hf_header, sum)) || f->dim != (uint32_t)dim ||
+        memcmp(f->tag, want_tag, sizeof want_tag) || f->dim > CS_HNSW_MAX_DIM ||
+        f->m > CS_HNSW_MAX_M || f->ef_construction > CS_HNSW_MAX_EF ||
+        f->measure > 64 || cs__hnsw_check_params(&p, NULL))
+        return false;
+    /* Bounds before the size arithmetic, so that it cannot overflow. */
+    if (f->n > HNSW_MAX_NODES || f->live > f->n || f->maxlevel > HNSW_MAX_LEVEL ||
+        f->pool_len > f->n * HNSW_MAX_LEVEL * (1 + (uint64_t)f->m))
+        return false;
+    if (f->n ? f->entry >= f->n : (f->entry != HNSW_NONE || f->maxlevel || f->pool_len))
+        return false;
+    hf_header want = *f;
+    layout(&want);
+    return !memcmp(&want, f, sizeof want) && want.file_size == size;
+}
+
+/* The graph as mapped is one the search can walk without reading out of bounds:
+ * levels within the top level, the tombstones as counted, list lengths within m0/m,
+ * neighbours existing nodes (on an upper layer, nodes that have that layer), the entry
+ * on the top level, and live keys distinct. Fills h->uoff and the key map. */
+static bool graph_ok(cs_hnsw *h)
+{
+    size_t dead = 0;
+    uint64_t off = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        int lv = h->info[i] & HNSW_LEVEL;
+        if (lv > h->maxlevel) return false;
+        dead += (h->info[i] & HNSW_DEAD) != 0;
+        h->uoff[i] = off;
+        off += (uint64_t)lv * h->strideu;
+    }
+    if (off != h->pool_len || h->n - dead != h->live) return false;
+    if (h->n && (int)(h->info[h->entry] & HNSW_LEVEL) != h->maxlevel) return false;
+    for (size_t i = 0; i < h->n; i++) {
+        const uint32_t *l = h->links0 + i * h->stride0;
+        if (l[0] > h->m0) return false;
+        for (uint32_t j = 1; j <= l[0]; j++)
+            if (l[j] >= h->n) return false;
+        int lv = h->info[i] & HNSW_LEVEL;
+        for (int lc = 1; lc <= lv; lc++) {
+            l = h->pool + h->uoff[i] + (size_t)(lc - 1) * h->strideu;
+            if (l[0] > h->m) return false;
+            for (uint32_t j = 1; j <= l[0]; j++)
+                if (l[j] >= h->n || (int)(h->info[l[j]] & HNSW_LEVEL) < lc) return false;
+        }
+    }
+    for (size_t i = 0; i < h->n; i++)
+        if (!(h->info[i] & HNSW_DEAD) && cs__hnsw_map_put(h, (uint32_t)i) != HNSW_NONE)
+            return false;
+    return true;
+}
+
+int cs__hnsw_load(const char *file, const char *tag, int dim, cs_hnsw **out, int64_t *gen,
+                  cs_error *err)
+{
+    *out = NULL;
+    if (strlen(tag) > CS_HNSW_TAG_MAX) return 1;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1;
+    struct stat sb;
+    hf_header f;
+    char head[HF_HEADER], zeros[HF_HEADER - sizeof f];
+    memset(zeros, 0, sizeof zeros);
+    /* The header slot's unused tail must be zeros: then no byte of the file goes
+     * unchecked. */
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_size < (off_t)HF_HEADER ||
+        pread(fd, head, sizeof head, 0) != (ssize_t)sizeof head ||
+        memcmp(head + sizeof f, zeros, sizeof zeros) ||
+        !header_ok(memcpy(&f, head, sizeof f), tag, dim, (uint64_t)sb.st_size)) {
+        close(fd);
+        return 1;
+    }
+    size_t size = (size_t)sb.st_size;
+    /* Private and writable: the index's arrays point into the mapping, and a later remove
+     * or add copies just the pages it writes (the file itself is never modified). */
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return 1;
+    /* The checksum reads every page: map them in bulk rather than a fault per 4 KiB.
+     * Not MAP_POPULATE, which on a private writable mapping would copy every page. */
+    madvise(map, size, MADV_WILLNEED);
+#ifdef MADV_POPULATE_READ
+    madvise(map, size, MADV_POPULATE_READ);
+#endif
+    const char *m = map;
+    if (cs__hash64(m + HF_HEADER, size - HF_HEADER) != f.data_sum) {
+        munmap(map, size);
+        return 1;
+    }
+    cs_hnsw_params p = {.dim = dim, .measure = (cs_measure)f.measure, .m = (int)f.m,
+                        .ef_construction = (int)f.ef_construction, .seed = f.seed};
+    cs_hnsw *h = cs__hnsw_alloc(&p);
+    if (!h) {
+        munmap(map, size);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    h->mapping = map;
+    h->mapping_size = size;
+    h->own_nodes = h->own_pool = false;
+    h->n = h->cap = (size_t)f.n;
+    h->live = (size_t)f.live;
+    h->entry = f.entry;
+    h->maxlevel = (int)f.maxlevel;
+    h->rng = f.rng;
+    h->vecs = (float *)(m + f.off_vecs);
+    h->norms2 = (float *)(m + f.off_norms);
+    h->keys = (int64_t *)(m + f.off_keys);
+    h->info = (uint8_t *)(m + f.off_info);
+    h->links0 = (uint32_t *)(m + f.off_links0);
+    h->pool = (uint32_t *)(m + f.off_pool);
+    h->pool_len = h->pool_cap = (size_t)f.pool_len;
+    h->uoff = malloc((h->n ? h->n : 1) * sizeof *h->uoff);
+    if (!h->uoff || cs__hnsw_map_reserve(h, h->live)) {
+        cs__hnsw_free(h);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    if (!graph_ok(h)) {
+        cs__hnsw_free(h);
+        return 1;
+    }
+    *out = h;
+    if (gen) *gen = f.gen;
+    return 0;
+}
