@@ -321,7 +321,7 @@ static int bench_hnsw(const char *db, cs_store **store, cs_collection **coll, co
 
 int main(int argc, char **argv)
 {
-    int n = 100000, dim = 512, nq = 200, hnsw_max = 2000000;
+    int n = 100000, dim = 512, nq = 200, hnsw_max = 2000000, latent = 0;
     const char *db = NULL, *dumpdir = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
@@ -330,8 +330,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--db")) db = argv[i + 1];
         else if (!strcmp(argv[i], "--dump")) dumpdir = argv[i + 1];
         else if (!strcmp(argv[i], "--hnsw-max")) hnsw_max = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--latent")) latent = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_store [--n N] [--dim D] [--queries Q] [--db PATH] [--dump DIR] [--hnsw-max N]\n");
+            fprintf(stderr, "usage: bench_store [--n N] [--dim D] [--queries Q] [--db PATH] [--dump DIR] [--hnsw-max N] [--latent D]\n");
             return 2;
         }
     }
@@ -353,19 +354,28 @@ int main(int argc, char **argv)
         for (int i = 0; i < dim; i++) centers[(size_t)c * dim + i] = (float)gauss();
         normalise(centers + (size_t)c * dim, dim);
     }
-    for (int r = 0; r < n; r++) {
-        int c = (int)(((uint64_t)r * 2654435761u) % K);
-        cluster[r] = c;
-        float *v = base + (size_t)r * dim;
-        for (int i = 0; i < dim; i++) v[i] = centers[(size_t)c * dim + i] + 0.6f * (float)gauss() / sqrtf((float)dim);
+    /* --latent D: each cluster spreads along D directions of its own (with decaying
+     * weights) plus a little isotropic noise, a low intrinsic dimension like that of real
+     * embeddings; by default the spread is isotropic in all dim directions, the hard case
+     * for a graph index (every point of a cluster is about as far as every other). */
+    float *basis = latent > 0 ? malloc((size_t)K * latent * dim * sizeof(float)) : NULL;
+    for (size_t i = 0; basis && i < (size_t)K * latent * dim; i++)
+        basis[i] = (float)gauss() / sqrtf((float)dim);
+    for (int r = 0; r < n + nq; r++) {
+        int c = r < n ? (int)(((uint64_t)r * 2654435761u) % K) : (r - n) % K;
+        float *v = r < n ? base + (size_t)r * dim : queries + (size_t)(r - n) * dim;
+        if (r < n) cluster[r] = c;
+        for (int i = 0; i < dim; i++)
+            v[i] = centers[(size_t)c * dim + i] +
+                   (basis ? 0.05f : 0.6f) * (float)gauss() / sqrtf((float)dim);
+        for (int j = 0; basis && j < latent; j++) {
+            float z = 0.9f * (float)gauss() / sqrtf(1.0f + (float)j);
+            const float *b = basis + ((size_t)c * latent + j) * dim;
+            for (int i = 0; i < dim; i++) v[i] += z * b[i];
+        }
         normalise(v, dim);
     }
-    for (int q = 0; q < nq; q++) {
-        float *v = queries + (size_t)q * dim;
-        int c = q % K;
-        for (int i = 0; i < dim; i++) v[i] = centers[(size_t)c * dim + i] + 0.6f * (float)gauss() / sqrtf((float)dim);
-        normalise(v, dim);
-    }
+    free(basis);
 
     cs_error err;
     cs_store *store;
@@ -375,7 +385,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_store: %s\n", err.msg);
         return 1;
     }
-    printf("store: SQLite %s, %d x %d-d clustered unit vectors\n", db, n, dim);
+    if (latent > 0)
+        printf("store: SQLite %s, %d x %d-d clustered unit vectors, each cluster spread along %d "
+               "directions\n", db, n, dim, latent);
+    else
+        printf("store: SQLite %s, %d x %d-d clustered unit vectors, isotropic clusters\n", db, n, dim);
 
     /* Upsert in transactions of 10 000 records. */
     const int B = 10000;
