@@ -124,10 +124,11 @@ typedef struct {
     size_t ncand, nres, cand_cap, res_cap;
     hent *wl;                    /* insertion: each layer's results, ef_construction apart */
     size_t wl_cap, wn[HNSW_MAX_LEVEL + 1];
+    uint32_t *sel;               /* insertion: each layer's chosen neighbours, m apart */
+    size_t sel_cap, ns[HNSW_MAX_LEVEL + 1];
     bool oom;
     uint32_t nbuf[1 + 2 * CS_HNSW_MAX_M];   /* a list copied under its lock */
     hent tmp[1 + 2 * CS_HNSW_MAX_M];        /* a list being shrunk, with distances */
-    uint32_t sel[2 * CS_HNSW_MAX_M];        /* chosen neighbours */
 } walker;
 
 struct cs_hnsw_scratch {
@@ -140,6 +141,7 @@ static void walker_free(walker *w)
     free(w->cand);
     free(w->res);
     free(w->wl);
+    free(w->sel);
 }
 
 static inline double qdist(const walker *w, uint32_t node)
@@ -684,9 +686,16 @@ static int insert_search(walker *w, uint32_t q, int level, uint32_t ep, int top)
     w->oom = false;
     w->q = vec_of(h, q);
     w->qn = h->norms2[q];
+    size_t nsel = (size_t)(start + 1) * h->m;
     if (grow_hents(&w->wl, &w->wl_cap, (size_t)(start + 1) * ef) ||
         set_alloc(w, ef * h->m0))
         return -1;
+    if (nsel > w->sel_cap) {
+        uint32_t *p = realloc(w->sel, nsel * sizeof *p);
+        if (!p) return -1;
+        w->sel = p;
+        w->sel_cap = nsel;
+    }
     uint64_t epk = dkey(qdist(w, ep));
     ep = descend(w, ep, &epk, top, start);
     for (int lc = start; lc >= 0; lc--) {
@@ -703,20 +712,28 @@ static int insert_search(walker *w, uint32_t q, int level, uint32_t ep, int top)
 }
 
 /* Phase 2: links q to the neighbours chosen on each of its layers up to top, and them
- * to q, shrinking lists that overflow. Allocates nothing, so it cannot fail. */
+ * to q, shrinking lists that overflow. Allocates nothing, so it cannot fail. All of q's
+ * own lists are written before any node links to q: once another thread can reach q on
+ * some layer, its lists on every layer are complete (an empty one would strand that
+ * thread's search at q). */
 static void insert_link(cs_hnsw *h, walker *w, uint32_t q, int level, int top)
 {
     size_t ef = (size_t)h->p.ef_construction;
-    for (int lc = level < top ? level : top; lc >= 0; lc--) {
-        size_t maxc = lc ? h->m : h->m0;
-        size_t ns = select_neighbors(h, w->wl + (size_t)lc * ef, w->wn[lc], h->m, w->sel);
+    int start = level < top ? level : top;
+    for (int lc = start; lc >= 0; lc--) {
+        uint32_t *sel = w->sel + (size_t)lc * h->m;
+        w->ns[lc] = select_neighbors(h, w->wl + (size_t)lc * ef, w->wn[lc], h->m, sel);
         uint32_t *ql = links_at(h, q, lc);
         lock_node(w, q);
-        memcpy(ql + 1, w->sel, ns * sizeof *ql);
-        ql[0] = (uint32_t)ns;
+        memcpy(ql + 1, sel, w->ns[lc] * sizeof *ql);
+        ql[0] = (uint32_t)w->ns[lc];
         unlock_node(w, q);
-        for (size_t s = 0; s < ns; s++) {
-            uint32_t e = w->sel[s];
+    }
+    for (int lc = start; lc >= 0; lc--) {
+        size_t maxc = lc ? h->m : h->m0;
+        const uint32_t *sel = w->sel + (size_t)lc * h->m;
+        for (size_t s = 0; s < w->ns[lc]; s++) {
+            uint32_t e = sel[s];
             lock_node(w, e);
             uint32_t *el = links_at(h, e, lc), c = el[0];
             if (c < maxc) {
