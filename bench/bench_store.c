@@ -11,6 +11,7 @@
  * rewriting 1000 records, and checks a few results
  * against a double-precision brute force. With --dump DIR it writes base.f32, queries.f32
  * and ours.i32 (our top-10 row numbers) for bench/faiss_compare.py. */
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/simd.h"
@@ -247,15 +249,20 @@ static int bench_hnsw(const char *db, cs_store **store, cs_collection **coll, co
         return 1;
     }
     double build = now() - t0;
-    char path[600], cmd[700];
-    FILE *f;
+    /* The index file's size (stat, not du: a process this large may not fork). */
     long long bytes = 0;
-    snprintf(cmd, sizeof cmd, "du -b '%s.vcache/'*.hnsw 2>/dev/null | awk '{s+=$1} END {print s+0}'", db);
-    if ((f = popen(cmd, "r"))) {
-        if (fscanf(f, "%lld", &bytes) != 1) bytes = 0;
-        pclose(f);
+    char dir[600], path[1200];
+    snprintf(dir, sizeof dir, "%s.vcache", db);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        struct stat sb;
+        if (l > 5 && !strcmp(e->d_name + l - 5, ".hnsw") &&
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path &&
+            !stat(path, &sb))
+            bytes += (long long)sb.st_size;
     }
-    (void)path;
+    if (d) closedir(d);
     printf("hnsw: build %.1f s (m 16, ef_construction 64, %d threads), index file %.0f MB, "
            "RSS %ld MB (%ld MB before)\n", build, (int)sysconf(_SC_NPROCESSORS_ONLN),
            (double)bytes / 1e6, rss_mb(), rss0);
