@@ -128,8 +128,17 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
     if (rc == 0 && !out->interrupted) rc = record_model(&r, err);
     /* A derived index (the SQLite store's HNSW) brought up to date with this run's writes
      * now, so that the next search does not pay for it (an interrupted run leaves it to
-     * that search). */
-    if (rc == 0 && !out->interrupted) rc = cs_collection_refresh_index(r.coll, err);
+     * that search). The records are committed whatever happens here: a failure is a
+     * warning, and the next search brings the index up to date instead. */
+    if (rc == 0 && !out->interrupted) {
+        cs_error ierr = {0};
+        if (cs_collection_refresh_index(r.coll, &ierr) && opt->warning) {
+            char msg[sizeof ierr.msg + 96];
+            snprintf(msg, sizeof msg, "the collection's index was not brought up to date (the "
+                     "next search will): %s", ierr.msg);
+            opt->warning(NULL, msg, opt->warning_user);
+        }
+    }
     if (rc == 0 && out->interrupted)
         rc = cs_error_set(err, CS_E_INTERRUPTED, "interrupted: committed batches are kept");
 done:

@@ -107,8 +107,10 @@ static void ann_save(sq_backend *b, sq_ann *a, bool sync)
     else join_saver(a);
 }
 
-void cs__sq_ann_drop(sq_backend *b, const char *tbl, bool remove_file)
+void cs__sq_ann_drop(sq_backend *b, const char *tbl_arg, bool remove_file)
 {
+    char tbl[40];   /* tbl_arg may be a node's own name, freed below */
+    snprintf(tbl, sizeof tbl, "%s", tbl_arg);
     for (sq_ann **p = &b->anns; *p;) {
         sq_ann *a = *p;
         if (strcmp(a->tbl, tbl)) {

@@ -116,11 +116,13 @@ int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, 
     /* The scan reads every vector page once: ask for read-ahead of the whole range, and
      * map the pages an unfiltered scan reads (vectors, norms, rowids) in one call rather
      * than one fault at a time. Both are advice: older kernels ignore them. */
-    madvise(map, (size_t)sb.st_size, MADV_WILLNEED);
     char *m = map;
+    /* Without the vectors (a compressed copy is scanned instead): advice from the page
+     * holding the norms on, as madvise wants a page-aligned start. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), from = vectors ? 0 : (size_t)h.off_norms & ~(page - 1);
+    madvise(m + from, (size_t)sb.st_size - from, MADV_WILLNEED);
 #ifdef MADV_POPULATE_READ
-    if (vectors) madvise(map, (size_t)h.off_meta_off, MADV_POPULATE_READ);   /* header to rowids */
-    else madvise(m + h.off_norms, (size_t)(h.off_meta_off - h.off_norms), MADV_POPULATE_READ);
+    madvise(m + from, (size_t)h.off_meta_off - from, MADV_POPULATE_READ);   /* to the rowids */
 #endif
     *vc = (cs_vcache){.dim = dim, .n = (size_t)h.n, .gen = h.gen,
                       .vecs = (float *)(m + h.off_vecs), .norms2 = (float *)(m + h.off_norms),
@@ -371,6 +373,13 @@ int cs__vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
     if (vc->map) return -1;
     cs_vcache_run run = {vc, 0, vc->n};
     return cs__vcache_save_runs(&run, vc->n ? 1 : 0, vc->dim, vc->gen, tbl, file, NULL);
+}
+
+void cs__vcache_sweep_tmp(const char *file)
+{
+    char dir[4096];
+    const char *base;
+    if (!split(file, dir, sizeof dir, &base)) sweep(dir, base, false);
 }
 
 void cs__vcache_remove(const char *file)

@@ -80,6 +80,9 @@ typedef struct cs_vcache_run {
 int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
                          const char *tbl, const char *file, const atomic_bool *stop);
 
+/* Removes "<file>.tmp.*" files that a crashed writer left (older than ten minutes). */
+void cs__vcache_sweep_tmp(const char *file);
+
 /* Removes the cache file of a dropped collection, with every other derived file of its
  * table ("<table>.*"), and the directory once empty. */
 void cs__vcache_remove(const char *file);

@@ -45,7 +45,9 @@ static float quant_i8(const float *x, size_t dim, int8_t *c)
         float a = fabsf(x[i]);
         amax = a > amax ? a : amax;
     }
-    if (amax == 0 || !isfinite(amax)) {
+    /* Rows so small that 127 / amax overflows are treated as unbounded (always
+     * re-scored), like non-finite ones. */
+    if (amax == 0 || !isfinite(amax) || !isfinite(127.0f / amax)) {
         memset(c, 0, dim);
         return amax == 0 ? 0.0f : NAN;
     }
@@ -71,7 +73,7 @@ __attribute__((target("avx512f"))) static float quant_i8_avx512(const float *x, 
     __m512 m = _mm512_setzero_ps();
     for (size_t i = 0; i < dim; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
     float amax = _mm512_reduce_max_ps(m);
-    if (amax == 0 || !isfinite(amax)) return quant_i8(x, dim, c);
+    if (amax == 0 || !isfinite(amax) || !isfinite(127.0f / amax)) return quant_i8(x, dim, c);
     __m512 inv = _mm512_set1_ps(127.0f / amax), hi = _mm512_set1_ps(127.0f),
            lo = _mm512_set1_ps(-127.0f);
     for (size_t i = 0; i < dim; i += 16) {
@@ -355,6 +357,12 @@ static void bounds(const pass_job *j, size_t row, float approx_sum, double *lo, 
         return;
     }
     double xlen = sqrt(bn), qx = j->qlen * xlen * (1 + 1e-6), s, e;
+    /* Near float32's range the kernels' sums may overflow (to inf, or a distance of 1
+     * for cosine) where the bound assumes finite sums: re-score such rows. */
+    if (!(qx < 1e36) || !(j->qn + bn < 1e36)) {
+        *lo = *hi = NAN;
+        return;
+    }
     if (j->kind == CS_VECTOR_COPY_INT8) {
         double sc = vc->cscale[row];
         s = sc * (double)approx_sum;
@@ -470,7 +478,10 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
         qn2 += (double)q[i] * q[i];
         ql1 += fabs((double)q[i]);
     }
-    if (!isfinite(qn2) || !isfinite(ql1)) return fallback(m, q, vc, rows, n, skip, nskip, k, hits);
+    /* The float32 norm the scan itself uses must be finite too (else every cosine
+     * distance is 1 there, ties decided by row): such queries take the plain scan. */
+    if (!isfinite(qn2) || !isfinite(ql1) || !(qn2 < 1e36) || !isfinite(cs__vscan_norm2(q, dim)))
+        return fallback(m, q, vc, rows, n, skip, nskip, k, hits);
     int t = cs__vscan_threads(n * dim * elem_size(vc->copy) / 4);
     if ((size_t)t > n / 1024 + 1) t = (int)(n / 1024 + 1);
     double *ub = malloc((size_t)t * k * sizeof *ub);
@@ -478,7 +489,7 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
     pthread_t *tids = calloc((size_t)t, sizeof *tids);
     uint32_t *cand = NULL;
     long rc = -1;
-    if (!ub || !jobs || !tids) goto done;
+    if (!ub || !jobs || !tids) goto plain;
     double qn = m == CS_MEASURE_COSINE || m == CS_MEASURE_L2 ? cs__vscan_norm2(q, dim) : 0;
     qdot_fn qdot = pick_qdot(vc->copy);
     for (int i = 0; i < t; i++)
@@ -498,7 +509,7 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
      * k-th place included) has a lower bound <= U. Fewer than k finite bounds: U = inf. */
     size_t nub = 0, nc = 0;
     for (int i = 0; i < t; i++) {
-        if (jobs[i].nomem) goto done;
+        if (jobs[i].nomem) goto plain;
         memmove(ub + nub, jobs[i].ub, jobs[i].nub * sizeof *ub);
         nub += jobs[i].nub;
         nc += jobs[i].ncand;
@@ -508,7 +519,7 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
         qsort(ub, nub, sizeof *ub, cmp_double);
         u = ub[k - 1];
     }
-    if (!(cand = malloc((nc ? nc : 1) * sizeof *cand))) goto done;
+    if (!(cand = malloc((nc ? nc : 1) * sizeof *cand))) goto plain;
     nc = 0;
     for (int i = 0; i < t; i++)
         for (size_t c = 0; c < jobs[i].ncand; c++)
@@ -517,6 +528,9 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
                 cand[nc++] = rows ? rows[pos] : pos;
             }
     rc = cs__vscan_topk(m, q, vc->vecs, vc->norms2, dim, cand, nc, k, hits);
+    goto done;
+plain:   /* out of memory for the bounds: the plain scan needs only k entries */
+    rc = fallback(m, q, vc, rows, n, skip, nskip, k, hits);
 done:
     for (int i = 0; jobs && i < t; i++) free(jobs[i].cand);
     free(ub);
@@ -652,6 +666,7 @@ int cs__vquant_save_runs(const cs_vcache_run *runs, size_t nruns, cs_vector_copy
     for (size_t i = 0; i < nruns; i++) n += runs[i].to - runs[i].from;
     vq_header h;
     vq_layout(&h, kind, dim, n, gen, tbl);
+    cs__vcache_sweep_tmp(file);   /* what a killed writer of this copy left */
     char tmp[4200];
     uint64_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (uint64_t)time(NULL);

@@ -192,10 +192,22 @@ int main(void)
     counts(s, &built, &patched, &loaded);
     CHECK_MSG(built == 1, "create_index built %lu", built);
     CHECK(file_with(".hnsw"));
+    /* A second indexed collection in the same connection (both kept at close). */
+    {
+        cs_collection *ix2;
+        CHECK_OK(cs_store_get_or_create(s, "ix2", DIM, &ix2, &E), &E);
+        upsert(ix2, NULL, 0, 300);
+        CHECK_OK(cs_collection_create_index(ix2, &spec, &E), &E);
+        cs_records r2;
+        query(ix2, VEC[5], 3, NULL, CS_MEASURE_COSINE, &r2);
+        CHECK(r2.n == 3 && !strcmp(r2.items[0].id, "r5"));
+        cs_records_free(&r2);
+        cs_collection_free(ix2);
+    }
     double r0 = recall(ix, plain, NULL, 0);
     CHECK_MSG(r0 >= 0.95, "recall@10 %.3f", r0);
     counts(s, &built, &patched, &loaded);
-    CHECK(built == 1 && patched == 0);
+    CHECK(built == 2 && patched == 0);   /* ix and ix2 */
     /* Another measure: exact, the plain collection's answer. */
     float v0[DIM];
     memcpy(v0, VEC[17], sizeof v0);
@@ -205,8 +217,10 @@ int main(void)
     free(b);
     close2(s, ix, plain);
 
-    /* A later connection loads the file. */
+    /* A later connection loads the file (ix2, kept to close a connection holding two
+     * indexes, goes: one .hnsw file from here on). */
     open2(&s, &ix, &plain);
+    CHECK_OK(cs_store_drop(s, "ix2", &E), &E);
     double r1 = recall(ix, plain, NULL, 0);
     counts(s, &built, &patched, &loaded);
     CHECK_MSG(built == 0 && patched == 0 && loaded == 1, "built %lu patched %lu loaded %lu", built,

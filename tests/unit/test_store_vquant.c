@@ -45,6 +45,7 @@ static void fill(cs_vcache *vc)
         if (r == 444) for (int i = 0; i < DIM; i++) v[i] *= 1e-20f;  /* tiny */
         if (r == 555) for (int i = 0; i < DIM; i++) v[i] *= 1e6f;    /* huge */
         if (r == 666) { memset(v, 0, sizeof v); v[3] = 1; }
+        if (r == 777) for (int i = 0; i < DIM; i++) v[i] = i % 3 ? 0.0f : 2e-38f;   /* 127/max overflows */
         CHECK(!cs__vcache_append(vc, 1000 + r, v, cs__vscan_norm2(v, DIM), "{}", 2));
     }
 }
@@ -72,12 +73,13 @@ static int compare_all(const cs_vcache *vc, const char *what)
     }
     cs_vscan_hit a[100], b[100];
     int bad = 0;
-    for (int qi = 0; qi < 6; qi++) {
+    for (int qi = 0; qi < 7; qi++) {
         float q[DIM];
-        /* Queries near a row, near the copies of row 0, random, and the zero vector. */
+        /* Queries near a row, near the copies of row 0, random, the zero vector, and one
+         * whose float32 norm overflows (every cosine distance 1 in the scan). */
         const float *near = vc->vecs + (size_t)(qi * 1234 % N) * DIM;
         for (int i = 0; i < DIM; i++)
-            q[i] = qi == 5 ? 0.0f : qi == 4 ? frand() : near[i] + 0.05f * frand();
+            q[i] = qi == 6 ? 1e18f : qi == 5 ? 0.0f : qi == 4 ? frand() : near[i] + 0.05f * frand();
         if (qi == 1) memcpy(q, vc->vecs, sizeof q);
         for (int t = 1; t <= 2; t++) {
             setenv("CLIPSEARCH_SCAN_THREADS", t == 1 ? "1" : "2", 1);
