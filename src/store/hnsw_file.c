@@ -13,27 +13,24 @@
  * stale, and the caller's generation check or the checksum rejects it), and trusted only
  * when header, size, checksum of every byte and the graph's structure check out. Anything
  * else loads as "absent" (1) and the caller rebuilds. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/hash.h"
 #include "store/hnsw.h"
 #include "store/hnsw_internal.h"
+#include "store/vcache.h"
 
 #define HF_MAGIC "CSHNSW01"
 #define HF_FORMAT 1u
 #define HF_ENDIAN 0x01020304u
 #define HF_HEADER 256u
-#define HF_TMP_STALE_S 600   /* a temporary file this old belongs to a dead writer */
 
 typedef struct {
     char magic[8];
@@ -99,61 +96,15 @@ static int put_region(writer *w, uint64_t to, const void *p, size_t n)
     return n ? put(w, p, n) : 0;
 }
 
-/* Splits "dir/name" into its directory ("." without a slash) and base name. */
-static int split(const char *file, char *dir, size_t cap, const char **base)
-{
-    const char *slash = strrchr(file, '/');
-    if (!slash) {
-        snprintf(dir, cap, ".");
-        *base = file;
-        return 0;
-    }
-    if ((size_t)(slash - file) >= cap) return -1;
-    memcpy(dir, file, (size_t)(slash - file));
-    dir[slash - file] = 0;
-    if (!dir[0]) snprintf(dir, cap, "/");
-    *base = slash + 1;
-    return 0;
-}
-
-/* Removes "<name>.tmp.*" files older than HF_TMP_STALE_S: a crashed writer's (they can
- * be as large as the index). Younger ones may belong to a save still running. */
-static void sweep(const char *dir, const char *name)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    char pre[512], path[4096];
-    int pl = snprintf(pre, sizeof pre, "%s.tmp.", name);
-    time_t now = time(NULL);
-    for (struct dirent *e; pl > 0 && pl < (int)sizeof pre && (e = readdir(d));) {
-        struct stat sb;
-        if (strncmp(e->d_name, pre, (size_t)pl) ||
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
-            lstat(path, &sb) || !S_ISREG(sb.st_mode))
-            continue;
-        if (now - sb.st_mtime > HF_TMP_STALE_S) unlink(path);
-    }
-    closedir(d);
-}
-
 int cs__hnsw_save(const cs_hnsw *h, const char *file, const char *tag, int64_t gen,
                   cs_error *err)
 {
     if (strlen(tag) > CS_HNSW_TAG_MAX)
         return cs_error_set(err, CS_E_ARG, "hnsw: tag longer than %d bytes", CS_HNSW_TAG_MAX);
-    char dir[4096], tmp[4200];
-    const char *base;
-    if (split(file, dir, sizeof dir, &base) || !base[0])
-        return cs_error_set(err, CS_E_ARG, "%s: not a file path", file);
-    if (mkdir(dir, 0777) && errno != EEXIST)
-        return cs_error_set(err, CS_E_IO, "%s: cannot create directory: %s", dir,
+    char tmp[4200];
+    if (cs__vcache_begin_save(file, tmp, sizeof tmp))
+        return cs_error_set(err, CS_E_IO, "%s: cannot prepare its directory: %s", file,
                             strerror(errno));
-    sweep(dir, base);
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (uint64_t)time(NULL);
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%016llx", file, (long)getpid(),
-                 (unsigned long long)r) >= (int)sizeof tmp)
-        return cs_error_set(err, CS_E_ARG, "%s: path too long", file);
 
     hf_header f;
     memset(&f, 0, sizeof f);

@@ -44,22 +44,29 @@ int cs__sq_get_attrs(cs_backend *base, const char *name, char **json, cs_error *
     return rc;
 }
 
-int cs__sq_set_attrs(cs_backend *base, const char *name, const char *json, cs_error *err)
+/* One catalog column of one collection, the column added first where the catalog predates
+ * it. `text` NULL with `number` 0 writes NULL (the setting's absence). */
+static int write_column(sq_backend *b, const char *name, const char *column,
+                        const char *type, const char *text, int number, const char *what,
+                        cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
     int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     bool has;
-    if (!(rc = has_column(b, "attrs", &has, err)) && !has)
-        rc = cs__sq_exec(b, "ALTER TABLE cs_collections ADD COLUMN attrs TEXT", err);
+    char sql[160];
+    if (!(rc = has_column(b, column, &has, err)) && !has) {
+        snprintf(sql, sizeof sql, "ALTER TABLE cs_collections ADD COLUMN %s %s", column, type);
+        rc = cs__sq_exec(b, sql, err);
+    }
     sqlite3_stmt *st = NULL;
-    if (!rc && !(rc = cs__sq_prepare(b, "UPDATE cs_collections SET attrs = ?2 WHERE name = ?1",
-                                 &st, err))) {
+    snprintf(sql, sizeof sql, "UPDATE cs_collections SET %s = ?2 WHERE name = ?1", column);
+    if (!rc && !(rc = cs__sq_prepare(b, sql, &st, err))) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        if (json) sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+        if (text) sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+        else if (number) sqlite3_bind_int(st, 2, number);
         else sqlite3_bind_null(st, 2);
         int s = sqlite3_step(st);
-        if (s != SQLITE_DONE) rc = cs__sq_fail(b, s, "writing collection attributes", err);
+        if (s != SQLITE_DONE) rc = cs__sq_fail(b, s, what, err);
         else if (sqlite3_changes(b->db) == 0)
             rc = cs_error_set(err, CS_E_COLLECTION_NOT_FOUND, "collection '%s' not found", name);
         sqlite3_finalize(st);
@@ -69,18 +76,21 @@ int cs__sq_set_attrs(cs_backend *base, const char *name, const char *json, cs_er
     return rc;
 }
 
+int cs__sq_set_attrs(cs_backend *base, const char *name, const char *json, cs_error *err)
+{
+    return write_column((sq_backend *)base, name, "attrs", "TEXT", json, 0,
+                        "writing collection attributes", err);
+}
+
 int cs__sq_vector_copy(cs_backend *base, const char *name, cs_vector_copy *copy, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, false, err);
-    if (rc) return rc;
     sq_coll c;
-    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
-        *copy = c.copy;
-        cs__sq_coll_clear(&c);
-    }
-    cs__sq_rollback(b);
-    return rc;
+    int rc = cs__sq_begin_coll((sq_backend *)base, false, name, &c, err);
+    if (rc) return rc;
+    *copy = c.copy;
+    cs__sq_coll_clear(&c);
+    cs__sq_rollback((sq_backend *)base);
+    return 0;
 }
 
 /* The setting only: the copy is derived, built by the next query that scans (and dropped
@@ -89,25 +99,6 @@ int cs__sq_vector_copy(cs_backend *base, const char *name, cs_vector_copy *copy,
 int cs__sq_set_vector_copy(cs_backend *base, const char *name, cs_vector_copy copy,
                            cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, true, err);
-    if (rc) return rc;
-    bool has;
-    if (!(rc = has_column(b, "vector_copy", &has, err)) && !has)
-        rc = cs__sq_exec(b, "ALTER TABLE cs_collections ADD COLUMN vector_copy INTEGER", err);
-    sqlite3_stmt *st = NULL;
-    if (!rc && !(rc = cs__sq_prepare(b, "UPDATE cs_collections SET vector_copy = ?2 WHERE name = ?1",
-                                     &st, err))) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        if (copy == CS_VECTOR_COPY_NONE) sqlite3_bind_null(st, 2);
-        else sqlite3_bind_int(st, 2, (int)copy);
-        int s = sqlite3_step(st);
-        if (s != SQLITE_DONE) rc = cs__sq_fail(b, s, "writing the vector copy setting", err);
-        else if (sqlite3_changes(b->db) == 0)
-            rc = cs_error_set(err, CS_E_COLLECTION_NOT_FOUND, "collection '%s' not found", name);
-        sqlite3_finalize(st);
-    }
-    if (!rc) return cs__sq_commit(b, err);
-    cs__sq_rollback(b);
-    return rc;
+    return write_column((sq_backend *)base, name, "vector_copy", "INTEGER", NULL, (int)copy,
+                        "writing the vector copy setting", err);
 }

@@ -44,6 +44,20 @@ int cs__sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *
     return rc == SQLITE_OK ? 0 : cs__sq_fail(b, rc, "reading the database", err);
 }
 
+int cs__sq_count_rows(sq_backend *b, const char *tbl, int64_t *count, cs_error *err)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", tbl);
+    sqlite3_stmt *st;
+    int rc = cs__sq_prepare(b, sql, &st, err);
+    if (rc) return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) *count = sqlite3_column_int64(st, 0);
+    else rc = cs__sq_fail(b, s, "counting records", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int cs__sq_begin(sq_backend *b, bool write, cs_error *err)
 {
     return cs__sq_exec(b, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
@@ -67,6 +81,15 @@ void cs__sq_coll_clear(sq_coll *c)
     free(c->index_spec);
     c->index_name = NULL;
     c->index_spec = NULL;
+}
+
+int cs__sq_begin_coll(sq_backend *b, bool write, const char *name, sq_coll *c,
+                      cs_error *err)
+{
+    int rc = cs__sq_begin(b, write, err);
+    if (rc) return rc;
+    if ((rc = cs__sq_coll_get(b, name, c, err))) cs__sq_rollback(b);
+    return rc;
 }
 
 int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
@@ -345,21 +368,11 @@ static int sq_drop(cs_backend *base, const char *name, cs_error *err)
 static int sq_count(cs_backend *base, const char *name, int64_t *count, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, false, err);
-    if (rc) return rc;
     sq_coll c;
-    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
-        cs__sq_coll_clear(&c);
-        char sql[96];
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c.tbl);
-        sqlite3_stmt *st;
-        if (!(rc = cs__sq_prepare(b, sql, &st, err))) {
-            int s = sqlite3_step(st);
-            if (s == SQLITE_ROW) *count = sqlite3_column_int64(st, 0);
-            else rc = cs__sq_fail(b, s, "counting records", err);
-            sqlite3_finalize(st);
-        }
-    }
+    int rc = cs__sq_begin_coll(b, false, name, &c, err);
+    if (rc) return rc;
+    cs__sq_coll_clear(&c);
+    rc = cs__sq_count_rows(b, c.tbl, count, err);
     cs__sq_rollback(b);
     return rc;
 }

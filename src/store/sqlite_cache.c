@@ -25,20 +25,17 @@
 /* Builds the cache from SQLite: every row's vector, norm and metadata in rowid order. */
 static int cache_build(sq_backend *b, const sq_coll *c, cs_vcache *vc, cs_error *err)
 {
-    char sql[128];
-    sqlite3_stmt *st;
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c->tbl);
-    int rc = cs__sq_prepare(b, sql, &st, err);
+    int64_t n = 0;
+    int rc = cs__sq_count_rows(b, c->tbl, &n, err);
     if (rc) return rc;
-    int s = sqlite3_step(st);
-    int64_t n = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (s != SQLITE_ROW) return cs__sq_fail(b, s, "counting records", err);
     if (n > (int64_t)UINT32_MAX) return cs_error_set(err, CS_E_TOO_LARGE, "too many records");
     if (cs__vcache_init(vc, c->dim, (size_t)n, c->version))
         return cs_error_set(err, CS_E_NOMEM, "out of memory caching %lld vectors", (long long)n);
+    char sql[128];
+    sqlite3_stmt *st;
     snprintf(sql, sizeof sql, "SELECT rowid, vec, metadata FROM \"%s\" ORDER BY rowid", c->tbl);
     if ((rc = cs__sq_prepare(b, sql, &st, err))) return rc;
+    int s = SQLITE_DONE;
     size_t dim = (size_t)c->dim;
     while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t rowid = sqlite3_column_int64(st, 0);

@@ -298,10 +298,10 @@ int cs__sq_ann_refresh(sq_backend *b, const sq_coll *c, cs_error *err)
 int cs__sq_refresh_index(cs_backend *base, const char *name, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, false, err);
-    if (rc) return rc;
     sq_coll c;
-    if (!(rc = cs__sq_coll_get(b, name, &c, err))) rc = cs__sq_ann_refresh(b, &c, err);
+    int rc = cs__sq_begin_coll(b, false, name, &c, err);
+    if (rc) return rc;
+    rc = cs__sq_ann_refresh(b, &c, err);
     cs__sq_coll_clear(&c);
     cs__sq_rollback(b);
     return rc;

@@ -90,6 +90,8 @@ int cs__sqlite_cache_counts(const cs_store *s, unsigned long *built, unsigned lo
 int cs__sq_fail(sq_backend *b, int rc, const char *what, cs_error *err);
 int cs__sq_exec(sq_backend *b, const char *sql, cs_error *err);
 int cs__sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err);
+/* count(*) of a collection's table. */
+int cs__sq_count_rows(sq_backend *b, const char *tbl, int64_t *count, cs_error *err);
 /* Transactions: write = BEGIN IMMEDIATE (waits busy_ms for other writers). */
 int cs__sq_begin(sq_backend *b, bool write, cs_error *err);
 int cs__sq_commit(sq_backend *b, cs_error *err);
@@ -97,6 +99,10 @@ void cs__sq_rollback(sq_backend *b);
 /* Catalog row of a collection; missing -> CS_E_DATABASE 'relation does not exist'. */
 int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err);
 void cs__sq_coll_clear(sq_coll *c);
+/* Begins a transaction (a write one when `write`) and reads the collection's catalog row;
+ * on failure no transaction is left open. */
+int cs__sq_begin_coll(sq_backend *b, bool write, const char *name, sq_coll *c,
+                      cs_error *err);
 /* Advances the collection's version after a write and marks it in the change log. */
 int cs__sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err);
 /* Frees the cache of tbl; superseded: its file save may give up (see cs__sq_cache_free). */

@@ -49,16 +49,14 @@ int cs__sq_fetch(cs_backend *base, const char *name, int dim, const char *const 
              cs_records *out, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, false, err);
-    if (rc) return rc;
     sq_coll c;
+    int rc = cs__sq_begin_coll(b, false, name, &c, err);
+    if (rc) return rc;
+    cs__sq_coll_clear(&c);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT id, metadata, vec FROM \"%s\" WHERE id = ?1", c.tbl);
     sqlite3_stmt *st = NULL;
-    if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
-        cs__sq_coll_clear(&c);
-        char sql[128];
-        snprintf(sql, sizeof sql, "SELECT id, metadata, vec FROM \"%s\" WHERE id = ?1", c.tbl);
-        rc = cs__sq_prepare(b, sql, &st, err);
-    }
+    rc = cs__sq_prepare(b, sql, &st, err);
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
         int s = sqlite3_step(st);
@@ -313,14 +311,13 @@ int cs__sq_query(cs_backend *base, const char *name, int dim, const cs_query *q,
              cs_records *out, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, false, err);
-    if (rc) return rc;
     sq_coll c;
+    int rc = cs__sq_begin_coll(b, false, name, &c, err);
+    if (rc) return rc;
     sq_cache *k = NULL;
     view_hit *hb = NULL, *hd = NULL, *merged = NULL;
     size_t nb = 0, nd = 0, n = 0;
     bool answered = false;
-    if ((rc = cs__sq_coll_get(b, name, &c, err))) goto done;
     if (c.dim != dim) {
         rc = cs_error_set(err, CS_E_DIMENSION, "collection '%s' now has dimension %d", name, c.dim);
         goto done;

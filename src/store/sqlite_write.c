@@ -165,13 +165,9 @@ int cs__sq_delete_filter(cs_backend *base, const char *name, const cs_filter *fi
 int cs__sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spec, cs_error *err)
 {
     sq_backend *b = (sq_backend *)base;
-    int rc = cs__sq_begin(b, true, err);
-    if (rc) return rc;
     sq_coll c;
-    if ((rc = cs__sq_coll_get(b, name, &c, err))) {
-        cs__sq_rollback(b);
-        return rc;
-    }
+    int rc = cs__sq_begin_coll(b, true, name, &c, err);
+    if (rc) return rc;
     bool had = c.index_name != NULL;
     cs__sq_coll_clear(&c);
     /* Same steps as vecs' one transaction (spec §8): refuse or drop the old index, then

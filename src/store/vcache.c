@@ -5,6 +5,8 @@
  * query, which only reads vecs/norms/rowids, never touches those pages. */
 #include "store/vcache.h"
 
+#include "base/hash.h"
+
 #include "store/vquant.h"
 
 #include <dirent.h>
@@ -33,18 +35,10 @@ typedef struct {
     int64_t gen;
     uint64_t off_vecs, off_norms, off_rowids, off_meta_off, off_meta;
     char tbl[64];
-    uint64_t sum;   /* FNV-1a of the bytes before it */
+    uint64_t sum;   /* XXH3-64 of the bytes before it */
 } vc_header;
 
 _Static_assert(sizeof(vc_header) <= VC_HEADER, "header fits its slot");
-
-static uint64_t fnv1a(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
-}
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
@@ -107,7 +101,7 @@ int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, 
               (uint32_t)dim <= VC_MAX_DIM;
     if (ok) {
         layout(&want);
-        want.sum = fnv1a(&want, offsetof(vc_header, sum));
+        want.sum = cs__hash64(&want, offsetof(vc_header, sum));
         ok = !memcmp(&h, &want, sizeof h) && want.file_size == (uint64_t)sb.st_size;
     }
     void *map = ok ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
@@ -217,9 +211,7 @@ int cs__vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, si
     return 0;
 }
 
-/* Writes n bytes in pieces of at most 8 MiB, giving up (-1) once *stop is set: a save
- * that a newer version of the cache supersedes ends within one piece. */
-static int put(const atomic_bool *stop, int fd, const void *p, size_t n)
+int cs__vcache_write(const atomic_bool *stop, int fd, const void *p, size_t n)
 {
     const char *s = p;
     while (n) {
@@ -238,10 +230,10 @@ static int put_at(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off, 
                   size_t len)
 {
     static const char zeros[VC_HEADER];
-    if (off < *pos || off - *pos > sizeof zeros || put(stop, fd, zeros, (size_t)(off - *pos)))
+    if (off < *pos || off - *pos > sizeof zeros || cs__vcache_write(stop, fd, zeros, (size_t)(off - *pos)))
         return -1;
     *pos = off + len;
-    return put(stop, fd, p, len);
+    return cs__vcache_write(stop, fd, p, len);
 }
 
 /* Removes "<name>.tmp.*" files that a crashed writer left (older than VC_TMP_STALE_S), or
@@ -264,14 +256,19 @@ static void sweep(const char *dir, const char *name, bool all)
     closedir(d);
 }
 
-/* Splits "dir/name" into its directory and base name. */
+/* Splits "dir/name" into its directory ("." without a slash) and base name. */
 static int split(const char *file, char *dir, size_t cap, const char **base)
 {
     const char *slash = strrchr(file, '/');
-    if (!slash || (size_t)(slash - file) >= cap) return -1;
-    memcpy(dir, file, (size_t)(slash - file));
-    dir[slash - file] = 0;
-    *base = slash + 1;
+    size_t len = slash ? (size_t)(slash - file) : 0;
+    if (len >= cap || cap < 2) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, slash ? file : ".", slash ? len : 2);
+    if (slash) dir[len] = 0;
+    if (slash && !len) snprintf(dir, cap, "/");
+    *base = slash ? slash + 1 : file;
     return 0;
 }
 
@@ -286,7 +283,7 @@ static int put_runs(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off
                          : field == 1 ? (const char *)v->norms2 : (const char *)v->rowids;
         size_t len = (runs[i].to - runs[i].from) * size;
         if (i == 0 ? put_at(stop, fd, pos, off, base + runs[i].from * size, len)
-                   : put(stop, fd, base + runs[i].from * size, len))
+                   : cs__vcache_write(stop, fd, base + runs[i].from * size, len))
             return -1;
         if (i) *pos += len;
     }
@@ -307,7 +304,7 @@ static int put_meta_offsets(const atomic_bool *stop, int fd, uint64_t *pos, uint
         for (size_t r = runs[i].from; r < runs[i].to; r++) {
             buf[nb++] = used + (v->meta_off[r + 1] - m0);
             if (nb == 1024) {
-                if (put(stop, fd, buf, sizeof buf)) return -1;
+                if (cs__vcache_write(stop, fd, buf, sizeof buf)) return -1;
                 *pos += sizeof buf;
                 nb = 0;
             }
@@ -315,20 +312,29 @@ static int put_meta_offsets(const atomic_bool *stop, int fd, uint64_t *pos, uint
         used += v->meta_off[runs[i].to] - m0;
     }
     *pos += nb * sizeof *buf;
-    return put(stop, fd, buf, nb * sizeof *buf);
+    return cs__vcache_write(stop, fd, buf, nb * sizeof *buf);
 }
 
-int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
-                         const char *tbl, const char *file, const atomic_bool *stop)
+int cs__vcache_begin_save(const char *file, char *tmp, size_t cap)
 {
-    char dir[4096], tmp[4200];
+    char dir[4096];
     const char *base;
     if (split(file, dir, sizeof dir, &base)) return -1;
     if (mkdir(dir, 0777) && errno != EEXIST) return -1;
     sweep(dir, base, false);
     uint64_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (uint64_t)time(NULL);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%016llx", file, (long)getpid(), (unsigned long long)r);
+    int w = snprintf(tmp, cap, "%s.tmp.%ld.%016llx", file, (long)getpid(), (unsigned long long)r);
+    if (w >= 0 && (size_t)w < cap) return 0;
+    errno = ENAMETOOLONG;
+    return -1;
+}
+
+int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
+                         const char *tbl, const char *file, const atomic_bool *stop)
+{
+    char tmp[4200];
+    if (cs__vcache_begin_save(file, tmp, sizeof tmp)) return -1;
     vc_header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, VC_MAGIC, 8);
@@ -342,7 +348,7 @@ int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64
     h.gen = gen;
     snprintf(h.tbl, sizeof h.tbl, "%s", tbl);
     layout(&h);
-    h.sum = fnv1a(&h, offsetof(vc_header, sum));
+    h.sum = cs__hash64(&h, offsetof(vc_header, sum));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) return -1;
     uint64_t pos = 0;
@@ -356,7 +362,7 @@ int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64
         const cs_vcache *v = runs[i].src;
         uint64_t m0 = v->meta_off[runs[i].from], len = v->meta_off[runs[i].to] - m0;
         rc = i == 0 ? put_at(stop, fd, &pos, h.off_meta, v->meta + m0, (size_t)len)
-                    : put(stop, fd, v->meta + m0, (size_t)len);
+                    : cs__vcache_write(stop, fd, v->meta + m0, (size_t)len);
         if (i) pos += len;
     }
     if (!rc && !nruns) rc = put_at(stop, fd, &pos, h.off_meta, NULL, 0);

@@ -80,6 +80,15 @@ typedef struct cs_vcache_run {
 int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
                          const char *tbl, const char *file, const atomic_bool *stop);
 
+/* For every derived file of a table (cache, copies, HNSW index), which is written to a
+ * temporary name and renamed into place. begin_save creates the file's directory, sweeps
+ * the temporary files a killed writer left, and names this save's "<file>.tmp.<pid>.<rnd>"
+ * (-1: no directory, or the path is too long). write writes in pieces of at most 8 MiB,
+ * giving up (-1) once *stop is set, so a save that a newer version supersedes ends within
+ * one piece (stop may be NULL). */
+int cs__vcache_begin_save(const char *file, char *tmp, size_t cap);
+int cs__vcache_write(const atomic_bool *stop, int fd, const void *p, size_t n);
+
 /* Removes "<file>.tmp.*" files that a crashed writer left (older than ten minutes). */
 void cs__vcache_sweep_tmp(const char *file);
 

@@ -13,6 +13,7 @@
 #include "store/vquant.h"
 
 #include "base/half.h"
+#include "base/hash.h"
 #include "base/simd.h"
 #if CS_SIMD_X86
 #include <immintrin.h>
@@ -26,9 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- quantisation ---------------------------------------------------------------- */
@@ -560,14 +559,6 @@ typedef struct {
 
 _Static_assert(sizeof(vq_header) <= VQ_HEADER, "header fits its slot");
 
-static uint64_t fnv1a(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static void vq_layout(vq_header *h, cs_vector_copy kind, int dim, uint64_t n, int64_t gen,
                       const char *tbl)
 {
@@ -583,7 +574,7 @@ static void vq_layout(vq_header *h, cs_vector_copy kind, int dim, uint64_t n, in
     h->off_vecs = VQ_HEADER;
     h->off_scale = (h->off_vecs + n * (uint64_t)dim * elem_size(kind) + 63) & ~(uint64_t)63;
     h->file_size = h->off_scale + (kind == CS_VECTOR_COPY_INT8 ? n * 4 : 0);
-    h->sum = fnv1a(h, offsetof(vq_header, sum));
+    h->sum = cs__hash64(h, offsetof(vq_header, sum));
 }
 
 int cs__vquant_path(const char *bin_file, cs_vector_copy kind, char *out, size_t cap)
@@ -619,20 +610,6 @@ int cs__vquant_open(const char *file, const char *tbl, cs_vcache *vc, cs_vector_
     return 0;
 }
 
-static int put(const atomic_bool *stop, int fd, const void *p, size_t n)
-{
-    const char *s = p;
-    while (n) {
-        if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return -1;
-        ssize_t w = write(fd, s, n < ((size_t)8 << 20) ? n : ((size_t)8 << 20));
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes one region (vectors or scales) of the runs; rows without a copy of this kind are
  * quantised in chunks into buf. */
 static int put_region(const atomic_bool *stop, int fd, const cs_vcache_run *runs, size_t nruns,
@@ -644,14 +621,14 @@ static int put_region(const atomic_bool *stop, int fd, const cs_vcache_run *runs
         const cs_vcache *v = runs[i].src;
         if (v->copy == kind && v->cvecs) {
             const char *src = scales ? (const char *)v->cscale : (const char *)v->cvecs;
-            if (put(stop, fd, src + runs[i].from * row_bytes, (runs[i].to - runs[i].from) * row_bytes))
+            if (cs__vcache_write(stop, fd, src + runs[i].from * row_bytes, (runs[i].to - runs[i].from) * row_bytes))
                 return -1;
             continue;
         }
         for (size_t r = runs[i].from; r < runs[i].to; r += chunk) {
             size_t m = runs[i].to - r < chunk ? runs[i].to - r : chunk;
             quant_rows(kind, v->vecs + r * dim, m, dim, buf, sbuf);
-            if (put(stop, fd, scales ? (const void *)sbuf : buf, m * row_bytes)) return -1;
+            if (cs__vcache_write(stop, fd, scales ? (const void *)sbuf : buf, m * row_bytes)) return -1;
         }
     }
     return 0;
@@ -666,13 +643,8 @@ int cs__vquant_save_runs(const cs_vcache_run *runs, size_t nruns, cs_vector_copy
     for (size_t i = 0; i < nruns; i++) n += runs[i].to - runs[i].from;
     vq_header h;
     vq_layout(&h, kind, dim, n, gen, tbl);
-    cs__vcache_sweep_tmp(file);   /* what a killed writer of this copy left */
     char tmp[4200];
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (uint64_t)time(NULL);
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%016llx", file, (long)getpid(),
-                 (unsigned long long)r) >= (int)sizeof tmp)
-        return -1;
+    if (cs__vcache_begin_save(file, tmp, sizeof tmp)) return -1;
     const size_t chunk = 4096;
     void *buf = malloc(chunk * (size_t)dim * elem_size(kind));
     float *sbuf = malloc(chunk * sizeof *sbuf);
@@ -680,9 +652,9 @@ int cs__vquant_save_runs(const cs_vcache_run *runs, size_t nruns, cs_vector_copy
     int rc = fd < 0 ? -1 : 0;
     static const char zeros[VQ_HEADER];
     uint64_t vec_bytes = n * (uint64_t)dim * elem_size(kind);
-    if (!rc) rc = put(stop, fd, &h, sizeof h) || put(stop, fd, zeros, VQ_HEADER - sizeof h);
+    if (!rc) rc = cs__vcache_write(stop, fd, &h, sizeof h) || cs__vcache_write(stop, fd, zeros, VQ_HEADER - sizeof h);
     if (!rc) rc = put_region(stop, fd, runs, nruns, kind, (size_t)dim, false, buf, sbuf, chunk);
-    if (!rc) rc = put(stop, fd, zeros, (size_t)(h.off_scale - h.off_vecs - vec_bytes));
+    if (!rc) rc = cs__vcache_write(stop, fd, zeros, (size_t)(h.off_scale - h.off_vecs - vec_bytes));
     if (!rc && kind == CS_VECTOR_COPY_INT8)
         rc = put_region(stop, fd, runs, nruns, kind, (size_t)dim, true, buf, sbuf, chunk);
     if (fd >= 0 && close(fd)) rc = -1;
