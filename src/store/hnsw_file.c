@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/hash.h"
+#include "base/test_point.h"
 #include "store/hnsw.h"
 #include "store/hnsw_internal.h"
 #include "store/vcache.h"
@@ -138,6 +139,7 @@ int cs__hnsw_save(const cs_hnsw *h, const char *file, const char *tag, int64_t g
     w.pos = HF_HEADER;
     int rc = lseek(w.fd, HF_HEADER, SEEK_SET) == (off_t)HF_HEADER ? 0 : -1;
     if (!rc) rc = put_region(&w, f.off_vecs, h->vecs, h->n * h->dim * sizeof(float));
+    cs__test_point("hnsw-save");   /* half written */
     if (!rc) rc = put_region(&w, f.off_norms, h->norms2, h->n * sizeof(float));
     if (!rc) rc = put_region(&w, f.off_keys, h->keys, h->n * sizeof(int64_t));
     if (!rc) rc = put_region(&w, f.off_info, h->info, h->n);

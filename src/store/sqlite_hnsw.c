@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/test_point.h"
 #include "store/filter_eval.h"
 #include "store/hnsw.h"
 
@@ -134,15 +135,11 @@ static int ann_build(sq_backend *b, const sq_coll *c, const cs_hnsw_params *p, c
     cs_hnsw *h;
     int rc = cs__hnsw_new(p, &h, err);
     if (rc) return rc;
+    int64_t rows = 0;
+    if (!(rc = cs__sq_count_rows(b, c->tbl, &rows, err)))
+        rc = cs__hnsw_reserve(h, (size_t)rows, err);
     char sql[128];
     sqlite3_stmt *st;
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c->tbl);
-    if (!(rc = cs__sq_prepare(b, sql, &st, err))) {
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) rc = cs__hnsw_reserve(h, (size_t)sqlite3_column_int64(st, 0), err);
-        else rc = cs__sq_fail(b, s, "counting records", err);
-        sqlite3_finalize(st);
-    }
     const size_t batch = 16384, dim = (size_t)c->dim;
     int64_t *keys = malloc(batch * sizeof *keys);
     float *vecs = malloc(batch * dim * sizeof *vecs);
@@ -175,6 +172,7 @@ static int ann_build(sq_backend *b, const sq_coll *c, const cs_hnsw_params *p, c
         cs__hnsw_free(h);
         return rc;
     }
+    cs__test_point("hnsw-built");   /* in memory only */
     *out = h;
     return 0;
 }

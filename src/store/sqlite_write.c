@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/test_point.h"
+
 int cs__sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *recs, size_t n,
               cs_error *err)
 {
@@ -176,15 +178,9 @@ int cs__sq_create_index(cs_backend *base, const char *name, const cs_index_spec 
         rc = cs_error_set(err, CS_E_ARG, "replace is set to False but an index exists");
     cs_index_spec s = *spec;
     if (!rc && s.method == CS_INDEX_IVFFLAT && s.n_lists == CS_INDEX_ARG_DEFAULT) {
-        char sql[96];
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", c.tbl);
-        sqlite3_stmt *st;
-        if (!(rc = cs__sq_prepare(b, sql, &st, err))) {
-            int r = sqlite3_step(st);
-            if (r == SQLITE_ROW) s.n_lists = cs__ivfflat_default_lists(sqlite3_column_int64(st, 0));
-            else rc = cs__sq_fail(b, r, "counting records", err);
-            sqlite3_finalize(st);
-        }
+        int64_t rows = 0;
+        if (!(rc = cs__sq_count_rows(b, c.tbl, &rows, err)))
+            s.n_lists = cs__ivfflat_default_lists(rows);
     }
     if (!rc) rc = cs__index_spec_check_ranges(&s, c.dim, err);
     char ix[128], desc[160];
@@ -218,6 +214,7 @@ int cs__sq_create_index(cs_backend *base, const char *name, const cs_index_spec 
         now.index_spec = desc;
         cs__sq_ann_drop(b, c.tbl, false);
         rc = cs__sq_ann_refresh(b, &now, err);
+        if (!rc) cs__test_point("hnsw-saved");   /* the file written, its description not */
     }
     if (!rc && !(rc = cs__sq_commit(b, err))) {
         if (s.method != CS_INDEX_HNSW) cs__sq_ann_drop(b, c.tbl, true);
