@@ -672,8 +672,8 @@ int main(void)
     cs_clip_free(p.clip);
     char side[3000];
     snprintf(side, sizeof side,
-             "rm -rf '%s' '%s.partial' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'*", p.out,
-             p.out, p.pairs, p.indexed, p.indexed, p.indexed, p.tree, p.prepared);
+             "rm -rf '%s' '%s.partial' '%s' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'*",
+             p.out, p.out, p.pairs, p.indexed, p.indexed, p.indexed, p.indexed, p.tree, p.prepared);
     if (system(side) != 0) fprintf(stderr, "could not remove the scratch files\n");
     unlink(p.db);
     snprintf(side, sizeof side, "%s-wal", p.db);
