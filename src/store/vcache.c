@@ -105,6 +105,8 @@ int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, 
         ok = !memcmp(&h, &want, sizeof h) && want.file_size == (uint64_t)sb.st_size;
     }
     void *map = ok ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    /* Huge folios where the page cache holds them or reads them in (cs__vcache_piece). */
+    if (map != MAP_FAILED) madvise(map, (size_t)sb.st_size, MADV_HUGEPAGE);
     close(fd);
     if (map == MAP_FAILED) return 1;
     /* The scan reads every vector page once: ask for read-ahead of the whole range, and
@@ -214,13 +216,16 @@ int cs__vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, si
 int cs__vcache_write(const atomic_bool *stop, int fd, const void *p, size_t n)
 {
     const char *s = p;
+    off_t at = lseek(fd, 0, SEEK_CUR);
+    uint64_t pos = at < 0 ? 0 : (uint64_t)at;
     while (n) {
         if (stop && atomic_load_explicit(stop, memory_order_relaxed)) return -1;
-        ssize_t w = write(fd, s, n < ((size_t)8 << 20) ? n : ((size_t)8 << 20));
+        ssize_t w = write(fd, s, cs__vcache_piece(pos, n));
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
         s += w;
         n -= (size_t)w;
+        pos += (uint64_t)w;
     }
     return 0;
 }

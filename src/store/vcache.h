@@ -87,6 +87,15 @@ int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64
  * giving up (-1) once *stop is set, so a save that a newer version supersedes ends within
  * one piece (stop may be NULL). */
 int cs__vcache_begin_save(const char *file, char *tmp, size_t cap);
+/* The length of the next write(2) of a derived file at offset pos: at most 8 MiB, ending
+ * on a 2 MiB boundary of the file. The page cache then holds the file in huge folios,
+ * which a later process maps with one entry per 2 MiB instead of faulting in 4-64 KiB at
+ * a time. */
+static inline size_t cs__vcache_piece(uint64_t pos, size_t n)
+{
+    size_t max = ((size_t)8 << 20) - (size_t)(pos & (((uint64_t)2 << 20) - 1));
+    return n < max ? n : max;
+}
 int cs__vcache_write(const atomic_bool *stop, int fd, const void *p, size_t n);
 
 /* Removes "<file>.tmp.*" files that a crashed writer left (older than ten minutes). */

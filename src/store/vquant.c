@@ -598,6 +598,7 @@ int cs__vquant_open(const char *file, const char *tbl, cs_vcache *vc, cs_vector_
     void *map = ok ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
     close(fd);
     if (map == MAP_FAILED) return 1;
+    madvise(map, (size_t)sb.st_size, MADV_HUGEPAGE);   /* huge folios: cs__vcache_piece */
 #ifdef MADV_POPULATE_READ
     madvise(map, (size_t)sb.st_size, MADV_POPULATE_READ);   /* one call, not a fault per page */
 #endif
