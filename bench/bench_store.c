@@ -217,6 +217,31 @@ static double overlap(const int32_t *a, const int32_t *b)
     return f / 10.0;
 }
 
+/* Closes the store and opens it again, as a new process would, and times the first
+ * query of the new connection: ms, or -1 after saying why. */
+static double reconnect_query(const char *db, cs_store **store, cs_collection **coll,
+                              const cs_query *q)
+{
+    cs_error err;
+    cs_records r;
+    cs_collection_free(*coll);
+    cs_store_close(*store);
+    *coll = NULL;
+    *store = NULL;
+    if (cs_store_open(db, store, &err) || cs_store_get(*store, "bench", coll, &err)) {
+        fprintf(stderr, "bench_store: reopen: %s\n", err.msg);
+        return -1;
+    }
+    double t0 = now();
+    if (cs_collection_query(*coll, q, &r, &err)) {
+        fprintf(stderr, "bench_store: query: %s\n", err.msg);
+        return -1;
+    }
+    double ms = (now() - t0) * 1e3;
+    cs_records_free(&r);
+    return ms;
+}
+
 /* HNSW on the SQLite store (vec create-index --method hnsw): build time, file size, RSS;
  * recall@10 against the exact answers and latency for image-like queries (near the
  * clusters, like image embeddings) and text-like ones (CLIP's text embeddings sit apart
@@ -280,20 +305,19 @@ static int bench_hnsw(const char *db, cs_store **store, cs_collection **coll, co
                    "%.2f ms: %.0fx faster)\n", rec / nq, efs[e], med, kind ? "text" : "image",
                    exact_ms, exact_ms / med);
         }
-    /* A new connection: loads the index file. */
-    cs_collection_free(*coll);
-    *coll = NULL;
-    cs_store_close(*store);
-    *store = NULL;
-    cs_store *s2;
-    if (cs_store_open(db, &s2, &err) || cs_store_get(s2, "bench", coll, &err)) {
-        fprintf(stderr, "bench_store: reopen: %s\n", err.msg);
-        return 1;
+    /* A new connection: loads the index file (twice: see the float32 lines). */
+    cs_query q;
+    cs_query_init(&q);
+    q.vector = queries;
+    q.vector_dim = dim;
+    q.limit = 10;
+    q.ef_search = 40;
+    for (int f = 0; f < 2; f++) {
+        double ms = reconnect_query(db, store, coll, &q);
+        if (ms < 0) return 1;
+        printf("hnsw: first query of a new connection%s: %.1f ms\n",
+               f ? "" : ", the index file just written", ms);
     }
-    *store = s2;   /* the caller drops the collection and closes */
-    double first;
-    if (query_ids(*coll, queries, dim, 40, ids, &first)) return 1;
-    printf("hnsw: first query of a new connection: %.1f ms\n", first);
     /* A write of 1000 records (new vectors near their clusters), then the first query,
      * which patches the index with them. */
     {
@@ -311,6 +335,7 @@ static int bench_hnsw(const char *db, cs_store **store, cs_collection **coll, co
             fprintf(stderr, "bench_store: upsert: %s\n", err.msg);
             return 1;
         }
+        double first;
         if (query_ids(*coll, queries, dim, 40, ids, &first)) return 1;
         printf("hnsw: first query after a write: %.1f ms (upsert of %d records)\n", first, m);
         for (int q = 0; q < 9; q++)
@@ -468,25 +493,17 @@ int main(int argc, char **argv)
         }
     }
     /* A new connection (as a new process would): its first query finds no in-memory copy
-     * and maps the cache file that the first query above wrote, when there is one. */
-    for (int f = 0; f < 2; f++) {
-        cs_collection_free(coll);
-        cs_store_close(store);
-        coll = NULL;
-        if (cs_store_open(db, &store, &err) || cs_store_get(store, "bench", &coll, &err)) {
-            fprintf(stderr, "bench_store: reopen: %s\n", err.msg);
-            return 1;
-        }
-        q.filter_json = filters[f];
-        q.vector = queries;
-        t0 = now();
-        if (cs_collection_query(coll, &q, &r, &err)) {
-            fprintf(stderr, "bench_store: query: %s\n", err.msg);
-            return 1;
-        }
-        printf("first query of a new connection%s: %.1f ms\n", f ? " with filter" : "",
-               (now() - t0) * 1e3);
-        cs_records_free(&r);
+     * and maps the cache file that the first query above wrote. The first new connection
+     * right after the file was written is shown apart: on some VMs the first process to
+     * touch freshly written pages pays a one-time cost (a plain C program mapping a just
+     * written file shows it too); every later process maps them at page-cache speed. */
+    q.vector = queries;
+    for (int f = 0; f < 3; f++) {
+        q.filter_json = filters[f == 2];
+        double ms = reconnect_query(db, &store, &coll, &q);
+        if (ms < 0) return 1;
+        printf("first query of a new connection%s: %.1f ms\n",
+               f == 0 ? ", the cache file just written" : f == 2 ? " with filter" : "", ms);
     }
     /* A write, then a query: 1000 records rewritten with their own vectors (what an
      * incremental index run does), then the first query that follows. */
@@ -579,22 +596,15 @@ int main(int argc, char **argv)
                "%.2f ms; first query incl. building the copy: %.0f ms); top-10 identical to "
                "float32 (ids and distances) in %d of %d queries\n",
                kn, med * 1e3, med_fp32 / med, med_fp32 * 1e3, first * 1e3, same, nq);
-        /* A new connection maps the copy file the first query saved. */
-        cs_collection_free(coll);
-        cs_store_close(store);
-        coll = NULL;
-        if (cs_store_open(db, &store, &err) || cs_store_get(store, "bench", &coll, &err)) {
-            fprintf(stderr, "bench_store: reopen: %s\n", err.msg);
-            return 1;
-        }
+        /* A new connection maps the copy file the first query saved (twice: see the
+         * float32 lines). */
         q.vector = queries;
-        t0 = now();
-        if (cs_collection_query(coll, &q, &r, &err)) {
-            fprintf(stderr, "bench_store: query: %s\n", err.msg);
-            return 1;
+        for (int f = 0; f < 2; f++) {
+            double ms = reconnect_query(db, &store, &coll, &q);
+            if (ms < 0) return 1;
+            printf("%s copy: first query of a new connection%s: %.1f ms\n", kn,
+                   f ? "" : ", the copy file just written", ms);
         }
-        printf("%s copy: first query of a new connection: %.1f ms\n", kn, (now() - t0) * 1e3);
-        cs_records_free(&r);
     }
     if (cs_collection_set_vector_copy(coll, CS_VECTOR_COPY_NONE, &err)) {
         fprintf(stderr, "bench_store: vector copy: %s\n", err.msg);
