@@ -24,6 +24,11 @@ endfunction()
 if(TARGET test_store_suite)
   cs_pg_test(store_suite_pg $<TARGET_FILE:test_store_suite>)
 endif()
+# Out-of-memory fault injection over the store scenario through the PostgreSQL backend
+# (tests/unit/test_fault_alloc.c runs only that scenario when it has a server URL).
+if(TARGET test_fault_alloc)
+  cs_pg_test(fault_alloc_pg $<TARGET_FILE:test_fault_alloc>)
+endif()
 # Integration scripts that honour CS_TEST_DB_URL (vec_cli.sh, search_*.sh, index_*.sh via
 # index_common.bash) also run against PostgreSQL as <name>_pg, with their labels (no-asan).
 file(GLOB cs_pg_shell ${CMAKE_SOURCE_DIR}/tests/integration/*.sh)
@@ -63,7 +68,7 @@ get_property(cs_all_tests DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
 foreach(t ${cs_all_tests})
   list(FIND cs_pg_wrapped ${t} wrapped)
   if(t MATCHES "_pg$" AND wrapped EQUAL -1 AND
-     NOT t MATCHES "^(store_suite_pg|vecs_interop_pg|vec_backends_agree_pg)$")
+     NOT t MATCHES "^(store_suite_pg|fault_alloc_pg|vecs_interop_pg|vec_backends_agree_pg)$")
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT "CS_PG_URL_FILE=${CS_PG_STATE}/url")
     set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED pg_server RESOURCE_LOCK pg
       LABELS pg)

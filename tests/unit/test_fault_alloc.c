@@ -128,7 +128,8 @@ static int filter_parse(void *ctx, cs_error *err)
 
 typedef struct {
     char vocab[4200], merges[4200], model[3000], images[3000], png[4200], jpg[4200];
-    char tiffs[3000];
+    char tiffs[3000], formats[256];
+    int nformats;              /* files made in `formats` (the encoders found) */
     char db[256], indexed[256], pairs[256], out[256], tree[256], prepared[256];
     cs_clip *clip;             /* loaded once, for the scenarios that only use it */
 } paths;
@@ -210,10 +211,26 @@ static int store_count(const char *db, int64_t *count)
 
 /* Open a new store, create a collection, upsert, query with a filter, upsert again, query
  * (the cache patched), fetch. */
+/* Starts the store scenario from no collection: the SQLite file removed, or on
+ * PostgreSQL the collection dropped (without faults). */
+static void store_reset(const char *db)
+{
+    if (!strstr(db, "://")) {
+        unlink(db);
+        return;
+    }
+    atomic_long saved = atomic_exchange(&fail_at, 0);
+    cs_error e = {0};
+    cs_store *s = NULL;
+    if (!cs_store_open(db, &s, &e)) (void)cs_store_drop(s, "docs", &e);
+    cs_store_close(s);
+    atomic_store(&fail_at, saved);
+}
+
 static int store_roundtrip(void *ctx, cs_error *err)
 {
     const paths *p = ctx;
-    unlink(p->db);
+    store_reset(p->db);
     static float vecs[STORE_N][STORE_DIM];
     static char ids[STORE_N][16], metas[STORE_N][64];
     cs_record_in recs[STORE_N];
@@ -385,6 +402,66 @@ static int tiff_decode(void *ctx, cs_error *err)
         cs_image_free(&img);
     }
     return rc;
+}
+
+/* The formats whose files are made at test time by their reference encoders (HEIC and
+ * AVIF by heif-enc, JPEG XL by cjxl, a DNG by cs_make_dng) and a GIF written here: probed,
+ * then decoded. */
+static int other_formats(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_image_options io;
+    cs_image_options_init(&io);
+    DIR *d = opendir(p->formats);
+    int rc = d ? 0 : cs_error_set(err, CS_E_IO, "no folder %s", p->formats);
+    for (struct dirent *e; !rc && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", p->formats, e->d_name);
+        cs_image_info info;
+        cs_image img = {0};
+        if (!(rc = cs_image_probe_file(path, &info, err)))
+            rc = cs_image_decode_file(path, &io, &img, NULL, err);
+        cs_image_free(&img);
+    }
+    if (d) closedir(d);
+    return rc;
+}
+
+/* Makes the files other_formats decodes, with the encoders this machine has (the
+ * Debian packages scripts/install-deps.sh installs). */
+static void make_formats(paths *p)
+{
+    snprintf(p->formats, sizeof p->formats, "/tmp/cs_fault_alloc_%d_formats", (int)getpid());
+    const char *exec = getenv("CS_TEST_EXEC") ? getenv("CS_TEST_EXEC") : "";
+    const char *build = getenv("CS_BUILD_DIR") ? getenv("CS_BUILD_DIR") : ".";
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p->formats);
+    CHECK(system(cmd) == 0);
+    const char *const make[] = {
+        "heif-enc -q 80 '%s/gradient_rgb_640x480.png' -o '%s/a.heic' >/dev/null 2>&1",
+        "heif-enc -A -q 70 '%s/noise_rgb_224x224.png' -o '%s/b.avif' >/dev/null 2>&1",
+        "cjxl -d 1 '%s/gradient_rgb_640x480.png' '%s/c.jxl' >/dev/null 2>&1",
+    };
+    for (size_t i = 0; i < sizeof make / sizeof *make; i++) {
+        snprintf(cmd, sizeof cmd, make[i], p->images, p->formats);
+        if (system(cmd) == 0) p->nformats++;
+    }
+    /* A DNG with an embedded preview (libraw's path); the tool also writes the preview
+     * as a PPM, not needed here. */
+    snprintf(cmd, sizeof cmd,
+             "%s '%s/cs_make_dng' '%s/d.dng' '%s/d.ppm' 6 >/dev/null 2>&1 && rm '%s/d.ppm'",
+             exec, build, p->formats, p->formats, p->formats);
+    if (system(cmd) == 0) p->nformats++;
+    /* A 1x1 GIF89a: a global palette of 2 colours, one frame (LZW: clear, 0, end). */
+    static const unsigned char gif[] = {
+        'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0xff, 0xff, 0xff, 0, 0, 0,
+        0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, 0x3b};
+    char path[600];
+    snprintf(path, sizeof path, "%s/e.gif", p->formats);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(gif, sizeof gif, 1, f) == 1 && fclose(f) == 0);
+    p->nformats++;
 }
 
 /* A search session over an indexed collection: an algebra query with filters, the like
@@ -596,6 +673,16 @@ int main(void)
     snprintf(p.pairs, sizeof p.pairs, "/tmp/cs_fault_alloc_%d_pairs.tsv", (int)getpid());
     snprintf(p.out, sizeof p.out, "/tmp/cs_fault_alloc_%d_tuned", (int)getpid());
     cs_error err = {0};
+    /* Against PostgreSQL (ctest's fault_alloc_pg, CS_TEST_DB_URL from the pgvector
+     * fixture): the store scenario only, through the pg backend. */
+    const char *url = getenv("CS_TEST_DB_URL");
+    if (url && *url) {
+        if (strlen(url) >= sizeof p.db) SKIP("server URL too long");
+        snprintf(p.db, sizeof p.db, "%s", url);
+        inject("store open/upsert/query on PostgreSQL", store_roundtrip, &p, 100000, 0);
+        store_reset(p.db);
+        return TEST_RESULT();
+    }
     cs_clip_options o;
     cs_clip_options_init(&o);
     o.n_threads = 2;
@@ -606,15 +693,27 @@ int main(void)
     long budget = emulated ? 150 : 100000;
     /* The long scenarios below (a run costs seconds under the emulator): a sample. */
     long sampled = emulated ? 30 : 300;
+    /* CS_FAULT_ALL=1: every allocation of every scenario, no sample (what
+     * scripts/nomem_coverage.sh runs; too long for make check's ASan stage). */
+    if (getenv("CS_FAULT_ALL") && getenv("CS_FAULT_ALL")[0] == '1') budget = sampled = LONG_MAX;
 
     inject("filter parse", filter_parse, NULL, budget, 0);
     inject("tokenizer load + encode", tokenizer_load, &p, budget, 0);
     inject("image decode + preprocess", image_decode, &p, budget, 0);
     inject("model load + embed", model_embed, &p, budget, 0);
     inject("store open/upsert/query", store_roundtrip, &p, budget, 0);
-    inject("store int8 copy + HNSW", store_ann, &p, budget < 1500 ? budget : 1500, 0);
-    inject("indexer run", index_run, &p, budget < 250 ? budget : 250, budget < 250 ? 0 : 120);
+    bool all = budget == LONG_MAX;
+    inject("store int8 copy + HNSW", store_ann, &p, all || budget < 1500 ? budget : 1500, 0);
+    inject("indexer run", index_run, &p, all || budget < 250 ? budget : 250,
+           budget < 250 ? 0 : 120);
     inject("TIFF decode", tiff_decode, &p, budget, 0);
+    make_formats(&p);
+    {
+        cs_error e = {0};
+        CHECK_OK(other_formats(&p, &e), &e);   /* every file made decodes without faults */
+    }
+    fprintf(stderr, "other formats: %d files made\n", p.nformats);
+    inject("HEIC, AVIF, JPEG XL, DNG, GIF decode", other_formats, &p, budget, 0);
 
     /* The scenarios below read a collection indexed once, without faults. */
     {
@@ -667,13 +766,14 @@ int main(void)
         free(abs);
         CHECK(f && fclose(f) == 0);
     }
-    inject("finetune last:1", finetune_run, &p, emulated ? 20 : 200, 0);
+    inject("finetune last:1", finetune_run, &p, all ? budget : emulated ? 20 : 200, 0);
 
     cs_clip_free(p.clip);
     char side[3000];
     snprintf(side, sizeof side,
-             "rm -rf '%s' '%s.partial' '%s' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'*",
-             p.out, p.out, p.pairs, p.indexed, p.indexed, p.indexed, p.indexed, p.tree, p.prepared);
+             "rm -rf '%s' '%s.partial' '%s' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'* '%s'",
+             p.out, p.out, p.pairs, p.indexed, p.indexed, p.indexed, p.indexed, p.tree, p.prepared,
+             p.formats);
     if (system(side) != 0) fprintf(stderr, "could not remove the scratch files\n");
     unlink(p.db);
     snprintf(side, sizeof side, "%s-wal", p.db);
