@@ -112,14 +112,14 @@ static bool grow(uint8_t **buf, size_t *cap, size_t need)
 
 void cs__web_body_append(web_request *r, const char *data, size_t len)
 {
-    if (r->too_large || r->bad_form) return;
+    if (r->too_large || r->bad_form || r->no_memory) return;
     /* Keep reading (and dropping) the rest so the 413 can be sent on a clean stream. */
     if (len > r->max_upload - r->len) {
         r->too_large = true;
         return;
     }
     if (!grow(&r->body, &r->cap, r->len + len)) {
-        r->bad_form = true;
+        r->no_memory = true;
         return;
     }
     memcpy(r->body + r->len, data, len);
@@ -128,7 +128,7 @@ void cs__web_body_append(web_request *r, const char *data, size_t len)
 
 void cs__web_field_append(web_request *r, const char *key, const char *data, size_t len)
 {
-    if (r->bad_form) return;
+    if (r->bad_form || r->no_memory) return;
     web_field *f = NULL;
     for (size_t i = 0; i < r->n_fields; i++)
         if (!strcmp(r->fields[i].key, key)) f = &r->fields[i];
@@ -139,7 +139,7 @@ void cs__web_field_append(web_request *r, const char *key, const char *data, siz
         }
         web_field *g = realloc(r->fields, (r->n_fields + 1) * sizeof *g);
         if (!g) {
-            r->bad_form = true;
+            r->no_memory = true;
             return;
         }
         r->fields = g;
@@ -150,7 +150,7 @@ void cs__web_field_append(web_request *r, const char *key, const char *data, siz
         if (!f->key || !f->value) {
             free(f->key);
             free(f->value);
-            r->bad_form = true;
+            r->no_memory = true;
             return;
         }
         r->n_fields++;
@@ -161,7 +161,7 @@ void cs__web_field_append(web_request *r, const char *key, const char *data, siz
     }
     char *v = realloc(f->value, f->len + len + 1);
     if (!v) {
-        r->bad_form = true;
+        r->no_memory = true;
         return;
     }
     memcpy(v + f->len, data, len);

@@ -139,6 +139,11 @@ static enum MHD_Result dispatch(web_state *st, struct MHD_Connection *c, const c
                          st->max_upload);
             return cs__web_send_error(c, &err);
         }
+        if (r->no_memory) {
+            cs_error err = {0};
+            cs_error_set(&err, CS_E_NOMEM, "out of memory receiving the upload");
+            return cs__web_send_error(c, &err);
+        }
         if (r->bad_form)
             return cs__web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",
                                          "malformed form: too many or too long fields");
@@ -162,10 +167,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   void **con_cls)
 {
     web_state *st = cls;
+    if (*con_cls == &st->no_memory) {   /* answered: the rest of the body is dropped */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     web_request *r = *con_cls;
     if (!r) {
         r = calloc(1, sizeof *r);
-        if (!r) return MHD_NO;
+        if (!r) {   /* answered, not dropped: a client sees why */
+            *con_cls = &st->no_memory;
+            cs_error err;
+            cs_error_set(&err, CS_E_NOMEM, "out of memory");
+            return cs__web_send_error(c, &err);
+        }
         *con_cls = r;
         bool refused;
         enum MHD_Result ret = refuse(st, c, method, &refused);
@@ -202,7 +216,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    cs__web_request_free(*con_cls);
+    web_state *st = cls;
+    if (*con_cls != &st->no_memory) cs__web_request_free(*con_cls);
     *con_cls = NULL;
 }
 

@@ -46,6 +46,9 @@ typedef struct web_state {
     web_pool *thumb_pool;       /* thumbnails are made on these threads */
     cs_budget thumb_budget;     /* memory their decodes hold at once (base/budget.h) */
     web_thumb_cache *cache;     /* NULL: no disk cache */
+    /* The request state of a request answered "out of memory" before it had one of its
+     * own: its address marks such a request (never written, never freed). */
+    char no_memory;
 } web_state;
 
 /* What the store says about a record's file (metadata written by the indexer; -1 / ""
@@ -71,7 +74,8 @@ typedef struct web_request {
     char *filename;                 /* of the uploaded file, when the form named one */
     bool too_large;
     bool answered;                  /* refused by a guard as soon as the headers came */
-    bool bad_form;                  /* a field over WEB_MAX_FIELD or out of memory */
+    bool bad_form;                  /* a field over WEB_MAX_FIELD, or too many fields */
+    bool no_memory;                 /* out of memory receiving the body or a field */
     web_field *fields;
     size_t n_fields;
     size_t max_upload;

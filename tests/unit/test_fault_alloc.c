@@ -11,7 +11,11 @@
  * libraries (and here) to the __wrap_ functions below. Allocations inside shared system
  * libraries (SQLite, jansson, libpng, oneDNN...) are not counted: their own out-of-memory
  * handling is theirs to test. */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,6 +36,7 @@
 #include "clipsearch/search_session.h"
 #include "clipsearch/store.h"
 #include "clipsearch/tokenizer.h"
+#include "clipsearch/web.h"
 #include "store/filter.h"
 #include "test.h"
 
@@ -128,7 +133,8 @@ static int filter_parse(void *ctx, cs_error *err)
 
 typedef struct {
     char vocab[4200], merges[4200], model[3000], images[3000], png[4200], jpg[4200];
-    char tiffs[3000], formats[256];
+    char tiffs[3000], formats[256], thumbs[256];
+    char record_id[600];       /* a record of the indexed collection (URL-escaped) */
     int nformats;              /* files made in `formats` (the encoders found) */
     char db[256], indexed[256], pairs[256], out[256], tree[256], prepared[256];
     cs_clip *clip;             /* loaded once, for the scenarios that only use it */
@@ -464,6 +470,92 @@ static void make_formats(paths *p)
     p->nformats++;
 }
 
+/* One HTTP/1.0 exchange with the server on 127.0.0.1:port: the answer's status, 0 when
+ * there was none. */
+static int http(int port, const char *method, const char *path, const void *body,
+                size_t body_len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        if (fd >= 0) close(fd);
+        return 0;
+    }
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n\r\n",
+                     method, path, port, body_len);
+    bool ok = write(fd, head, (size_t)n) == n &&
+              (!body_len || write(fd, body, body_len) == (ssize_t)body_len);
+    char got[16] = {0};
+    size_t have = 0;
+    for (ssize_t r; ok && have < sizeof got - 1 &&
+                    (r = read(fd, got + have, sizeof got - 1 - have)) > 0;)
+        have += (size_t)r;
+    char sink[4096];
+    while (ok && read(fd, sink, sizeof sink) > 0) {}
+    close(fd);
+    return ok && have >= 12 && !strncmp(got, "HTTP/1.", 7) ? atoi(got + 9) : 0;
+}
+
+/* The web server over the indexed collection: start, the collections, a text search
+ * with a filter, a like search, an image search (raw body), a thumbnail (through the
+ * thumbnail cache), stop. A request that runs out of memory must still be answered. */
+static int web_session(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_store *store = NULL;
+    cs_web_server *w = NULL;
+    int rc = cs_store_open(p->indexed, &store, err);
+    cs_web_options o;
+    cs_web_options_init(&o);
+    o.port = 0;
+    o.collection = "image_vectors";
+    o.thumb_cache_dir = p->thumbs;
+    o.thumb_threads = 1;
+    if (!rc) rc = cs_web_start(p->clip, store, &o, &w, err);
+    if (!rc) {
+        char url[128];
+        cs_web_url(w, url, sizeof url);
+        int port = atoi(strrchr(url, ':') + 1);
+        static unsigned char png[8192];
+        size_t png_len = 0;
+        atomic_long saved = atomic_exchange(&fail_at, 0);   /* the test's own reading */
+        char small[3100];
+        snprintf(small, sizeof small, "%s/palette_P_200x150.png", p->images);
+        FILE *f = fopen(small, "rb");
+        if (f) {
+            png_len = fread(png, 1, sizeof png, f);
+            fclose(f);
+        }
+        atomic_store(&fail_at, saved);
+        char like[1400], thumb[1400];
+        snprintf(like, sizeof like, "/api/search?like=%s&k=2", p->record_id);
+        snprintf(thumb, sizeof thumb, "/api/thumb?id=%s&size=64", p->record_id);
+        const char *const gets[] = {
+            "/api/collections",
+            "/api/search?q=a%20photo&k=3&filter=%7B%22format%22%3A%7B%22%24in%22%3A%5B%22png%22"
+            "%2C%22jpeg%22%5D%7D%7D",
+            like, thumb};
+        for (size_t i = 0; !rc && i <= sizeof gets / sizeof *gets; i++) {
+            int status = i < sizeof gets / sizeof *gets ? http(port, "GET", gets[i], NULL, 0)
+                         : png_len < sizeof png ? http(port, "POST", "/api/search/image?k=2", png, png_len)
+                                                : -1;
+            /* Answered, always; anything but 200 only when an allocation failed. */
+            CHECK_MSG(status, "request %zu got no HTTP answer (allocation %ld failing)", i,
+                      atomic_load(&fail_at));
+            CHECK_MSG(status == 200 || atomic_load(&failed), "request %zu answered %d", i, status);
+            if (status != 200)   /* 500 is the answer to running out of memory */
+                rc = cs_error_set(err, status == 500 ? CS_E_NOMEM : CS_E_IO,
+                                  "request %zu answered %d", i, status);
+        }
+    }
+    cs_web_stop(w);
+    cs_store_close(store);
+    return rc;
+}
+
 /* A search session over an indexed collection: an algebra query with filters, the like
  * query of a record, and the listing of collections. */
 static int search_session(void *ctx, cs_error *err)
@@ -725,6 +817,26 @@ int main(void)
     }
     inject("search session", search_session, &p, sampled, 0);
     {
+        /* The web scenario's record: the first of the indexed collection, URL-escaped. */
+        snprintf(p.thumbs, sizeof p.thumbs, "/tmp/cs_fault_alloc_%d_thumbs", (int)getpid());
+        cs_store *s = NULL;
+        cs_collection *c = NULL;
+        cs_records r = {0};
+        CHECK_OK(cs_store_open(p.indexed, &s, &err), &err);
+        if (s) CHECK_OK(cs_store_get(s, "image_vectors", &c, &err), &err);
+        if (c) CHECK_OK(cs_collection_scan(c, NULL, false, &r, &err), &err);
+        size_t at = 0;
+        for (const char *q = r.n ? r.items[0].id : ""; *q && at + 4 < sizeof p.record_id; q++)
+            at += (size_t)(isalnum((unsigned char)*q) || strchr("-_.~", *q)
+                               ? snprintf(p.record_id + at, 2, "%c", *q)
+                               : snprintf(p.record_id + at, 4, "%%%02X", (unsigned char)*q));
+        CHECK(r.n > 0);
+        cs_records_free(&r);
+        cs_collection_free(c);
+        cs_store_close(s);
+    }
+    inject("web server", web_session, &p, sampled, 0);
+    {
         /* A tree indexed once: 4 images and one that is then deleted. */
         snprintf(p.tree, sizeof p.tree, "/tmp/cs_fault_alloc_%d_tree", (int)getpid());
         snprintf(p.prepared, sizeof p.prepared, "/tmp/cs_fault_alloc_%d_prepared.db", (int)getpid());
@@ -771,9 +883,9 @@ int main(void)
     cs_clip_free(p.clip);
     char side[3000];
     snprintf(side, sizeof side,
-             "rm -rf '%s' '%s.partial' '%s' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'* '%s'",
+             "rm -rf '%s' '%s.partial' '%s' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'* '%s' '%s'",
              p.out, p.out, p.pairs, p.indexed, p.indexed, p.indexed, p.indexed, p.tree, p.prepared,
-             p.formats);
+             p.formats, p.thumbs);
     if (system(side) != 0) fprintf(stderr, "could not remove the scratch files\n");
     unlink(p.db);
     snprintf(side, sizeof side, "%s-wal", p.db);
