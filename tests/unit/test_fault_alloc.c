@@ -31,6 +31,7 @@
 #include "clipsearch/gallery.h"
 #include "clipsearch/indexer.h"
 #include "clipsearch/labels.h"
+#include "clipsearch/models.h"
 #include "clipsearch/query.h"
 #include "clipsearch/text_collection.h"
 #include "clipsearch/search_session.h"
@@ -135,6 +136,7 @@ typedef struct {
     char vocab[4200], merges[4200], model[3000], images[3000], png[4200], jpg[4200];
     char tiffs[3000], formats[256], thumbs[256];
     char record_id[600];       /* a record of the indexed collection (URL-escaped) */
+    char hub[256], endpoint[64];   /* the Hugging Face stand-in's files and address */
     int nformats;              /* files made in `formats` (the encoders found) */
     char db[256], indexed[256], pairs[256], out[256], tree[256], prepared[256];
     cs_clip *clip;             /* loaded once, for the scenarios that only use it */
@@ -556,6 +558,62 @@ static int web_session(void *ctx, cs_error *err)
     return rc;
 }
 
+/* A model download from the loopback Hugging Face stand-in (tests/tools/hf_server.py):
+ * every file fetched again (force), sizes and SHA-256 checked, the result loaded. */
+static int model_download(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    char dest[400];
+    snprintf(dest, sizeof dest, "%s/installed/tiny-clip", p->hub);
+    cs_model_download_options o;
+    cs_model_download_options_init(&o);
+    o.name = "testorg/tiny-clip";
+    o.endpoint = p->endpoint;
+    o.dest_dir = dest;
+    o.force = true;
+    o.retries = 0;
+    cs_model_download_result res;
+    return cs_model_download(&o, &res, err);
+}
+
+/* Starts hf_server.py over a copy of the tiny model; false (the scenario is skipped)
+ * without python3. The server writes its port to a file once it listens: polled. */
+static bool start_hub(paths *p, const char *src)
+{
+    snprintf(p->hub, sizeof p->hub, "/tmp/cs_fault_alloc_%d_hub", (int)getpid());
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "command -v python3 >/dev/null && mkdir -p '%s/testorg/tiny-clip' && "
+             "cp '%s'/* '%s/testorg/tiny-clip/' && "
+             "{ python3 '%s/tests/tools/hf_server.py' --root '%s' --port-file '%s/port' "
+             "--log /dev/null >/dev/null 2>&1 & echo $! > '%s/pid'; }",
+             p->hub, p->model, p->hub, src, p->hub, p->hub, p->hub);
+    if (system(cmd) != 0) return false;
+    char port_file[300];
+    snprintf(port_file, sizeof port_file, "%s/port", p->hub);
+    for (int i = 0; i < 1200; i++) {   /* the limit only fails a hung start */
+        FILE *f = fopen(port_file, "r");
+        int port = 0;
+        if (f) {
+            if (fscanf(f, "%d", &port) != 1) port = 0;
+            fclose(f);
+        }
+        if (port > 0) {
+            snprintf(p->endpoint, sizeof p->endpoint, "http://127.0.0.1:%d", port);
+            return true;
+        }
+        usleep(50000);
+    }
+    return false;
+}
+
+static void stop_hub(const paths *p)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "kill $(cat '%s/pid') 2>/dev/null; rm -rf '%s'", p->hub, p->hub);
+    if (system(cmd) != 0) fprintf(stderr, "could not stop the test server\n");
+}
+
 /* A search session over an indexed collection: an algebra query with filters, the like
  * query of a record, and the listing of collections. */
 static int search_session(void *ctx, cs_error *err)
@@ -836,6 +894,15 @@ int main(void)
         cs_store_close(s);
     }
     inject("web server", web_session, &p, sampled, 0);
+    const char *only = getenv("CS_FAULT_ONLY");
+    if (!only || !*only || strstr("model download", only)) {
+        if (start_hub(&p, src)) {
+            inject("model download", model_download, &p, sampled, 0);
+            stop_hub(&p);
+        } else {
+            printf("model download: skipped (no python3 for the test server)\n");
+        }
+    }
     {
         /* A tree indexed once: 4 images and one that is then deleted. */
         snprintf(p.tree, sizeof p.tree, "/tmp/cs_fault_alloc_%d_tree", (int)getpid());
