@@ -63,7 +63,7 @@ static void die(const cs_error *err)
  * layer's K/V on all tokens, the rest on CLS) and threads. */
 static double vision_gemm_time(const cs_clip *m, int b)
 {
-    const cs_clip_tower_config *v = &m->cfg.vision;
+    const cs__clip_tower_config *v = &m->cfg.vision;
     int d = v->hidden, inter = v->intermediate, grid = v->image_size / v->patch_size;
     int t = grid * grid + 1, n = b * t, k = v->num_channels * v->patch_size * v->patch_size;
     size_t big = (size_t)n * (inter > k ? inter : k);
@@ -72,11 +72,11 @@ static double vision_gemm_time(const cs_clip *m, int b)
      * ceiling must not pay for page faults either. */
     for (size_t i = 0; i < big; i++) x[i] = (float)(i % 13) * 0.01f;
     memset(y, 0, big * 4);
-    cs_exec ex = cs__clip_exec(m);
+    cs__exec ex = cs__clip_exec(m);
     double t0 = now();
     cs__linear(&ex, x, k, b * grid * grid, k, m->patch_w, d, y, d, false);
     for (int l = 0; l < v->layers; l++) {
-        const cs_clip_layer *L = &m->vis_layers[l];
+        const cs__clip_layer *L = &m->vis_layers[l];
         int q = l == v->layers - 1 ? b : n;
         cs__linear(&ex, x, d, n, d, L->k_w, d, y, d, false);
         cs__linear(&ex, x, d, n, d, L->v_w, d, y, d, false);

@@ -43,7 +43,7 @@ static int dump(const char *path)
     for (int i = 0; i < B; i++) pi[i] = xi + i * DV, pt[i] = xt + i * DT;
     FILE *f = fopen(path, "wb");
     if (!f) return 1;
-    cs_ft_dims d = {DV, DT, P};
+    cs__ft_dims d = {DV, DT, P};
     fwrite(xi, 4, B * DV, f), fwrite(xt, 4, B * DT, f);
     fwrite(wv, 4, P * DV, f), fwrite(wt, 4, P * DT, f);
     for (int loss = 0; loss < 2; loss++) {
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--dump")) return dump(argv[2]);
     int b = 32, steps = 20;
-    cs_ft_dims d = {768, 512, 512};
+    cs__ft_dims d = {768, 512, 512};
     for (int i = 1; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--batch")) b = v;
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
         pi[i] = xi + (size_t)i * d.dv;
         pt[i] = xt + (size_t)i * d.dt;
     }
-    cs_ft_adamw a = {0.9, 0.999, 1e-8, 0.01};
+    cs__ft_adamw a = {0.9, 0.999, 1e-8, 0.01};
     double tl = 0, ta = 0, loss = 0;
     for (int k = 1; k <= steps; k++) {
         double t0 = now();

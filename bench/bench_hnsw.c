@@ -117,13 +117,13 @@ static float *generate(const gen *g, size_t n)
 }
 
 /* Recall@10 and latency of Q searches at ef. */
-static void run_searches(const cs_hnsw *h, const float *qs, int nq, int d, size_t ef,
-                         const cs_vscan_hit *truth, const int64_t *keys)
+static void run_searches(const cs__hnsw *h, const float *qs, int nq, int d, size_t ef,
+                         const cs__vscan_hit *truth, const int64_t *keys)
 {
     double *lat = malloc((size_t)nq * sizeof *lat);
     size_t found = 0;
     for (int i = 0; i < nq; i++) {
-        cs_hnsw_hit hits[10];
+        cs__hnsw_hit hits[10];
         double t0 = now();
         long n = cs__hnsw_search(h, qs + (size_t)i * d, 10, ef, hits);
         lat[i] = now() - t0;
@@ -180,9 +180,9 @@ int main(int argc, char **argv)
            "%d queries\n", n, d, measure == CS_MEASURE_L2 ? "l2" : "cosine", g.k, noise, m,
            efc, nq);
 
-    cs_hnsw_params p = {.dim = d, .measure = measure, .m = m, .ef_construction = efc, .seed = 1};
+    cs__hnsw_params p = {.dim = d, .measure = measure, .m = m, .ef_construction = efc, .seed = 1};
     cs_error err = {0};
-    cs_hnsw *h;
+    cs__hnsw *h;
     if (serial) {
         if (cs__hnsw_new(&p, &h, &err) || cs__hnsw_reserve(h, n, &err)) goto fail;
         double t0 = now(), c0 = cpu();
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
     printf("build, cs__hnsw_add_batch (%d threads): %.1f s (%.0f inserts/s, %.1f s CPU)\n",
            threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN), tb, n / tb, cpu() - c0);
 
-    cs_vscan_hit *truth = malloc((size_t)nq * 10 * sizeof *truth);
+    cs__vscan_hit *truth = malloc((size_t)nq * 10 * sizeof *truth);
     t0 = now();
     for (int i = 0; i < nq; i++)
         cs__vscan_topk(measure, qs + (size_t)i * d, base, norms, (size_t)d, NULL, n, 10,
@@ -222,7 +222,7 @@ int main(int argc, char **argv)
     double tl = now() - t0;
     if (rc) { fprintf(stderr, "load: %d\n", rc); return 1; }
     printf("load (mmap, checksum and graph checked): %.3f s for %.0f MB\n", tl, sb.st_size / 1e6);
-    cs_hnsw_hit hits[10];
+    cs__hnsw_hit hits[10];
     t0 = now();
     cs__hnsw_search(h, qs, 10, 40, hits);
     printf("first search after load: %.3f ms\n", (now() - t0) * 1e3);

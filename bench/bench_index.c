@@ -72,7 +72,7 @@ typedef struct {
     size_t n, cap;
 } list;
 
-static int collect(const cs_walk_entry *e, void *user)
+static int collect(const cs__walk_entry *e, void *user)
 {
     list *l = user;
     if (e->error || !S_ISREG(e->st->st_mode)) return 0;

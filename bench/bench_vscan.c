@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     const int K = 100;
     float *centres = malloc((size_t)K * dim * sizeof(float)), *v = malloc((size_t)dim * sizeof(float));
     float *queries = malloc((size_t)nq * dim * sizeof(float));
-    cs_vcache vc;
+    cs__vcache vc;
     if (!centres || !v || !queries || cs__vcache_init(&vc, dim, (size_t)n, 1)) return 1;
     for (int c = 0; c < K; c++) {
         for (int i = 0; i < dim; i++) centres[(size_t)c * dim + i] = (float)gauss();
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
     }
     printf("vscan: %d x %d-d clustered unit vectors in memory, top-10 cosine, %d queries\n", n, dim,
            nq);
-    cs_vscan_hit *ref = malloc((size_t)nq * 10 * sizeof *ref), hits[10];
+    cs__vscan_hit *ref = malloc((size_t)nq * 10 * sizeof *ref), hits[10];
     double *lat = malloc((size_t)nq * sizeof *lat);
     const char *threads[2] = {"1", "2"};
     for (int t = 0; t < 2; t++) {

@@ -65,7 +65,7 @@ def ranges(sorted_cps):
 
 
 def emit_ranges(name, rs):
-    print(f"const cs_tok_range {name}[] = {{")
+    print(f"const cs__tok_range {name}[] = {{")
     for lo, hi in rs:
         print(f"    {{0x{lo:04X}, 0x{hi:04X}}},")
     print("};")
@@ -97,7 +97,7 @@ def main():
     assert all(k.isascii() for k, _ in ents)
     assert all(1 <= len(v) <= 2 for _, v in ents)
     assert max(len(k) for k, _ in ents) <= 32
-    print("const cs_tok_entity cs__tok_html5[] = {")
+    print("const cs__tok_entity cs__tok_html5[] = {")
     for k, v in ents:
         cp2 = ord(v[1]) if len(v) > 1 else 0
         print(f"    {{{c_str(k)}, {{0x{ord(v[0]):04X}, 0x{cp2:04X}}}}},")
@@ -106,7 +106,7 @@ def main():
 
     inv = sorted(html._invalid_charrefs.items())
     assert all(len(v) == 1 for _, v in inv)
-    print("const cs_tok_cpmap cs__tok_invalid_charrefs[] = {")
+    print("const cs__tok_cpmap cs__tok_invalid_charrefs[] = {")
     for k, v in inv:
         print(f"    {{0x{k:04X}, 0x{ord(v):04X}}},")
     print("};")
@@ -133,7 +133,7 @@ def main():
         if pl != chr(u.utf8proc_tolower(cp)):
             assert len(pl) <= 3
             lower_exc.append((cp, [ord(c) for c in pl]))
-    print("const cs_tok_lower_exc cs__tok_lower_exceptions[] = {")
+    print("const cs__tok_lower_exc cs__tok_lower_exceptions[] = {")
     for cp, seq in lower_exc:
         seq = seq + [0] * (3 - len(seq))
         print(f"    {{0x{cp:04X}, {len([c for c in seq if c])}, "
@@ -194,7 +194,7 @@ def main():
             f" {newer} code points unassigned in utf8proc but assigned in regex")
     kinds = {"L": "CS_TOK_LETTER", "N": "CS_TOK_NUMBER", "O": "CS_TOK_OTHER",
              "S": "CS_TOK_SPACE", "-": "CS_TOK_UNMATCHED"}
-    print("const cs_tok_class_override cs__tok_class_overrides[] = {")
+    print("const cs__tok_class_override cs__tok_class_overrides[] = {")
     for cp, k in over:
         print(f"    {{0x{cp:04X}, {kinds[k]}}},")
     if not over:
@@ -214,7 +214,7 @@ def main():
     else:
         fold = [(0x017F, ord("s")), (0x212A, ord("k"))]
     fold.sort()
-    print("const cs_tok_cpmap cs__tok_ascii_fold[] = {")
+    print("const cs__tok_cpmap cs__tok_ascii_fold[] = {")
     for cp, a in fold:
         print(f"    {{0x{cp:04X}, 0x{a:04X}}},")
     print("};")

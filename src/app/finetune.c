@@ -100,8 +100,8 @@ static int run_key(const cs_clip *m, const char *pairs, const char *val,
 
 /* Train/val items: with a validation file, its pairs; otherwise a seeded choice of
  * distinct images (all their captions with them, so no image is on both sides). */
-static int split(cs_ft_cache *c, bool have_val_file, const cs_finetune_options *o,
-                 cs_ft_item **train, size_t *n_train, cs_ft_item **val, size_t *n_val,
+static int split(cs__ft_cache *c, bool have_val_file, const cs_finetune_options *o,
+                 cs__ft_item **train, size_t *n_train, cs__ft_item **val, size_t *n_val,
                  cs_error *err)
 {
     size_t n = c->n_items[0];
@@ -225,10 +225,10 @@ static int towers_init(towers *w, const cs_clip *m, int k, int batch, cs_error *
 }
 
 /* The state's segments: heads, then the towers' parameters and moments. */
-static cs_ft_state as_state(const heads *h, const towers *w, uint64_t key, int epochs_done,
+static cs__ft_state as_state(const heads *h, const towers *w, uint64_t key, int epochs_done,
                             long step)
 {
-    cs_ft_state s = {.key = key, .epochs_done = epochs_done, .step = step};
+    cs__ft_state s = {.key = key, .epochs_done = epochs_done, .step = step};
     float *seg[] = {h->wv, h->wt, h->mv, h->vv, h->mt, h->vt};
     size_t n[] = {h->nv, h->nt, h->nv, h->nv, h->nt, h->nt};
     for (int i = 0; i < 6; i++) {
@@ -247,13 +247,13 @@ static cs_ft_state as_state(const heads *h, const towers *w, uint64_t key, int e
 
 /* One batch through the trainable layers: the pooled features (t->xi/xt point at them),
  * the loss and every gradient. Returns the loss, or a negative value with err set. */
-static double tower_batch(cs_ft_trainer *t, towers *w, const heads *h, const cs_ft_item *items,
+static double tower_batch(cs__ft_trainer *t, towers *w, const heads *h, const cs__ft_item *items,
                           const size_t *order, size_t from, int b, cs_error *err)
 {
-    const cs_ft_cache *c = t->c;
+    const cs__ft_cache *c = t->c;
     size_t dv = (size_t)c->dv, dt = (size_t)c->dt;
     for (int k = 0; k < b; k++) {
-        const cs_ft_item *it = &items[order ? order[from + k] : from + k];
+        const cs__ft_item *it = &items[order ? order[from + k] : from + k];
         w->x[0][k] = c->hi + (size_t)it->img * c->img_rows * c->in_v;
         w->rows[0][k] = c->img_rows;
         w->x[1][k] = c->ht + c->t_off[it->txt];
@@ -279,8 +279,8 @@ static double tower_batch(cs_ft_trainer *t, towers *w, const heads *h, const cs_
     return l;
 }
 
-static void report(const cs_finetune_options *o, cs_ft_trainer *t, const heads *h, int epoch,
-                   long step, double lr, double train_loss, const cs_ft_item *val, size_t n_val,
+static void report(const cs_finetune_options *o, cs__ft_trainer *t, const heads *h, int epoch,
+                   long step, double lr, double train_loss, const cs__ft_item *val, size_t n_val,
                    size_t n_train, double t0)
 {
     if (!o->on_epoch) return;
@@ -295,16 +295,16 @@ static void report(const cs_finetune_options *o, cs_ft_trainer *t, const heads *
 }
 
 /* The epochs from `first` on; the state is saved after each. */
-static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, towers *w,
-                 cs_ft_cache *cache, const cs_ft_item *tr,
-                 size_t n_train, const cs_ft_item *val, size_t n_val, int first, long *step,
+static int train(const cs_finetune_options *o, cs__ft_trainer *t, heads *h, towers *w,
+                 cs__ft_cache *cache, const cs__ft_item *tr,
+                 size_t n_train, const cs__ft_item *val, size_t n_val, int first, long *step,
                  uint64_t key, const char *state_path, cs_error *err)
 {
     size_t *order = malloc(n_train * sizeof *order);
     if (!order) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     long per_epoch = (long)((n_train + (size_t)o->batch - 1) / (size_t)o->batch);
     long total = per_epoch * o->epochs;
-    cs_ft_adamw aw = {0.9, 0.999, 1e-8, o->weight_decay};
+    cs__ft_adamw aw = {0.9, 0.999, 1e-8, o->weight_decay};
     int rc = 0;
     double lr = 0.0;
     for (int e = first; !rc && e <= o->epochs; e++) {
@@ -371,7 +371,7 @@ static int train(const cs_finetune_options *o, cs_ft_trainer *t, heads *h, tower
             }
         }
         if (rc) break;
-        cs_ft_state st = as_state(h, w, key, e, *step);
+        cs__ft_state st = as_state(h, w, key, e, *step);
         rc = cs__ft_state_save(state_path, &st, err);
         /* Evaluation sees the layers as they are now. */
         if (!rc && w->tr[0]) rc = cs__ft_cache_refresh(cache, w->tr, err);
@@ -445,12 +445,12 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     memset(res, 0, sizeof *res);
     char *out = NULL, *state_path = NULL;
     cs_clip *m = NULL;
-    cs_ft_pairs sets[2] = {{0}};
-    cs_ft_cache cache = {0};
-    cs_ft_item *tr = NULL, *val = NULL;
+    cs__ft_pairs sets[2] = {{0}};
+    cs__ft_cache cache = {0};
+    cs__ft_item *tr = NULL, *val = NULL;
     heads h = {0};
     towers w = {0};
-    cs_ft_trainer t = {0};
+    cs__ft_trainer t = {0};
     size_t n_train = 0, n_val = 0;
     long step = 0;
     int first = 1;
@@ -469,7 +469,7 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
     /* The resume state is checked before the long feature caching, so a state of another
      * run is refused at once. */
     if (!rc && o->resume && cs__file_exists(state_path)) {
-        cs_ft_state st = as_state(&h, &w, key, 0, 0);
+        cs__ft_state st = as_state(&h, &w, key, 0, 0);
         rc = cs__ft_state_load(state_path, key, &st, err);
         if (!rc) {
             first = st.epochs_done + 1;
@@ -479,7 +479,7 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
         o->on_notice(o->ctx, "no resume state found: starting from the first epoch");
     }
     if (!rc) {
-        const cs_ft_pairs *sp[2] = {&sets[0], o->val_path ? &sets[1] : NULL};
+        const cs__ft_pairs *sp[2] = {&sets[0], o->val_path ? &sets[1] : NULL};
         rc = w.tr[0] ? cs__ft_cache_build_towers(m, w.tr, sp, o, &cache, err)
                      : cs__ft_cache_build(m, sp, o, &cache, err);
     }
@@ -499,7 +499,7 @@ int cs_finetune_run(const char *model_dir, const char *pairs_path, const char *o
         res->images_per_second =
             cache.image_seconds > 0 ? (double)cache.n_img / cache.image_seconds : 0.0;
         t.c = &cache;
-        t.dims = (cs_ft_dims){cache.dv, cache.dt, cs_clip_embed_dim(m)};
+        t.dims = (cs__ft_dims){cache.dv, cache.dt, cs_clip_embed_dim(m)};
         t.scale = o->scale > 0.0 ? o->scale : (double)cs_clip_logit_scale(m);
         t.loss = o->loss;
         t.xi = malloc((size_t)o->batch * sizeof *t.xi);

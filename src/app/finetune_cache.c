@@ -31,7 +31,7 @@ static void warn_skip(const cs_finetune_options *opt, const char *file, long lin
     opt->on_warning(opt->ctx, msg);
 }
 
-void cs__ft_cache_free(cs_ft_cache *c)
+void cs__ft_cache_free(cs__ft_cache *c)
 {
     if (!c) return;
     free(c->xi);
@@ -52,11 +52,11 @@ static bool stopped(const cs_finetune_options *opt)
 
 /* Distinct strings of one field across both sets, in order of first appearance;
  * idx[s][i] is pair i's entry. Keys are borrowed from the pairs. */
-static int distinct(const cs_ft_pairs *sets[2], bool image, const char ***list, size_t *n,
+static int distinct(const cs__ft_pairs *sets[2], bool image, const char ***list, size_t *n,
                     uint32_t *idx[2], cs_error *err)
 {
     size_t total = sets[0]->n + (sets[1] ? sets[1]->n : 0);
-    cs_strmap *map = cs__strmap_new();
+    cs__strmap *map = cs__strmap_new();
     *list = malloc(total * sizeof **list);
     idx[0] = malloc(total * sizeof *idx[0]);
     idx[1] = idx[0] + sets[0]->n;
@@ -129,7 +129,7 @@ static int cache_images(const cs_clip *m, const cs_tower_trainer *tr, const char
 
 /* Each caption's hidden states below the trainable layers, one after the other. */
 static int cache_text_states(const cs_tower_trainer *tr, const char **texts, size_t n,
-                             const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
+                             const cs_finetune_options *opt, cs__ft_cache *c, cs_error *err)
 {
     size_t d = (size_t)cs_tower_trainer_input_width(tr), cap = 0, used = 0;
     c->t_off = malloc((n + 1) * sizeof *c->t_off);
@@ -179,7 +179,7 @@ static int cache_texts(const cs_clip *m, const char **texts, size_t n,
 
 /* The cached hidden states of every image (and, at most, every caption at full context)
  * must leave room for the rest: at most half the machine's memory. */
-static int check_memory(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_cache *c,
+static int check_memory(const cs_clip *m, cs_tower_trainer *const tr[2], const cs__ft_cache *c,
                         cs_error *err)
 {
     double bytes = 4.0 * ((double)c->n_img * cs_tower_trainer_image_rows(tr[0]) *
@@ -198,8 +198,8 @@ static int check_memory(const cs_clip *m, cs_tower_trainer *const tr[2], const c
     return 0;
 }
 
-static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_pairs *sets[2],
-                 const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
+static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs__ft_pairs *sets[2],
+                 const cs_finetune_options *opt, cs__ft_cache *c, cs_error *err)
 {
     memset(c, 0, sizeof *c);
     c->dv = cs_clip_vision_width(m);
@@ -251,7 +251,7 @@ static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_pa
         for (size_t i = 0; i < sets[s]->n; i++) {
             const char *why = msgs[ii[s][i]];
             if (!why) {
-                c->items[s][c->n_items[s]++] = (cs_ft_item){ii[s][i], ti[s][i]};
+                c->items[s][c->n_items[s]++] = (cs__ft_item){ii[s][i], ti[s][i]};
                 continue;
             }
             if (c->n_skipped++ < MAX_SKIP_NOTICES)
@@ -273,22 +273,22 @@ static int build(const cs_clip *m, cs_tower_trainer *const tr[2], const cs_ft_pa
     return rc;
 }
 
-int cs__ft_cache_build(const cs_clip *m, const cs_ft_pairs *sets[2],
-                      const cs_finetune_options *opt, cs_ft_cache *c, cs_error *err)
+int cs__ft_cache_build(const cs_clip *m, const cs__ft_pairs *sets[2],
+                      const cs_finetune_options *opt, cs__ft_cache *c, cs_error *err)
 {
     return build(m, NULL, sets, opt, c, err);
 }
 
 int cs__ft_cache_build_towers(const cs_clip *m, cs_tower_trainer *const tr[2],
-                             const cs_ft_pairs *sets[2], const cs_finetune_options *opt,
-                             cs_ft_cache *c, cs_error *err)
+                             const cs__ft_pairs *sets[2], const cs_finetune_options *opt,
+                             cs__ft_cache *c, cs_error *err)
 {
     return build(m, tr, sets, opt, c, err);
 }
 
 #define REFRESH_BATCH 32
 
-int cs__ft_cache_refresh(cs_ft_cache *c, cs_tower_trainer *const tr[2], cs_error *err)
+int cs__ft_cache_refresh(cs__ft_cache *c, cs_tower_trainer *const tr[2], cs_error *err)
 {
     const float *x[REFRESH_BATCH];
     int rows[REFRESH_BATCH];

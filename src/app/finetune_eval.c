@@ -7,18 +7,18 @@
 
 #include "app/finetune_internal.h"
 
-void cs__ft_gather(cs_ft_trainer *t, const cs_ft_item *items, const size_t *order, size_t from,
+void cs__ft_gather(cs__ft_trainer *t, const cs__ft_item *items, const size_t *order, size_t from,
                   int b)
 {
     for (int k = 0; k < b; k++) {
-        const cs_ft_item *it = &items[order ? order[from + k] : from + k];
+        const cs__ft_item *it = &items[order ? order[from + k] : from + k];
         t->xi[k] = t->c->xi + (size_t)it->img * t->dims.dv;
         t->xt[k] = t->c->xt + (size_t)it->txt * t->dims.dt;
     }
 }
 
 /* Mean loss over consecutive batches (file order), weighted by batch size. */
-double cs__ft_eval_loss(cs_ft_trainer *t, const cs_ft_item *items, size_t n, int batch,
+double cs__ft_eval_loss(cs__ft_trainer *t, const cs__ft_item *items, size_t n, int batch,
                        const float *wv, const float *wt)
 {
     if (n == 0) return NAN;
@@ -49,12 +49,12 @@ static void embed_rows(const float *x, int d, int p, const float *w, double *out
  * hit at k when fewer than k other images score strictly higher than its own. Image ->
  * text: an image is a hit at k when fewer than k captions of other images score
  * strictly higher than its best own caption. */
-int cs__ft_recall(cs_ft_trainer *t, const cs_ft_item *items, size_t n, const float *wv,
+int cs__ft_recall(cs__ft_trainer *t, const cs__ft_item *items, size_t n, const float *wv,
                  const float *wt, double *r1, double *r5, double *i2t1, double *i2t5)
 {
     *r1 = *r5 = *i2t1 = *i2t5 = NAN;
     if (n == 0) return 0;
-    const cs_ft_cache *c = t->c;
+    const cs__ft_cache *c = t->c;
     int p = t->dims.p;
     uint32_t *slot = malloc(c->n_img * sizeof *slot + 1);
     double *ie = malloc(n * (size_t)p * sizeof *ie), *te = malloc(n * (size_t)p * sizeof *te);

@@ -84,7 +84,7 @@ static void head_grad(const float *const *x, int b, int d, int p, const double *
     }
 }
 
-double cs__ft_batch_loss(const cs_ft_dims *d, const float *const *xi, const float *const *xt,
+double cs__ft_batch_loss(const cs__ft_dims *d, const float *const *xi, const float *const *xt,
                         int b, const float *wv, const float *wt, double scale, int loss,
                         float *gv, float *gt, float *gxi, float *gxt)
 {

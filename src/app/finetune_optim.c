@@ -5,7 +5,7 @@
 
 #include "app/finetune_internal.h"
 
-void cs__ft_adamw_step(const cs_ft_adamw *a, float *param, const float *grad, float *m,
+void cs__ft_adamw_step(const cs__ft_adamw *a, float *param, const float *grad, float *m,
                       float *v, size_t n, double lr, long t)
 {
     double bc1 = 1.0 - pow(a->beta1, (double)t), bc2 = 1.0 - pow(a->beta2, (double)t);

@@ -8,7 +8,7 @@
 #include "app/finetune_internal.h"
 #include "base/file.h"
 
-void cs__ft_pairs_free(cs_ft_pairs *p)
+void cs__ft_pairs_free(cs__ft_pairs *p)
 {
     if (!p) return;
     for (size_t i = 0; i < p->n; i++) {
@@ -30,7 +30,7 @@ static char *resolve(const char *base_dir, const char *img, size_t len)
     return abs;
 }
 
-static int add(cs_ft_pairs *p, size_t *cap, char *image, char *text, long line, cs_error *err)
+static int add(cs__ft_pairs *p, size_t *cap, char *image, char *text, long line, cs_error *err)
 {
     if (!image || !text) {
         free(image);
@@ -39,7 +39,7 @@ static int add(cs_ft_pairs *p, size_t *cap, char *image, char *text, long line, 
     }
     if (p->n == *cap) {
         size_t nc = *cap ? 2 * *cap : 64;
-        cs_ft_pair *nv = realloc(p->v, nc * sizeof *nv);
+        cs__ft_pair *nv = realloc(p->v, nc * sizeof *nv);
         if (!nv) {
             free(image);
             free(text);
@@ -48,11 +48,11 @@ static int add(cs_ft_pairs *p, size_t *cap, char *image, char *text, long line, 
         p->v = nv;
         *cap = nc;
     }
-    p->v[p->n++] = (cs_ft_pair){image, text, line};
+    p->v[p->n++] = (cs__ft_pair){image, text, line};
     return 0;
 }
 
-static int parse_tsv(cs_ft_pairs *p, size_t *cap, const char *dir, const char *s, size_t len,
+static int parse_tsv(cs__ft_pairs *p, size_t *cap, const char *dir, const char *s, size_t len,
                      long line, cs_error *err)
 {
     const char *tab = memchr(s, '\t', len);
@@ -64,7 +64,7 @@ static int parse_tsv(cs_ft_pairs *p, size_t *cap, const char *dir, const char *s
                strndup(tab + 1, (size_t)(s + len - tab - 1)), line, err);
 }
 
-static int parse_json(cs_ft_pairs *p, size_t *cap, const char *dir, const char *s, size_t len,
+static int parse_json(cs__ft_pairs *p, size_t *cap, const char *dir, const char *s, size_t len,
                       long line, cs_error *err)
 {
     json_error_t jerr;
@@ -84,7 +84,7 @@ static int parse_json(cs_ft_pairs *p, size_t *cap, const char *dir, const char *
     return rc;
 }
 
-int cs__ft_pairs_read(const char *path, cs_ft_pairs *out, cs_error *err)
+int cs__ft_pairs_read(const char *path, cs__ft_pairs *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
     uint8_t *data = NULL;

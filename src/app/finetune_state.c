@@ -37,7 +37,7 @@ static int write_all(int fd, const void *data, size_t len, const char *path, cs_
     return 0;
 }
 
-int cs__ft_state_save(const char *path, const cs_ft_state *s, cs_error *err)
+int cs__ft_state_save(const char *path, const cs__ft_state *s, cs_error *err)
 {
     if (s->n_seg > CS_FT_STATE_MAX_SEG)
         return cs_error_set(err, CS_E_INTERNAL, "resume state: %zu segments", s->n_seg);
@@ -56,7 +56,7 @@ int cs__ft_state_save(const char *path, const cs_ft_state *s, cs_error *err)
     }
     /* Written piece by piece (the towers' parameters and moments can be a gigabyte): the
      * checksum is computed as it goes. */
-    cs_hash64_stream *hs = rc ? NULL : cs__hash64_begin();
+    cs__hash64_stream *hs = rc ? NULL : cs__hash64_begin();
     if (!rc && !hs) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     for (size_t i = 0; !rc && i <= s->n_seg; i++) {
         const uint8_t *buf = i == 0 ? (const uint8_t *)&h : (const uint8_t *)s->seg[i - 1];
@@ -94,7 +94,7 @@ static int read_all(int fd, void *buf, size_t len, const char *path, cs_error *e
 /* Read piece by piece straight into the caller's arrays (a state of every weight of
  * ViT-B/32 with its moments is about 1.8 GB: never held twice), checksum as it goes;
  * the step counts are set only once the checksum matched. */
-int cs__ft_state_load(const char *path, uint64_t key, cs_ft_state *s, cs_error *err)
+int cs__ft_state_load(const char *path, uint64_t key, cs__ft_state *s, cs_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return cs_error_set(err, CS_E_IO, "cannot open %s: %s", path, strerror(errno));
@@ -120,7 +120,7 @@ int cs__ft_state_load(const char *path, uint64_t key, cs_ft_state *s, cs_error *
                           "%s was written by a run with another model, pairs or options; "
                           "resume with the same ones, or delete it to start again",
                           path);
-    cs_hash64_stream *hs = rc ? NULL : cs__hash64_begin();
+    cs__hash64_stream *hs = rc ? NULL : cs__hash64_begin();
     if (!rc && !hs) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (!rc) cs__hash64_update(hs, &h, sizeof h);
     for (size_t i = 0; !rc && i < s->n_seg; i++) {

@@ -19,7 +19,7 @@ void cs_indexer_options_init(cs_indexer_options *opt)
 /* Before anything is written: the collection's model record must name this model and
  * these options, unless the run re-embeds (then the record names this model from now
  * on, remembering the previous one until every record is redone). */
-static int check_model(ix_run *r, cs_error *err)
+static int check_model(cs__ix_run *r, cs_error *err)
 {
     int rc = cs_model_identity_init(&r->ident, r->model, r->opt->apply_exif_orientation,
                                     r->opt->fast_decode, err);
@@ -49,7 +49,7 @@ static int check_model(ix_run *r, cs_error *err)
 /* After a complete run: a new collection gets its record (and each run adds its
  * precision); a re-embedding is finished once no record written by another model is
  * left. */
-static int record_model(ix_run *r, cs_error *err)
+static int record_model(cs__ix_run *r, cs_error *err)
 {
     if (!r->opt->reembed) {
         bool recorded;
@@ -60,7 +60,7 @@ static int record_model(ix_run *r, cs_error *err)
     cs_records done;
     int rc = cs_collection_scan(r->coll, filter, false, &done, err);
     if (rc != 0) return rc;
-    cs_strmap *done_set = cs__strmap_new();
+    cs__strmap *done_set = cs__strmap_new();
     if (!done_set) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     for (size_t i = 0; i < done.n && rc == 0; i++)
         if (cs__strmap_put(done_set, done.items[i].id, done_set) != 0)
@@ -89,7 +89,7 @@ int cs_index_run(cs_clip *model, cs_store *store, const char *const *dirs, size_
         return cs_error_set(err, CS_E_ARG, "jobs and batch must be positive");
     if (opt->n_exclude && !opt->exclude)
         return cs_error_set(err, CS_E_ARG, "cs_index_run: n_exclude without exclude");
-    ix_run r;
+    cs__ix_run r;
     memset(&r, 0, sizeof r);
     r.opt = opt;
     /* Before the store is touched: a glob that can match nothing is a usage mistake. */

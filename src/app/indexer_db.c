@@ -5,7 +5,7 @@
 
 #include "app/indexer_internal.h"
 
-int cs__ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_error *err)
+int cs__ix_db_load(cs_collection *coll, const char *only_embedder, cs__ix_db *db, cs_error *err)
 {
     memset(db, 0, sizeof *db);
     db->by_id = cs__strmap_new();
@@ -20,7 +20,7 @@ int cs__ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < recs.n; i++) {
-        ix_stored *s = &db->recs[db->n];
+        cs__ix_stored *s = &db->recs[db->n];
         /* Take the id string over instead of copying it. */
         s->id = recs.items[i].id;
         recs.items[i].id = NULL;
@@ -38,7 +38,7 @@ int cs__ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs
     return 0;
 }
 
-void cs__ix_db_free(ix_db *db)
+void cs__ix_db_free(cs__ix_db *db)
 {
     for (size_t i = 0; i < db->n; i++) free(db->recs[i].id);
     free(db->recs);

@@ -21,36 +21,36 @@
 #include "clipsearch/indexer.h"
 
 /* A record the collection held when the run started (fields -1 / "" when absent). */
-typedef struct ix_stored {
+typedef struct cs__ix_stored {
     char *id;
     int64_t bytes, mtime, mtime_ns;
     int width, height;
     bool meta_current;     /* metadata has "taken" and "dirs" (older records lack them) */
     char hash[CS_HASH_HEX_LEN + 1];
     char embedder[17];     /* metadata "embedder" (cs_model_identity_key), "" when absent */
-} ix_stored;
+} cs__ix_stored;
 
-typedef struct ix_db {
-    ix_stored *recs;
+typedef struct cs__ix_db {
+    cs__ix_stored *recs;
     size_t n;
-    cs_strmap *by_id;      /* id -> ix_stored* */
-    cs_strmap *by_hash;    /* hash -> first ix_stored* with that content */
-} ix_db;
+    cs__strmap *by_id;      /* id -> cs__ix_stored* */
+    cs__strmap *by_hash;    /* hash -> first cs__ix_stored* with that content */
+} cs__ix_db;
 
 /* A file that must be looked at (not skipped by the size+mtime check). */
-typedef struct ix_job {
+typedef struct cs__ix_job {
     char *path;            /* as walked, raw bytes: what we open */
     char *id;              /* the record id: canonical path (base/pathid.h) */
     int64_t bytes, mtime, mtime_ns;
-    const ix_stored *stored;   /* the record with this id, or NULL */
-} ix_job;
+    const cs__ix_stored *stored;   /* the record with this id, or NULL */
+} cs__ix_job;
 
-typedef struct ix_plan {
-    ix_job *jobs;
+typedef struct cs__ix_plan {
+    cs__ix_job *jobs;
     size_t n_jobs, cap_jobs;
     char **seen;           /* every id found (jobs and unchanged), owned */
     size_t n_seen, cap_seen;
-    cs_strmap *seen_set;   /* id -> non-NULL */
+    cs__strmap *seen_set;   /* id -> non-NULL */
     /* Raw canonical paths (realpath bytes), compared with the paths ids decode to. */
     char **bad_dirs;       /* dirs that could not be read: records below are never pruned */
     size_t n_bad_dirs, cap_bad_dirs;
@@ -61,22 +61,22 @@ typedef struct ix_plan {
      * reported as gone (its file is still there, just not walked). */
     char **excl;
     size_t n_excl, cap_excl;
-    cs_strmap *excl_set;   /* path -> non-NULL */
-} ix_plan;
+    cs__strmap *excl_set;   /* path -> non-NULL */
+} cs__ix_plan;
 
-typedef enum { IX_FAILED, IX_IGNORED, IX_TOUCHED, IX_REUSE, IX_PIXELS } ix_kind;
+typedef enum { IX_FAILED, IX_IGNORED, IX_TOUCHED, IX_REUSE, IX_PIXELS } cs__ix_kind;
 
 /* What a worker learned about one job. */
-typedef struct ix_result {
-    ix_kind kind;
-    const ix_job *job;
+typedef struct cs__ix_result {
+    cs__ix_kind kind;
+    const cs__ix_job *job;
     char *reason;          /* IX_FAILED */
     char hash[CS_HASH_HEX_LEN + 1];
     const char *format;    /* detected format name (static) */
     const char *source_id; /* IX_TOUCHED: own id; IX_REUSE: the record whose vector we take */
     /* The reuse stage's claim of this content in this run (indexer_reuse.c): held by the
      * file decoded for it (claimant), or awaited by a REUSE of an in-run file. */
-    struct ix_claim *claim;
+    struct cs__ix_claim *claim;
     bool claimant;
     /* The "embedder" of a vector taken from a stored record (TOUCHED, REUSE from the
      * collection): it keeps saying who computed it. NULL: computed in this run. */
@@ -86,68 +86,68 @@ typedef struct ix_result {
     int64_t taken;
     float *pixels;         /* IX_PIXELS: 3*side*side floats */
     const float *vec;      /* the vector to write, resolved while flushing a batch */
-} ix_result;
+} cs__ix_result;
 
 /* A growable list of results. */
-typedef struct ix_list {
-    ix_result **v;
+typedef struct cs__ix_list {
+    cs__ix_result **v;
     size_t n, cap;
-} ix_list;
+} cs__ix_list;
 
 /* The reuse stage (indexer_reuse.c), shared by the workers and the pipeline. */
-typedef struct ix_claim ix_claim;
-typedef struct ix_reuse {
-    const ix_db *db;       /* the stored records: by id (job->stored) and by content */
+typedef struct cs__ix_claim cs__ix_claim;
+typedef struct cs__ix_reuse {
+    const cs__ix_db *db;       /* the stored records: by id (job->stored) and by content */
     pthread_mutex_t mu;    /* the claims and their waiters */
-    cs_strmap *claims;     /* hash -> ix_claim*: this run's first file of each content */
-    ix_claim **all;
+    cs__strmap *claims;     /* hash -> cs__ix_claim*: this run's first file of each content */
+    cs__ix_claim **all;
     size_t n_all, cap_all;
-    ix_list ready;         /* waiters whose claimant is now written: to write */
-    ix_list retry;         /* results whose source failed or went stale: to decode */
-} ix_reuse;
+    cs__ix_list ready;         /* waiters whose claimant is now written: to write */
+    cs__ix_list retry;         /* results whose source failed or went stale: to decode */
+} cs__ix_reuse;
 
 /* What the pipeline does with a result that arrives (cs__ix_reuse_arrive). */
-typedef enum { IX_TO_BATCH, IX_WAITING, IX_TO_RETRY, IX_NO_MEMORY } ix_arrival;
+typedef enum { IX_TO_BATCH, IX_WAITING, IX_TO_RETRY, IX_NO_MEMORY } cs__ix_arrival;
 
-typedef struct ix_workers {
-    const ix_job *jobs;
+typedef struct cs__ix_workers {
+    const cs__ix_job *jobs;
     size_t n_jobs;
     atomic_size_t next;
     atomic_int cancel;
     atomic_int live;
-    cs_queue *out;
-    ix_reuse *reuse;
+    cs__queue *out;
+    cs__ix_reuse *reuse;
     const cs_preprocess_config *pp;
     size_t pixels_per_image;
     cs_image_options imgopt;
     uint64_t max_file_bytes;
-    cs_budget *budget;     /* decoding memory shared by the workers (and the retries) */
+    cs__budget *budget;     /* decoding memory shared by the workers (and the retries) */
     int nice;              /* priority offset of the decoding threads */
-} ix_workers;
+} cs__ix_workers;
 
-typedef struct ix_run {
+typedef struct cs__ix_run {
     const cs_indexer_options *opt;
-    cs_walk_rules *rules;  /* built from opt: what the walk skips */
+    cs__walk_rules *rules;  /* built from opt: what the walk skips */
     cs_clip *model;
     cs_collection *coll;
     int dim;
-    ix_db db;
-    ix_plan plan;
+    cs__ix_db db;
+    cs__ix_plan plan;
     cs_index_summary *sum;
     cs_model_identity ident;   /* this run's model and options (model_record.h) */
     char key[17];              /* cs_model_identity_key: each record's "embedder" */
     bool new_collection;       /* empty and without a model record when the run began */
     double t0, last_progress, t_index;
-    cs_rate rate;
+    cs__rate rate;
     const char *phase;
     uint64_t done;
-} ix_run;
+} cs__ix_run;
 
 /* indexer_meta.c */
-void cs__ix_meta_parse(const char *json, ix_stored *s);
+void cs__ix_meta_parse(const char *json, cs__ix_stored *s);
 /* Metadata of a record about to be written; malloc'd JSON or NULL on OOM. */
 /* embedder: who computed the vector (cs_model_identity_key; "" = unknown, not written). */
-char *cs__ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder);
+char *cs__ix_meta_build(const cs__ix_job *job, const cs__ix_result *res, const char *embedder);
 /* "jpg" for x/a.JPG when the extension is an image one; else format (may be NULL). */
 const char *cs__ix_type_for(const char *path, const char *format, char *buf, size_t bufsize);
 bool cs__ix_has_image_ext(const char *path);
@@ -156,51 +156,51 @@ const char *cs__ix_basename(const char *path);
 /* indexer_db.c */
 /* only_embedder non-NULL: records another embedder wrote are known by id but are no
  * source of vectors (by_hash) for identical content (index --reembed). */
-int cs__ix_db_load(cs_collection *coll, const char *only_embedder, ix_db *db, cs_error *err);
-void cs__ix_db_free(ix_db *db);
+int cs__ix_db_load(cs_collection *coll, const char *only_embedder, cs__ix_db *db, cs_error *err);
+void cs__ix_db_free(cs__ix_db *db);
 
 /* indexer_plan.c */
-int cs__ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err);
-void cs__ix_plan_free(ix_plan *p);
-int cs__ix_prune(ix_run *r, cs_error *err);
+int cs__ix_plan_build(cs__ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err);
+void cs__ix_plan_free(cs__ix_plan *p);
+int cs__ix_prune(cs__ix_run *r, cs_error *err);
 /* --reembed, after a complete run: deletes the old-model records under the DIRs that
  * could not be redone (done: the ids this model's vectors are now stored under). */
-int cs__ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err);
+int cs__ix_reembed_leftovers(cs__ix_run *r, const cs__strmap *done, cs_error *err);
 
 /* indexer_work.c */
-ix_result *cs__ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse);
-void cs__ix_result_free(ix_result *res);
+cs__ix_result *cs__ix_process_job(const cs__ix_workers *w, const cs__ix_job *job, bool allow_reuse);
+void cs__ix_result_free(cs__ix_result *res);
 void *cs__ix_worker_main(void *arg);
 
 /* indexer_reuse.c */
-int cs__ix_list_push(ix_list *l, ix_result *res);
-void cs__ix_list_free(ix_list *l);
-int cs__ix_reuse_init(ix_reuse *s, const ix_db *db);
-void cs__ix_reuse_free(ix_reuse *s);
+int cs__ix_list_push(cs__ix_list *l, cs__ix_result *res);
+void cs__ix_list_free(cs__ix_list *l);
+int cs__ix_reuse_init(cs__ix_reuse *s, const cs__ix_db *db);
+void cs__ix_reuse_free(cs__ix_reuse *s);
 /* Worker, after hashing: true when res now takes an existing vector (IX_TOUCHED, or
  * IX_REUSE of a stored record or of a file this run decodes); false: decode it. */
-bool cs__ix_reuse_decide(ix_reuse *s, const ix_job *job, ix_result *res);
+bool cs__ix_reuse_decide(cs__ix_reuse *s, const cs__ix_job *job, cs__ix_result *res);
 /* Pipeline, for each result that arrives: IX_WAITING when the stage keeps it until the
  * file it reuses is written (then it comes back through s->ready), IX_TO_RETRY when that
  * file failed (decode res's file instead). */
-ix_arrival cs__ix_reuse_arrive(ix_reuse *s, ix_result *res);
+cs__ix_arrival cs__ix_reuse_arrive(cs__ix_reuse *s, cs__ix_result *res);
 /* Pipeline, after writing res (ok) or failing to: releases the results waiting for it to
  * s->ready, or to s->retry. */
-int cs__ix_reuse_written(ix_reuse *s, const ix_result *res, bool ok);
+int cs__ix_reuse_written(cs__ix_reuse *s, const cs__ix_result *res, bool ok);
 /* At the end of a run: results still waiting (their file's result was lost) to retry. */
-int cs__ix_reuse_orphans(ix_reuse *s);
+int cs__ix_reuse_orphans(cs__ix_reuse *s);
 /* Points each TOUCHED/REUSE item of a batch at its vector (in the batch, or fetched into
  * recs); an item whose source is gone or holds other content now goes to s->retry and its
  * slot becomes NULL. */
-int cs__ix_reuse_resolve(ix_reuse *s, ix_run *r, ix_result **items, size_t n, cs_records *recs,
+int cs__ix_reuse_resolve(cs__ix_reuse *s, cs__ix_run *r, cs__ix_result **items, size_t n, cs_records *recs,
                          cs_error *err);
 
 /* indexer_pipeline.c */
-int cs__ix_pipeline_run(ix_run *r, cs_error *err);
+int cs__ix_pipeline_run(cs__ix_run *r, cs_error *err);
 
 /* indexer_summary.c */
-void cs__ix_fail(ix_run *r, const char *file, const char *reason);
-void cs__ix_progress(ix_run *r, bool force);
-bool cs__ix_stop_requested(const ix_run *r);
+void cs__ix_fail(cs__ix_run *r, const char *file, const char *reason);
+void cs__ix_progress(cs__ix_run *r, bool force);
+bool cs__ix_stop_requested(const cs__ix_run *r);
 
 #endif

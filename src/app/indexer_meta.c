@@ -71,7 +71,7 @@ static int64_t get_int(json_t *o, const char *key)
     return -1;
 }
 
-void cs__ix_meta_parse(const char *text, ix_stored *s)
+void cs__ix_meta_parse(const char *text, cs__ix_stored *s)
 {
     s->bytes = s->mtime = s->mtime_ns = -1;
     s->width = s->height = -1;
@@ -127,7 +127,7 @@ fail:
     return NULL;
 }
 
-char *cs__ix_meta_build(const ix_job *job, const ix_result *res, const char *embedder)
+char *cs__ix_meta_build(const cs__ix_job *job, const cs__ix_result *res, const char *embedder)
 {
     char tbuf[16];
     const char *type = cs__ix_type_for(job->path, res->format, tbuf, sizeof tbuf);

@@ -13,11 +13,11 @@
 #include "app/indexer_internal.h"
 
 typedef struct batch {
-    ix_result **items;     /* results that become records: PIXELS, TOUCHED, REUSE */
+    cs__ix_result **items;     /* results that become records: PIXELS, TOUCHED, REUSE */
     size_t n, cap, n_pix, limit;
     float *pixbuf;         /* n_pix images, contiguous, for one model call */
     float *vecs;           /* n_pix embeddings */
-    ix_reuse *reuse;       /* the reuse stage (indexer_reuse.c) */
+    cs__ix_reuse *reuse;       /* the reuse stage (indexer_reuse.c) */
 } batch;
 
 static bool store_is_broken(int code)
@@ -41,7 +41,7 @@ static void count_format(cs_index_summary *sum, const char *format)
     sum->formats[sum->n_formats++].n = 1;
 }
 
-static int count_written(ix_run *r, batch *b, const ix_result *it)
+static int count_written(cs__ix_run *r, batch *b, const cs__ix_result *it)
 {
     if (it->kind == IX_PIXELS) {
         r->sum->indexed++;
@@ -57,10 +57,10 @@ static int count_written(ix_run *r, batch *b, const ix_result *it)
 
 /* Writes the batch: one upsert (one transaction); if the store refuses it, record by
  * record so that one bad record costs only itself. */
-static int write_batch(ix_run *r, batch *b, cs_error *err)
+static int write_batch(cs__ix_run *r, batch *b, cs_error *err)
 {
     cs_record_in *recs = calloc(b->n ? b->n : 1, sizeof *recs);
-    ix_result **its = calloc(b->n ? b->n : 1, sizeof *its);
+    cs__ix_result **its = calloc(b->n ? b->n : 1, sizeof *its);
     char **metas = calloc(b->n ? b->n : 1, sizeof *metas);
     int rc = 0;
     if (!recs || !its || !metas) {
@@ -69,7 +69,7 @@ static int write_batch(ix_run *r, batch *b, cs_error *err)
     }
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
-        ix_result *it = b->items[i];
+        cs__ix_result *it = b->items[i];
         if (!it) continue;
         if (!(metas[n] = cs__ix_meta_build(it->job, it,
                                        it->source_embedder ? it->source_embedder : r->key))) {
@@ -113,14 +113,14 @@ out:
     return rc;
 }
 
-static int flush(ix_run *r, ix_workers *w, batch *b, cs_error *err)
+static int flush(cs__ix_run *r, cs__ix_workers *w, batch *b, cs_error *err)
 {
     if (b->n == 0) return 0;
     int rc = 0;
     if (b->n_pix > 0) {
         size_t k = 0;
         for (size_t i = 0; i < b->n; i++) {
-            ix_result *it = b->items[i];
+            cs__ix_result *it = b->items[i];
             if (it->kind != IX_PIXELS) continue;
             memcpy(b->pixbuf + k * w->pixels_per_image, it->pixels,
                    w->pixels_per_image * sizeof(float));
@@ -130,7 +130,7 @@ static int flush(ix_run *r, ix_workers *w, batch *b, cs_error *err)
         if (rc != 0) return cs_error_prefix(err, "embedding a batch of %zu images", b->n_pix);
         k = 0;
         for (size_t i = 0; i < b->n; i++) {
-            ix_result *it = b->items[i];
+            cs__ix_result *it = b->items[i];
             if (it->kind != IX_PIXELS) continue;
             float *v = b->vecs + k * (size_t)r->dim;
             cs_l2_normalize(v, (size_t)r->dim);
@@ -151,7 +151,7 @@ static bool batch_full(const batch *b) { return b->n_pix == b->limit || b->n >= 
 
 /* Puts a result into the batch (or settles it: failures and non-images are only
  * counted), unless the reuse stage keeps it waiting for the file whose vector it takes. */
-static int add(ix_run *r, batch *b, ix_result *res, cs_error *err)
+static int add(cs__ix_run *r, batch *b, cs__ix_result *res, cs_error *err)
 {
     switch (cs__ix_reuse_arrive(b->reuse, res)) {
     case IX_WAITING: return 0;
@@ -184,16 +184,16 @@ static int add(ix_run *r, batch *b, ix_result *res, cs_error *err)
  * written, and files read and decoded again because the vector they were to take failed
  * or went stale (never reused a second time, so they cannot come back), until nothing is
  * left over. */
-static int flush_all(ix_run *r, ix_workers *w, batch *b, cs_error *err)
+static int flush_all(cs__ix_run *r, cs__ix_workers *w, batch *b, cs_error *err)
 {
-    ix_reuse *s = b->reuse;
+    cs__ix_reuse *s = b->reuse;
     int rc = flush(r, w, b, err);
     while (rc == 0 && (s->ready.n > 0 || s->retry.n > 0)) {
-        ix_result *res;
+        cs__ix_result *res;
         if (s->ready.n > 0) {
             res = s->ready.v[--s->ready.n];
         } else {
-            ix_result *old = s->retry.v[--s->retry.n];
+            cs__ix_result *old = s->retry.v[--s->retry.n];
             res = cs__ix_process_job(w, old->job, false);
             cs__ix_result_free(old);
             if (!res) return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -211,7 +211,7 @@ static int jobs_default(void)
     return n > 0 ? (int)n : 1;
 }
 
-int cs__ix_pipeline_run(ix_run *r, cs_error *err)
+int cs__ix_pipeline_run(cs__ix_run *r, cs_error *err)
 {
     const cs_indexer_options *opt = r->opt;
     size_t limit = opt->batch > 0 ? (size_t)opt->batch : 32;
@@ -220,11 +220,11 @@ int cs__ix_pipeline_run(ix_run *r, cs_error *err)
     if (n_threads < 1) n_threads = 1;
 
     const cs_preprocess_config *pp = cs_clip_preprocess_config(r->model);
-    ix_workers w;
+    cs__ix_workers w;
     memset(&w, 0, sizeof w);
     w.jobs = r->plan.jobs;
     w.n_jobs = r->plan.n_jobs;
-    ix_reuse reuse;
+    cs__ix_reuse reuse;
     bool reuse_ok = cs__ix_reuse_init(&reuse, &r->db) == 0;
     w.reuse = &reuse;
     w.pp = pp;
@@ -235,7 +235,7 @@ int cs__ix_pipeline_run(ix_run *r, cs_error *err)
     if (opt->max_pixels) w.imgopt.max_pixels = opt->max_pixels;
     w.max_file_bytes = opt->max_file_bytes ? opt->max_file_bytes : CS_INDEX_MAX_FILE_BYTES;
     w.nice = 10;
-    cs_budget budget;
+    cs__budget budget;
     cs__budget_init(&budget, opt->max_memory ? opt->max_memory : cs__budget_default_bytes());
     w.budget = &budget;
     atomic_init(&w.next, 0);

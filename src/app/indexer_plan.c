@@ -13,7 +13,7 @@
 #include "base/walk.h"
 
 typedef struct {
-    ix_run *r;
+    cs__ix_run *r;
     cs_error *err;
 } plan_ctx;
 
@@ -65,10 +65,10 @@ static const char *file_kind(mode_t m)
 
 /* An entry the rules skipped: counted; its canonical id remembered when the collection
  * may hold records of it (see is_excluded). */
-static int on_excluded(plan_ctx *c, const cs_walk_entry *e)
+static int on_excluded(plan_ctx *c, const cs__walk_entry *e)
 {
-    ix_run *r = c->r;
-    ix_plan *p = &r->plan;
+    cs__ix_run *r = c->r;
+    cs__ix_plan *p = &r->plan;
     r->sum->excluded++;
     if (r->db.n == 0) return 0;
     int ce = 0;
@@ -91,11 +91,11 @@ static int on_excluded(plan_ctx *c, const cs_walk_entry *e)
     return 0;
 }
 
-static int on_entry(const cs_walk_entry *e, void *user)
+static int on_entry(const cs__walk_entry *e, void *user)
 {
     plan_ctx *c = user;
-    ix_run *r = c->r;
-    ix_plan *p = &r->plan;
+    cs__ix_run *r = c->r;
+    cs__ix_plan *p = &r->plan;
     char reason[300];
     if (e->kind == CS_WALK_EXCLUDED) return on_excluded(c, e);
     /* Failures and warnings name the path as walked, in the lossless form of ids (for
@@ -168,7 +168,7 @@ static int on_entry(const cs_walk_entry *e, void *user)
         free(id);
         return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     }
-    const ix_stored *s = cs__strmap_get(r->db.by_id, id);
+    const cs__ix_stored *s = cs__strmap_get(r->db.by_id, id);
     int64_t size = (int64_t)e->st->st_size;
     int64_t mt = (int64_t)e->st->st_mtim.tv_sec, mtn = (int64_t)e->st->st_mtim.tv_nsec;
     /* Re-embedding: a record another model (or other options) wrote is redone even when
@@ -184,14 +184,14 @@ static int on_entry(const cs_walk_entry *e, void *user)
     }
     if (p->n_jobs == p->cap_jobs) {
         size_t nc = p->cap_jobs ? p->cap_jobs * 2 : 256;
-        ix_job *nj = realloc(p->jobs, nc * sizeof *nj);
+        cs__ix_job *nj = realloc(p->jobs, nc * sizeof *nj);
         if (!nj) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
         p->jobs = nj;
         p->cap_jobs = nc;
     }
     char *path = strdup(e->path);
     if (!path) return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
-    p->jobs[p->n_jobs++] = (ix_job){path, id, size, mt, mtn, s};
+    p->jobs[p->n_jobs++] = (cs__ix_job){path, id, size, mt, mtn, s};
     cs__ix_progress(r, false);
     return 0;
 }
@@ -203,7 +203,7 @@ static bool under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-static bool in_roots(const ix_plan *p, const char *path)
+static bool in_roots(const cs__ix_plan *p, const char *path)
 {
     for (size_t i = 0; i < p->n_roots; i++)
         if (under(path, p->roots[i])) return true;
@@ -213,7 +213,7 @@ static bool in_roots(const ix_plan *p, const char *path)
 /* Whether path, or a directory above it, was excluded by this walk. Looks up each
  * ancestor in the set (cost: the path's depth), not each excluded tree. *oom when it
  * could not tell. */
-static bool is_excluded(const ix_plan *p, const char *path, bool *oom)
+static bool is_excluded(const cs__ix_plan *p, const char *path, bool *oom)
 {
     if (p->n_excl == 0) return false;
     if (cs__strmap_get(p->excl_set, path)) return true;
@@ -245,9 +245,9 @@ static char *record_path(const char *id, bool *oom)
 
 /* Records of excluded files that stay in the collection: the summary says how many, so
  * that excluding a folder is not mistaken for removing it from search results. */
-static int count_kept(ix_run *r, cs_error *err)
+static int count_kept(cs__ix_run *r, cs_error *err)
 {
-    const ix_plan *p = &r->plan;
+    const cs__ix_plan *p = &r->plan;
     bool oom = false;
     for (size_t i = 0; i < r->db.n && p->n_excl && !oom; i++) {
         const char *id = r->db.recs[i].id;
@@ -259,9 +259,9 @@ static int count_kept(ix_run *r, cs_error *err)
     return oom ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
 }
 
-int cs__ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err)
+int cs__ix_plan_build(cs__ix_run *r, const char *const *dirs, size_t n_dirs, cs_error *err)
 {
-    ix_plan *p = &r->plan;
+    cs__ix_plan *p = &r->plan;
     memset(p, 0, sizeof *p);
     p->seen_set = cs__strmap_new();
     p->excl_set = cs__strmap_new();
@@ -280,7 +280,7 @@ int cs__ix_plan_build(ix_run *r, const char *const *dirs, size_t n_dirs, cs_erro
     return count_kept(r, err);
 }
 
-void cs__ix_plan_free(ix_plan *p)
+void cs__ix_plan_free(cs__ix_plan *p)
 {
     /* Job ids are the strings of `seen`. */
     for (size_t i = 0; i < p->n_jobs; i++) free(p->jobs[i].path);
@@ -302,7 +302,7 @@ void cs__ix_plan_free(ix_plan *p)
  * DIRs, not below a directory we could not read, not excluded (still there, just not
  * walked), and really absent on disk. Paths are the ids decoded to raw bytes, so a
  * non-UTF-8 name is checked on disk like any other. */
-static bool is_gone(const ix_plan *p, const char *id, bool *oom)
+static bool is_gone(const cs__ix_plan *p, const char *id, bool *oom)
 {
     if (cs__strmap_get(p->seen_set, id)) return false;
     char *path = record_path(id, oom);
@@ -321,7 +321,7 @@ static bool is_gone(const ix_plan *p, const char *id, bool *oom)
 /* Deletes the stored records that select() picks, 500 ids per statement (a bounded
  * transaction and id list whatever the collection's size), adding the number deleted to
  * *count. select() sets *oom when it could not decide for want of memory. */
-static int delete_selected(ix_run *r, bool (*select)(ix_run *r, const char *id, const void *ctx,
+static int delete_selected(cs__ix_run *r, bool (*select)(cs__ix_run *r, const char *id, const void *ctx,
                                                      bool *oom),
                            const void *ctx, uint64_t *count, cs_error *err)
 {
@@ -350,13 +350,13 @@ static int delete_selected(ix_run *r, bool (*select)(ix_run *r, const char *id, 
     return rc;
 }
 
-static bool select_gone(ix_run *r, const char *id, const void *ctx, bool *oom)
+static bool select_gone(cs__ix_run *r, const char *id, const void *ctx, bool *oom)
 {
     (void)ctx;
     return is_gone(&r->plan, id, oom);
 }
 
-int cs__ix_prune(ix_run *r, cs_error *err)
+int cs__ix_prune(cs__ix_run *r, cs_error *err)
 {
     r->phase = "prune";
     return delete_selected(r, select_gone, NULL, &r->sum->pruned, err);
@@ -368,9 +368,9 @@ int cs__ix_prune(ix_run *r, cs_error *err)
  * kept, they would rank among the new vectors as numbers from another space, and the
  * re-embedding could never finish, so they are deleted (`dropped`). The rest (outside
  * the DIRs, below an unreadable directory, gone without --prune) stay `stale`. */
-static bool select_leftover(ix_run *r, const char *id, const void *ctx, bool *oom)
+static bool select_leftover(cs__ix_run *r, const char *id, const void *ctx, bool *oom)
 {
-    const ix_plan *p = &r->plan;
+    const cs__ix_plan *p = &r->plan;
     if (cs__strmap_get(ctx, id)) return false;
     char *path = record_path(id, oom);
     bool drop = path && in_roots(p, path);
@@ -383,7 +383,7 @@ static bool select_leftover(ix_run *r, const char *id, const void *ctx, bool *oo
     return drop;
 }
 
-int cs__ix_reembed_leftovers(ix_run *r, const cs_strmap *done, cs_error *err)
+int cs__ix_reembed_leftovers(cs__ix_run *r, const cs__strmap *done, cs_error *err)
 {
     return delete_selected(r, select_leftover, done, &r->sum->dropped, err);
 }

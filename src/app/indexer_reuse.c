@@ -19,18 +19,18 @@
 
 typedef enum { CLAIM_PENDING, CLAIM_ARRIVED, CLAIM_WRITTEN, CLAIM_FAILED } claim_state;
 
-struct ix_claim {
+struct cs__ix_claim {
     char hash[CS_HASH_HEX_LEN + 1];   /* the claims map's key */
     const char *id;                    /* the claimant's record id */
     claim_state state;
-    ix_list waiters;                   /* REUSE results waiting for the claimant's vector */
+    cs__ix_list waiters;                   /* REUSE results waiting for the claimant's vector */
 };
 
-int cs__ix_list_push(ix_list *l, ix_result *res)
+int cs__ix_list_push(cs__ix_list *l, cs__ix_result *res)
 {
     if (l->n == l->cap) {
         size_t nc = l->cap ? 2 * l->cap : 16;
-        ix_result **nv = realloc(l->v, nc * sizeof *nv);
+        cs__ix_result **nv = realloc(l->v, nc * sizeof *nv);
         if (!nv) return -1;
         l->v = nv;
         l->cap = nc;
@@ -40,7 +40,7 @@ int cs__ix_list_push(ix_list *l, ix_result *res)
 }
 
 /* Moves every result of from to the end of to (from is left empty). */
-static int list_move(ix_list *to, ix_list *from)
+static int list_move(cs__ix_list *to, cs__ix_list *from)
 {
     while (from->n > 0) {
         if (cs__ix_list_push(to, from->v[from->n - 1]) != 0) return -1;
@@ -49,14 +49,14 @@ static int list_move(ix_list *to, ix_list *from)
     return 0;
 }
 
-void cs__ix_list_free(ix_list *l)
+void cs__ix_list_free(cs__ix_list *l)
 {
     for (size_t i = 0; i < l->n; i++) cs__ix_result_free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
 }
 
-int cs__ix_reuse_init(ix_reuse *s, const ix_db *db)
+int cs__ix_reuse_init(cs__ix_reuse *s, const cs__ix_db *db)
 {
     memset(s, 0, sizeof *s);
     s->db = db;
@@ -65,7 +65,7 @@ int cs__ix_reuse_init(ix_reuse *s, const ix_db *db)
     return 0;
 }
 
-void cs__ix_reuse_free(ix_reuse *s)
+void cs__ix_reuse_free(cs__ix_reuse *s)
 {
     cs__ix_list_free(&s->ready);
     cs__ix_list_free(&s->retry);
@@ -81,16 +81,16 @@ void cs__ix_reuse_free(ix_reuse *s)
 }
 
 /* A new claim of res's content by res's file (s->mu held); NULL when out of memory. */
-static ix_claim *claim_new(ix_reuse *s, const ix_result *res)
+static cs__ix_claim *claim_new(cs__ix_reuse *s, const cs__ix_result *res)
 {
     if (s->n_all == s->cap_all) {
         size_t nc = s->cap_all ? 2 * s->cap_all : 64;
-        ix_claim **na = realloc(s->all, nc * sizeof *na);
+        cs__ix_claim **na = realloc(s->all, nc * sizeof *na);
         if (!na) return NULL;
         s->all = na;
         s->cap_all = nc;
     }
-    ix_claim *c = calloc(1, sizeof *c);
+    cs__ix_claim *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     memcpy(c->hash, res->hash, sizeof c->hash);
     c->id = res->job->id;
@@ -102,7 +102,7 @@ static ix_claim *claim_new(ix_reuse *s, const ix_result *res)
     return c;
 }
 
-static void take_stored(ix_result *res, ix_kind kind, const ix_stored *src)
+static void take_stored(cs__ix_result *res, cs__ix_kind kind, const cs__ix_stored *src)
 {
     res->kind = kind;
     res->source_id = src->id;
@@ -111,19 +111,19 @@ static void take_stored(ix_result *res, ix_kind kind, const ix_stored *src)
     res->height = src->height;
 }
 
-bool cs__ix_reuse_decide(ix_reuse *s, const ix_job *job, ix_result *res)
+bool cs__ix_reuse_decide(cs__ix_reuse *s, const cs__ix_job *job, cs__ix_result *res)
 {
     if (job->stored && !strcmp(job->stored->hash, res->hash)) {
         take_stored(res, IX_TOUCHED, job->stored);
         return true;
     }
-    const ix_stored *same = cs__strmap_get(s->db->by_hash, res->hash);
+    const cs__ix_stored *same = cs__strmap_get(s->db->by_hash, res->hash);
     if (same) {
         take_stored(res, IX_REUSE, same);
         return true;
     }
     pthread_mutex_lock(&s->mu);
-    ix_claim *c = cs__strmap_get(s->claims, res->hash);
+    cs__ix_claim *c = cs__strmap_get(s->claims, res->hash);
     bool reuse = c != NULL && c->state != CLAIM_FAILED;
     if (!c) {
         /* The first of its content: decode it. Without memory for the claim, duplicates
@@ -143,12 +143,12 @@ bool cs__ix_reuse_decide(ix_reuse *s, const ix_job *job, ix_result *res)
     return reuse;
 }
 
-ix_arrival cs__ix_reuse_arrive(ix_reuse *s, ix_result *res)
+cs__ix_arrival cs__ix_reuse_arrive(cs__ix_reuse *s, cs__ix_result *res)
 {
-    ix_claim *c = res->claim;
+    cs__ix_claim *c = res->claim;
     if (!c) return IX_TO_BATCH;
     pthread_mutex_lock(&s->mu);
-    ix_arrival to = IX_TO_BATCH;
+    cs__ix_arrival to = IX_TO_BATCH;
     if (res->claimant) {
         if (res->kind == IX_PIXELS) {
             c->state = CLAIM_ARRIVED;
@@ -167,18 +167,18 @@ ix_arrival cs__ix_reuse_arrive(ix_reuse *s, ix_result *res)
     return to;
 }
 
-int cs__ix_reuse_written(ix_reuse *s, const ix_result *res, bool ok)
+int cs__ix_reuse_written(cs__ix_reuse *s, const cs__ix_result *res, bool ok)
 {
     if (!res->claimant) return 0;
     pthread_mutex_lock(&s->mu);
-    ix_claim *c = res->claim;
+    cs__ix_claim *c = res->claim;
     c->state = ok ? CLAIM_WRITTEN : CLAIM_FAILED;
     int rc = list_move(ok ? &s->ready : &s->retry, &c->waiters);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
-int cs__ix_reuse_orphans(ix_reuse *s)
+int cs__ix_reuse_orphans(cs__ix_reuse *s)
 {
     int rc = 0;
     pthread_mutex_lock(&s->mu);
@@ -191,7 +191,7 @@ int cs__ix_reuse_orphans(ix_reuse *s)
 }
 
 /* The pixel item in the batch with the given content, if any. */
-static const ix_result *batch_source(ix_result *const *items, size_t n, const char *hash)
+static const cs__ix_result *batch_source(cs__ix_result *const *items, size_t n, const char *hash)
 {
     for (size_t i = 0; i < n; i++)
         if (items[i] && items[i]->kind == IX_PIXELS && items[i]->vec &&
@@ -200,7 +200,7 @@ static const ix_result *batch_source(ix_result *const *items, size_t n, const ch
     return NULL;
 }
 
-int cs__ix_reuse_resolve(ix_reuse *s, ix_run *r, ix_result **items, size_t n, cs_records *recs,
+int cs__ix_reuse_resolve(cs__ix_reuse *s, cs__ix_run *r, cs__ix_result **items, size_t n, cs_records *recs,
                          cs_error *err)
 {
     memset(recs, 0, sizeof *recs); /* the caller frees it whatever happens */
@@ -208,9 +208,9 @@ int cs__ix_reuse_resolve(ix_reuse *s, ix_run *r, ix_result **items, size_t n, cs
     if (!ids) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     size_t n_ids = 0;
     for (size_t i = 0; i < n; i++) {
-        ix_result *it = items[i];
+        cs__ix_result *it = items[i];
         if (it->kind == IX_PIXELS) continue;
-        const ix_result *src = batch_source(items, n, it->hash);
+        const cs__ix_result *src = batch_source(items, n, it->hash);
         if (src) {
             /* Embedded by this run's model in this batch, whatever the source held; a
              * copy that waited for it was never decoded: the dimensions are the same. */
@@ -229,11 +229,11 @@ int cs__ix_reuse_resolve(ix_reuse *s, ix_run *r, ix_result **items, size_t n, cs
     int rc = n_ids ? cs_collection_fetch(r->coll, ids, n_ids, recs, err) : 0;
     free(ids);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        ix_result *it = items[i];
+        cs__ix_result *it = items[i];
         if (it->kind == IX_PIXELS || it->vec) continue;
         for (size_t j = 0; j < recs->n; j++) {
             if (strcmp(recs->items[j].id, it->source_id) != 0 || !recs->items[j].vector) continue;
-            ix_stored now;
+            cs__ix_stored now;
             cs__ix_meta_parse(recs->items[j].metadata_json, &now);
             /* Only a vector of exactly this content may be reused. */
             if (strcmp(now.hash, it->hash) != 0) continue;

@@ -7,7 +7,7 @@
 
 #include "app/indexer_internal.h"
 
-void cs__ix_fail(ix_run *r, const char *file, const char *reason)
+void cs__ix_fail(cs__ix_run *r, const char *file, const char *reason)
 {
     cs_index_summary *s = r->sum;
     s->failed++;
@@ -24,9 +24,9 @@ void cs__ix_fail(ix_run *r, const char *file, const char *reason)
     s->failures[s->n_failures++] = (cs_index_failure){f, why};
 }
 
-bool cs__ix_stop_requested(const ix_run *r) { return r->opt->stop && *r->opt->stop != 0; }
+bool cs__ix_stop_requested(const cs__ix_run *r) { return r->opt->stop && *r->opt->stop != 0; }
 
-void cs__ix_progress(ix_run *r, bool force)
+void cs__ix_progress(cs__ix_run *r, bool force)
 {
     double now = cs__now();
     if (r->phase && !strcmp(r->phase, "index")) cs__rate_update(&r->rate, now, r->done);

@@ -17,9 +17,9 @@
  * from a plain TIFF. */
 #define SNIFF_BYTES 4096
 
-static ix_result *new_result(const ix_job *job, ix_kind kind)
+static cs__ix_result *new_result(const cs__ix_job *job, cs__ix_kind kind)
 {
-    ix_result *res = calloc(1, sizeof *res);
+    cs__ix_result *res = calloc(1, sizeof *res);
     if (!res) return NULL;
     res->kind = kind;
     res->job = job;
@@ -27,9 +27,9 @@ static ix_result *new_result(const ix_job *job, ix_kind kind)
     return res;
 }
 
-static ix_result *fail(ix_result *res, const char *fmt, ...)
+static cs__ix_result *fail(cs__ix_result *res, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static ix_result *fail(ix_result *res, const char *fmt, ...)
+static cs__ix_result *fail(cs__ix_result *res, const char *fmt, ...)
 {
     char buf[1200];
     va_list ap;
@@ -65,9 +65,9 @@ static const char *short_reason(const cs_error *e)
     return *m ? m : "error";
 }
 
-ix_result *cs__ix_process_job(const ix_workers *w, const ix_job *job, bool allow_reuse)
+cs__ix_result *cs__ix_process_job(const cs__ix_workers *w, const cs__ix_job *job, bool allow_reuse)
 {
-    ix_result *res = new_result(job, IX_FAILED);
+    cs__ix_result *res = new_result(job, IX_FAILED);
     if (!res) return NULL;
     bool named_image = cs__ix_has_image_ext(job->path);
     int fd = open(job->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -157,7 +157,7 @@ ix_result *cs__ix_process_job(const ix_workers *w, const ix_job *job, bool allow
     return res;
 }
 
-void cs__ix_result_free(ix_result *res)
+void cs__ix_result_free(cs__ix_result *res)
 {
     if (!res) return;
     free(res->reason);
@@ -167,7 +167,7 @@ void cs__ix_result_free(ix_result *res)
 
 void *cs__ix_worker_main(void *arg)
 {
-    ix_workers *w = arg;
+    cs__ix_workers *w = arg;
     /* Decoders yield to the model: on a CPU-bound machine a preempted BLAS thread stalls
      * its whole GEMM, while a delayed decode only shortens the queue's lead. (Linux:
      * the nice value is per thread; failure just leaves the default priority.) */
@@ -176,7 +176,7 @@ void *cs__ix_worker_main(void *arg)
         if (atomic_load(&w->cancel)) break;
         size_t i = atomic_fetch_add(&w->next, 1);
         if (i >= w->n_jobs) break;
-        ix_result *res = cs__ix_process_job(w, &w->jobs[i], true);
+        cs__ix_result *res = cs__ix_process_job(w, &w->jobs[i], true);
         if (!res) {
             /* OOM for the result itself: the file will be retried next run. */
             continue;

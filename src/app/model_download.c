@@ -126,7 +126,7 @@ static void on_progress(void *ud, uint64_t done)
 }
 
 /* Verifies a complete file against the remote metadata. */
-static int verify(const char *path, const char *shown, const dl_remote *r, cs_error *err)
+static int verify(const char *path, const char *shown, const cs__dl_remote *r, cs_error *err)
 {
     uint64_t size = 0;
     if (!file_size(path, &size)) return cs_error_set(err, CS_E_IO, "%s vanished", path);
@@ -144,7 +144,7 @@ static int verify(const char *path, const char *shown, const dl_remote *r, cs_er
 }
 
 /* Downloads one file into the partial folder. *skipped when it is optional and absent. */
-static int fetch_one(const cs_model_download_options *opt, const dl_http *http0,
+static int fetch_one(const cs_model_download_options *opt, const cs__dl_http *http0,
                      const char *base_url, const char *partial, const model_file *mf,
                      cs_model_download_result *res, bool *skipped, cs_error *err)
 {
@@ -155,7 +155,7 @@ static int fetch_one(const cs_model_download_options *opt, const dl_http *http0,
     snprintf(part, sizeof part, "%s.part", final);
     snprintf(tag, sizeof tag, "%s.etag", part);
 
-    dl_remote r;
+    cs__dl_remote r;
     int rc = cs__dl_head(http0, url, &r, err);
     if (rc != 0) return rc;
     if (r.status == 404 || !strcmp(r.error_code, "EntryNotFound")) {
@@ -199,7 +199,7 @@ static int fetch_one(const cs_model_download_options *opt, const dl_http *http0,
     write_small(tag, r.etag);
 
     progress_ctx pc = {opt, mf->name, r.size_known ? r.size : 0};
-    dl_http http = *http0;
+    cs__dl_http http = *http0;
     http.progress = on_progress;
     http.progress_ud = &pc;
     for (int attempt = 0;; attempt++) {
@@ -334,7 +334,7 @@ static int download_all(const cs_model_download_options *opt0, const char *parti
     while (el && opt.endpoint[el - 1] == '/') el--;
     snprintf(base_url, sizeof base_url, "%.*s/%s/resolve/%s", (int)el, opt.endpoint, opt.name,
              opt.revision);
-    dl_http http = {.connect_timeout_s = opt.connect_timeout_s, .token = getenv("HF_TOKEN")};
+    cs__dl_http http = {.connect_timeout_s = opt.connect_timeout_s, .token = getenv("HF_TOKEN")};
     for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
         bool skipped;
         rc = fetch_one(&opt, &http, base_url, partial, &FILES[i], res, &skipped, err);

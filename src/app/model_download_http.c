@@ -80,7 +80,7 @@ static bool is_sha256_hex(const char *s)
     return true;
 }
 
-static struct curl_slist *auth_header(const dl_http *h)
+static struct curl_slist *auth_header(const cs__dl_http *h)
 {
     if (!h->token || !*h->token) return NULL;
     char buf[1024];
@@ -88,7 +88,7 @@ static struct curl_slist *auth_header(const dl_http *h)
     return curl_slist_append(NULL, buf);
 }
 
-static void common_setup(CURL *c, const dl_http *h, const char *url, hdrs *hd,
+static void common_setup(CURL *c, const cs__dl_http *h, const char *url, hdrs *hd,
                          struct curl_slist *headers, char *errbuf)
 {
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -125,7 +125,7 @@ static int network_error(CURLcode rc, const char *errbuf, const char *url, cs_er
     return cs_error_set(err, CS_E_NETWORK, "%s: %s", url, why);
 }
 
-int cs__dl_head(const dl_http *h, const char *url0, dl_remote *remote, cs_error *err)
+int cs__dl_head(const cs__dl_http *h, const char *url0, cs__dl_remote *remote, cs_error *err)
 {
     memset(remote, 0, sizeof *remote);
     CURL *c = curl_easy_init();
@@ -202,7 +202,7 @@ typedef struct get_ctx {
     bool failed_open;
     int open_errno;
     uint64_t written;
-    const dl_http *h;
+    const cs__dl_http *h;
 } get_ctx;
 
 static size_t on_body(char *buf, size_t size, size_t nmemb, void *ud)
@@ -242,7 +242,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
-int cs__dl_get(const dl_http *h, const char *url, const char *part_path, uint64_t offset,
+int cs__dl_get(const cs__dl_http *h, const char *url, const char *part_path, uint64_t offset,
            uint64_t *received, cs_error *err)
 {
     *received = 0;

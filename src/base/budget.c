@@ -2,7 +2,7 @@
 
 #include <unistd.h>
 
-void cs__budget_init(cs_budget *b, uint64_t total)
+void cs__budget_init(cs__budget *b, uint64_t total)
 {
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->freed, NULL);
@@ -11,13 +11,13 @@ void cs__budget_init(cs_budget *b, uint64_t total)
     b->holders = 0;
 }
 
-void cs__budget_destroy(cs_budget *b)
+void cs__budget_destroy(cs__budget *b)
 {
     pthread_cond_destroy(&b->freed);
     pthread_mutex_destroy(&b->lock);
 }
 
-uint64_t cs__budget_acquire(cs_budget *b, uint64_t bytes)
+uint64_t cs__budget_acquire(cs__budget *b, uint64_t bytes)
 {
     pthread_mutex_lock(&b->lock);
     /* Fits, or is alone: an oversized request waits for the others to finish, then runs
@@ -30,7 +30,7 @@ uint64_t cs__budget_acquire(cs_budget *b, uint64_t bytes)
     return bytes;
 }
 
-void cs__budget_release(cs_budget *b, uint64_t taken)
+void cs__budget_release(cs__budget *b, uint64_t taken)
 {
     pthread_mutex_lock(&b->lock);
     b->used -= taken;

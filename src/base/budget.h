@@ -8,21 +8,21 @@
 #include <pthread.h>
 #include <stdint.h>
 
-typedef struct cs_budget {
+typedef struct cs__budget {
     pthread_mutex_t lock;
     pthread_cond_t freed;
     uint64_t total;      /* bytes */
     uint64_t used;
     uint64_t peak;       /* highest `used` seen (for tests and statistics) */
     int holders;
-} cs_budget;
+} cs__budget;
 
-void cs__budget_init(cs_budget *b, uint64_t total);
-void cs__budget_destroy(cs_budget *b);
+void cs__budget_init(cs__budget *b, uint64_t total);
+void cs__budget_destroy(cs__budget *b);
 /* Blocks until bytes fit (or nothing else is held); returns what was taken, to be given
  * back with cs__budget_release. */
-uint64_t cs__budget_acquire(cs_budget *b, uint64_t bytes);
-void cs__budget_release(cs_budget *b, uint64_t taken);
+uint64_t cs__budget_acquire(cs__budget *b, uint64_t bytes);
+void cs__budget_release(cs__budget *b, uint64_t taken);
 
 /* The default budget for decoding: a quarter of the physical memory, at least 256 MiB. */
 uint64_t cs__budget_default_bytes(void);

@@ -28,19 +28,19 @@ void cs__hash128_hex(const void *data, size_t len, char *out)
 uint64_t cs__hash64(const void *data, size_t len) { return XXH3_64bits(data, len); }
 
 /* The opaque stream is libxxhash's own state. */
-cs_hash64_stream *cs__hash64_begin(void)
+cs__hash64_stream *cs__hash64_begin(void)
 {
     XXH3_state_t *st = XXH3_createState();
     if (st) XXH3_64bits_reset(st);
-    return (cs_hash64_stream *)st;
+    return (cs__hash64_stream *)st;
 }
 
-void cs__hash64_update(cs_hash64_stream *st, const void *data, size_t len)
+void cs__hash64_update(cs__hash64_stream *st, const void *data, size_t len)
 {
     if (st) XXH3_64bits_update((XXH3_state_t *)st, data, len);
 }
 
-uint64_t cs__hash64_end(cs_hash64_stream *st)
+uint64_t cs__hash64_end(cs__hash64_stream *st)
 {
     if (!st) return 0;
     uint64_t h = XXH3_64bits_digest((XXH3_state_t *)st);

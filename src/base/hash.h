@@ -18,9 +18,9 @@ uint64_t cs__hash64(const void *data, size_t len);
 
 /* XXH3-64 of data given in pieces: the same value as cs__hash64 of them concatenated.
  * begin returns NULL when out of memory; end frees the state (NULL gives 0). */
-typedef struct cs_hash64_stream cs_hash64_stream;
-cs_hash64_stream *cs__hash64_begin(void);
-void cs__hash64_update(cs_hash64_stream *st, const void *data, size_t len);
-uint64_t cs__hash64_end(cs_hash64_stream *st);
+typedef struct cs__hash64_stream cs__hash64_stream;
+cs__hash64_stream *cs__hash64_begin(void);
+void cs__hash64_update(cs__hash64_stream *st, const void *data, size_t len);
+uint64_t cs__hash64_end(cs__hash64_stream *st);
 
 #endif

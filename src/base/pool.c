@@ -8,11 +8,11 @@
 #include <stdlib.h>
 
 typedef struct {
-    cs_pool *pool;
+    cs__pool *pool;
     int index;               /* slice number, 1..threads-1 */
 } worker_arg;
 
-struct cs_pool {
+struct cs__pool {
     int threads;             /* participants, the caller included */
     int started;             /* workers actually running */
     pthread_t *tids;
@@ -23,12 +23,12 @@ struct cs_pool {
     unsigned long gen;
     bool quit;
     int pending;             /* worker slices not finished */
-    cs_pool_fn fn;
+    cs__pool_fn fn;
     void *ctx;
     int n;
 };
 
-static void run_slice(cs_pool_fn fn, void *ctx, int n, int k, int parts)
+static void run_slice(cs__pool_fn fn, void *ctx, int n, int k, int parts)
 {
     int begin = (int)((long long)n * k / parts), end = (int)((long long)n * (k + 1) / parts);
     if (begin < end) fn(ctx, begin, end, k);
@@ -37,14 +37,14 @@ static void run_slice(cs_pool_fn fn, void *ctx, int n, int k, int parts)
 static void *worker(void *arg)
 {
     worker_arg *a = arg;
-    cs_pool *p = a->pool;
+    cs__pool *p = a->pool;
     unsigned long seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
         if (p->quit) break;
         seen = p->gen;
-        cs_pool_fn fn = p->fn;
+        cs__pool_fn fn = p->fn;
         void *ctx = p->ctx;
         int n = p->n, parts = p->started + 1;
         pthread_mutex_unlock(&p->mu);
@@ -56,10 +56,10 @@ static void *worker(void *arg)
     return NULL;
 }
 
-cs_pool *cs__pool_create(int threads)
+cs__pool *cs__pool_create(int threads)
 {
     if (threads < 1) threads = 1;
-    cs_pool *p = calloc(1, sizeof *p);
+    cs__pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->threads = threads;
     p->tids = calloc((size_t)threads, sizeof *p->tids);
@@ -83,7 +83,7 @@ cs_pool *cs__pool_create(int threads)
     return p;
 }
 
-void cs__pool_free(cs_pool *p)
+void cs__pool_free(cs__pool *p)
 {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
@@ -100,9 +100,9 @@ void cs__pool_free(cs_pool *p)
     free(p);
 }
 
-int cs__pool_threads(const cs_pool *p) { return p ? p->started + 1 : 1; }
+int cs__pool_threads(const cs__pool *p) { return p ? p->started + 1 : 1; }
 
-void cs__pool_for(cs_pool *p, int n, cs_pool_fn fn, void *ctx)
+void cs__pool_for(cs__pool *p, int n, cs__pool_fn fn, void *ctx)
 {
     if (n <= 0) return;
     if (!p || p->started == 0 || n < 2 || pthread_mutex_trylock(&p->busy) != 0) {

@@ -6,22 +6,22 @@
 #ifndef CS_BASE_POOL_H
 #define CS_BASE_POOL_H
 
-typedef struct cs_pool cs_pool;
+typedef struct cs__pool cs__pool;
 
 /* fn(ctx, begin, end, worker): slice [begin, end) of the loop, worker in [0, threads). */
-typedef void (*cs_pool_fn)(void *ctx, int begin, int end, int worker);
+typedef void (*cs__pool_fn)(void *ctx, int begin, int end, int worker);
 
 /* A pool running loops on `threads` threads in all (the caller counts as one, so
  * threads - 1 workers are started; threads <= 1 gives a pool that runs loops inline).
  * Returns NULL when out of memory or threads; cs__pool_for(NULL, ...) runs inline too. */
-cs_pool *cs__pool_create(int threads);
-void cs__pool_free(cs_pool *p);
+cs__pool *cs__pool_create(int threads);
+void cs__pool_free(cs__pool *p);
 
 /* Threads a loop on this pool uses (1 for NULL). */
-int cs__pool_threads(const cs_pool *p);
+int cs__pool_threads(const cs__pool *p);
 
 /* Runs fn over [0, n) split into cs__pool_threads(p) slices and returns when all are done.
  * Each index must be independent of the others, so results never depend on the split. */
-void cs__pool_for(cs_pool *p, int n, cs_pool_fn fn, void *ctx);
+void cs__pool_for(cs__pool *p, int n, cs__pool_fn fn, void *ctx);
 
 #endif

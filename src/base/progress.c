@@ -12,14 +12,14 @@ double cs__now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void cs__rate_init(cs_rate *r, double now, uint64_t n)
+void cs__rate_init(cs__rate *r, double now, uint64_t n)
 {
     r->t_last = now;
     r->n_last = n;
     r->rate = 0;
 }
 
-void cs__rate_update(cs_rate *r, double now, uint64_t n)
+void cs__rate_update(cs__rate *r, double now, uint64_t n)
 {
     double dt = now - r->t_last;
     if (dt < 0.2) return;

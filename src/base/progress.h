@@ -10,15 +10,15 @@
 /* Seconds on a monotonic clock. */
 double cs__now(void);
 
-typedef struct cs_rate {
+typedef struct cs__rate {
     double t_last;      /* time of the last sample */
     uint64_t n_last;    /* count at the last sample */
     double rate;        /* smoothed items per second; 0 until the first interval */
-} cs_rate;
+} cs__rate;
 
-void cs__rate_init(cs_rate *r, double now, uint64_t n);
+void cs__rate_init(cs__rate *r, double now, uint64_t n);
 /* Feeds the count at time now (samples closer than 0.2 s apart are merged). */
-void cs__rate_update(cs_rate *r, double now, uint64_t n);
+void cs__rate_update(cs__rate *r, double now, uint64_t n);
 
 /* "1:05", "1:02:03"; "?" for negative or non-finite values. */
 void cs__format_duration(double seconds, char *buf, size_t bufsize);

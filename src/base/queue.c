@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-struct cs_queue {
+struct cs__queue {
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full;
     void **items;
@@ -13,10 +13,10 @@ struct cs_queue {
     bool closed;
 };
 
-cs_queue *cs__queue_new(size_t capacity)
+cs__queue *cs__queue_new(size_t capacity)
 {
     if (capacity == 0) return NULL;
-    cs_queue *q = calloc(1, sizeof *q);
+    cs__queue *q = calloc(1, sizeof *q);
     if (!q) return NULL;
     q->items = calloc(capacity, sizeof *q->items);
     if (!q->items) {
@@ -35,7 +35,7 @@ cs_queue *cs__queue_new(size_t capacity)
     return q;
 }
 
-void cs__queue_free(cs_queue *q)
+void cs__queue_free(cs__queue *q)
 {
     if (!q) return;
     pthread_mutex_destroy(&q->mu);
@@ -45,7 +45,7 @@ void cs__queue_free(cs_queue *q)
     free(q);
 }
 
-bool cs__queue_push(cs_queue *q, void *item)
+bool cs__queue_push(cs__queue *q, void *item)
 {
     pthread_mutex_lock(&q->mu);
     while (q->len == q->cap && !q->closed) pthread_cond_wait(&q->not_full, &q->mu);
@@ -60,7 +60,7 @@ bool cs__queue_push(cs_queue *q, void *item)
     return true;
 }
 
-int cs__queue_pop(cs_queue *q, void **item, int timeout_ms)
+int cs__queue_pop(cs__queue *q, void **item, int timeout_ms)
 {
     struct timespec deadline;
     if (timeout_ms >= 0) {
@@ -95,7 +95,7 @@ int cs__queue_pop(cs_queue *q, void **item, int timeout_ms)
     return 1;
 }
 
-void cs__queue_close(cs_queue *q)
+void cs__queue_close(cs__queue *q)
 {
     pthread_mutex_lock(&q->mu);
     q->closed = true;
@@ -104,7 +104,7 @@ void cs__queue_close(cs_queue *q)
     pthread_mutex_unlock(&q->mu);
 }
 
-size_t cs__queue_len(cs_queue *q)
+size_t cs__queue_len(cs__queue *q)
 {
     pthread_mutex_lock(&q->mu);
     size_t n = q->len;

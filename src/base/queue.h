@@ -7,19 +7,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct cs_queue cs_queue;
+typedef struct cs__queue cs__queue;
 
 /* NULL on OOM or capacity 0. */
-cs_queue *cs__queue_new(size_t capacity);
+cs__queue *cs__queue_new(size_t capacity);
 /* Items still inside are not freed (drain first). */
-void cs__queue_free(cs_queue *q);
+void cs__queue_free(cs__queue *q);
 /* Blocks while full. false (item not taken) once the queue is closed. */
-bool cs__queue_push(cs_queue *q, void *item);
+bool cs__queue_push(cs__queue *q, void *item);
 /* 1: *item set; 0: timed out (timeout_ms >= 0); -1: closed and empty. timeout_ms < 0
  * waits without limit. */
-int cs__queue_pop(cs_queue *q, void **item, int timeout_ms);
+int cs__queue_pop(cs__queue *q, void **item, int timeout_ms);
 /* No more pushes: wakes blocked producers (their push fails) and lets consumers drain. */
-void cs__queue_close(cs_queue *q);
-size_t cs__queue_len(cs_queue *q);
+void cs__queue_close(cs__queue *q);
+size_t cs__queue_len(cs__queue *q);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include <openssl/evp.h>
 
-int cs__sha256_init(cs_sha256 *s)
+int cs__sha256_init(cs__sha256 *s)
 {
     s->failed = 0;
     s->ctx = EVP_MD_CTX_new();
@@ -19,13 +19,13 @@ int cs__sha256_init(cs_sha256 *s)
     return 0;
 }
 
-void cs__sha256_update(cs_sha256 *s, const void *data, size_t len)
+void cs__sha256_update(cs__sha256 *s, const void *data, size_t len)
 {
     if (!s->ctx || s->failed || !len) return;
     if (EVP_DigestUpdate(s->ctx, data, len) != 1) s->failed = 1;
 }
 
-int cs__sha256_final(cs_sha256 *s, uint8_t out[32])
+int cs__sha256_final(cs__sha256 *s, uint8_t out[32])
 {
     unsigned int n = 0;
     int ok = s->ctx && !s->failed && EVP_DigestFinal_ex(s->ctx, out, &n) == 1 && n == 32;
@@ -58,7 +58,7 @@ int cs__sha256_file(const char *path, char hex[65], cs_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return cs_error_set(err, CS_E_IO, "%s: %s", path, strerror(errno));
-    cs_sha256 s;
+    cs__sha256 s;
     if (cs__sha256_init(&s) < 0) {
         fclose(f);
         return cs_error_set(err, CS_E_NOMEM, "out of memory for a SHA-256 digest");

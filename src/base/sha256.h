@@ -11,17 +11,17 @@
 
 /* A digest in progress: cs__sha256_init, any number of cs__sha256_update, then one
  * cs__sha256_final, which releases it (call it for every successful init). */
-typedef struct cs_sha256 {
+typedef struct cs__sha256 {
     void *ctx;             /* EVP_MD_CTX; NULL once final or when init failed */
     int failed;            /* a libcrypto call failed: final reports it */
-} cs_sha256;
+} cs__sha256;
 
 /* 0, or CS_E_NOMEM (then update does nothing and final reports the failure). */
-int cs__sha256_init(cs_sha256 *s);
-void cs__sha256_update(cs_sha256 *s, const void *data, size_t len);
+int cs__sha256_init(cs__sha256 *s);
+void cs__sha256_update(cs__sha256 *s, const void *data, size_t len);
 /* Writes the digest and releases s. 0, or CS_E_INTERNAL (out zeroed) when libcrypto failed
  * anywhere since init. */
-int cs__sha256_final(cs_sha256 *s, uint8_t out[32]);
+int cs__sha256_final(cs__sha256 *s, uint8_t out[32]);
 /* The digest of one buffer. 0 or CS_E_INTERNAL. */
 int cs__sha256_digest(const void *data, size_t len, uint8_t out[32]);
 /* Lower-case hex of a digest: out must hold 65 bytes. */

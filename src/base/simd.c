@@ -1,7 +1,7 @@
 /* Run-time CPU feature checks behind simd.h. */
 #include "base/simd.h"
 
-bool cs__cpu_has(cs_cpu_feature f)
+bool cs__cpu_has(cs__cpu_feature f)
 {
 #if CS_SIMD_X86
     /* __builtin_cpu_supports reads a table libgcc fills before main; calling init again

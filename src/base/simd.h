@@ -44,8 +44,8 @@
 
 /* CPU features the hand-written kernels choose between (false where the build has no
  * kernel for them). */
-typedef enum { CS_CPU_AVX2_FMA, CS_CPU_AVX512F, CS_CPU_F16C } cs_cpu_feature;
-bool cs__cpu_has(cs_cpu_feature f);
+typedef enum { CS_CPU_AVX2_FMA, CS_CPU_AVX512F, CS_CPU_F16C } cs__cpu_feature;
+bool cs__cpu_has(cs__cpu_feature f);
 
 /* The widest kernel family this build uses on this CPU: "avx512", "avx2", "neon" or
  * "portable" (for `model info` and the benchmarks). */

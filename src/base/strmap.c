@@ -11,14 +11,14 @@ typedef struct {
     void *value;
 } slot;
 
-struct cs_strmap {
+struct cs__strmap {
     slot *slots;
     size_t cap, n;
 };
 
-cs_strmap *cs__strmap_new(void)
+cs__strmap *cs__strmap_new(void)
 {
-    cs_strmap *m = calloc(1, sizeof *m);
+    cs__strmap *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->cap = 64;
     m->slots = calloc(m->cap, sizeof *m->slots);
@@ -29,7 +29,7 @@ cs_strmap *cs__strmap_new(void)
     return m;
 }
 
-void cs__strmap_free(cs_strmap *m)
+void cs__strmap_free(cs__strmap *m)
 {
     if (!m) return;
     free(m->slots);
@@ -43,7 +43,7 @@ static size_t find(const slot *slots, size_t cap, const char *key)
     return i;
 }
 
-static int grow(cs_strmap *m)
+static int grow(cs__strmap *m)
 {
     size_t ncap = m->cap * 2;
     slot *ns = calloc(ncap, sizeof *ns);
@@ -56,7 +56,7 @@ static int grow(cs_strmap *m)
     return 0;
 }
 
-int cs__strmap_put(cs_strmap *m, const char *key, void *value)
+int cs__strmap_put(cs__strmap *m, const char *key, void *value)
 {
     if ((m->n + 1) * 4 > m->cap * 3 && grow(m) != 0) return -1;
     size_t i = find(m->slots, m->cap, key);
@@ -68,7 +68,7 @@ int cs__strmap_put(cs_strmap *m, const char *key, void *value)
     return 0;
 }
 
-void *cs__strmap_put_if_absent(cs_strmap *m, const char *key, void *value)
+void *cs__strmap_put_if_absent(cs__strmap *m, const char *key, void *value)
 {
     if ((m->n + 1) * 4 > m->cap * 3 && grow(m) != 0) return NULL;
     size_t i = find(m->slots, m->cap, key);
@@ -80,10 +80,10 @@ void *cs__strmap_put_if_absent(cs_strmap *m, const char *key, void *value)
     return m->slots[i].value;
 }
 
-void *cs__strmap_get(const cs_strmap *m, const char *key)
+void *cs__strmap_get(const cs__strmap *m, const char *key)
 {
     size_t i = find(m->slots, m->cap, key);
     return m->slots[i].key ? m->slots[i].value : NULL;
 }
 
-size_t cs__strmap_len(const cs_strmap *m) { return m->n; }
+size_t cs__strmap_len(const cs__strmap *m) { return m->n; }

@@ -21,15 +21,15 @@ typedef struct {
 /* The globs of the ignore file of one folder on the current path. */
 typedef struct {
     size_t base_len;       /* length of the folder's path relative to the root (0: root) */
-    walk_pats pats;
+    cs__walk_pats pats;
 } ignore_frame;
 
 typedef struct {
     dir_key *slots;
     size_t cap, n;
-    cs_walk_fn fn;
+    cs__walk_fn fn;
     void *user;
-    const cs_walk_rules *rules;   /* NULL: walk every name */
+    const cs__walk_rules *rules;   /* NULL: walk every name */
     size_t rel_off;               /* path + rel_off: an entry's path relative to the root */
     char *abs_root;               /* realpath(root), for absolute exclude globs only */
     ignore_frame *frames;         /* folders on the current path that have an ignore file */
@@ -71,7 +71,7 @@ static int visited_add(walker *w, dev_t dev, ino_t ino)
 
 static int report_error(walker *w, const char *path, int e, bool is_dir, bool dangling)
 {
-    cs_walk_entry ent = {.kind = CS_WALK_ERROR, .path = path, .error = e, .is_dir = is_dir,
+    cs__walk_entry ent = {.kind = CS_WALK_ERROR, .path = path, .error = e, .is_dir = is_dir,
                          .dangling_link = dangling};
     return w->fn(&ent, w->user);
 }
@@ -81,7 +81,7 @@ static int report_error(walker *w, const char *path, int e, bool is_dir, bool da
 static const char *excluded_by(walker *w, const char *path, const char *name, bool is_dir,
                                bool *oom)
 {
-    const cs_walk_rules *r = w->rules;
+    const cs__walk_rules *r = w->rules;
     if (!r->include_hidden && name[0] == '.') return "hidden";
     const char *b = cs__walk_builtin_match(name, is_dir);
     if (b) return b;
@@ -95,7 +95,7 @@ static const char *excluded_by(walker *w, const char *path, const char *name, bo
         }
         snprintf(abs, n, "%s%s%s", w->abs_root, strcmp(w->abs_root, "/") ? "/" : "", rel);
     }
-    const walk_pat *p = cs__walk_pats_match(&r->excludes, name, rel, abs, is_dir);
+    const cs__walk_pat *p = cs__walk_pats_match(&r->excludes, name, rel, abs, is_dir);
     free(abs);
     if (p) return p->text;
     for (size_t i = 0; i < w->n_frames; i++) {
@@ -134,15 +134,15 @@ static int load_ignore(walker *w, const char *path, bool is_root, bool *use_fram
     *use_frame = *skip_dir = false;
     char *file = child_path(path, CS_WALK_IGNORE_FILE);
     if (!file) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    walk_pats pats = {0};
-    walk_notes notes = {0};
+    cs__walk_pats pats = {0};
+    cs__walk_notes notes = {0};
     int e = 0, rc = 0;
     int got = cs__walk_ignore_load(file, &pats, &notes, &e);
     if (got == WALK_IGNORE_NOMEM) {
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory reading %s", CS_WALK_IGNORE_FILE);
     } else if (got == WALK_IGNORE_UNREADABLE && e != ENOENT) {
         /* Walking the folder without its rules could index what they keep out. */
-        cs_walk_entry ent = {.kind = CS_WALK_ERROR, .path = path, .error = e, .is_dir = true,
+        cs__walk_entry ent = {.kind = CS_WALK_ERROR, .path = path, .error = e, .is_dir = true,
                              .ignore_file = true};
         *skip_dir = true;
         rc = w->fn(&ent, w->user);
@@ -163,7 +163,7 @@ static int load_ignore(walker *w, const char *path, bool is_root, bool *use_fram
             *use_frame = true;
         }
         for (size_t i = 0; i < notes.n && rc == 0; i++) {
-            cs_walk_entry ent = {.kind = CS_WALK_NOTE, .path = file, .rule = notes.v[i]};
+            cs__walk_entry ent = {.kind = CS_WALK_NOTE, .path = file, .rule = notes.v[i]};
             rc = w->fn(&ent, w->user);
         }
     }
@@ -234,7 +234,7 @@ static int walk_path(walker *w, const char *path, const char *name, bool is_root
         const char *rule = excluded_by(w, path, name, is_dir, &oom);
         if (oom) return cs_error_set(err, CS_E_NOMEM, "out of memory walking %s", path);
         if (rule) {
-            cs_walk_entry ent = {.kind = CS_WALK_EXCLUDED, .path = path, .st = ok ? &st : NULL,
+            cs__walk_entry ent = {.kind = CS_WALK_EXCLUDED, .path = path, .st = ok ? &st : NULL,
                                  .error = ok ? 0 : e, .is_dir = is_dir, .rule = rule};
             return w->fn(&ent, w->user);
         }
@@ -251,11 +251,11 @@ static int walk_path(walker *w, const char *path, const char *name, bool is_root
         if (added == 0) return 0; /* a loop or a second way into a walked tree */
         return walk_dir(w, path, is_root, err);
     }
-    cs_walk_entry ent = {.kind = CS_WALK_FILE, .path = path, .st = &st};
+    cs__walk_entry ent = {.kind = CS_WALK_FILE, .path = path, .st = &st};
     return w->fn(&ent, w->user);
 }
 
-int cs__walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn, void *user,
+int cs__walk_filtered(const char *root, const cs__walk_rules *rules, cs__walk_fn fn, void *user,
                      cs_error *err)
 {
     walker w = {.fn = fn, .user = user, .rules = rules};
@@ -271,7 +271,7 @@ int cs__walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn f
     return rc;
 }
 
-int cs__walk(const char *root, cs_walk_fn fn, void *user, cs_error *err)
+int cs__walk(const char *root, cs__walk_fn fn, void *user, cs_error *err)
 {
     return cs__walk_filtered(root, NULL, fn, user, err);
 }

@@ -2,7 +2,7 @@
  * a directory twice (visited (dev,ino) set), so symlink loops end; names are kept as
  * raw bytes (Linux names need not be UTF-8) and only escaped for display.
  *
- * cs__walk_filtered also applies "what gets indexed" rules (cs_walk_rules) to every name
+ * cs__walk_filtered also applies "what gets indexed" rules (cs__walk_rules) to every name
  * below a root: hidden names, well-known non-photo trees, --exclude globs and
  * .clipsearchignore files. A root itself is never excluded: naming it is explicit. */
 #ifndef CS_BASE_WALK_H
@@ -16,16 +16,16 @@
 /* The per-folder ignore file: one glob per line, read in every folder walked. */
 #define CS_WALK_IGNORE_FILE ".clipsearchignore"
 
-typedef enum cs_walk_kind {
+typedef enum cs__walk_kind {
     CS_WALK_FILE,      /* a non-directory entry: st is set */
     CS_WALK_ERROR,     /* could not be examined: error, is_dir, dangling_link, ignore_file */
     CS_WALK_EXCLUDED,  /* skipped by a rule (rule says which); is_dir: a whole tree skipped */
     CS_WALK_NOTE       /* a line of an ignore file that was not used: path = the file,
                           rule = why; nothing is skipped because of it */
-} cs_walk_kind;
+} cs__walk_kind;
 
-typedef struct cs_walk_entry {
-    cs_walk_kind kind;
+typedef struct cs__walk_entry {
+    cs__walk_kind kind;
     const char *path;         /* root + "/" + names: raw bytes, usable with open() */
     const struct stat *st;    /* stat() (symlinks followed); NULL when error != 0 */
     int error;                /* 0, or the errno that stopped stat/opendir */
@@ -36,17 +36,17 @@ typedef struct cs_walk_entry {
                                  not be read, so none of it was walked (its rules unknown) */
     const char *rule;         /* excluded: the rule ("hidden", a built-in name, a glob as
                                  written); note: the message */
-} cs_walk_entry;
+} cs__walk_entry;
 
 /* Called for every non-directory entry, every entry that could not be examined
  * (error != 0), and, with rules, every excluded entry and note. Directories that are
  * walked are not reported. Return non-zero to stop. */
-typedef int (*cs_walk_fn)(const cs_walk_entry *e, void *user);
+typedef int (*cs__walk_fn)(const cs__walk_entry *e, void *user);
 
 /* Walks root (a directory, or a single file) depth-first in byte order of names.
  * Returns 0, the callback's non-zero value, or CS_E_NOMEM. Unreadable entries are
  * reported through fn, not as errors. No rules: every name is walked. */
-int cs__walk(const char *root, cs_walk_fn fn, void *user, cs_error *err);
+int cs__walk(const char *root, cs__walk_fn fn, void *user, cs_error *err);
 
 /* Which names below a root are skipped. Immutable while a walk uses it (several walks may
  * share one). In order, the first that matches names the rule:
@@ -63,17 +63,17 @@ int cs__walk(const char *root, cs_walk_fn fn, void *user, cs_error *err);
  * directories only. In an exclude glob (not an ignore file) a leading "/" makes it an
  * absolute-path glob, matched against realpath(root) + "/" + the relative path.
  * An excluded directory is not descended into. */
-typedef struct cs_walk_rules cs_walk_rules;
+typedef struct cs__walk_rules cs__walk_rules;
 
 /* Defaults: hidden names and built-in trees skipped, ignore files read. NULL on OOM. */
-cs_walk_rules *cs__walk_rules_new(void);
-void cs__walk_rules_free(cs_walk_rules *r);
-void cs__walk_rules_include_hidden(cs_walk_rules *r, bool include);
+cs__walk_rules *cs__walk_rules_new(void);
+void cs__walk_rules_free(cs__walk_rules *r);
+void cs__walk_rules_include_hidden(cs__walk_rules *r, bool include);
 /* CS_E_ARG for a glob that can match nothing ("", "/", "./"), CS_E_NOMEM. */
-int cs__walk_rules_add_exclude(cs_walk_rules *r, const char *glob, cs_error *err);
+int cs__walk_rules_add_exclude(cs__walk_rules *r, const char *glob, cs_error *err);
 
 /* cs__walk with rules (NULL: none, as cs__walk). */
-int cs__walk_filtered(const char *root, const cs_walk_rules *rules, cs_walk_fn fn, void *user,
+int cs__walk_filtered(const char *root, const cs__walk_rules *rules, cs__walk_fn fn, void *user,
                      cs_error *err);
 
 #endif

@@ -35,9 +35,9 @@ const char *cs__walk_builtin_match(const char *name, bool is_dir)
     return NULL;
 }
 
-int cs__walk_pats_add(walk_pats *s, const char *text, bool allow_absolute)
+int cs__walk_pats_add(cs__walk_pats *s, const char *text, bool allow_absolute)
 {
-    walk_pat p = {0};
+    cs__walk_pat p = {0};
     size_t len = strlen(text);
     const char *g = text;
     while (len > 0 && g[len - 1] == '/') {
@@ -60,7 +60,7 @@ int cs__walk_pats_add(walk_pats *s, const char *text, bool allow_absolute)
         return 1;
     if (s->n == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 8;
-        walk_pat *nv = realloc(s->v, nc * sizeof *nv);
+        cs__walk_pat *nv = realloc(s->v, nc * sizeof *nv);
         if (!nv) return -1;
         s->v = nv;
         s->cap = nc;
@@ -76,7 +76,7 @@ int cs__walk_pats_add(walk_pats *s, const char *text, bool allow_absolute)
     return 0;
 }
 
-void cs__walk_pats_free(walk_pats *s)
+void cs__walk_pats_free(cs__walk_pats *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         free(s->v[i].glob);
@@ -86,18 +86,18 @@ void cs__walk_pats_free(walk_pats *s)
     memset(s, 0, sizeof *s);
 }
 
-bool cs__walk_pats_have_absolute(const walk_pats *s)
+bool cs__walk_pats_have_absolute(const cs__walk_pats *s)
 {
     for (size_t i = 0; i < s->n; i++)
         if (s->v[i].absolute) return true;
     return false;
 }
 
-const walk_pat *cs__walk_pats_match(const walk_pats *s, const char *name, const char *sub,
+const cs__walk_pat *cs__walk_pats_match(const cs__walk_pats *s, const char *name, const char *sub,
                                 const char *abs, bool is_dir)
 {
     for (size_t i = 0; i < s->n; i++) {
-        const walk_pat *p = &s->v[i];
+        const cs__walk_pat *p = &s->v[i];
         if (p->dir_only && !is_dir) continue;
         bool hit;
         if (p->absolute) hit = abs && fnmatch(p->glob, abs, FNM_PATHNAME) == 0;
@@ -108,14 +108,14 @@ const walk_pat *cs__walk_pats_match(const walk_pats *s, const char *name, const 
     return NULL;
 }
 
-void cs__walk_notes_free(walk_notes *n)
+void cs__walk_notes_free(cs__walk_notes *n)
 {
     for (size_t i = 0; i < n->n; i++) free(n->v[i]);
     free(n->v);
     memset(n, 0, sizeof *n);
 }
 
-static int note_add(walk_notes *n, unsigned line, const char *what)
+static int note_add(cs__walk_notes *n, unsigned line, const char *what)
 {
     if (n->n == n->cap) {
         size_t nc = n->cap ? n->cap * 2 : 4;
@@ -132,7 +132,7 @@ static int note_add(walk_notes *n, unsigned line, const char *what)
 }
 
 /* One line of an ignore file (without its newline): comment, blank, or a glob. */
-static int ignore_line(char *line, unsigned lineno, walk_pats *s, walk_notes *notes)
+static int ignore_line(char *line, unsigned lineno, cs__walk_pats *s, cs__walk_notes *notes)
 {
     size_t len = strlen(line);
     /* Trailing blanks (and the \r of CRLF files) are invisible in an editor, so they are
@@ -152,7 +152,7 @@ static int ignore_line(char *line, unsigned lineno, walk_pats *s, walk_notes *no
     return rc;
 }
 
-int cs__walk_ignore_load(const char *path, walk_pats *s, walk_notes *notes, int *sys_errno)
+int cs__walk_ignore_load(const char *path, cs__walk_pats *s, cs__walk_notes *notes, int *sys_errno)
 {
     /* O_NONBLOCK: a fifo with this name must not hang the walk. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -205,18 +205,18 @@ int cs__walk_ignore_load(const char *path, walk_pats *s, walk_notes *notes, int 
     return rc;
 }
 
-cs_walk_rules *cs__walk_rules_new(void) { return calloc(1, sizeof(cs_walk_rules)); }
+cs__walk_rules *cs__walk_rules_new(void) { return calloc(1, sizeof(cs__walk_rules)); }
 
-void cs__walk_rules_free(cs_walk_rules *r)
+void cs__walk_rules_free(cs__walk_rules *r)
 {
     if (!r) return;
     cs__walk_pats_free(&r->excludes);
     free(r);
 }
 
-void cs__walk_rules_include_hidden(cs_walk_rules *r, bool include) { r->include_hidden = include; }
+void cs__walk_rules_include_hidden(cs__walk_rules *r, bool include) { r->include_hidden = include; }
 
-int cs__walk_rules_add_exclude(cs_walk_rules *r, const char *glob, cs_error *err)
+int cs__walk_rules_add_exclude(cs__walk_rules *r, const char *glob, cs_error *err)
 {
     int rc = cs__walk_pats_add(&r->excludes, glob, true);
     if (rc == 1) return cs_error_set(err, CS_E_ARG, "exclude glob '%s' can match nothing", glob);

@@ -11,13 +11,13 @@
 #define LONG_VAL(i) (256 + (int)(i))
 
 /* "-k" rather than "--name": a short option only. */
-static bool is_letter(const cli_option *o)
+static bool is_letter(const cs__cli_option *o)
 {
     return o->name[1] != '-';
 }
 
 /* The option getopt_long returned c for, or NULL (help, or an error). */
-static const cli_option *find(const cli_option *opts, size_t n, int c)
+static const cs__cli_option *find(const cs__cli_option *opts, size_t n, int c)
 {
     if (c >= LONG_VAL(0) && c < LONG_VAL(n)) return &opts[c - LONG_VAL(0)];
     for (size_t i = 0; i < n; i++)
@@ -25,13 +25,13 @@ static const cli_option *find(const cli_option *opts, size_t n, int c)
     return NULL;
 }
 
-static bool takes_value(cli_kind kind)
+static bool takes_value(cs__cli_kind kind)
 {
     return kind != CLI_KIND_SET && kind != CLI_KIND_CLEAR && kind != CLI_KIND_ACTION;
 }
 
 /* Stores value as o says; CLI_GO_ON, or the usage error's status. */
-static int apply(const char *command, const cli_option *o, const char *value)
+static int apply(const char *command, const cs__cli_option *o, const char *value)
 {
     const char *refusal = NULL;
     long v;
@@ -42,7 +42,7 @@ static int apply(const char *command, const cli_option *o, const char *value)
         if (o->target) *(const char **)o->target = value;
         break;
     case CLI_KIND_LIST: {
-        cli_list *list = o->target;
+        cs__cli_list *list = o->target;
         list->items[list->n++] = value;
         break;
     }
@@ -85,7 +85,7 @@ static int report(const char *command, unsigned style, int c, char **argv)
 }
 
 int cli_parse_options(const char *command, void (*usage)(FILE *), unsigned style,
-                      const cli_option *opts, int argc, char **argv, int *first_operand)
+                      const cs__cli_option *opts, int argc, char **argv, int *first_operand)
 {
     size_t n = 0;
     while (opts[n].name) n++;
@@ -118,7 +118,7 @@ int cli_parse_options(const char *command, void (*usage)(FILE *), unsigned style
     opterr = 0;   /* the errors are ours, in the CLI's format */
     int c, status = CLI_GO_ON;
     while (status == CLI_GO_ON && (c = getopt_long(argc, argv, letters, longs, NULL)) != -1) {
-        const cli_option *o = find(opts, n, c);
+        const cs__cli_option *o = find(opts, n, c);
         if (o) {
             status = apply(command, o, optarg);
         } else if (c == 'h' || c == LONG_VAL(n)) {

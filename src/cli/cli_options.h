@@ -13,34 +13,34 @@ typedef enum {
     CLI_KIND_SET,        /* no value: *(bool *)target = true */
     CLI_KIND_CLEAR,      /* no value: *(bool *)target = false (the --no-... options) */
     CLI_KIND_STRING,     /* *(const char **)target = the value (NULL target: ignored) */
-    CLI_KIND_LIST,       /* appends the value to a cli_list (a repeatable option) */
+    CLI_KIND_LIST,       /* appends the value to a cs__cli_list (a repeatable option) */
     CLI_KIND_INT,        /* *(int *)target = the value, a whole number in [min, max] */
     CLI_KIND_LONG,       /* *(long *)target = the same */
     CLI_KIND_PRECISION,  /* *(int *)target = CS_PRECISION_* for "fp32" or "bf16" */
     CLI_KIND_PARSE,      /* parse(value, target) */
     CLI_KIND_ACTION,     /* no value: parse(NULL, target), which returns NULL (an option
                           * that sets several things, as index's --fast) */
-} cli_kind;
+} cs__cli_kind;
 
 /* Stores the value through target and returns NULL, or returns why it is refused: the
  * rest of the usage error after the option's name, a printf format that may name the
  * value with one %s ("needs a size such as 512M, got '%s'"). */
-typedef const char *(*cli_parse_fn)(const char *value, void *target);
+typedef const char *(*cs__cli_parse_fn)(const char *value, void *target);
 
 typedef struct {
     const char *name;     /* as typed: "--jobs", or "-k" for a one-letter option */
-    cli_kind kind;
+    cs__cli_kind kind;
     void *target;
     long min, max;        /* CLI_KIND_INT, CLI_KIND_LONG */
-    const char *refusal;  /* CLI_KIND_INT, CLI_KIND_LONG: as cli_parse_fn's */
-    cli_parse_fn parse;   /* CLI_KIND_PARSE, CLI_KIND_ACTION */
-} cli_option;
+    const char *refusal;  /* CLI_KIND_INT, CLI_KIND_LONG: as cs__cli_parse_fn's */
+    cs__cli_parse_fn parse;   /* CLI_KIND_PARSE, CLI_KIND_ACTION */
+} cs__cli_option;
 
 /* The values of a repeatable option, in order; items has room for one per argument. */
 typedef struct {
     const char **items;
     size_t n;
-} cli_list;
+} cs__cli_list;
 
 /* Table entries. The target's type is checked at compile time (a mismatched pointer
  * in the conditional is a diagnostic), since the table itself holds void pointers. */
@@ -49,7 +49,7 @@ typedef struct {
 #define CLI_CLEAR(name, p) {(name), CLI_KIND_CLEAR, CLI_TARGET_(bool, p), 0, 0, NULL, NULL}
 #define CLI_STRING(name, p) \
     {(name), CLI_KIND_STRING, CLI_TARGET_(const char *, p), 0, 0, NULL, NULL}
-#define CLI_LIST(name, p) {(name), CLI_KIND_LIST, CLI_TARGET_(cli_list, p), 0, 0, NULL, NULL}
+#define CLI_LIST(name, p) {(name), CLI_KIND_LIST, CLI_TARGET_(cs__cli_list, p), 0, 0, NULL, NULL}
 #define CLI_INT(name, p, lo, hi, refusal) \
     {(name), CLI_KIND_INT, CLI_TARGET_(int, p), (lo), (hi), (refusal), NULL}
 #define CLI_LONG(name, p, lo, hi, refusal) \
@@ -78,7 +78,7 @@ enum { CLI_SEE_HELP = 1, CLI_NAME_LETTER = 2, CLI_NEEDS_VALUE = 4 };
  * once: 0 after --help (usage on stdout), 2 after a usage error ("clipsearch: <command>:
  * ..." on stderr, as style says), 1 when out of memory. */
 int cli_parse_options(const char *command, void (*usage)(FILE *), unsigned style,
-                      const cli_option *opts, int argc, char **argv, int *first_operand);
+                      const cs__cli_option *opts, int argc, char **argv, int *first_operand);
 
 /* For a dispatcher (main, vec) whose argv[1] is a command: with none, the usage on stderr
  * and 2; for "--help", "-h" or "help", the usage on stdout and 0; else CLI_GO_ON. */

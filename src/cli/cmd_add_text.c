@@ -34,7 +34,7 @@ int cmd_add_text(int argc, char **argv)
     const char *coll_name = "captions", *db = NULL, *model_dir = NULL;
     int batch = 64;
     bool json = false;
-    const cli_option opts[] = {
+    const cs__cli_option opts[] = {
         CLI_STRING("--collection", &coll_name),
         CLI_INT("--batch", &batch, 1, 4096, "needs an integer 1..4096, got '%s'"),
         CLI_SET("--json", &json),

@@ -118,7 +118,7 @@ int cmd_duplicates(int argc, char **argv)
     const char *db = NULL, *coll_name = "image_vectors", *html = NULL;
     bool json = false;
     int limit = 0;
-    const cli_option opts[] = {
+    const cs__cli_option opts[] = {
         CLI_PARSE("--threshold", &dopt.threshold, parse_threshold),
         CLI_INT("--limit", &limit, 1, 1000000000, "needs an integer >= 1, got '%s'"),
         CLI_SET("--json", &json),

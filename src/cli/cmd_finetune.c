@@ -82,7 +82,7 @@ typedef struct {
     bool json, quiet;
     bool bar;                   /* a progress line on stderr (a terminal) */
     bool bar_shown;
-    cs_rate rate;               /* steps per second, smoothed */
+    cs__rate rate;               /* steps per second, smoothed */
     uint64_t steps_done;
 } out_ctx;
 
@@ -249,7 +249,7 @@ int cmd_finetune(int argc, char **argv)
     out_ctx oc = {0};
     double val_split = -1;   /* < 0: not given */
     long seed = -1;
-    const cli_option opts[] = {
+    const cs__cli_option opts[] = {
         CLI_STRING("--model", &model_arg),
         CLI_STRING("--pairs", &pairs),
         CLI_STRING("--out", &out),

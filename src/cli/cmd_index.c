@@ -289,8 +289,8 @@ static int index_main(int argc, char **argv, const char **excludes)
     const char *db_arg = NULL, *model_arg = NULL;
     bool quiet = false, json = false;
     speed sp = {CS_PRECISION_FP32, opt.fast_decode};
-    cli_list exclude = {excludes, 0};
-    const cli_option opts[] = {
+    cs__cli_list exclude = {excludes, 0};
+    const cs__cli_option opts[] = {
         CLI_STRING("--db", &db_arg),
         CLI_STRING("--collection", &opt.collection),
         CLI_STRING("--model", &model_arg),
@@ -334,7 +334,7 @@ static int index_main(int argc, char **argv, const char **excludes)
     cs_error err = {0};
     /* A glob that can match nothing is a usage mistake: say so before loading anything
      * (cs_index_run would refuse it too). */
-    cs_walk_rules *check = cs__walk_rules_new();
+    cs__walk_rules *check = cs__walk_rules_new();
     for (size_t i = 0; check && i < opt.n_exclude; i++) {
         if (cs__walk_rules_add_exclude(check, excludes[i], &err) != 0) {
             cs__walk_rules_free(check);

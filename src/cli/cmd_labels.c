@@ -71,7 +71,7 @@ int cmd_labels(int argc, char **argv)
     const char *list = NULL, *file = NULL, *model_dir = NULL, *tmpl = NULL;
     int precision = CS_PRECISION_FP32;
     bool json = false, exif = true;
-    const cli_option opts[] = {
+    const cs__cli_option opts[] = {
         CLI_STRING("--labels", &list),
         CLI_STRING("--labels-file", &file),
         CLI_PARSE("--template", &tmpl, parse_template),

@@ -85,7 +85,7 @@ static int download(int argc, char **argv)
     cs_model_download_options opt;
     cs_model_download_options_init(&opt);
     bool quiet = false;
-    const cli_option opts[] = {
+    const cs__cli_option opts[] = {
         CLI_STRING("--revision", &opt.revision),
         CLI_STRING("--dest", &opt.dest_dir),
         CLI_SET("--force", &opt.force),
@@ -122,7 +122,7 @@ static int info(int argc, char **argv)
 {
     const char *model_arg = NULL;
     bool json = false;
-    const cli_option opts[] = {
+    const cs__cli_option opts[] = {
         CLI_STRING("--model", &model_arg),
         CLI_SET("--json", &json),
         CLI_END};

@@ -60,7 +60,7 @@ static void usage(FILE *f)
         "image, ':like ID' by an indexed record, ':help' lists the commands; Ctrl-D quits.\n");
 }
 
-int search_cli_run(search_cli *s, const cs_query_terms *terms, const char *title,
+int search_cli_run(cs__search_cli *s, const cs_query_terms *terms, const char *title,
                    const char *image, cs_error *err)
 {
     cs_search_request req = s->base;
@@ -135,15 +135,15 @@ static const char *parse_min_score(const char *s, void *target)
 
 int cmd_search(int argc, char **argv)
 {
-    search_cli s;
+    cs__search_cli s;
     memset(&s, 0, sizeof s);
     cs_search_request_init(&s.base);
     const char *db = NULL, *coll_name = "image_vectors", *model_dir = NULL;
     int precision = CS_PRECISION_FP32;
     /* --image values, in order (at most one per argument). */
-    cli_list image_args = {calloc((size_t)argc + 1, sizeof *image_args.items), 0};
+    cs__cli_list image_args = {calloc((size_t)argc + 1, sizeof *image_args.items), 0};
     if (!image_args.items) return 1;
-    const cli_option opts[] = {
+    const cs__cli_option opts[] = {
         CLI_LIST("--image", &image_args),
         CLI_STRING("--like", &s.base.like_id),
         CLI_PARSE("--text-weight", &s.base.text_weight, parse_weight),

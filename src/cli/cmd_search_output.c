@@ -65,7 +65,7 @@ static void print_path(FILE *out, const char *id)
     free(path);
 }
 
-int search_print(FILE *out, const search_output *o, const cs_hits *hits, const char *title,
+int search_print(FILE *out, const cs__search_output *o, const cs_hits *hits, const char *title,
                  const char *query_image, cs_error *err)
 {
     bool preview = o->preview && !o->json && !o->paths && isatty(fileno(out));

@@ -95,7 +95,7 @@ int cmd_serve(int argc, char **argv)
     bool no_thumb_cache = false;
     int precision = CS_PRECISION_FP32;
     int upload_mb = 0, thumb_max_mb = 0;   /* 0: not given */
-    const cli_option opts[] = {
+    const cs__cli_option opts[] = {
         CLI_INT("--port", &wo.port, 0, 65535, "needs an integer 0..65535, got '%s'"),
         CLI_STRING("--host", &wo.host),
         CLI_SET("--allow-remote", &wo.allow_remote),

@@ -14,7 +14,7 @@
 #include "cli/commands.h"
 #include "cli/vec_util.h"
 
-int vec_open_store(vec_ctx *c, bool read_only)
+int vec_open_store(cs__vec_ctx *c, bool read_only)
 {
     char *url = cli_resolve_db(c->db, !read_only, &c->err);
     if (!url) return c->err.code ? c->err.code : CS_E_NOMEM;
@@ -30,13 +30,13 @@ int vec_open_store(vec_ctx *c, bool read_only)
     return rc;
 }
 
-int vec_open_collection(vec_ctx *c, const char *name, bool read_only)
+int vec_open_collection(cs__vec_ctx *c, const char *name, bool read_only)
 {
     int rc = vec_open_store(c, read_only);
     return rc ? rc : cs_store_get(c->store, name, &c->coll, &c->err);
 }
 
-void vec_close(vec_ctx *c)
+void vec_close(cs__vec_ctx *c)
 {
     cs_collection_free(c->coll);
     cs_store_close(c->store);
@@ -44,7 +44,7 @@ void vec_close(vec_ctx *c)
     c->store = NULL;
 }
 
-int vec_arg_error(vec_ctx *c, const char *fmt, ...)
+int vec_arg_error(cs__vec_ctx *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -55,12 +55,12 @@ int vec_arg_error(vec_ctx *c, const char *fmt, ...)
     return cli_fail(&c->err);
 }
 
-int vec_fail(vec_ctx *c)
+int vec_fail(cs__vec_ctx *c)
 {
     return cli_fail(&c->err);
 }
 
-bool vec_int_opt(vec_ctx *c, const char *opt, const char *s, int *out)
+bool vec_int_opt(cs__vec_ctx *c, const char *opt, const char *s, int *out)
 {
     char *end;
     errno = 0;
@@ -109,7 +109,7 @@ void vec_print_record(FILE *f, const cs_record *r, bool value, bool metadata, bo
     fputs("}\n", f);
 }
 
-static int need_name(vec_ctx *c, int argc, char **argv, const char *cmd)
+static int need_name(cs__vec_ctx *c, int argc, char **argv, const char *cmd)
 {
     if (argc < 2 || !strncmp(argv[1], "--", 2)) {
         vec_arg_error(c, "vec %s needs a collection NAME", cmd);
@@ -118,7 +118,7 @@ static int need_name(vec_ctx *c, int argc, char **argv, const char *cmd)
     return 0;
 }
 
-static int cmd_list(vec_ctx *c, int argc, char **argv)
+static int cmd_list(cs__vec_ctx *c, int argc, char **argv)
 {
     (void)argv;
     if (argc > 1) return vec_arg_error(c, "vec list takes no arguments");
@@ -134,7 +134,7 @@ static int cmd_list(vec_ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_create(vec_ctx *c, int argc, char **argv)
+static int cmd_create(cs__vec_ctx *c, int argc, char **argv)
 {
     if (need_name(c, argc, argv, "create")) return 1;
     int dim = 0;
@@ -156,7 +156,7 @@ static int cmd_create(vec_ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_describe(vec_ctx *c, int argc, char **argv)
+static int cmd_describe(cs__vec_ctx *c, int argc, char **argv)
 {
     if (need_name(c, argc, argv, "describe")) return 1;
     if (argc > 2) return vec_arg_error(c, "vec describe: unexpected argument '%s'", argv[2]);
@@ -200,7 +200,7 @@ static int cmd_describe(vec_ctx *c, int argc, char **argv)
 }
 
 /* clipsearch extension: the compressed copy the exact scan reads first (store.h). */
-static int cmd_vector_copy(vec_ctx *c, int argc, char **argv)
+static int cmd_vector_copy(cs__vec_ctx *c, int argc, char **argv)
 {
     if (need_name(c, argc, argv, "vector-copy")) return 1;
     if (argc != 3) return vec_arg_error(c, "vec vector-copy needs NAME and one of none, fp16, int8");
@@ -215,7 +215,7 @@ static int cmd_vector_copy(vec_ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_drop(vec_ctx *c, int argc, char **argv)
+static int cmd_drop(cs__vec_ctx *c, int argc, char **argv)
 {
     if (need_name(c, argc, argv, "drop")) return 1;
     if (argc > 2) return vec_arg_error(c, "vec drop: unexpected argument '%s'", argv[2]);
@@ -223,7 +223,7 @@ static int cmd_drop(vec_ctx *c, int argc, char **argv)
     return 0;
 }
 
-static int cmd_create_index(vec_ctx *c, int argc, char **argv)
+static int cmd_create_index(cs__vec_ctx *c, int argc, char **argv)
 {
     if (need_name(c, argc, argv, "create-index")) return 1;
     cs_index_spec spec;
@@ -297,7 +297,7 @@ int cmd_vec(int argc, char **argv)
 {
     int status = cli_dispatch_help(argc, argv, usage);
     if (status != CLI_GO_ON) return status;
-    vec_ctx c = {0};
+    cs__vec_ctx c = {0};
     /* --db URL / --db=URL may appear anywhere; remove it before the sub-command parses. */
     char **args = calloc((size_t)argc + 1, sizeof *args);
     if (!args) return 1;
@@ -309,7 +309,7 @@ int cmd_vec(int argc, char **argv)
     }
     static const struct {
         const char *name;
-        int (*run)(vec_ctx *, int, char **);
+        int (*run)(cs__vec_ctx *, int, char **);
     } CMDS[] = {
         {"list", cmd_list}, {"create", cmd_create}, {"describe", cmd_describe},
         {"drop", cmd_drop}, {"create-index", cmd_create_index}, {"vector-copy", cmd_vector_copy}, {"upsert", vec_cmd_upsert},

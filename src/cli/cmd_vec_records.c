@@ -5,7 +5,7 @@
 #include "cli/cli_util.h"
 #include "cli/vec_util.h"
 
-int vec_cmd_upsert(vec_ctx *c, int argc, char **argv)
+int vec_cmd_upsert(cs__vec_ctx *c, int argc, char **argv)
 {
     if (argc != 2 || !strncmp(argv[1], "--", 2))
         return vec_arg_error(c, "usage: vec upsert NAME < records.jsonl");
@@ -60,7 +60,7 @@ int vec_cmd_upsert(vec_ctx *c, int argc, char **argv)
     return 0;
 }
 
-int vec_cmd_fetch(vec_ctx *c, int argc, char **argv)
+int vec_cmd_fetch(cs__vec_ctx *c, int argc, char **argv)
 {
     if (argc < 2) return vec_arg_error(c, "usage: vec fetch NAME ID...");
     if (vec_open_collection(c, argv[1], true)) return vec_fail(c);
@@ -73,7 +73,7 @@ int vec_cmd_fetch(vec_ctx *c, int argc, char **argv)
     return rc ? vec_fail(c) : 0;
 }
 
-int vec_cmd_get(vec_ctx *c, int argc, char **argv)
+int vec_cmd_get(cs__vec_ctx *c, int argc, char **argv)
 {
     if (argc != 3) return vec_arg_error(c, "usage: vec get NAME ID");
     if (vec_open_collection(c, argv[1], true)) return vec_fail(c);
@@ -85,7 +85,7 @@ int vec_cmd_get(vec_ctx *c, int argc, char **argv)
     return rc ? vec_fail(c) : 0;
 }
 
-int vec_cmd_delete(vec_ctx *c, int argc, char **argv)
+int vec_cmd_delete(cs__vec_ctx *c, int argc, char **argv)
 {
     if (argc < 2 || !strncmp(argv[1], "--", 2)) return vec_arg_error(c, "usage: vec delete NAME (--ids ID... | --filter JSON)");
     const char **ids = calloc((size_t)argc, sizeof *ids);
@@ -128,7 +128,7 @@ int vec_cmd_delete(vec_ctx *c, int argc, char **argv)
     return rc ? vec_fail(c) : 0;
 }
 
-int vec_cmd_query(vec_ctx *c, int argc, char **argv)
+int vec_cmd_query(cs__vec_ctx *c, int argc, char **argv)
 {
     if (argc < 2 || !strncmp(argv[1], "--", 2)) return vec_arg_error(c, "usage: vec query NAME --vector JSON [options]");
     cs_query q;

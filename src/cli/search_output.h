@@ -8,18 +8,18 @@
 
 #include "clipsearch/query.h"
 
-typedef struct search_output {
+typedef struct cs__search_output {
     bool json;
     bool paths;                 /* only the files' paths, one per line */
     bool preview;               /* only honoured when stdout is a terminal */
     const char *html_path;      /* write a gallery there too */
     bool apply_exif;
     bool per_query;             /* with json: one line per query (queries from a pipe) */
-} search_output;
+} cs__search_output;
 
 /* Prints hits to out; writes the gallery when asked. title/query_image describe the
  * query for the gallery. Returns 0 or an error (gallery write). */
-int search_print(FILE *out, const search_output *o, const cs_hits *hits, const char *title,
+int search_print(FILE *out, const cs__search_output *o, const cs_hits *hits, const char *title,
                  const char *query_image, cs_error *err);
 
 /* Terminal thumbnail of an image file via libchafa (src/cli/preview.c). Prints nothing

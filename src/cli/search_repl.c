@@ -135,7 +135,7 @@ static char *history_path(void)
 }
 
 typedef struct repl {
-    search_cli *s;
+    cs__search_cli *s;
     bool terminal;
     char *filter;             /* owned copy behind s->base.filter_json */
     char *under, *name, *after, *before;   /* owned copies behind s->base's fields */
@@ -350,7 +350,7 @@ static int pipe_loop(repl *r)
     return r->failed ? 1 : 0;
 }
 
-int search_repl(search_cli *s, bool terminal)
+int search_repl(cs__search_cli *s, bool terminal)
 {
     repl r = {.s = s, .terminal = terminal};
     /* The REPL owns its copies: commands replace them while the query options stay. */

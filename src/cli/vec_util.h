@@ -8,35 +8,35 @@
 
 #include "clipsearch/store.h"
 
-typedef struct vec_ctx {
+typedef struct cs__vec_ctx {
     const char *db;          /* --db value or NULL */
     cs_store *store;
     cs_collection *coll;
     cs_error err;
-} vec_ctx;
+} cs__vec_ctx;
 
 /* Opens the store named by --db/CLIPSEARCH_DB/default; read_only for the commands that
  * only read (list, describe, fetch, get, query), which create nothing (StoreNotFound when
  * there is no database). */
-int vec_open_store(vec_ctx *c, bool read_only);
+int vec_open_store(cs__vec_ctx *c, bool read_only);
 /* Opens the store and an existing collection (CollectionNotFound otherwise). */
-int vec_open_collection(vec_ctx *c, const char *name, bool read_only);
-void vec_close(vec_ctx *c);
+int vec_open_collection(cs__vec_ctx *c, const char *name, bool read_only);
+void vec_close(cs__vec_ctx *c);
 /* Sets c->err to an ArgError and returns the CLI failure status. */
-int vec_arg_error(vec_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int vec_fail(vec_ctx *c);
+int vec_arg_error(cs__vec_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int vec_fail(cs__vec_ctx *c);
 /* Parses an int option value (may be negative); false with c->err set otherwise. */
-bool vec_int_opt(vec_ctx *c, const char *opt, const char *s, int *out);
+bool vec_int_opt(cs__vec_ctx *c, const char *opt, const char *s, int *out);
 
 void vec_print_string(FILE *f, const char *s);
 void vec_print_vector(FILE *f, const float *v, int dim);
 /* {"id":...[,"value":...][,"vector":[...]][,"metadata":...]} (vecs' order) and a newline. */
 void vec_print_record(FILE *f, const cs_record *r, bool value, bool metadata, bool vector, int dim);
 
-int vec_cmd_upsert(vec_ctx *c, int argc, char **argv);
-int vec_cmd_fetch(vec_ctx *c, int argc, char **argv);
-int vec_cmd_get(vec_ctx *c, int argc, char **argv);
-int vec_cmd_delete(vec_ctx *c, int argc, char **argv);
-int vec_cmd_query(vec_ctx *c, int argc, char **argv);
+int vec_cmd_upsert(cs__vec_ctx *c, int argc, char **argv);
+int vec_cmd_fetch(cs__vec_ctx *c, int argc, char **argv);
+int vec_cmd_get(cs__vec_ctx *c, int argc, char **argv);
+int vec_cmd_delete(cs__vec_ctx *c, int argc, char **argv);
+int vec_cmd_query(cs__vec_ctx *c, int argc, char **argv);
 
 #endif

@@ -89,23 +89,23 @@ static const float *find_update(const cs_clip_tensor_update *u, size_t n, const 
     return NULL;
 }
 
-static int is_float(cs_st_dtype d) { return d == CS_ST_F32 || d == CS_ST_F16 || d == CS_ST_BF16; }
+static int is_float(cs__st_dtype d) { return d == CS_ST_F32 || d == CS_ST_F16 || d == CS_ST_BF16; }
 
 /* Integer tensors (old checkpoints' position_ids) first so that every F32 tensor after
  * them stays 4-byte aligned whatever their sizes. */
 static int write_weights(const cs_clip *m, const char *path, const cs_clip_tensor_update *upd,
                          size_t n_upd, cs_error *err)
 {
-    const cs_st_file *st = &m->st;
+    const cs__st_file *st = &m->st;
     size_t n = st->n_tensors, k = 0;
-    cs_st_entry *e = calloc(n ? n : 1, sizeof *e);
-    const cs_st_tensor **order = calloc(n ? n : 1, sizeof *order);
+    cs__st_entry *e = calloc(n ? n : 1, sizeof *e);
+    const cs__st_tensor **order = calloc(n ? n : 1, sizeof *order);
     float *buf = NULL;
-    cs_st_writer *w = NULL;
+    cs__st_writer *w = NULL;
     int rc = !e || !order ? cs_error_set(err, CS_E_NOMEM, "out of memory") : 0;
     for (int pass = 0; !rc && pass < 2; pass++)
         for (size_t i = 0; i < n; i++) {
-            const cs_st_tensor *t = &st->tensors[i];
+            const cs__st_tensor *t = &st->tensors[i];
             if (is_float(t->dtype) != (pass == 1)) continue;
             order[k] = t;
             e[k].name = t->name;
@@ -115,14 +115,14 @@ static int write_weights(const cs_clip *m, const char *path, const cs_clip_tenso
             k++;
         }
     for (size_t i = 0; !rc && i < n_upd; i++) {
-        const cs_st_tensor *t = cs__st_find(st, upd[i].name);
+        const cs__st_tensor *t = cs__st_find(st, upd[i].name);
         if (!t || !is_float(t->dtype) || !upd[i].data)
             rc = cs_error_set(err, CS_E_ARG, "cannot update tensor %s: %s", upd[i].name,
                               !t ? "the model has no such tensor" : "not a float tensor");
     }
     if (!rc) rc = cs__st_writer_open(path, e, n, &w, err);
     for (size_t i = 0; !rc && i < n; i++) {
-        const cs_st_tensor *t = order[i];
+        const cs__st_tensor *t = order[i];
         const float *u = find_update(upd, n_upd, t->name);
         if (u) {
             rc = cs__st_writer_put(w, u, t->numel * sizeof(float), err);

@@ -6,10 +6,10 @@
 
 #include "base/file.h"
 
-void cs__clip_config_defaults(cs_clip_config *cfg)
+void cs__clip_config_defaults(cs__clip_config *cfg)
 {
     /* eos_token_id 2: transformers' legacy default; pooling ignores it (see text.c). */
-    *cfg = (cs_clip_config){
+    *cfg = (cs__clip_config){
         .text = {.hidden = 512, .intermediate = 2048, .layers = 12, .heads = 8,
                  .act = CS_ACT_QUICK_GELU, .ln_eps = 1e-5, .vocab_size = 49408,
                  .max_positions = 77, .eos_token_id = 2},
@@ -32,7 +32,7 @@ static int get_int(json_t *obj, const char *key, int *out, const char *path, con
     return 0;
 }
 
-static int get_act(json_t *obj, cs_clip_act *out, const char *path, const char *where,
+static int get_act(json_t *obj, cs__clip_act *out, const char *path, const char *where,
                    cs_error *err)
 {
     json_t *v = json_object_get(obj, "hidden_act");
@@ -47,7 +47,7 @@ static int get_act(json_t *obj, cs_clip_act *out, const char *path, const char *
     return 0;
 }
 
-static int parse_tower(json_t *obj, cs_clip_tower_config *t, int is_text, const char *path,
+static int parse_tower(json_t *obj, cs__clip_tower_config *t, int is_text, const char *path,
                        cs_error *err)
 {
     const char *w = is_text ? "text_config." : "vision_config.";
@@ -82,7 +82,7 @@ static int parse_tower(json_t *obj, cs_clip_tower_config *t, int is_text, const 
     return 0;
 }
 
-static int validate(const cs_clip_tower_config *t, int is_text, const char *path, cs_error *err)
+static int validate(const cs__clip_tower_config *t, int is_text, const char *path, cs_error *err)
 {
     const char *w = is_text ? "text_config" : "vision_config";
     if (t->hidden <= 0 || t->intermediate <= 0 || t->layers <= 0 || t->heads <= 0)
@@ -102,7 +102,7 @@ static int validate(const cs_clip_tower_config *t, int is_text, const char *path
     return 0;
 }
 
-int cs__clip_config_parse(const char *json, size_t len, const char *path, cs_clip_config *cfg,
+int cs__clip_config_parse(const char *json, size_t len, const char *path, cs__clip_config *cfg,
                          cs_error *err)
 {
     cs__clip_config_defaults(cfg);
@@ -136,7 +136,7 @@ done:
     return rc;
 }
 
-int cs__clip_config_load(const char *path, cs_clip_config *cfg, cs_error *err)
+int cs__clip_config_load(const char *path, cs__clip_config *cfg, cs_error *err)
 {
     uint8_t *data;
     size_t len;

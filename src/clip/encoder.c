@@ -27,7 +27,7 @@ typedef struct {
     void *block;
 } scratch;
 
-static int scratch_alloc(cs_workspace *ws, scratch *s, size_t n, size_t d, size_t inter,
+static int scratch_alloc(cs__workspace *ws, scratch *s, size_t n, size_t d, size_t inter,
                          size_t per_worker, size_t workers)
 {
     size_t total = 5 * n * d + n * inter + workers * per_worker;
@@ -69,7 +69,7 @@ static void ln_rows(void *ctx, int begin, int end, int worker)
     (void)worker;
 }
 
-static void layernorm(const cs_exec *ex, const float *x, float *y, int rows, int d, const float *w,
+static void layernorm(const cs__exec *ex, const float *x, float *y, int rows, int d, const float *w,
                       const float *b, float eps)
 {
     rows_job j = {x, w, b, y, d, 0, eps};
@@ -83,7 +83,7 @@ static void act_rows(void *ctx, int begin, int end, int worker)
     (void)worker;
 }
 
-static void activation(const cs_exec *ex, float *y, int rows, int n, int act)
+static void activation(const cs__exec *ex, float *y, int rows, int n, int act)
 {
     rows_job j = {NULL, NULL, NULL, y, n, act, 0};
     cs__parallel_for(ex, rows, (size_t)rows * n, act_rows, &j);
@@ -118,8 +118,8 @@ static void attn_seqs(void *ctx, int begin, int end, int worker)
 
 /* One layer. x [n_tokens, D] is the layer's input; the output rows go to xr, which holds
  * the input rows of interest on entry: x itself when bt->rows is NULL, else [n_seq, D]. */
-static void encoder_layer(const cs_exec *ex, const cs_clip_tower_config *cfg,
-                          const cs_clip_layer *L, const float *x, const batch *bt, float *xr,
+static void encoder_layer(const cs__exec *ex, const cs__clip_tower_config *cfg,
+                          const cs__clip_layer *L, const float *x, const batch *bt, float *xr,
                           scratch *s)
 {
     int d = cfg->hidden, inter = cfg->intermediate, hd = d / cfg->heads;
@@ -153,8 +153,8 @@ static void encoder_layer(const cs_exec *ex, const cs_clip_tower_config *cfg,
     cs__linear_residual(ex, s->mlp, inter, nr, inter, L->fc2_w, L->fc2_b, d, xr, d);
 }
 
-int cs__encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg,
-                       const cs_clip_layer *layers, float *x, int n_tokens, const int *seq_start,
+int cs__encoder_forward(const cs__exec *ex, const cs__clip_tower_config *cfg,
+                       const cs__clip_layer *layers, float *x, int n_tokens, const int *seq_start,
                        const int *seq_len, int n_seq, bool causal, const int *pool_rows,
                        float *pooled, cs_error *err)
 {
@@ -181,7 +181,7 @@ int cs__encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg,
     return 0;
 }
 
-void cs__tower_head(const cs_exec *ex, const cs_clip *m, float *pooled, int b, int d,
+void cs__tower_head(const cs__exec *ex, const cs_clip *m, float *pooled, int b, int d,
                     const float *ln_w, const float *ln_b, float eps, const float *proj,
                     bool project, float *out)
 {

@@ -60,14 +60,14 @@ int cs_clip_fingerprint(const cs_clip *m, char out[33], cs_error *err)
     size_t len = 0, cap = 0;
     int rc = append_file(m->dir, "config.json", &buf, &len, &cap, err);
     if (rc == 0) rc = append_file(m->dir, "preprocessor_config.json", &buf, &len, &cap, err);
-    const cs_st_file *f = &m->st;
+    const cs__st_file *f = &m->st;
     size_t header = (size_t)(f->data - f->map);
     uint64_t size = f->size;
     if (rc == 0 && (append(&buf, &len, &cap, &size, sizeof size) ||
                     append(&buf, &len, &cap, f->map, header)))
         rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < f->n_tensors; i++) {
-        const cs_st_tensor *t = &f->tensors[i];
+        const cs__st_tensor *t = &f->tensors[i];
         size_t n = t->end - t->begin;
         size_t at[3] = {0, n / 2, n > SAMPLE ? n - SAMPLE : 0};
         for (int k = 0; k < 3 && rc == 0; k++) {

@@ -60,7 +60,7 @@ typedef struct {
 } shape_entry;
 #define SHAPES_MAX 16
 
-struct cs_gemm {
+struct cs__gemm {
     dnnl_engine_t eng;
     const uint8_t *map;      /* the read-only file mapping the weights may live in */
     size_t map_size;
@@ -74,7 +74,7 @@ struct cs_gemm {
     pthread_mutex_t mu;      /* guards the primitive cache */
     prim_entry *cache;
     size_t n_cache;
-    cs_workspace *ws;        /* converted inputs and scratchpads, reused between calls */
+    cs__workspace *ws;        /* converted inputs and scratchpads, reused between calls */
 };
 
 static const char *isa_name(dnnl_cpu_isa_t isa)
@@ -97,7 +97,7 @@ static bool isa_has_bf16(dnnl_cpu_isa_t isa)
     return isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
 }
 
-int cs__gemm_create(int precision, cs_gemm **out, cs_error *err)
+int cs__gemm_create(int precision, cs__gemm **out, cs_error *err)
 {
     *out = NULL;
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
@@ -105,7 +105,7 @@ int cs__gemm_create(int precision, cs_gemm **out, cs_error *err)
         return cs_error_set(err, CS_E_ARG,
                             "bf16 precision needs a CPU with AVX512-BF16 or AMX; this one "
                             "offers %s (use fp32)", isa_name(isa));
-    cs_gemm *g = calloc(1, sizeof *g);
+    cs__gemm *g = calloc(1, sizeof *g);
     if (g) g->slots = calloc(WSLOTS, sizeof *g->slots);
     if (g) g->cache = calloc(CACHE_MAX, sizeof *g->cache);
     if (g) g->ws = cs__workspace_create();
@@ -126,7 +126,7 @@ int cs__gemm_create(int precision, cs_gemm **out, cs_error *err)
     return 0;
 }
 
-void cs__gemm_free(cs_gemm *g)
+void cs__gemm_free(cs__gemm *g)
 {
     if (!g) return;
     if (g->slots)
@@ -146,7 +146,7 @@ void cs__gemm_free(cs_gemm *g)
     free(g);
 }
 
-const char *cs__gemm_describe(const cs_gemm *g) { return g->desc; }
+const char *cs__gemm_describe(const cs__gemm *g) { return g->desc; }
 
 void cs__gemm_probe(char *buf, size_t size)
 {
@@ -154,7 +154,7 @@ void cs__gemm_probe(char *buf, size_t size)
     snprintf(buf, size, "onednn (%s; bf16 %s)", isa_name(isa),
              isa_has_bf16(isa) ? "available" : "not available on this CPU");
 }
-size_t cs__gemm_weight_bytes(const cs_gemm *g) { return g->weight_bytes; }
+size_t cs__gemm_weight_bytes(const cs__gemm *g) { return g->weight_bytes; }
 
 static size_t slot_of(const float *p)
 {
@@ -162,7 +162,7 @@ static size_t slot_of(const float *p)
     return (size_t)(h >> 54) & (WSLOTS - 1);
 }
 
-static const weight *find_weight(const cs_gemm *g, const float *w)
+static const weight *find_weight(const cs__gemm *g, const float *w)
 {
     for (size_t i = slot_of(w), n = 0; n < WSLOTS; i = (i + 1) & (WSLOTS - 1), n++) {
         if (g->slots[i].key == w) return &g->slots[i];
@@ -171,13 +171,13 @@ static const weight *find_weight(const cs_gemm *g, const float *w)
     return NULL;
 }
 
-static dnnl_data_type_t act_type(const cs_gemm *g)
+static dnnl_data_type_t act_type(const cs__gemm *g)
 {
     return g->precision == CS_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
 }
 
 /* A matmul primitive descriptor; NULL when oneDNN has no implementation for it. */
-static dnnl_primitive_desc_t matmul_pd(const cs_gemm *g, int rows, int in, int out, int ldx,
+static dnnl_primitive_desc_t matmul_pd(const cs__gemm *g, int rows, int in, int out, int ldx,
                                        int ldy, const dnnl_memory_desc_t *wmd, bool bias,
                                        bool acc)
 {
@@ -210,7 +210,7 @@ done:
 }
 
 /* Runs one primitive with arguments given as (id, desc, pointer). */
-static bool run(const cs_gemm *g, dnnl_primitive_t prim, int nargs, const int *ids,
+static bool run(const cs__gemm *g, dnnl_primitive_t prim, int nargs, const int *ids,
                 const dnnl_memory_desc_t *const *mds, void *const *ptrs, size_t scratch,
                 int threads)
 {
@@ -246,7 +246,7 @@ out:
 }
 
 /* The layout and reorder for weights of this shape (created once per shape). */
-static int shape_for(cs_gemm *g, int out, int in, const shape_entry **sh, cs_error *err)
+static int shape_for(cs__gemm *g, int out, int in, const shape_entry **sh, cs_error *err)
 {
     for (int i = 0; i < g->n_shapes; i++)
         if (g->shapes[i].in == in && g->shapes[i].out == out) {
@@ -281,7 +281,7 @@ static int shape_for(cs_gemm *g, int out, int in, const shape_entry **sh, cs_err
 
 /* The original's pages, once a prepared copy exists, are never read again: handed back
  * (re-read from the file if ever needed) so the weights do not count twice in RSS. */
-static void release_original(const cs_gemm *g, const float *w, size_t n)
+static void release_original(const cs__gemm *g, const float *w, size_t n)
 {
     const uint8_t *p = (const uint8_t *)w, *end = p + n * sizeof(float);
     if (!g->map || p < g->map || end > g->map + g->map_size) return; /* not file-backed */
@@ -290,7 +290,7 @@ static void release_original(const cs_gemm *g, const float *w, size_t n)
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-static int prepare_locked(cs_gemm *g, const float *w, int out, int in, int threads,
+static int prepare_locked(cs__gemm *g, const float *w, int out, int in, int threads,
                           cs_error *err)
 {
     if (find_weight(g, w)) return 0;
@@ -324,7 +324,7 @@ static int prepare_locked(cs_gemm *g, const float *w, int out, int in, int threa
     return 0;
 }
 
-int cs__gemm_prepare(cs_gemm *g, const float *w, int out, int in, cs_error *err)
+int cs__gemm_prepare(cs__gemm *g, const float *w, int out, int in, cs_error *err)
 {
     pthread_mutex_lock(&g->wmu);
     int rc = prepare_locked(g, w, out, in, 1, err);
@@ -332,14 +332,14 @@ int cs__gemm_prepare(cs_gemm *g, const float *w, int out, int in, cs_error *err)
     return rc;
 }
 
-void cs__gemm_set_file_mapping(cs_gemm *g, const void *map, size_t size)
+void cs__gemm_set_file_mapping(cs__gemm *g, const void *map, size_t size)
 {
     g->map = map;
     g->map_size = size;
 }
 
 /* The cached primitive for a call, or a new one (*owned: the caller destroys it). */
-static dnnl_primitive_t get_prim(cs_gemm *g, const weight *w, int rows, int ldx, int ldy,
+static dnnl_primitive_t get_prim(cs__gemm *g, const weight *w, int rows, int ldx, int ldy,
                                  bool bias, bool acc, size_t *scratch, bool *owned)
 {
     *owned = false;
@@ -407,7 +407,7 @@ static void to_bf16(const float *x, int ldx, int rows, int in, uint16_t *dst, in
     }
 }
 
-bool cs__gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *w, int out,
+bool cs__gemm_linear(cs__gemm *g, const float *x, int ldx, int rows, const float *w, int out,
                     int in, const float *bias, float *y, int ldy, bool accumulate, int threads)
 {
     if (rows <= 0) return false;
@@ -453,7 +453,7 @@ bool cs__gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float 
 
 #else /* no oneDNN in this build: cs__linear keeps to OpenBLAS */
 
-int cs__gemm_create(int precision, cs_gemm **out, cs_error *err)
+int cs__gemm_create(int precision, cs__gemm **out, cs_error *err)
 {
     *out = NULL;
     if (precision == CS_PRECISION_BF16)
@@ -462,17 +462,17 @@ int cs__gemm_create(int precision, cs_gemm **out, cs_error *err)
                             "(use fp32)");
     return 0;
 }
-void cs__gemm_free(cs_gemm *g) { (void)g; }
-int cs__gemm_prepare(cs_gemm *g, const float *w, int out, int in, cs_error *err)
+void cs__gemm_free(cs__gemm *g) { (void)g; }
+int cs__gemm_prepare(cs__gemm *g, const float *w, int out, int in, cs_error *err)
 {
     (void)g, (void)w, (void)out, (void)in, (void)err;
     return 0;
 }
-void cs__gemm_set_file_mapping(cs_gemm *g, const void *map, size_t size)
+void cs__gemm_set_file_mapping(cs__gemm *g, const void *map, size_t size)
 {
     (void)g, (void)map, (void)size;
 }
-bool cs__gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float *w, int out,
+bool cs__gemm_linear(cs__gemm *g, const float *x, int ldx, int rows, const float *w, int out,
                     int in, const float *bias, float *y, int ldy, bool accumulate, int threads)
 {
     (void)g, (void)x, (void)ldx, (void)rows, (void)w, (void)bias, (void)y, (void)ldy;
@@ -480,11 +480,11 @@ bool cs__gemm_linear(cs_gemm *g, const float *x, int ldx, int rows, const float 
     (void)accumulate, (void)threads;
     return false;
 }
-const char *cs__gemm_describe(const cs_gemm *g) { (void)g; return "openblas"; }
+const char *cs__gemm_describe(const cs__gemm *g) { (void)g; return "openblas"; }
 void cs__gemm_probe(char *buf, size_t size)
 {
     snprintf(buf, size, "openblas (no oneDNN in this build; bf16 not available)");
 }
-size_t cs__gemm_weight_bytes(const cs_gemm *g) { (void)g; return 0; }
+size_t cs__gemm_weight_bytes(const cs__gemm *g) { (void)g; return 0; }
 
 #endif

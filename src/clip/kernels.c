@@ -29,7 +29,7 @@ static void small_cols(void *ctx, int begin, int end, int worker)
     (void)worker;
 }
 
-void cs__linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
+void cs__linear(const cs__exec *ex, const float *x, int ldx, int rows, int in, const float *w,
                int out, float *y, int ldy, bool accumulate)
 {
     if (rows <= 0) return;
@@ -48,7 +48,7 @@ void cs__linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, co
                 accumulate ? 1.0f : 0.0f, y, ldy);
 }
 
-void cs__linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+void cs__linear_bias(const cs__exec *ex, const float *x, int ldx, int rows, int in,
                     const float *w, const float *b, int out, float *y, int ldy)
 {
     if (rows <= 0) return;
@@ -59,7 +59,7 @@ void cs__linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int i
     cs__linear(NULL, x, ldx, rows, in, w, out, y, ldy, true);
 }
 
-void cs__linear_residual(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+void cs__linear_residual(const cs__exec *ex, const float *x, int ldx, int rows, int in,
                         const float *w, const float *b, int out, float *y, int ldy)
 {
     if (rows <= 0) return;

@@ -7,33 +7,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct cs_gemm cs_gemm;
-typedef struct cs_pool cs_pool;
-typedef struct cs_workspace cs_workspace;
+typedef struct cs__gemm cs__gemm;
+typedef struct cs__pool cs__pool;
+typedef struct cs__workspace cs__workspace;
 
 /* How a forward pass runs: the model's thread count (oneDNN's threads), the GEMM engine
  * (NULL: OpenBLAS and the few-row kernel), the thread pool of its own kernels and where
  * its scratch comes from. */
-typedef struct cs_exec {
+typedef struct cs__exec {
     int threads;
-    cs_gemm *gemm;           /* thread-safe: prepares weights on first use */
-    cs_pool *pool;           /* NULL: everything on the calling thread */
-    cs_workspace *ws;        /* thread-safe; NULL: plain allocations (workspace.h) */
-} cs_exec;
+    cs__gemm *gemm;           /* thread-safe: prepares weights on first use */
+    cs__pool *pool;           /* NULL: everything on the calling thread */
+    cs__workspace *ws;        /* thread-safe; NULL: plain allocations (workspace.h) */
+} cs__exec;
 
 /* y[rows, out] = x[rows, in] @ W[out, in]^T (+ y when accumulate). ldx/ldy: row strides.
  * ex may be NULL (one thread, OpenBLAS). */
-void cs__linear(const cs_exec *ex, const float *x, int ldx, int rows, int in, const float *w,
+void cs__linear(const cs__exec *ex, const float *x, int ldx, int rows, int in, const float *w,
                int out, float *y, int ldy, bool accumulate);
 
 /* y[rows, out] = x @ W^T + b. On the OpenBLAS path y is pre-filled with the bias and the
  * GEMM accumulates onto it (one memory pass instead of two); oneDNN adds it itself. */
-void cs__linear_bias(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+void cs__linear_bias(const cs__exec *ex, const float *x, int ldx, int rows, int in,
                     const float *w, const float *b, int out, float *y, int ldy);
 
 /* y[rows, out] += x @ W^T + b: a residual connection through a linear layer, the GEMM
  * adding onto y (oneDNN adds the bias too; on the OpenBLAS path it is a second pass). */
-void cs__linear_residual(const cs_exec *ex, const float *x, int ldx, int rows, int in,
+void cs__linear_residual(const cs__exec *ex, const float *x, int ldx, int rows, int in,
                         const float *w, const float *b, int out, float *y, int ldy);
 
 /* The same for few rows, reading W once (gemm_small.c). Requires in % 16 == 0. */

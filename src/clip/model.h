@@ -14,40 +14,40 @@
 #include "clip/safetensors.h"
 #include "clipsearch/clip.h"
 
-typedef struct cs_clip_layer {
+typedef struct cs__clip_layer {
     const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
     const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
     const float *fc1_w, *fc1_b, *fc2_w, *fc2_b;
-} cs_clip_layer;
+} cs__clip_layer;
 
 struct cs_clip {
     char *dir;                       /* where the weights came from */
-    cs_clip_config cfg;
+    cs__clip_config cfg;
     cs_preprocess_config pp;
     cs_tokenizer *tok;
     int32_t eot_id;                  /* the vocab's <|endoftext|>: text pooling position */
-    cs_st_file st;
+    cs__st_file st;
     float *arena;                    /* widened copies (one mapping), or NULL */
     size_t arena_bytes;
     /* text tower */
     const float *tok_emb, *txt_pos, *final_ln_w, *final_ln_b, *text_proj;
-    cs_clip_layer *txt_layers;
+    cs__clip_layer *txt_layers;
     /* vision tower */
     const float *cls_emb, *patch_w, *vis_pos, *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b,
         *vis_proj;
-    cs_clip_layer *vis_layers;
+    cs__clip_layer *vis_layers;
     float logit_scale;               /* raw (log) value */
     int n_threads;                   /* threads of clipsearch's own kernels (parallel.h) */
     int precision;                   /* CS_PRECISION_* of the GEMMs */
-    cs_gemm *gemm;                   /* oneDNN engine with the prepared weights, or NULL */
-    cs_pool *pool;                   /* workers of the own kernels (n_threads in all) */
-    cs_workspace *ws;                /* the encoder's scratch, kept between calls */
+    cs__gemm *gemm;                   /* oneDNN engine with the prepared weights, or NULL */
+    cs__pool *pool;                   /* workers of the own kernels (n_threads in all) */
+    cs__workspace *ws;                /* the encoder's scratch, kept between calls */
 };
 
 /* How this model's forward passes run (kernels.h). */
-static inline cs_exec cs__clip_exec(const cs_clip *m)
+static inline cs__exec cs__clip_exec(const cs_clip *m)
 {
-    return (cs_exec){m->n_threads, m->gemm, m->pool, m->ws};
+    return (cs__exec){m->n_threads, m->gemm, m->pool, m->ws};
 }
 
 /* Binds every tensor of the checkpoint to the model, checking shapes against cfg. */
@@ -57,13 +57,13 @@ int cs__clip_bind_weights(cs_clip *m, cs_error *err);
  * When pool_rows is non-NULL (one absolute row per sequence), the last layer is computed
  * only for those rows and their final hidden states are written to pooled [n_seq, D];
  * otherwise x holds every final hidden state. */
-int cs__encoder_forward(const cs_exec *ex, const cs_clip_tower_config *cfg, const cs_clip_layer *layers, float *x,
+int cs__encoder_forward(const cs__exec *ex, const cs__clip_tower_config *cfg, const cs__clip_layer *layers, float *x,
                        int n_tokens, const int *seq_start, const int *seq_len, int n_seq,
                        bool causal, const int *pool_rows, float *pooled, cs_error *err);
 
 /* A tower's end: its final layer norm over the pooled rows [b, d] (in place), then the
  * projection into out [b, projection_dim] when project, else the normalised rows. */
-void cs__tower_head(const cs_exec *ex, const cs_clip *m, float *pooled, int b, int d,
+void cs__tower_head(const cs__exec *ex, const cs_clip *m, float *pooled, int b, int d,
                     const float *ln_w, const float *ln_b, float eps, const float *proj,
                     bool project, float *out);
 

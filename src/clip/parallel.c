@@ -12,7 +12,7 @@
  * loops' time (measured: the non-GEMM part of a batch-32 image forward took 1.3x as
  * long). So with oneDNN the loops use the same OpenMP team, which is hot and waiting;
  * without it (OpenBLAS), the model's pool. */
-static bool use_openmp(const cs_exec *ex)
+static bool use_openmp(const cs__exec *ex)
 {
 #if CS_HAVE_DNNL
     return ex && ex->gemm && ex->threads > 1;
@@ -22,13 +22,13 @@ static bool use_openmp(const cs_exec *ex)
 #endif
 }
 
-int cs__parallel_workers(const cs_exec *ex)
+int cs__parallel_workers(const cs__exec *ex)
 {
     if (use_openmp(ex)) return ex->threads;
     return ex ? cs__pool_threads(ex->pool) : 1;
 }
 
-void cs__parallel_for(const cs_exec *ex, int n, size_t work,
+void cs__parallel_for(const cs__exec *ex, int n, size_t work,
                      void (*fn)(void *ctx, int begin, int end, int worker), void *ctx)
 {
     /* Waking the workers costs a few microseconds: worth it for loops of at least

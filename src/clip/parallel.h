@@ -14,8 +14,8 @@
  * fn(ctx, 0, n, 0).
  * Each index must be independent of the others, so results are identical either way. */
 #define CS_PARALLEL_MIN_WORK ((size_t)1 << 16)
-int cs__parallel_workers(const cs_exec *ex);
-void cs__parallel_for(const cs_exec *ex, int n, size_t work,
+int cs__parallel_workers(const cs__exec *ex);
+void cs__parallel_for(const cs__exec *ex, int n, size_t work,
                      void (*fn)(void *ctx, int begin, int end, int worker), void *ctx);
 
 #endif

@@ -16,7 +16,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian host re
 
 static const struct {
     const char *name;
-    cs_st_dtype dtype;
+    cs__st_dtype dtype;
     size_t size;
 } DTYPES[] = {
     {"F32", CS_ST_F32, 4}, {"F16", CS_ST_F16, 2}, {"BF16", CS_ST_BF16, 2},
@@ -35,7 +35,7 @@ void cs__st_format_shape(int ndim, const int64_t *shape, char *buf, size_t size)
     if (n < size) snprintf(buf + n, size - n, "]");
 }
 
-void cs__st_close(cs_st_file *f)
+void cs__st_close(cs__st_file *f)
 {
     if (!f) return;
     for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
@@ -46,7 +46,7 @@ void cs__st_close(cs_st_file *f)
 }
 
 /* Validates one header entry against the data section and fills t. */
-static int parse_entry(const cs_st_file *f, const char *name, json_t *v, cs_st_tensor *t,
+static int parse_entry(const cs__st_file *f, const char *name, json_t *v, cs__st_tensor *t,
                        cs_error *err)
 {
     const char *p = f->path;
@@ -107,7 +107,7 @@ static int parse_entry(const cs_st_file *f, const char *name, json_t *v, cs_st_t
     return 0;
 }
 
-static int parse_header(cs_st_file *f, const char *json, size_t len, cs_error *err)
+static int parse_header(cs__st_file *f, const char *json, size_t len, cs_error *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -129,7 +129,7 @@ static int parse_header(cs_st_file *f, const char *json, size_t len, cs_error *e
     json_object_foreach(root, key, v)
     {
         if (!strcmp(key, "__metadata__")) continue;
-        cs_st_tensor *t = &f->tensors[f->n_tensors];
+        cs__st_tensor *t = &f->tensors[f->n_tensors];
         rc = parse_entry(f, key, v, t, err);
         if (rc) break;
         t->name = strdup(key);
@@ -143,7 +143,7 @@ static int parse_header(cs_st_file *f, const char *json, size_t len, cs_error *e
     return rc;
 }
 
-int cs__st_open(const char *path, cs_st_file *f, cs_error *err)
+int cs__st_open(const char *path, cs__st_file *f, cs_error *err)
 {
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -194,18 +194,18 @@ int cs__st_open(const char *path, cs_st_file *f, cs_error *err)
     return 0;
 }
 
-const cs_st_tensor *cs__st_find(const cs_st_file *f, const char *name)
+const cs__st_tensor *cs__st_find(const cs__st_file *f, const char *name)
 {
     for (size_t i = 0; i < f->n_tensors; i++)
         if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
     return NULL;
 }
 
-int cs__st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
-                     const cs_st_tensor **out, cs_error *err)
+int cs__st_lookup_f32(const cs__st_file *f, const char *name, int ndim, const int64_t *shape,
+                     const cs__st_tensor **out, cs_error *err)
 {
     *out = NULL;
-    const cs_st_tensor *t = cs__st_find(f, name);
+    const cs__st_tensor *t = cs__st_find(f, name);
     if (!t) return cs_error_set(err, CS_E_MODEL, "%s: missing tensor '%s'", f->path, name);
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
@@ -225,14 +225,14 @@ int cs__st_lookup_f32(const cs_st_file *f, const char *name, int ndim, const int
     return 0;
 }
 
-const float *cs__st_view_f32(const cs_st_file *f, const cs_st_tensor *t)
+const float *cs__st_view_f32(const cs__st_file *f, const cs__st_tensor *t)
 {
     const uint8_t *src = f->data + t->begin;
     if (t->dtype == CS_ST_F32 && ((uintptr_t)src & 3u) == 0) return (const float *)(const void *)src;
     return NULL;
 }
 
-void cs__st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst)
+void cs__st_copy_f32(const cs__st_file *f, const cs__st_tensor *t, float *dst)
 {
     const uint8_t *src = f->data + t->begin;
     if (t->dtype == CS_ST_F32) memcpy(dst, src, t->numel * 4);
@@ -240,12 +240,12 @@ void cs__st_copy_f32(const cs_st_file *f, const cs_st_tensor *t, float *dst)
     else cs__widen_bf16(src, dst, t->numel);
 }
 
-int cs__st_get_f32(const cs_st_file *f, const char *name, int ndim, const int64_t *shape,
+int cs__st_get_f32(const cs__st_file *f, const char *name, int ndim, const int64_t *shape,
                   const float **data, float **owned, cs_error *err)
 {
     *data = NULL;
     *owned = NULL;
-    const cs_st_tensor *t;
+    const cs__st_tensor *t;
     int rc = cs__st_lookup_f32(f, name, ndim, shape, &t, err);
     if (rc) return rc;
     if ((*data = cs__st_view_f32(f, t))) return 0;

@@ -10,7 +10,7 @@
 
 #include "clip/safetensors.h"
 
-struct cs_st_writer {
+struct cs__st_writer {
     FILE *f;
     char *path;
     uint64_t expected, written;       /* data-section bytes announced / received */
@@ -30,7 +30,7 @@ static size_t dtype_size(const char *d)
 }
 
 /* The header JSON (entries in the given order, then __metadata__ as torch writes it). */
-static int build_header(const char *path, const cs_st_entry *e, size_t n, char **text,
+static int build_header(const char *path, const cs__st_entry *e, size_t n, char **text,
                         uint64_t *total, cs_error *err)
 {
     json_t *hdr = json_object();
@@ -69,15 +69,15 @@ static int build_header(const char *path, const cs_st_entry *e, size_t n, char *
     return rc;
 }
 
-int cs__st_writer_open(const char *path, const cs_st_entry *entries, size_t n,
-                      cs_st_writer **out, cs_error *err)
+int cs__st_writer_open(const char *path, const cs__st_entry *entries, size_t n,
+                      cs__st_writer **out, cs_error *err)
 {
     *out = NULL;
     char *text = NULL;
     uint64_t total = 0;
     int rc = build_header(path, entries, n, &text, &total, err);
     if (rc) return rc;
-    cs_st_writer *w = calloc(1, sizeof *w);
+    cs__st_writer *w = calloc(1, sizeof *w);
     if (!w || !(w->path = strdup(path))) {
         free(w);
         free(text);
@@ -107,7 +107,7 @@ int cs__st_writer_open(const char *path, const cs_st_entry *entries, size_t n,
     return 0;
 }
 
-int cs__st_writer_put(cs_st_writer *w, const void *data, size_t nbytes, cs_error *err)
+int cs__st_writer_put(cs__st_writer *w, const void *data, size_t nbytes, cs_error *err)
 {
     if (nbytes > w->expected - w->written)
         return cs_error_set(err, CS_E_INTERNAL, "%s: more tensor data than the header announces",
@@ -118,7 +118,7 @@ int cs__st_writer_put(cs_st_writer *w, const void *data, size_t nbytes, cs_error
     return 0;
 }
 
-int cs__st_writer_close(cs_st_writer *w, cs_error *err)
+int cs__st_writer_close(cs__st_writer *w, cs_error *err)
 {
     int rc = 0;
     if (w->written != w->expected)
@@ -138,7 +138,7 @@ int cs__st_writer_close(cs_st_writer *w, cs_error *err)
     return rc;
 }
 
-void cs__st_writer_abort(cs_st_writer *w)
+void cs__st_writer_abort(cs__st_writer *w)
 {
     if (!w) return;
     fclose(w->f);

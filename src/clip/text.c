@@ -36,7 +36,7 @@ void cs__text_embed(const cs_clip *m, const int32_t *ids, int n, float *x)
 static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_ids, int b,
                       bool project, float *out, cs_error *err)
 {
-    const cs_clip_tower_config *t = &m->cfg.text;
+    const cs__clip_tower_config *t = &m->cfg.text;
     int d = t->hidden, n_tok = 0;
     int *ints = malloc((size_t)b * 3 * sizeof(int));
     if (!ints) return cs_error_set(err, CS_E_NOMEM, "text: out of memory");
@@ -54,7 +54,7 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
     }
     float *pooled = x + (size_t)n_tok * d;
     for (int i = 0; i < b; i++) cs__text_embed(m, ids[i], lens[i], x + (size_t)starts[i] * d);
-    cs_exec ex = cs__clip_exec(m);
+    cs__exec ex = cs__clip_exec(m);
     int rc = cs__encoder_forward(&ex, t, m->txt_layers, x, n_tok, starts, lens, b, true, pool, pooled,
                                 err);
     if (!rc)
@@ -68,7 +68,7 @@ static int text_chunk(const cs_clip *m, const int32_t *const *ids, const int *n_
 static int text_run(const cs_clip *m, const int32_t *const *ids, const int *n_ids, size_t n,
                     bool project, float *out, cs_error *err)
 {
-    const cs_clip_tower_config *t = &m->cfg.text;
+    const cs__clip_tower_config *t = &m->cfg.text;
     for (size_t i = 0; i < n; i++) {
         if (!ids[i] || n_ids[i] < 1 || n_ids[i] > t->max_positions)
             return cs_error_set(err, CS_E_ARG,

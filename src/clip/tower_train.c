@@ -40,8 +40,8 @@ typedef struct act {
 
 struct cs_tower_trainer {
     const cs_clip *m;
-    const cs_clip_tower_config *cfg;
-    const cs_clip_layer *frozen;   /* the model's layers (the first `first` are frozen) */
+    const cs__clip_tower_config *cfg;
+    const cs__clip_layer *frozen;   /* the model's layers (the first `first` are frozen) */
     cs_tower tower;
     int k, first, d, inter, heads, hd;
     float eps;
@@ -90,7 +90,7 @@ void cs_tower_trainer_free(cs_tower_trainer *t)
     free(t);
 }
 
-static const float *layer_tensor(const cs_clip_layer *L, int i)
+static const float *layer_tensor(const cs__clip_layer *L, int i)
 {
     const float *v[NT] = {L->ln1_w, L->ln1_b, L->q_w, L->q_b, L->k_w, L->k_b, L->v_w, L->v_b,
                           L->o_w,   L->o_b,   L->ln2_w, L->ln2_b, L->fc1_w, L->fc1_b, L->fc2_w,
@@ -127,7 +127,7 @@ int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, bool embedding
                          cs_tower_trainer **out, cs_error *err)
 {
     *out = NULL;
-    const cs_clip_tower_config *cfg = tower == CS_TOWER_VISION ? &m->cfg.vision : &m->cfg.text;
+    const cs__clip_tower_config *cfg = tower == CS_TOWER_VISION ? &m->cfg.vision : &m->cfg.text;
     if (embeddings && k <= 0) k = cfg->layers;
     if (k < 1 || k > cfg->layers)
         return cs_error_set(err, CS_E_ARG, "%s tower: cannot train its last %d layers (it has %d)",
@@ -151,7 +151,7 @@ int cs_tower_trainer_new(const cs_clip *m, cs_tower tower, int k, bool embedding
     for (int i = 0; i < NT; i++) per += tensor_size(t, i);
     t->n_params = per * (size_t)k + 2 * (size_t)t->d;
     t->n_tensors = (size_t)NT * k + 2;
-    const cs_clip_tower_config *vc = &m->cfg.vision;
+    const cs__clip_tower_config *vc = &m->cfg.vision;
     size_t d = (size_t)t->d, prows = 0;
     if ((t->emb = embeddings)) {
         if (tower == CS_TOWER_VISION) {
@@ -277,9 +277,9 @@ static int frozen_layers(const cs_tower_trainer *t, float *x, int n_tok, int *st
                          int n_seq, cs_error *err)
 {
     if (t->first == 0) return 0;
-    cs_clip_tower_config cfg = *t->cfg;
+    cs__clip_tower_config cfg = *t->cfg;
     cfg.layers = t->first;
-    cs_exec ex = cs__clip_exec(t->m);
+    cs__exec ex = cs__clip_exec(t->m);
     return cs__encoder_forward(&ex, &cfg, t->frozen, x, n_tok, start, len, n_seq,
                               t->tower == CS_TOWER_TEXT, NULL, NULL, err);
 }
@@ -291,7 +291,7 @@ int cs_tower_trainer_prefix_pixels(const cs_tower_trainer *t, const float *pixel
 {
     if (t->tower != CS_TOWER_VISION)
         return cs_error_set(err, CS_E_ARG, "images go through the vision tower's trainer");
-    const cs_clip_tower_config *v = &t->m->cfg.vision;
+    const cs__clip_tower_config *v = &t->m->cfg.vision;
     size_t img = (size_t)v->num_channels * v->image_size * v->image_size;
     int rows = cs_tower_trainer_image_rows(t);
     if (t->emb) {

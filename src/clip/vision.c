@@ -30,7 +30,7 @@ void cs__vision_im2col(const float *img, int size, int patch, int channels, floa
 
 int cs__vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_error *err)
 {
-    const cs_clip_tower_config *v = &m->cfg.vision;
+    const cs__clip_tower_config *v = &m->cfg.vision;
     int d = v->hidden, s = v->image_size, p = v->patch_size, g = s / p, np = g * g, t = np + 1;
     int k = v->num_channels * p * p;
     size_t img_floats = (size_t)v->num_channels * s * s;
@@ -40,7 +40,7 @@ int cs__vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_
     float *emb = patches + (size_t)b * np * k;
     for (int i = 0; i < b; i++)
         cs__vision_im2col(pixels + i * img_floats, s, p, v->num_channels, patches + (size_t)i * np * k);
-    cs_exec ex = cs__clip_exec(m);
+    cs__exec ex = cs__clip_exec(m);
     cs__linear(&ex, patches, k, b * np, k, m->patch_w, d, emb, d, false);
     for (int i = 0; i < b; i++) {
         float *xi = x + (size_t)i * t * d;
@@ -59,7 +59,7 @@ int cs__vision_embed(const cs_clip *m, const float *pixels, int b, float *x, cs_
 static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool project, float *out,
                         cs_error *err)
 {
-    const cs_clip_tower_config *v = &m->cfg.vision;
+    const cs__clip_tower_config *v = &m->cfg.vision;
     int d = v->hidden, g = v->image_size / v->patch_size, t = g * g + 1;
     float *x = malloc(((size_t)b * t * d + (size_t)b * d) * sizeof(float));
     int *ints = malloc((size_t)b * 3 * sizeof(int));
@@ -75,7 +75,7 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool proje
         lens[i] = t;
         pool[i] = i * t; /* CLS */
     }
-    cs_exec ex = cs__clip_exec(m);
+    cs__exec ex = cs__clip_exec(m);
     int rc = cs__vision_embed(m, pixels, b, x, err);
     if (!rc)
         rc = cs__encoder_forward(&ex, v, m->vis_layers, x, b * t, starts, lens, b, false, pool,
@@ -91,7 +91,7 @@ static int vision_chunk(const cs_clip *m, const float *pixels, int b, bool proje
 static int vision_run(const cs_clip *m, const float *pixels, size_t n, bool project, float *out,
                       cs_error *err)
 {
-    const cs_clip_tower_config *v = &m->cfg.vision;
+    const cs__clip_tower_config *v = &m->cfg.vision;
     size_t img_floats = (size_t)v->num_channels * v->image_size * v->image_size;
     size_t width = (size_t)(project ? m->cfg.projection_dim : v->hidden);
     for (size_t i = 0; i < n; i += CS_VISION_CHUNK) {

@@ -23,7 +23,7 @@ static int get(binder *b, const float **dst, const char *name, int ndim, int64_t
                int64_t d2, int64_t d3)
 {
     int64_t shape[4] = {d0, d1, d2, d3};
-    const cs_st_tensor *t;
+    const cs__st_tensor *t;
     int rc = cs__st_lookup_f32(&b->m->st, name, ndim, shape, &t, b->err);
     if (rc) return rc;
     *dst = cs__st_view_f32(&b->m->st, t);
@@ -47,33 +47,33 @@ static const struct {
     const char *suffix;
     int ndim, d0, d1;
 } LAYER_TENSORS[] = {
-    {offsetof(cs_clip_layer, ln1_w), "layer_norm1.weight", 1, HID, 0},
-    {offsetof(cs_clip_layer, ln1_b), "layer_norm1.bias", 1, HID, 0},
-    {offsetof(cs_clip_layer, ln2_w), "layer_norm2.weight", 1, HID, 0},
-    {offsetof(cs_clip_layer, ln2_b), "layer_norm2.bias", 1, HID, 0},
-    {offsetof(cs_clip_layer, q_w), "self_attn.q_proj.weight", 2, HID, HID},
-    {offsetof(cs_clip_layer, q_b), "self_attn.q_proj.bias", 1, HID, 0},
-    {offsetof(cs_clip_layer, k_w), "self_attn.k_proj.weight", 2, HID, HID},
-    {offsetof(cs_clip_layer, k_b), "self_attn.k_proj.bias", 1, HID, 0},
-    {offsetof(cs_clip_layer, v_w), "self_attn.v_proj.weight", 2, HID, HID},
-    {offsetof(cs_clip_layer, v_b), "self_attn.v_proj.bias", 1, HID, 0},
-    {offsetof(cs_clip_layer, o_w), "self_attn.out_proj.weight", 2, HID, HID},
-    {offsetof(cs_clip_layer, o_b), "self_attn.out_proj.bias", 1, HID, 0},
-    {offsetof(cs_clip_layer, fc1_w), "mlp.fc1.weight", 2, MLP, HID},
-    {offsetof(cs_clip_layer, fc1_b), "mlp.fc1.bias", 1, MLP, 0},
-    {offsetof(cs_clip_layer, fc2_w), "mlp.fc2.weight", 2, HID, MLP},
-    {offsetof(cs_clip_layer, fc2_b), "mlp.fc2.bias", 1, HID, 0},
+    {offsetof(cs__clip_layer, ln1_w), "layer_norm1.weight", 1, HID, 0},
+    {offsetof(cs__clip_layer, ln1_b), "layer_norm1.bias", 1, HID, 0},
+    {offsetof(cs__clip_layer, ln2_w), "layer_norm2.weight", 1, HID, 0},
+    {offsetof(cs__clip_layer, ln2_b), "layer_norm2.bias", 1, HID, 0},
+    {offsetof(cs__clip_layer, q_w), "self_attn.q_proj.weight", 2, HID, HID},
+    {offsetof(cs__clip_layer, q_b), "self_attn.q_proj.bias", 1, HID, 0},
+    {offsetof(cs__clip_layer, k_w), "self_attn.k_proj.weight", 2, HID, HID},
+    {offsetof(cs__clip_layer, k_b), "self_attn.k_proj.bias", 1, HID, 0},
+    {offsetof(cs__clip_layer, v_w), "self_attn.v_proj.weight", 2, HID, HID},
+    {offsetof(cs__clip_layer, v_b), "self_attn.v_proj.bias", 1, HID, 0},
+    {offsetof(cs__clip_layer, o_w), "self_attn.out_proj.weight", 2, HID, HID},
+    {offsetof(cs__clip_layer, o_b), "self_attn.out_proj.bias", 1, HID, 0},
+    {offsetof(cs__clip_layer, fc1_w), "mlp.fc1.weight", 2, MLP, HID},
+    {offsetof(cs__clip_layer, fc1_b), "mlp.fc1.bias", 1, MLP, 0},
+    {offsetof(cs__clip_layer, fc2_w), "mlp.fc2.weight", 2, HID, MLP},
+    {offsetof(cs__clip_layer, fc2_b), "mlp.fc2.bias", 1, HID, 0},
 };
 
-static int64_t size_of(int code, const cs_clip_tower_config *c)
+static int64_t size_of(int code, const cs__clip_tower_config *c)
 {
     return code == HID ? c->hidden : code == MLP ? c->intermediate : code;
 }
 
-static int bind_layers(binder *b, const char *tower, const cs_clip_tower_config *c,
-                       cs_clip_layer **out)
+static int bind_layers(binder *b, const char *tower, const cs__clip_tower_config *c,
+                       cs__clip_layer **out)
 {
-    cs_clip_layer *ls = calloc((size_t)c->layers, sizeof *ls);
+    cs__clip_layer *ls = calloc((size_t)c->layers, sizeof *ls);
     if (!ls) return cs_error_set(b->err, CS_E_NOMEM, "out of memory");
     *out = ls;
     int rc = 0;
@@ -125,7 +125,7 @@ int cs__clip_bind_weights(cs_clip *m, cs_error *err)
 static int bind_all(binder *b)
 {
     cs_clip *m = b->m;
-    const cs_clip_tower_config *t = &m->cfg.text, *v = &m->cfg.vision;
+    const cs__clip_tower_config *t = &m->cfg.text, *v = &m->cfg.vision;
     int p = m->cfg.projection_dim, g = v->image_size / v->patch_size, rc;
     const float *ls = NULL;
     if ((rc = get(b, &m->tok_emb, "text_model.embeddings.token_embedding.weight", 2,
@@ -155,7 +155,7 @@ static int bind_all(binder *b)
         (rc = bind_layers(b, "vision_model", v, &m->vis_layers)))
         return rc;
     /* logit_scale is a 0-d tensor in HF checkpoints; a few converters store shape [1]. */
-    const cs_st_tensor *lt = cs__st_find(&m->st, "logit_scale");
+    const cs__st_tensor *lt = cs__st_find(&m->st, "logit_scale");
     if ((rc = get(b, &ls, "logit_scale", lt && lt->ndim == 1 ? 1 : 0, 1, 0, 0, 0))) return rc;
     if (ls) m->logit_scale = ls[0];
     return 0;

@@ -12,16 +12,16 @@
  * GEMM's converted input and oneDNN scratchpad at once. */
 #define KEPT 4
 
-struct cs_workspace {
+struct cs__workspace {
     pthread_mutex_t mu;
     char *kept[KEPT];        /* blocks given back (the callers' pointers), NULL: none */
 };
 
 static size_t block_size(const char *p) { return *(const size_t *)(const void *)(p - HEADER); }
 
-cs_workspace *cs__workspace_create(void)
+cs__workspace *cs__workspace_create(void)
 {
-    cs_workspace *ws = calloc(1, sizeof *ws);
+    cs__workspace *ws = calloc(1, sizeof *ws);
     if (ws && pthread_mutex_init(&ws->mu, NULL) != 0) {
         free(ws);
         return NULL;
@@ -34,7 +34,7 @@ static void block_free(char *p)
     if (p) free(p - HEADER);
 }
 
-void cs__workspace_free(cs_workspace *ws)
+void cs__workspace_free(cs__workspace *ws)
 {
     if (!ws) return;
     for (int i = 0; i < KEPT; i++) block_free(ws->kept[i]);
@@ -42,7 +42,7 @@ void cs__workspace_free(cs_workspace *ws)
     free(ws);
 }
 
-void *cs__workspace_take(cs_workspace *ws, size_t bytes)
+void *cs__workspace_take(cs__workspace *ws, size_t bytes)
 {
     if (ws) {
         /* The smallest kept block that fits. */
@@ -67,7 +67,7 @@ void *cs__workspace_take(cs_workspace *ws, size_t bytes)
     return raw + HEADER;
 }
 
-void cs__workspace_give(cs_workspace *ws, void *block)
+void cs__workspace_give(cs__workspace *ws, void *block)
 {
     char *p = block;
     if (!p) return;

@@ -9,16 +9,16 @@
 
 #include <stddef.h>
 
-typedef struct cs_workspace cs_workspace;
+typedef struct cs__workspace cs__workspace;
 
-cs_workspace *cs__workspace_create(void);
-void cs__workspace_free(cs_workspace *ws);
+cs__workspace *cs__workspace_create(void);
+void cs__workspace_free(cs__workspace *ws);
 
 /* A block of at least `bytes`, 64-byte aligned, uninitialised; NULL when out of memory.
  * ws may be NULL (a plain allocation). Give it back with cs__workspace_give. */
-void *cs__workspace_take(cs_workspace *ws, size_t bytes);
+void *cs__workspace_take(cs__workspace *ws, size_t bytes);
 /* Returns a block from cs__workspace_take (NULL is ignored): the workspace keeps it, in
  * place of a smaller one when it is full, or frees it. */
-void cs__workspace_give(cs_workspace *ws, void *block);
+void cs__workspace_give(cs__workspace *ws, void *block);
 
 #endif

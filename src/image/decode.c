@@ -27,7 +27,7 @@ void cs_image_free(cs_image *img)
     img->width = img->height = 0;
 }
 
-int cs__check_size(const cs_decode_req *req, uint64_t w, uint64_t h, cs_error *err)
+int cs__check_size(const cs__decode_req *req, uint64_t w, uint64_t h, cs_error *err)
 {
     if (w == 0 || h == 0)
         return cs_error_set(err, CS_E_FORMAT, "%s: invalid image size %llux%llu", req->name,
@@ -57,7 +57,7 @@ void cs__palette_init_ramp(uint8_t pal[256 * 3])
     for (int i = 0; i < 256; i++) pal[i * 3] = pal[i * 3 + 1] = pal[i * 3 + 2] = (uint8_t)i;
 }
 
-static void init_req(cs_decode_req *req, const uint8_t *data, size_t len, const char *name,
+static void init_req(cs__decode_req *req, const uint8_t *data, size_t len, const char *name,
                      const cs_image_options *opt)
 {
     cs_image_options def;
@@ -80,7 +80,7 @@ const char *cs_image_supported_formats(void)
 }
 
 /* Explains why bytes are not something we decode. */
-static int not_an_image(const cs_decode_req *req, cs_error *err)
+static int not_an_image(const cs__decode_req *req, cs_error *err)
 {
     if (req->len == 0) return cs_error_set(err, CS_E_FORMAT, "%s: empty file", req->name);
     const char *other = cs__sniff_unsupported(req->data, req->len);
@@ -91,7 +91,7 @@ static int not_an_image(const cs_decode_req *req, cs_error *err)
     return cs_error_set(err, CS_E_FORMAT, "%s: not a recognised image file", req->name);
 }
 
-static int decode_req(const cs_decode_req *req, bool apply_orientation, cs_image *out,
+static int decode_req(const cs__decode_req *req, bool apply_orientation, cs_image *out,
                       cs_image_info *info_out, cs_error *err)
 {
     cs_image_info info = {0};
@@ -147,7 +147,7 @@ static int decode_req(const cs_decode_req *req, bool apply_orientation, cs_image
 int cs_image_decode_memory(const uint8_t *data, size_t len, const cs_image_options *opt,
                            cs_image *out, cs_image_info *info, cs_error *err)
 {
-    cs_decode_req req;
+    cs__decode_req req;
     init_req(&req, data, len, "<memory>", opt);
     return decode_req(&req, opt ? opt->apply_exif_orientation : true, out, info, err);
 }
@@ -161,14 +161,14 @@ int cs_image_decode_file(const char *path, const cs_image_options *opt, cs_image
     size_t len;
     int rc = cs__read_file(path, (size_t)1 << 30, &data, &len, err);
     if (rc != 0) return rc;
-    cs_decode_req req;
+    cs__decode_req req;
     init_req(&req, data, len, path, opt);
     rc = decode_req(&req, opt ? opt->apply_exif_orientation : true, out, info, err);
     free(data);
     return rc;
 }
 
-static int probe_buf(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+static int probe_buf(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     memset(info, 0, sizeof *info);
     info->exif_orientation = 1;
@@ -198,7 +198,7 @@ static int probe_buf(const cs_decode_req *req, cs_image_info *info, cs_error *er
 int cs_image_probe_memory(const uint8_t *data, size_t len, const cs_image_options *opt,
                           cs_image_info *info, cs_error *err)
 {
-    cs_decode_req req;
+    cs__decode_req req;
     init_req(&req, data, len, "<memory>", opt);
     int rc = probe_buf(&req, info, err);
     if (rc == 0 && info->format != CS_IMAGE_RAW)
@@ -241,7 +241,7 @@ int cs_image_probe_file(const char *path, cs_image_info *info, cs_error *err)
     size_t len, size;
     int rc = cs__read_file_prefix(path, first, &data, &len, &size, err);
     if (rc != 0) return rc;
-    cs_decode_req req;
+    cs__decode_req req;
     init_req(&req, data, len, path, NULL);
     rc = probe_buf(&req, info, err);
     if (rc == CS_E_FORMAT && len < size) {

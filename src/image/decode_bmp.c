@@ -22,7 +22,7 @@ typedef struct {
     uint32_t mask[3];
 } bmp_hdr;
 
-static int parse_header(const cs_decode_req *req, bmp_hdr *b, cs_error *err)
+static int parse_header(const cs__decode_req *req, bmp_hdr *b, cs_error *err)
 {
     const uint8_t *d = req->data;
     size_t n = req->len;
@@ -58,7 +58,7 @@ static int parse_header(const cs_decode_req *req, bmp_hdr *b, cs_error *err)
     return 0;
 }
 
-int cs__probe_bmp(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_bmp(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     bmp_hdr b;
     int rc = parse_header(req, &b, err);
@@ -81,7 +81,7 @@ static void field(uint32_t mask, int *shift, uint32_t *max)
     *max = mask;
 }
 
-int cs__decode_bmp(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
+int cs__decode_bmp(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
 {
     bmp_hdr b;
     int rc = parse_header(req, &b, err);

@@ -27,14 +27,14 @@ static int on_read(GifFileType *g, GifByteType *buf, int n)
     return (int)k;
 }
 
-static int gif_fail(const cs_decode_req *req, int code, cs_error *err)
+static int gif_fail(const cs__decode_req *req, int code, cs_error *err)
 {
     const char *why = GifErrorString(code);
     return cs_error_set(err, CS_E_FORMAT, "%s: corrupt GIF: %s", req->name,
                         why ? why : "unknown error");
 }
 
-int cs__probe_gif(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_gif(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     if (req->len < 10)
         return cs_error_set(err, CS_E_FORMAT, "%s: GIF header is truncated", req->name);
@@ -56,7 +56,7 @@ static void load_palette(uint8_t pal[768], const ColorMapObject *cm)
     }
 }
 
-int cs__decode_gif(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
+int cs__decode_gif(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
 {
     int rc = cs__probe_gif(req, info, err);
     if (rc != 0) return rc;

@@ -16,7 +16,7 @@
 
 #include "image/image_internal.h"
 
-static int heif_fail(const cs_decode_req *req, struct heif_error e, cs_error *err)
+static int heif_fail(const cs__decode_req *req, struct heif_error e, cs_error *err)
 {
     int code = CS_E_FORMAT;
     if (e.code == heif_error_Unsupported_feature || e.code == heif_error_Unsupported_filetype)
@@ -39,7 +39,7 @@ static void heif_init_once(void)
 }
 
 /* Opens the primary image. *ctx and *h are set on success (free both). */
-static int open_primary(const cs_decode_req *req, struct heif_context **ctx,
+static int open_primary(const cs__decode_req *req, struct heif_context **ctx,
                         struct heif_image_handle **h, cs_error *err)
 {
     *h = NULL;
@@ -62,7 +62,7 @@ static int open_primary(const cs_decode_req *req, struct heif_context **ctx,
     return 0;
 }
 
-int cs__probe_heif(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_heif(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     struct heif_context *ctx;
     struct heif_image_handle *h;
@@ -77,7 +77,7 @@ int cs__probe_heif(const cs_decode_req *req, cs_image_info *info, cs_error *err)
                           (uint64_t)(info->height > 0 ? info->height : 0), err);
 }
 
-int cs__decode_heif(const cs_decode_req *req, cs_image *out, cs_image_info *info,
+int cs__decode_heif(const cs__decode_req *req, cs_image *out, cs_image_info *info,
                     cs_error *err)
 {
     struct heif_context *ctx;

@@ -55,7 +55,7 @@ static void job_free(jpeg_job *j)
     free(j);
 }
 
-static jpeg_job *job_new(const cs_decode_req *req)
+static jpeg_job *job_new(const cs__decode_req *req)
 {
     jpeg_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
@@ -68,7 +68,7 @@ static jpeg_job *job_new(const cs_decode_req *req)
 
 /* jpeg_create_decompress can itself longjmp (out of memory), so the caller sets the jump
  * target first. */
-static void job_start(jpeg_job *j, const cs_decode_req *req)
+static void job_start(jpeg_job *j, const cs__decode_req *req)
 {
     jpeg_create_decompress(&j->cinfo);
     j->created = 1;
@@ -76,7 +76,7 @@ static void job_start(jpeg_job *j, const cs_decode_req *req)
     jpeg_read_header(&j->cinfo, TRUE);
 }
 
-int cs__probe_jpeg(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_jpeg(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     jpeg_job *j = job_new(req);
     if (!j) return cs_error_set(err, CS_E_NOMEM, "%s: out of memory", req->name);
@@ -104,7 +104,7 @@ static inline uint8_t cmyk_channel(int c, int nk)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-int cs__decode_jpeg(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
+int cs__decode_jpeg(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
 {
     jpeg_job *j = job_new(req);
     if (!j) return cs_error_set(err, CS_E_NOMEM, "%s: out of memory", req->name);

@@ -10,20 +10,20 @@
 #include "image/image_internal.h"
 
 typedef struct jxl_run {
-    const cs_decode_req *req;
+    const cs__decode_req *req;
     JxlDecoder *dec;
     JxlBasicInfo bi;
     bool have_info;
 } jxl_run;
 
-static int jxl_fail(const cs_decode_req *req, const char *what, cs_error *err)
+static int jxl_fail(const cs__decode_req *req, const char *what, cs_error *err)
 {
     return cs_error_set(err, CS_E_FORMAT, "%s: corrupt JPEG XL: %s", req->name, what);
 }
 
 /* Runs the decoder until the basic info (probe) or the first full frame (decode). out
  * NULL = probe only. */
-static int run(const cs_decode_req *req, bool keep_orientation, cs_image *out,
+static int run(const cs__decode_req *req, bool keep_orientation, cs_image *out,
                cs_image_info *info, cs_error *err)
 {
     JxlDecoder *dec = JxlDecoderCreate(NULL);
@@ -90,12 +90,12 @@ static int run(const cs_decode_req *req, bool keep_orientation, cs_image *out,
     return rc;
 }
 
-int cs__probe_jxl(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_jxl(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     return run(req, false, NULL, info, err);
 }
 
-int cs__decode_jxl(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
+int cs__decode_jxl(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
 {
     return run(req, !req->apply_orientation, out, info, err);
 }

@@ -49,7 +49,7 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int cs__probe_png(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_png(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     /* Signature (8) + IHDR length (4) + "IHDR" (4) + width (4) + height (4). */
     if (req->len < 24 || memcmp(req->data + 12, "IHDR", 4) != 0)
@@ -108,7 +108,7 @@ static void job_free(png_job *j)
     free(j->ptrs);
 }
 
-int cs__decode_png(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
+int cs__decode_png(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
 {
     int rc = cs__probe_png(req, info, err);
     if (rc != 0) return rc;

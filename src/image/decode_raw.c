@@ -22,7 +22,7 @@ static int flip_to_orientation(int flip)
     }
 }
 
-static int raw_fail(const cs_decode_req *req, int e, cs_error *err)
+static int raw_fail(const cs__decode_req *req, int e, cs_error *err)
 {
     int code = e == LIBRAW_FILE_UNSUPPORTED ? CS_E_UNSUPPORTED
                : e == LIBRAW_UNSUFFICIENT_MEMORY ? CS_E_NOMEM
@@ -33,7 +33,7 @@ static int raw_fail(const cs_decode_req *req, int e, cs_error *err)
 }
 
 /* Opens the file and unpacks its preview; *lr is set on success (libraw_close it). */
-static int open_preview(const cs_decode_req *req, libraw_data_t **lr, cs_error *err)
+static int open_preview(const cs__decode_req *req, libraw_data_t **lr, cs_error *err)
 {
     /* No callbacks: libraw's defaults print to stderr; errors come back as codes. */
     *lr = libraw_init(LIBRAW_OPIONS_NO_MEMERR_CALLBACK | LIBRAW_OPIONS_NO_DATAERR_CALLBACK);
@@ -49,7 +49,7 @@ static int open_preview(const cs_decode_req *req, libraw_data_t **lr, cs_error *
     return 0;
 }
 
-int cs__probe_raw(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_raw(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     libraw_data_t *lr;
     int rc = open_preview(req, &lr, err);
@@ -62,7 +62,7 @@ int cs__probe_raw(const cs_decode_req *req, cs_image_info *info, cs_error *err)
                           (uint64_t)(info->height > 0 ? info->height : 0), err);
 }
 
-int cs__decode_raw(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
+int cs__decode_raw(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
 {
     libraw_data_t *lr;
     int rc = open_preview(req, &lr, err);
@@ -71,7 +71,7 @@ int cs__decode_raw(const cs_decode_req *req, cs_image *out, cs_image_info *info,
     libraw_processed_image_t *th = libraw_dcraw_make_mem_thumb(lr, &e);
     if (!th) rc = raw_fail(req, e ? e : LIBRAW_NO_THUMBNAIL, err);
     else if (th->type == LIBRAW_IMAGE_JPEG) {
-        cs_decode_req sub = *req;
+        cs__decode_req sub = *req;
         sub.data = th->data;
         sub.len = th->data_size;
         cs_image_info ji = {0};

@@ -29,7 +29,7 @@
 #define TIFF_MAX_SINGLE_ALLOC ((tmsize_t)512 << 20)
 
 typedef struct tiff_src {
-    const cs_decode_req *req;
+    const cs__decode_req *req;
     toff_t pos;
     char msg[200];   /* libtiff's first error, for the message */
 } tiff_src;
@@ -96,7 +96,7 @@ static int tiff_fail(tiff_src *s, const char *what, cs_error *err)
                         s->msg[0] ? s->msg : "read error");
 }
 
-int cs__probe_tiff(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_tiff(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     tiff_src s = {.req = req};
     TIFF *t = open_tiff(&s, err);
@@ -420,7 +420,7 @@ static int read_rgba_image(TIFF *t, tiff_src *s, const tiff_layout *L, cs_image 
     return rc;
 }
 
-int cs__decode_tiff(const cs_decode_req *req, cs_image *out, cs_image_info *info,
+int cs__decode_tiff(const cs__decode_req *req, cs_image *out, cs_image_info *info,
                     cs_error *err)
 {
     tiff_src s = {.req = req};

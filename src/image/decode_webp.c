@@ -24,7 +24,7 @@ static const char *status_text(VP8StatusCode s)
     }
 }
 
-static int features(const cs_decode_req *req, WebPBitstreamFeatures *f, int *cw, int *ch,
+static int features(const cs__decode_req *req, WebPBitstreamFeatures *f, int *cw, int *ch,
                     cs_error *err)
 {
     VP8StatusCode s = WebPGetFeatures(req->data, req->len, f);
@@ -48,13 +48,13 @@ static int features(const cs_decode_req *req, WebPBitstreamFeatures *f, int *cw,
     return 0;
 }
 
-int cs__probe_webp(const cs_decode_req *req, cs_image_info *info, cs_error *err)
+int cs__probe_webp(const cs__decode_req *req, cs_image_info *info, cs_error *err)
 {
     WebPBitstreamFeatures f;
     return features(req, &f, &info->width, &info->height, err);
 }
 
-static int decode_anim_first(const cs_decode_req *req, cs_image *out, cs_error *err)
+static int decode_anim_first(const cs__decode_req *req, cs_image *out, cs_error *err)
 {
     WebPAnimDecoderOptions o;
     if (!WebPAnimDecoderOptionsInit(&o))
@@ -77,7 +77,7 @@ static int decode_anim_first(const cs_decode_req *req, cs_image *out, cs_error *
     return 0;
 }
 
-int cs__decode_webp(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
+int cs__decode_webp(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err)
 {
     WebPBitstreamFeatures f;
     int rc = features(req, &f, &info->width, &info->height, err);

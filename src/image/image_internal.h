@@ -13,7 +13,7 @@
 #define CS_DEFAULT_MAX_PIXELS (2ULL * CS_PIL_MAX_IMAGE_PIXELS)
 
 /* What every decoder receives. */
-typedef struct cs_decode_req {
+typedef struct cs__decode_req {
     const uint8_t *data;
     size_t len;
     const char *name;        /* file path or "<memory>", for messages */
@@ -23,37 +23,37 @@ typedef struct cs_decode_req {
     /* Formats whose decoder applies the orientation itself (HEIF's irot/imir, JPEG XL's
      * orientation field) read this; the others report it and decode.c rotates. */
     bool apply_orientation;
-} cs_decode_req;
+} cs__decode_req;
 
 /* Refuses zero or over-limit sizes; called from each header before any pixel memory. */
-int cs__check_size(const cs_decode_req *req, uint64_t w, uint64_t h, cs_error *err);
+int cs__check_size(const cs__decode_req *req, uint64_t w, uint64_t h, cs_error *err);
 /* Allocates out->rgb for w*h pixels (after cs__check_size). */
 int cs__image_alloc(cs_image *out, int w, int h, const char *name, cs_error *err);
 
 /* Header-only probes: width/height (as stored) into info. */
-int cs__probe_jpeg(const cs_decode_req *req, cs_image_info *info, cs_error *err);
-int cs__probe_png(const cs_decode_req *req, cs_image_info *info, cs_error *err);
-int cs__probe_webp(const cs_decode_req *req, cs_image_info *info, cs_error *err);
-int cs__probe_gif(const cs_decode_req *req, cs_image_info *info, cs_error *err);
-int cs__probe_bmp(const cs_decode_req *req, cs_image_info *info, cs_error *err);
-int cs__probe_tiff(const cs_decode_req *req, cs_image_info *info, cs_error *err);
-int cs__probe_heif(const cs_decode_req *req, cs_image_info *info, cs_error *err);
-int cs__probe_jxl(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_jpeg(const cs__decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_png(const cs__decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_webp(const cs__decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_gif(const cs__decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_bmp(const cs__decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_tiff(const cs__decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_heif(const cs__decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_jxl(const cs__decode_req *req, cs_image_info *info, cs_error *err);
 /* Also sets info->exif_orientation (the RAW's flip). */
-int cs__probe_raw(const cs_decode_req *req, cs_image_info *info, cs_error *err);
+int cs__probe_raw(const cs__decode_req *req, cs_image_info *info, cs_error *err);
 
 /* Full decodes to RGB (PIL convert("RGB") semantics). info->width/height are filled. */
-int cs__decode_jpeg(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
-int cs__decode_png(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
-int cs__decode_webp(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
-int cs__decode_gif(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
-int cs__decode_bmp(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
-int cs__decode_tiff(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_jpeg(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_png(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_webp(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_gif(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_bmp(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_tiff(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
 /* HEIF/AVIF and JPEG XL: orientation applied inside per req->apply_orientation. */
-int cs__decode_heif(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
-int cs__decode_jxl(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_heif(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_jxl(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
 /* The largest embedded preview; sets info->exif_orientation from the RAW's flip. */
-int cs__decode_raw(const cs_decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
+int cs__decode_raw(const cs__decode_req *req, cs_image *out, cs_image_info *info, cs_error *err);
 
 /* Whether TIFF-structured bytes are a camera RAW (CR2, DNG, NEF, ARW, ...) rather than a
  * plain TIFF: cs_image_sniff says CS_IMAGE_RAW for these, and decode.c falls back to the

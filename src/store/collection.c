@@ -188,7 +188,7 @@ int cs_collection_delete_filter(cs_collection *coll, const char *filter_json,
     cs__records_init(out);
     if (!filter_json)
         return cs_error_set(err, CS_E_ARG, "Either ids or filters must be provided");
-    cs_filter *f = NULL;
+    cs__filter *f = NULL;
     int rc = cs__filter_parse(filter_json, &f, err);
     if (!rc && f) rc = cs__store_check_writable(coll->store, "delete", err);
     if (!rc && f) rc = B(coll)->ops->delete_filter(B(coll), coll->name, f, out, err);
@@ -230,7 +230,7 @@ int cs_collection_query(cs_collection *coll, const cs_query *q, cs_records *out,
         out->warning = strdup(w);
     }
     free(ix);
-    cs_filter *f = NULL;
+    cs__filter *f = NULL;
     if (!q->vector) {
         rc = cs_error_set(err, CS_E_ARG, "Failed to produce exactly one query vector from input");
         goto done;
@@ -268,7 +268,7 @@ int cs_collection_scan(cs_collection *coll, const char *filter_json, bool includ
                        cs_records *out, cs_error *err)
 {
     cs__records_init(out);
-    cs_filter *f = NULL;
+    cs__filter *f = NULL;
     int rc = cs__filter_parse(filter_json, &f, err);
     if (!rc) rc = B(coll)->ops->scan(B(coll), coll->name, coll->dim, f, include_vector, 0, out, err);
     cs__filter_free(f);

@@ -10,13 +10,13 @@
 int cs_collection_get_attrs(cs_collection *coll, char **json, cs_error *err)
 {
     *json = NULL;
-    cs_backend *b = coll->store->backend;
+    cs__backend *b = coll->store->backend;
     return b->ops->get_attrs(b, coll->name, json, err);
 }
 
 int cs_collection_set_attrs(cs_collection *coll, const char *json, cs_error *err)
 {
-    cs_backend *b = coll->store->backend;
+    cs__backend *b = coll->store->backend;
     int rc = cs__store_check_writable(coll->store, "set collection attributes", err);
     if (rc) return rc;
     if (!json) return b->ops->set_attrs(b, coll->name, NULL, err);
@@ -55,7 +55,7 @@ int cs_vector_copy_parse(const char *name, cs_vector_copy *out, cs_error *err)
 
 int cs_collection_set_vector_copy(cs_collection *coll, cs_vector_copy copy, cs_error *err)
 {
-    cs_backend *b = coll->store->backend;
+    cs__backend *b = coll->store->backend;
     if ((unsigned)copy > CS_VECTOR_COPY_INT8)
         return cs_error_set(err, CS_E_ARG, "invalid vector copy %d", (int)copy);
     int rc = cs__store_check_writable(coll->store, "set the vector copy", err);
@@ -68,7 +68,7 @@ int cs_collection_set_vector_copy(cs_collection *coll, cs_vector_copy copy, cs_e
 
 int cs_collection_vector_copy(cs_collection *coll, cs_vector_copy *copy, cs_error *err)
 {
-    cs_backend *b = coll->store->backend;
+    cs__backend *b = coll->store->backend;
     *copy = CS_VECTOR_COPY_NONE;
     return b->ops->vector_copy ? b->ops->vector_copy(b, coll->name, copy, err) : 0;
 }

@@ -58,8 +58,8 @@ int cs__metadata_normalize(const char *json_text, char **out, cs_error *err)
         if (!(*out = strdup("{}"))) return cs_error_set(err, CS_E_NOMEM, "out of memory");
         return 0;
     }
-    jv v;
-    jv_error je;
+    cs__jv v;
+    cs__jv_error je;
     int rc = cs__jv_parse(json_text, strlen(json_text), false, &v, &je);
     if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "metadata is not valid JSON: %s", je.msg);
     /* A key or value that cannot be text is refused before any backend sees it (the

@@ -1,4 +1,4 @@
-/* vecs filter language (spec §7): JSON text -> validated cs_filter tree, with vecs'
+/* vecs filter language (spec §7): JSON text -> validated cs__filter tree, with vecs'
  * FilterError checks in vecs' order (depth-first, §7.2) and the documented deviations
  * (README "vecs compatibility notes"): empty $and/$or lists, a field mapped to a
  * non-operator value or to an empty operator object, and an empty condition {} inside
@@ -16,12 +16,12 @@
 static const char *const OP_NAMES[] = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$contains",
                                           "$icontains"};
 
-const char *cs__filter_op_name(cs_filter_op op)
+const char *cs__filter_op_name(cs__filter_op op)
 {
     return (unsigned)op < sizeof OP_NAMES / sizeof OP_NAMES[0] ? OP_NAMES[op] : "?";
 }
 
-void cs__filter_free(cs_filter *f)
+void cs__filter_free(cs__filter *f)
 {
     if (!f) return;
     for (size_t i = 0; i < f->n_children; i++) cs__filter_free(f->children[i]);
@@ -34,7 +34,7 @@ void cs__filter_free(cs_filter *f)
     free(f);
 }
 
-static json_t *to_jansson(const jv *v)
+static json_t *to_jansson(const cs__jv *v)
 {
     switch (v->type) {
     case JV_NULL: return json_null();
@@ -74,12 +74,12 @@ static json_t *to_jansson(const jv *v)
     return NULL;
 }
 
-static bool is_scalar(const jv *v)
+static bool is_scalar(const cs__jv *v)
 {
     return v->type == JV_STRING || v->type == JV_NUMBER || v->type == JV_BOOL;
 }
 
-static bool key_is(const jv *k, const char *s)
+static bool key_is(const cs__jv *k, const char *s)
 {
     return k->len == strlen(s) && !memcmp(k->s, s, k->len);
 }
@@ -89,9 +89,9 @@ static int nomem(cs_error *err)
     return cs_error_set(err, CS_E_NOMEM, "out of memory parsing filter");
 }
 
-static int build(const jv *v, cs_filter **out, cs_error *err);
+static int build(const cs__jv *v, cs__filter **out, cs_error *err);
 
-static int build_logic(const jv *key, const jv *list, cs_filter **out, cs_error *err)
+static int build_logic(const cs__jv *key, const cs__jv *list, cs__filter **out, cs_error *err)
 {
     if (list->type != JV_ARRAY)
         return cs_error_set(err, CS_E_FILTER,
@@ -100,7 +100,7 @@ static int build_logic(const jv *key, const jv *list, cs_filter **out, cs_error 
         return cs_error_set(err, CS_E_FILTER,
                             "%.*s needs at least one condition (an empty list would match every record)",
                             (int)key->len, key->s);
-    cs_filter *f = calloc(1, sizeof *f);
+    cs__filter *f = calloc(1, sizeof *f);
     if (!f || !(f->children = calloc(list->n, sizeof *f->children))) {
         free(f);
         return nomem(err);
@@ -118,7 +118,7 @@ static int build_logic(const jv *key, const jv *list, cs_filter **out, cs_error 
     return 0;
 }
 
-static int build_cmp(const jv *key, const jv *opobj, cs_filter **out, cs_error *err)
+static int build_cmp(const cs__jv *key, const cs__jv *opobj, cs__filter **out, cs_error *err)
 {
     if (opobj->type != JV_OBJECT)   /* deviation: vecs compiles this to NULL */
         return cs_error_set(err, CS_E_FILTER,
@@ -128,7 +128,7 @@ static int build_cmp(const jv *key, const jv *opobj, cs_filter **out, cs_error *
     if (opobj->n == 0)
         return cs_error_set(err, CS_E_FILTER, "field '%.*s' has an empty operator object",
                             (int)key->len, key->s);
-    const jv *opk = &opobj->items[0], *val = &opobj->items[1];
+    const cs__jv *opk = &opobj->items[0], *val = &opobj->items[1];
     int op = -1;
     for (int i = 0; i < (int)(sizeof OP_NAMES / sizeof OP_NAMES[0]); i++)
         if (key_is(opk, OP_NAMES[i])) op = i;
@@ -146,10 +146,10 @@ static int build_cmp(const jv *key, const jv *opobj, cs_filter **out, cs_error *
         return cs_error_set(err, CS_E_FILTER, "argument to $contains filter must be a scalar");
     if (op == CS_OP_ICONTAINS && val->type != JV_STRING)
         return cs_error_set(err, CS_E_FILTER, "argument to $icontains filter must be a string");
-    cs_filter *f = calloc(1, sizeof *f);
+    cs__filter *f = calloc(1, sizeof *f);
     if (!f) return nomem(err);
     f->kind = CS_FILTER_CMP;
-    f->op = (cs_filter_op)op;
+    f->op = (cs__filter_op)op;
     f->key = malloc(key->len + 1);
     f->value = to_jansson(val);
     f->value_json = cs__jv_serialize(val, NULL);
@@ -176,20 +176,20 @@ static int build_cmp(const jv *key, const jv *opobj, cs_filter **out, cs_error *
     return 0;
 }
 
-static int build(const jv *v, cs_filter **out, cs_error *err)
+static int build(const cs__jv *v, cs__filter **out, cs_error *err)
 {
     *out = NULL;
     if (v->type != JV_OBJECT) return cs_error_set(err, CS_E_FILTER, "filters must be a dict");
     if (v->n > 1) return cs_error_set(err, CS_E_FILTER, "max 1 entry per filter");
     if (v->n == 0)   /* deviation: vecs compiles an empty condition to NULL */
         return cs_error_set(err, CS_E_FILTER, "empty condition {} inside $and/$or");
-    const jv *key = &v->items[0], *val = &v->items[1];
+    const cs__jv *key = &v->items[0], *val = &v->items[1];
     if (key_is(key, "$and") || key_is(key, "$or")) return build_logic(key, val, out, err);
     return build_cmp(key, val, out, err);
 }
 
 /* Python truthiness: None, False, 0, "", [], {} all mean "no filter" (spec §6 step 7). */
-static bool falsy(const jv *v)
+static bool falsy(const cs__jv *v)
 {
     switch (v->type) {
     case JV_NULL: return true;
@@ -202,12 +202,12 @@ static bool falsy(const jv *v)
     return false;
 }
 
-int cs__filter_parse(const char *json_text, cs_filter **out, cs_error *err)
+int cs__filter_parse(const char *json_text, cs__filter **out, cs_error *err)
 {
     *out = NULL;
     if (!json_text) return 0;
-    jv root;
-    jv_error je;
+    cs__jv root;
+    cs__jv_error je;
     int rc = cs__jv_parse(json_text, strlen(json_text), true, &root, &je);
     if (rc == JV_ERR_NOMEM) return nomem(err);
     if (rc == JV_ERR_SYNTAX)

@@ -51,7 +51,7 @@ static int type_rank(unsigned bit)
 
 /* What a range comparison with an operand of another type does: every stored type ranks
  * above the operand's (or every one below), or some each way. */
-static const char *range_outcome(cs_filter_op op, unsigned have, unsigned want)
+static const char *range_outcome(cs__filter_op op, unsigned have, unsigned want)
 {
     int above = 0, below = 0, r = type_rank(want);
     for (unsigned bit = 1; bit <= T_OBJECT; bit <<= 1)
@@ -115,7 +115,7 @@ static unsigned key_types(const checker *c, const char *key)
     return t;
 }
 
-static void check_node(checker *c, const cs_filter *f)
+static void check_node(checker *c, const cs__filter *f)
 {
     if (f->kind != CS_FILTER_CMP) {
         for (size_t i = 0; i < f->n_children; i++) check_node(c, f->children[i]);
@@ -161,12 +161,12 @@ int cs_collection_filter_warnings(cs_collection *coll, const char *filter_json, 
                                   cs_error *err)
 {
     *warning = NULL;
-    cs_filter *f = NULL;
+    cs__filter *f = NULL;
     int rc = cs__filter_parse(filter_json, &f, err);
     if (rc || !f) return rc;
     cs_records recs;
     cs__records_init(&recs);
-    cs_backend *b = coll->store->backend;
+    cs__backend *b = coll->store->backend;
     rc = b->ops->scan(b, coll->name, coll->dim, NULL, false, CHECK_SAMPLE, &recs, err);
     checker c = {0};
     if (!rc && recs.n && !(c.metas = calloc(recs.n, sizeof *c.metas)))

@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct cs_filter_eval {
-    cs_filter_kind kind;
-    cs_filter_op op;
-    const char *key;          /* borrowed from the cs_filter */
+struct cs__filter_eval {
+    cs__filter_kind kind;
+    cs__filter_op op;
+    const char *key;          /* borrowed from the cs__filter */
     size_t klen;
-    jv operand;
-    struct cs_filter_eval *children;
+    cs__jv operand;
+    struct cs__filter_eval *children;
     size_t n;
 };
 
@@ -33,7 +33,7 @@ static bool ascii_icontains(const char *s, size_t n, const char *sub, size_t m)
     return false;
 }
 
-int cs__jsonb_op(cs_filter_op op, const jv *v, const jv *operand)
+int cs__jsonb_op(cs__filter_op op, const cs__jv *v, const cs__jv *operand)
 {
     switch (op) {
     case CS_OP_EQ: return cs__jv_cmp(v, operand) == 0;
@@ -54,14 +54,14 @@ int cs__jsonb_op(cs_filter_op op, const jv *v, const jv *operand)
     return 0;
 }
 
-static void clear(cs_filter_eval *e)
+static void clear(cs__filter_eval *e)
 {
     for (size_t i = 0; i < e->n; i++) clear(&e->children[i]);
     free(e->children);
     cs__jv_free(&e->operand);
 }
 
-static int build(const cs_filter *f, cs_filter_eval *e, cs_error *err)
+static int build(const cs__filter *f, cs__filter_eval *e, cs_error *err)
 {
     memset(e, 0, sizeof *e);
     e->kind = f->kind;
@@ -85,10 +85,10 @@ static int build(const cs_filter *f, cs_filter_eval *e, cs_error *err)
     return 0;
 }
 
-int cs__filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err)
+int cs__filter_eval_new(const cs__filter *f, cs__filter_eval **out, cs_error *err)
 {
     *out = NULL;
-    cs_filter_eval *e = malloc(sizeof *e);
+    cs__filter_eval *e = malloc(sizeof *e);
     if (!e) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     int rc = build(f, e, err);
     if (rc) {
@@ -100,7 +100,7 @@ int cs__filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err)
     return 0;
 }
 
-void cs__filter_eval_free(cs_filter_eval *e)
+void cs__filter_eval_free(cs__filter_eval *e)
 {
     if (!e) return;
     clear(e);
@@ -110,7 +110,7 @@ void cs__filter_eval_free(cs_filter_eval *e)
 /* A non-owning view of a scalar span when no decoding is needed: canonical numbers
  * (stored metadata is normalised, so numbers are already in PostgreSQL's numeric form),
  * strings without escapes, literals. Saves two allocations per row on the hot path. */
-static bool scalar_view(const char *s, size_t len, jv *out)
+static bool scalar_view(const char *s, size_t len, cs__jv *out)
 {
     memset(out, 0, sizeof *out);
     if (len == 4 && !memcmp(s, "null", 4)) { out->type = JV_NULL; return true; }
@@ -144,7 +144,7 @@ static bool scalar_view(const char *s, size_t len, jv *out)
     return true;
 }
 
-int cs__filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len)
+int cs__filter_eval_text(const cs__filter_eval *e, const char *meta, size_t len)
 {
     if (e->kind == CS_FILTER_CMP) {
         const char *vs;
@@ -152,7 +152,7 @@ int cs__filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len)
         int f = cs__jv_text_find_key_unique(meta, len, e->key, e->klen, &vs, &vl);
         if (f < 0) return -2;
         if (f == 0) return -1;   /* missing key or not an object: SQL NULL */
-        jv v;
+        cs__jv v;
         if (scalar_view(vs, vl, &v)) return cs__jsonb_op(e->op, &v, &e->operand);
         int prc = cs__jv_parse(vs, vl, false, &v, NULL);
         if (prc) return prc == JV_ERR_NOMEM ? -3 : -2;

@@ -10,16 +10,16 @@
 #include "store/jval.h"
 
 /* `v <op> operand` for a present value v: 1 true, 0 false. */
-int cs__jsonb_op(cs_filter_op op, const jv *v, const jv *operand);
+int cs__jsonb_op(cs__filter_op op, const cs__jv *v, const cs__jv *operand);
 
-typedef struct cs_filter_eval cs_filter_eval;
+typedef struct cs__filter_eval cs__filter_eval;
 
 /* Prepares f (operands parsed once). */
-int cs__filter_eval_new(const cs_filter *f, cs_filter_eval **out, cs_error *err);
-void cs__filter_eval_free(cs_filter_eval *e);
+int cs__filter_eval_new(const cs__filter *f, cs__filter_eval **out, cs_error *err);
+void cs__filter_eval_free(cs__filter_eval *e);
 /* 1 = matches, 0 = false, -1 = unknown (SQL NULL: behaves as no match), -2 = the metadata
  * text is not valid JSON, -3 = out of memory parsing it. meta must be normalised (cs__metadata_normalize: unique keys),
  * as every stored metadata is. Thread-safe: e is only read. */
-int cs__filter_eval_text(const cs_filter_eval *e, const char *meta, size_t len);
+int cs__filter_eval_text(const cs__filter_eval *e, const char *meta, size_t len);
 
 #endif

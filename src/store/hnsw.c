@@ -87,24 +87,24 @@ static int hent_cmp(const void *x, const void *y)
 
 /* ---- node access ------------------------------------------------------------------- */
 
-static inline const float *vec_of(const cs_hnsw *h, uint32_t node)
+static inline const float *vec_of(const cs__hnsw *h, uint32_t node)
 {
     return h->vecs + (size_t)node * h->dim;
 }
 
-static inline int level_of(const cs_hnsw *h, uint32_t node)
+static inline int level_of(const cs__hnsw *h, uint32_t node)
 {
     return h->info[node] & HNSW_LEVEL;
 }
 
 /* Node's list on layer lc: count, then the slots. */
-static inline uint32_t *links_at(const cs_hnsw *h, uint32_t node, int lc)
+static inline uint32_t *links_at(const cs__hnsw *h, uint32_t node, int lc)
 {
     return lc == 0 ? h->links0 + (size_t)node * h->stride0
                    : h->pool + h->uoff[node] + (size_t)(lc - 1) * h->strideu;
 }
 
-static inline double node_dist(const cs_hnsw *h, uint32_t a, uint32_t b)
+static inline double node_dist(const cs__hnsw *h, uint32_t a, uint32_t b)
 {
     return cs__vscan_distance(h->p.measure, vec_of(h, a), h->norms2[a], vec_of(h, b),
                               h->norms2[b], h->dim);
@@ -113,7 +113,7 @@ static inline double node_dist(const cs_hnsw *h, uint32_t a, uint32_t b)
 /* ---- walker: the scratch of one search (one per thread) ---------------------------- */
 
 typedef struct {
-    const cs_hnsw *h;
+    const cs__hnsw *h;
     const float *q;
     float qn;
     atomic_flag *locks;          /* per-node list locks during a parallel batch, else NULL */
@@ -131,7 +131,7 @@ typedef struct {
     hent tmp[1 + 2 * CS_HNSW_MAX_M];        /* a list being shrunk, with distances */
 } walker;
 
-struct cs_hnsw_scratch {
+struct cs__hnsw_scratch {
     walker w;
 };
 
@@ -146,7 +146,7 @@ static void walker_free(walker *w)
 
 static inline double qdist(const walker *w, uint32_t node)
 {
-    const cs_hnsw *h = w->h;
+    const cs__hnsw *h = w->h;
     return cs__vscan_distance(h->p.measure, w->q, w->qn, vec_of(h, node), h->norms2[node],
                               h->dim);
 }
@@ -291,7 +291,7 @@ static uint32_t descend(walker *w, uint32_t ep, uint64_t *epk, int from, int to)
 static void search_layer(walker *w, uint32_t ep, uint64_t epk, int lc, size_t ef,
                          bool live_only)
 {
-    const cs_hnsw *h = w->h;
+    const cs__hnsw *h = w->h;
     w->ncand = w->nres = 0;
     if (grow_hents(&w->res, &w->res_cap, ef + 1) || grow_hents(&w->cand, &w->cand_cap, ef)) {
         w->oom = true;
@@ -341,7 +341,7 @@ static int ranked_cmp(const void *x, const void *y)
     return a->key < b->key ? -1 : a->key > b->key;
 }
 
-long cs__hnsw_search(const cs_hnsw *h, const float *q, size_t k, size_t ef, cs_hnsw_hit *hits)
+long cs__hnsw_search(const cs__hnsw *h, const float *q, size_t k, size_t ef, cs__hnsw_hit *hits)
 {
     if (k == 0 || h->live == 0) return 0;
     if (ef < k) ef = k;
@@ -376,7 +376,7 @@ long cs__hnsw_search(const cs_hnsw *h, const float *q, size_t k, size_t ef, cs_h
     /* Recomputed rather than decoded from dk: the hit carries the scan's own double,
      * the sign of a zero included. */
     for (size_t i = 0; i < nf; i++)
-        hits[i] = (cs_hnsw_hit){r[i].key, cs__vscan_distance(h->p.measure, q, w.qn,
+        hits[i] = (cs__hnsw_hit){r[i].key, cs__vscan_distance(h->p.measure, q, w.qn,
                                                              vec_of(h, r[i].node),
                                                              h->norms2[r[i].node], h->dim)};
     free(r);
@@ -394,7 +394,7 @@ static inline size_t key_home(int64_t key, size_t cap)
 }
 
 /* The slot holding key's node, or the empty slot where it would go. */
-static size_t map_slot(const cs_hnsw *h, int64_t key)
+static size_t map_slot(const cs__hnsw *h, int64_t key)
 {
     size_t mask = h->map_cap - 1;
     for (size_t i = key_home(key, h->map_cap);; i = (i + 1) & mask) {
@@ -403,7 +403,7 @@ static size_t map_slot(const cs_hnsw *h, int64_t key)
     }
 }
 
-int cs__hnsw_map_reserve(cs_hnsw *h, size_t live)
+int cs__hnsw_map_reserve(cs__hnsw *h, size_t live)
 {
     size_t cap = 16;
     while (cap < 2 * live) cap *= 2;
@@ -421,7 +421,7 @@ int cs__hnsw_map_reserve(cs_hnsw *h, size_t live)
     return 0;
 }
 
-uint32_t cs__hnsw_map_put(cs_hnsw *h, uint32_t node)
+uint32_t cs__hnsw_map_put(cs__hnsw *h, uint32_t node)
 {
     size_t i = map_slot(h, h->keys[node]);
     uint32_t old = h->map[i];
@@ -431,7 +431,7 @@ uint32_t cs__hnsw_map_put(cs_hnsw *h, uint32_t node)
 
 /* Empties slot i, shifting back the entries after it that probed past it (linear probing
  * without tombstones: lookups stay short however many keys come and go). */
-static void map_erase(cs_hnsw *h, size_t i)
+static void map_erase(cs__hnsw *h, size_t i)
 {
     size_t mask = h->map_cap - 1;
     for (size_t j = i;;) {
@@ -450,7 +450,7 @@ static void map_erase(cs_hnsw *h, size_t i)
 
 /* ---- creation and growth ----------------------------------------------------------- */
 
-int cs__hnsw_check_params(const cs_hnsw_params *p, cs_error *err)
+int cs__hnsw_check_params(const cs__hnsw_params *p, cs_error *err)
 {
     if (p->dim < 1 || p->dim > CS_HNSW_MAX_DIM)
         return cs_error_set(err, CS_E_ARG, "hnsw: dimension %d outside 1..%d", p->dim,
@@ -466,9 +466,9 @@ int cs__hnsw_check_params(const cs_hnsw_params *p, cs_error *err)
     return 0;
 }
 
-cs_hnsw *cs__hnsw_alloc(const cs_hnsw_params *p)
+cs__hnsw *cs__hnsw_alloc(const cs__hnsw_params *p)
 {
-    cs_hnsw *h = calloc(1, sizeof *h);
+    cs__hnsw *h = calloc(1, sizeof *h);
     if (!h) return NULL;
     h->p = *p;
     h->dim = (size_t)p->dim;
@@ -483,12 +483,12 @@ cs_hnsw *cs__hnsw_alloc(const cs_hnsw_params *p)
     return h;
 }
 
-int cs__hnsw_new(const cs_hnsw_params *p, cs_hnsw **out, cs_error *err)
+int cs__hnsw_new(const cs__hnsw_params *p, cs__hnsw **out, cs_error *err)
 {
     *out = NULL;
     int rc = cs__hnsw_check_params(p, err);
     if (rc) return rc;
-    cs_hnsw *h = cs__hnsw_alloc(p);
+    cs__hnsw *h = cs__hnsw_alloc(p);
     if (!h || cs__hnsw_map_reserve(h, 0)) {
         cs__hnsw_free(h);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -497,7 +497,7 @@ int cs__hnsw_new(const cs_hnsw_params *p, cs_hnsw **out, cs_error *err)
     return 0;
 }
 
-void cs__hnsw_free(cs_hnsw *h)
+void cs__hnsw_free(cs__hnsw *h)
 {
     if (!h) return;
     if (h->own_nodes) {
@@ -518,9 +518,9 @@ void cs__hnsw_free(cs_hnsw *h)
     free(h);
 }
 
-const cs_hnsw_params *cs__hnsw_params(const cs_hnsw *h) { return &h->p; }
-size_t cs__hnsw_live(const cs_hnsw *h) { return h->live; }
-size_t cs__hnsw_dead(const cs_hnsw *h) { return h->n - h->live; }
+const cs__hnsw_params *cs__hnsw_get_params(const cs__hnsw *h) { return &h->p; }
+size_t cs__hnsw_live(const cs__hnsw *h) { return h->live; }
+size_t cs__hnsw_dead(const cs__hnsw *h) { return h->n - h->live; }
 
 /* The vector array: 64-byte aligned; a large one 2 MiB aligned and backed by transparent
  * huge pages where the kernel offers them (as vcache.c does: a fault per 4 KiB page is
@@ -537,7 +537,7 @@ static float *alloc_vectors(size_t bytes)
 
 /* Room for `want` nodes. Grows by half again (amortised copies), never shrinks, and moves
  * a loaded index's arrays out of the mapping into memory the first time. */
-static int reserve_nodes(cs_hnsw *h, size_t want)
+static int reserve_nodes(cs__hnsw *h, size_t want)
 {
     if (want <= h->cap) return 0;
     size_t cap = h->cap + h->cap / 2;
@@ -586,7 +586,7 @@ static int reserve_nodes(cs_hnsw *h, size_t want)
     return 0;
 }
 
-static int reserve_pool(cs_hnsw *h, size_t want)
+static int reserve_pool(cs__hnsw *h, size_t want)
 {
     if (want <= h->pool_cap && h->own_pool) return 0;
     size_t cap = h->pool_cap + h->pool_cap / 2;
@@ -606,7 +606,7 @@ static int reserve_pool(cs_hnsw *h, size_t want)
     return 0;
 }
 
-int cs__hnsw_reserve(cs_hnsw *h, size_t nodes, cs_error *err)
+int cs__hnsw_reserve(cs__hnsw *h, size_t nodes, cs_error *err)
 {
     if (nodes > HNSW_MAX_NODES)
         return cs_error_set(err, CS_E_TOO_LARGE, "hnsw: more than %u nodes", HNSW_MAX_NODES);
@@ -625,7 +625,7 @@ static uint64_t next_random(uint64_t *s)
 }
 
 /* floor(-ln(U) / ln(m)): level l with probability ~ m^-l (1 - 1/m). */
-static int draw_level(const cs_hnsw *h, uint64_t *rng)
+static int draw_level(const cs__hnsw *h, uint64_t *rng)
 {
     double u = (double)((next_random(rng) >> 11) + 1) * 0x1.0p-53;   /* (0, 1]: no log(0) */
     double l = -log(u) * h->mult;
@@ -633,7 +633,7 @@ static int draw_level(const cs_hnsw *h, uint64_t *rng)
 }
 
 /* Writes node q's own data (its slot is reserved; the node is not yet reachable). */
-static void init_node(cs_hnsw *h, uint32_t q, int64_t key, int level, uint64_t uoff)
+static void init_node(cs__hnsw *h, uint32_t q, int64_t key, int level, uint64_t uoff)
 {
     h->keys[q] = key;
     h->info[q] = (uint8_t)level;
@@ -644,7 +644,7 @@ static void init_node(cs_hnsw *h, uint32_t q, int64_t key, int level, uint64_t u
     if (level) memset(h->pool + uoff, 0, (size_t)level * h->strideu * sizeof *h->pool);
 }
 
-static void set_vector(cs_hnsw *h, uint32_t q, const float *vec)
+static void set_vector(cs__hnsw *h, uint32_t q, const float *vec)
 {
     float *v = h->vecs + (size_t)q * h->dim;
     memcpy(v, vec, h->dim * sizeof *v);
@@ -662,7 +662,7 @@ static void set_vector(cs_hnsw *h, uint32_t q, const float *vec)
  * redundant. Full lists refuse the long links that a newly arriving cluster needs to be
  * reachable: on clustered 512-d data (20k points, 100 tight clusters) keeping them cost
  * 1 to 3 points of recall@10 at ef 40-100 and made recall plateau as ef grew. */
-static size_t select_neighbors(const cs_hnsw *h, const hent *c, size_t nc, size_t max,
+static size_t select_neighbors(const cs__hnsw *h, const hent *c, size_t nc, size_t max,
                                uint32_t *out)
 {
     size_t r = 0;
@@ -680,7 +680,7 @@ static size_t select_neighbors(const cs_hnsw *h, const hent *c, size_t nc, size_
  * w->wl (ascending). 0 or -1 (out of memory: nothing was changed). */
 static int insert_search(walker *w, uint32_t q, int level, uint32_t ep, int top)
 {
-    const cs_hnsw *h = w->h;
+    const cs__hnsw *h = w->h;
     size_t ef = (size_t)h->p.ef_construction;
     int start = level < top ? level : top;
     w->oom = false;
@@ -716,7 +716,7 @@ static int insert_search(walker *w, uint32_t q, int level, uint32_t ep, int top)
  * own lists are written before any node links to q: once another thread can reach q on
  * some layer, its lists on every layer are complete (an empty one would strand that
  * thread's search at q). */
-static void insert_link(cs_hnsw *h, walker *w, uint32_t q, int level, int top)
+static void insert_link(cs__hnsw *h, walker *w, uint32_t q, int level, int top)
 {
     size_t ef = (size_t)h->p.ef_construction;
     int start = level < top ? level : top;
@@ -752,14 +752,14 @@ static void insert_link(cs_hnsw *h, walker *w, uint32_t q, int level, int top)
     }
 }
 
-static int scratch_ready(cs_hnsw *h)
+static int scratch_ready(cs__hnsw *h)
 {
     if (!h->scratch && !(h->scratch = calloc(1, sizeof *h->scratch))) return -1;
     h->scratch->w.h = h;
     return 0;
 }
 
-int cs__hnsw_add(cs_hnsw *h, int64_t key, const float *vec, cs_error *err)
+int cs__hnsw_add(cs__hnsw *h, int64_t key, const float *vec, cs_error *err)
 {
     if (h->n >= HNSW_MAX_NODES)
         return cs_error_set(err, CS_E_TOO_LARGE, "hnsw: more than %u nodes", HNSW_MAX_NODES);
@@ -795,7 +795,7 @@ int cs__hnsw_add(cs_hnsw *h, int64_t key, const float *vec, cs_error *err)
     return 0;
 }
 
-int cs__hnsw_remove(cs_hnsw *h, int64_t key)
+int cs__hnsw_remove(cs__hnsw *h, int64_t key)
 {
     size_t i = map_slot(h, key);
     uint32_t node = h->map[i];
@@ -809,7 +809,7 @@ int cs__hnsw_remove(cs_hnsw *h, int64_t key)
 /* ---- batch insertion --------------------------------------------------------------- */
 
 typedef struct {
-    cs_hnsw *h;
+    cs__hnsw *h;
     const float *vecs;            /* the batch's input rows */
     size_t first, count;          /* nodes first..first+count-1 */
     atomic_size_t next;           /* next batch row to insert */
@@ -827,7 +827,7 @@ static void *batch_run(void *arg)
 {
     worker *wk = arg;
     batch *b = wk->b;
-    cs_hnsw *h = b->h;
+    cs__hnsw *h = b->h;
     bool threaded = b->locks != NULL;
     for (;;) {
         size_t i = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
@@ -863,7 +863,7 @@ static int online_cpus(void)
     return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
-int cs__hnsw_add_batch(cs_hnsw *h, const int64_t *keys, const float *vecs, size_t count,
+int cs__hnsw_add_batch(cs__hnsw *h, const int64_t *keys, const float *vecs, size_t count,
                        int threads, cs_error *err)
 {
     if (count == 0) return 0;

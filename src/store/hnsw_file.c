@@ -68,7 +68,7 @@ static void layout(hf_header *f)
 typedef struct {
     int fd;
     uint64_t pos;
-    cs_hash64_stream *hs;
+    cs__hash64_stream *hs;
 } writer;
 
 static int put(writer *w, const void *p, size_t n)
@@ -96,7 +96,7 @@ static int put_region(writer *w, uint64_t to, const void *p, size_t n)
     return n ? put(w, p, n) : 0;
 }
 
-int cs__hnsw_save(const cs_hnsw *h, const char *file, const char *tag, int64_t gen,
+int cs__hnsw_save(const cs__hnsw *h, const char *file, const char *tag, int64_t gen,
                   cs_error *err)
 {
     if (strlen(tag) > CS_HNSW_TAG_MAX)
@@ -175,7 +175,7 @@ static bool header_ok(const hf_header *f, const char *tag, int dim, uint64_t siz
     char want_tag[64];
     memset(want_tag, 0, sizeof want_tag);
     memcpy(want_tag, tag, strlen(tag));
-    cs_hnsw_params p = {.dim = (int)f->dim, .measure = (cs_measure)f->measure, .m = (int)f->m,
+    cs__hnsw_params p = {.dim = (int)f->dim, .measure = (cs_measure)f->measure, .m = (int)f->m,
                         .ef_construction = (int)f->ef_construction, .seed = f->seed};
     if (memcmp(f->magic, HF_MAGIC, 8) || f->format != HF_FORMAT || f->endian != HF_ENDIAN ||
         f->sum != cs__hash64(f, offsetof(hf_header, sum)) || f->dim != (uint32_t)dim ||
@@ -198,7 +198,7 @@ static bool header_ok(const hf_header *f, const char *tag, int dim, uint64_t siz
  * levels within the top level, the tombstones as counted, list lengths within m0/m,
  * neighbours existing nodes (on an upper layer, nodes that have that layer), the entry
  * on the top level, and live keys distinct. Fills h->uoff and the key map. */
-static bool graph_ok(cs_hnsw *h)
+static bool graph_ok(cs__hnsw *h)
 {
     size_t dead = 0;
     uint64_t off = 0;
@@ -230,7 +230,7 @@ static bool graph_ok(cs_hnsw *h)
     return true;
 }
 
-int cs__hnsw_load(const char *file, const char *tag, int dim, cs_hnsw **out, int64_t *gen,
+int cs__hnsw_load(const char *file, const char *tag, int dim, cs__hnsw **out, int64_t *gen,
                   cs_error *err)
 {
     *out = NULL;
@@ -271,9 +271,9 @@ int cs__hnsw_load(const char *file, const char *tag, int dim, cs_hnsw **out, int
         munmap(map, size);
         return 1;
     }
-    cs_hnsw_params p = {.dim = dim, .measure = (cs_measure)f.measure, .m = (int)f.m,
+    cs__hnsw_params p = {.dim = dim, .measure = (cs_measure)f.measure, .m = (int)f.m,
                         .ef_construction = (int)f.ef_construction, .seed = f.seed};
-    cs_hnsw *h = cs__hnsw_alloc(&p);
+    cs__hnsw *h = cs__hnsw_alloc(&p);
     if (!h) {
         munmap(map, size);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");

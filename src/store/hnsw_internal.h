@@ -1,4 +1,4 @@
-/* The layout of a cs_hnsw, shared by the graph code (hnsw.c) and the file code
+/* The layout of a cs__hnsw, shared by the graph code (hnsw.c) and the file code
  * (hnsw_file.c). Not for other modules: they use hnsw.h.
  *
  * Nodes are numbered densely 0..n-1 in insertion order. Per node, in parallel arrays
@@ -28,10 +28,10 @@
 #define HNSW_MAX_LEVEL 31                /* levels drawn above this are clamped */
 #define HNSW_MAX_NODES (UINT32_MAX - 1u) /* node ids are uint32, HNSW_NONE excluded */
 
-typedef struct cs_hnsw_scratch cs_hnsw_scratch;
+typedef struct cs__hnsw_scratch cs__hnsw_scratch;
 
-struct cs_hnsw {
-    cs_hnsw_params p;
+struct cs__hnsw {
+    cs__hnsw_params p;
     size_t dim, m, m0;           /* m0 = 2m: layer 0's list length */
     size_t stride0, strideu;     /* uint32 words per list: 1 + m0, 1 + m */
     double mult;                 /* level multiplier 1/ln(m) */
@@ -52,17 +52,17 @@ struct cs_hnsw {
     bool own_nodes, own_pool;    /* arrays malloc'd (else they point into `mapping`) */
     void *mapping;
     size_t mapping_size;
-    cs_hnsw_scratch *scratch;    /* insertion scratch of cs__hnsw_add, made on first use */
+    cs__hnsw_scratch *scratch;    /* insertion scratch of cs__hnsw_add, made on first use */
 };
 
 /* An index with parameters p and nothing allocated but the struct (for load), or NULL. */
-cs_hnsw *cs__hnsw_alloc(const cs_hnsw_params *p);
+cs__hnsw *cs__hnsw_alloc(const cs__hnsw_params *p);
 /* Validates parameters: 0 or CS_E_ARG. */
-int cs__hnsw_check_params(const cs_hnsw_params *p, cs_error *err);
+int cs__hnsw_check_params(const cs__hnsw_params *p, cs_error *err);
 /* Inserts node into the live key map (room already there): the node it replaces, or
  * HNSW_NONE. Used by load to rebuild the map, which the file does not store. */
-uint32_t cs__hnsw_map_put(cs_hnsw *h, uint32_t node);
+uint32_t cs__hnsw_map_put(cs__hnsw *h, uint32_t node);
 /* A map with room for `live` keys: 0 or -1 (OOM). */
-int cs__hnsw_map_reserve(cs_hnsw *h, size_t live);
+int cs__hnsw_map_reserve(cs__hnsw *h, size_t live);
 
 #endif

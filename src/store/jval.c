@@ -14,11 +14,11 @@
 typedef struct {
     const char *p, *end;
     bool lenient;
-    jv_error *err;
+    cs__jv_error *err;
     int depth;
 } parser;
 
-static int fail(parser *ps, jv_status st, const char *what)
+static int fail(parser *ps, cs__jv_status st, const char *what)
 {
     if (ps->err->status == JV_OK || st != JV_ERR_VALUE) {
         ps->err->status = st;
@@ -34,7 +34,7 @@ static int value_error(parser *ps, const char *what)
     return ps->lenient ? 0 : JV_ERR_VALUE;
 }
 
-/* A value error about a string that cannot be text (see jv_error.not_text). */
+/* A value error about a string that cannot be text (see cs__jv_error.not_text). */
 static int text_error(parser *ps, const char *what)
 {
     if (!ps->err->not_text) {
@@ -322,7 +322,7 @@ int cs__jv_numeric_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return an ? -mag : mag;
 }
 
-static int parse_number(parser *ps, jv *out)
+static int parse_number(parser *ps, cs__jv *out)
 {
     const char *s = ps->p, *p = s, *end = ps->end;
     if (p < end && *p == '-') p++;
@@ -356,14 +356,14 @@ static int parse_number(parser *ps, jv *out)
     return 0;
 }
 
-static int key_cmp(const jv *a, const jv *b)
+static int key_cmp(const cs__jv *a, const cs__jv *b)
 {
     if (a->len != b->len) return a->len < b->len ? -1 : 1;
     return memcmp(a->s, b->s, a->len);
 }
 
 typedef struct {
-    jv key, val;
+    cs__jv key, val;
     size_t order;
 } pair;
 
@@ -375,9 +375,9 @@ static int pair_cmp(const void *x, const void *y)
     return a->order < b->order ? -1 : a->order > b->order;
 }
 
-static int parse_value(parser *ps, jv *out);
+static int parse_value(parser *ps, cs__jv *out);
 
-static int parse_container(parser *ps, jv *out, bool object)
+static int parse_container(parser *ps, cs__jv *out, bool object)
 {
     if (++ps->depth > JV_MAX_DEPTH) return fail(ps, JV_ERR_SYNTAX, "JSON nested too deeply");
     ps->p++;
@@ -475,7 +475,7 @@ static bool lit(parser *ps, const char *word)
     return false;
 }
 
-static int parse_value(parser *ps, jv *out)
+static int parse_value(parser *ps, cs__jv *out)
 {
     memset(out, 0, sizeof *out);
     skip_ws(ps);
@@ -507,9 +507,9 @@ static int parse_value(parser *ps, jv *out)
     return fail(ps, JV_ERR_SYNTAX, "invalid JSON value");
 }
 
-int cs__jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err)
+int cs__jv_parse(const char *text, size_t len, bool lenient, cs__jv *out, cs__jv_error *err)
 {
-    jv_error local;
+    cs__jv_error local;
     if (!err) err = &local;
     err->status = JV_OK;
     err->msg[0] = '\0';
@@ -527,13 +527,13 @@ int cs__jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *
     }
     if (rc) {
         cs__jv_free(out);
-        err->status = (jv_status)rc;
+        err->status = (cs__jv_status)rc;
         return rc;
     }
     return err->status;
 }
 
-void cs__jv_free(jv *v)
+void cs__jv_free(cs__jv *v)
 {
     if (!v) return;
     size_t m = v->type == JV_OBJECT ? 2 * v->n : v->type == JV_ARRAY ? v->n : 0;
@@ -569,7 +569,7 @@ static void ser_string(sbuf *b, const char *s, size_t len)
     sb_putc(b, '"');
 }
 
-static void ser(sbuf *b, const jv *v)
+static void ser(sbuf *b, const cs__jv *v)
 {
     switch (v->type) {
     case JV_NULL: sb_put(b, "null", 4); break;
@@ -597,7 +597,7 @@ static void ser(sbuf *b, const jv *v)
     }
 }
 
-char *cs__jv_serialize(const jv *v, size_t *len_out)
+char *cs__jv_serialize(const cs__jv *v, size_t *len_out)
 {
     sbuf b = {0};
     ser(&b, v);
@@ -609,7 +609,7 @@ char *cs__jv_serialize(const jv *v, size_t *len_out)
     return b.buf;
 }
 
-static int scalar_cmp(const jv *a, const jv *b)
+static int scalar_cmp(const cs__jv *a, const cs__jv *b)
 {
     switch (a->type) {
     case JV_NULL: return 0;
@@ -627,7 +627,7 @@ static int scalar_cmp(const jv *a, const jv *b)
 }
 
 /* Values inside containers: plain type order, then by content. */
-static int nested_cmp(const jv *a, const jv *b)
+static int nested_cmp(const cs__jv *a, const cs__jv *b)
 {
     if (a->type != b->type) return a->type < b->type ? -1 : 1;
     if (a->type == JV_ARRAY || a->type == JV_OBJECT) {
@@ -642,7 +642,7 @@ static int nested_cmp(const jv *a, const jv *b)
     return scalar_cmp(a, b);
 }
 
-int cs__jv_cmp(const jv *a, const jv *b)
+int cs__jv_cmp(const cs__jv *a, const cs__jv *b)
 {
     bool aa = a->type == JV_ARRAY, ba = b->type == JV_ARRAY;
     bool ao = a->type == JV_OBJECT, bo = b->type == JV_OBJECT;
@@ -657,16 +657,16 @@ int cs__jv_cmp(const jv *a, const jv *b)
     return nested_cmp(a, b);
 }
 
-bool cs__jv_equal(const jv *a, const jv *b)
+bool cs__jv_equal(const cs__jv *a, const cs__jv *b)
 {
     return nested_cmp(a, b) == 0;
 }
 
-bool cs__jv_array_has_scalar(const jv *a, const jv *s)
+bool cs__jv_array_has_scalar(const cs__jv *a, const cs__jv *s)
 {
     if (a->type != JV_ARRAY) return false;
     for (size_t i = 0; i < a->n; i++) {
-        const jv *e = &a->items[i];
+        const cs__jv *e = &a->items[i];
         if (e->type == s->type && e->type != JV_ARRAY && e->type != JV_OBJECT &&
             scalar_cmp(e, s) == 0)
             return true;
@@ -674,10 +674,10 @@ bool cs__jv_array_has_scalar(const jv *a, const jv *s)
     return false;
 }
 
-const jv *cs__jv_object_get(const jv *o, const char *key, size_t klen)
+const cs__jv *cs__jv_object_get(const cs__jv *o, const char *key, size_t klen)
 {
     if (o->type != JV_OBJECT) return NULL;
-    jv k = {.type = JV_STRING, .s = (char *)key, .len = klen};
+    cs__jv k = {.type = JV_STRING, .s = (char *)key, .len = klen};
     size_t lo = 0, hi = o->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;

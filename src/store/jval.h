@@ -11,16 +11,16 @@
 #include <stddef.h>
 
 /* Declared in jsonb's type order: null < string < number < bool < array < object. */
-typedef enum { JV_NULL, JV_STRING, JV_NUMBER, JV_BOOL, JV_ARRAY, JV_OBJECT } jv_type;
+typedef enum { JV_NULL, JV_STRING, JV_NUMBER, JV_BOOL, JV_ARRAY, JV_OBJECT } cs__jv_type;
 
-typedef struct jv {
-    jv_type type;
+typedef struct cs__jv {
+    cs__jv_type type;
     bool b;              /* JV_BOOL */
     char *s;             /* JV_STRING: UTF-8 bytes; JV_NUMBER: canonical numeric text */
     size_t len;
-    struct jv *items;    /* JV_ARRAY: n elements; JV_OBJECT: 2n entries key, value, ... */
+    struct cs__jv *items;    /* JV_ARRAY: n elements; JV_OBJECT: 2n entries key, value, ... */
     size_t n;
-} jv;
+} cs__jv;
 
 typedef enum {
     JV_OK = 0,
@@ -28,10 +28,10 @@ typedef enum {
     JV_ERR_VALUE,        /* JSON-like, but PostgreSQL's jsonb refuses it: NaN/Infinity,
                           * U+0000, lone surrogates, invalid UTF-8, numeric overflow */
     JV_ERR_NOMEM
-} jv_status;
+} cs__jv_status;
 
-typedef struct jv_error {
-    jv_status status;
+typedef struct cs__jv_error {
+    cs__jv_status status;
     char msg[160];
     /* Some string (key or value) cannot be text: it holds \u0000, an unpaired surrogate
      * or bytes that are not UTF-8. Set by any such value error, also when it is not the
@@ -39,28 +39,28 @@ typedef struct jv_error {
      * the first was. */
     bool not_text;
     char text_msg[96];
-} jv_error;
+} cs__jv_error;
 
 /* Parses JSON text. With `lenient`, value errors (JV_ERR_VALUE) are recorded in err but
  * parsing continues, so a caller can report structural problems first (vecs checks the
  * filter's shape before the server sees its values); the returned tree is then only fit
- * for shape inspection. Returns 0 or the jv_status; *out is set on success (and on a
+ * for shape inspection. Returns 0 or the cs__jv_status; *out is set on success (and on a
  * lenient value error). */
-int cs__jv_parse(const char *text, size_t len, bool lenient, jv *out, jv_error *err);
-void cs__jv_free(jv *v);
+int cs__jv_parse(const char *text, size_t len, bool lenient, cs__jv *out, cs__jv_error *err);
+void cs__jv_free(cs__jv *v);
 
 /* Compact serialisation (jsonb's canonical content: key order, numeric text). malloc'd. */
-char *cs__jv_serialize(const jv *v, size_t *len_out);
+char *cs__jv_serialize(const cs__jv *v, size_t *len_out);
 
 /* jsonb btree order of two top-level values (raw scalars compare as one-element
  * arrays, so [] sorts below every scalar): <0, 0, >0. */
-int cs__jv_cmp(const jv *a, const jv *b);
+int cs__jv_cmp(const cs__jv *a, const cs__jv *b);
 /* jsonb equality (= cmp == 0). */
-bool cs__jv_equal(const jv *a, const jv *b);
+bool cs__jv_equal(const cs__jv *a, const cs__jv *b);
 /* Top-level `a @> scalar` where a is an array: has a scalar element equal to s. */
-bool cs__jv_array_has_scalar(const jv *a, const jv *s);
+bool cs__jv_array_has_scalar(const cs__jv *a, const cs__jv *s);
 /* The value of key in the object `o` (NULL when not an object or missing). */
-const jv *cs__jv_object_get(const jv *o, const char *key, size_t klen);
+const cs__jv *cs__jv_object_get(const cs__jv *o, const char *key, size_t klen);
 
 /* Finds key in the top-level object of compact/any JSON text without building the
  * whole tree: returns 1 and the value's span, 0 when absent or not an object, <0 when

@@ -88,7 +88,7 @@ static int find_key(const char *text, size_t len, const char *key, size_t klen,
         if (!esc) {
             match = (size_t)(ke - 1 - ks) == klen && !memcmp(ks, key, klen);
         } else {
-            jv k;
+            cs__jv k;
             if (cs__jv_parse(p, (size_t)(ke - p), false, &k, NULL) || k.type != JV_STRING) {
                 cs__jv_free(&k);
                 return -1;

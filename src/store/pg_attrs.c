@@ -12,9 +12,9 @@
 
 #define ATTRS_PREFIX "clipsearch:"
 
-int cs__pg_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err)
+int cs__pg_get_attrs(cs__backend *b, const char *name, char **json, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     *json = NULL;
     PGresult *res;
     const char *params[] = {name};
@@ -34,10 +34,10 @@ int cs__pg_get_attrs(cs_backend *b, const char *name, char **json, cs_error *err
     return rc;
 }
 
-int cs__pg_set_attrs(cs_backend *b, const char *name, const char *json, cs_error *err)
+int cs__pg_set_attrs(cs__backend *b, const char *name, const char *json, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
-    cs_pg_sql s;
+    cs__pg *pg = (cs__pg *)b;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     cs__pg_sql_add(&s, "COMMENT ON TABLE ");
     cs__pg_sql_table(&s, name);

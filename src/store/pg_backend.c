@@ -16,9 +16,9 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-static void pg_close(cs_backend *b)
+static void pg_close(cs__backend *b)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     if (!pg) return;
     if (pg->conn) PQfinish(pg->conn);
     free(pg->masked_url);
@@ -26,12 +26,12 @@ static void pg_close(cs_backend *b)
     free(pg);
 }
 
-static bool pg_hnsw_available(cs_backend *b)
+static bool pg_hnsw_available(cs__backend *b)
 {
-    return ((cs_pg *)b)->hnsw;
+    return ((cs__pg *)b)->hnsw;
 }
 
-static const cs_backend_ops PG_OPS = {
+static const cs__backend_ops PG_OPS = {
     .name = "postgres",
     .close = pg_close,
     .list = cs__pg_list,
@@ -72,7 +72,7 @@ static bool version_has_hnsw(const char *v)
 /* Schema, extension and version in one transaction, as vecs' client does on open. A
  * read-only store creates neither: without the extension there can be no collection (a
  * vec column needs the type), so it simply finds none. */
-static int pg_prepare(cs_pg *pg, bool read_only, cs_error *err)
+static int pg_prepare(cs__pg *pg, bool read_only, cs_error *err)
 {
     int rc = cs__pg_begin(pg, err);
     if (rc) return rc;
@@ -106,11 +106,11 @@ static int pg_prepare(cs_pg *pg, bool read_only, cs_error *err)
     return rc;
 }
 
-int cs__pg_backend_open(const char *conninfo_url, bool read_only, cs_backend **out,
+int cs__pg_backend_open(const char *conninfo_url, bool read_only, cs__backend **out,
                        cs_error *err)
 {
     *out = NULL;
-    cs_pg *pg = calloc(1, sizeof *pg);
+    cs__pg *pg = calloc(1, sizeof *pg);
     if (!pg) return cs_error_set(err, CS_E_NOMEM, "out of memory opening PostgreSQL store");
     pg->base.ops = &PG_OPS;
     if (!(pg->masked_url = cs__pg_mask_url(conninfo_url))) {

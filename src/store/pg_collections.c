@@ -15,9 +15,9 @@
     "WHERE n.nspname = 'vecs' AND c.relkind = 'r' AND a.attname = 'vec' "                \
     "AND NOT a.attisdropped AND left(c.relname, 1) <> '_'"
 
-int cs__pg_list(cs_backend *b, cs_collection_info **out, size_t *n, cs_error *err)
+int cs__pg_list(cs__backend *b, cs_collection_info **out, size_t *n, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     *out = NULL;
     *n = 0;
     PGresult *res;
@@ -43,9 +43,9 @@ int cs__pg_list(cs_backend *b, cs_collection_info **out, size_t *n, cs_error *er
     return 0;
 }
 
-int cs__pg_lookup(cs_backend *b, const char *name, int *dimension, bool *found, cs_error *err)
+int cs__pg_lookup(cs__backend *b, const char *name, int *dimension, bool *found, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     *found = false;
     *dimension = -1;
     PGresult *res;
@@ -60,13 +60,13 @@ int cs__pg_lookup(cs_backend *b, const char *name, int *dimension, bool *found, 
     return 0;
 }
 
-int cs__pg_create(cs_backend *b, const char *name, int dimension, cs_error *err)
+int cs__pg_create(cs__backend *b, const char *name, int dimension, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     /* Exactly the table vecs creates (spec §1.2); no IF NOT EXISTS, so an existing
      * non-collection table is refused by the server. An invalid dimension is also left to
      * the server, which refuses it as vecs' users see. */
-    cs_pg_sql s;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     cs__pg_sql_add(&s, "CREATE TABLE ");
     cs__pg_sql_table(&s, name);
@@ -80,10 +80,10 @@ int cs__pg_create(cs_backend *b, const char *name, int dimension, cs_error *err)
     return rc;
 }
 
-int cs__pg_drop(cs_backend *b, const char *name, cs_error *err)
+int cs__pg_drop(cs__backend *b, const char *name, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
-    cs_pg_sql s;
+    cs__pg *pg = (cs__pg *)b;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     cs__pg_sql_add(&s, "DROP TABLE IF EXISTS ");
     cs__pg_sql_table(&s, name);
@@ -93,11 +93,11 @@ int cs__pg_drop(cs_backend *b, const char *name, cs_error *err)
     return rc;
 }
 
-int cs__pg_count(cs_backend *b, const char *name, int64_t *count, cs_error *err)
+int cs__pg_count(cs__backend *b, const char *name, int64_t *count, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     *count = 0;
-    cs_pg_sql s;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     cs__pg_sql_add(&s, "SELECT count(*) FROM ");
     cs__pg_sql_table(&s, name);
@@ -113,7 +113,7 @@ int cs__pg_count(cs_backend *b, const char *name, int64_t *count, cs_error *err)
     return 0;
 }
 
-int cs__pg_find_index(cs_pg *pg, const char *table, char **index_name, cs_error *err)
+int cs__pg_find_index(cs__pg *pg, const char *table, char **index_name, cs_error *err)
 {
     *index_name = NULL;
     /* Spec §1.4: vecs' recognition rule, ILIKE 'ix_vector%' (with LIKE's '_' wildcard).
@@ -137,9 +137,9 @@ int cs__pg_find_index(cs_pg *pg, const char *table, char **index_name, cs_error 
     return 0;
 }
 
-int cs__pg_index_name(cs_backend *b, const char *name, char **index_name, cs_error *err)
+int cs__pg_index_name(cs__backend *b, const char *name, char **index_name, cs_error *err)
 {
-    int rc = cs__pg_find_index((cs_pg *)b, name, index_name, err);
+    int rc = cs__pg_find_index((cs__pg *)b, name, index_name, err);
     if (rc) cs_error_prefix(err, "collection '%s'", name);
     return rc;
 }

@@ -15,19 +15,19 @@ static char *dump_json(const json_t *v)
 
 /* The operand's exact text from the parser (0.1 stays 0.1, 2^53+1 stays exact; jansson's
  * dump would print 0.10000000000000001, which jsonb compares as a different number). */
-static char *operand(const cs_filter *f)
+static char *operand(const cs__filter *f)
 {
     return f->value_json ? strdup(f->value_json) : dump_json(f->value);
 }
 
 /* "(metadata -> $k::text)" */
-static void field(cs_pg_sql *s, const char *key)
+static void field(cs__pg_sql *s, const char *key)
 {
     cs__pg_sql_add(s, "(metadata -> ");
     cs__pg_sql_param(s, key, "::text)");
 }
 
-static void compare(cs_pg_sql *s, const cs_filter *f, const char *op)
+static void compare(cs__pg_sql *s, const cs__filter *f, const char *op)
 {
     char *v = operand(f);
     if (!v) s->oom = true;
@@ -37,7 +37,7 @@ static void compare(cs_pg_sql *s, const cs_filter *f, const char *op)
     cs__pg_sql_param_own(s, v, "::jsonb)");
 }
 
-static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
+static void cmp_sql(cs__pg_sql *s, const cs__filter *f)
 {
     switch (f->op) {
     case CS_OP_EQ:
@@ -104,7 +104,7 @@ static void cmp_sql(cs_pg_sql *s, const cs_filter *f)
     }
 }
 
-void cs__pg_filter_sql(cs_pg_sql *s, const cs_filter *f)
+void cs__pg_filter_sql(cs__pg_sql *s, const cs__filter *f)
 {
     if (f->kind == CS_FILTER_CMP) {
         cmp_sql(s, f);

@@ -27,12 +27,12 @@ static int default_lists(int64_t n)
     return (int)sqrt((double)n);
 }
 
-static int create_in_tx(cs_pg *pg, const char *name, const cs_index_spec *spec, cs_error *err)
+static int create_in_tx(cs__pg *pg, const char *name, const cs_index_spec *spec, cs_error *err)
 {
     char *old = NULL;
     int rc = cs__pg_find_index(pg, name, &old, err);
     if (rc) return rc;
-    cs_pg_sql s;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     if (old) {
         if (!spec->replace) {
@@ -79,10 +79,10 @@ static int create_in_tx(cs_pg *pg, const char *name, const cs_index_spec *spec, 
     return rc;
 }
 
-int cs__pg_create_index(cs_backend *b, const char *name, const cs_index_spec *spec,
+int cs__pg_create_index(cs__backend *b, const char *name, const cs_index_spec *spec,
                        cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     int rc = cs__pg_begin(pg, err);
     if (rc) return rc;
     rc = cs__pg_end(pg, create_in_tx(pg, name, spec, err), err);

@@ -46,12 +46,12 @@ static int read_rows(PGresult *res, bool value, bool vector, bool metadata, int 
     return 0;
 }
 
-int cs__pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
-                const cs_filter *filter, cs_records *out, cs_error *err)
+int cs__pg_query(cs__backend *b, const char *name, int dim, const cs_query *q,
+                const cs__filter *filter, cs_records *out, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     const char *op = cs__pg_measure_operator(q->measure);
-    cs_pg_sql s;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     char *qv = cs__pg_vector_text(q->vector, q->vector_dim);
     if (!qv) s.oom = true;
@@ -112,11 +112,11 @@ int cs__pg_query(cs_backend *b, const char *name, int dim, const cs_query *q,
     return rc;
 }
 
-int cs__pg_scan(cs_backend *b, const char *name, int dim, const cs_filter *filter,
+int cs__pg_scan(cs__backend *b, const char *name, int dim, const cs__filter *filter,
                bool include_vector, size_t limit, cs_records *out, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
-    cs_pg_sql s;
+    cs__pg *pg = (cs__pg *)b;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     cs__pg_sql_add(&s, include_vector ? "SELECT id, vec, metadata FROM " : "SELECT id, metadata FROM ");
     cs__pg_sql_table(&s, name);

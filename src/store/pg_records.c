@@ -9,10 +9,10 @@
 enum { UPSERT_BATCH = 500, ID_BATCH = 12 };
 
 /* One INSERT for recs[0..n): three parameters per record. */
-static int upsert_batch(cs_pg *pg, const char *name, int dim, const cs_record_in *recs,
+static int upsert_batch(cs__pg *pg, const char *name, int dim, const cs_record_in *recs,
                         size_t n, cs_error *err)
 {
-    cs_pg_sql s;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     cs__pg_sql_add(&s, "INSERT INTO ");
     cs__pg_sql_table(&s, name);
@@ -32,10 +32,10 @@ static int upsert_batch(cs_pg *pg, const char *name, int dim, const cs_record_in
     return rc;
 }
 
-int cs__pg_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
+int cs__pg_upsert(cs__backend *b, const char *name, int dim, const cs_record_in *recs, size_t n,
                  cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     if (n == 0) return 0;
     int rc = cs__pg_begin(pg, err);
     for (size_t i = 0; !rc && i < n; i += UPSERT_BATCH) {
@@ -47,7 +47,7 @@ int cs__pg_upsert(cs_backend *b, const char *name, int dim, const cs_record_in *
 }
 
 /* " IN ($a,$b,...)" for ids[0..n). */
-static void ids_in(cs_pg_sql *s, const char *const *ids, size_t n)
+static void ids_in(cs__pg_sql *s, const char *const *ids, size_t n)
 {
     cs__pg_sql_add(s, " IN (");
     for (size_t i = 0; i < n; i++) cs__pg_sql_param(s, ids[i], i + 1 < n ? "," : ")");
@@ -78,14 +78,14 @@ static int push_rows(PGresult *res, int col_value, int col_vec, int col_meta, in
 /* Runs "<head> <table> WHERE id IN (...) <tail>" for ids, ID_BATCH at a time (a bounded
  * statement whatever n is), appending each batch's rows to out (columns as push_rows). The
  * caller owns the transaction. */
-static int run_by_ids(cs_pg *pg, const char *head, const char *name, const char *tail,
+static int run_by_ids(cs__pg *pg, const char *head, const char *name, const char *tail,
                       const char *const *ids, size_t n, int col_vec, int col_meta, int dim,
                       cs_records *out, cs_error *err)
 {
     int rc = 0;
     for (size_t i = 0; !rc && i < n; i += ID_BATCH) {
         size_t k = n - i < ID_BATCH ? n - i : ID_BATCH;
-        cs_pg_sql s;
+        cs__pg_sql s;
         cs__pg_sql_init(&s);
         cs__pg_sql_add(&s, head);
         cs__pg_sql_table(&s, name);
@@ -103,10 +103,10 @@ static int run_by_ids(cs_pg *pg, const char *head, const char *name, const char 
     return rc;
 }
 
-int cs__pg_fetch(cs_backend *b, const char *name, int dim, const char *const *ids, size_t n,
+int cs__pg_fetch(cs__backend *b, const char *name, int dim, const char *const *ids, size_t n,
                 cs_records *out, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     if (n == 0) return 0;
     int rc = cs__pg_begin(pg, err);
     if (!rc) rc = run_by_ids(pg, "SELECT id, vec, metadata FROM ", name, "", ids, n, 1, 2, dim,
@@ -121,7 +121,7 @@ int cs__pg_fetch(cs_backend *b, const char *name, int dim, const char *const *id
 
 /* Ends a delete's transaction: the deleted ids to *out (when wanted) on success, an error
  * naming the collection otherwise. */
-static int end_delete(cs_pg *pg, int rc, const char *name, cs_records *got, cs_records *out,
+static int end_delete(cs__pg *pg, int rc, const char *name, cs_records *got, cs_records *out,
                       cs_error *err)
 {
     rc = cs__pg_end(pg, rc, err);
@@ -131,10 +131,10 @@ static int end_delete(cs_pg *pg, int rc, const char *name, cs_records *got, cs_r
     return rc;
 }
 
-int cs__pg_delete_ids(cs_backend *b, const char *name, const char *const *ids, size_t n,
+int cs__pg_delete_ids(cs__backend *b, const char *name, const char *const *ids, size_t n,
                      cs_records *out, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
+    cs__pg *pg = (cs__pg *)b;
     if (n == 0) return 0;
     cs_records got = {0};
     int rc = cs__pg_begin(pg, err);
@@ -143,11 +143,11 @@ int cs__pg_delete_ids(cs_backend *b, const char *name, const char *const *ids, s
     return end_delete(pg, rc, name, &got, out, err);
 }
 
-int cs__pg_delete_filter(cs_backend *b, const char *name, const cs_filter *filter,
+int cs__pg_delete_filter(cs__backend *b, const char *name, const cs__filter *filter,
                         cs_records *out, cs_error *err)
 {
-    cs_pg *pg = (cs_pg *)b;
-    cs_pg_sql s;
+    cs__pg *pg = (cs__pg *)b;
+    cs__pg_sql s;
     cs__pg_sql_init(&s);
     cs__pg_sql_add(&s, "DELETE FROM ");
     cs__pg_sql_table(&s, name);

@@ -12,12 +12,12 @@
 #include "store/jval.h"
 #include "store/pg_internal.h"
 
-void cs__pg_sql_init(cs_pg_sql *s)
+void cs__pg_sql_init(cs__pg_sql *s)
 {
     memset(s, 0, sizeof *s);
 }
 
-void cs__pg_sql_free(cs_pg_sql *s)
+void cs__pg_sql_free(cs__pg_sql *s)
 {
     for (int i = 0; i < s->n_params; i++) free(s->params[i]);
     free(s->params);
@@ -25,7 +25,7 @@ void cs__pg_sql_free(cs_pg_sql *s)
     memset(s, 0, sizeof *s);
 }
 
-static bool sql_reserve(cs_pg_sql *s, size_t extra)
+static bool sql_reserve(cs__pg_sql *s, size_t extra)
 {
     if (s->oom) return false;
     if (s->len + extra + 1 <= s->cap) return true;
@@ -41,7 +41,7 @@ static bool sql_reserve(cs_pg_sql *s, size_t extra)
     return true;
 }
 
-void cs__pg_sql_add(cs_pg_sql *s, const char *text)
+void cs__pg_sql_add(cs__pg_sql *s, const char *text)
 {
     size_t n = strlen(text);
     if (!sql_reserve(s, n)) return;
@@ -49,7 +49,7 @@ void cs__pg_sql_add(cs_pg_sql *s, const char *text)
     s->len += n;
 }
 
-void cs__pg_sql_addf(cs_pg_sql *s, const char *fmt, ...)
+void cs__pg_sql_addf(cs__pg_sql *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -62,7 +62,7 @@ void cs__pg_sql_addf(cs_pg_sql *s, const char *fmt, ...)
     s->len += (size_t)n;
 }
 
-void cs__pg_sql_ident(cs_pg_sql *s, const char *name)
+void cs__pg_sql_ident(cs__pg_sql *s, const char *name)
 {
     size_t n = strlen(name);
     if (!sql_reserve(s, 2 * n + 2)) return;
@@ -75,13 +75,13 @@ void cs__pg_sql_ident(cs_pg_sql *s, const char *name)
     s->text[s->len] = '\0';
 }
 
-void cs__pg_sql_table(cs_pg_sql *s, const char *table)
+void cs__pg_sql_table(cs__pg_sql *s, const char *table)
 {
     cs__pg_sql_add(s, "vecs.");
     cs__pg_sql_ident(s, table);
 }
 
-int cs__pg_sql_bind(cs_pg_sql *s, char *value)
+int cs__pg_sql_bind(cs__pg_sql *s, char *value)
 {
     if (s->oom) {
         free(value);
@@ -102,13 +102,13 @@ int cs__pg_sql_bind(cs_pg_sql *s, char *value)
     return s->n_params;
 }
 
-void cs__pg_sql_param_own(cs_pg_sql *s, char *value, const char *suffix)
+void cs__pg_sql_param_own(cs__pg_sql *s, char *value, const char *suffix)
 {
     int n = cs__pg_sql_bind(s, value);
     if (n) cs__pg_sql_addf(s, "$%d%s", n, suffix ? suffix : "");
 }
 
-void cs__pg_sql_param(cs_pg_sql *s, const char *value, const char *suffix)
+void cs__pg_sql_param(cs__pg_sql *s, const char *value, const char *suffix)
 {
     char *copy = NULL;
     if (value && !(copy = strdup(value))) {
@@ -118,7 +118,7 @@ void cs__pg_sql_param(cs_pg_sql *s, const char *value, const char *suffix)
     cs__pg_sql_param_own(s, copy, suffix);
 }
 
-int cs__pg_sql_check(const cs_pg_sql *s, cs_error *err)
+int cs__pg_sql_check(const cs__pg_sql *s, cs_error *err)
 {
     if (s->oom) return cs_error_set(err, CS_E_NOMEM, "out of memory building SQL");
     /* PostgreSQL's protocol counts parameters in 16 bits. */
@@ -129,7 +129,7 @@ int cs__pg_sql_check(const cs_pg_sql *s, cs_error *err)
 
 /* The server's message (primary text, detail, SQLSTATE) without libpq's "ERROR:  " prefix
  * and trailing newline; for a lost connection, libpq's own message and the masked URL. */
-static void set_server_error(cs_pg *pg, const PGresult *res, cs_error *err)
+static void set_server_error(cs__pg *pg, const PGresult *res, cs_error *err)
 {
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (primary) {
@@ -149,7 +149,7 @@ static void set_server_error(cs_pg *pg, const PGresult *res, cs_error *err)
                  *msg ? msg : "connection lost");
 }
 
-int cs__pg_exec(cs_pg *pg, const char *sql, int n_params, const char *const *params,
+int cs__pg_exec(cs__pg *pg, const char *sql, int n_params, const char *const *params,
                PGresult **res, cs_error *err)
 {
     if (res) *res = NULL;
@@ -168,19 +168,19 @@ int cs__pg_exec(cs_pg *pg, const char *sql, int n_params, const char *const *par
     return 0;
 }
 
-int cs__pg_run(cs_pg *pg, const cs_pg_sql *s, PGresult **res, cs_error *err)
+int cs__pg_run(cs__pg *pg, const cs__pg_sql *s, PGresult **res, cs_error *err)
 {
     int rc = cs__pg_sql_check(s, err);
     if (rc) return rc;
     return cs__pg_exec(pg, s->text, s->n_params, (const char *const *)s->params, res, err);
 }
 
-int cs__pg_begin(cs_pg *pg, cs_error *err)
+int cs__pg_begin(cs__pg *pg, cs_error *err)
 {
     return cs__pg_exec(pg, "BEGIN", 0, NULL, NULL, err);
 }
 
-int cs__pg_end(cs_pg *pg, int rc, cs_error *err)
+int cs__pg_end(cs__pg *pg, int rc, cs_error *err)
 {
     if (rc == 0) return cs__pg_exec(pg, "COMMIT", 0, NULL, NULL, err);
     cs_error keep = err ? *err : (cs_error){0};
@@ -294,8 +294,8 @@ char *cs__pg_mask_url(const char *url)
  * order and numeric text) so both backends print metadata identically. */
 static char *compact_json(const char *text)
 {
-    jv v;
-    jv_error jerr;
+    cs__jv v;
+    cs__jv_error jerr;
     if (cs__jv_parse(text, strlen(text), false, &v, &jerr)) return strdup(text);
     char *out = cs__jv_serialize(&v, NULL);
     cs__jv_free(&v);

@@ -9,7 +9,7 @@
 
 #include "store/jval.h"
 
-static int vector_from(const jv *v, float **out, int *dim, cs_error *err)
+static int vector_from(const cs__jv *v, float **out, int *dim, cs_error *err)
 {
     *out = NULL;
     *dim = 0;
@@ -18,7 +18,7 @@ static int vector_from(const jv *v, float **out, int *dim, cs_error *err)
     float *f = malloc((v->n ? v->n : 1) * sizeof *f);
     if (!f) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     for (size_t i = 0; i < v->n; i++) {
-        const jv *e = &v->items[i];
+        const cs__jv *e = &v->items[i];
         if (e->type != JV_NUMBER) {
             free(f);
             return cs_error_set(err, CS_E_ARG, "vector component %zu is not a number", i);
@@ -37,8 +37,8 @@ int cs_vector_parse_json(const char *text, float **vector, int *dim, cs_error *e
     *vector = NULL;
     *dim = 0;
     if (!text) return cs_error_set(err, CS_E_ARG, "vector is missing");
-    jv v;
-    jv_error je;
+    cs__jv v;
+    cs__jv_error je;
     int rc = cs__jv_parse(text, strlen(text), true, &v, &je);
     if (rc == JV_ERR_NOMEM) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "vector is not valid JSON: %s", je.msg);
@@ -62,8 +62,8 @@ static bool field_not_text(const char *text, size_t len, const char *key)
     const char *vs;
     size_t vl;
     if (cs__jv_text_find_key(text, len, key, strlen(key), &vs, &vl) != 1) return false;
-    jv v;
-    jv_error je;
+    cs__jv v;
+    cs__jv_error je;
     if (cs__jv_parse(vs, vl, false, &v, &je) == 0) {
         cs__jv_free(&v);
         return false;
@@ -74,7 +74,7 @@ static bool field_not_text(const char *text, size_t len, const char *key)
 /* A string of the record cannot be stored as text. Lenient parsing has dropped or
  * kept what it could not decode, so going on would store an altered id or key: refused,
  * saying where. */
-static int not_text_error(const char *text, size_t len, const jv_error *je, cs_error *err)
+static int not_text_error(const char *text, size_t len, const cs__jv_error *je, cs_error *err)
 {
     const char *where = field_not_text(text, len, "id")         ? "record id"
                         : field_not_text(text, len, "metadata") ? "record metadata"
@@ -88,12 +88,12 @@ static int not_text_error(const char *text, size_t len, const jv_error *je, cs_e
 int cs_record_parse_json(const char *text, size_t len, cs_record_buf *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
-    jv v;
-    jv_error je;
+    cs__jv v;
+    cs__jv_error je;
     int rc = cs__jv_parse(text, len, true, &v, &je);
     if (rc == JV_ERR_NOMEM) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     if (rc == JV_ERR_SYNTAX) return cs_error_set(err, CS_E_ARG, "record is not valid JSON: %s", je.msg);
-    const jv *id = cs__jv_object_get(&v, "id", 2), *vec = cs__jv_object_get(&v, "vector", 6);
+    const cs__jv *id = cs__jv_object_get(&v, "id", 2), *vec = cs__jv_object_get(&v, "vector", 6);
     if (v.type != JV_OBJECT) rc = cs_error_set(err, CS_E_ARG, "record must be a JSON object");
     else if (!id || id->type != JV_STRING) rc = cs_error_set(err, CS_E_ARG, "record id must be a string");
     else if (je.not_text) rc = not_text_error(text, len, &je, err);
@@ -101,7 +101,7 @@ int cs_record_parse_json(const char *text, size_t len, cs_record_buf *out, cs_er
     else if (!(out->id = strdup(id->s))) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
     else if ((rc = vector_from(vec, &out->vector, &out->dim, err)))
         cs_error_prefix(err, "record '%s'", id->s);
-    const jv *meta = cs__jv_object_get(&v, "metadata", 8);
+    const cs__jv *meta = cs__jv_object_get(&v, "metadata", 8);
     /* null metadata is "no metadata": vecs' default adapter turns it into {}. */
     if (!rc && meta && meta->type != JV_NULL) {
         /* Verbatim text of the metadata value; the upsert normalises and validates it. */

@@ -7,7 +7,7 @@
 
 #include "store/sqlite_internal.h"
 
-static int has_column(sq_backend *b, const char *column, bool *has, cs_error *err)
+static int has_column(cs__sq_backend *b, const char *column, bool *has, cs_error *err)
 {
     sqlite3_stmt *st;
     int rc = cs__sq_prepare(b, "SELECT 1 FROM pragma_table_info('cs_collections') "
@@ -21,9 +21,9 @@ static int has_column(sq_backend *b, const char *column, bool *has, cs_error *er
     return rc;
 }
 
-int cs__sq_get_attrs(cs_backend *base, const char *name, char **json, cs_error *err)
+int cs__sq_get_attrs(cs__backend *base, const char *name, char **json, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
+    cs__sq_backend *b = (cs__sq_backend *)base;
     *json = NULL;
     int rc = cs__sq_begin(b, false, err);
     if (rc) return rc;
@@ -46,7 +46,7 @@ int cs__sq_get_attrs(cs_backend *base, const char *name, char **json, cs_error *
 
 /* One catalog column of one collection, the column added first where the catalog predates
  * it. `text` NULL with `number` 0 writes NULL (the setting's absence). */
-static int write_column(sq_backend *b, const char *name, const char *column,
+static int write_column(cs__sq_backend *b, const char *name, const char *column,
                         const char *type, const char *text, int number, const char *what,
                         cs_error *err)
 {
@@ -76,29 +76,29 @@ static int write_column(sq_backend *b, const char *name, const char *column,
     return rc;
 }
 
-int cs__sq_set_attrs(cs_backend *base, const char *name, const char *json, cs_error *err)
+int cs__sq_set_attrs(cs__backend *base, const char *name, const char *json, cs_error *err)
 {
-    return write_column((sq_backend *)base, name, "attrs", "TEXT", json, 0,
+    return write_column((cs__sq_backend *)base, name, "attrs", "TEXT", json, 0,
                         "writing collection attributes", err);
 }
 
-int cs__sq_vector_copy(cs_backend *base, const char *name, cs_vector_copy *copy, cs_error *err)
+int cs__sq_vector_copy(cs__backend *base, const char *name, cs_vector_copy *copy, cs_error *err)
 {
-    sq_coll c;
-    int rc = cs__sq_begin_coll((sq_backend *)base, false, name, &c, err);
+    cs__sq_coll c;
+    int rc = cs__sq_begin_coll((cs__sq_backend *)base, false, name, &c, err);
     if (rc) return rc;
     *copy = c.copy;
     cs__sq_coll_clear(&c);
-    cs__sq_rollback((sq_backend *)base);
+    cs__sq_rollback((cs__sq_backend *)base);
     return 0;
 }
 
 /* The setting only: the copy is derived, built by the next query that scans (and dropped
  * from memory by the next one when set back to none). No version bump: rows and results
  * are unchanged. */
-int cs__sq_set_vector_copy(cs_backend *base, const char *name, cs_vector_copy copy,
+int cs__sq_set_vector_copy(cs__backend *base, const char *name, cs_vector_copy copy,
                            cs_error *err)
 {
-    return write_column((sq_backend *)base, name, "vector_copy", "INTEGER", NULL, (int)copy,
+    return write_column((cs__sq_backend *)base, name, "vector_copy", "INTEGER", NULL, (int)copy,
                         "writing the vector copy setting", err);
 }

@@ -14,7 +14,7 @@
 
 #define SQ_DEFAULT_BUSY_MS 5000
 
-int cs__sq_fail(sq_backend *b, int rc, const char *what, cs_error *err)
+int cs__sq_fail(cs__sq_backend *b, int rc, const char *what, cs_error *err)
 {
     int prim = rc & 0xff;
     const char *msg = b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc);
@@ -32,19 +32,19 @@ int cs__sq_fail(sq_backend *b, int rc, const char *what, cs_error *err)
     return cs_error_set(err, CS_E_DATABASE, "%s: %s", what, msg);
 }
 
-int cs__sq_exec(sq_backend *b, const char *sql, cs_error *err)
+int cs__sq_exec(cs__sq_backend *b, const char *sql, cs_error *err)
 {
     int rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? 0 : cs__sq_fail(b, rc, sql, err);
 }
 
-int cs__sq_prepare(sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err)
+int cs__sq_prepare(cs__sq_backend *b, const char *sql, sqlite3_stmt **st, cs_error *err)
 {
     int rc = sqlite3_prepare_v2(b->db, sql, -1, st, NULL);
     return rc == SQLITE_OK ? 0 : cs__sq_fail(b, rc, "reading the database", err);
 }
 
-int cs__sq_count_rows(sq_backend *b, const char *tbl, int64_t *count, cs_error *err)
+int cs__sq_count_rows(cs__sq_backend *b, const char *tbl, int64_t *count, cs_error *err)
 {
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", tbl);
@@ -58,24 +58,24 @@ int cs__sq_count_rows(sq_backend *b, const char *tbl, int64_t *count, cs_error *
     return rc;
 }
 
-int cs__sq_begin(sq_backend *b, bool write, cs_error *err)
+int cs__sq_begin(cs__sq_backend *b, bool write, cs_error *err)
 {
     return cs__sq_exec(b, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
 }
 
-int cs__sq_commit(sq_backend *b, cs_error *err)
+int cs__sq_commit(cs__sq_backend *b, cs_error *err)
 {
     int rc = cs__sq_exec(b, "COMMIT", err);
     if (rc) cs__sq_rollback(b);
     return rc;
 }
 
-void cs__sq_rollback(sq_backend *b)
+void cs__sq_rollback(cs__sq_backend *b)
 {
     if (!sqlite3_get_autocommit(b->db)) sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-void cs__sq_coll_clear(sq_coll *c)
+void cs__sq_coll_clear(cs__sq_coll *c)
 {
     free(c->index_name);
     free(c->index_spec);
@@ -83,7 +83,7 @@ void cs__sq_coll_clear(sq_coll *c)
     c->index_spec = NULL;
 }
 
-int cs__sq_begin_coll(sq_backend *b, bool write, const char *name, sq_coll *c,
+int cs__sq_begin_coll(cs__sq_backend *b, bool write, const char *name, cs__sq_coll *c,
                       cs_error *err)
 {
     int rc = cs__sq_begin(b, write, err);
@@ -92,7 +92,7 @@ int cs__sq_begin_coll(sq_backend *b, bool write, const char *name, sq_coll *c,
     return rc;
 }
 
-int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
+int cs__sq_coll_get(cs__sq_backend *b, const char *name, cs__sq_coll *c, cs_error *err)
 {
     memset(c, 0, sizeof *c);
     sqlite3_stmt *st;
@@ -128,7 +128,7 @@ int cs__sq_coll_get(sq_backend *b, const char *name, sq_coll *c, cs_error *err)
     return rc;
 }
 
-int cs__sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_error *err)
+int cs__sq_bump_version(cs__sq_backend *b, const char *name, const char *tbl, cs_error *err)
 {
     /* A random step rather than +1: cache files are keyed by (table, version), and a
      * database restored from a backup and then written again must not reach a version
@@ -153,16 +153,16 @@ int cs__sq_bump_version(sq_backend *b, const char *name, const char *tbl, cs_err
 int cs__sqlite_cache_counts(const cs_store *s, unsigned long *built, unsigned long *patched)
 {
     if (strcmp(s->backend->ops->name, "sqlite")) return -1;
-    const sq_backend *b = (const sq_backend *)s->backend;
+    const cs__sq_backend *b = (const cs__sq_backend *)s->backend;
     *built = b->cache_builds;
     *patched = b->cache_patches;
     return 0;
 }
 
-void cs__sq_cache_drop(sq_backend *b, const char *tbl, bool superseded)
+void cs__sq_cache_drop(cs__sq_backend *b, const char *tbl, bool superseded)
 {
-    for (sq_cache **pp = &b->caches; *pp; pp = &(*pp)->next) {
-        sq_cache *c = *pp;
+    for (cs__sq_cache **pp = &b->caches; *pp; pp = &(*pp)->next) {
+        cs__sq_cache *c = *pp;
         if (!strcmp(c->tbl, tbl)) {
             *pp = c->next;
             cs__sq_cache_free(c, superseded);
@@ -202,9 +202,9 @@ void cs__sq_blob_to_vec(const void *blob, int dim, float *v)
 
 /* ---- operations ----------------------------------------------------------------- */
 
-static void sq_close(cs_backend *base)
+static void sq_close(cs__backend *base)
 {
-    sq_backend *b = (sq_backend *)base;
+    cs__sq_backend *b = (cs__sq_backend *)base;
     while (b->caches) cs__sq_cache_drop(b, b->caches->tbl, false);
     while (b->anns) cs__sq_ann_drop(b, b->anns->tbl, false);
     sqlite3_close_v2(b->db);
@@ -214,7 +214,7 @@ static void sq_close(cs_backend *base)
 
 /* Whether the file has clipsearch's catalog. A read-only store never creates it, and an
  * `index` running meanwhile may: asked again until it is there. */
-static int sq_catalog_present(sq_backend *b, bool *present, cs_error *err)
+static int sq_catalog_present(cs__sq_backend *b, bool *present, cs_error *err)
 {
     *present = !b->no_catalog;
     if (*present) return 0;
@@ -230,9 +230,9 @@ static int sq_catalog_present(sq_backend *b, bool *present, cs_error *err)
     return 0;
 }
 
-static int sq_list(cs_backend *base, cs_collection_info **out, size_t *n, cs_error *err)
+static int sq_list(cs__backend *base, cs_collection_info **out, size_t *n, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
+    cs__sq_backend *b = (cs__sq_backend *)base;
     bool present;
     int rc0 = sq_catalog_present(b, &present, err);
     if (rc0 || !present) return rc0;
@@ -269,10 +269,10 @@ static int sq_list(cs_backend *base, cs_collection_info **out, size_t *n, cs_err
     return rc;
 }
 
-static int sq_lookup(cs_backend *base, const char *name, int *dimension, bool *found,
+static int sq_lookup(cs__backend *base, const char *name, int *dimension, bool *found,
                      cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
+    cs__sq_backend *b = (cs__sq_backend *)base;
     *found = false;
     if (name[0] == '_') return 0;   /* never a collection (spec §1.3) */
     bool present;
@@ -293,9 +293,9 @@ static int sq_lookup(cs_backend *base, const char *name, int *dimension, bool *f
     return rc;
 }
 
-static int sq_create(cs_backend *base, const char *name, int dimension, cs_error *err)
+static int sq_create(cs__backend *base, const char *name, int dimension, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
+    cs__sq_backend *b = (cs__sq_backend *)base;
     int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
     uint64_t uid = 0;
@@ -330,12 +330,12 @@ static int sq_create(cs_backend *base, const char *name, int dimension, cs_error
     return rc;
 }
 
-static int sq_drop(cs_backend *base, const char *name, cs_error *err)
+static int sq_drop(cs__backend *base, const char *name, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
+    cs__sq_backend *b = (cs__sq_backend *)base;
     int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
-    sq_coll c;
+    cs__sq_coll c;
     cs_error ignore;
     if (cs__sq_coll_get(b, name, &c, &ignore)) {   /* DROP TABLE IF EXISTS: missing is fine */
         cs__sq_rollback(b);
@@ -365,10 +365,10 @@ static int sq_drop(cs_backend *base, const char *name, cs_error *err)
     return rc;
 }
 
-static int sq_count(cs_backend *base, const char *name, int64_t *count, cs_error *err)
+static int sq_count(cs__backend *base, const char *name, int64_t *count, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    sq_coll c;
+    cs__sq_backend *b = (cs__sq_backend *)base;
+    cs__sq_coll c;
     int rc = cs__sq_begin_coll(b, false, name, &c, err);
     if (rc) return rc;
     cs__sq_coll_clear(&c);
@@ -377,10 +377,10 @@ static int sq_count(cs_backend *base, const char *name, int64_t *count, cs_error
     return rc;
 }
 
-static int sq_index_name(cs_backend *base, const char *name, char **index_name, cs_error *err)
+static int sq_index_name(cs__backend *base, const char *name, char **index_name, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    sq_coll c;
+    cs__sq_backend *b = (cs__sq_backend *)base;
+    cs__sq_coll c;
     int rc = cs__sq_coll_get(b, name, &c, err);
     if (rc) return rc;
     *index_name = c.index_name;   /* ownership moves to the caller */
@@ -389,13 +389,13 @@ static int sq_index_name(cs_backend *base, const char *name, char **index_name, 
     return 0;
 }
 
-static bool sq_hnsw_available(cs_backend *b)
+static bool sq_hnsw_available(cs__backend *b)
 {
     (void)b;
     return true;   /* behaves like a current pgvector: auto -> hnsw */
 }
 
-static const cs_backend_ops SQ_OPS = {
+static const cs__backend_ops SQ_OPS = {
     .name = "sqlite",
     .caches_vectors = true,
     .close = sq_close,
@@ -420,7 +420,7 @@ static const cs_backend_ops SQ_OPS = {
     .hnsw_available = sq_hnsw_available,
 };
 
-static int setup(sq_backend *b, cs_error *err)
+static int setup(cs__sq_backend *b, cs_error *err)
 {
     sqlite3_extended_result_codes(b->db, 1);
     sqlite3_busy_timeout(b->db, b->busy_ms);
@@ -474,10 +474,10 @@ static int setup(sq_backend *b, cs_error *err)
     return cs__sq_commit(b, err);
 }
 
-int cs__sqlite_backend_open(const char *path, bool read_only, cs_backend **out, cs_error *err)
+int cs__sqlite_backend_open(const char *path, bool read_only, cs__backend **out, cs_error *err)
 {
     *out = NULL;
-    sq_backend *b = calloc(1, sizeof *b);
+    cs__sq_backend *b = calloc(1, sizeof *b);
     if (!b || !(b->path = strdup(path))) {
         free(b);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");

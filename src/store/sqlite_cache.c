@@ -1,4 +1,4 @@
-/* The vector cache of a SQLite collection (sq_cache, sqlite_internal.h): how a query gets
+/* The vector cache of a SQLite collection (cs__sq_cache, sqlite_internal.h): how a query gets
  * the rows at the version it reads, in the cheapest of four ways:
  *   1. the cache this connection kept, when still current;
  *   2. the cache file an earlier process saved, when current (mapped, not read);
@@ -23,7 +23,7 @@
 #include "store/vscan.h"
 
 /* Builds the cache from SQLite: every row's vector, norm and metadata in rowid order. */
-static int cache_build(sq_backend *b, const sq_coll *c, cs_vcache *vc, cs_error *err)
+static int cache_build(cs__sq_backend *b, const cs__sq_coll *c, cs__vcache *vc, cs_error *err)
 {
     int64_t n = 0;
     int rc = cs__sq_count_rows(b, c->tbl, &n, err);
@@ -61,7 +61,7 @@ static int cache_build(sq_backend *b, const sq_coll *c, cs_vcache *vc, cs_error 
 }
 
 /* First position in [from, n) whose rowid is >= row. */
-static size_t rowid_lower_bound(const cs_vcache *vc, size_t from, int64_t row)
+static size_t rowid_lower_bound(const cs__vcache *vc, size_t from, int64_t row)
 {
     size_t lo = from, hi = vc->n;
     while (lo < hi) {
@@ -72,12 +72,12 @@ static size_t rowid_lower_bound(const cs_vcache *vc, size_t from, int64_t row)
     return lo;
 }
 
-/* The view as runs of its base and delta in rowid order (see sq_cache). */
-static int view_runs(const sq_cache *k, cs_vcache_run **out, size_t *nout)
+/* The view as runs of its base and delta in rowid order (see cs__sq_cache). */
+static int view_runs(const cs__sq_cache *k, cs__vcache_run **out, size_t *nout)
 {
-    const cs_vcache *b = &k->vc, *x = &k->delta;
+    const cs__vcache *b = &k->vc, *x = &k->delta;
     size_t cap = 2 * (k->ndead + x->n) + 2, n = 0;
-    cs_vcache_run *r = malloc(cap * sizeof *r);
+    cs__vcache_run *r = malloc(cap * sizeof *r);
     if (!r) return -1;
     size_t bi = 0, di = 0, xi = 0;
     while (bi < b->n || xi < x->n) {
@@ -86,7 +86,7 @@ static int view_runs(const sq_cache *k, cs_vcache_run **out, size_t *nout)
             di++;
         } else if (xi < x->n && (bi == b->n || x->rowids[xi] < b->rowids[bi])) {
             size_t end = bi < b->n ? rowid_lower_bound(x, xi, b->rowids[bi]) : x->n;
-            r[n++] = (cs_vcache_run){x, xi, end};
+            r[n++] = (cs__vcache_run){x, xi, end};
             xi = end;
         } else {
             size_t end = di < k->ndead ? k->dead[di] : b->n;
@@ -94,7 +94,7 @@ static int view_runs(const sq_cache *k, cs_vcache_run **out, size_t *nout)
                 size_t before = rowid_lower_bound(b, bi, x->rowids[xi]);
                 if (before < end) end = before;
             }
-            r[n++] = (cs_vcache_run){b, bi, end};
+            r[n++] = (cs__vcache_run){b, bi, end};
             bi = end;
         }
     }
@@ -105,8 +105,8 @@ static int view_runs(const sq_cache *k, cs_vcache_run **out, size_t *nout)
 
 static void *save_job(void *arg)
 {
-    sq_cache *k = arg;
-    cs_vcache_run *runs;
+    cs__sq_cache *k = arg;
+    cs__vcache_run *runs;
     size_t n;
     char copy_file[4200];
     if (!view_runs(k, &runs, &n)) {   /* best effort, like the whole file */
@@ -140,7 +140,7 @@ static void *save_thread(void *arg)
  * that had to build the cache is not delayed by ~200 MB of writes per 100k 512-d rows:
  * the thread only reads the view, which stays unchanged until it is joined (before the
  * view is freed or its base handed on). Synchronously when no thread can be started. */
-static void save_async(sq_cache *k, const char *file, bool bin, cs_vector_copy copy)
+static void save_async(cs__sq_cache *k, const char *file, bool bin, cs_vector_copy copy)
 {
     if (!bin && copy == CS_VECTOR_COPY_NONE) return;
     free(k->file);
@@ -153,14 +153,14 @@ static void save_async(sq_cache *k, const char *file, bool bin, cs_vector_copy c
 
 /* Waits for the saver; `superseded`: a newer view will be saved instead, so this save
  * gives up (within one 8 MiB write) rather than finish a file nobody will map. */
-static void join_saver(sq_cache *k, bool superseded)
+static void join_saver(cs__sq_cache *k, bool superseded)
 {
     if (superseded) atomic_store(&k->stop_saving, true);
     if (k->saving) pthread_join(k->saver, NULL);
     k->saving = false;
 }
 
-void cs__sq_cache_free(sq_cache *k, bool superseded)
+void cs__sq_cache_free(cs__sq_cache *k, bool superseded)
 {
     join_saver(k, superseded);
     free(k->file);
@@ -172,9 +172,9 @@ void cs__sq_cache_free(sq_cache *k, bool superseded)
 }
 
 /* Folds a view into one base (the rows copied in runs). */
-static int fold(const sq_cache *k, int dim, int64_t gen, cs_vcache *out, cs_error *err)
+static int fold(const cs__sq_cache *k, int dim, int64_t gen, cs__vcache *out, cs_error *err)
 {
-    cs_vcache_run *runs;
+    cs__vcache_run *runs;
     size_t nruns, rows = 0, bytes = 0;
     if (view_runs(k, &runs, &nruns)) return cs_error_set(err, CS_E_NOMEM, "out of memory");
     for (size_t i = 0; i < nruns; i++) {
@@ -195,11 +195,11 @@ static int fold(const sq_cache *k, int dim, int64_t gen, cs_vcache *out, cs_erro
  * rows) and their positions in the base marked dead; `out` gets the dead list and the
  * delta, the caller the base. Returns 0, 1 when the log cannot tell what changed
  * (rebuild instead), or an error. */
-static int patch(sq_backend *b, const sq_coll *c, const sq_cache *old, sq_cache *out,
+static int patch(cs__sq_backend *b, const cs__sq_coll *c, const cs__sq_cache *old, cs__sq_cache *out,
                  cs_error *err)
 {
-    const cs_vcache *base = &old->vc, *delta = &old->delta;
-    sq_log_rows log;
+    const cs__vcache *base = &old->vc, *delta = &old->delta;
+    cs__sq_log_rows log;
     int rc = cs__sq_log_since(b, c->tbl, old->gen, c->version, (base->n - old->ndead + delta->n) / 2,
                           &log, err);
     if (rc) return rc;
@@ -267,7 +267,7 @@ static int patch(sq_backend *b, const sq_coll *c, const sq_cache *old, sq_cache 
 
 /* Renews the view from `old` (kept in this connection, or mapped from an older file):
  * patched, and folded when the changes have grown; the base moves from old to k. */
-static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs_error *err)
+static int renew(cs__sq_backend *b, const cs__sq_coll *c, cs__sq_cache *old, cs__sq_cache *k, cs_error *err)
 {
     int rc = patch(b, c, old, k, err);
     if (rc) return rc;
@@ -275,7 +275,7 @@ static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs
     k->vc = old->vc;
     memset(&old->vc, 0, sizeof old->vc);
     if (k->ndead + k->delta.n <= k->vc.n / 16 + 64) return 0;
-    cs_vcache folded;
+    cs__vcache folded;
     if ((rc = fold(k, c->dim, c->version, &folded, err))) return rc;
     cs__vcache_free(&k->vc);
     cs__vcache_free(&k->delta);
@@ -290,7 +290,7 @@ static int renew(sq_backend *b, const sq_coll *c, sq_cache *old, sq_cache *k, cs
  * copy file of the base's generation, else quantised here; returns whether the view's
  * copy file should be written. Out of memory leaves the base without a copy, which only
  * makes the scan the plain float32 one. */
-static bool ensure_copy(sq_cache *k, cs_vector_copy want, bool persist, const char *file)
+static bool ensure_copy(cs__sq_cache *k, cs_vector_copy want, bool persist, const char *file)
 {
     if (k->vc.copy == want) return false;
     if (k->save_copy != CS_VECTOR_COPY_NONE) join_saver(k, false);   /* it reads the copy */
@@ -305,12 +305,12 @@ static bool ensure_copy(sq_cache *k, cs_vector_copy want, bool persist, const ch
     return !cs__vquant_build(&k->vc, want) && persist;
 }
 
-int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *err)
+int cs__sq_cache_get(cs__sq_backend *b, const cs__sq_coll *c, cs__sq_cache **out, cs_error *err)
 {
-    sq_cache *kept = NULL;
+    cs__sq_cache *kept = NULL;
     char file[4096];
     bool persist = !cs__vcache_path(b->path, c->tbl, file, sizeof file);
-    for (sq_cache *k = b->caches; k; k = k->next)
+    for (cs__sq_cache *k = b->caches; k; k = k->next)
         if (!strcmp(k->tbl, c->tbl) && k->vc.dim == c->dim) {
             if (k->gen == c->version) {
                 /* The setting changed since the view was made: its copy file (of the
@@ -324,7 +324,7 @@ int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
             }
             kept = k;
         }
-    sq_cache *k = calloc(1, sizeof *k);
+    cs__sq_cache *k = calloc(1, sizeof *k);
     if (!k || !(k->tbl = strdup(c->tbl))) {
         free(k);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -335,8 +335,8 @@ int cs__sq_cache_get(sq_backend *b, const sq_coll *c, sq_cache **out, cs_error *
         rc = cs__vcache_open_ex(file, c->tbl, c->dim, c->version, c->copy == CS_VECTOR_COPY_NONE,
                                 &k->vc);
     if (rc) {
-        sq_cache older = {.tbl = k->tbl};
-        sq_cache *from = kept;
+        cs__sq_cache older = {.tbl = k->tbl};
+        cs__sq_cache *from = kept;
         if (!from && persist && !cs__vcache_open(file, c->tbl, c->dim, CS_VCACHE_ANY_GEN, &older.vc)) {
             older.gen = older.vc.gen;
             from = &older;

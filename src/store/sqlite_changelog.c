@@ -39,7 +39,7 @@
 #define SQ_LOG_KEEP 200000
 
 /* Reports which of `a` and `b` exist in the schema. */
-static int schema_has(sq_backend *b, const char *a, const char *bn, bool *has_a, bool *has_b,
+static int schema_has(cs__sq_backend *b, const char *a, const char *bn, bool *has_a, bool *has_b,
                       cs_error *err)
 {
     sqlite3_stmt *st;
@@ -58,7 +58,7 @@ static int schema_has(sq_backend *b, const char *a, const char *bn, bool *has_a,
     return s == SQLITE_DONE ? 0 : cs__sq_fail(b, s, "reading the schema", err);
 }
 
-static int add_marker(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
+static int add_marker(cs__sq_backend *b, const char *tbl, int64_t version, cs_error *err)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "INSERT INTO \"%s_changes\"(row, version) VALUES (NULL, ?1)", tbl);
@@ -71,7 +71,7 @@ static int add_marker(sq_backend *b, const char *tbl, int64_t version, cs_error 
     return s == SQLITE_DONE ? 0 : cs__sq_fail(b, s, "writing the change log", err);
 }
 
-int cs__sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **out,
+int cs__sq_log_open(cs__sq_backend *b, const char *tbl, int64_t version, sqlite3_stmt **out,
                 cs_error *err)
 {
     char log[64], trig[64], sql[256];
@@ -107,7 +107,7 @@ int cs__sq_log_open(sq_backend *b, const char *tbl, int64_t version, sqlite3_stm
     return cs__sq_prepare(b, sql, out, err);
 }
 
-int cs__sq_log_row(sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err)
+int cs__sq_log_row(cs__sq_backend *b, sqlite3_stmt *st, int64_t row, cs_error *err)
 {
     sqlite3_bind_int64(st, 1, row);
     int s = sqlite3_step(st);
@@ -120,7 +120,7 @@ void cs__sq_log_close(sqlite3_stmt *st)
     sqlite3_finalize(st);
 }
 
-int cs__sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *err)
+int cs__sq_log_mark(cs__sq_backend *b, const char *tbl, int64_t version, cs_error *err)
 {
     int rc = add_marker(b, tbl, version, err);
     if (rc) return rc;
@@ -130,8 +130,8 @@ int cs__sq_log_mark(sq_backend *b, const char *tbl, int64_t version, cs_error *e
     return cs__sq_exec(b, sql, err);
 }
 
-int cs__sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t current,
-                 size_t max_rows, sq_log_rows *out, cs_error *err)
+int cs__sq_log_since(cs__sq_backend *b, const char *tbl, int64_t version, int64_t current,
+                 size_t max_rows, cs__sq_log_rows *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
     char name[64], sql[256];
@@ -188,7 +188,7 @@ int cs__sq_log_since(sq_backend *b, const char *tbl, int64_t version, int64_t cu
     return 0;
 }
 
-void cs__sq_log_rows_free(sq_log_rows *r)
+void cs__sq_log_rows_free(cs__sq_log_rows *r)
 {
     free(r->rows);
     memset(r, 0, sizeof *r);

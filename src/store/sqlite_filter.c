@@ -29,7 +29,7 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int op = sqlite3_value_int(argv[2]);
     if (!meta || !key) return;   /* NULL */
     /* The operand is the same for every row: parse it once per statement. */
-    jv *operand = sqlite3_get_auxdata(ctx, 3);
+    cs__jv *operand = sqlite3_get_auxdata(ctx, 3);
     if (!operand) {
         const char *t = (const char *)sqlite3_value_text(argv[3]);
         if (!t) return;
@@ -60,7 +60,7 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         return;
     }
     if (f == 0) return;   /* missing key / not an object: NULL */
-    jv v;
+    cs__jv v;
     int prc = cs__jv_parse(vs, vl, false, &v, NULL);
     if (prc == JV_ERR_NOMEM) {   /* not the data's fault: SQLite reports SQLITE_NOMEM */
         sqlite3_result_error_nomem(ctx);
@@ -70,7 +70,7 @@ static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error(ctx, "stored metadata is not valid JSON", -1);
         return;
     }
-    int res = cs__jsonb_op((cs_filter_op)op, &v, operand);
+    int res = cs__jsonb_op((cs__filter_op)op, &v, operand);
     cs__jv_free(&v);
     sqlite3_result_int(ctx, res);
 }
@@ -82,7 +82,7 @@ int cs__sq_register_functions(sqlite3 *db)
                                       NULL, fn_match, NULL, NULL, NULL);
 }
 
-void cs__sq_sql_add(sq_sql *s, const char *text)
+void cs__sq_sql_add(cs__sq_sql *s, const char *text)
 {
     if (s->oom) return;
     size_t n = strlen(text);
@@ -101,7 +101,7 @@ void cs__sq_sql_add(sq_sql *s, const char *text)
     s->len += n;
 }
 
-static int add_param(sq_sql *s, const char *text)
+static int add_param(cs__sq_sql *s, const char *text)
 {
     if (s->oom) return 0;
     if (s->nparams == s->cap_params) {
@@ -118,7 +118,7 @@ static int add_param(sq_sql *s, const char *text)
     return (int)s->nparams;
 }
 
-void cs__sq_sql_filter(sq_sql *s, const cs_filter *f)
+void cs__sq_sql_filter(cs__sq_sql *s, const cs__filter *f)
 {
     char buf[96];
     if (f->kind == CS_FILTER_CMP) {
@@ -137,14 +137,14 @@ void cs__sq_sql_filter(sq_sql *s, const cs_filter *f)
     cs__sq_sql_add(s, ")");
 }
 
-void cs__sq_sql_free(sq_sql *s)
+void cs__sq_sql_free(cs__sq_sql *s)
 {
     free(s->sql);
     free(s->params);
     memset(s, 0, sizeof *s);
 }
 
-int cs__sq_sql_bind(sq_backend *b, sqlite3_stmt *st, const sq_sql *s, int first, cs_error *err)
+int cs__sq_sql_bind(cs__sq_backend *b, sqlite3_stmt *st, const cs__sq_sql *s, int first, cs_error *err)
 {
     (void)b;
     (void)first;

@@ -38,7 +38,7 @@
 
 /* The collection's HNSW parameters from its index description; false when it has no
  * HNSW index (none, or IVFFlat, which the SQLite store records but does not build). */
-static bool ann_spec(const sq_coll *c, cs_hnsw_params *p)
+static bool ann_spec(const cs__sq_coll *c, cs__hnsw_params *p)
 {
     if (!c->index_spec) return false;
     json_t *j = json_loads(c->index_spec, 0, NULL);
@@ -59,13 +59,13 @@ static bool ann_spec(const sq_coll *c, cs_hnsw_params *p)
     return ok;
 }
 
-static void ann_tag(const sq_coll *c, const cs_hnsw_params *p, char *tag, size_t cap)
+static void ann_tag(const cs__sq_coll *c, const cs__hnsw_params *p, char *tag, size_t cap)
 {
     snprintf(tag, cap, "%s:%d:%d:%d", c->tbl, (int)p->measure, p->m, p->ef_construction);
 }
 
 /* "<db>.vcache/<tbl>.hnsw"; -1 when the database has no folder (":memory:"). */
-static int ann_path(const sq_backend *b, const char *tbl, char *out, size_t cap)
+static int ann_path(const cs__sq_backend *b, const char *tbl, char *out, size_t cap)
 {
     char bin[4096];
     if (cs__vcache_path(b->path, tbl, bin, sizeof bin)) return -1;
@@ -74,7 +74,7 @@ static int ann_path(const sq_backend *b, const char *tbl, char *out, size_t cap)
     return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
 
-static void join_saver(sq_ann *a)
+static void join_saver(cs__sq_ann *a)
 {
     if (a->saving) pthread_join(a->saver, NULL);
     a->saving = false;
@@ -84,7 +84,7 @@ static void join_saver(sq_ann *a)
 
 static void *save_thread(void *arg)
 {
-    sq_ann *a = arg;
+    cs__sq_ann *a = arg;
     /* For later processes: at the lowest priority, as the vector cache's saver. */
     (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
     cs_error ignore;
@@ -93,7 +93,7 @@ static void *save_thread(void *arg)
 }
 
 /* Saves the index for later processes: now (sync) or on a thread of its own. */
-static void ann_save(sq_backend *b, sq_ann *a, bool sync)
+static void ann_save(cs__sq_backend *b, cs__sq_ann *a, bool sync)
 {
     char file[4200];
     if (ann_path(b, a->tbl, file, sizeof file)) return;
@@ -108,12 +108,12 @@ static void ann_save(sq_backend *b, sq_ann *a, bool sync)
     else join_saver(a);
 }
 
-void cs__sq_ann_drop(sq_backend *b, const char *tbl_arg, bool remove_file)
+void cs__sq_ann_drop(cs__sq_backend *b, const char *tbl_arg, bool remove_file)
 {
     char tbl[40];   /* tbl_arg may be a node's own name, freed below */
     snprintf(tbl, sizeof tbl, "%s", tbl_arg);
-    for (sq_ann **p = &b->anns; *p;) {
-        sq_ann *a = *p;
+    for (cs__sq_ann **p = &b->anns; *p;) {
+        cs__sq_ann *a = *p;
         if (strcmp(a->tbl, tbl)) {
             p = &a->next;
             continue;
@@ -129,10 +129,10 @@ void cs__sq_ann_drop(sq_backend *b, const char *tbl_arg, bool remove_file)
 
 /* Every row of the collection into a new index, in rowid order, in batches inserted on
  * every CPU. */
-static int ann_build(sq_backend *b, const sq_coll *c, const cs_hnsw_params *p, cs_hnsw **out,
+static int ann_build(cs__sq_backend *b, const cs__sq_coll *c, const cs__hnsw_params *p, cs__hnsw **out,
                      cs_error *err)
 {
-    cs_hnsw *h;
+    cs__hnsw *h;
     int rc = cs__hnsw_new(p, &h, err);
     if (rc) return rc;
     int64_t rows = 0;
@@ -180,9 +180,9 @@ static int ann_build(sq_backend *b, const sq_coll *c, const cs_hnsw_params *p, c
 /* Brings h from version `from` to the collection's version with the rows the change log
  * names: 0, 1 when the log cannot tell or tombstones pile up (rebuild), or an error (h is
  * then in an unknown state: the caller frees it). */
-static int ann_patch(sq_backend *b, const sq_coll *c, cs_hnsw *h, int64_t from, cs_error *err)
+static int ann_patch(cs__sq_backend *b, const cs__sq_coll *c, cs__hnsw *h, int64_t from, cs_error *err)
 {
-    sq_log_rows log;
+    cs__sq_log_rows log;
     size_t live = cs__hnsw_live(h);
     int rc = cs__sq_log_since(b, c->tbl, from, c->version, live / 2 + 1000, &log, err);
     if (rc) return rc;
@@ -225,13 +225,13 @@ static int ann_patch(sq_backend *b, const sq_coll *c, cs_hnsw *h, int64_t from, 
 
 /* The collection's index at the version read in this transaction: kept, loaded, patched
  * or built (in that order of preference); saved when it changed (sync: before returning). */
-static int ann_get(sq_backend *b, const sq_coll *c, const cs_hnsw_params *p, bool sync,
-                   sq_ann **out, cs_error *err)
+static int ann_get(cs__sq_backend *b, const cs__sq_coll *c, const cs__hnsw_params *p, bool sync,
+                   cs__sq_ann **out, cs_error *err)
 {
     char tag[64];
     ann_tag(c, p, tag, sizeof tag);
-    sq_ann *a = NULL;
-    for (sq_ann *x = b->anns; x; x = x->next)
+    cs__sq_ann *a = NULL;
+    for (cs__sq_ann *x = b->anns; x; x = x->next)
         if (!strcmp(x->tbl, c->tbl)) a = x;
     if (a && strcmp(a->tag, tag)) {   /* built with other parameters: replaced */
         cs__sq_ann_drop(b, c->tbl, false);
@@ -283,20 +283,20 @@ static int ann_get(sq_backend *b, const sq_coll *c, const cs_hnsw_params *p, boo
     return 0;
 }
 
-int cs__sq_ann_refresh(sq_backend *b, const sq_coll *c, cs_error *err)
+int cs__sq_ann_refresh(cs__sq_backend *b, const cs__sq_coll *c, cs_error *err)
 {
-    cs_hnsw_params p;
+    cs__hnsw_params p;
     if (!ann_spec(c, &p)) return 0;
-    sq_ann *a;
+    cs__sq_ann *a;
     int rc = ann_get(b, c, &p, true, &a, err);
     if (!rc) join_saver(a);
     return rc;
 }
 
-int cs__sq_refresh_index(cs_backend *base, const char *name, cs_error *err)
+int cs__sq_refresh_index(cs__backend *base, const char *name, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    sq_coll c;
+    cs__sq_backend *b = (cs__sq_backend *)base;
+    cs__sq_coll c;
     int rc = cs__sq_begin_coll(b, false, name, &c, err);
     if (rc) return rc;
     rc = cs__sq_ann_refresh(b, &c, err);
@@ -306,7 +306,7 @@ int cs__sq_refresh_index(cs_backend *base, const char *name, cs_error *err)
 }
 
 /* Whether the stored metadata of `row` matches the filter: 1, 0, or < 0 (error set). */
-static int row_matches(sq_backend *b, sqlite3_stmt *st, const cs_filter_eval *e, int64_t row,
+static int row_matches(cs__sq_backend *b, sqlite3_stmt *st, const cs__filter_eval *e, int64_t row,
                        cs_error *err)
 {
     sqlite3_bind_int64(st, 1, row);
@@ -326,23 +326,23 @@ static int row_matches(sq_backend *b, sqlite3_stmt *st, const cs_filter_eval *e,
     return m;
 }
 
-int cs__sq_ann_query(sq_backend *b, const sq_coll *c, const cs_query *q, const cs_filter *filter,
+int cs__sq_ann_query(cs__sq_backend *b, const cs__sq_coll *c, const cs_query *q, const cs__filter *filter,
                      bool *answered, cs_records *out, cs_error *err)
 {
     *answered = false;
-    cs_hnsw_params p;
+    cs__hnsw_params p;
     if (!ann_spec(c, &p) || p.measure != q->measure) return 0;
-    sq_ann *a;
+    cs__sq_ann *a;
     int rc = ann_get(b, c, &p, false, &a, err);
     if (rc) return rc;
     size_t limit = (size_t)q->limit, ef = (size_t)q->ef_search;
     if (ef < limit) ef = limit;
     /* Filtered: the candidates of one search of width ef_search, filtered afterwards. */
     size_t k = filter ? ef : limit;
-    cs_hnsw_hit *hits = malloc(k * sizeof *hits);
+    cs__hnsw_hit *hits = malloc(k * sizeof *hits);
     int64_t *rows = malloc(k * sizeof *rows);
     double *dists = malloc(k * sizeof *dists);
-    cs_filter_eval *e = NULL;
+    cs__filter_eval *e = NULL;
     sqlite3_stmt *st = NULL;
     long nh = hits && rows && dists ? cs__hnsw_search(a->h, q->vector, k, ef, hits) : -1;
     if (nh < 0) rc = cs_error_set(err, CS_E_NOMEM, "out of memory searching the index");
@@ -378,7 +378,7 @@ int cs__sqlite_ann_counts(const cs_store *s, unsigned long *built, unsigned long
                           unsigned long *loaded)
 {
     if (strcmp(s->backend->ops->name, "sqlite")) return -1;
-    const sq_backend *b = (const sq_backend *)s->backend;
+    const cs__sq_backend *b = (const cs__sq_backend *)s->backend;
     *built = b->ann_builds;
     *patched = b->ann_patches;
     *loaded = b->ann_loads;

@@ -45,11 +45,11 @@ static int push_row(sqlite3_stmt *st, int mcol, int vcol, int dim, cs_records *o
     return 0;
 }
 
-int cs__sq_fetch(cs_backend *base, const char *name, int dim, const char *const *ids, size_t n,
+int cs__sq_fetch(cs__backend *base, const char *name, int dim, const char *const *ids, size_t n,
              cs_records *out, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    sq_coll c;
+    cs__sq_backend *b = (cs__sq_backend *)base;
+    cs__sq_coll c;
     int rc = cs__sq_begin_coll(b, false, name, &c, err);
     if (rc) return rc;
     cs__sq_coll_clear(&c);
@@ -69,15 +69,15 @@ int cs__sq_fetch(cs_backend *base, const char *name, int dim, const char *const 
     return rc;
 }
 
-int cs__sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *filter,
+int cs__sq_scan(cs__backend *base, const char *name, int dim, const cs__filter *filter,
             bool include_vector, size_t limit, cs_records *out, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
+    cs__sq_backend *b = (cs__sq_backend *)base;
     int rc = cs__sq_begin(b, false, err);
     if (rc) return rc;
-    sq_coll c;
+    cs__sq_coll c;
     sqlite3_stmt *st = NULL;
-    sq_sql s = {0};
+    cs__sq_sql s = {0};
     if (!(rc = cs__sq_coll_get(b, name, &c, err))) {
         cs__sq_coll_clear(&c);
         char head[128];
@@ -107,8 +107,8 @@ int cs__sq_scan(cs_backend *base, const char *name, int dim, const cs_filter *fi
 }
 
 typedef struct {
-    const cs_vcache *k;
-    const cs_filter_eval *e;
+    const cs__vcache *k;
+    const cs__filter_eval *e;
     size_t from, to, n;
     uint32_t *out;   /* room for to - from positions */
     int64_t bad;     /* rowid of unparsable metadata, or -1 */
@@ -118,7 +118,7 @@ typedef struct {
 static void *run_filter(void *arg)
 {
     filter_job *j = arg;
-    const cs_vcache *k = j->k;
+    const cs__vcache *k = j->k;
     for (size_t i = j->from; i < j->to; i++) {
         int m = cs__filter_eval_text(j->e, k->meta + k->meta_off[i],
                                     (size_t)(k->meta_off[i + 1] - k->meta_off[i]));
@@ -135,10 +135,10 @@ static void *run_filter(void *arg)
 /* Positions (in the cache) of the rows matching the filter, in row order, evaluated in C
  * over the cached metadata (same jsonb rules as the SQL function, without a SQLite row
  * step and function call per record), split over threads for large collections. */
-static int filter_rows(const cs_vcache *k, const cs_filter *f, uint32_t **rows, size_t *nrows,
+static int filter_rows(const cs__vcache *k, const cs__filter *f, uint32_t **rows, size_t *nrows,
                        cs_error *err)
 {
-    cs_filter_eval *e;
+    cs__filter_eval *e;
     int rc = cs__filter_eval_new(f, &e, err);
     if (rc) return rc;
     /* Evaluating a filter costs about as much per row as scanning ~64 floats. */
@@ -229,8 +229,8 @@ static size_t drop_dead(uint32_t *rows, size_t n, const uint32_t *dead, size_t n
  * the delta), matching the filter when there is one. Unfiltered, the scan asks for
  * `want + ndead` and skips the dead among them, which leaves exactly the top `want` of
  * the live rows without listing them. */
-static int scan_part(const cs_vcache *vc, const uint32_t *dead, size_t ndead, const cs_query *q,
-                     const cs_filter *filter, view_hit **out, size_t *nout, cs_error *err)
+static int scan_part(const cs__vcache *vc, const uint32_t *dead, size_t ndead, const cs_query *q,
+                     const cs__filter *filter, view_hit **out, size_t *nout, cs_error *err)
 {
     *out = NULL;
     *nout = 0;
@@ -248,7 +248,7 @@ static int scan_part(const cs_vcache *vc, const uint32_t *dead, size_t ndead, co
     bool copy = !filter && cs__vquant_usable(vc, q->measure);
     if (copy) ask = want;
     if (ask > n) ask = n;
-    cs_vscan_hit *hits = malloc((ask ? ask : 1) * sizeof *hits);
+    cs__vscan_hit *hits = malloc((ask ? ask : 1) * sizeof *hits);
     view_hit *v = malloc((want < ask ? want : ask ? ask : 1) * sizeof *v);
     long nh = !hits || !v ? -1
             : copy ? cs__vscan_topk_quant(q->measure, q->vector, vc, NULL, n, dead, ndead, ask, hits)
@@ -269,7 +269,7 @@ static int scan_part(const cs_vcache *vc, const uint32_t *dead, size_t ndead, co
     return 0;
 }
 
-int cs__sq_emit_rows(sq_backend *b, const sq_coll *c, const cs_query *q, const int64_t *rows,
+int cs__sq_emit_rows(cs__sq_backend *b, const cs__sq_coll *c, const cs_query *q, const int64_t *rows,
                      const double *dists, size_t n, cs_records *out, cs_error *err)
 {
     char sql[128];
@@ -294,7 +294,7 @@ int cs__sq_emit_rows(sq_backend *b, const sq_coll *c, const cs_query *q, const i
     return rc;
 }
 
-static int emit_hits(sq_backend *b, const sq_coll *c, const cs_query *q, const view_hit *hits,
+static int emit_hits(cs__sq_backend *b, const cs__sq_coll *c, const cs_query *q, const view_hit *hits,
                      size_t nh, cs_records *out, cs_error *err)
 {
     int64_t *rows = malloc((nh ? nh : 1) * sizeof *rows);
@@ -307,14 +307,14 @@ static int emit_hits(sq_backend *b, const sq_coll *c, const cs_query *q, const v
     return rc;
 }
 
-int cs__sq_query(cs_backend *base, const char *name, int dim, const cs_query *q, const cs_filter *filter,
+int cs__sq_query(cs__backend *base, const char *name, int dim, const cs_query *q, const cs__filter *filter,
              cs_records *out, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    sq_coll c;
+    cs__sq_backend *b = (cs__sq_backend *)base;
+    cs__sq_coll c;
     int rc = cs__sq_begin_coll(b, false, name, &c, err);
     if (rc) return rc;
-    sq_cache *k = NULL;
+    cs__sq_cache *k = NULL;
     view_hit *hb = NULL, *hd = NULL, *merged = NULL;
     size_t nb = 0, nd = 0, n = 0;
     bool answered = false;

@@ -10,13 +10,13 @@
 
 #include "base/test_point.h"
 
-int cs__sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_in *recs, size_t n,
+int cs__sq_upsert(cs__backend *base, const char *name, int dim, const cs_record_in *recs, size_t n,
               cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
+    cs__sq_backend *b = (cs__sq_backend *)base;
     int rc = cs__sq_begin(b, true, err);
     if (rc) return rc;
-    sq_coll c;
+    cs__sq_coll c;
     sqlite3_stmt *st = NULL, *rowid = NULL, *log = NULL;
     unsigned char *blob = malloc((size_t)dim * 4);
     if (!blob) rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -74,7 +74,7 @@ int cs__sq_upsert(cs_backend *base, const char *name, int dim, const cs_record_i
 
 /* Runs `stmt` (a DELETE ... RETURNING id, rowid) to completion, collecting the ids and
  * logging the rowids. */
-static int collect_ids(sq_backend *b, sqlite3_stmt *st, sqlite3_stmt *log, cs_records *out,
+static int collect_ids(cs__sq_backend *b, sqlite3_stmt *st, sqlite3_stmt *log, cs_records *out,
                        size_t *deleted, cs_error *err)
 {
     int s;
@@ -93,17 +93,17 @@ static int collect_ids(sq_backend *b, sqlite3_stmt *st, sqlite3_stmt *log, cs_re
 /* What both deletes share: the write transaction, the collection's table and change log,
  * and at the end its version bumped when anything went. */
 typedef struct {
-    sq_backend *b;
+    cs__sq_backend *b;
     const char *name;
-    sq_coll c;
+    cs__sq_coll c;
     sqlite3_stmt *log;
     size_t deleted;
 } sq_delete;
 
-static int delete_begin(sq_delete *d, cs_backend *base, const char *name, cs_error *err)
+static int delete_begin(sq_delete *d, cs__backend *base, const char *name, cs_error *err)
 {
     memset(d, 0, sizeof *d);
-    d->b = (sq_backend *)base;
+    d->b = (cs__sq_backend *)base;
     d->name = name;
     int rc = cs__sq_begin(d->b, true, err);
     if (rc) return rc;
@@ -124,7 +124,7 @@ static int delete_end(sq_delete *d, int rc, cs_error *err)
     return rc;
 }
 
-int cs__sq_delete_ids(cs_backend *base, const char *name, const char *const *ids, size_t n,
+int cs__sq_delete_ids(cs__backend *base, const char *name, const char *const *ids, size_t n,
                   cs_records *out, cs_error *err)
 {
     sq_delete d;
@@ -143,14 +143,14 @@ int cs__sq_delete_ids(cs_backend *base, const char *name, const char *const *ids
     return delete_end(&d, rc, err);
 }
 
-int cs__sq_delete_filter(cs_backend *base, const char *name, const cs_filter *filter, cs_records *out,
+int cs__sq_delete_filter(cs__backend *base, const char *name, const cs__filter *filter, cs_records *out,
                      cs_error *err)
 {
     sq_delete d;
     int rc = delete_begin(&d, base, name, err);
     if (rc) return rc;
     sqlite3_stmt *st = NULL;
-    sq_sql s = {0};
+    cs__sq_sql s = {0};
     char head[96];
     snprintf(head, sizeof head, "DELETE FROM \"%s\" WHERE ", d.c.tbl);
     cs__sq_sql_add(&s, head);
@@ -164,10 +164,10 @@ int cs__sq_delete_filter(cs_backend *base, const char *name, const cs_filter *fi
     return delete_end(&d, rc, err);
 }
 
-int cs__sq_create_index(cs_backend *base, const char *name, const cs_index_spec *spec, cs_error *err)
+int cs__sq_create_index(cs__backend *base, const char *name, const cs_index_spec *spec, cs_error *err)
 {
-    sq_backend *b = (sq_backend *)base;
-    sq_coll c;
+    cs__sq_backend *b = (cs__sq_backend *)base;
+    cs__sq_coll c;
     int rc = cs__sq_begin_coll(b, true, name, &c, err);
     if (rc) return rc;
     bool had = c.index_name != NULL;
@@ -209,7 +209,7 @@ int cs__sq_create_index(cs_backend *base, const char *name, const cs_index_spec 
      * build that fails leaves the old index in place. The old file goes either way once
      * committed (other parameters, or IVFFlat, which is only recorded). */
     if (!rc && s.method == CS_INDEX_HNSW) {
-        sq_coll now = c;
+        cs__sq_coll now = c;
         now.index_name = NULL;
         now.index_spec = desc;
         cs__sq_ann_drop(b, c.tbl, false);

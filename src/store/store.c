@@ -46,7 +46,7 @@ int cs_store_open_ex(const char *url, unsigned flags, cs_store **out, cs_error *
     *out = NULL;
     bool ro = flags & CS_STORE_READ_ONLY;
     if (!url || !*url) return cs_error_set(err, CS_E_ARG, "empty store URL");
-    cs_backend *b = NULL;
+    cs__backend *b = NULL;
     int rc;
     if (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11)) {
         rc = cs__pg_backend_open(url, ro, &b, err);
@@ -168,7 +168,7 @@ int cs_store_get_or_create(cs_store *store, const char *name, int dimension,
                             name ? name : "");
     int rc = cs__validate_name(name, false, err);
     if (rc) return rc;
-    cs_backend *b = store->backend;
+    cs__backend *b = store->backend;
     int stored = 0;
     bool found = false;
     if ((rc = b->ops->lookup(b, name, &stored, &found, err))) return rc;

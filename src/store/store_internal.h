@@ -7,7 +7,7 @@
 #include "store/backend.h"
 
 struct cs_store {
-    cs_backend *backend;
+    cs__backend *backend;
     bool read_only;
 };
 

@@ -60,7 +60,7 @@ int cs__vcache_path(const char *db, const char *tbl, char *out, size_t cap)
     return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
 
-static bool rows_valid(const cs_vcache *vc, uint64_t meta_len)
+static bool rows_valid(const cs__vcache *vc, uint64_t meta_len)
 {
     for (size_t i = 1; i < vc->n; i++)
         if (vc->rowids[i] <= vc->rowids[i - 1]) return false;
@@ -70,13 +70,13 @@ static bool rows_valid(const cs_vcache *vc, uint64_t meta_len)
     return true;
 }
 
-int cs__vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc)
+int cs__vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs__vcache *vc)
 {
     return cs__vcache_open_ex(file, tbl, dim, gen, true, vc);
 }
 
 int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, bool vectors,
-                       cs_vcache *vc)
+                       cs__vcache *vc)
 {
     memset(vc, 0, sizeof *vc);
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -120,7 +120,7 @@ int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, 
 #ifdef MADV_POPULATE_READ
     madvise(m + from, (size_t)h.off_meta_off - from, MADV_POPULATE_READ);   /* to the rowids */
 #endif
-    *vc = (cs_vcache){.dim = dim, .n = (size_t)h.n, .gen = h.gen,
+    *vc = (cs__vcache){.dim = dim, .n = (size_t)h.n, .gen = h.gen,
                       .vecs = (float *)(m + h.off_vecs), .norms2 = (float *)(m + h.off_norms),
                       .rowids = (int64_t *)(m + h.off_rowids),
                       .meta_off = (uint64_t *)(m + h.off_meta_off), .meta = m + h.off_meta,
@@ -145,7 +145,7 @@ static float *alloc_vectors(size_t bytes)
     return p;
 }
 
-int cs__vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
+int cs__vcache_init(cs__vcache *vc, int dim, size_t cap, int64_t gen)
 {
     memset(vc, 0, sizeof *vc);
     vc->dim = dim;
@@ -166,7 +166,7 @@ int cs__vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen)
 }
 
 /* Room for `more` metadata bytes. */
-static int meta_reserve(cs_vcache *vc, size_t more)
+static int meta_reserve(cs__vcache *vc, size_t more)
 {
     size_t used = vc->meta_off[vc->n];
     if (used + more <= vc->meta_cap) return 0;
@@ -179,9 +179,9 @@ static int meta_reserve(cs_vcache *vc, size_t more)
     return 0;
 }
 
-int cs__vcache_reserve_meta(cs_vcache *vc, size_t bytes) { return meta_reserve(vc, bytes); }
+int cs__vcache_reserve_meta(cs__vcache *vc, size_t bytes) { return meta_reserve(vc, bytes); }
 
-int cs__vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2,
+int cs__vcache_append(cs__vcache *vc, int64_t rowid, const float *vec, float norm2,
                      const char *meta, size_t meta_len)
 {
     if (vc->n == vc->cap || meta_reserve(vc, meta_len)) return -1;
@@ -196,7 +196,7 @@ int cs__vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm
     return 0;
 }
 
-int cs__vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, size_t to)
+int cs__vcache_append_rows(cs__vcache *dst, const cs__vcache *src, size_t from, size_t to)
 {
     size_t k = to - from, d = (size_t)dst->dim;
     if (k == 0) return 0;
@@ -279,11 +279,11 @@ static int split(const char *file, char *dir, size_t cap, const char **base)
 
 /* Writes one region of the file: for each run, the bytes at src_field(run) of `size`
  * per row. Returns 0 or -1. */
-static int put_runs(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *runs, size_t nruns,
+static int put_runs(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off, const cs__vcache_run *runs, size_t nruns,
                     size_t field, size_t size)
 {
     for (size_t i = 0; i < nruns; i++) {
-        const cs_vcache *v = runs[i].src;
+        const cs__vcache *v = runs[i].src;
         const char *base = field == 0 ? (const char *)v->vecs
                          : field == 1 ? (const char *)v->norms2 : (const char *)v->rowids;
         size_t len = (runs[i].to - runs[i].from) * size;
@@ -296,7 +296,7 @@ static int put_runs(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off
 }
 
 /* The metadata offsets of the concatenated runs, rebased, in chunks. */
-static int put_meta_offsets(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off, const cs_vcache_run *runs,
+static int put_meta_offsets(const atomic_bool *stop, int fd, uint64_t *pos, uint64_t off, const cs__vcache_run *runs,
                             size_t nruns)
 {
     uint64_t buf[1024], used = 0;
@@ -304,7 +304,7 @@ static int put_meta_offsets(const atomic_bool *stop, int fd, uint64_t *pos, uint
     buf[0] = 0;
     if (put_at(stop, fd, pos, off, NULL, 0)) return -1;
     for (size_t i = 0; i < nruns; i++) {
-        const cs_vcache *v = runs[i].src;
+        const cs__vcache *v = runs[i].src;
         uint64_t m0 = v->meta_off[runs[i].from];
         for (size_t r = runs[i].from; r < runs[i].to; r++) {
             buf[nb++] = used + (v->meta_off[r + 1] - m0);
@@ -335,7 +335,7 @@ int cs__vcache_begin_save(const char *file, char *tmp, size_t cap)
     return -1;
 }
 
-int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
+int cs__vcache_save_runs(const cs__vcache_run *runs, size_t nruns, int dim, int64_t gen,
                          const char *tbl, const char *file, const atomic_bool *stop)
 {
     char tmp[4200];
@@ -364,7 +364,7 @@ int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64
     if (!rc) rc = put_runs(stop, fd, &pos, h.off_rowids, runs, nruns, 2, sizeof(int64_t));
     if (!rc) rc = put_meta_offsets(stop, fd, &pos, h.off_meta_off, runs, nruns);
     for (size_t i = 0; !rc && i < nruns; i++) {
-        const cs_vcache *v = runs[i].src;
+        const cs__vcache *v = runs[i].src;
         uint64_t m0 = v->meta_off[runs[i].from], len = v->meta_off[runs[i].to] - m0;
         rc = i == 0 ? put_at(stop, fd, &pos, h.off_meta, v->meta + m0, (size_t)len)
                     : cs__vcache_write(stop, fd, v->meta + m0, (size_t)len);
@@ -379,10 +379,10 @@ int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64
     return rc;
 }
 
-int cs__vcache_save(const cs_vcache *vc, const char *tbl, const char *file)
+int cs__vcache_save(const cs__vcache *vc, const char *tbl, const char *file)
 {
     if (vc->map) return -1;
-    cs_vcache_run run = {vc, 0, vc->n};
+    cs__vcache_run run = {vc, 0, vc->n};
     return cs__vcache_save_runs(&run, vc->n ? 1 : 0, vc->dim, vc->gen, tbl, file, NULL);
 }
 
@@ -411,7 +411,7 @@ void cs__vcache_remove(const char *file)
     rmdir(dir);               /* fails, harmlessly, while other collections have caches */
 }
 
-void cs__vcache_free(cs_vcache *vc)
+void cs__vcache_free(cs__vcache *vc)
 {
     cs__vquant_release(vc);
     if (vc->map) {

@@ -19,7 +19,7 @@
 
 #include "clipsearch/store.h"
 
-typedef struct cs_vcache {
+typedef struct cs__vcache {
     int dim;
     size_t n;
     int64_t gen;          /* the catalog version the rows belong to */
@@ -37,7 +37,7 @@ typedef struct cs_vcache {
     float *cscale;        /* n per-row scales (int8) */
     void *cmap;           /* the copy file's mapping when mapped */
     size_t cmap_size;
-} cs_vcache;
+} cs__vcache;
 
 /* "<db>.vcache/<tbl>.bin" into out; -1 when the database is not a plain file path
  * (":memory:", "", "file:" URIs) or the name does not fit: no persistent cache then. */
@@ -47,37 +47,37 @@ int cs__vcache_path(const char *db, const char *tbl, char *out, size_t cap);
  * when gen is CS_VCACHE_ANY_GEN: vc->gen tells which) with dimension `dim`: returns 0
  * and fills vc, or 1 (absent, stale, corrupt or unreadable: rebuild). */
 #define CS_VCACHE_ANY_GEN INT64_MIN
-int cs__vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs_vcache *vc);
+int cs__vcache_open(const char *file, const char *tbl, int dim, int64_t gen, cs__vcache *vc);
 /* The same; vectors false: the vector pages are not mapped ahead (a compressed copy will
  * be scanned instead, which touches only the few rows it re-scores). */
 int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, bool vectors,
-                       cs_vcache *vc);
+                       cs__vcache *vc);
 
 /* In-memory cache with room for `cap` rows (metadata grows as appended); 0 or -1 (OOM). */
-int cs__vcache_init(cs_vcache *vc, int dim, size_t cap, int64_t gen);
+int cs__vcache_init(cs__vcache *vc, int dim, size_t cap, int64_t gen);
 /* Appends a row (vector in host order, possibly already written in place at
  * vecs + n * dim; norm2 its float32 sum of squares); 0 or -1 (OOM / full). */
-int cs__vcache_append(cs_vcache *vc, int64_t rowid, const float *vec, float norm2,
+int cs__vcache_append(cs__vcache *vc, int64_t rowid, const float *vec, float norm2,
                      const char *meta, size_t meta_len);
 
 /* Makes room for `bytes` more metadata bytes at once (instead of growing by doubling). */
-int cs__vcache_reserve_meta(cs_vcache *vc, size_t bytes);
+int cs__vcache_reserve_meta(cs__vcache *vc, size_t bytes);
 /* Appends rows [from, to) of src (same dimension; rowids above dst's last); 0 or -1. */
-int cs__vcache_append_rows(cs_vcache *dst, const cs_vcache *src, size_t from, size_t to);
+int cs__vcache_append_rows(cs__vcache *dst, const cs__vcache *src, size_t from, size_t to);
 
 /* Best effort: writes an in-memory cache to `file` (temporary name + rename, creating the
  * directory). Returns 0, or -1 when it cannot (read-only directory, disk full): callers
  * simply keep using the in-memory copy. */
-int cs__vcache_save(const cs_vcache *vc, const char *tbl, const char *file);
+int cs__vcache_save(const cs__vcache *vc, const char *tbl, const char *file);
 
 /* The same for rows [from, to) of each run's cache, concatenated in order (their rowids
  * ascending across runs): a cache kept as a base plus changes is saved as one file. The
  * save gives up (-1, no file) soon after *stop is set, when stop is not NULL. */
-typedef struct cs_vcache_run {
-    const cs_vcache *src;
+typedef struct cs__vcache_run {
+    const cs__vcache *src;
     size_t from, to;
-} cs_vcache_run;
-int cs__vcache_save_runs(const cs_vcache_run *runs, size_t nruns, int dim, int64_t gen,
+} cs__vcache_run;
+int cs__vcache_save_runs(const cs__vcache_run *runs, size_t nruns, int dim, int64_t gen,
                          const char *tbl, const char *file, const atomic_bool *stop);
 
 /* For every derived file of a table (cache, copies, HNSW index), which is written to a
@@ -105,6 +105,6 @@ void cs__vcache_sweep_tmp(const char *file);
  * table ("<table>.*"), and the directory once empty. */
 void cs__vcache_remove(const char *file);
 
-void cs__vcache_free(cs_vcache *vc);
+void cs__vcache_free(cs__vcache *vc);
 
 #endif

@@ -126,7 +126,7 @@ static void quant_rows(cs_vector_copy kind, const float *x, size_t rows, size_t 
     (void)avx512;
 }
 
-void cs__vquant_release(cs_vcache *vc)
+void cs__vquant_release(cs__vcache *vc)
 {
     if (vc->cmap) {
         munmap(vc->cmap, vc->cmap_size);
@@ -141,7 +141,7 @@ void cs__vquant_release(cs_vcache *vc)
     vc->copy = CS_VECTOR_COPY_NONE;
 }
 
-int cs__vquant_build(cs_vcache *vc, cs_vector_copy kind)
+int cs__vquant_build(cs__vcache *vc, cs_vector_copy kind)
 {
     cs__vquant_release(vc);
     if (kind == CS_VECTOR_COPY_NONE) return 0;
@@ -287,7 +287,7 @@ static qdot_fn pick_qdot(cs_vector_copy kind)
 
 /* ---- the two-pass scan ----------------------------------------------------------- */
 
-bool cs__vquant_usable(const cs_vcache *vc, cs_measure m)
+bool cs__vquant_usable(const cs__vcache *vc, cs_measure m)
 {
     return vc->copy != CS_VECTOR_COPY_NONE && vc->cvecs && m != CS_MEASURE_L1;
 }
@@ -302,7 +302,7 @@ typedef struct {
     cs_measure m;
     cs_vector_copy kind;
     const float *q;
-    const cs_vcache *vc;
+    const cs__vcache *vc;
     const uint32_t *rows;
     const uint32_t *skip;   /* ascending positions left out (rows == NULL only) */
     size_t nskip;
@@ -349,7 +349,7 @@ static double dmax(double a, double b) { return a > b ? a : b; }
  * it cannot be bounded (zero or overflowing rows: the exact distance may be NaN). */
 static void bounds(const pass_job *j, size_t row, float approx_sum, double *lo, double *hi)
 {
-    const cs_vcache *vc = j->vc;
+    const cs__vcache *vc = j->vc;
     double bn = vc->norms2[row];
     if (!isfinite(bn) || !isfinite(approx_sum) || (j->m == CS_MEASURE_COSINE && !(bn > 0 && j->qn > 0))) {
         *lo = *hi = NAN;
@@ -442,8 +442,8 @@ static void *run_pass(void *arg)
 }
 
 /* The float32 scan itself, leaving out the skipped positions. */
-static long fallback(cs_measure m, const float *q, const cs_vcache *vc, const uint32_t *rows,
-                     size_t n, const uint32_t *skip, size_t nskip, size_t k, cs_vscan_hit *hits)
+static long fallback(cs_measure m, const float *q, const cs__vcache *vc, const uint32_t *rows,
+                     size_t n, const uint32_t *skip, size_t nskip, size_t k, cs__vscan_hit *hits)
 {
     if (!nskip) return cs__vscan_topk(m, q, vc->vecs, vc->norms2, (size_t)vc->dim, rows, n, k, hits);
     uint32_t *live = malloc((n ? n : 1) * sizeof *live);
@@ -464,9 +464,9 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-long cs__vscan_topk_quant(cs_measure m, const float *q, const cs_vcache *vc,
+long cs__vscan_topk_quant(cs_measure m, const float *q, const cs__vcache *vc,
                           const uint32_t *rows, size_t n, const uint32_t *skip, size_t nskip,
-                          size_t k, cs_vscan_hit *hits)
+                          size_t k, cs__vscan_hit *hits)
 {
     size_t dim = (size_t)vc->dim;
     if (rows) nskip = 0;
@@ -585,7 +585,7 @@ int cs__vquant_path(const char *bin_file, cs_vector_copy kind, char *out, size_t
     return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
 
-int cs__vquant_open(const char *file, const char *tbl, cs_vcache *vc, cs_vector_copy kind)
+int cs__vquant_open(const char *file, const char *tbl, cs__vcache *vc, cs_vector_copy kind)
 {
     if (kind == CS_VECTOR_COPY_NONE || vc->dim <= 0 || (uint32_t)vc->dim > VQ_MAX_DIM) return 1;
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -613,13 +613,13 @@ int cs__vquant_open(const char *file, const char *tbl, cs_vcache *vc, cs_vector_
 
 /* Writes one region (vectors or scales) of the runs; rows without a copy of this kind are
  * quantised in chunks into buf. */
-static int put_region(const atomic_bool *stop, int fd, const cs_vcache_run *runs, size_t nruns,
+static int put_region(const atomic_bool *stop, int fd, const cs__vcache_run *runs, size_t nruns,
                       cs_vector_copy kind, size_t dim, bool scales, void *buf, float *sbuf,
                       size_t chunk)
 {
     size_t row_bytes = scales ? sizeof(float) : dim * elem_size(kind);
     for (size_t i = 0; i < nruns; i++) {
-        const cs_vcache *v = runs[i].src;
+        const cs__vcache *v = runs[i].src;
         if (v->copy == kind && v->cvecs) {
             const char *src = scales ? (const char *)v->cscale : (const char *)v->cvecs;
             if (cs__vcache_write(stop, fd, src + runs[i].from * row_bytes, (runs[i].to - runs[i].from) * row_bytes))
@@ -635,7 +635,7 @@ static int put_region(const atomic_bool *stop, int fd, const cs_vcache_run *runs
     return 0;
 }
 
-int cs__vquant_save_runs(const cs_vcache_run *runs, size_t nruns, cs_vector_copy kind,
+int cs__vquant_save_runs(const cs__vcache_run *runs, size_t nruns, cs_vector_copy kind,
                          int dim, int64_t gen, const char *tbl, const char *file,
                          const atomic_bool *stop)
 {

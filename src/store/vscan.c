@@ -192,7 +192,7 @@ double cs__vscan_distance(cs_measure m, const float *q, float qn2, const float *
 /* "a ranks after b": larger distance, NaN after every number, and between equal distances
  * the later row. A total order, so the top-k set is the same however the rows are split
  * between threads (ties at the k-th place included). */
-static inline bool worse(cs_vscan_hit a, cs_vscan_hit b)
+static inline bool worse(cs__vscan_hit a, cs__vscan_hit b)
 {
     bool an = isnan(a.dist), bn = isnan(b.dist);
     if (an != bn) return an;
@@ -201,21 +201,21 @@ static inline bool worse(cs_vscan_hit a, cs_vscan_hit b)
 }
 
 /* Max-heap on `worse` so the root is the current k-th best. */
-static void heap_sift_down(cs_vscan_hit *h, size_t n, size_t i)
+static void heap_sift_down(cs__vscan_hit *h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, w = i;
         if (l < n && worse(h[l], h[w])) w = l;
         if (r < n && worse(h[r], h[w])) w = r;
         if (w == i) return;
-        cs_vscan_hit t = h[i];
+        cs__vscan_hit t = h[i];
         h[i] = h[w];
         h[w] = t;
         i = w;
     }
 }
 
-static void heap_push(cs_vscan_hit *h, size_t *n, size_t k, cs_vscan_hit x)
+static void heap_push(cs__vscan_hit *h, size_t *n, size_t k, cs__vscan_hit x)
 {
     if (*n < k) {
         size_t i = (*n)++;
@@ -223,7 +223,7 @@ static void heap_push(cs_vscan_hit *h, size_t *n, size_t k, cs_vscan_hit x)
         while (i) {
             size_t p = (i - 1) / 2;
             if (!worse(h[i], h[p])) break;
-            cs_vscan_hit t = h[i];
+            cs__vscan_hit t = h[i];
             h[i] = h[p];
             h[p] = t;
             i = p;
@@ -242,7 +242,7 @@ typedef struct {
     size_t from, to, k;
     float qn;
     kernel_fn kern;
-    cs_vscan_hit *heap;
+    cs__vscan_hit *heap;
     size_t nheap;
 } job;
 
@@ -255,14 +255,14 @@ static void *run_job(void *arg)
         const float *b = j->base + (size_t)r * j->dim;
         float s = j->kern(kd, j->q, b, j->dim);
         double d = finish(j->m, s, j->qn, j->norms2 ? j->norms2[r] : 0);
-        heap_push(j->heap, &j->nheap, j->k, (cs_vscan_hit){r, d});
+        heap_push(j->heap, &j->nheap, j->k, (cs__vscan_hit){r, d});
     }
     return NULL;
 }
 
 static int hit_cmp(const void *x, const void *y)
 {
-    const cs_vscan_hit *a = x, *b = y;
+    const cs__vscan_hit *a = x, *b = y;
     return worse(*a, *b) ? 1 : worse(*b, *a) ? -1 : 0;
 }
 
@@ -279,7 +279,7 @@ int cs__vscan_threads(size_t work)
 }
 
 long cs__vscan_topk(cs_measure m, const float *q, const float *base, const float *norms2,
-                   size_t dim, const uint32_t *rows, size_t n, size_t k, cs_vscan_hit *hits)
+                   size_t dim, const uint32_t *rows, size_t n, size_t k, cs__vscan_hit *hits)
 {
     if (k > n) k = n;
     if (k == 0) return 0;
@@ -288,7 +288,7 @@ long cs__vscan_topk(cs_measure m, const float *q, const float *base, const float
     int t = cs__vscan_threads(n * dim);
     if ((size_t)t > n / 1024 + 1) t = (int)(n / 1024 + 1);
     job *jobs = calloc((size_t)t, sizeof *jobs);
-    cs_vscan_hit *heaps = malloc((size_t)t * k * sizeof *heaps);
+    cs__vscan_hit *heaps = malloc((size_t)t * k * sizeof *heaps);
     pthread_t *tids = calloc((size_t)t, sizeof *tids);
     if (!jobs || !heaps || !tids) {
         free(jobs);

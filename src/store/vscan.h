@@ -19,16 +19,16 @@ float cs__vscan_norm2(const float *v, size_t dim);
 double cs__vscan_distance(cs_measure m, const float *q, float qn2, const float *v, float vn2,
                           size_t dim);
 
-typedef struct cs_vscan_hit {
+typedef struct cs__vscan_hit {
     uint32_t row;     /* index into the scanned rows */
     double dist;
-} cs_vscan_hit;
+} cs__vscan_hit;
 
 /* Top-k of the rows base[rows[i]*dim] (all rows 0..n-1 when rows == NULL) for query q,
  * ascending by distance with NaN last. norms2 (per base row) is required for cosine.
  * hits must hold k entries; returns the number found (min(k, n)) or -1 on OOM. */
 long cs__vscan_topk(cs_measure m, const float *q, const float *base, const float *norms2,
-                   size_t dim, const uint32_t *rows, size_t n, size_t k, cs_vscan_hit *hits);
+                   size_t dim, const uint32_t *rows, size_t n, size_t k, cs__vscan_hit *hits);
 
 /* Worker threads worth using for a pass over `work` floats (1 for small scans). */
 int cs__vscan_threads(size_t work);

@@ -13,16 +13,16 @@
 
 #include "tokenizer/tokenizer_internal.h"
 
-static bool ws_is_inline(const cs_tok_bpe_ws *ws) { return ws->sym == ws->inline_buf; }
+static bool ws_is_inline(const cs__tok_bpe_ws *ws) { return ws->sym == ws->inline_buf; }
 
-void cs__tok_bpe_ws_init(cs_tok_bpe_ws *ws)
+void cs__tok_bpe_ws_init(cs__tok_bpe_ws *ws)
 {
     ws->sym = ws->rank = ws->aux = NULL;
     ws->heap = NULL;
     ws->cap = ws->heap_cap = 0;
 }
 
-void cs__tok_bpe_ws_free(cs_tok_bpe_ws *ws)
+void cs__tok_bpe_ws_free(cs__tok_bpe_ws *ws)
 {
     if (!ws_is_inline(ws)) {
         free(ws->sym);
@@ -35,7 +35,7 @@ void cs__tok_bpe_ws_free(cs_tok_bpe_ws *ws)
     ws->cap = ws->heap_cap = 0;
 }
 
-bool cs__tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n)
+bool cs__tok_bpe_reserve(cs__tok_bpe_ws *ws, size_t n)
 {
     if (n <= ws->cap)
         return true;
@@ -207,7 +207,7 @@ static size_t bpe_heap(const cs_tokenizer *t, int32_t *sym, int32_t *prev, int32
     return o;
 }
 
-long cs__tok_bpe(const cs_tokenizer *t, cs_tok_bpe_ws *ws, size_t n, int path)
+long cs__tok_bpe(const cs_tokenizer *t, cs__tok_bpe_ws *ws, size_t n, int path)
 {
     if (n <= 1)
         return (long)n;

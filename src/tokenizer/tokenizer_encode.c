@@ -14,7 +14,7 @@
 
 /* Appends the BPE ids of one piece to ids[*count .. limit). */
 static int encode_piece(const cs_tokenizer *t, const uint32_t *cp, size_t n,
-                        cs_tok_bpe_ws *ws, int32_t *ids, int *count, int limit)
+                        cs__tok_bpe_ws *ws, int32_t *ids, int *count, int limit)
 {
     /* UTF-8 bytes of the piece, then byte-alphabet ids; the last gets "</w>". */
     if (!cs__tok_bpe_reserve(ws, 4 * n))
@@ -40,7 +40,7 @@ static int encode_piece(const cs_tokenizer *t, const uint32_t *cp, size_t n,
  * stop. Returns 0, or CS_E_NOMEM; *complete tells whether every piece was used or the
  * id limit was reached (false: a piece ended after stop and the caller must redo). */
 static int emit_pieces(const cs_tokenizer *t, const uint32_t *b, size_t n, size_t stop,
-                       cs_tok_bpe_ws *ws, int32_t *ids, int *count, int limit,
+                       cs__tok_bpe_ws *ws, int32_t *ids, int *count, int limit,
                        bool *complete)
 {
     size_t pos = 0, start, plen;
@@ -62,7 +62,7 @@ static int emit_pieces(const cs_tokenizer *t, const uint32_t *b, size_t n, size_
 }
 
 /* The whole pipeline over the whole text. */
-static int encode_all(const cs_tokenizer *t, const char *text, size_t len, cs_tok_bpe_ws *ws,
+static int encode_all(const cs_tokenizer *t, const char *text, size_t len, cs__tok_bpe_ws *ws,
                       int32_t *ids, int *count, int limit)
 {
     /* a: decoded text, normalised in place; b: its lower-case form. */
@@ -98,7 +98,7 @@ static int encode_all(const cs_tokenizer *t, const char *text, size_t len, cs_to
  * by characters we have (the longest literal alternative, <|startoftext|>, looks 15
  * ahead), so it is a piece of the full text too. If the prefix yields too few ids we
  * discard them and run the full pipeline. */
-static int encode_prefix(const cs_tokenizer *t, const char *text, cs_tok_bpe_ws *ws,
+static int encode_prefix(const cs_tokenizer *t, const char *text, cs__tok_bpe_ws *ws,
                          int32_t *ids, int *count, int limit)
 {
     uint32_t a[PREFIX_BYTES], b[PREFIX_BYTES];
@@ -146,7 +146,7 @@ int cs_tokenizer_encode_len(const cs_tokenizer *tok, const char *text, size_t le
 
     int count = 1, limit = context_length - 1; /* the last slot is EOT */
     int rc = 0;
-    cs_tok_bpe_ws ws;
+    cs__tok_bpe_ws ws;
     cs__tok_bpe_ws_init(&ws);
     ids[0] = tok->sot;
     if (len > 2 * PREFIX_BYTES)

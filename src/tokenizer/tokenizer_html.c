@@ -7,7 +7,7 @@
 #include "tokenizer/tokenizer_internal.h"
 
 /* Name lookup in the sorted entity table (sorted by bytes); name is ASCII. */
-static const cs_tok_entity *find_entity(const char *name, size_t len)
+static const cs__tok_entity *find_entity(const char *name, size_t len)
 {
     size_t lo = 0, hi = cs__tok_html5_count;
     while (lo < hi) {
@@ -100,7 +100,7 @@ static size_t replace_at(uint32_t *s, size_t n, size_t i, size_t *w)
         return 0;
     if (j + len < n && s[j + len] == ';')
         name[len++] = ';';
-    const cs_tok_entity *e = ascii_len == SIZE_MAX ? find_entity(name, len) : NULL;
+    const cs__tok_entity *e = ascii_len == SIZE_MAX ? find_entity(name, len) : NULL;
     size_t used = len; /* name characters replaced by the entity */
     /* Else the longest prefix (>= 2 characters) that is an entity; only the legacy names
      * without ';' can match since a prefix never contains ';'. */

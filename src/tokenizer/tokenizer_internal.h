@@ -29,10 +29,10 @@
 #define CS_TOK_BPE_SCAN_MAX 64
 
 /* ---- generated data (tokenizer_tables.c) ------------------------------------------ */
-typedef struct { uint32_t lo, hi; } cs_tok_range;
-typedef struct { uint32_t from, to; } cs_tok_cpmap;
-typedef struct { const char *name; uint32_t cp[2]; } cs_tok_entity; /* cp[1] 0 if unused */
-typedef struct { uint32_t cp; uint32_t n; uint32_t seq[3]; } cs_tok_lower_exc;
+typedef struct { uint32_t lo, hi; } cs__tok_range;
+typedef struct { uint32_t from, to; } cs__tok_cpmap;
+typedef struct { const char *name; uint32_t cp[2]; } cs__tok_entity; /* cp[1] 0 if unused */
+typedef struct { uint32_t cp; uint32_t n; uint32_t seq[3]; } cs__tok_lower_exc;
 
 /* Which alternative of the split pattern a code point can start/continue. */
 typedef enum {
@@ -41,36 +41,36 @@ typedef enum {
     CS_TOK_NUMBER,     /* [\p{N}] (one per piece) */
     CS_TOK_SPACE,      /* \s: never part of a piece */
     CS_TOK_UNMATCHED   /* matched by no alternative (IGNORECASE quirk): dropped */
-} cs_tok_class;
-typedef struct { uint32_t cp; cs_tok_class cls; } cs_tok_class_override;
+} cs__tok_class;
+typedef struct { uint32_t cp; cs__tok_class cls; } cs__tok_class_override;
 
-extern const cs_tok_entity cs__tok_html5[];          /* sorted by name (bytes) */
+extern const cs__tok_entity cs__tok_html5[];          /* sorted by name (bytes) */
 extern const size_t cs__tok_html5_count;
-extern const cs_tok_cpmap cs__tok_invalid_charrefs[]; /* html._invalid_charrefs */
+extern const cs__tok_cpmap cs__tok_invalid_charrefs[]; /* html._invalid_charrefs */
 extern const size_t cs__tok_invalid_charrefs_count;
-extern const cs_tok_range cs__tok_invalid_codepoints[]; /* html._invalid_codepoints */
+extern const cs__tok_range cs__tok_invalid_codepoints[]; /* html._invalid_codepoints */
 extern const size_t cs__tok_invalid_codepoints_count;
-extern const cs_tok_range cs__tok_py_space[];        /* str.isspace() */
+extern const cs__tok_range cs__tok_py_space[];        /* str.isspace() */
 extern const size_t cs__tok_py_space_count;
-extern const cs_tok_range cs__tok_white_space[];     /* regex \s (White_Space) */
+extern const cs__tok_range cs__tok_white_space[];     /* regex \s (White_Space) */
 extern const size_t cs__tok_white_space_count;
-extern const cs_tok_lower_exc cs__tok_lower_exceptions[]; /* str.lower() != utf8proc */
+extern const cs__tok_lower_exc cs__tok_lower_exceptions[]; /* str.lower() != utf8proc */
 extern const size_t cs__tok_lower_exceptions_count;
 extern const size_t cs__tok_lower_max;
-extern const cs_tok_range cs__tok_case_ignorable[];  /* Python's Case_Ignorable */
+extern const cs__tok_range cs__tok_case_ignorable[];  /* Python's Case_Ignorable */
 extern const size_t cs__tok_case_ignorable_count;
-extern const cs_tok_range cs__tok_cased[];           /* Cased and not Case_Ignorable */
+extern const cs__tok_range cs__tok_cased[];           /* Cased and not Case_Ignorable */
 extern const size_t cs__tok_cased_count;
-extern const cs_tok_class_override cs__tok_class_overrides[];
+extern const cs__tok_class_override cs__tok_class_overrides[];
 extern const size_t cs__tok_class_overrides_count;
-extern const cs_tok_cpmap cs__tok_ascii_fold[];      /* non-ASCII == ASCII letter, IGNORECASE */
+extern const cs__tok_cpmap cs__tok_ascii_fold[];      /* non-ASCII == ASCII letter, IGNORECASE */
 extern const size_t cs__tok_ascii_fold_count;
 
 /* ---- Unicode helpers (tokenizer_unicode.c) --------------------------------------- */
-bool cs__tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp);
+bool cs__tok_in_ranges(const cs__tok_range *r, size_t n, uint32_t cp);
 bool cs__tok_is_py_space_slow(uint32_t cp);
 bool cs__tok_is_white_space_slow(uint32_t cp);
-cs_tok_class cs__tok_classify_slow(uint32_t cp);
+cs__tok_class cs__tok_classify_slow(uint32_t cp);
 /* Python str.isspace / str.strip (includes U+001C..U+001F). */
 static inline bool cs__tok_is_py_space(uint32_t cp)
 {
@@ -85,7 +85,7 @@ static inline bool cs__tok_is_white_space(uint32_t cp)
         return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20;
     return cs__tok_is_white_space_slow(cp);
 }
-static inline cs_tok_class cs__tok_classify(uint32_t cp)
+static inline cs__tok_class cs__tok_classify(uint32_t cp)
 {
     if (cp < 0x80) {
         if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z')
@@ -127,7 +127,7 @@ typedef struct {
     uint64_t key;  /* (left << 32) | right; CS_TOK_EMPTY_KEY when unused */
     int32_t rank;
     int32_t id;    /* id of the merged token */
-} cs_tok_merge_slot;
+} cs__tok_merge_slot;
 #define CS_TOK_EMPTY_KEY UINT64_MAX
 #define CS_TOK_NO_RANK INT32_MAX
 
@@ -138,7 +138,7 @@ struct cs_tokenizer {
     size_t n_merges;    /* merges read (distinct pairs may be fewer) */
     int32_t byte_id[256];     /* byte-alphabet symbol of each byte */
     int32_t byte_end_id[256]; /* the same with "</w>" */
-    cs_tok_merge_slot *merges;
+    cs__tok_merge_slot *merges;
     size_t merge_mask;        /* capacity - 1 (power of two) */
 };
 
@@ -160,7 +160,7 @@ static inline int32_t cs__tok_merge_lookup(const cs_tokenizer *t, int32_t a, int
     uint64_t key = cs__tok_pair_key(a, b);
     size_t i = cs__tok_pair_hash(key) & t->merge_mask;
     for (;;) {
-        const cs_tok_merge_slot *s = &t->merges[i];
+        const cs__tok_merge_slot *s = &t->merges[i];
         if (s->key == key) {
             *merged = s->id;
             return s->rank;
@@ -172,9 +172,9 @@ static inline int32_t cs__tok_merge_lookup(const cs_tokenizer *t, int32_t a, int
 }
 
 /* Parses vocab.json (tokenizer_vocab.c): calls add(token bytes, id) for every entry. */
-typedef int (*cs_tok_vocab_add_fn)(void *ctx, const uint8_t *tok, size_t len, int64_t id);
+typedef int (*cs__tok_vocab_add_fn)(void *ctx, const uint8_t *tok, size_t len, int64_t id);
 int cs__tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
-                       cs_tok_vocab_add_fn add, void *ctx, cs_error *err);
+                       cs__tok_vocab_add_fn add, void *ctx, cs_error *err);
 
 /* ---- token string -> id map, load time only (tokenizer_vmap.c) -------------------- */
 typedef struct {
@@ -182,26 +182,26 @@ typedef struct {
     uint32_t off;      /* key bytes in the arena */
     uint32_t len;
     int32_t id;        /* -1: empty slot */
-} cs_tok_vslot; /* 16 bytes: the table stays small enough for the cache */
+} cs__tok_vslot; /* 16 bytes: the table stays small enough for the cache */
 
 typedef struct {
-    cs_tok_vslot *slots;
+    cs__tok_vslot *slots;
     size_t mask, count;
     uint8_t *arena;
     size_t arena_len;
     int64_t max_id;
     const char *path;
     cs_error *err;
-} cs_tok_vmap;
+} cs__tok_vmap;
 
-cs_tok_vslot *cs__tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t len, uint64_t h);
+cs__tok_vslot *cs__tok_vmap_find(const cs__tok_vmap *m, const uint8_t *key, size_t len, uint64_t h);
 /* Sizes the table for about `expect` keys (then grows itself as keys are added). */
-int cs__tok_vmap_grow(cs_tok_vmap *m, size_t expect);
-int32_t cs__tok_vmap_get(const cs_tok_vmap *m, const uint8_t *key, size_t len); /* -1: none */
-/* A cs_tok_vocab_add_fn: ctx is the map; the arena must hold all key bytes. */
+int cs__tok_vmap_grow(cs__tok_vmap *m, size_t expect);
+int32_t cs__tok_vmap_get(const cs__tok_vmap *m, const uint8_t *key, size_t len); /* -1: none */
+/* A cs__tok_vocab_add_fn: ctx is the map; the arena must hold all key bytes. */
 int cs__tok_vmap_add(void *ctx, const uint8_t *key, size_t len, int64_t id);
 /* Reads merges.txt (tokenizer_merges.c) into t->merges / t->n_merges. */
-int cs__tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt, size_t len,
+int cs__tok_load_merges(cs_tokenizer *t, const cs__tok_vmap *m, const uint8_t *txt, size_t len,
                        const char *path, size_t limit, cs_error *err);
 
 /* ---- BPE (tokenizer_bpe.c) -------------------------------------------------------- */
@@ -216,16 +216,16 @@ typedef struct {
     size_t cap;       /* symbols */
     size_t heap_cap;  /* heap entries */
     int32_t inline_buf[4 * CS_TOK_WS_INLINE];
-} cs_tok_bpe_ws;
+} cs__tok_bpe_ws;
 
-void cs__tok_bpe_ws_init(cs_tok_bpe_ws *ws); /* cheap: does not clear the inline buffer */
-void cs__tok_bpe_ws_free(cs_tok_bpe_ws *ws);
+void cs__tok_bpe_ws_init(cs__tok_bpe_ws *ws); /* cheap: does not clear the inline buffer */
+void cs__tok_bpe_ws_free(cs__tok_bpe_ws *ws);
 /* Runs BPE over sym[0..n) (byte-alphabet ids, last one with "</w>") in ws->sym;
  * returns the resulting count (ids in ws->sym[0..count)) or -1 when out of memory.
  * path: 0 = automatic, 1 = force the scan, 2 = force the heap (tests). */
-long cs__tok_bpe(const cs_tokenizer *t, cs_tok_bpe_ws *ws, size_t n, int path);
+long cs__tok_bpe(const cs_tokenizer *t, cs__tok_bpe_ws *ws, size_t n, int path);
 /* Makes ws->sym hold at least n symbols (contents are not kept); false when out of
  * memory. */
-bool cs__tok_bpe_reserve(cs_tok_bpe_ws *ws, size_t n);
+bool cs__tok_bpe_reserve(cs__tok_bpe_ws *ws, size_t n);
 
 #endif

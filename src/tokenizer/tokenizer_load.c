@@ -24,7 +24,7 @@ static uint32_t byte_to_cp(unsigned b)
     return 256 + n;
 }
 
-static int load_alphabet(cs_tokenizer *t, const cs_tok_vmap *m, cs_error *err)
+static int load_alphabet(cs_tokenizer *t, const cs__tok_vmap *m, cs_error *err)
 {
     for (unsigned b = 0; b < 256; b++) {
         uint8_t key[8];
@@ -58,7 +58,7 @@ int cs_tokenizer_load(const char *vocab_json_path, const char *merges_path,
                             vocab_json_path ? "merges" : "vocab");
     uint8_t *json = NULL, *txt = NULL;
     size_t json_len = 0, txt_len = 0;
-    cs_tok_vmap m = {.max_id = -1, .path = vocab_json_path, .err = err};
+    cs__tok_vmap m = {.max_id = -1, .path = vocab_json_path, .err = err};
     cs_tokenizer *t = calloc(1, sizeof *t);
     int rc;
     if (!t)

@@ -13,7 +13,7 @@ static void merge_put(cs_tokenizer *t, int32_t a, int32_t b, int32_t rank, int32
     while (t->merges[i].key != CS_TOK_EMPTY_KEY && t->merges[i].key != key)
         i = (i + 1) & t->merge_mask;
     /* A repeated pair takes its later rank, like dict(zip(merges, range(n))). */
-    t->merges[i] = (cs_tok_merge_slot){key, rank, id};
+    t->merges[i] = (cs__tok_merge_slot){key, rank, id};
 }
 
 static bool is_sep(uint8_t c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -28,7 +28,7 @@ typedef struct {
 
 #define PREFETCH_AHEAD 8
 
-static void prefetch_slot(const cs_tok_vmap *m, uint64_t h)
+static void prefetch_slot(const cs__tok_vmap *m, uint64_t h)
 {
     __builtin_prefetch(&m->slots[(size_t)(h >> 32) & m->mask]);
 }
@@ -97,7 +97,7 @@ static long parse_merges(const uint8_t *txt, size_t len, const char *path, size_
     return (long)count;
 }
 
-int cs__tok_load_merges(cs_tokenizer *t, const cs_tok_vmap *m, const uint8_t *txt, size_t len,
+int cs__tok_load_merges(cs_tokenizer *t, const cs__tok_vmap *m, const uint8_t *txt, size_t len,
                        const char *path, size_t limit, cs_error *err)
 {
     size_t cap = 1024;

@@ -61,7 +61,7 @@ bool cs__tok_next_piece(const uint32_t *s, size_t n, size_t *pos, size_t *start,
                 }
             }
         }
-        cs_tok_class cls = cs__tok_classify(c);
+        cs__tok_class cls = cs__tok_classify(c);
         if (cls == CS_TOK_SPACE || cls == CS_TOK_UNMATCHED)
             continue;
         size_t e = i + 1;

@@ -4,7 +4,7 @@
  * str.lower and the tokenizer regex exactly (see tokenizer_internal.h). */
 #include "tokenizer/tokenizer_internal.h"
 
-const cs_tok_entity cs__tok_html5[] = {
+const cs__tok_entity cs__tok_html5[] = {
     {"AElig", {0x00C6, 0x0000}},
     {"AElig;", {0x00C6, 0x0000}},
     {"AMP", {0x0026, 0x0000}},
@@ -2239,7 +2239,7 @@ const cs_tok_entity cs__tok_html5[] = {
 };
 const size_t cs__tok_html5_count = 2231;
 
-const cs_tok_cpmap cs__tok_invalid_charrefs[] = {
+const cs__tok_cpmap cs__tok_invalid_charrefs[] = {
     {0x0000, 0xFFFD},
     {0x000D, 0x000D},
     {0x0080, 0x20AC},
@@ -2277,7 +2277,7 @@ const cs_tok_cpmap cs__tok_invalid_charrefs[] = {
 };
 const size_t cs__tok_invalid_charrefs_count = 34;
 
-const cs_tok_range cs__tok_invalid_codepoints[] = {
+const cs__tok_range cs__tok_invalid_codepoints[] = {
     {0x0001, 0x0008},
     {0x000B, 0x000B},
     {0x000E, 0x001F},
@@ -2303,7 +2303,7 @@ const cs_tok_range cs__tok_invalid_codepoints[] = {
 };
 const size_t cs__tok_invalid_codepoints_count = 22;
 
-const cs_tok_range cs__tok_py_space[] = {
+const cs__tok_range cs__tok_py_space[] = {
     {0x0009, 0x000D},
     {0x001C, 0x0020},
     {0x0085, 0x0085},
@@ -2317,7 +2317,7 @@ const cs_tok_range cs__tok_py_space[] = {
 };
 const size_t cs__tok_py_space_count = 10;
 
-const cs_tok_range cs__tok_white_space[] = {
+const cs__tok_range cs__tok_white_space[] = {
     {0x0009, 0x000D},
     {0x0020, 0x0020},
     {0x0085, 0x0085},
@@ -2331,13 +2331,13 @@ const cs_tok_range cs__tok_white_space[] = {
 };
 const size_t cs__tok_white_space_count = 10;
 
-const cs_tok_lower_exc cs__tok_lower_exceptions[] = {
+const cs__tok_lower_exc cs__tok_lower_exceptions[] = {
     {0x0130, 2, {0x0069, 0x0307, 0x0000}},
 };
 const size_t cs__tok_lower_exceptions_count = 1;
 const size_t cs__tok_lower_max = 2; /* longest str.lower() of one code point */
 
-const cs_tok_range cs__tok_case_ignorable[] = {
+const cs__tok_range cs__tok_case_ignorable[] = {
     {0x0027, 0x0027},
     {0x002E, 0x002E},
     {0x003A, 0x003A},
@@ -2768,7 +2768,7 @@ const cs_tok_range cs__tok_case_ignorable[] = {
 };
 const size_t cs__tok_case_ignorable_count = 427;
 
-const cs_tok_range cs__tok_cased[] = {
+const cs__tok_range cs__tok_cased[] = {
     {0x0041, 0x005A},
     {0x0061, 0x007A},
     {0x00AA, 0x00AA},
@@ -2921,12 +2921,12 @@ const cs_tok_range cs__tok_cased[] = {
 };
 const size_t cs__tok_cased_count = 149;
 
-const cs_tok_class_override cs__tok_class_overrides[] = {
+const cs__tok_class_override cs__tok_class_overrides[] = {
     {0x0345, CS_TOK_UNMATCHED},
 };
 const size_t cs__tok_class_overrides_count = 1;
 
-const cs_tok_cpmap cs__tok_ascii_fold[] = {
+const cs__tok_cpmap cs__tok_ascii_fold[] = {
     {0x0130, 0x0069},
     {0x017F, 0x0073},
     {0x212A, 0x006B},

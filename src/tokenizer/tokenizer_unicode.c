@@ -9,22 +9,22 @@
 static int cmp_range(const void *key, const void *entry)
 {
     uint32_t cp = *(const uint32_t *)key;
-    const cs_tok_range *r = entry;
+    const cs__tok_range *r = entry;
     return cp < r->lo ? -1 : cp > r->hi ? 1 : 0;
 }
 
 static int cmp_cpmap(const void *key, const void *entry)
 {
-    uint32_t cp = *(const uint32_t *)key, from = ((const cs_tok_cpmap *)entry)->from;
+    uint32_t cp = *(const uint32_t *)key, from = ((const cs__tok_cpmap *)entry)->from;
     return cp < from ? -1 : cp > from ? 1 : 0;
 }
 
-bool cs__tok_in_ranges(const cs_tok_range *r, size_t n, uint32_t cp)
+bool cs__tok_in_ranges(const cs__tok_range *r, size_t n, uint32_t cp)
 {
     return bsearch(&cp, r, n, sizeof *r, cmp_range) != NULL;
 }
 
-static const cs_tok_cpmap *find_cpmap(const cs_tok_cpmap *m, size_t n, uint32_t cp)
+static const cs__tok_cpmap *find_cpmap(const cs__tok_cpmap *m, size_t n, uint32_t cp)
 {
     return bsearch(&cp, m, n, sizeof *m, cmp_cpmap);
 }
@@ -40,7 +40,7 @@ bool cs__tok_is_white_space_slow(uint32_t cp)
 }
 
 /* Non-ASCII code points (the ASCII cases are inline in tokenizer_internal.h). */
-cs_tok_class cs__tok_classify_slow(uint32_t cp)
+cs__tok_class cs__tok_classify_slow(uint32_t cp)
 {
     if (cs__tok_is_white_space_slow(cp))
         return CS_TOK_SPACE;
@@ -67,7 +67,7 @@ uint32_t cs__tok_ascii_fold_cp(uint32_t cp)
 {
     if (cp < 0x80)
         return cp;
-    const cs_tok_cpmap *m = find_cpmap(cs__tok_ascii_fold, cs__tok_ascii_fold_count, cp);
+    const cs__tok_cpmap *m = find_cpmap(cs__tok_ascii_fold, cs__tok_ascii_fold_count, cp);
     return m ? m->to : cp;
 }
 
@@ -78,7 +78,7 @@ size_t cs__tok_lower_cp(uint32_t cp, uint32_t out[3])
         return 1;
     }
     for (size_t i = 0; i < cs__tok_lower_exceptions_count; i++) {
-        const cs_tok_lower_exc *e = &cs__tok_lower_exceptions[i];
+        const cs__tok_lower_exc *e = &cs__tok_lower_exceptions[i];
         if (e->cp == cp && e->n > 0) {
             for (uint32_t k = 0; k < e->n; k++)
                 out[k] = e->seq[k];

@@ -6,11 +6,11 @@
 
 #include "tokenizer/tokenizer_internal.h"
 
-cs_tok_vslot *cs__tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t len, uint64_t h)
+cs__tok_vslot *cs__tok_vmap_find(const cs__tok_vmap *m, const uint8_t *key, size_t len, uint64_t h)
 {
     size_t i = (size_t)(h >> 32) & m->mask;
     for (;;) {
-        cs_tok_vslot *s = &m->slots[i];
+        cs__tok_vslot *s = &m->slots[i];
         if (s->id < 0 || (s->hash == (uint32_t)h && s->len == len &&
                           memcmp(m->arena + s->off, key, len) == 0))
             return s;
@@ -19,12 +19,12 @@ cs_tok_vslot *cs__tok_vmap_find(const cs_tok_vmap *m, const uint8_t *key, size_t
 }
 
 /* Sizes the table for about `expect` keys (grown later if needed). */
-int cs__tok_vmap_grow(cs_tok_vmap *m, size_t expect)
+int cs__tok_vmap_grow(cs__tok_vmap *m, size_t expect)
 {
     size_t cap = m->slots ? 2 * (m->mask + 1) : 1024;
     while (cap < 2 * expect)
         cap *= 2;
-    cs_tok_vslot *old = m->slots;
+    cs__tok_vslot *old = m->slots;
     size_t old_cap = old ? m->mask + 1 : 0;
     m->slots = malloc(cap * sizeof *m->slots);
     if (!m->slots) {
@@ -43,18 +43,18 @@ int cs__tok_vmap_grow(cs_tok_vmap *m, size_t expect)
     return 0;
 }
 
-int32_t cs__tok_vmap_get(const cs_tok_vmap *m, const uint8_t *key, size_t len)
+int32_t cs__tok_vmap_get(const cs__tok_vmap *m, const uint8_t *key, size_t len)
 {
     return cs__tok_vmap_find(m, key, len, XXH3_64bits(key, len))->id;
 }
 
 int cs__tok_vmap_add(void *ctx, const uint8_t *key, size_t len, int64_t id)
 {
-    cs_tok_vmap *m = ctx;
+    cs__tok_vmap *m = ctx;
     if ((m->count + 1) * 2 > m->mask + 1 && cs__tok_vmap_grow(m, 0) != 0)
         return m->err->code;
     uint64_t h = XXH3_64bits(key, len);
-    cs_tok_vslot *s = cs__tok_vmap_find(m, key, len, h);
+    cs__tok_vslot *s = cs__tok_vmap_find(m, key, len, h);
     if (s->id < 0) {
         /* The arena has the size of the JSON file, which bounds the keys' total. */
         memcpy(m->arena + m->arena_len, key, len);

@@ -132,7 +132,7 @@ static int read_id(parser *ps, int64_t *id)
 }
 
 int cs__tok_parse_vocab(const uint8_t *json, size_t len, const char *path,
-                       cs_tok_vocab_add_fn add, void *ctx, cs_error *err)
+                       cs__tok_vocab_add_fn add, void *ctx, cs_error *err)
 {
     parser ps = {json, json + len, json, path, err};
     if (len >= 3 && json[0] == 0xEF && json[1] == 0xBB && json[2] == 0xBF)

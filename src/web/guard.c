@@ -48,7 +48,7 @@ static bool parse_authority(const char *s, size_t len, char *name, size_t cap, l
     return true;
 }
 
-bool cs__web_host_ok(const web_state *st, const char *h)
+bool cs__web_host_ok(const cs__web_state *st, const char *h)
 {
     char name[256];
     long port;

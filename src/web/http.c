@@ -91,7 +91,7 @@ enum MHD_Result cs__web_send_error(struct MHD_Connection *c, const cs_error *err
                                  err->msg[0] ? err->msg : "unknown error");
 }
 
-const char *cs__web_param(struct MHD_Connection *c, const web_request *r, const char *name)
+const char *cs__web_param(struct MHD_Connection *c, const cs__web_request *r, const char *name)
 {
     for (size_t i = 0; r && i < r->n_fields; i++)
         if (!strcmp(r->fields[i].key, name)) return r->fields[i].value;
@@ -110,7 +110,7 @@ static bool grow(uint8_t **buf, size_t *cap, size_t need)
     return true;
 }
 
-void cs__web_body_append(web_request *r, const char *data, size_t len)
+void cs__web_body_append(cs__web_request *r, const char *data, size_t len)
 {
     if (r->too_large || r->bad_form || r->no_memory) return;
     /* Keep reading (and dropping) the rest so the 413 can be sent on a clean stream. */
@@ -126,10 +126,10 @@ void cs__web_body_append(web_request *r, const char *data, size_t len)
     r->len += len;
 }
 
-void cs__web_field_append(web_request *r, const char *key, const char *data, size_t len)
+void cs__web_field_append(cs__web_request *r, const char *key, const char *data, size_t len)
 {
     if (r->bad_form || r->no_memory) return;
-    web_field *f = NULL;
+    cs__web_field *f = NULL;
     for (size_t i = 0; i < r->n_fields; i++)
         if (!strcmp(r->fields[i].key, key)) f = &r->fields[i];
     if (!f) {
@@ -137,7 +137,7 @@ void cs__web_field_append(web_request *r, const char *key, const char *data, siz
             r->bad_form = true;
             return;
         }
-        web_field *g = realloc(r->fields, (r->n_fields + 1) * sizeof *g);
+        cs__web_field *g = realloc(r->fields, (r->n_fields + 1) * sizeof *g);
         if (!g) {
             r->no_memory = true;
             return;
@@ -170,7 +170,7 @@ void cs__web_field_append(web_request *r, const char *key, const char *data, siz
     f->value = v;
 }
 
-void cs__web_request_free(web_request *r)
+void cs__web_request_free(cs__web_request *r)
 {
     if (!r) return;
     if (r->pp) MHD_destroy_post_processor(r->pp);

@@ -18,7 +18,7 @@ typedef struct web_job {
     struct web_job *next;
 } web_job;
 
-struct web_pool {
+struct cs__web_pool {
     pthread_mutex_t mu;
     pthread_cond_t work;    /* a job was queued, or stop */
     pthread_cond_t done;    /* a job finished */
@@ -31,7 +31,7 @@ struct web_pool {
 
 static void *worker(void *arg)
 {
-    web_pool *p = arg;
+    cs__web_pool *p = arg;
     /* The nice value is per thread on Linux; failing leaves the normal priority. */
     if (p->nice > 0) (void)setpriority(PRIO_PROCESS, (id_t)gettid(), p->nice);
     pthread_mutex_lock(&p->mu);
@@ -51,11 +51,11 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int cs__web_pool_start(int threads, int nice, web_pool **out, cs_error *err)
+int cs__web_pool_start(int threads, int nice, cs__web_pool **out, cs_error *err)
 {
     *out = NULL;
     if (threads < 1) threads = 1;
-    web_pool *p = calloc(1, sizeof *p);
+    cs__web_pool *p = calloc(1, sizeof *p);
     pthread_t *t = calloc((size_t)threads, sizeof *t);
     if (!p || !t) {
         free(p);
@@ -78,7 +78,7 @@ int cs__web_pool_start(int threads, int nice, web_pool **out, cs_error *err)
     return 0;
 }
 
-void cs__web_pool_run(web_pool *p, void (*fn)(void *), void *arg)
+void cs__web_pool_run(cs__web_pool *p, void (*fn)(void *), void *arg)
 {
     web_job j = {fn, arg, false, NULL};
     pthread_mutex_lock(&p->mu);
@@ -90,7 +90,7 @@ void cs__web_pool_run(web_pool *p, void (*fn)(void *), void *arg)
     pthread_mutex_unlock(&p->mu);
 }
 
-void cs__web_pool_stop(web_pool *p)
+void cs__web_pool_stop(cs__web_pool *p)
 {
     if (!p) return;
     pthread_mutex_lock(&p->mu);

@@ -22,8 +22,8 @@ static int64_t meta_int(json_t *meta, const char *key)
 
 /* The id is looked up first and must name an absolute path of an image record, so no
  * request can name an arbitrary file. */
-int cs__web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
-                    web_record *out, cs_error *err)
+int cs__web_record_file(cs__web_state *st, struct MHD_Connection *c, const cs__web_request *r,
+                    cs__web_record *out, cs_error *err)
 {
     memset(out, 0, sizeof *out);
     out->bytes = out->mtime = out->mtime_ns = -1;
@@ -56,7 +56,7 @@ int cs__web_record_file(web_state *st, struct MHD_Connection *c, const web_reque
     return 0;
 }
 
-void cs__web_record_free(web_record *rec)
+void cs__web_record_free(cs__web_record *rec)
 {
     free(rec->path);
     rec->path = NULL;
@@ -105,10 +105,10 @@ static const char *content_type(cs_image_format f)
  * thumbnail (a record of the collection, an image file, a regular file no larger than
  * the indexer reads), its type from its first bytes, never from its name, and sandboxed
  * so that a file that is not what it seems cannot run anything in the page's origin. */
-enum MHD_Result cs__web_route_file(web_state *st, struct MHD_Connection *c, const web_request *r)
+enum MHD_Result cs__web_route_file(cs__web_state *st, struct MHD_Connection *c, const cs__web_request *r)
 {
     cs_error err = {0};
-    web_record rec;
+    cs__web_record rec;
     if (cs__web_record_file(st, c, r, &rec, &err) != 0) return cs__web_send_error(c, &err);
     int fd;
     struct stat sb;
@@ -135,7 +135,7 @@ enum MHD_Result cs__web_route_file(web_state *st, struct MHD_Connection *c, cons
     return ret;
 }
 
-enum MHD_Result cs__web_route_collections(web_state *st, struct MHD_Connection *c)
+enum MHD_Result cs__web_route_collections(cs__web_state *st, struct MHD_Connection *c)
 {
     cs_error err = {0};
     cs_search_collection *list = NULL;

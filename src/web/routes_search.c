@@ -23,7 +23,7 @@ static int parse_double(const char *name, const char *s, double lo, double *out,
 }
 
 /* k, filter, min_score, weights: the options every search takes. */
-static int read_options(struct MHD_Connection *c, const web_request *r, cs_search_request *req,
+static int read_options(struct MHD_Connection *c, const cs__web_request *r, cs_search_request *req,
                         cs_error *err)
 {
     const char *k = cs__web_param(c, r, "k");
@@ -87,7 +87,7 @@ static int query_terms(const char *q, cs_query_terms *terms, cs_error *err)
     return rc;
 }
 
-static enum MHD_Result run(web_state *st, struct MHD_Connection *c, const web_request *r,
+static enum MHD_Result run(cs__web_state *st, struct MHD_Connection *c, const cs__web_request *r,
                            cs_search_request *req, const char *image_name)
 {
     cs_error err = {0};
@@ -110,8 +110,8 @@ static enum MHD_Result run(web_state *st, struct MHD_Connection *c, const web_re
     return ret;
 }
 
-enum MHD_Result cs__web_route_search_text(web_state *st, struct MHD_Connection *c,
-                                      const web_request *r)
+enum MHD_Result cs__web_route_search_text(cs__web_state *st, struct MHD_Connection *c,
+                                      const cs__web_request *r)
 {
     cs_search_request req;
     cs_search_request_init(&req);
@@ -140,8 +140,8 @@ enum MHD_Result cs__web_route_search_text(web_state *st, struct MHD_Connection *
     return ret;
 }
 
-enum MHD_Result cs__web_route_search_image(web_state *st, struct MHD_Connection *c,
-                                       const web_request *r)
+enum MHD_Result cs__web_route_search_image(cs__web_state *st, struct MHD_Connection *c,
+                                       const cs__web_request *r)
 {
     if (!r->len)
         return cs__web_send_error_status(c, MHD_HTTP_BAD_REQUEST, "ArgError",

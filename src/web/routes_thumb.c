@@ -1,5 +1,5 @@
 /* /api/thumb: a JPEG thumbnail of a record's file, from the disk cache when it holds one
- * for this content and size, else made on the thumbnail threads (web_pool) and cached.
+ * for this content and size, else made on the thumbnail threads (cs__web_pool) and cached.
  * The store is consulted (under the lock) only to find the record; the file is opened
  * and checked once, and that descriptor is what is fingerprinted and decoded. */
 #include <errno.h>
@@ -16,7 +16,7 @@ typedef struct thumb_job {
     const char *path;       /* for messages */
     int max_side;
     bool exif;
-    cs_budget *budget;
+    cs__budget *budget;
     uint8_t *jpeg;          /* out */
     size_t len;
     int rc;
@@ -70,7 +70,7 @@ static enum MHD_Result send_thumb(struct MHD_Connection *c, const uint8_t *jpeg,
     return ret;
 }
 
-enum MHD_Result cs__web_route_thumb(web_state *st, struct MHD_Connection *c, const web_request *r)
+enum MHD_Result cs__web_route_thumb(cs__web_state *st, struct MHD_Connection *c, const cs__web_request *r)
 {
     cs_error err = {0};
     long size = 256;
@@ -84,7 +84,7 @@ enum MHD_Result cs__web_route_thumb(web_state *st, struct MHD_Connection *c, con
             return cs__web_send_error(c, &err);
         }
     }
-    web_record rec;
+    cs__web_record rec;
     if (cs__web_record_file(st, c, r, &rec, &err) != 0) return cs__web_send_error(c, &err);
     int fd;
     struct stat sb;

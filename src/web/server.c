@@ -24,7 +24,7 @@
 
 struct cs_web_server {
     struct MHD_Daemon *daemon;
-    web_state st;
+    cs__web_state st;
 };
 
 void cs_web_options_init(cs_web_options *opt)
@@ -90,7 +90,7 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
                                      const char *transfer_encoding, const char *data,
                                      uint64_t off, size_t size)
 {
-    web_request *r = cls;
+    cs__web_request *r = cls;
     /* The file part (any field with a file name, or one called "image") is the image. */
     if (filename || !strcmp(key, "image")) {
         if (filename && !r->filename) r->filename = strdup(filename);
@@ -103,7 +103,7 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
 
 /* The guards (guard.c), checked as soon as the headers are in: a refused POST is
  * answered before its body is read. *refused says whether a response was queued. */
-static enum MHD_Result refuse(web_state *st, struct MHD_Connection *c, const char *method,
+static enum MHD_Result refuse(cs__web_state *st, struct MHD_Connection *c, const char *method,
                               bool *refused)
 {
     *refused = true;
@@ -124,8 +124,8 @@ static enum MHD_Result refuse(web_state *st, struct MHD_Connection *c, const cha
     return MHD_YES;
 }
 
-static enum MHD_Result dispatch(web_state *st, struct MHD_Connection *c, const char *url,
-                                const char *method, web_request *r)
+static enum MHD_Result dispatch(cs__web_state *st, struct MHD_Connection *c, const char *url,
+                                const char *method, cs__web_request *r)
 {
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     bool post = !strcmp(method, "POST");
@@ -166,12 +166,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    web_state *st = cls;
+    cs__web_state *st = cls;
     if (*con_cls == &st->no_memory) {   /* answered: the rest of the body is dropped */
         *upload_data_size = 0;
         return MHD_YES;
     }
-    web_request *r = *con_cls;
+    cs__web_request *r = *con_cls;
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r) {   /* answered, not dropped: a client sees why */
@@ -216,14 +216,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    web_state *st = cls;
+    cs__web_state *st = cls;
     if (*con_cls != &st->no_memory) cs__web_request_free(*con_cls);
     *con_cls = NULL;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------- */
 
-static void state_free(web_state *st)
+static void state_free(cs__web_state *st)
 {
     /* The session before the model's thread: nothing encodes any more. */
     cs_search_session_close(st->session);
@@ -266,7 +266,7 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
 
     cs_web_server *s = calloc(1, sizeof *s);
     if (!s) return cs_error_set(err, CS_E_NOMEM, "out of memory");
-    web_state *st = &s->st;
+    cs__web_state *st = &s->st;
     cs__budget_init(&st->thumb_budget, cs__budget_default_bytes());   /* as index's default */
     st->host = strdup(host);
     st->index_command = strdup(opt->index_command && *opt->index_command ? opt->index_command
@@ -342,7 +342,7 @@ int cs_web_start(const cs_clip *model, cs_store *store, const cs_web_options *op
 
 void cs_web_url(const cs_web_server *server, char *buf, size_t size)
 {
-    const web_state *st = &server->st;
+    const cs__web_state *st = &server->st;
     const char *h = st->host;
     /* "localhost" and the wildcard addresses are not what a browser should open. */
     if (!strcmp(h, "localhost")) h = st->ipv6 ? "::1" : "127.0.0.1";

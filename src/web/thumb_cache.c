@@ -25,7 +25,7 @@
 /* A hit refreshes the entry's age at most this often (one write per entry a minute). */
 #define TOUCH_EVERY_S 60
 
-struct web_thumb_cache {
+struct cs__web_thumb_cache {
     char *dir;
     uint64_t max_bytes;
     pthread_mutex_t mu;     /* counted, bytes; one writer evicts at a time */
@@ -33,10 +33,10 @@ struct web_thumb_cache {
     uint64_t bytes;
 };
 
-int cs__web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **out, cs_error *err)
+int cs__web_cache_open(const char *dir, uint64_t max_bytes, cs__web_thumb_cache **out, cs_error *err)
 {
     *out = NULL;
-    web_thumb_cache *c = calloc(1, sizeof *c);
+    cs__web_thumb_cache *c = calloc(1, sizeof *c);
     if (!c || !(c->dir = strdup(dir))) {
         free(c);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -47,7 +47,7 @@ int cs__web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **ou
     return 0;
 }
 
-void cs__web_cache_close(web_thumb_cache *c)
+void cs__web_cache_close(cs__web_thumb_cache *c)
 {
     if (!c) return;
     pthread_mutex_destroy(&c->mu);
@@ -55,7 +55,7 @@ void cs__web_cache_close(web_thumb_cache *c)
     free(c);
 }
 
-void cs__web_cache_key(const web_record *rec, const struct stat *now, int size, bool exif,
+void cs__web_cache_key(const cs__web_record *rec, const struct stat *now, int size, bool exif,
                    char key[CS_HASH_HEX_LEN + 1])
 {
     /* The indexed hash stands for the content only while the file is as indexed (the
@@ -86,7 +86,7 @@ void cs__web_cache_key(const web_record *rec, const struct stat *now, int size, 
     if (buf != stack) free(buf);
 }
 
-static void entry_path(const web_thumb_cache *c, const char *key, char *out, size_t cap)
+static void entry_path(const cs__web_thumb_cache *c, const char *key, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s.jpg", c->dir, key);
 }
@@ -117,7 +117,7 @@ static bool valid_thumb(const uint8_t *d, size_t len, int size)
            info.width <= size && info.height <= size;
 }
 
-bool cs__web_cache_get(web_thumb_cache *c, const char *key, int size, uint8_t **jpeg, size_t *len)
+bool cs__web_cache_get(cs__web_thumb_cache *c, const char *key, int size, uint8_t **jpeg, size_t *len)
 {
     *jpeg = NULL;
     *len = 0;
@@ -191,7 +191,7 @@ static bool is_entry_name(const char *name)
 /* Counts the folder (removing temporary files writers left behind) and, when over the
  * bound, removes the least recently used entries down to 3/4 of it, so that scans stay
  * rare. Called with c->mu held. */
-static void scan(web_thumb_cache *c)
+static void scan(cs__web_thumb_cache *c)
 {
     c->counted = true;
     c->bytes = 0;
@@ -236,7 +236,7 @@ static void scan(web_thumb_cache *c)
     c->bytes = total;
 }
 
-void cs__web_cache_put(web_thumb_cache *c, const char *key, const uint8_t *jpeg, size_t len)
+void cs__web_cache_put(cs__web_thumb_cache *c, const char *key, const uint8_t *jpeg, size_t len)
 {
     if (len > WEB_THUMB_MAX_BYTES) return;   /* would be refused when read */
     char tmp[PATH_MAX], path[PATH_MAX];

@@ -20,8 +20,8 @@
 
 #define WEB_MAX_FIELD 65536      /* bytes of one text form field (q, filter, ...) */
 
-typedef struct web_pool web_pool;             /* pool.c */
-typedef struct web_thumb_cache web_thumb_cache;   /* thumb_cache.c */
+typedef struct cs__web_pool cs__web_pool;             /* pool.c */
+typedef struct cs__web_thumb_cache cs__web_thumb_cache;   /* thumb_cache.c */
 
 /* Everything a route may touch. Requests run on threads of their own (one per
  * connection). The store, the collections and the model are the search session's
@@ -33,7 +33,7 @@ typedef struct web_thumb_cache web_thumb_cache;   /* thumb_cache.c */
  * thread (buffers, scratch) warm: on each new connection's fresh thread, a text query
  * took 2-3 times as long. The rest is read-only after start, except the pools and the
  * cache, which lock themselves. */
-typedef struct web_state {
+typedef struct cs__web_state {
     cs_search_session *session;
     char *index_command;        /* shown on an empty store */
     char *host;                 /* as given, e.g. "127.0.0.1", "::1", "localhost" */
@@ -42,31 +42,31 @@ typedef struct web_state {
     bool apply_exif;
     size_t max_upload;
     int port;
-    web_pool *model_pool;       /* one thread: every query encoding */
-    web_pool *thumb_pool;       /* thumbnails are made on these threads */
-    cs_budget thumb_budget;     /* memory their decodes hold at once (base/budget.h) */
-    web_thumb_cache *cache;     /* NULL: no disk cache */
+    cs__web_pool *model_pool;       /* one thread: every query encoding */
+    cs__web_pool *thumb_pool;       /* thumbnails are made on these threads */
+    cs__budget thumb_budget;     /* memory their decodes hold at once (base/budget.h) */
+    cs__web_thumb_cache *cache;     /* NULL: no disk cache */
     /* The request state of a request answered "out of memory" before it had one of its
      * own: its address marks such a request (never written, never freed). */
     char no_memory;
-} web_state;
+} cs__web_state;
 
 /* What the store says about a record's file (metadata written by the indexer; -1 / ""
  * where absent). */
-typedef struct web_record {
+typedef struct cs__web_record {
     char *path;                 /* absolute, malloc'd */
     int64_t bytes, mtime, mtime_ns;
     char hash[CS_HASH_HEX_LEN + 1];   /* XXH3-128 of the content when indexed */
-} web_record;
+} cs__web_record;
 
 /* Form fields of a POST; values are NUL-terminated. */
-typedef struct web_field {
+typedef struct cs__web_field {
     char *key;
     char *value;
     size_t len;
-} web_field;
+} cs__web_field;
 
-typedef struct web_request {
+typedef struct cs__web_request {
     bool is_post;
     struct MHD_PostProcessor *pp;   /* multipart/urlencoded; NULL = raw body */
     uint8_t *body;                  /* the raw body, or the uploaded file of a form */
@@ -76,10 +76,10 @@ typedef struct web_request {
     bool answered;                  /* refused by a guard as soon as the headers came */
     bool bad_form;                  /* a field over WEB_MAX_FIELD, or too many fields */
     bool no_memory;                 /* out of memory receiving the body or a field */
-    web_field *fields;
+    cs__web_field *fields;
     size_t n_fields;
     size_t max_upload;
-} web_request;
+} cs__web_request;
 
 /* ---- http.c ---------------------------------------------------------------------- */
 
@@ -100,18 +100,18 @@ unsigned cs__web_status_of(int code);
 
 /* A parameter: the form field of a POST when present, else the URL's query argument.
  * NULL when absent. */
-const char *cs__web_param(struct MHD_Connection *c, const web_request *r, const char *name);
+const char *cs__web_param(struct MHD_Connection *c, const cs__web_request *r, const char *name);
 
 /* Appends to the request body, respecting max_upload (sets too_large instead). */
-void cs__web_body_append(web_request *r, const char *data, size_t len);
+void cs__web_body_append(cs__web_request *r, const char *data, size_t len);
 /* Appends to a form field's value, creating it on first use. */
-void cs__web_field_append(web_request *r, const char *key, const char *data, size_t len);
-void cs__web_request_free(web_request *r);
+void cs__web_field_append(cs__web_request *r, const char *key, const char *data, size_t len);
+void cs__web_request_free(cs__web_request *r);
 
 /* ---- guard.c ---------------------------------------------------------------------- */
 
 /* The Host header is a plain host[:port] and (unless allow_remote) names this machine. */
-bool cs__web_host_ok(const web_state *st, const char *host);
+bool cs__web_host_ok(const cs__web_state *st, const char *host);
 /* NULL when a POST may be served; else why it is refused (another site sent it). */
 const char *cs__web_cross_site(struct MHD_Connection *c);
 
@@ -119,11 +119,11 @@ const char *cs__web_cross_site(struct MHD_Connection *c);
 
 /* Threads (at a lower priority: nice) that run jobs handed to them; at most `threads`
  * jobs run at once, the rest wait in order. */
-int cs__web_pool_start(int threads, int nice, web_pool **out, cs_error *err);
+int cs__web_pool_start(int threads, int nice, cs__web_pool **out, cs_error *err);
 /* Runs fn(arg) on a pool thread and returns when it is done. */
-void cs__web_pool_run(web_pool *p, void (*fn)(void *), void *arg);
+void cs__web_pool_run(cs__web_pool *p, void (*fn)(void *), void *arg);
 /* Lets running and queued jobs finish, then ends the threads. NULL is fine. */
-void cs__web_pool_stop(web_pool *p);
+void cs__web_pool_stop(cs__web_pool *p);
 
 /* ---- thumb_cache.c ---------------------------------------------------------------- */
 
@@ -133,40 +133,40 @@ void cs__web_pool_stop(web_pool *p);
 #define WEB_THUMB_MAX_BYTES ((size_t)8 << 20)
 
 /* A cache in dir (created on the first write, mode 0700) of at most max_bytes. */
-int cs__web_cache_open(const char *dir, uint64_t max_bytes, web_thumb_cache **out, cs_error *err);
-void cs__web_cache_close(web_thumb_cache *cache);
+int cs__web_cache_open(const char *dir, uint64_t max_bytes, cs__web_thumb_cache **out, cs_error *err);
+void cs__web_cache_close(cs__web_thumb_cache *cache);
 /* The entry name of a thumbnail (hex): the indexed content hash when the file's size and
  * mtime are still those indexed, else the path with the current size and mtime; plus
  * the thumbnail's size and options. */
-void cs__web_cache_key(const web_record *rec, const struct stat *now, int size, bool exif,
+void cs__web_cache_key(const cs__web_record *rec, const struct stat *now, int size, bool exif,
                    char key[CS_HASH_HEX_LEN + 1]);
 /* A valid entry (a JPEG of at most WEB_THUMB_MAX_BYTES whose longest side is at most
  * size): true and *jpeg malloc'd. An invalid one is removed. */
-bool cs__web_cache_get(web_thumb_cache *cache, const char *key, int size, uint8_t **jpeg,
+bool cs__web_cache_get(cs__web_thumb_cache *cache, const char *key, int size, uint8_t **jpeg,
                    size_t *len);
 /* Stores atomically (temp file + rename), then evicts the least recently used entries
  * when over the bound. Failures only mean no caching. */
-void cs__web_cache_put(web_thumb_cache *cache, const char *key, const uint8_t *jpeg, size_t len);
+void cs__web_cache_put(cs__web_thumb_cache *cache, const char *key, const uint8_t *jpeg, size_t len);
 
 /* ---- routes ---------------------------------------------------------------------- */
 
 /* The file of a record of the collection named by ?collection= whose id is ?id=. Free
  * with cs__web_record_free. */
-int cs__web_record_file(web_state *st, struct MHD_Connection *c, const web_request *r,
-                    web_record *out, cs_error *err);
-void cs__web_record_free(web_record *rec);
+int cs__web_record_file(cs__web_state *st, struct MHD_Connection *c, const cs__web_request *r,
+                    cs__web_record *out, cs_error *err);
+void cs__web_record_free(cs__web_record *rec);
 /* Opens a record's file for reading: a regular file (never blocks on a FIFO) of at most
  * CS_INDEX_MAX_FILE_BYTES (CS_E_TOO_LARGE), else CS_E_NOT_FOUND. */
 int cs__web_open_file(const char *path, int *fd, struct stat *sb, cs_error *err);
 
-enum MHD_Result cs__web_route_search_text(web_state *st, struct MHD_Connection *c,
-                                      const web_request *r);
-enum MHD_Result cs__web_route_search_image(web_state *st, struct MHD_Connection *c,
-                                       const web_request *r);
-enum MHD_Result cs__web_route_thumb(web_state *st, struct MHD_Connection *c,
-                                const web_request *r);
-enum MHD_Result cs__web_route_file(web_state *st, struct MHD_Connection *c, const web_request *r);
-enum MHD_Result cs__web_route_collections(web_state *st, struct MHD_Connection *c);
+enum MHD_Result cs__web_route_search_text(cs__web_state *st, struct MHD_Connection *c,
+                                      const cs__web_request *r);
+enum MHD_Result cs__web_route_search_image(cs__web_state *st, struct MHD_Connection *c,
+                                       const cs__web_request *r);
+enum MHD_Result cs__web_route_thumb(cs__web_state *st, struct MHD_Connection *c,
+                                const cs__web_request *r);
+enum MHD_Result cs__web_route_file(cs__web_state *st, struct MHD_Connection *c, const cs__web_request *r);
+enum MHD_Result cs__web_route_collections(cs__web_state *st, struct MHD_Connection *c);
 enum MHD_Result cs__web_route_page(struct MHD_Connection *c);
 
 /* ---- page_html.c ----------------------------------------------------------------- */

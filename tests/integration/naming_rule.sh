@@ -2,7 +2,8 @@
 # The naming rule (docs/ARCHITECTURE.md, "Names"): every symbol a layer's library defines
 # for other files is either public API, named in include/clipsearch/*.h, or internal and
 # named cs__*. Reads the symbol tables of the built layer archives, so a new internal
-# function named like the public API (or with a bare module prefix) fails here.
+# function named like the public API (or with a bare module prefix) fails here; and the
+# types src/*/*.h declare, so an internal type named like the public API fails too.
 set -u
 BUILD=${CS_BUILD_DIR:-build}
 SRC=${CS_SOURCE_DIR:-.}
@@ -29,5 +30,24 @@ for lib in $libs; do
     done
 done
 [ "$count" -gt 100 ] || { echo "FAIL: only $count symbols read: is $NM reading the archives?"; fail=1; }
-[ $fail = 0 ] && echo "ok: $count symbols follow the naming rule"
+# Types: every type an internal header declares (the last name of a typedef) is cs__*.
+types=0
+while IFS= read -r hit; do
+    types=$((types + 1))
+    name=${hit##*:}
+    case $name in
+    cs__*) ;;
+    *) echo "FAIL: ${hit%%:*} declares the type '$name': internal types are cs__*"; fail=1 ;;
+    esac
+done < <(cd "$SRC" && {
+    # "} name;" closing a typedef'd struct, union or enum; "typedef T name;"; and
+    # "typedef R (*name)(...)".
+    grep -rHE '^\} *[a-z_][a-z0-9_]*;' src --include=*.h | sed -E 's/^([^:]*):\} *([a-z0-9_]+);.*/\1:\2/'
+    grep -rHE '^typedef [^(]*[ *][a-z_][a-z0-9_]*;' src --include=*.h |
+        sed -E 's/^([^:]*):.*[ *]([a-z_][a-z0-9_]*);.*/\1:\2/'
+    grep -rHE '^typedef .*\(\*[a-z_][a-z0-9_]*\)' src --include=*.h |
+        sed -E 's/^([^:]*):.*\(\*([a-z_][a-z0-9_]*)\).*/\1:\2/'
+})
+[ "$types" -gt 50 ] || { echo "FAIL: only $types internal types found"; fail=1; }
+[ $fail = 0 ] && echo "ok: $count symbols and $types internal types follow the naming rule"
 exit $fail

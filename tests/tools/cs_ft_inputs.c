@@ -27,7 +27,7 @@ int main(int argc, char **argv)
     cs_error err = {0};
     cs_clip *m = NULL;
     if (cs_clip_load(argv[1], NULL, &m, &err)) return fail(&err);
-    cs_ft_pairs pairs;
+    cs__ft_pairs pairs;
     if (cs__ft_pairs_read(argv[2], &pairs, &err)) return fail(&err);
     const cs_preprocess_config *pp = cs_clip_preprocess_config(m);
     size_t per = 3 * (size_t)pp->crop_height * pp->crop_width;

@@ -164,7 +164,7 @@ static int write_safetensors(const gen_cfg *g, const char *path)
     tlist l = {0};
     build_tensors(g, &l);
     size_t esize = g->dtype == 0 ? 4 : 2;
-    cs_st_entry *e = calloc(l.n, sizeof *e);
+    cs__st_entry *e = calloc(l.n, sizeof *e);
     if (!e) exit(1);
     for (size_t i = 0; i < l.n; i++) {
         const tensor *t = &l.t[i];
@@ -174,7 +174,7 @@ static int write_safetensors(const gen_cfg *g, const char *path)
         for (int k = 0; k < t->ndim; k++) e[i].shape[k] = t->shape[k];
     }
     cs_error err = {0};
-    cs_st_writer *w = NULL;
+    cs__st_writer *w = NULL;
     int rc = cs__st_writer_open(path, e, l.n, &w, &err);
     uint64_t rng = g->seed * 0x2545f4914f6cdd1dull + 1;
     enum { CHUNK = 1 << 16 };

@@ -33,7 +33,7 @@ static double uni(void) /* [-1, 1) */
  * float, so the step is taken as the difference of the rounded perturbed values. */
 static void check_grad(int loss, int b, bool repeat_image)
 {
-    cs_ft_dims d = {7, 5, 4};
+    cs__ft_dims d = {7, 5, 4};
     float xi[8][7], xt[8][5], wv[4 * 7], wt[4 * 5], gv[4 * 7], gt[4 * 5];
     const float *pi[8], *pt[8];
     for (int i = 0; i < b; i++) {
@@ -78,7 +78,7 @@ static void test_gradients(void)
         check_grad(loss, 2, false);
     }
     /* Known value: b identical pairs give every logit the same value: loss = ln b. */
-    cs_ft_dims d = {3, 3, 3};
+    cs__ft_dims d = {3, 3, 3};
     float x[3] = {1, 2, 3}, w[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
     const float *p[4] = {x, x, x, x};
     CHECK(fabs(cs__ft_batch_loss(&d, p, p, 4, w, w, 10.0, CS_FT_LOSS_CLIP, NULL, NULL, NULL, NULL) - log(4.0)) <
@@ -94,7 +94,7 @@ static void test_optim(void)
     const float want[3][4] = {{0.399500012f, -0.149750024f, 1.49849999f, -0.0999999866f},
                               {0.359078646f, -0.12296658f, 1.42258787f, -0.199899986f},
                               {0.287767172f, -0.102255687f, 1.48005176f, -0.251265436f}};
-    cs_ft_adamw a = {0.9, 0.999, 1e-8, 0.01};
+    cs__ft_adamw a = {0.9, 0.999, 1e-8, 0.01};
     for (int s = 0; s < 3; s++) {
         cs__ft_adamw_step(&a, p, g[s], m, v, 4, 0.1, s + 1);
         for (int i = 0; i < 4; i++)
@@ -134,7 +134,7 @@ static void write_text(const char *path, const char *s)
 static void test_pairs(const char *tmp)
 {
     char p[600];
-    cs_ft_pairs pr;
+    cs__ft_pairs pr;
     cs_error err = {0};
     snprintf(p, sizeof p, "%s/pairs.tsv", tmp);
     write_text(p, "a.jpg\ta dog\r\n\n/abs/b.png\tcaption\twith tab\nsub/c.jpg\ta cat\n");
@@ -172,11 +172,11 @@ static void test_state(const char *tmp)
     snprintf(p, sizeof p, "%s/state", tmp);
     float w[3 * 5], back[3 * 5];
     for (int i = 0; i < 15; i++) w[i] = (float)i * 0.5f;
-    cs_ft_state s = {.key = 42, .epochs_done = 3, .step = 17, .n_seg = 3,
+    cs__ft_state s = {.key = 42, .epochs_done = 3, .step = 17, .n_seg = 3,
                      .seg = {w, w + 3, w + 5}, .seg_n = {3, 2, 10}};
     cs_error err = {0};
     CHECK_OK(cs__ft_state_save(p, &s, &err), &err);
-    cs_ft_state r = {.n_seg = 3, .seg = {back, back + 3, back + 5}, .seg_n = {3, 2, 10}};
+    cs__ft_state r = {.n_seg = 3, .seg = {back, back + 3, back + 5}, .seg_n = {3, 2, 10}};
     CHECK_OK(cs__ft_state_load(p, 42, &r, &err), &err);
     CHECK(r.epochs_done == 3 && r.step == 17 && !memcmp(back, w, sizeof w));
     CHECK(cs__ft_state_load(p, 43, &r, &err) == CS_E_ARG);
@@ -330,17 +330,17 @@ static void test_cache(const char *model_dir, const char *img_dir, const char *t
     cs_clip *m = NULL;
     cs_error err = {0};
     CHECK_OK(cs_clip_load(model_dir, NULL, &m, &err), &err);
-    cs_ft_pairs pr = {0};
+    cs__ft_pairs pr = {0};
     CHECK_OK(cs__ft_pairs_read(pairs, &pr, &err), &err);
     if (!m || pr.n != 1) {
         cs_clip_free(m);
         cs__ft_pairs_free(&pr);
         return;
     }
-    const cs_ft_pairs *sets[2] = {&pr, NULL};
+    const cs__ft_pairs *sets[2] = {&pr, NULL};
     cs_finetune_options o;
     cs_finetune_options_init(&o);
-    cs_ft_cache on = {0}, off = {0};
+    cs__ft_cache on = {0}, off = {0};
     CHECK_OK(cs__ft_cache_build(m, sets, &o, &on, &err), &err);
     o.image.apply_exif_orientation = false;
     CHECK_OK(cs__ft_cache_build(m, sets, &o, &off, &err), &err);

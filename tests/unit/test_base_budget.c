@@ -9,7 +9,7 @@
 #include "test.h"
 
 typedef struct {
-    cs_budget *b;
+    cs__budget *b;
     uint64_t bytes;
     atomic_int got;
 } waiter;
@@ -24,7 +24,7 @@ static void *acquire_main(void *arg)
 }
 
 /* Whether w is still blocked: it holds nothing yet, so `holders` excludes it. */
-static int holders(cs_budget *b)
+static int holders(cs__budget *b)
 {
     pthread_mutex_lock(&b->lock);
     int h = b->holders;
@@ -34,7 +34,7 @@ static int holders(cs_budget *b)
 
 int main(void)
 {
-    cs_budget b;
+    cs__budget b;
     cs__budget_init(&b, 100);
     uint64_t a = cs__budget_acquire(&b, 40), c = cs__budget_acquire(&b, 60);
     CHECK(b.used == 100 && b.peak == 100 && holders(&b) == 2);

@@ -22,7 +22,7 @@ static void visit(void *ctx, int begin, int end, int worker)
     for (int i = begin; i < end; i++) atomic_fetch_add(&l->hits[i], 1);
 }
 
-static int run_loop(cs_pool *p, int n)
+static int run_loop(cs__pool *p, int n)
 {
     loop l = {calloc((size_t)n + 1, sizeof(atomic_int)), cs__pool_threads(p), 0};
     cs__pool_for(p, n, visit, &l);
@@ -33,7 +33,7 @@ static int run_loop(cs_pool *p, int n)
 }
 
 typedef struct {
-    cs_pool *p;
+    cs__pool *p;
     int bad;
 } caller;
 
@@ -49,7 +49,7 @@ int main(void)
     CHECK(run_loop(NULL, 10) == 0);
     CHECK(cs__pool_threads(NULL) == 1);
     for (int t = 0; t <= 9; t++) {
-        cs_pool *p = cs__pool_create(t);
+        cs__pool *p = cs__pool_create(t);
         CHECK(p != NULL);
         CHECK(cs__pool_threads(p) == (t < 1 ? 1 : t));
         for (int n = 0; n <= 40; n++) CHECK_MSG(run_loop(p, n) == 0, "threads %d n %d", t, n);
@@ -57,7 +57,7 @@ int main(void)
         cs__pool_free(p);
     }
     /* Two callers share one pool: both loops finish, each index once. */
-    cs_pool *p = cs__pool_create(3);
+    cs__pool *p = cs__pool_create(3);
     caller a = {p, 0}, b = {p, 0};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, hammer, &a);

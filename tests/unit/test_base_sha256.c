@@ -9,7 +9,7 @@
 
 static void hash_str(const char *s, size_t len, size_t chunk, char hex[65])
 {
-    cs_sha256 st;
+    cs__sha256 st;
     cs__sha256_init(&st);
     for (size_t i = 0; i < len; i += chunk)
         cs__sha256_update(&st, s + i, len - i < chunk ? len - i : chunk);

@@ -5,7 +5,7 @@
 #include "clip/config.h"
 #include "test.h"
 
-static int parse(const char *json, cs_clip_config *c, cs_error *err)
+static int parse(const char *json, cs__clip_config *c, cs_error *err)
 {
     return cs__clip_config_parse(json, strlen(json), "cfg.json", c, err);
 }
@@ -18,7 +18,7 @@ static int parse_pp(const char *json, cs_preprocess_config *c, cs_error *err)
 
 int main(void)
 {
-    cs_clip_config c;
+    cs__clip_config c;
     cs_error err = {0};
     /* Everything missing: ViT-B/32. */
     CHECK_OK(parse("{}", &c, &err), &err);

@@ -62,7 +62,7 @@ static void check_linear(int rows, int in, int out, int accumulate, int small)
 static void check_engine(int precision)
 {
     cs_error err = {0};
-    cs_gemm *g = NULL;
+    cs__gemm *g = NULL;
     int rc = cs__gemm_create(precision, &g, &err);
     if (rc) {
         CHECK_MSG(precision == CS_PRECISION_BF16 && rc == CS_E_ARG && strstr(err.msg, "bf16"),

@@ -32,7 +32,7 @@ static int open_expect_fail(const uint8_t *buf, size_t len, const char *needle)
     char path[256];
     snprintf(path, sizeof path, "%s/bad.safetensors", dir);
     write_raw(path, buf, len);
-    cs_st_file f;
+    cs__st_file f;
     cs_error err = {0};
     int rc = cs__st_open(path, &f, &err);
     if (rc == 0) {
@@ -79,7 +79,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/good.safetensors", dir);
     write_raw(path, file, flen);
 
-    cs_st_file f;
+    cs__st_file f;
     cs_error err = {0};
     CHECK_OK(cs__st_open(path, &f, &err), &err);
     CHECK(f.n_tensors == 5);

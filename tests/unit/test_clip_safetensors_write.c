@@ -17,12 +17,12 @@ int main(void)
     if (!mkdtemp(dir)) return 1;
     char path[64];
     snprintf(path, sizeof path, "%s/a.safetensors", dir);
-    cs_st_entry e[3] = {{"pos", "I64", 2, {1, 3}}, {"w", "F32", 2, {2, 3}}, {"h", "BF16", 1, {3}}};
+    cs__st_entry e[3] = {{"pos", "I64", 2, {1, 3}}, {"w", "F32", 2, {2, 3}}, {"h", "BF16", 1, {3}}};
     int64_t pos[3] = {0, 1, 2};
     float w[6] = {1, -2, 3.5f, 0, 1e-3f, -7};
     uint16_t h[3] = {0x3f80, 0xc000, 0x0000}; /* bf16 1, -2, 0 */
     cs_error err = {0};
-    cs_st_writer *sw = NULL;
+    cs__st_writer *sw = NULL;
     CHECK_OK(cs__st_writer_open(path, e, 3, &sw, &err), &err);
     if (sw) {
         const uint8_t *pb = (const uint8_t *)pos;
@@ -34,11 +34,11 @@ int main(void)
         CHECK(cs__st_writer_put(sw, h, 1, &err) == CS_E_INTERNAL); /* beyond the header */
         CHECK_OK(cs__st_writer_close(sw, &err), &err);
     }
-    cs_st_file f;
+    cs__st_file f;
     CHECK_OK(cs__st_open(path, &f, &err), &err);
     if (f.map) {
         CHECK(f.n_tensors == 3);
-        const cs_st_tensor *t = cs__st_find(&f, "w");
+        const cs__st_tensor *t = cs__st_find(&f, "w");
         CHECK(t && t->dtype == CS_ST_F32 && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3);
         const float *v = t ? cs__st_view_f32(&f, t) : NULL;
         CHECK(v && !memcmp(v, w, sizeof w)); /* aligned: a view into the mapping */
@@ -56,9 +56,9 @@ int main(void)
         CHECK_OK(cs__st_writer_put(sw, pos, sizeof pos, &err), &err);
         CHECK(cs__st_writer_close(sw, &err) == CS_E_INTERNAL && access(path, F_OK) != 0);
     }
-    cs_st_entry bad[2] = {{"x", "F33", 1, {2}}, {"x", "F32", 1, {2}}};
+    cs__st_entry bad[2] = {{"x", "F33", 1, {2}}, {"x", "F32", 1, {2}}};
     CHECK(cs__st_writer_open(path, bad, 1, &sw, &err) == CS_E_ARG && !sw);
-    cs_st_entry dup[2] = {{"x", "F32", 1, {2}}, {"x", "F32", 1, {2}}};
+    cs__st_entry dup[2] = {{"x", "F32", 1, {2}}, {"x", "F32", 1, {2}}};
     CHECK(cs__st_writer_open(path, dup, 2, &sw, &err) == CS_E_ARG && strstr(err.msg, "twice"));
     CHECK(access(path, F_OK) != 0);
     rmdir(dir);

@@ -12,7 +12,7 @@
 static int aligned(const void *p) { return ((uintptr_t)p & 63) == 0; }
 
 typedef struct {
-    cs_workspace *ws;
+    cs__workspace *ws;
     int id, bad;
 } user;
 
@@ -36,7 +36,7 @@ static void *use_blocks(void *arg)
 
 int main(void)
 {
-    cs_workspace *ws = cs__workspace_create();
+    cs__workspace *ws = cs__workspace_create();
     CHECK(ws != NULL);
 
     void *a = cs__workspace_take(ws, 1000);

@@ -123,7 +123,7 @@ static void inject(const char *name, scenario_fn fn, void *ctx, long budget, lon
 static int filter_parse(void *ctx, cs_error *err)
 {
     (void)ctx;
-    cs_filter *f = NULL;
+    cs__filter *f = NULL;
     int rc = cs__filter_parse("{\"$and\":[{\"kind\":{\"$in\":[\"a\",\"b\",\"c\"]}},"
                              "{\"$or\":[{\"n\":{\"$gte\":3}},{\"tags\":{\"$contains\":\"x\"}}]},"
                              "{\"name\":{\"$icontains\":\"Bike\"}}]}",

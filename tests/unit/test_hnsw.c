@@ -50,17 +50,17 @@ static float *clustered(size_t n, int dim, int clusters, const float *centres)
 
 static int64_t key_of(size_t row) { return (int64_t)row * 7 - 1000; }
 
-static cs_hnsw *build(cs_measure m, int dim, const float *v, size_t n, uint64_t seed)
+static cs__hnsw *build(cs_measure m, int dim, const float *v, size_t n, uint64_t seed)
 {
-    cs_hnsw_params p = {.dim = dim, .measure = m, .m = 16, .ef_construction = 64, .seed = seed};
-    cs_hnsw *h;
+    cs__hnsw_params p = {.dim = dim, .measure = m, .m = 16, .ef_construction = 64, .seed = seed};
+    cs__hnsw *h;
     cs_error err = {0};
     CHECK_OK(cs__hnsw_new(&p, &h, &err), &err);
     for (size_t i = 0; i < n; i++) CHECK_OK(cs__hnsw_add(h, key_of(i), v + i * dim, &err), &err);
     return h;
 }
 
-static bool same_hits(const cs_hnsw_hit *a, long na, const cs_hnsw_hit *b, long nb)
+static bool same_hits(const cs__hnsw_hit *a, long na, const cs__hnsw_hit *b, long nb)
 {
     if (na != nb) return false;
     for (long i = 0; i < na; i++)
@@ -69,7 +69,7 @@ static bool same_hits(const cs_hnsw_hit *a, long na, const cs_hnsw_hit *b, long 
 }
 
 /* Ascending, NaN last, ties by key. */
-static bool ordered(const cs_hnsw_hit *h, long n)
+static bool ordered(const cs__hnsw_hit *h, long n)
 {
     for (long i = 1; i < n; i++) {
         double a = h[i - 1].dist, b = h[i].dist;
@@ -82,7 +82,7 @@ static bool ordered(const cs_hnsw_hit *h, long n)
 
 /* Recall@K of the index over queries against cs__vscan_topk over the rows not in
  * `removed` (NULL: all); checks every hit's distance is the scan's, bit for bit. */
-static double recall(const cs_hnsw *h, cs_measure m, int dim, const float *v, size_t n,
+static double recall(const cs__hnsw *h, cs_measure m, int dim, const float *v, size_t n,
                      const float *qs, size_t nq, size_t ef, const bool *removed)
 {
     float *norms = malloc(n * sizeof *norms);
@@ -95,8 +95,8 @@ static double recall(const cs_hnsw *h, cs_measure m, int dim, const float *v, si
     bool exact = true, sorted = true, none_removed = true;
     for (size_t qi = 0; qi < nq; qi++) {
         const float *q = qs + qi * dim;
-        cs_vscan_hit ex[K];
-        cs_hnsw_hit hits[K];
+        cs__vscan_hit ex[K];
+        cs__hnsw_hit hits[K];
         long ne = cs__vscan_topk(m, q, v, norms, (size_t)dim, rows, nrows, K, ex);
         long nh = cs__hnsw_search(h, q, K, ef, hits);
         sorted &= ordered(hits, nh);
@@ -131,7 +131,7 @@ static void test_recall(cs_measure m, int dim, size_t n)
     /* A zero vector first: under cosine the entry point then has NaN distances, which a
      * descent must step away from. */
     memset(v, 0, (size_t)dim * sizeof *v);
-    cs_hnsw *h = build(m, dim, v, n, 42);
+    cs__hnsw *h = build(m, dim, v, n, 42);
     CHECK(cs__hnsw_live(h) == n && cs__hnsw_dead(h) == 0);
     double r = recall(h, m, dim, v, n, qs, NQ, 64, NULL);
     CHECK_MSG(r >= 0.95, "measure %d: recall@10 %.3f at ef 64", (int)m, r);
@@ -169,13 +169,13 @@ static void test_recall(cs_measure m, int dim, size_t n)
 static void test_small(void)
 {
     enum { D = 8, N = 300 };
-    cs_hnsw_params p = {.dim = D, .measure = CS_MEASURE_L2, .m = 4, .ef_construction = 16,
+    cs__hnsw_params p = {.dim = D, .measure = CS_MEASURE_L2, .m = 4, .ef_construction = 16,
                         .seed = 1};
-    cs_hnsw *h;
+    cs__hnsw *h;
     cs_error err = {0};
     CHECK_OK(cs__hnsw_new(&p, &h, &err), &err);
     float q[D] = {0}, v[N][D];
-    cs_hnsw_hit hits[N + 10];
+    cs__hnsw_hit hits[N + 10];
     CHECK(cs__hnsw_search(h, q, 10, 40, hits) == 0);
     CHECK(cs__hnsw_remove(h, 5) == 0);
     for (int i = 0; i < N; i++) {
@@ -215,7 +215,7 @@ static void test_small(void)
     cs__hnsw_free(h);
 
     /* Parameters out of range. */
-    cs_hnsw_params bad[] = {{.dim = 0, .measure = CS_MEASURE_L2, .m = 16, .ef_construction = 64},
+    cs__hnsw_params bad[] = {{.dim = 0, .measure = CS_MEASURE_L2, .m = 16, .ef_construction = 64},
                             {.dim = 8, .measure = CS_MEASURE_L2, .m = 1, .ef_construction = 64},
                             {.dim = 8, .measure = CS_MEASURE_L2, .m = 16, .ef_construction = 0},
                             {.dim = 8, .measure = (cs_measure)99, .m = 16, .ef_construction = 64}};
@@ -229,9 +229,9 @@ static void test_small(void)
 static void test_nan(void)
 {
     enum { D = 16, N = 600, Z = 40 };
-    cs_hnsw_params p = {.dim = D, .measure = CS_MEASURE_COSINE, .m = 8, .ef_construction = 32,
+    cs__hnsw_params p = {.dim = D, .measure = CS_MEASURE_COSINE, .m = 8, .ef_construction = 32,
                         .seed = 3};
-    cs_hnsw *h;
+    cs__hnsw *h;
     cs_error err = {0};
     CHECK_OK(cs__hnsw_new(&p, &h, &err), &err);
     float v[D], zero[D] = {0};
@@ -240,7 +240,7 @@ static void test_nan(void)
         /* Zero vectors spread through the insertion order, the first one included. */
         CHECK_OK(cs__hnsw_add(h, i, i % (N / Z) == 0 ? zero : v, &err), &err);
     }
-    cs_hnsw_hit hits[N];
+    cs__hnsw_hit hits[N];
     long nh = cs__hnsw_search(h, v, N, N, hits);   /* exact path */
     CHECK(nh == N && ordered(hits, nh));
     int nan = 0;
@@ -259,10 +259,10 @@ static void test_nan(void)
 /* Same seed, same order: the same graph (the saved files are equal byte for byte); a
  * single-threaded batch builds exactly that graph too. Two threads: as good a graph. */
 typedef struct {
-    const cs_hnsw *h;
+    const cs__hnsw *h;
     const float *qs;
     int dim;
-    cs_hnsw_hit *out;   /* NQ * K */
+    cs__hnsw_hit *out;   /* NQ * K */
     long *counts;
 } search_job;
 
@@ -311,9 +311,9 @@ static void test_determinism(const char *dir)
     snprintf(fb, sizeof fb, "%s/b.hnsw", dir);
     snprintf(fc, sizeof fc, "%s/c.hnsw", dir);
 
-    cs_hnsw *a = build(CS_MEASURE_L2, D, v, N, 7), *b = build(CS_MEASURE_L2, D, v, N, 7);
-    cs_hnsw_params p = *cs__hnsw_params(a);
-    cs_hnsw *c;
+    cs__hnsw *a = build(CS_MEASURE_L2, D, v, N, 7), *b = build(CS_MEASURE_L2, D, v, N, 7);
+    cs__hnsw_params p = *cs__hnsw_get_params(a);
+    cs__hnsw *c;
     CHECK_OK(cs__hnsw_new(&p, &c, &err), &err);
     CHECK_OK(cs__hnsw_add_batch(c, keys, v, N, 1, &err), &err);
     CHECK_OK(cs__hnsw_save(a, fa, "t", 1, &err), &err);
@@ -323,7 +323,7 @@ static void test_determinism(const char *dir)
     CHECK_MSG(files_equal(fa, fc), "a one-thread batch differs from single adds");
 
     /* Searches from four threads at once agree with a serial run. */
-    cs_hnsw_hit serial[NQ * K], par[4][NQ * K];
+    cs__hnsw_hit serial[NQ * K], par[4][NQ * K];
     long sc[NQ], pc[4][NQ];
     search_job sj = {a, qs, D, serial, sc};
     run_searches(&sj);
@@ -341,12 +341,12 @@ static void test_determinism(const char *dir)
     CHECK_MSG(agree, "concurrent searches differ from serial ones");
 
     /* Two threads; a key given twice in the batch keeps its last row. */
-    cs_hnsw *d;
+    cs__hnsw *d;
     CHECK_OK(cs__hnsw_new(&p, &d, &err), &err);
     keys[N - 1] = keys[5];
     CHECK_OK(cs__hnsw_add_batch(d, keys, v, N, 2, &err), &err);
     CHECK(cs__hnsw_live(d) == N - 1 && cs__hnsw_dead(d) == 1);
-    cs_hnsw_hit hit;
+    cs__hnsw_hit hit;
     CHECK(cs__hnsw_search(d, v + (size_t)(N - 1) * D, 1, 40, &hit) == 1 &&
           hit.key == keys[5] && hit.dist == 0);
     keys[N - 1] = key_of(N - 1);
@@ -390,7 +390,7 @@ static void spit(const char *path, const uint8_t *b, size_t n)
 
 static int try_load(const char *path, const char *tag, int dim)
 {
-    cs_hnsw *h = NULL;
+    cs__hnsw *h = NULL;
     int64_t gen = -1;
     cs_error err = {0};
     int rc = cs__hnsw_load(path, tag, dim, &h, &gen, &err);
@@ -399,14 +399,14 @@ static int try_load(const char *path, const char *tag, int dim)
     return rc;
 }
 
-static void search_all(const cs_hnsw *h, const float *qs, int dim, cs_hnsw_hit *out, long *cnt)
+static void search_all(const cs__hnsw *h, const float *qs, int dim, cs__hnsw_hit *out, long *cnt)
 {
     for (int i = 0; i < NQ; i++) cnt[i] = cs__hnsw_search(h, qs + (size_t)i * dim, K, 40, out + i * K);
 }
 
-static bool same_results(const cs_hnsw *a, const cs_hnsw *b, const float *qs, int dim)
+static bool same_results(const cs__hnsw *a, const cs__hnsw *b, const float *qs, int dim)
 {
-    static cs_hnsw_hit ha[NQ * K], hb[NQ * K];
+    static cs__hnsw_hit ha[NQ * K], hb[NQ * K];
     long ca[NQ], cb[NQ];
     search_all(a, qs, dim, ha, ca);
     search_all(b, qs, dim, hb, cb);
@@ -421,7 +421,7 @@ static void test_files(const char *dir)
     float centres[20 * D];
     make_centres(centres, 20, D);
     float *v = clustered(N + 200, D, 20, centres), *qs = clustered(NQ, D, 20, centres);
-    cs_hnsw *h = build(CS_MEASURE_COSINE, D, v, N, 11);
+    cs__hnsw *h = build(CS_MEASURE_COSINE, D, v, N, 11);
     for (int i = 0; i < N; i += 10) cs__hnsw_remove(h, key_of((size_t)i));   /* tombstones too */
     char path[512], bad[512];
     snprintf(path, sizeof path, "%s/sub/photos.hnsw", dir);   /* sub/ does not exist yet */
@@ -431,13 +431,13 @@ static void test_files(const char *dir)
     CHECK(cs__hnsw_save(h, path, "0123456789012345678901234567890123456789012345678901234567890123",
                         1, &err) == CS_E_ARG);
 
-    cs_hnsw *l = NULL;
+    cs__hnsw *l = NULL;
     int64_t gen = 0;
     CHECK_OK(cs__hnsw_load(path, "photos", D, &l, &gen, &err), &err);
     if (!l) return;
     CHECK(gen == 1234 && cs__hnsw_live(l) == cs__hnsw_live(h) &&
           cs__hnsw_dead(l) == cs__hnsw_dead(h));
-    const cs_hnsw_params *pl = cs__hnsw_params(l), *ph = cs__hnsw_params(h);
+    const cs__hnsw_params *pl = cs__hnsw_get_params(l), *ph = cs__hnsw_get_params(h);
     CHECK(pl->dim == D && pl->measure == ph->measure && pl->m == ph->m &&
           pl->ef_construction == ph->ef_construction && pl->seed == ph->seed);
     CHECK_MSG(same_results(h, l, qs, D), "a loaded index answers differently");
@@ -488,7 +488,7 @@ static void test_files(const char *dir)
     for (int i = N; i < N + 200; i++)
         CHECK_OK(cs__hnsw_add(l, key_of((size_t)i), v + (size_t)i * D, &err), &err);
     CHECK_OK(cs__hnsw_add(l, key_of(3), v + (size_t)(N + 7) * D, &err), &err);   /* update */
-    cs_hnsw_hit hits[K];
+    cs__hnsw_hit hits[K];
     for (int i = N; i < N + 200; i += 17)
         CHECK(cs__hnsw_search(l, v + (size_t)i * D, 1, 40, hits) == 1 &&
               hits[0].key == key_of((size_t)i));
@@ -501,7 +501,7 @@ static void test_files(const char *dir)
         }
     }
     CHECK_OK(cs__hnsw_save(l, path, "photos", 1235, &err), &err);
-    cs_hnsw *l2 = NULL;
+    cs__hnsw *l2 = NULL;
     CHECK_OK(cs__hnsw_load(path, "photos", D, &l2, &gen, &err), &err);
     CHECK(l2 && gen == 1235 && cs__hnsw_live(l2) == cs__hnsw_live(l));
     if (l2) CHECK_MSG(same_results(l, l2, qs, D), "the re-saved index answers differently");
@@ -509,14 +509,14 @@ static void test_files(const char *dir)
     /* A loaded index that only removes (no add) also saves (from the mapping). */
     CHECK(l2 && cs__hnsw_remove(l2, key_of(2)) == 1);
     CHECK_OK(cs__hnsw_save(l2, path, "photos", 1236, &err), &err);
-    cs_hnsw *l3 = NULL;
+    cs__hnsw *l3 = NULL;
     CHECK_OK(cs__hnsw_load(path, "photos", D, &l3, &gen, &err), &err);
     CHECK(l3 && cs__hnsw_live(l3) == cs__hnsw_live(l2));
     if (l3) CHECK(same_results(l2, l3, qs, D));
 
     /* An empty index round-trips and grows. */
-    cs_hnsw_params p = *cs__hnsw_params(h);
-    cs_hnsw *e, *le = NULL;
+    cs__hnsw_params p = *cs__hnsw_get_params(h);
+    cs__hnsw *e, *le = NULL;
     CHECK_OK(cs__hnsw_new(&p, &e, &err), &err);
     CHECK_OK(cs__hnsw_save(e, bad, "photos", 0, &err), &err);
     CHECK_OK(cs__hnsw_load(bad, "photos", D, &le, &gen, &err), &err);
@@ -550,7 +550,7 @@ static void test_other_measures(void)
         float centres[20 * 16];
         make_centres(centres, 20, 16);
         float *v = clustered(1500, 16, 20, centres), *qs = clustered(NQ, 16, 20, centres);
-        cs_hnsw *h = build(ms[i], 16, v, 1500, 5);
+        cs__hnsw *h = build(ms[i], 16, v, 1500, 5);
         double r = recall(h, ms[i], 16, v, 1500, qs, NQ, 64, NULL);
         CHECK_MSG(r >= 0.5, "measure %d: recall@10 %.3f", (int)ms[i], r);
         cs__hnsw_free(h);

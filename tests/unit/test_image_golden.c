@@ -33,7 +33,7 @@ static int sha_eq(const cs_image *img, const char *want, const char *what, const
 {
     char hex[65];
     {
-        cs_sha256 st;
+        cs__sha256 st;
         uint8_t digest[32];
         cs__sha256_init(&st);
         cs__sha256_update(&st, img->rgb, (size_t)img->width * img->height * 3);

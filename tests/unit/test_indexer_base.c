@@ -12,7 +12,7 @@
 #include "test.h"
 
 typedef struct {
-    cs_queue *q;
+    cs__queue *q;
     int from, n;
 } producer;
 
@@ -51,7 +51,7 @@ int main(void)
     free(buf);
 
     /* Queue: 4 producers x 1000 items through a 3-slot queue; every item arrives once. */
-    cs_queue *q = cs__queue_new(3);
+    cs__queue *q = cs__queue_new(3);
     CHECK(q != NULL);
     producer ps[4];
     pthread_t th[4];
@@ -93,7 +93,7 @@ int main(void)
     free(got);
 
     /* String map with growth. */
-    cs_strmap *m = cs__strmap_new();
+    cs__strmap *m = cs__strmap_new();
     char keys[2000][16];
     for (int i = 0; i < 2000; i++) {
         snprintf(keys[i], sizeof keys[i], "k%d", i);
@@ -121,7 +121,7 @@ int main(void)
     CHECK_MSG(!strcmp(line, "[#####.....] 50/100  10.0 img/s  ETA 0:05"), "%s", line);
     cs__progress_format(line, sizeof line, 7, 0, 2.5, 10);
     CHECK_MSG(!strcmp(line, "7  2.5 img/s"), "%s", line);
-    cs_rate r;
+    cs__rate r;
     cs__rate_init(&r, 0.0, 0);
     cs__rate_update(&r, 0.1, 5);   /* merged: too close */
     CHECK(r.rate == 0);

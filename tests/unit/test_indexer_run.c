@@ -201,7 +201,7 @@ int main(void)
     CHECK(!strcmp(cs__ix_type_for("/a/b.txt", "gif", buf, sizeof buf), "gif"));
     CHECK(!strcmp(cs__ix_type_for("/a.d/.hidden", "webp", buf, sizeof buf), "webp"));
     CHECK(cs__ix_has_image_ext("x.WebP") && !cs__ix_has_image_ext("x.txt") && !cs__ix_has_image_ext("jpg"));
-    ix_stored s;
+    cs__ix_stored s;
     cs__ix_meta_parse("{\"bytes\":12,\"mtime\":1700000000,\"mtime_ns\":5,\"width\":3,\"height\":4,"
                   "\"hash\":\"0123456789abcdef0123456789abcdef\"}", &s);
     CHECK(s.bytes == 12 && s.mtime == 1700000000 && s.mtime_ns == 5 && s.width == 3 &&

@@ -22,9 +22,9 @@ static cs_record_in rec(const char *id, const float *v, const char *meta)
     return r;
 }   /* per-process table name, so parallel runs cannot collide */
 
-static cs_filter *cmp(const char *key, cs_filter_op op, json_t *value)
+static cs__filter *cmp(const char *key, cs__filter_op op, json_t *value)
 {
-    cs_filter *f = calloc(1, sizeof *f);
+    cs__filter *f = calloc(1, sizeof *f);
     f->kind = CS_FILTER_CMP;
     f->key = strdup(key);
     f->op = op;
@@ -32,9 +32,9 @@ static cs_filter *cmp(const char *key, cs_filter_op op, json_t *value)
     return f;
 }
 
-static cs_filter *node(cs_filter_kind kind, cs_filter *a, cs_filter *b)
+static cs__filter *node(cs__filter_kind kind, cs__filter *a, cs__filter *b)
 {
-    cs_filter *f = calloc(1, sizeof *f);
+    cs__filter *f = calloc(1, sizeof *f);
     f->kind = kind;
     f->n_children = 2;
     f->children = calloc(2, sizeof *f->children);
@@ -43,7 +43,7 @@ static cs_filter *node(cs_filter_kind kind, cs_filter *a, cs_filter *b)
     return f;
 }
 
-static void free_filter(cs_filter *f)
+static void free_filter(cs__filter *f)
 {
     for (size_t i = 0; i < f->n_children; i++) free_filter(f->children[i]);
     free(f->children);
@@ -75,7 +75,7 @@ static void ids_of(const cs_records *r, char *buf, size_t n)
 }
 
 /* Runs filter f (consumed) through scan and returns the sorted ids. */
-static void scan_ids(cs_backend *b, cs_filter *f, char *buf, size_t n)
+static void scan_ids(cs__backend *b, cs__filter *f, char *buf, size_t n)
 {
     cs_error err = {0};
     cs_records r = {0};
@@ -101,7 +101,7 @@ static void test_mask(void)
         free(m);
     }
     /* An unreachable server: error names the URL, never the password. */
-    cs_backend *b = NULL;
+    cs__backend *b = NULL;
     cs_error err = {0};
     int rc = cs__pg_backend_open("postgresql://me:topsecret@127.0.0.1:1/db?connect_timeout=2", false,
                                 &b, &err);
@@ -109,7 +109,7 @@ static void test_mask(void)
     CHECK_MSG(strstr(err.msg, "127.0.0.1:1") && !strstr(err.msg, "topsecret"), "%s", err.msg);
 }
 
-static void test_collections(cs_backend *b)
+static void test_collections(cs__backend *b)
 {
     cs_error err = {0};
     int dim = 0;
@@ -152,7 +152,7 @@ static void test_collections(cs_backend *b)
     CHECK(b->ops->create(b, odd, 16001, &err) == CS_E_DATABASE);
 }
 
-static void test_records(cs_backend *b)
+static void test_records(cs__backend *b)
 {
     cs_error err = {0};
     const float v[4][3] = {{1, 0, 0}, {0, 1, 0}, {0.1f, 1e-30f, 16777216.0f}, {0.6f, 0.8f, 0}};
@@ -194,7 +194,7 @@ static void test_records(cs_backend *b)
     CHECK_OK(b->ops->upsert(b, T, 3, recs + 2, 1, &err), &err);   /* back to v[2], {} */
 }
 
-static void test_batches(cs_backend *b)
+static void test_batches(cs__backend *b)
 {
     cs_error err = {0};
     enum { N = 1001 };
@@ -245,7 +245,7 @@ static void test_batches(cs_backend *b)
     free(recs);
 }
 
-static void test_filters(cs_backend *b)
+static void test_filters(cs__backend *b)
 {
     char got[256];
     scan_ids(b, cmp("n", CS_OP_EQ, json_integer(1)), got, sizeof got);
@@ -281,7 +281,7 @@ static void test_filters(cs_backend *b)
     CHECK_MSG(!strcmp(got, "a"), "%s", got);
     /* The parser's exact operand text is what gets bound: json_real(0.1) alone would be
      * dumped as 0.10000000000000001, which jsonb does not equal to 0.1. */
-    cs_filter *exact = cmp("f", CS_OP_EQ, json_real(0.1));
+    cs__filter *exact = cmp("f", CS_OP_EQ, json_real(0.1));
     exact->value_json = strdup("0.1");
     scan_ids(b, exact, got, sizeof got);
     CHECK_MSG(!strcmp(got, "b"), "%s", got);
@@ -300,7 +300,7 @@ static void test_filters(cs_backend *b)
     CHECK_MSG(!strcmp(got, ""), "%s", got);
 }
 
-static void test_query(cs_backend *b)
+static void test_query(cs__backend *b)
 {
     cs_error err = {0};
     const float qv[3] = {1, 0, 0};
@@ -337,7 +337,7 @@ static void test_query(cs_backend *b)
     q.measure = CS_MEASURE_L1;
     q.include_vector = q.include_metadata = false;
     q.limit = 10;
-    cs_filter *f = cmp("n", CS_OP_GTE, json_integer(2));
+    cs__filter *f = cmp("n", CS_OP_GTE, json_integer(2));
     CHECK_OK(b->ops->query(b, T, 3, &q, f, &r, &err), &err);
     free_filter(f);
     CHECK(r.n == 2 && !strcmp(r.items[0].id, "it's \"q\"") &&
@@ -349,7 +349,7 @@ static void test_query(cs_backend *b)
     CHECK(r.n == 0);
 }
 
-static void check_index(cs_backend *b, const char *pattern)
+static void check_index(cs__backend *b, const char *pattern)
 {
     cs_error err = {0};
     char *ix = NULL;
@@ -362,7 +362,7 @@ static void check_index(cs_backend *b, const char *pattern)
     free(ix);
 }
 
-static void test_index(cs_backend *b)
+static void test_index(cs__backend *b)
 {
     cs_error err = {0};
     char *ix = (char *)"x";
@@ -402,7 +402,7 @@ static void test_index(cs_backend *b)
  * rows, ef_search 40 and limit 100 vecs' statement comes back short (checked on the raw
  * SQL first, so this test proves something), clipsearch's must not: with pgvector 0.8 (as
  * here) the strict-order iterative scan fills it, with older servers the exact re-run. */
-static void test_short_result(cs_backend *b, const char *url)
+static void test_short_result(cs__backend *b, const char *url)
 {
     cs_error err = {0};
     char name[96];
@@ -475,7 +475,7 @@ static void test_short_result(cs_backend *b, const char *url)
     cs_records_free(&out);
 
     /* With a filter too. */
-    cs_filter *f = cmp("odd", CS_OP_EQ, json_true());
+    cs__filter *f = cmp("odd", CS_OP_EQ, json_true());
     CHECK_OK(b->ops->query(b, name, 2, &q, f, &out, &err), &err);
     free_filter(f);
     CHECK_MSG(out.n == 100, "%zu rows", out.n);
@@ -483,11 +483,11 @@ static void test_short_result(cs_backend *b, const char *url)
     CHECK_OK(b->ops->drop(b, name, &err), &err);
 }
 
-static void test_delete_filter(cs_backend *b)
+static void test_delete_filter(cs__backend *b)
 {
     cs_error err = {0};
     cs_records r = {0};
-    cs_filter *f = cmp("s", CS_OP_IN, json_pack("[s,s]", "x", "y"));
+    cs__filter *f = cmp("s", CS_OP_IN, json_pack("[s,s]", "x", "y"));
     CHECK_OK(b->ops->delete_filter(b, T, f, &r, &err), &err);
     free_filter(f);
     char got[64];
@@ -508,7 +508,7 @@ int main(void)
         return TEST_RESULT() ? 1 : 77;
     }
     snprintf(T, sizeof T, "t_backend_pg_%d", (int)getpid());
-    cs_backend *b = NULL;
+    cs__backend *b = NULL;
     cs_error err = {0};
     CHECK_OK(cs__pg_backend_open(url, false, &b, &err), &err);
     if (!b) return TEST_RESULT();

@@ -9,8 +9,8 @@
 
 static char *norm(const char *text, int *status)
 {
-    jv v;
-    jv_error e;
+    cs__jv v;
+    cs__jv_error e;
     *status = cs__jv_parse(text, strlen(text), false, &v, &e);
     if (*status) return NULL;
     char *s = cs__jv_serialize(&v, NULL);
@@ -38,8 +38,8 @@ static void expect_status(const char *in, int want)
  * cannot be text. */
 static bool not_text(const char *in, bool lenient)
 {
-    jv v;
-    jv_error je;
+    cs__jv v;
+    cs__jv_error je;
     /* A lenient value error still hands back the tree: free it either way. */
     cs__jv_parse(in, strlen(in), lenient, &v, &je);
     cs__jv_free(&v);
@@ -48,7 +48,7 @@ static bool not_text(const char *in, bool lenient)
 
 static int cmp_text(const char *a, const char *b)
 {
-    jv x, y;
+    cs__jv x, y;
     if (cs__jv_parse(a, strlen(a), false, &x, NULL) || cs__jv_parse(b, strlen(b), false, &y, NULL)) return 99;
     int c = cs__jv_cmp(&x, &y);
     cs__jv_free(&x);
@@ -141,11 +141,11 @@ int main(void)
 
     /* Filter trees. */
     cs_error err;
-    cs_filter *f = NULL;
+    cs__filter *f = NULL;
     CHECK_OK(cs__filter_parse("{\"$or\":[{\"a\":{\"$in\":[0.1,\"x\",true]}},{\"b.c\":{\"$gte\":9007199254740993}}]}", &f, &err), &err);
     CHECK(f && f->kind == CS_FILTER_OR && f->n_children == 2);
     if (f && f->n_children == 2) {
-        cs_filter *a = f->children[0], *b = f->children[1];
+        cs__filter *a = f->children[0], *b = f->children[1];
         CHECK(a->kind == CS_FILTER_CMP && a->op == CS_OP_IN && !strcmp(a->key, "a"));
         CHECK(a->n_elems == 3 && !strcmp(a->elem_json[0], "0.1") && !strcmp(a->elem_json[1], "\"x\""));
         CHECK(!strcmp(a->value_json, "[0.1,\"x\",true]") && json_is_array(a->value));
@@ -156,11 +156,11 @@ int main(void)
     cs__filter_free(f);
     const char *none[] = {"{}", "null", "[]", "false", "0", "\"\""};
     for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
-        f = (cs_filter *)1;
+        f = (cs__filter *)1;
         CHECK_OK(cs__filter_parse(none[i], &f, &err), &err);
         CHECK_MSG(f == NULL, "%s should mean no filter", none[i]);
     }
-    f = (cs_filter *)1;
+    f = (cs__filter *)1;
     CHECK(cs__filter_parse(NULL, &f, &err) == 0 && f == NULL);
     CHECK(cs__filter_parse("{\"a\":{\"$eq\":NaN}}", &f, &err) == CS_E_DATABASE && f == NULL);
     CHECK(cs__filter_parse("{\"a\":{\"$eq\":1e999999}}", &f, &err) == CS_E_DATABASE);

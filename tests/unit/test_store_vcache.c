@@ -190,14 +190,14 @@ static void test_save_runs(void)
     char dir[300], file[400];
     snprintf(dir, sizeof dir, "/tmp/cs_vcache_runs_%d", (int)getpid());
     snprintf(file, sizeof file, "%s/t.bin", dir);
-    cs_vcache a, b;
+    cs__vcache a, b;
     CHECK(cs__vcache_init(&a, DIM, 4, 7) == 0 && cs__vcache_init(&b, DIM, 4, 7) == 0);
     for (int i = 0; i < 4; i++) {
         CHECK(cs__vcache_append(&a, 10 * i, VEC[i], 1.0f, "ab", 2) == 0);
         CHECK(cs__vcache_append(&b, 10 * i + 5, VEC[4 + i], 2.0f, "xyz", 3) == 0);
     }
     /* a holds rowids 0, 10, 20, 30 and b 5, 15, 25, 35: a[1..3) b[2..3) a[3..4) */
-    cs_vcache_run runs[3] = {{&a, 1, 3}, {&b, 2, 3}, {&a, 3, 4}};
+    cs__vcache_run runs[3] = {{&a, 1, 3}, {&b, 2, 3}, {&a, 3, 4}};
     atomic_bool stop = true;
     CHECK(cs__vcache_save_runs(runs, 3, DIM, 9, "t", file, &stop) == -1);
     CHECK_MSG(access(file, F_OK) != 0, "a stopped save left its file");
@@ -206,7 +206,7 @@ static void test_save_runs(void)
     CHECK_MSG(system(cmd) != 0, "a stopped save left a temporary file");
     atomic_store(&stop, false);
     CHECK(cs__vcache_save_runs(runs, 3, DIM, 9, "t", file, &stop) == 0);
-    cs_vcache m;
+    cs__vcache m;
     CHECK(cs__vcache_open(file, "t", DIM, 9, &m) == 0);
     const int64_t want[4] = {10, 20, 25, 30};
     const float *wv[4] = {VEC[1], VEC[2], VEC[6], VEC[3]};

@@ -30,7 +30,7 @@ static float frand(void)
 
 /* Clustered rows, like image embeddings, plus the hard cases: exact copies (ties across
  * the k-th place), a zero row (NaN under cosine), tiny and huge rows, a one-hot row. */
-static void fill(cs_vcache *vc)
+static void fill(cs__vcache *vc)
 {
     float centres[16][DIM];
     for (int c = 0; c < 16; c++)
@@ -50,7 +50,7 @@ static void fill(cs_vcache *vc)
     }
 }
 
-static bool same_hits(const cs_vscan_hit *a, long na, const cs_vscan_hit *b, long nb)
+static bool same_hits(const cs__vscan_hit *a, long na, const cs__vscan_hit *b, long nb)
 {
     if (na != nb) return false;
     for (long i = 0; i < na; i++)
@@ -58,7 +58,7 @@ static bool same_hits(const cs_vscan_hit *a, long na, const cs_vscan_hit *b, lon
     return true;
 }
 
-static int compare_all(const cs_vcache *vc, const char *what)
+static int compare_all(const cs__vcache *vc, const char *what)
 {
     static const cs_measure ms[] = {CS_MEASURE_COSINE, CS_MEASURE_L2, CS_MEASURE_IP, CS_MEASURE_L1};
     static const size_t ks[] = {1, 10, 100};
@@ -71,7 +71,7 @@ static int compare_all(const cs_vcache *vc, const char *what)
         if (r % 7 == 3 || r == 0) dead[ndead++] = r;
         else live[nlive++] = r;
     }
-    cs_vscan_hit a[100], b[100];
+    cs__vscan_hit a[100], b[100];
     int bad = 0;
     for (int qi = 0; qi < 7; qi++) {
         float q[DIM];
@@ -108,7 +108,7 @@ static int compare_all(const cs_vcache *vc, const char *what)
 
 int main(void)
 {
-    cs_vcache vc;
+    cs__vcache vc;
     fill(&vc);
     char dir[] = "/tmp/cs_vquant_XXXXXX";
     CHECK(mkdtemp(dir));
@@ -126,10 +126,10 @@ int main(void)
 
         /* The file: written from runs (two pieces, one without a copy), mapped back. */
         CHECK(!cs__vquant_path(bin, kind, file, sizeof file));
-        cs_vcache plain;
+        cs__vcache plain;
         CHECK(!cs__vcache_init(&plain, DIM, N, 7));
         CHECK(!cs__vcache_append_rows(&plain, &vc, 0, N));
-        cs_vcache_run runs[2] = {{&vc, 0, N / 3}, {&plain, N / 3, N}};
+        cs__vcache_run runs[2] = {{&vc, 0, N / 3}, {&plain, N / 3, N}};
         CHECK(!cs__vquant_save_runs(runs, 2, kind, DIM, 7, "t", file, NULL));
         CHECK(!cs__vquant_open(file, "t", &plain, kind));
         CHECK(plain.cmap != NULL && plain.copy == kind);

@@ -21,7 +21,7 @@ static float frand(void)
 }
 
 static long scan(int threads, cs_measure m, const float *q, const float *base,
-                 const float *norms, const uint32_t *rows, size_t n, cs_vscan_hit *hits)
+                 const float *norms, const uint32_t *rows, size_t n, cs__vscan_hit *hits)
 {
     char t[8];
     snprintf(t, sizeof t, "%d", threads);
@@ -65,7 +65,7 @@ int main(void)
     cs_measure ms[] = {CS_MEASURE_COSINE, CS_MEASURE_L2, CS_MEASURE_IP, CS_MEASURE_L1};
     for (int mi = 0; mi < 4; mi++)
         for (int subset = 0; subset < 2; subset++) {
-            cs_vscan_hit h1[K], h[K];
+            cs__vscan_hit h1[K], h[K];
             const uint32_t *r = subset ? rows : NULL;
             long n1 = scan(1, ms[mi], q, base, norms, r, N, h1);
             CHECK(n1 == K);

@@ -39,7 +39,7 @@ static int encode(const cs_tokenizer *t, const char *text, int32_t *ids)
 static bool both_paths(const cs_tokenizer *t, const uint8_t *s, size_t len, int32_t *out,
                        size_t *n)
 {
-    cs_tok_bpe_ws ws;
+    cs__tok_bpe_ws ws;
     cs__tok_bpe_ws_init(&ws);
     int32_t *first = malloc(len * sizeof *first);
     bool same = first && cs__tok_bpe_reserve(&ws, len);

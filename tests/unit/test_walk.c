@@ -17,7 +17,7 @@ typedef struct {
     int n;
 } seen;
 
-static int collect(const cs_walk_entry *e, void *user)
+static int collect(const cs__walk_entry *e, void *user)
 {
     seen *s = user;
     if (s->n >= 64) return 1;

@@ -17,13 +17,13 @@ typedef struct {
     size_t root_len;          /* entries are recorded relative to the root */
     char *rel[MAX_SEEN];
     char *rule[MAX_SEEN];
-    cs_walk_kind kind[MAX_SEEN];
+    cs__walk_kind kind[MAX_SEEN];
     bool is_dir[MAX_SEEN], ignore_file[MAX_SEEN];
     int error[MAX_SEEN];
     int n;
 } seen;
 
-static int collect(const cs_walk_entry *e, void *user)
+static int collect(const cs__walk_entry *e, void *user)
 {
     seen *s = user;
     if (s->n >= MAX_SEEN) return 1;
@@ -105,7 +105,7 @@ static void put(const char *root, const char *rel, const char *text)
     close(fd);
 }
 
-static void walk(const char *root, const cs_walk_rules *r, seen *s)
+static void walk(const char *root, const cs__walk_rules *r, seen *s)
 {
     cs_error err = {0};
     memset(s, 0, sizeof *s);
@@ -134,7 +134,7 @@ static void test_defaults(const char *root)
     put(root, "lost+found/#123", "x");
     put(root, "b/node_modules", "a file, not a tree");   /* built-ins are directories */
 
-    cs_walk_rules *r = cs__walk_rules_new();
+    cs__walk_rules *r = cs__walk_rules_new();
     CHECK(r != NULL);
     seen s;
     walk(root, r, &s);
@@ -183,7 +183,7 @@ static void test_explicit_root(const char *base)
     snprintf(root, sizeof root, "%s/.photos", base);
     put(base, ".photos/a.jpg", "x");
     put(base, ".photos/.b.jpg", "x");
-    cs_walk_rules *r = cs__walk_rules_new();
+    cs__walk_rules *r = cs__walk_rules_new();
     CHECK(r && cs__walk_rules_add_exclude(r, ".photos", NULL) == 0);
     seen s;
     walk(root, r, &s);
@@ -212,7 +212,7 @@ static void test_globs(const char *root)
     put(root, "private/p.jpg", "x");
     put(root, "sub/private/p.jpg", "x");
 
-    cs_walk_rules *r = cs__walk_rules_new();
+    cs__walk_rules *r = cs__walk_rules_new();
     cs_error err = {0};
     CHECK_OK(cs__walk_rules_add_exclude(r, "*.tmp", &err), &err);      /* base name */
     CHECK_OK(cs__walk_rules_add_exclude(r, "a/*.jpg", &err), &err);    /* relative path */
@@ -276,7 +276,7 @@ static void test_ignore_files(const char *root)
     put(root, "!keep.jpg", "x");
     put(root, "#hash.jpg", "x");
 
-    cs_walk_rules *r = cs__walk_rules_new();
+    cs__walk_rules *r = cs__walk_rules_new();
     seen s;
     walk(root, r, &s);
     CHECK(!entry(&s, ".clipsearchignore"));      /* a setting, not an entry */
@@ -328,7 +328,7 @@ static void test_bad_ignore_files(const char *root)
     put(root, "dir/photo.jpg", "x");
     put(root, "fine.jpg", "x");
 
-    cs_walk_rules *r = cs__walk_rules_new();
+    cs__walk_rules *r = cs__walk_rules_new();
     seen s;
     walk(root, r, &s);
     int b = at(&s, "big");
