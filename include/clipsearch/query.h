@@ -74,6 +74,9 @@ typedef struct cs_search_request {
     float text_weight;          /* default 0.5; used only when both parts are given */
     float image_weight;         /* default 0.5 */
     int k;                      /* default 10; 1..1000 */
+    /* The beam of a search through the collection's HNSW index (1..1000; more finds more
+     * of the true nearest at more cost); 0 = the store's default (40, as pgvector). */
+    int ef_search;
     const char *filter_json;    /* vecs filter language; NULL or "{}" = none */
     /* Filters people use, ANDed with filter_json (NULL or "" = not used). They read the
      * metadata `index` writes (records written by other tools lack it and never match): */

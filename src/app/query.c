@@ -133,6 +133,7 @@ static int query_round(cs_collection *coll, const float *vec, int dim,
     q.measure = CS_MEASURE_COSINE;
     q.include_value = true;
     q.include_metadata = true;
+    if (req->ef_search) q.ef_search = req->ef_search;
     cs_records recs = {0};
     int rc = cs_collection_query(coll, &q, &recs, err);
     if (rc != 0) {

@@ -55,6 +55,7 @@ usage_error "search: unknown or incomplete option '-k' (see --help)" search -k
 usage_error "search: -k needs an integer 1..1000, got '0'" search -k 0 x
 usage_error "search: --text-weight needs a number >= 0, got '-1'" search --text-weight -1 x
 usage_error "search: --min-score needs a number, got 'nan'" search --min-score nan x
+usage_error "search: --ef-search needs an integer 1..1000, got '0'" search --ef-search 0 x
 usage_error "search: unknown or incomplete option '--json=1' (see --help)" search --json=1 x
 usage_error "duplicates: --threshold needs a cosine similarity in (0, 1], got '0'" \
     duplicates --threshold 0

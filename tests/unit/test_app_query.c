@@ -198,6 +198,15 @@ static void test_search(const cs_clip *m, cs_store *s, const char *src)
         CHECK(h.n == 0);
         cs_hits_free(&h);
         r.has_min_score = false;
+        /* ef_search reaches the store, which checks its range. */
+        r.ef_search = 1001;
+        CHECK(cs_query_run(m, c, &r, &h, &err) == CS_E_ARG && strstr(err.msg, "ef_search"));
+        cs_hits_free(&h);
+        r.ef_search = 200;
+        CHECK_OK(cs_query_run(m, c, &r, &h, &err), &err);
+        CHECK(h.n == all.n);
+        cs_hits_free(&h);
+        r.ef_search = 0;
     }
     /* Filters go to the store: only the JPEGs. */
     r.filter_json = "{\"type\":{\"$eq\":\"jpg\"}}";
