@@ -20,9 +20,11 @@ if [ "${1:-}" != --report ] && [ "${2:-}" != --report ]; then
     find $B -name '*.gcda' -delete
     (cd $B && CS_FAULT_ALL=${CS_FAULT_ALL-1} CS_SOURCE_DIR=$PWD/.. CS_BUILD_DIR=$PWD ./test_fault_alloc >/dev/null)
     # The store scenario through the PostgreSQL backend, with the test server of make check.
-    if bash tests/pg/start.sh "$PWD/$B/pg" >/dev/null 2>&1; then
+    if bash tests/pg/start.sh "$PWD/$B/pg" >/dev/null 2>&1 && [ -s "$B/pg/url" ]; then
+        trap 'bash tests/pg/stop.sh "$PWD/$B/pg" >/dev/null 2>&1 || true' EXIT
         (cd $B && CS_TEST_DB_URL="$(cat pg/url)" CS_SOURCE_DIR=$PWD/.. ./test_fault_alloc >/dev/null)
         bash tests/pg/stop.sh "$PWD/$B/pg" >/dev/null 2>&1 || true
+        trap - EXIT
     else
         echo "nomem_coverage: no PostgreSQL test server; the pg backend is not covered" >&2
     fi

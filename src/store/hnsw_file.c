@@ -103,8 +103,8 @@ int cs__hnsw_save(const cs__hnsw *h, const char *file, const char *tag, int64_t 
         return cs_error_set(err, CS_E_ARG, "hnsw: tag longer than %d bytes", CS_HNSW_TAG_MAX);
     char tmp[4200];
     if (cs__vcache_begin_save(file, tmp, sizeof tmp))
-        return cs_error_set(err, CS_E_IO, "%s: cannot prepare its directory: %s", file,
-                            strerror(errno));
+        return cs_error_set(err, errno == ENAMETOOLONG || errno == EISDIR ? CS_E_ARG : CS_E_IO,
+                            "%s: cannot write there: %s", file, strerror(errno));
 
     hf_header f;
     memset(&f, 0, sizeof f);

@@ -105,8 +105,6 @@ int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, 
         ok = !memcmp(&h, &want, sizeof h) && want.file_size == (uint64_t)sb.st_size;
     }
     void *map = ok ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
-    /* Huge folios where the page cache holds them or reads them in (cs__vcache_piece). */
-    if (map != MAP_FAILED) madvise(map, (size_t)sb.st_size, MADV_HUGEPAGE);
     close(fd);
     if (map == MAP_FAILED) return 1;
     /* The scan reads every vector page once: ask for read-ahead of the whole range, and
@@ -116,6 +114,10 @@ int cs__vcache_open_ex(const char *file, const char *tbl, int dim, int64_t gen, 
     /* Without the vectors (a compressed copy is scanned instead): advice from the page
      * holding the norms on, as madvise wants a page-aligned start. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE), from = vectors ? 0 : (size_t)h.off_norms & ~(page - 1);
+    /* Huge folios where the page cache holds them or reads them in (cs__vcache_piece);
+     * not over vectors a compressed copy stands in for, which the re-scoring reads a few
+     * rows at a time (a 2 MiB read-ahead for each would be waste). */
+    madvise(m + from, (size_t)sb.st_size - from, MADV_HUGEPAGE);
     madvise(m + from, (size_t)sb.st_size - from, MADV_WILLNEED);
 #ifdef MADV_POPULATE_READ
     madvise(m + from, (size_t)h.off_meta_off - from, MADV_POPULATE_READ);   /* to the rowids */
@@ -325,6 +327,10 @@ int cs__vcache_begin_save(const char *file, char *tmp, size_t cap)
     char dir[4096];
     const char *base;
     if (split(file, dir, sizeof dir, &base)) return -1;
+    if (!base[0]) {   /* "dir/": no file to write */
+        errno = EISDIR;
+        return -1;
+    }
     if (mkdir(dir, 0777) && errno != EEXIST) return -1;
     sweep(dir, base, false);
     uint64_t r = 0;
@@ -384,13 +390,6 @@ int cs__vcache_save(const cs__vcache *vc, const char *tbl, const char *file)
     if (vc->map) return -1;
     cs__vcache_run run = {vc, 0, vc->n};
     return cs__vcache_save_runs(&run, vc->n ? 1 : 0, vc->dim, vc->gen, tbl, file, NULL);
-}
-
-void cs__vcache_sweep_tmp(const char *file)
-{
-    char dir[4096];
-    const char *base;
-    if (!split(file, dir, sizeof dir, &base)) sweep(dir, base, false);
 }
 
 void cs__vcache_remove(const char *file)

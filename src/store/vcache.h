@@ -98,9 +98,6 @@ static inline size_t cs__vcache_piece(uint64_t pos, size_t n)
 }
 int cs__vcache_write(const atomic_bool *stop, int fd, const void *p, size_t n);
 
-/* Removes "<file>.tmp.*" files that a crashed writer left (older than ten minutes). */
-void cs__vcache_sweep_tmp(const char *file);
-
 /* Removes the cache file of a dropped collection, with every other derived file of its
  * table ("<table>.*"), and the directory once empty. */
 void cs__vcache_remove(const char *file);

@@ -169,14 +169,17 @@ static bool kill_at(enum step step, const char *point)
         cs_store_close(s);   /* joins the background save */
         _exit(0);            /* the point was never reached */
     }
-    CHECK(pid > 0);
+    if (pid < 0) {
+        CHECK_MSG(0, "fork failed");
+        return false;
+    }
     int st = 0;
-    CHECK(waitpid(pid, &st, WUNTRACED) == pid);
-    bool stopped = WIFSTOPPED(st);
+    bool stopped = waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st);
     CHECK_MSG(stopped, "%s: the child did not stop there (status %d)", point, st);
+    if (!stopped) return false;   /* exited: reaped already, its pid may be reused */
     kill(pid, SIGKILL);
-    if (stopped) CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-    return stopped;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    return true;
 }
 
 int main(void)
