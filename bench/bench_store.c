@@ -1,7 +1,7 @@
 /* bench_store: the SQLite store's upsert rate and exact top-10 query latency.
  *
  *   bench_store [--n N] [--dim D] [--queries Q] [--db PATH] [--dump DIR] [--latent D]
- *               [--hnsw-max N] [--hnsw-m M] [--hnsw-efc EF]
+ *               [--hnsw-max N] [--hnsw-m M] [--hnsw-efc EF] [--stream 0|1]
  *
  * Generates N clustered unit vectors (100 Gaussian clusters, normalised), upserts them in
  * transactions of 10 000 records, then times Q cosine top-10 queries (median, p95) without
@@ -14,7 +14,11 @@
  * and ours.i32 (our top-10 row numbers) for bench/faiss_compare.py. Then the compressed
  * copies (int8, fp16) and, up to --hnsw-max records, an HNSW index built with m and
  * ef_construction 32 and 128 (vecs' defaults, 16 and 64, give recall@10 near 0.8 at 1M on
- * this data: the build's beam is too narrow for 32 spread directions per cluster). */
+ * this data: the build's beam is too narrow for 32 spread directions per cluster).
+ * Where the base vectors would take more than a quarter of the memory (5M x 512-d: 10 GB)
+ * they are streamed into the store as they are generated and regenerated once the store
+ * is closed, for the scan limit and the exactness check (--stream 1 forces this, 0 holds
+ * them whatever their size). */
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -68,6 +72,66 @@ static void normalise(float *v, int d)
     for (int i = 0; i < d; i++) s += (double)v[i] * v[i];
     s = 1 / sqrt(s);
     for (int i = 0; i < d; i++) v[i] = (float)(v[i] * s);
+}
+
+/* The clustered data, row by row: 100 Gaussian cluster centres; with a latent dimension D
+ * each cluster spreads along D directions of its own (with decaying weights) plus a
+ * little isotropic noise, a low intrinsic dimension like that of real embeddings; without,
+ * the spread is isotropic in all dim directions, the hard case for a graph index (every
+ * point of a cluster is about as far as every other). Rows come in order from the random
+ * stream; gen_rewind() restarts it at row 0 to regenerate the same rows bit for bit. */
+typedef struct {
+    int dim, latent, k, next;
+    float *centers, *basis;
+    uint64_t rs_rows;   /* the random state at row 0 */
+} data_gen;
+
+static int gen_init(data_gen *g, int dim, int latent)
+{
+    *g = (data_gen){.dim = dim, .latent = latent, .k = 100};
+    g->centers = malloc((size_t)g->k * dim * sizeof(float));
+    g->basis = latent > 0 ? malloc((size_t)g->k * latent * dim * sizeof(float)) : NULL;
+    if (!g->centers || (latent > 0 && !g->basis)) return -1;
+    for (int c = 0; c < g->k; c++) {
+        for (int i = 0; i < dim; i++) g->centers[(size_t)c * dim + i] = (float)gauss();
+        normalise(g->centers + (size_t)c * dim, dim);
+    }
+    for (size_t i = 0; g->basis && i < (size_t)g->k * latent * dim; i++)
+        g->basis[i] = (float)gauss() / sqrtf((float)dim);
+    g->rs_rows = rs;
+    return 0;
+}
+
+/* Row r of n base rows (r < n: cluster r * golden ratio mod 100) or query r - n (cluster
+ * (r - n) mod 100); rows must be asked for in order. */
+static void gen_row(data_gen *g, int r, int n, float *v, int *cluster)
+{
+    int dim = g->dim, c = r < n ? (int)(((uint64_t)r * 2654435761u) % g->k) : (r - n) % g->k;
+    if (cluster) *cluster = c;
+    for (int i = 0; i < dim; i++)
+        v[i] = g->centers[(size_t)c * dim + i] +
+               (g->basis ? 0.05f : 0.6f) * (float)gauss() / sqrtf((float)dim);
+    for (int j = 0; g->basis && j < g->latent; j++) {
+        float z = 0.9f * (float)gauss() / sqrtf(1.0f + (float)j);
+        const float *b = g->basis + ((size_t)c * g->latent + j) * dim;
+        for (int i = 0; i < dim; i++) v[i] += z * b[i];
+    }
+    normalise(v, dim);
+}
+
+/* The n base rows again into `base`, leaving the random stream where it was. */
+static void gen_base_again(data_gen *g, int n, float *base)
+{
+    uint64_t saved = rs;
+    rs = g->rs_rows;
+    for (int r = 0; r < n; r++) gen_row(g, r, n, base + (size_t)r * g->dim, NULL);
+    rs = saved;
+}
+
+static void gen_free(data_gen *g)
+{
+    free(g->centers);
+    free(g->basis);
 }
 
 static void dump(const char *dir, const char *name, const void *p, size_t bytes)
@@ -246,17 +310,45 @@ static double reconnect_query(const char *db, cs_store **store, cs_collection **
     return ms;
 }
 
+/* The machine's read bandwidth and the scan limit over the same vectors, next to our
+ * median `med` (seconds). */
+static void print_limit(const float *base, int n, int dim, const float *queries, int nq, double med)
+{
+    printf("  scan rate %.1f GB/s of vectors; one-pass read bandwidth here %.1f GB/s\n",
+           (double)n * dim * 4 / med / 1e9, read_bandwidth(base, (size_t)n * dim));
+    int th = scan_threads();
+    double lim = scan_limit(base, (size_t)n, dim, queries, nq, th);
+    printf("scan limit: %.2f ms (plain C top-10 over the same vectors, %d threads); "
+           "query / limit %.2f\n", lim * 1e3, th, med / lim);
+}
+
+/* Exactness spot check: our top-1 against a double-precision brute force. */
+static void print_exactness(const float *base, int n, int dim, const float *queries, int nq,
+                            const int32_t *ours)
+{
+    int agree = 0, checked = 0;
+    for (int i = 0; i < nq && checked < 5; i += nq / 5 > 0 ? nq / 5 : 1, checked++) {
+        const float *qv = queries + (size_t)i * dim;
+        double best = -2;
+        int arg = -1;
+        for (int rrow = 0; rrow < n; rrow++) {
+            double s = 0;
+            for (int k = 0; k < dim; k++) s += (double)qv[k] * base[(size_t)rrow * dim + k];
+            if (s > best) best = s, arg = rrow;
+        }
+        agree += ours[i * 10] == arg;
+    }
+    printf("exactness: top-1 equals double brute force in %d of %d checked queries\n", agree, checked);
+}
+
 /* HNSW on the SQLite store (vec create-index --method hnsw): build time, file size, RSS;
  * recall@10 against the exact answers and latency for image-like queries (near the
  * clusters, like image embeddings) and text-like ones (CLIP's text embeddings sit apart
  * from the images: here half a cluster centre, half a random direction); a new
  * connection's first query; the first query after a write. */
 static int bench_hnsw(const char *db, cs_store **store, cs_collection **coll, const float *queries,
-                      int nq, int dim, const int32_t *exact_img, const int *cluster,
-                      const float *base, int m, int efc)
+                      int nq, int dim, const int32_t *exact_img, int m, int efc)
 {
-    (void)cluster;
-    (void)base;
     cs_error err;
     float *text = malloc((size_t)nq * dim * sizeof *text);
     int32_t *exact_text = malloc((size_t)nq * 10 * sizeof *exact_text), ids[10];
@@ -360,7 +452,7 @@ static int bench_hnsw(const char *db, cs_store **store, cs_collection **coll, co
 int main(int argc, char **argv)
 {
     int n = 100000, dim = 512, nq = 200, hnsw_max = 2000000, latent = 0, hnsw_m = 32,
-        hnsw_efc = 128;
+        hnsw_efc = 128, stream = -1;
     const char *db = NULL, *dumpdir = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
@@ -372,10 +464,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--latent")) latent = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hnsw-m")) hnsw_m = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--hnsw-efc")) hnsw_efc = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--stream")) stream = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "usage: bench_store [--n N] [--dim D] [--queries Q] [--db PATH] "
                             "[--dump DIR] [--latent D] [--hnsw-max N] [--hnsw-m M] "
-                            "[--hnsw-efc EF]\n");
+                            "[--hnsw-efc EF] [--stream 0|1]\n");
             return 2;
         }
     }
@@ -384,41 +477,27 @@ int main(int argc, char **argv)
         snprintf(tmpdb, sizeof tmpdb, "/tmp/bench_store_%d.db", (int)getpid());
         db = tmpdb;
     }
-    const int K = 100;
-    float *centers = malloc((size_t)K * dim * sizeof(float));
-    float *base = malloc((size_t)n * dim * sizeof(float));
-    float *queries = malloc((size_t)nq * dim * sizeof(float));
-    int *cluster = malloc((size_t)n * sizeof(int));
-    if (!centers || !base || !queries || !cluster) {
+    /* The data: a generator that yields rows in order, so that a collection larger than
+     * what fits next to the store's own copy (5M x 512-d float32 is 10 GB) is streamed into
+     * the store and regenerated later, bit for bit, for the checks that need it. */
+    data_gen g;
+    if (gen_init(&g, dim, latent)) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
-    for (int c = 0; c < K; c++) {
-        for (int i = 0; i < dim; i++) centers[(size_t)c * dim + i] = (float)gauss();
-        normalise(centers + (size_t)c * dim, dim);
+    /* Hold the base vectors only where they take at most a quarter of the memory (or as
+     * --stream says). */
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    double ram = pages > 0 && psize > 0 ? (double)pages * psize : 16e9;
+    bool keep_base = stream < 0 ? (double)n * dim * 4 <= ram / 4 : !stream;
+    float *base = keep_base ? malloc((size_t)n * dim * sizeof(float)) : NULL;
+    float *queries = malloc((size_t)nq * dim * sizeof(float));
+    float *first_rows = malloc((size_t)1000 * dim * sizeof(float));   /* rewritten below */
+    int *cluster = malloc((size_t)n * sizeof(int));
+    if ((keep_base && !base) || !queries || !first_rows || !cluster) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
     }
-    /* --latent D: each cluster spreads along D directions of its own (with decaying
-     * weights) plus a little isotropic noise, a low intrinsic dimension like that of real
-     * embeddings; by default the spread is isotropic in all dim directions, the hard case
-     * for a graph index (every point of a cluster is about as far as every other). */
-    float *basis = latent > 0 ? malloc((size_t)K * latent * dim * sizeof(float)) : NULL;
-    for (size_t i = 0; basis && i < (size_t)K * latent * dim; i++)
-        basis[i] = (float)gauss() / sqrtf((float)dim);
-    for (int r = 0; r < n + nq; r++) {
-        int c = r < n ? (int)(((uint64_t)r * 2654435761u) % K) : (r - n) % K;
-        float *v = r < n ? base + (size_t)r * dim : queries + (size_t)(r - n) * dim;
-        if (r < n) cluster[r] = c;
-        for (int i = 0; i < dim; i++)
-            v[i] = centers[(size_t)c * dim + i] +
-                   (basis ? 0.05f : 0.6f) * (float)gauss() / sqrtf((float)dim);
-        for (int j = 0; basis && j < latent; j++) {
-            float z = 0.9f * (float)gauss() / sqrtf(1.0f + (float)j);
-            const float *b = basis + ((size_t)c * latent + j) * dim;
-            for (int i = 0; i < dim; i++) v[i] += z * b[i];
-        }
-        normalise(v, dim);
-    }
-    free(basis);
 
     cs_error err;
     cs_store *store;
@@ -434,25 +513,43 @@ int main(int argc, char **argv)
     else
         printf("store: SQLite %s, %d x %d-d clustered unit vectors, isotropic clusters\n", db, n, dim);
 
-    /* Upsert in transactions of 10 000 records. */
+    if (!keep_base)
+        printf("(the %.1f GB of base vectors are streamed into the store and regenerated after "
+               "it is closed for the scan limit and the exactness check)\n",
+               (double)n * dim * 4 / 1e9);
+
+    /* Upsert in transactions of 10 000 records, generated as they go (only the upserts
+     * are timed); the queries come from the same random stream after the base rows. */
     const int B = 10000;
     cs_record_in *recs = malloc((size_t)B * sizeof *recs);
     char (*ids)[16] = malloc((size_t)B * 16);
     char (*meta)[48] = malloc((size_t)B * 48);
-    double t0 = now();
+    float *chunk = keep_base ? NULL : malloc((size_t)B * dim * sizeof(float));
+    if (!recs || !ids || !meta || (!keep_base && !chunk)) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    double t0, t_up = 0;
     for (int s = 0; s < n; s += B) {
         int m = n - s < B ? n - s : B;
+        float *rows = keep_base ? base + (size_t)s * dim : chunk;
         for (int j = 0; j < m; j++) {
+            float *v = rows + (size_t)j * dim;
+            gen_row(&g, s + j, n, v, &cluster[s + j]);
+            if (s + j < 1000) memcpy(first_rows + (size_t)(s + j) * dim, v, (size_t)dim * 4);
             snprintf(ids[j], 16, "r%d", s + j);
             snprintf(meta[j], 48, "{\"cluster\":%d,\"i\":%d}", cluster[s + j], s + j);
-            recs[j] = (cs_record_in){ids[j], base + (size_t)(s + j) * dim, meta[j]};
+            recs[j] = (cs_record_in){ids[j], v, meta[j]};
         }
+        t0 = now();
         if (cs_collection_upsert(coll, recs, (size_t)m, &err)) {
             fprintf(stderr, "bench_store: upsert: %s\n", err.msg);
             return 1;
         }
+        t_up += now() - t0;
     }
-    double t_up = now() - t0;
+    free(chunk);
+    for (int r = 0; r < nq; r++) gen_row(&g, n + r, n, queries + (size_t)r * dim, NULL);
     printf("upsert: %.0f records/s (%.2f s for %d, transactions of %d)\n", n / t_up, t_up, n, B);
 
     cs_query q;
@@ -495,12 +592,7 @@ int main(int argc, char **argv)
                f ? " with filter cluster<10 (~10%)" : ", no filter", med * 1e3, p95 * 1e3, first * 1e3);
         if (f == 0) {
             med_fp32 = med;
-            printf("  scan rate %.1f GB/s of vectors; one-pass read bandwidth here %.1f GB/s\n",
-                   (double)n * dim * 4 / med / 1e9, read_bandwidth(base, (size_t)n * dim));
-            int th = scan_threads();
-            double lim = scan_limit(base, (size_t)n, dim, queries, nq, th);
-            printf("scan limit: %.2f ms (plain C top-10 over the same vectors, %d threads); "
-                   "query / limit %.2f\n", lim * 1e3, th, med / lim);
+            if (keep_base) print_limit(base, n, dim, queries, nq, med);
         }
     }
     /* A new connection (as a new process would): its first query finds no in-memory copy
@@ -523,7 +615,7 @@ int main(int argc, char **argv)
         for (int j = 0; j < m; j++) {
             snprintf(ids[j], 16, "r%d", j);
             snprintf(meta[j], 48, "{\"cluster\":%d,\"i\":%d}", cluster[j], j);
-            recs[j] = (cs_record_in){ids[j], base + (size_t)j * dim, meta[j]};
+            recs[j] = (cs_record_in){ids[j], first_rows + (size_t)j * dim, meta[j]};
         }
         q.filter_json = NULL;
         q.vector = queries;
@@ -553,20 +645,7 @@ int main(int argc, char **argv)
         qsort(lat, 9, sizeof *lat, cmp_d);
         printf("later queries after a write: median %.2f ms\n", lat[4]);
     }
-    /* Exactness spot check against a double-precision brute force. */
-    int agree = 0, checked = 0;
-    for (int i = 0; i < nq && checked < 5; i += nq / 5 > 0 ? nq / 5 : 1, checked++) {
-        const float *qv = queries + (size_t)i * dim;
-        double best = -2;
-        int arg = -1;
-        for (int rrow = 0; rrow < n; rrow++) {
-            double s = 0;
-            for (int k = 0; k < dim; k++) s += (double)qv[k] * base[(size_t)rrow * dim + k];
-            if (s > best) best = s, arg = rrow;
-        }
-        agree += ours[i * 10] == arg;
-    }
-    printf("exactness: top-1 equals double brute force in %d of %d checked queries\n", agree, checked);
+    if (keep_base) print_exactness(base, n, dim, queries, nq, ours);
     /* Compressed copies (vec vector-copy): the same queries through an int8 and an fp16
      * copy, their speed next to the float32 scan's and their answers against its own. */
     q.include_value = true;
@@ -621,17 +700,31 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_store: vector copy: %s\n", err.msg);
         return 1;
     }
-    if (n <= hnsw_max && bench_hnsw(db, &store, &coll, queries, nq, dim, ours, cluster, base,
-                                     hnsw_m, hnsw_efc))
+    if (n > hnsw_max)
+        printf("hnsw: not built at %d records (over --hnsw-max %d: the index holds its own "
+               "float32 vectors and graph, about %.0f GB here)\n", n, hnsw_max,
+               (double)n * (dim * 4 + hnsw_m * 2 * 4 + 64) / 1e9);
+    else if (bench_hnsw(db, &store, &coll, queries, nq, dim, ours, hnsw_m, hnsw_efc))
         return 1;
+    if (db == tmpdb) cs_store_drop(store, "bench", &err);   /* and its cache file */
+    cs_collection_free(coll);
+    cs_store_close(store);
+    /* With the store closed its copy of the vectors is gone: room to regenerate ours. */
+    if (!keep_base) {
+        base = malloc((size_t)n * dim * sizeof(float));
+        if (!base) {
+            fprintf(stderr, "bench_store: no memory to regenerate the base for the scan limit\n");
+            return 1;
+        }
+        gen_base_again(&g, n, base);
+        print_limit(base, n, dim, queries, nq, med_fp32);
+        print_exactness(base, n, dim, queries, nq, ours);
+    }
     if (dumpdir) {
         dump(dumpdir, "base.f32", base, (size_t)n * dim * 4);
         dump(dumpdir, "queries.f32", queries, (size_t)nq * dim * 4);
         dump(dumpdir, "ours.i32", ours, (size_t)nq * 10 * 4);
     }
-    if (db == tmpdb) cs_store_drop(store, "bench", &err);   /* and its cache file */
-    cs_collection_free(coll);
-    cs_store_close(store);
     if (db == tmpdb) {
         char p[300];
         unlink(tmpdb);
@@ -640,7 +733,9 @@ int main(int argc, char **argv)
         snprintf(p, sizeof p, "%s-shm", tmpdb);
         unlink(p);
     }
-    free(centers); free(base); free(queries); free(cluster); free(recs); free(ids); free(meta);
+    gen_free(&g);
+    free(base); free(queries); free(first_rows); free(cluster); free(recs); free(ids);
+    free(meta);
     free(lat); free(ours); free(ours_v);
     return 0;
 }
