@@ -1,6 +1,7 @@
 /* Out-of-memory fault injection, as SQLite's test suite does it: every allocation the
  * library's own code makes is counted, and each scenario below is run again and again with
- * allocation number N failing (N = 1, 2, ... until a run makes fewer than N allocations).
+ * allocation number N failing (N = 1, 2, ... until a run makes fewer than N allocations;
+ * a sample of the Ns for the long scenarios, and then every call path the sample missed).
  * Every run must end in success or in an error with a message (CS_E_NOMEM where the
  * failure is the library's own), never in a crash; the ASan build's leak check at exit
  * then proves that every failure path frees what it took; the store scenario also checks
@@ -14,6 +15,8 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <execinfo.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -53,13 +56,77 @@ int __real_posix_memalign(void **p, size_t align, size_t n);
 static atomic_long calls;      /* allocations counted since the scenario started */
 static atomic_long fail_at;    /* the one that fails (0: none) */
 static atomic_bool failed;     /* it was reached */
+static atomic_bool paused;     /* the test's own bookkeeping runs: nothing counted or failed */
 
-static bool should_fail(void)
+/* Call paths. A sampled scenario (every k-th allocation) would leave most failure paths
+ * untried, so the allocations are also told apart by where they come from: a "site" is a
+ * hash of the return addresses of the allocation's caller and the two frames above it.
+ * The counting run records every site; each one the sample did not fail is then failed
+ * at its first allocation, one run per site. Unlike allocation numbers, this names the
+ * same allocation whatever order the scenario's threads run in. */
+enum { SITE_FRAMES = 3, SITE_CAP = 1 << 15 };
+enum { MODE_INDEX, MODE_RECORD, MODE_SITE };
+static atomic_int mode;                 /* what should_fail does */
+static atomic_ullong fail_site;         /* MODE_SITE: the site whose first allocation fails */
+static atomic_ullong failed_site;       /* MODE_INDEX: the site of the allocation that failed */
+static pthread_mutex_t site_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t site_set[SITE_CAP];     /* open addressing, 0: empty */
+static uint64_t site_list[SITE_CAP];    /* the same keys in the order first seen */
+static bool site_tried[SITE_CAP];       /* by index in site_list */
+static long n_sites;
+
+/* The site of the allocation being made. Not inlined, so that the frames to skip (this
+ * function, should_fail, the __wrap_ function) are always three. */
+__attribute__((noinline)) static uint64_t site_key(void)
 {
+    void *f[3 + SITE_FRAMES];
+    int n = backtrace(f, 3 + SITE_FRAMES);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 3; i < n; i++) h = (h ^ (uint64_t)(uintptr_t)f[i]) * 0x100000001b3ull;
+    return h | 1;
+}
+
+/* The slot of `key` in site_set (site_lock held). */
+static long site_slot(uint64_t key)
+{
+    long i = (long)(key % SITE_CAP);
+    while (site_set[i] && site_set[i] != key) i = (i + 1) % SITE_CAP;
+    return i;
+}
+
+static void site_record(uint64_t key)
+{
+    pthread_mutex_lock(&site_lock);
+    long i = site_slot(key);
+    if (!site_set[i] && n_sites < SITE_CAP / 2) {
+        site_set[i] = key;
+        site_tried[n_sites] = false;
+        site_list[n_sites++] = key;
+    }
+    pthread_mutex_unlock(&site_lock);
+}
+
+static long site_index(uint64_t key)
+{
+    for (long i = 0; i < n_sites; i++)
+        if (site_list[i] == key) return i;
+    return -1;
+}
+
+__attribute__((noinline)) static bool should_fail(void)
+{
+    if (atomic_load(&paused)) return false;
+    int m = atomic_load(&mode);
+    if (m == MODE_SITE) {
+        if (site_key() != atomic_load(&fail_site) || atomic_exchange(&failed, true)) return false;
+        return true;
+    }
     long want = atomic_load(&fail_at);
     if (!want) return false;
+    if (m == MODE_RECORD) site_record(site_key());
     long k = atomic_fetch_add(&calls, 1) + 1;
     if (k != want) return false;
+    atomic_store(&failed_site, site_key());
     atomic_store(&failed, true);
     return true;
 }
@@ -80,43 +147,87 @@ int __wrap_posix_memalign(void **p, size_t align, size_t n)
 
 typedef int (*scenario_fn)(void *ctx, cs_error *err);
 
+/* What the failing runs of one scenario ended in. */
+typedef struct {
+    long tried, nomem, other, ok;
+} tally;
+
+/* Counts one failing run (`what` `which`: the allocation number or the call path) and
+ * checks that it ended in success or in an error with a message. */
+static void count_run(tally *t, const char *name, const char *what, long which, int rc,
+                      const cs_error *err)
+{
+    t->tried++;
+    if (rc == 0) t->ok++;
+    else if (rc == CS_E_NOMEM) t->nomem++;
+    else if (t->other++ == 0)
+        printf("  %s, %s %ld failing: error %d: %s\n", name, what, which, rc, err->msg);
+    CHECK_MSG(rc == 0 || err->msg[0], "%s, %s %ld failing: error %d without a message", name,
+              what, which, rc);
+}
+
 /* Runs fn with allocation N failing for every N the scenario reaches (every `stride`-th
  * one when it makes more than `budget` allocations: the indexer's runs are long). The
  * first `head` allocations are always tried one by one: they happen before any thread
  * starts, in the same order on every machine, so a sampled stride would test a different
- * subset of them wherever the total differs. */
+ * subset of them wherever the total differs. Then the call paths the sample missed
+ * (see site_key). */
 static void inject(const char *name, scenario_fn fn, void *ctx, long budget, long head)
 {
     /* CS_FAULT_ONLY=<part of a name>: run just those scenarios (when working on one). */
     const char *only = getenv("CS_FAULT_ONLY");
     if (only && *only && !strstr(name, only)) return;
     cs_error err = {0};
+    memset(site_set, 0, sizeof site_set);
+    n_sites = 0;
     atomic_store(&calls, 0);
+    atomic_store(&mode, MODE_RECORD);
     atomic_store(&fail_at, LONG_MAX); /* count only */
     int rc = fn(ctx, &err);
     long total = atomic_load(&calls);
     atomic_store(&fail_at, 0);
+    atomic_store(&mode, MODE_INDEX);
     CHECK_MSG(rc == 0, "%s without faults: %s", name, err.msg);
     long stride = total > budget ? (total + budget - 1) / budget : 1;
-    long nomem = 0, other = 0, ok = 0, tried = 0;
+    tally t = {0};
     for (long n = 1; n <= total; n += n < head ? 1 : stride) {
         memset(&err, 0, sizeof err);
         atomic_store(&calls, 0);
         atomic_store(&failed, false);
+        atomic_store(&failed_site, 0);
         atomic_store(&fail_at, n);
         rc = fn(ctx, &err);
         atomic_store(&fail_at, 0);
-        tried++;
-        if (rc == 0) ok++;
-        else if (rc == CS_E_NOMEM) nomem++;
-        else if (other++ == 0)
-            printf("  %s, allocation %ld failing: error %d: %s\n", name, n, rc, err.msg);
-        CHECK_MSG(rc == 0 || err.msg[0], "%s, allocation %ld failing: error %d without a message",
-                  name, n, rc);
+        long si = site_index(atomic_load(&failed_site));
+        if (si >= 0) site_tried[si] = true;
+        count_run(&t, name, "allocation", n, rc, &err);
     }
     printf("%-28s %6ld allocations, %ld tried (the first %ld, then every %ld): %ld out-of-memory "
            "errors, %ld other errors, %ld successes (the failure absorbed or retried)\n",
-           name, total, tried, head < total ? head : total, stride, nomem, other, ok);
+           name, total, t.tried, head < total ? head : total, stride, t.nomem, t.other, t.ok);
+    if (stride == 1) return;   /* every allocation, so every site, was failed */
+    /* The sites the sample missed, each failed at its first allocation (a sample of them
+     * too when there are more than `budget`, as under an emulator). */
+    long untried = 0, j = 0;
+    for (long i = 0; i < n_sites; i++) untried += !site_tried[i];
+    long site_stride = untried > budget ? (untried + budget - 1) / budget : 1;
+    tally ts = {0};
+    long missed = 0;
+    atomic_store(&mode, MODE_SITE);
+    for (long i = 0; i < n_sites; i++) {
+        if (site_tried[i] || j++ % site_stride) continue;
+        memset(&err, 0, sizeof err);
+        atomic_store(&failed, false);
+        atomic_store(&fail_site, site_list[i]);
+        rc = fn(ctx, &err);
+        missed += !atomic_load(&failed);   /* a path this run did not take */
+        count_run(&ts, name, "call path", i, rc, &err);
+    }
+    atomic_store(&fail_site, 0);
+    atomic_store(&mode, MODE_INDEX);
+    printf("%-28s %6ld call paths, %ld not in the sample, %ld failed once each: %ld "
+           "out-of-memory errors, %ld other errors, %ld successes, %ld not taken on the rerun\n",
+           "", n_sites, untried, ts.tried, ts.nomem, ts.other, ts.ok, missed);
 }
 
 /* --- scenarios ---------------------------------------------------------------------- */
@@ -130,6 +241,11 @@ static int filter_parse(void *ctx, cs_error *err)
                              "{\"name\":{\"$icontains\":\"Bike\"}}]}",
                              &f, err);
     cs__filter_free(f);
+    /* A record as `vec upsert` reads it: id, vector, metadata kept verbatim. */
+    static const char rec[] = "{\"id\":\"a\",\"vector\":[1,2.5,-3],\"metadata\":{\"k\":[1,\"v\"]}}";
+    cs_record_buf b;
+    if (!rc) rc = cs_record_parse_json(rec, sizeof rec - 1, &b, err);
+    if (!rc) cs_record_buf_free(&b);
     return rc;
 }
 
@@ -151,6 +267,11 @@ static int tokenizer_load(void *ctx, cs_error *err)
     int32_t ids[77];
     int n = 0;
     if (!rc) rc = cs_tokenizer_encode(tok, "A bike in front of a red brick wall!", 77, ids, &n, err);
+    /* A text longer than the stack buffers, one word of it longer than the BPE workspace. */
+    char text[1200];
+    for (size_t i = 0; i + 1 < sizeof text; i++) text[i] = i < 700 ? "abcdefghij"[i % 10] : " xy"[i % 3];
+    text[sizeof text - 1] = 0;
+    if (!rc) rc = cs_tokenizer_encode(tok, text, 77, ids, &n, err);
     cs_tokenizer_free(tok);
     return rc;
 }
@@ -164,8 +285,11 @@ static int image_decode(void *ctx, cs_error *err)
     cs_image_options io;
     cs_image_options_init(&io);
     int rc = 0;
-    const char *files[2] = {p->png, p->jpg};
-    for (int i = 0; i < 2 && !rc; i++) {
+    /* The third is already the model's size: preprocessing copies it, no resampling. */
+    char square[3100];
+    snprintf(square, sizeof square, "%s/noise_rgb_224x224.png", p->images);
+    const char *files[3] = {p->png, p->jpg, square};
+    for (int i = 0; i < 3 && !rc; i++) {
         cs_image img = {0};
         rc = cs_image_decode_file(files[i], &io, &img, NULL, err);
         if (!rc) rc = cs_preprocess_image(pp, &img, px, err);
@@ -226,16 +350,17 @@ static void store_reset(const char *db)
         unlink(db);
         return;
     }
-    atomic_long saved = atomic_exchange(&fail_at, 0);
+    bool was = atomic_exchange(&paused, true);
     cs_error e = {0};
     cs_store *s = NULL;
     if (!cs_store_open(db, &s, &e)) (void)cs_store_drop(s, "docs", &e);
     cs_store_close(s);
-    atomic_store(&fail_at, saved);
+    atomic_store(&paused, was);
 }
 
 /* Open a new store, create a collection, upsert, query with a filter, upsert again, query
- * (the cache patched), fetch. */
+ * (the cache patched), fetch; list the collections, create an index and read its name, set
+ * and read the attributes, delete by a filter, upsert a record without metadata. */
 static int store_roundtrip(void *ctx, cs_error *err)
 {
     const paths *p = ctx;
@@ -249,6 +374,12 @@ static int store_roundtrip(void *ctx, cs_error *err)
         snprintf(metas[i], sizeof metas[i], "{\"n\":%d,\"kind\":\"%s\"}", i, i % 2 ? "odd" : "even");
         recs[i] = (cs_record_in){ids[i], vecs[i], metas[i]};
     }
+    /* One record's metadata outgrows the vector cache's first guess at their size. */
+    static char big[64 * STORE_N + 200];
+    int at = snprintf(big, sizeof big, "{\"n\":0,\"kind\":\"even\",\"note\":\"");
+    memset(big + at, 'x', sizeof big - (size_t)at - 3);
+    memcpy(big + sizeof big - 3, "\"}", 3);
+    recs[0].metadata_json = big;
     cs_store *s = NULL;
     cs_collection *c = NULL;
     cs_records r = {0};
@@ -282,13 +413,34 @@ static int store_roundtrip(void *ctx, cs_error *err)
         rc = cs_collection_fetch(c, want, 2, &r, err);
         cs_records_free(&r);
     }
+    if (!rc) {   /* the catalog: the listing, an index and its name, the attributes */
+        cs_collection_info *infos = NULL;
+        size_t ni = 0;
+        char *name = NULL, *attrs = NULL;
+        rc = cs_store_list(s, &infos, &ni, err);
+        cs_collection_info_free(infos, ni);
+        cs_index_spec spec;
+        cs_index_spec_init(&spec);
+        spec.method = CS_INDEX_HNSW;
+        if (!rc) rc = cs_collection_create_index(c, &spec, err);
+        if (!rc) rc = cs_collection_index(c, &name, err);
+        free(name);
+        if (!rc) rc = cs_collection_set_attrs(c, "{\"model\":{\"name\":\"tiny\"}}", err);
+        if (!rc) rc = cs_collection_get_attrs(c, &attrs, err);
+        free(attrs);
+    }
+    if (!rc) {   /* a delete by a filter that matches nothing; an upsert without metadata */
+        rc = cs_collection_delete_filter(c, "{\"n\":{\"$gt\":1000}}", NULL, err);
+        cs_record_in plain = {ids[1], vecs[1], NULL};
+        if (!rc) rc = cs_collection_upsert(c, &plain, 1, err);
+    }
     cs_collection_free(c);
     cs_store_close(s);
     /* All or nothing: the upsert's transaction either committed every record or none. */
     int64_t n = -1;
-    atomic_long saved = atomic_exchange(&fail_at, 0);
+    bool was = atomic_exchange(&paused, true);
     int crc = store_count(p->db, &n);
-    atomic_store(&fail_at, saved);
+    atomic_store(&paused, was);
     CHECK_MSG(crc == 0 && (n == 0 || n == STORE_N), "store holds %lld records", (long long)n);
     CHECK_MSG(upsert_rc != 0 || n == STORE_N, "upsert reported success but %lld stored", (long long)n);
     return rc;
@@ -670,9 +822,9 @@ static int search_session(void *ctx, cs_error *err)
 /* cmd with the fault injection paused (its allocations are neither counted nor failed). */
 static int quiet_system(const char *cmd)
 {
-    long saved = atomic_exchange(&fail_at, 0);
+    bool was = atomic_exchange(&paused, true);
     int rc = system(cmd);
-    atomic_store(&fail_at, saved);
+    atomic_store(&paused, was);
     return rc;
 }
 
