@@ -60,10 +60,12 @@ static atomic_bool paused;     /* the test's own bookkeeping runs: nothing count
 
 /* Call paths. A sampled scenario (every k-th allocation) would leave most failure paths
  * untried, so the allocations are also told apart by where they come from: a "site" is a
- * hash of the return addresses of the allocation's caller and the two frames above it.
- * The counting run records every site; each one the sample did not fail is then failed
- * at its first allocation, one run per site. Unlike allocation numbers, this names the
- * same allocation whatever order the scenario's threads run in. */
+ * hash of the return address into the allocation's caller and the two frames above it,
+ * as offsets into this executable (the same in every process, whatever ASLR does; a
+ * frame in a shared library counts as one "outside" value). The counting run records
+ * every site; each one the sample did not fail is then failed at its first allocation,
+ * one run per site. Unlike allocation numbers, this names the same allocation whatever
+ * order the scenario's threads run in. */
 enum { SITE_FRAMES = 3, SITE_CAP = 1 << 15 };
 enum { MODE_INDEX, MODE_RECORD, MODE_SITE };
 static atomic_int mode;                 /* what should_fail does */
@@ -74,15 +76,25 @@ static uint64_t site_set[SITE_CAP];     /* open addressing, 0: empty */
 static uint64_t site_list[SITE_CAP];    /* the same keys in the order first seen */
 static bool site_tried[SITE_CAP];       /* by index in site_list */
 static long n_sites;
+static bool sites_full;                 /* more sites than the table holds were seen */
+extern char __executable_start[], etext[];   /* this executable's code (GNU ld) */
 
-/* The site of the allocation being made. Not inlined, so that the frames to skip (this
- * function, should_fail, the __wrap_ function) are always three. */
-__attribute__((noinline)) static uint64_t site_key(void)
+static uint64_t site_mix(uint64_t h, const void *p)
 {
-    void *f[3 + SITE_FRAMES];
-    int n = backtrace(f, 3 + SITE_FRAMES);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 3; i < n; i++) h = (h ^ (uint64_t)(uintptr_t)f[i]) * 0x100000001b3ull;
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)__executable_start, hi = (uintptr_t)etext;
+    return (h ^ (uint64_t)(a >= lo && a < hi ? a - lo + 1 : 0)) * 0x100000001b3ull;
+}
+
+/* The site of an allocation whose __wrap_ function returns to `ra`. The frames above
+ * are found from `ra` in the backtrace, not by counting frames: a sanitizer's own
+ * backtrace adds a frame of its own. */
+__attribute__((noinline)) static uint64_t site_key(const void *ra)
+{
+    void *f[16];
+    int n = backtrace(f, 16), i = 0;
+    while (i < n && f[i] != ra) i++;
+    uint64_t h = site_mix(0xcbf29ce484222325ull, ra);
+    for (int k = i + 1; k < n && k < i + SITE_FRAMES; k++) h = site_mix(h, f[k]);
     return h | 1;
 }
 
@@ -102,6 +114,8 @@ static void site_record(uint64_t key)
         site_set[i] = key;
         site_tried[n_sites] = false;
         site_list[n_sites++] = key;
+    } else if (!site_set[i]) {
+        sites_full = true;
     }
     pthread_mutex_unlock(&site_lock);
 }
@@ -113,39 +127,47 @@ static long site_index(uint64_t key)
     return -1;
 }
 
-__attribute__((noinline)) static bool should_fail(void)
+/* ra: the return address into the allocation's caller. */
+static bool should_fail(const void *ra)
 {
     if (atomic_load(&paused)) return false;
     int m = atomic_load(&mode);
-    if (m == MODE_SITE) {
-        if (site_key() != atomic_load(&fail_site) || atomic_exchange(&failed, true)) return false;
-        return true;
+    if (m == MODE_SITE) {   /* one failure per run: no backtrace once it happened */
+        if (atomic_load(&failed) || site_key(ra) != atomic_load(&fail_site)) return false;
+        return !atomic_exchange(&failed, true);
     }
     long want = atomic_load(&fail_at);
     if (!want) return false;
-    if (m == MODE_RECORD) site_record(site_key());
+    if (m == MODE_RECORD) site_record(site_key(ra));
     long k = atomic_fetch_add(&calls, 1) + 1;
     if (k != want) return false;
-    atomic_store(&failed_site, site_key());
+    atomic_store(&failed_site, site_key(ra));
     atomic_store(&failed, true);
     return true;
 }
 
-void *__wrap_malloc(size_t n) { return should_fail() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) { return should_fail() ? NULL : __real_calloc(n, size); }
-void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_realloc(p, n); }
-char *__wrap_strdup(const char *s) { return should_fail() ? NULL : __real_strdup(s); }
-char *__wrap_strndup(const char *s, size_t n) { return should_fail() ? NULL : __real_strndup(s, n); }
+#define RA __builtin_return_address(0)
+void *__wrap_malloc(size_t n) { return should_fail(RA) ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t size) { return should_fail(RA) ? NULL : __real_calloc(n, size); }
+void *__wrap_realloc(void *p, size_t n) { return should_fail(RA) ? NULL : __real_realloc(p, n); }
+char *__wrap_strdup(const char *s) { return should_fail(RA) ? NULL : __real_strdup(s); }
+char *__wrap_strndup(const char *s, size_t n) { return should_fail(RA) ? NULL : __real_strndup(s, n); }
 void *__wrap_aligned_alloc(size_t align, size_t n)
 {
-    return should_fail() ? NULL : __real_aligned_alloc(align, n);
+    return should_fail(RA) ? NULL : __real_aligned_alloc(align, n);
 }
 int __wrap_posix_memalign(void **p, size_t align, size_t n)
 {
-    return should_fail() ? 12 /* ENOMEM */ : __real_posix_memalign(p, align, n);
+    return should_fail(RA) ? 12 /* ENOMEM */ : __real_posix_memalign(p, align, n);
 }
 
 typedef int (*scenario_fn)(void *ctx, cs_error *err);
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 /* What the failing runs of one scenario ended in. */
 typedef struct {
@@ -180,6 +202,7 @@ static void inject(const char *name, scenario_fn fn, void *ctx, long budget, lon
     cs_error err = {0};
     memset(site_set, 0, sizeof site_set);
     n_sites = 0;
+    sites_full = false;
     atomic_store(&calls, 0);
     atomic_store(&mode, MODE_RECORD);
     atomic_store(&fail_at, LONG_MAX); /* count only */
@@ -207,27 +230,37 @@ static void inject(const char *name, scenario_fn fn, void *ctx, long budget, lon
            name, total, t.tried, head < total ? head : total, stride, t.nomem, t.other, t.ok);
     if (stride == 1) return;   /* every allocation, so every site, was failed */
     /* The sites the sample missed, each failed at its first allocation (a sample of them
-     * too when there are more than `budget`, as under an emulator). */
-    long untried = 0, j = 0;
-    for (long i = 0; i < n_sites; i++) untried += !site_tried[i];
-    long site_stride = untried > budget ? (untried + budget - 1) / budget : 1;
+     * too when there are more than `budget`, as under an emulator: taken in key order, so
+     * that every process picks the same ones whatever order its threads ran in). */
+    uint64_t *untried = malloc((size_t)(n_sites ? n_sites : 1) * sizeof *untried);
+    CHECK(untried != NULL);
+    long nu = 0;
+    for (long i = 0; untried && i < n_sites; i++)
+        if (!site_tried[i]) untried[nu++] = site_list[i];
+    if (nu > 1) qsort(untried, (size_t)nu, sizeof *untried, cmp_u64);
+    long site_stride = nu > budget ? (nu + budget - 1) / budget : 1;
     tally ts = {0};
     long missed = 0;
     atomic_store(&mode, MODE_SITE);
-    for (long i = 0; i < n_sites; i++) {
-        if (site_tried[i] || j++ % site_stride) continue;
+    for (long j = 0; j < nu; j += site_stride) {
         memset(&err, 0, sizeof err);
         atomic_store(&failed, false);
-        atomic_store(&fail_site, site_list[i]);
+        atomic_store(&fail_site, untried[j]);
         rc = fn(ctx, &err);
-        missed += !atomic_load(&failed);   /* a path this run did not take */
-        count_run(&ts, name, "call path", i, rc, &err);
+        if (!atomic_load(&failed)) {   /* a path this run did not take: nothing failed */
+            missed++;
+            CHECK_MSG(rc == 0, "%s without faults (call path %ld): %s", name, j, err.msg);
+            continue;
+        }
+        count_run(&ts, name, "call path", j, rc, &err);
     }
+    free(untried);
     atomic_store(&fail_site, 0);
     atomic_store(&mode, MODE_INDEX);
-    printf("%-28s %6ld call paths, %ld not in the sample, %ld failed once each: %ld "
-           "out-of-memory errors, %ld other errors, %ld successes, %ld not taken on the rerun\n",
-           "", n_sites, untried, ts.tried, ts.nomem, ts.other, ts.ok, missed);
+    printf("%-28s %6ld call paths%s, %ld not in the sample, %ld failed once each: %ld "
+           "out-of-memory errors, %ld other errors, %ld successes; %ld not taken on the rerun\n",
+           "", n_sites, sites_full ? " (and more: the table is full)" : "", nu, ts.tried,
+           ts.nomem, ts.other, ts.ok, missed);
 }
 
 /* --- scenarios ---------------------------------------------------------------------- */
@@ -699,8 +732,9 @@ static int web_session(void *ctx, cs_error *err)
                          : png_len < sizeof png ? http(port, "POST", "/api/search/image?k=2", png, png_len)
                                                 : -1;
             /* Answered, always; anything but 200 only when an allocation failed. */
-            CHECK_MSG(status, "request %zu got no HTTP answer (allocation %ld failing)", i,
-                      atomic_load(&fail_at));
+            CHECK_MSG(status, "request %zu got no HTTP answer (allocation %ld or call path "
+                      "%llx failing)", i, atomic_load(&fail_at),
+                      (unsigned long long)atomic_load(&fail_site));
             CHECK_MSG(status == 200 || atomic_load(&failed), "request %zu answered %d", i, status);
             if (status != 200)   /* 500 is the answer to running out of memory */
                 rc = cs_error_set(err, status == 500 ? CS_E_NOMEM : CS_E_IO,
@@ -970,6 +1004,9 @@ static int finetune_run(void *ctx, cs_error *err)
 
 int main(void)
 {
+    /* backtrace's first call loads libgcc's unwinder: here, not inside a scenario's thread. */
+    void *warm[2];
+    (void)backtrace(warm, 2);
     paths p;
     memset(&p, 0, sizeof p);
     const char *src = getenv("CS_SOURCE_DIR") ? getenv("CS_SOURCE_DIR") : ".";
