@@ -163,11 +163,13 @@ static int on_entry(const cs__walk_entry *e, void *user)
         free(id);
         return 0;
     }
-    if (push_str(&p->seen, &p->n_seen, &p->cap_seen, id) != 0 ||
-        cs__strmap_put(p->seen_set, id, id) != 0) {
+    if (push_str(&p->seen, &p->n_seen, &p->cap_seen, id) != 0) {
         free(id);
         return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     }
+    /* id is now `seen`'s, freed with the plan: not here. */
+    if (cs__strmap_put(p->seen_set, id, id) != 0)
+        return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     const cs__ix_stored *s = cs__strmap_get(r->db.by_id, id);
     int64_t size = (int64_t)e->st->st_size;
     int64_t mt = (int64_t)e->st->st_mtim.tv_sec, mtn = (int64_t)e->st->st_mtim.tv_nsec;

@@ -64,7 +64,11 @@ static int list_files(const char *dir, cs_model_info *info, cs_error *err)
             if (!g) { closedir(d); return cs_error_set(err, CS_E_NOMEM, "out of memory"); }
             info->files = g;
         }
-        info->files[info->n_files].name = strdup(e->d_name);
+        /* Checked: a NULL name would crash the sort below and every reader of the list. */
+        if (!(info->files[info->n_files].name = strdup(e->d_name))) {
+            closedir(d);
+            return cs_error_set(err, CS_E_NOMEM, "out of memory");
+        }
         info->files[info->n_files].bytes = (uint64_t)st.st_size;
         info->total_bytes += (uint64_t)st.st_size;
         info->n_files++;
@@ -88,9 +92,13 @@ static int read_safetensors(const char *path, cs_model_info *info, cs_error *err
         return cs_error_set(err, CS_E_FORMAT, "%s: invalid safetensors header", path);
     }
     char *hdr = malloc(n + 1);
-    size_t got = hdr ? fread(hdr, 1, n, f) : 0;
+    if (!hdr) {
+        fclose(f);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory for the header of %s", path);
+    }
+    size_t got = fread(hdr, 1, n, f);
     fclose(f);
-    if (!hdr || got != n) {
+    if (got != n) {
         free(hdr);
         return cs_error_set(err, CS_E_FORMAT, "%s: truncated safetensors header", path);
     }

@@ -314,7 +314,11 @@ static int row_matches(cs__sq_backend *b, sqlite3_stmt *st, const cs__filter_eva
     if (s == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
         m = cs__filter_eval_text(e, t ? t : "{}", t ? (size_t)sqlite3_column_bytes(st, 0) : 2);
-        if (m == -2)
+        /* Unknown (SQL NULL: a key the row lacks) is no match, as in the scan; it is not
+         * an error (it was returned as error 1 without a message). */
+        if (m == -1)
+            m = 0;
+        else if (m == -2)
             m = -cs_error_set(err, CS_E_FORMAT, "stored metadata at rowid %lld is not valid JSON",
                               (long long)row);
         else if (m == -3)

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <tiffio.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -35,6 +36,7 @@
 #include "clipsearch/gallery.h"
 #include "clipsearch/indexer.h"
 #include "clipsearch/labels.h"
+#include "clipsearch/model_record.h"
 #include "clipsearch/models.h"
 #include "clipsearch/query.h"
 #include "clipsearch/text_collection.h"
@@ -43,6 +45,7 @@
 #include "clipsearch/tokenizer.h"
 #include "clipsearch/web.h"
 #include "store/filter.h"
+#include "store/hnsw.h"
 #include "test.h"
 
 void *__real_malloc(size_t n);
@@ -279,6 +282,11 @@ static int filter_parse(void *ctx, cs_error *err)
     cs_record_buf b;
     if (!rc) rc = cs_record_parse_json(rec, sizeof rec - 1, &b, err);
     if (!rc) cs_record_buf_free(&b);
+    /* A vector alone, as `vec query --vector` reads it. */
+    float *v = NULL;
+    int dim = 0;
+    if (!rc) rc = cs_vector_parse_json("[0.5, -1, 2e-3]", &v, &dim, err);
+    free(v);
     return rc;
 }
 
@@ -290,6 +298,12 @@ typedef struct {
     int nformats;              /* files made in `formats` (the encoders found) */
     char db[256], indexed[256], pairs[256], out[256], tree[256], prepared[256];
     cs_clip *clip;             /* loaded once, for the scenarios that only use it */
+    char copies[256], copies_db[256];   /* index_copies' tree and its collection */
+    char pending[256];         /* a copy of `indexed` whose re-embedding was interrupted */
+    /* finetune_run's model, pairs and trained layers */
+    char ft_model[3100], ft_pairs[256], ft_pairs_many[256];
+    int ft_layers;
+    bool ft_st;                /* finetune_run writes sentence-transformers' layout */
 } paths;
 
 static int tokenizer_load(void *ctx, cs_error *err)
@@ -326,6 +340,10 @@ static int image_decode(void *ctx, cs_error *err)
         cs_image img = {0};
         rc = cs_image_decode_file(files[i], &io, &img, NULL, err);
         if (!rc) rc = cs_preprocess_image(pp, &img, px, err);
+        /* The resize alone: the square one needs none, so it is copied. */
+        cs_image sized = {0};
+        if (!rc && i == 2) rc = cs_preprocess_resize(pp, &img, &sized, err);
+        cs_image_free(&sized);
         cs_image_free(&img);
     }
     free(px);
@@ -494,8 +512,9 @@ static void clear_derived(const char *db)
     closedir(d);
 }
 
-/* A collection with an int8 copy and an HNSW index: a query through the copy, the index
- * built, a query through it (plain and filtered), a write, the index patched by the next
+/* A collection with an int8 copy and an HNSW index: a query through the copy, a third of
+ * the rows replaced (the cached view folded), the index built, a query through it (plain,
+ * filtered, filtered on an array some rows lack), a write, the index patched by the next
  * query and refreshed; then a new connection that loads both derived files. */
 enum { ANN_N = 150 };
 static int store_ann(void *ctx, cs_error *err)
@@ -504,12 +523,13 @@ static int store_ann(void *ctx, cs_error *err)
     unlink(p->db);
     clear_derived(p->db);
     static float vecs[ANN_N][STORE_DIM];
-    static char ids[ANN_N][16], metas[ANN_N][32];
+    static char ids[ANN_N][16], metas[ANN_N][40];
     cs_record_in recs[ANN_N];
     for (int i = 0; i < ANN_N; i++) {
         for (int j = 0; j < STORE_DIM; j++) vecs[i][j] = (float)((i * 13 + j * 5) % 17) - 8.0f + (float)i / ANN_N;
         snprintf(ids[i], sizeof ids[i], "r%d", i);
-        snprintf(metas[i], sizeof metas[i], "{\"n\":%d}", i % 3);
+        /* An array in every tenth (a filter on it parses each one it meets). */
+        snprintf(metas[i], sizeof metas[i], i % 10 ? "{\"n\":%d}" : "{\"n\":%d,\"t\":[1]}", i % 3);
         recs[i] = (cs_record_in){ids[i], vecs[i], metas[i]};
     }
     cs_store *s = NULL;
@@ -527,6 +547,10 @@ static int store_ann(void *ctx, cs_error *err)
     if (!rc) rc = cs_collection_set_vector_copy(c, CS_VECTOR_COPY_INT8, err);
     if (!rc) rc = cs_collection_query(c, &q, &r, err);
     cs_records_free(&r);
+    /* Enough rows replaced that the next query folds the cached view into one base. */
+    if (!rc) rc = cs_collection_upsert(c, recs + 40, 40, err);
+    if (!rc) rc = cs_collection_query(c, &q, &r, err);
+    cs_records_free(&r);
     cs_index_spec spec;
     cs_index_spec_init(&spec);
     spec.method = CS_INDEX_HNSW;
@@ -536,6 +560,10 @@ static int store_ann(void *ctx, cs_error *err)
     if (!rc) rc = cs_collection_query(c, &q, &r, err);
     cs_records_free(&r);
     q.filter_json = "{\"n\":{\"$eq\":1}}";
+    if (!rc) rc = cs_collection_query(c, &q, &r, err);
+    cs_records_free(&r);
+    /* An array in the metadata: parsed (not a scalar) while the graph is filtered. */
+    q.filter_json = "{\"t\":{\"$contains\":1}}";
     if (!rc) rc = cs_collection_query(c, &q, &r, err);
     cs_records_free(&r);
     q.filter_json = NULL;
@@ -554,6 +582,26 @@ static int store_ann(void *ctx, cs_error *err)
     cs_records_free(&r);
     cs_collection_free(c);
     cs_store_close(s);
+    return rc;
+}
+
+/* The HNSW graph built one insert at a time (the stores bulk-load theirs): each add
+ * reserves its room first, then searches for its neighbours; an update replaces a key. */
+static int hnsw_inserts(void *ctx, cs_error *err)
+{
+    (void)ctx;
+    enum { N = 40, D = 4 };
+    cs__hnsw_params hp = {.dim = D, .measure = CS_MEASURE_L2, .m = 4, .ef_construction = 8,
+                          .seed = 7};
+    cs__hnsw *h = NULL;
+    int rc = cs__hnsw_new(&hp, &h, err);
+    float v[D];
+    for (int i = 0; i < N && !rc; i++) {
+        for (int j = 0; j < D; j++) v[j] = (float)((i * 7 + j * 3) % 13) - 6.0f;
+        rc = cs__hnsw_add(h, i, v, err);
+    }
+    if (!rc) rc = cs__hnsw_add(h, 3, v, err);
+    cs__hnsw_free(h);
     return rc;
 }
 
@@ -599,8 +647,8 @@ static int tiff_decode(void *ctx, cs_error *err)
 }
 
 /* The formats whose files are made at test time by their reference encoders (HEIC and
- * AVIF by heif-enc, JPEG XL by cjxl, a DNG by cs_make_dng) and a GIF written here: probed,
- * then decoded. */
+ * AVIF by heif-enc, JPEG XL by cjxl, a DNG by cs_make_dng), a GIF and a YCbCr TIFF written
+ * here: probed, then decoded. */
 static int other_formats(void *ctx, cs_error *err)
 {
     const paths *p = ctx;
@@ -656,7 +704,35 @@ static void make_formats(paths *p)
     FILE *f = fopen(path, "wb");
     CHECK(f && fwrite(gif, sizeof gif, 1, f) == 1 && fclose(f) == 0);
     p->nformats++;
+    /* An 8x8 YCbCr TIFF without JPEG compression (tests/fixtures/tiff has none): decoded
+     * through libtiff's RGBA interface. */
+    snprintf(path, sizeof path, "%s/f.tif", p->formats);
+    TIFF *t = TIFFOpen(path, "w");
+    CHECK(t != NULL);
+    if (t) {
+        enum { W = 8, H = 8 };
+        unsigned char px[W * H * 3];
+        for (int i = 0; i < W * H; i++) {
+            px[3 * i] = (unsigned char)(16 + 3 * i);
+            px[3 * i + 1] = 100;
+            px[3 * i + 2] = 160;
+        }
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
+        TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+        TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, 1, 1);
+        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, H);
+        CHECK(TIFFWriteEncodedStrip(t, 0, px, sizeof px) == (tmsize_t)sizeof px);
+        TIFFClose(t);
+        p->nformats++;
+    }
 }
+
+static int quiet_system(const char *cmd);
 
 /* One HTTP/1.0 exchange with the server on 127.0.0.1:port: the answer's status, 0 when
  * there was none. */
@@ -696,6 +772,10 @@ static int http(int port, const char *method, const char *path, const void *body
 static int web_session(void *ctx, cs_error *err)
 {
     const paths *p = ctx;
+    /* No thumbnail cached by an earlier run: each run makes its thumbnail. */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'/*", p->thumbs);
+    if (quiet_system(cmd) != 0) return cs_error_set(err, CS_E_IO, "cannot clear %s", p->thumbs);
     cs_store *store = NULL;
     cs_web_server *w = NULL;
     int rc = cs_store_open(p->indexed, &store, err);
@@ -853,6 +933,75 @@ static int search_session(void *ctx, cs_error *err)
     return rc;
 }
 
+/* The query forms the other scenarios do not use: a term with "~/", a text and an image
+ * mixed, --under a folder that does not exist, and the warm-up query. */
+static int query_forms(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_query_terms terms = {0};
+    int rc = cs_query_terms_parse("a bike + ~/park.png", &terms, err);
+    cs_query_terms_free(&terms);
+    cs_store *s = NULL;
+    cs_collection *c = NULL;
+    cs_hits h = {0};
+    if (!rc) rc = cs_store_open(p->indexed, &s, err);
+    if (!rc) rc = cs_store_get(s, "image_vectors", &c, err);
+    if (!rc) rc = cs_query_warm(c, err);
+    if (!rc) {
+        cs_search_request r;
+        cs_search_request_init(&r);
+        r.text = "a colourful gradient";
+        r.image_path = p->png;
+        r.k = 3;
+        r.under = "/nonexistent/cs_fault_alloc";
+        rc = cs_query_run(p->clip, c, &r, &h, err);
+    }
+    cs_hits_free(&h);
+    cs_collection_free(c);
+    cs_store_close(s);
+    return rc;
+}
+
+/* Model folders read without fine-tuning: the listing of one, and a bf16 checkpoint
+ * (its tensors widened to F32 when loaded). */
+static int model_folders(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_model_info info;
+    memset(&info, 0, sizeof info);
+    int rc = cs_model_info_read(p->model, &info, err);
+    cs_model_info_free(&info);
+    char dir[3100];
+    snprintf(dir, sizeof dir, "%s-bf16", p->model);
+    cs_clip_options o;
+    cs_clip_options_init(&o);
+    o.n_threads = 1;
+    cs_clip *m = NULL;
+    if (!rc) rc = cs_clip_load(dir, &o, &m, err);
+    cs_clip_free(m);
+    return rc;
+}
+
+/* The model record of a collection whose re-embedding was interrupted: a query with the
+ * model is allowed, with a warning that results mix both models. */
+static int model_record_pending(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    cs_store *s = NULL;
+    cs_collection *c = NULL;
+    cs_model_identity id;
+    char *warning = NULL;
+    int rc = cs_store_open(p->pending, &s, err);
+    if (!rc) rc = cs_store_get(s, "image_vectors", &c, err);
+    if (!rc) rc = cs_model_identity_init(&id, p->clip, true, false, err);
+    if (!rc) rc = cs_model_record_check(c, &id, CS_MODEL_USE_QUERY, &warning, err);
+    CHECK_MSG(rc || warning, "no warning for an interrupted re-embedding");
+    free(warning);
+    cs_collection_free(c);
+    cs_store_close(s);
+    return rc;
+}
+
 /* cmd with the fault injection paused (its allocations are neither counted nor failed). */
 static int quiet_system(const char *cmd)
 {
@@ -895,6 +1044,45 @@ static int index_prune_reembed(void *ctx, cs_error *err)
         o.jobs = 2;
         o.batch = 2;
         o.reembed = true;
+        rc = cs_index_run(p->clip, s, dirs, 1, &o, &sum, err);
+        cs_index_summary_free(&sum);
+    }
+    cs_store_close(s);
+    return rc;
+}
+
+/* A re-embedding of a tree of many copies of one image (one is decoded, the others wait
+ * for its vector), copies of a file that does not decode (whoever waited for it decodes
+ * for itself), a name that is not UTF-8 (a "file:" id) and a .clipsearchignore; the
+ * collection, prepared without faults, holds more records than the maps' first size.
+ * Then an incremental run that excludes the copies (their records kept). */
+static int index_copies(void *ctx, cs_error *err)
+{
+    const paths *p = ctx;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'* && cp '%s' '%s'", p->db, p->copies_db, p->db);
+    if (quiet_system(cmd) != 0) return cs_error_set(err, CS_E_IO, "cannot prepare %s", p->db);
+    cs_store *s = NULL;
+    cs_index_summary sum;
+    memset(&sum, 0, sizeof sum);
+    int rc = cs_store_open(p->db, &s, err);
+    const char *dirs[1] = {p->copies};
+    if (!rc) {
+        cs_indexer_options o;
+        cs_indexer_options_init(&o);
+        o.jobs = 2;
+        o.batch = 8;
+        o.reembed = true;
+        rc = cs_index_run(p->clip, s, dirs, 1, &o, &sum, err);
+        cs_index_summary_free(&sum);
+    }
+    if (!rc) {   /* the copies excluded: more kept records than the exclusion map's first size */
+        const char *excl[1] = {"c*.png"};
+        cs_indexer_options o;
+        cs_indexer_options_init(&o);
+        o.jobs = 2;
+        o.exclude = excl;
+        o.n_exclude = 1;
         rc = cs_index_run(p->clip, s, dirs, 1, &o, &sum, err);
         cs_index_summary_free(&sum);
     }
@@ -968,6 +1156,7 @@ static int duplicates_find(void *ctx, cs_error *err)
         cs_dup_options o;
         cs_dup_options_init(&o);
         o.threshold = 0.5;   /* loose: the tiny model's vectors must form groups */
+        o.block_rows = 16;   /* the 14 records fit one block; the default 1024 is slow */
         rc = cs_duplicates_find(c, &o, &g, err);
     }
     if (!rc) {
@@ -977,13 +1166,28 @@ static int duplicates_find(void *ctx, cs_error *err)
         unlink(html);
     }
     cs_dup_groups_free(&g);
+    if (!rc) {
+        /* The default threshold: tight enough for the int8 pass to prefilter. */
+        cs_dup_options o;
+        cs_dup_options_init(&o);
+        o.block_rows = 16;
+        rc = cs_duplicates_find(c, &o, &g, err);
+        cs_dup_groups_free(&g);
+    }
     cs_collection_free(c);
     cs_store_close(s);
     return rc;
 }
 
-/* Fine-tuning with the last layer of both towers trainable: caching, the backward pass,
- * AdamW, the resume state and the checkpoint written at the end. */
+/* Fine-tuning reports each epoch: the validation loss and recall are computed. */
+static void on_epoch(void *ctx, const cs_ft_epoch *e)
+{
+    (void)ctx;
+    (void)e;
+}
+
+/* Fine-tuning (what trains is p->ft_layers): caching, the backward pass, AdamW, the resume
+ * state and the checkpoint written at the end. */
 static int finetune_run(void *ctx, cs_error *err)
 {
     const paths *p = ctx;
@@ -995,11 +1199,13 @@ static int finetune_run(void *ctx, cs_error *err)
     o.epochs = 1;
     o.batch = 4;
     o.val_split = 0.25;
-    o.train_layers = 1;
+    o.train_layers = p->ft_layers;
     o.n_threads = 1;
+    o.on_epoch = on_epoch;
+    o.st_layout = p->ft_st;
     cs_finetune_result res;
     memset(&res, 0, sizeof res);
-    return cs_finetune_run(p->model, p->pairs, p->out, &o, &res, err);
+    return cs_finetune_run(p->ft_model, p->ft_pairs, p->out, &o, &res, err);
 }
 
 int main(void)
@@ -1053,6 +1259,9 @@ int main(void)
     inject("store open/upsert/query", store_roundtrip, &p, budget, 0);
     bool all = budget == LONG_MAX;
     inject("store int8 copy + HNSW", store_ann, &p, all || budget < 1500 ? budget : 1500, 0);
+    inject("HNSW one insert at a time", hnsw_inserts, NULL, budget, 0);
+    /* Each run loads a model: a sample under the emulator. */
+    inject("model folders", model_folders, &p, emulated ? 30 : budget, 0);
     inject("indexer run", index_run, &p, all || budget < 250 ? budget : 250,
            budget < 250 ? 0 : 120);
     inject("TIFF decode", tiff_decode, &p, budget, 0);
@@ -1073,6 +1282,24 @@ int main(void)
         memcpy(p.db, db, sizeof db);
     }
     inject("search session", search_session, &p, sampled, 0);
+    inject("query forms", query_forms, &p, sampled, 0);
+    {
+        /* A copy of the indexed collection, marked as being re-embedded (without faults). */
+        snprintf(p.pending, sizeof p.pending, "/tmp/cs_fault_alloc_%d_pending.db", (int)getpid());
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", p.indexed, p.pending);
+        CHECK(system(cmd) == 0);
+        cs_store *s = NULL;
+        cs_collection *c = NULL;
+        cs_model_identity id;
+        CHECK_OK(cs_store_open(p.pending, &s, &err), &err);
+        if (s) CHECK_OK(cs_store_get(s, "image_vectors", &c, &err), &err);
+        if (c) CHECK_OK(cs_model_identity_init(&id, p.clip, true, false, &err), &err);
+        if (c) CHECK_OK(cs_model_record_begin_reembed(c, &id, &err), &err);
+        cs_collection_free(c);
+        cs_store_close(s);
+    }
+    inject("interrupted re-embedding", model_record_pending, &p, sampled, 0);
     {
         /* The web scenario's record: the first of the indexed collection, URL-escaped. */
         snprintf(p.thumbs, sizeof p.thumbs, "/tmp/cs_fault_alloc_%d_thumbs", (int)getpid());
@@ -1129,6 +1356,33 @@ int main(void)
         CHECK(system(cmd) == 0);
     }
     inject("index: prune, exclude, re-embed", index_prune_reembed, &p, sampled, 0);
+    {
+        /* 50 copies of one image, 3 of a file cut short, a name that is not UTF-8 and an
+         * ignore file (with a file it ignores), indexed once without faults. */
+        snprintf(p.copies, sizeof p.copies, "/tmp/cs_fault_alloc_%d_copies", (int)getpid());
+        snprintf(p.copies_db, sizeof p.copies_db, "/tmp/cs_fault_alloc_%d_copies.db", (int)getpid());
+        char cmd[16384];
+        snprintf(cmd, sizeof cmd,
+                 "mkdir -p '%s' && for i in $(seq 10 59); do cp '%s/small_31x17.png' '%s'/c$i.png; done "
+                 "&& for i in 1 2 3; do head -c 300 '%s/gradient_rgb_640x480.png' > '%s'/cut$i.png; done "
+                 "&& cp '%s/palette_P_200x150.png' '%s'/\"$(printf 'bad\\377.png')\" "
+                 "&& echo '*.tmp' > '%s/.clipsearchignore' && echo x > '%s/ignored.tmp'",
+                 p.copies, p.images, p.copies, p.images, p.copies, p.images, p.copies, p.copies,
+                 p.copies);
+        CHECK_MSG(system(cmd) == 0, "%s", cmd);
+        cs_store *s = NULL;
+        cs_index_summary sum;
+        memset(&sum, 0, sizeof sum);
+        CHECK_OK(cs_store_open(p.copies_db, &s, &err), &err);
+        cs_indexer_options o;
+        cs_indexer_options_init(&o);
+        const char *dirs[1] = {p.copies};
+        if (s) CHECK_OK(cs_index_run(p.clip, s, dirs, 1, &o, &sum, &err), &err);
+        CHECK_MSG(sum.failed == 3, "%llu files failed", (unsigned long long)sum.failed);
+        cs_index_summary_free(&sum);
+        cs_store_close(s);
+    }
+    inject("index: copies, re-embed", index_copies, &p, sampled, 0);
     inject("duplicates + HTML", duplicates_find, &p, sampled, 0);
     inject("labels, gallery, add-text", labels_gallery_texts, &p, sampled, 0);
     {
@@ -1146,14 +1400,39 @@ int main(void)
         free(abs);
         CHECK(f && fclose(f) == 0);
     }
-    inject("finetune last:1", finetune_run, &p, all ? budget : emulated ? 20 : 200, 0);
+    memcpy(p.ft_model, p.model, sizeof p.ft_model);
+    memcpy(p.ft_pairs, p.pairs, sizeof p.ft_pairs);
+    /* Every layer (the last one's paths included) and the embeddings train: one scenario
+     * rather than last:1 and all, which would double the slowest part of the ASan run. */
+    p.ft_layers = -1;
+    inject("finetune all layers", finetune_run, &p, all ? budget : emulated ? 20 : 200, 0);
+    {
+        /* The heads only, from a sentence-transformers folder of F16 weights to one in
+         * that layout; more captions than the caption map's first size, and an image
+         * that does not decode. */
+        snprintf(p.ft_pairs_many, sizeof p.ft_pairs_many, "/tmp/cs_fault_alloc_%d_pairs_many.tsv",
+                 (int)getpid());
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd,
+                 "{ for i in $(seq 1 7); do cat '%s'; done | awk -F'\t' '{print $1 \"\\t\" $2 \" \" NR}'; "
+                 "printf '%%s/cut1.png\\tcut short\\n' '%s'; } > '%s'",
+                 p.pairs, p.copies, p.ft_pairs_many);
+        CHECK(system(cmd) == 0);
+        snprintf(p.ft_model, sizeof p.ft_model, "%s/tests/fixtures/tiny/st-layout", src);
+        memcpy(p.ft_pairs, p.ft_pairs_many, sizeof p.ft_pairs);
+        p.ft_layers = 0;
+        p.ft_st = true;
+        inject("finetune heads, F16 sentence-transformers", finetune_run, &p,
+               all ? budget : emulated ? 20 : 100, 0);
+    }
 
     cs_clip_free(p.clip);
-    char side[3000];
+    char side[4400];
     snprintf(side, sizeof side,
-             "rm -rf '%s' '%s.partial' '%s' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'* '%s' '%s'",
+             "rm -rf '%s' '%s.partial' '%s' '%s' '%s'-wal '%s'-shm '%s.vcache' '%s' '%s'* '%s' '%s' "
+             "'%s' '%s'* '%s' '%s'*",
              p.out, p.out, p.pairs, p.indexed, p.indexed, p.indexed, p.indexed, p.tree, p.prepared,
-             p.formats, p.thumbs);
+             p.formats, p.thumbs, p.copies, p.copies_db, p.ft_pairs_many, p.pending);
     if (system(side) != 0) fprintf(stderr, "could not remove the scratch files\n");
     unlink(p.db);
     snprintf(side, sizeof side, "%s-wal", p.db);
