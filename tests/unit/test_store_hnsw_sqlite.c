@@ -273,10 +273,12 @@ int main(void)
     CHECK_MSG(loaded == 1 && patched == 0 && built == 0, "after refresh: built %lu patched %lu loaded %lu",
               built, patched, loaded);
 
-    /* Filtered: exact answers (through the index when it finds enough, else the scan). */
+    /* Filtered: exact answers (through the index when it finds enough, else the scan).
+     * A key no row has is unknown, which is no match, as in the scan (not an error). */
     const char *filters[] = {"{\"g\":{\"$eq\":3}}", "{\"odd\":{\"$eq\":true}}", "{\"g\":{\"$eq\":99}}",
-                             "{\"g\":{\"$in\":[1,2,3,4,5,6,7]}}"};
-    for (int f = 0; f < 4; f++) {
+                             "{\"g\":{\"$in\":[1,2,3,4,5,6,7]}}", "{\"missing\":{\"$eq\":1}}",
+                             "{\"$or\":[{\"missing\":{\"$contains\":3}},{\"g\":{\"$eq\":3}}]}"};
+    for (int f = 0; f < 6; f++) {
         char *x = answer(ix, v0, 10, filters[f], CS_MEASURE_COSINE);
         char *y = answer(plain, v0, 10, filters[f], CS_MEASURE_COSINE);
         /* The index may miss a neighbour, but never returns a short list or a
