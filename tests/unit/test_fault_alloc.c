@@ -736,8 +736,8 @@ static int quiet_system(const char *cmd);
 
 /* One HTTP/1.0 exchange with the server on 127.0.0.1:port: the answer's status, 0 when
  * there was none. */
-static int http(int port, const char *method, const char *path, const void *body,
-                size_t body_len)
+static int http(int port, const char *method, const char *path, const char *content_type,
+                const void *body, size_t body_len)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -751,8 +751,9 @@ static int http(int port, const char *method, const char *path, const void *body
     }
     char head[1024];
     int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n\r\n",
-                     method, path, port, body_len);
+                     "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n%s%s%s\r\n",
+                     method, path, port, body_len, content_type ? "Content-Type: " : "",
+                     content_type ? content_type : "", content_type ? "\r\n" : "");
     bool ok = send(fd, head, (size_t)n, MSG_NOSIGNAL) == n &&
               (!body_len || send(fd, body, body_len, MSG_NOSIGNAL) == (ssize_t)body_len);
     char got[16] = {0};
@@ -767,8 +768,8 @@ static int http(int port, const char *method, const char *path, const void *body
 }
 
 /* The web server over the indexed collection: start, the collections, a text search
- * with a filter, a like search, an image search (raw body), a thumbnail (through the
- * thumbnail cache), stop. A request that runs out of memory must still be answered. */
+ * with a filter, a like search, a thumbnail (through the thumbnail cache), an image
+ * search (raw body, then a multipart form with a text field), stop. A request that runs out of memory must still be answered. */
 static int web_session(void *ctx, cs_error *err)
 {
     const paths *p = ctx;
@@ -807,10 +808,27 @@ static int web_session(void *ctx, cs_error *err)
             "/api/search?q=a%20photo&k=3&filter=%7B%22format%22%3A%7B%22%24in%22%3A%5B%22png%22"
             "%2C%22jpeg%22%5D%7D%7D",
             like, thumb};
-        for (size_t i = 0; !rc && i <= sizeof gets / sizeof *gets; i++) {
-            int status = i < sizeof gets / sizeof *gets ? http(port, "GET", gets[i], NULL, 0)
-                         : png_len < sizeof png ? http(port, "POST", "/api/search/image?k=2", png, png_len)
-                                                : -1;
+        /* The same image as a browser's form sends it: the file part and a text field. */
+        static char form[sizeof png + 512];
+        size_t form_len = 0;
+        if (png_len < sizeof png) {
+            form_len = (size_t)snprintf(form, sizeof form,
+                                        "--b0undary\r\nContent-Disposition: form-data; name=\"image\"; "
+                                        "filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n");
+            memcpy(form + form_len, png, png_len);
+            form_len += png_len;
+            form_len += (size_t)snprintf(form + form_len, sizeof form - form_len,
+                                         "\r\n--b0undary\r\nContent-Disposition: form-data; "
+                                         "name=\"q\"\r\n\r\nat night\r\n--b0undary--\r\n");
+        }
+        const size_t ngets = sizeof gets / sizeof *gets;
+        for (size_t i = 0; !rc && i < ngets + 2; i++) {
+            int status = i < ngets ? http(port, "GET", gets[i], NULL, NULL, 0)
+                         : png_len >= sizeof png ? -1
+                         : i == ngets ? http(port, "POST", "/api/search/image?k=2", NULL, png, png_len)
+                                      : http(port, "POST", "/api/search/image?k=2",
+                                             "multipart/form-data; boundary=b0undary", form,
+                                             form_len);
             /* Answered, always; anything but 200 only when an allocation failed. */
             CHECK_MSG(status, "request %zu got no HTTP answer (allocation %ld or call path "
                       "%llx failing)", i, atomic_load(&fail_at),
