@@ -30,6 +30,24 @@ static int push_str(char ***arr, size_t *n, size_t *cap, char *s)
     return 0;
 }
 
+/* Adds id, which it takes over, to a list and its set, unless the set has it already
+ * (then id is freed): 0 when added, 1 when it was there, or an error. Once pushed, id is
+ * the list's (freed with the plan) even when the set cannot take it. */
+static int add_once(char ***list, size_t *n, size_t *cap, cs__strmap *set, char *id,
+                    cs_error *err)
+{
+    if (cs__strmap_get(set, id)) {
+        free(id);
+        return 1;
+    }
+    if (push_str(list, n, cap, id) != 0) {
+        free(id);
+        return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    }
+    if (cs__strmap_put(set, id, id) != 0) return cs_error_set(err, CS_E_NOMEM, "out of memory");
+    return 0;
+}
+
 /* The record id of a file: its realpath, mapped losslessly to valid UTF-8 (ids must be
  * UTF-8 for both backends; base/pathid.h). */
 static char *canonical_id(const char *path, int *e)
@@ -78,17 +96,8 @@ static int on_excluded(plan_ctx *c, const cs__walk_entry *e)
          * it; anything else is out of memory. */
         return ce == ENOMEM ? cs_error_set(c->err, CS_E_NOMEM, "out of memory") : 0;
     }
-    if (cs__strmap_get(p->excl_set, id)) {
-        free(id);
-        return 0;
-    }
-    if (push_str(&p->excl, &p->n_excl, &p->cap_excl, id) != 0) {
-        free(id);
-        return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
-    }
-    if (cs__strmap_put(p->excl_set, id, id) != 0)
-        return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
-    return 0;
+    int rc = add_once(&p->excl, &p->n_excl, &p->cap_excl, p->excl_set, id, c->err);
+    return rc < 0 ? rc : 0;
 }
 
 static int on_entry(const cs__walk_entry *e, void *user)
@@ -157,19 +166,13 @@ static int on_entry(const cs__walk_entry *e, void *user)
         return 0;
     }
     free(disp);
-    if (cs__strmap_get(p->seen_set, id)) {
+    int added = add_once(&p->seen, &p->n_seen, &p->cap_seen, p->seen_set, id, c->err);
+    if (added < 0) return added;
+    if (added == 1) {
         /* The same file reached a second way (symlink, overlapping DIRs): once only. */
         r->sum->found--;
-        free(id);
         return 0;
     }
-    if (push_str(&p->seen, &p->n_seen, &p->cap_seen, id) != 0) {
-        free(id);
-        return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
-    }
-    /* id is now `seen`'s, freed with the plan: not here. */
-    if (cs__strmap_put(p->seen_set, id, id) != 0)
-        return cs_error_set(c->err, CS_E_NOMEM, "out of memory");
     const cs__ix_stored *s = cs__strmap_get(r->db.by_id, id);
     int64_t size = (int64_t)e->st->st_size;
     int64_t mt = (int64_t)e->st->st_mtim.tv_sec, mtn = (int64_t)e->st->st_mtim.tv_nsec;
