@@ -497,18 +497,36 @@ int cs__hnsw_new(const cs__hnsw_params *p, cs__hnsw **out, cs_error *err)
     return 0;
 }
 
-void cs__hnsw_free(cs__hnsw *h)
+/* Frees the per-node arrays but uoff, whether malloc'd or mapped by load. */
+static void free_nodes(cs__hnsw *h)
 {
-    if (!h) return;
     if (h->own_nodes) {
         free(h->vecs);
         free(h->norms2);
         free(h->keys);
         free(h->info);
         free(h->links0);
+        return;
     }
+    cs__hnsw_unmap_array(h->vecs, h->cap * h->dim * sizeof *h->vecs);
+    cs__hnsw_unmap_array(h->norms2, h->cap * sizeof *h->norms2);
+    cs__hnsw_unmap_array(h->keys, h->cap * sizeof *h->keys);
+    cs__hnsw_unmap_array(h->info, h->cap);
+    cs__hnsw_unmap_array(h->links0, h->cap * h->stride0 * sizeof *h->links0);
+}
+
+size_t cs__hnsw_grown(size_t n, size_t least)
+{
+    size_t g = n + n / 2;
+    return g < least ? least : g;
+}
+
+void cs__hnsw_free(cs__hnsw *h)
+{
+    if (!h) return;
+    free_nodes(h);
     if (h->own_pool) free(h->pool);
-    if (h->mapping) munmap(h->mapping, h->mapping_size);
+    else cs__hnsw_unmap_array(h->pool, h->pool_cap * sizeof *h->pool);
     free(h->uoff);
     free(h->map);
     if (h->scratch) {
@@ -535,14 +553,13 @@ static float *alloc_vectors(size_t bytes)
     return p;
 }
 
-/* Room for `want` nodes. Grows by half again (amortised copies), never shrinks, and moves
- * a loaded index's arrays out of the mapping into memory the first time. */
+/* Room for `want` nodes. Grows by half again (amortised copies) and never shrinks. A
+ * loaded index has room already (its mapped arrays' reservations) and moves into memory
+ * only when it needs more. */
 static int reserve_nodes(cs__hnsw *h, size_t want)
 {
     if (want <= h->cap) return 0;
-    size_t cap = h->cap + h->cap / 2;
-    if (cap < want) cap = want;
-    if (cap < 16) cap = 16;
+    size_t cap = cs__hnsw_grown(h->cap, want < 16 ? 16 : want);
     if (cap > HNSW_MAX_NODES) cap = HNSW_MAX_NODES;
     float *vecs = alloc_vectors(cap * h->dim * sizeof(float));
     float *norms2 = malloc(cap * sizeof *norms2);
@@ -567,13 +584,7 @@ static int reserve_nodes(cs__hnsw *h, size_t want)
         memcpy(links0, h->links0, h->n * h->stride0 * sizeof *links0);
         memcpy(uoff, h->uoff, h->n * sizeof *uoff);
     }
-    if (h->own_nodes) {
-        free(h->vecs);
-        free(h->norms2);
-        free(h->keys);
-        free(h->info);
-        free(h->links0);
-    }
+    free_nodes(h);
     free(h->uoff);
     h->vecs = vecs;
     h->norms2 = norms2;
@@ -588,16 +599,16 @@ static int reserve_nodes(cs__hnsw *h, size_t want)
 
 static int reserve_pool(cs__hnsw *h, size_t want)
 {
-    if (want <= h->pool_cap && h->own_pool) return 0;
-    size_t cap = h->pool_cap + h->pool_cap / 2;
-    if (cap < want) cap = want;
-    if (cap < 1024) cap = 1024;
+    if (want <= h->pool_cap) return 0;
+    size_t cap = cs__hnsw_grown(h->pool_cap, want < 1024 ? 1024 : want);
     uint32_t *p;
     if (h->own_pool) {
         p = realloc(h->pool, cap * sizeof *p);
     } else {
         p = malloc(cap * sizeof *p);
-        if (p && h->pool_len) memcpy(p, h->pool, h->pool_len * sizeof *p);
+        if (!p) return -1;
+        if (h->pool_len) memcpy(p, h->pool, h->pool_len * sizeof *p);
+        cs__hnsw_unmap_array(h->pool, h->pool_cap * sizeof *h->pool);
     }
     if (!p) return -1;
     h->pool = p;

@@ -17,7 +17,8 @@
  * header, checksums and graph structure all check out; anything else reads as "absent"
  * and the caller rebuilds. A loaded index maps the file privately (copy on write) and
  * points into it: search, remove and add work on it directly, and add copies the node
- * arrays into memory only when it needs room beyond the file's nodes. */
+ * arrays into memory only when it needs room beyond half as many nodes again as the
+ * file's. */
 #ifndef CS_STORE_HNSW_H
 #define CS_STORE_HNSW_H
 

@@ -2,10 +2,10 @@
  * (the header records it):
  *   header (256 bytes) | vecs n*dim f32 | norms2 n f32 | keys n i64 | info n u8 |
  *   links0 n*(1+2m) u32 | pool pool_len u32 | zero padding to a multiple of 64
- * which are the in-memory arrays of hnsw_internal.h verbatim: a load maps the file
- * privately (copy on write) and points the index into it, so loading costs one pass to
- * check it and no copy, and a remove or an add on the loaded index writes only the pages
- * it touches. The per-node offsets into the pool (uoff) are not stored: load recomputes
+ * which are the in-memory arrays of hnsw_internal.h verbatim: a load maps each array
+ * privately (copy on write) into a reservation with room to grow and points the index at
+ * it, so loading costs one pass to check the file and no copy, and a remove or an add on
+ * the loaded index writes only the pages it touches. The per-node offsets into the pool (uoff) are not stored: load recomputes
  * them from the levels, which checks them at the same time.
  *
  * Like the vector cache (vcache.c) the file is derived data: written under a unique
@@ -230,6 +230,61 @@ static bool graph_ok(cs__hnsw *h)
     return true;
 }
 
+static size_t page_size(void)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    return pg > 0 ? (size_t)pg : 4096;
+}
+
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+/* Maps the file's bytes [off, off + len) privately (copy on write: the file is never
+ * modified) at the start of a reservation of `room` bytes, and returns the array's
+ * address, or NULL. Adds then write the first nodes past the file's into the reservation,
+ * which is anonymous memory, so that growing a loaded index copies nothing: copying a 1M
+ * node index's 2.3 GB into memory was most of the first query after a write.
+ *
+ * The reservation's address is congruent with the file offset modulo 2 MiB, so that the
+ * kernel can map the page cache's huge pages, and is advised to use them: one fault per
+ * 2 MiB instead of per 4-64 KiB, which on a large index is most of a new connection's
+ * first query. The file part is mapped in bulk (the checksum reads every byte), not with
+ * MAP_POPULATE, which on a private writable mapping would copy every page. */
+static void *map_array(int fd, uint64_t off, size_t len, size_t room)
+{
+    const size_t pg = page_size(), huge = (size_t)2 << 20;
+    const size_t head = (size_t)(off % pg);
+    const size_t span = round_up(head + room, pg), file_span = round_up(head + len, pg);
+    char *raw = mmap(NULL, span + huge, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    /* Unsigned arithmetic: the distance to the next address congruent with the file's
+     * page offset, modulo 2 MiB (a power of two). Then the unused ends go back. */
+    size_t skip = (size_t)((off - head - (uintptr_t)raw) & (huge - 1));
+    char *base = raw + skip;
+    if (skip) munmap(raw, skip);
+    munmap(base + span, huge - skip);
+    if (len && mmap(base, file_span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                    (off_t)(off - head)) == MAP_FAILED) {
+        munmap(base, span);
+        return NULL;
+    }
+    madvise(base, span, MADV_HUGEPAGE);   /* advice only, as the two below */
+    if (len) {
+        madvise(base, file_span, MADV_WILLNEED);
+#ifdef MADV_POPULATE_READ
+        madvise(base, file_span, MADV_POPULATE_READ);
+#endif
+    }
+    return base + head;
+}
+
+void cs__hnsw_unmap_array(void *p, size_t bytes)
+{
+    if (!p) return;
+    const size_t pg = page_size(), head = (size_t)((uintptr_t)p % pg);
+    munmap((char *)p - head, round_up(head + bytes, pg));
+}
+
 int cs__hnsw_load(const char *file, const char *tag, int dim, cs__hnsw **out, int64_t *gen,
                   cs_error *err)
 {
@@ -250,50 +305,55 @@ int cs__hnsw_load(const char *file, const char *tag, int dim, cs__hnsw **out, in
         close(fd);
         return 1;
     }
-    size_t size = (size_t)sb.st_size;
-    /* Private and writable: the index's arrays point into the mapping, and a later remove
-     * or add copies just the pages it writes (the file itself is never modified). */
-    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return 1;
-    /* The checksum reads every page: map them in bulk rather than a fault per 4 KiB.
-     * Not MAP_POPULATE, which on a private writable mapping would copy every page. */
-    /* Huge pages where the file's cache holds them (a file this store wrote in aligned
-     * pieces) or reads them in: one fault per 2 MiB instead of per 4-64 KiB, which on a
-     * large index is most of a new connection's first query. Advice only. */
-    madvise(map, size, MADV_HUGEPAGE);
-    madvise(map, size, MADV_WILLNEED);
-#ifdef MADV_POPULATE_READ
-    madvise(map, size, MADV_POPULATE_READ);
-#endif
-    const char *m = map;
-    if (cs__hash64(m + HF_HEADER, size - HF_HEADER) != f.data_sum) {
-        munmap(map, size);
-        return 1;
-    }
     cs__hnsw_params p = {.dim = dim, .measure = (cs_measure)f.measure, .m = (int)f.m,
                         .ef_construction = (int)f.ef_construction, .seed = f.seed};
     cs__hnsw *h = cs__hnsw_alloc(&p);
-    if (!h) {
-        munmap(map, size);
+    cs__hash64_stream *hs = cs__hash64_begin();
+    if (!h || !hs) {
+        close(fd);
+        cs__hnsw_free(h);
+        cs__hash64_end(hs);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");
     }
-    h->mapping = map;
-    h->mapping_size = size;
     h->own_nodes = h->own_pool = false;
-    h->n = h->cap = (size_t)f.n;
+    h->n = (size_t)f.n;
+    h->cap = cs__hnsw_grown(h->n, 16);
+    if (h->cap > HNSW_MAX_NODES) h->cap = HNSW_MAX_NODES;
     h->live = (size_t)f.live;
     h->entry = f.entry;
     h->maxlevel = (int)f.maxlevel;
     h->rng = f.rng;
-    h->vecs = (float *)(m + f.off_vecs);
-    h->norms2 = (float *)(m + f.off_norms);
-    h->keys = (int64_t *)(m + f.off_keys);
-    h->info = (uint8_t *)(m + f.off_info);
-    h->links0 = (uint32_t *)(m + f.off_links0);
-    h->pool = (uint32_t *)(m + f.off_pool);
-    h->pool_len = h->pool_cap = (size_t)f.pool_len;
-    h->uoff = malloc((h->n ? h->n : 1) * sizeof *h->uoff);
+    h->pool_len = (size_t)f.pool_len;
+    h->pool_cap = cs__hnsw_grown(h->pool_len, 1024);
+    /* The arrays in file order; each one's checksummed bytes run to the next one's start
+     * (its padding included), the last one's to the end of the file. */
+    struct {
+        void **at;
+        uint64_t off;
+        size_t len, room;
+    } arr[] = {
+        {(void **)&h->vecs, f.off_vecs, h->n * h->dim * 4, h->cap * h->dim * 4},
+        {(void **)&h->norms2, f.off_norms, h->n * 4, h->cap * 4},
+        {(void **)&h->keys, f.off_keys, h->n * 8, h->cap * 8},
+        {(void **)&h->info, f.off_info, h->n, h->cap},
+        {(void **)&h->links0, f.off_links0, h->n * h->stride0 * 4, h->cap * h->stride0 * 4},
+        {(void **)&h->pool, f.off_pool, h->pool_len * 4, h->pool_cap * 4},
+    };
+    const size_t na = sizeof arr / sizeof *arr;
+    bool ok = true;
+    for (size_t i = 0; ok && i < na; i++) {
+        *arr[i].at = map_array(fd, arr[i].off, arr[i].len, arr[i].room);
+        ok = *arr[i].at != NULL;
+    }
+    close(fd);
+    for (size_t i = 0; ok && i < na; i++)
+        cs__hash64_update(hs, *arr[i].at,
+                          (size_t)((i + 1 < na ? arr[i + 1].off : f.file_size) - arr[i].off));
+    if (cs__hash64_end(hs) != f.data_sum || !ok) {
+        cs__hnsw_free(h);
+        return 1;
+    }
+    h->uoff = malloc(h->cap * sizeof *h->uoff);   /* room for as many nodes as the arrays */
     if (!h->uoff || cs__hnsw_map_reserve(h, h->live)) {
         cs__hnsw_free(h);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");

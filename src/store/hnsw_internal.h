@@ -11,8 +11,10 @@
  *   uoff[node]            start of its upper lists in pool uint64
  * The upper lists of a node of level L are L lists of (count, m slots) at pool[uoff[node]],
  * layer 1 first. Every array but uoff, the key map and the scratch is exactly what the
- * file stores, so a loaded index points them into the file's mapping (own_nodes and
- * own_pool false) until growing needs private copies. */
+ * file stores, so a loaded index maps each of them from the file, privately, at the start
+ * of its own reservation of address space with room to grow (own_nodes and own_pool
+ * false: freed with cs__hnsw_unmap_array). Adds grow into that room without copying;
+ * only growing past it copies the arrays into memory. */
 #ifndef CS_STORE_HNSW_INTERNAL_H
 #define CS_STORE_HNSW_INTERNAL_H
 
@@ -49,9 +51,7 @@ struct cs__hnsw {
     size_t pool_len, pool_cap;   /* in uint32 words */
     uint32_t *map;               /* live key -> node, open addressing, HNSW_NONE empty */
     size_t map_cap;              /* a power of two, at least twice the live nodes */
-    bool own_nodes, own_pool;    /* arrays malloc'd (else they point into `mapping`) */
-    void *mapping;
-    size_t mapping_size;
+    bool own_nodes, own_pool;    /* arrays malloc'd (else mapped by cs__hnsw_load) */
     cs__hnsw_scratch *scratch;    /* insertion scratch of cs__hnsw_add, made on first use */
 };
 
@@ -64,5 +64,10 @@ int cs__hnsw_check_params(const cs__hnsw_params *p, cs_error *err);
 uint32_t cs__hnsw_map_put(cs__hnsw *h, uint32_t node);
 /* A map with room for `live` keys: 0 or -1 (OOM). */
 int cs__hnsw_map_reserve(cs__hnsw *h, size_t live);
+/* The room a loaded index gets for `n` nodes (or pool words), and the amortised growth
+ * of either kind of array: half as much again, at least `least`. */
+size_t cs__hnsw_grown(size_t n, size_t least);
+/* Unmaps an array that cs__hnsw_load mapped with room for `bytes` (NULL: nothing). */
+void cs__hnsw_unmap_array(void *p, size_t bytes);
 
 #endif

@@ -514,6 +514,22 @@ static void test_files(const char *dir)
     CHECK(l3 && cs__hnsw_live(l3) == cs__hnsw_live(l2));
     if (l3) CHECK(same_results(l2, l3, qs, D));
 
+    /* A loaded index grows into its mapped arrays' room (half as many nodes again), then
+     * past it into memory, and answers as the index it was saved from does after the same
+     * adds (levels are drawn from the saved generator state). */
+    CHECK_OK(cs__hnsw_save(h, path, "photos", 1237, &err), &err);
+    cs__hnsw *hl = NULL;
+    CHECK_OK(cs__hnsw_load(path, "photos", D, &hl, &gen, &err), &err);
+    for (int i = 0; hl && i < N; i++) {
+        const float *x = v + (size_t)((i * 13) % (N + 200)) * D;
+        CHECK_OK(cs__hnsw_add(h, key_of((size_t)(3 * N + i)), x, &err), &err);
+        CHECK_OK(cs__hnsw_add(hl, key_of((size_t)(3 * N + i)), x, &err), &err);
+        if (i == N / 4 || i == N - 1)
+            CHECK_MSG(same_results(h, hl, qs, D), "after %d adds to a loaded index", i + 1);
+    }
+    CHECK(hl && cs__hnsw_live(hl) == cs__hnsw_live(h));
+    cs__hnsw_free(hl);
+
     /* An empty index round-trips and grows. */
     cs__hnsw_params p = *cs__hnsw_get_params(h);
     cs__hnsw *e, *le = NULL;
