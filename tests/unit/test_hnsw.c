@@ -482,8 +482,8 @@ static void test_files(const char *dir)
     CHECK(try_load(bad, "photos", D) == 1);
     free(file);
 
-    /* The loaded (mapped) index takes removals and adds, the first add moving it out of
-     * the mapping, and saves over the very file it maps. */
+    /* The loaded (mapped) index takes removals and adds (in its mapped arrays' room) and
+     * saves over the very file it maps. */
     for (int i = 1; i < N; i += 10) CHECK(cs__hnsw_remove(l, key_of((size_t)i)) == 1);
     for (int i = N; i < N + 200; i++)
         CHECK_OK(cs__hnsw_add(l, key_of((size_t)i), v + (size_t)i * D, &err), &err);
