@@ -32,6 +32,13 @@ int cs_dup_options_check(const cs_dup_options *opt, cs_error *err)
     return 0;
 }
 
+int cs__dup_options_take(const cs_dup_options *opt, cs_dup_options *out, cs_error *err)
+{
+    if (opt) *out = *opt;
+    else cs_dup_options_init(out);
+    return cs_dup_options_check(out, err);
+}
+
 const char *cs_dup_group_kind(const cs_dup_group *g)
 {
     size_t copies = 0;
@@ -231,9 +238,7 @@ int cs_duplicates_group(const float *unit, size_t n, int dim, const char *const 
 {
     memset(out, 0, sizeof *out);
     cs_dup_options opt;
-    if (opt_in) opt = *opt_in;
-    else cs_dup_options_init(&opt);
-    int rc = cs_dup_options_check(&opt, err);
+    int rc = cs__dup_options_take(opt_in, &opt, err);
     if (rc) return rc;
     if (dim < 1) return cs_error_set(err, CS_E_ARG, "dimension must be >= 1, got %d", dim);
     out->records = n;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/duplicates_internal.h"
 #include "base/hash.h"
 #include "clipsearch/clip.h"
 #include "clipsearch/duplicates.h"
@@ -102,10 +103,8 @@ int cs_duplicates_find(cs_collection *coll, const cs_dup_options *opt, cs_dup_gr
                        cs_error *err)
 {
     memset(out, 0, sizeof *out);
-    cs_dup_options o;
-    if (opt) o = *opt;
-    else cs_dup_options_init(&o);
-    int rc = cs_dup_options_check(&o, err);
+    cs_dup_options o;   /* checked before the scan, which can take long */
+    int rc = cs__dup_options_take(opt, &o, err);
     if (rc) return rc;
     int dim = cs_collection_dimension(coll);
     cs_records recs = {0};

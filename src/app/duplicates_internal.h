@@ -1,10 +1,11 @@
-/* Shared by the duplicate grouping's passes (duplicates.c, duplicates_int8.c). Internal
- * to src/app. */
+/* Shared by the duplicate grouping (duplicates.c, duplicates_int8.c, duplicates_find.c).
+ * Internal to src/app. */
 #ifndef CS_APP_DUPLICATES_INTERNAL_H
 #define CS_APP_DUPLICATES_INTERNAL_H
 
 #include <stddef.h>
 
+#include "clipsearch/duplicates.h"
 #include "clipsearch/error.h"
 
 /* Columns of one GEMM are this many row blocks: fewer, larger GEMMs run closer to the
@@ -13,6 +14,9 @@
 /* Dot products of unit vectors round by a few float32 ulps: a pair this close below the
  * threshold counts, so that threshold 1 finds identical vectors. */
 #define CS_DUP_SLACK 1e-6
+
+/* *opt (the defaults for NULL) into *out, checked: 0 or CS_E_ARG with err. */
+int cs__dup_options_take(const cs_dup_options *opt, cs_dup_options *out, cs_error *err);
 
 /* Union-find over row indices; the smaller root wins, so the sets do not depend on the
  * order pairs are found in. */

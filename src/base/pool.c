@@ -1,6 +1,7 @@
 /* Persistent workers behind cs__pool_for (pool.h). A loop is published under `mu` with a
  * new generation number; each worker runs its slice and the last one to finish signals
- * the caller, which ran slice 0 meanwhile. */
+ * the caller, which ran slice 0 meanwhile. cs__fork_join, at the end, is the poolless
+ * kind: a thread per job, joined. */
 #include "base/pool.h"
 
 #include <pthread.h>
@@ -123,4 +124,15 @@ void cs__pool_for(cs__pool *p, int n, cs__pool_fn fn, void *ctx)
     while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&p->busy);
+}
+
+void cs__fork_join(void *(*fn)(void *), void *jobs, size_t size, int n, pthread_t *tids)
+{
+    char *job = jobs;
+    int started = 1;
+    while (started < n && !pthread_create(&tids[started], NULL, fn, job + (size_t)started * size))
+        started++;
+    fn(job);
+    for (int i = 1; i < started; i++) pthread_join(tids[i], NULL);
+    for (int i = started; i < n; i++) fn(job + (size_t)i * size);
 }

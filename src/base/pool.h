@@ -6,6 +6,9 @@
 #ifndef CS_BASE_POOL_H
 #define CS_BASE_POOL_H
 
+#include <pthread.h>
+#include <stddef.h>
+
 typedef struct cs__pool cs__pool;
 
 /* fn(ctx, begin, end, worker): slice [begin, end) of the loop, worker in [0, threads). */
@@ -23,5 +26,12 @@ int cs__pool_threads(const cs__pool *p);
 /* Runs fn over [0, n) split into cs__pool_threads(p) slices and returns when all are done.
  * Each index must be independent of the others, so results never depend on the split. */
 void cs__pool_for(cs__pool *p, int n, cs__pool_fn fn, void *ctx);
+
+/* Runs fn on each of the n jobs (an array of `size`-byte elements): job 0 on the caller's
+ * thread, each other job on a thread of its own (tids: room for n), and returns when all
+ * are done. A job whose thread cannot start runs on the caller's thread afterwards: the
+ * same results, later. For work done once per call (a scan, a batch of inserts), where a
+ * thread per job costs little next to the job and no pool is at hand. */
+void cs__fork_join(void *(*fn)(void *), void *jobs, size_t size, int n, pthread_t *tids);
 
 #endif

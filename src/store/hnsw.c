@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/pool.h"
 #include "store/hnsw_internal.h"
 #include "store/vscan.h"
 
@@ -929,13 +930,8 @@ int cs__hnsw_add_batch(cs__hnsw *h, const int64_t *keys, const float *vecs, size
         for (size_t i = 0; i < first + count; i++) atomic_flag_clear(&locks[i]);
     atomic_init(&b.next, 0);
     for (int t = 0; t < threads; t++) wk[t] = (worker){.b = &b, .w = {.h = h, .locks = locks}};
-    int started = 1;
-    for (int t = 1; t < threads; t++) {
-        if (pthread_create(&tids[t], NULL, batch_run, &wk[t])) break;
-        started++;
-    }
-    batch_run(&wk[0]);
-    for (int t = 1; t < started; t++) pthread_join(tids[t], NULL);
+    /* A worker whose thread cannot start runs last and finds no rows left. */
+    cs__fork_join(batch_run, wk, sizeof *wk, threads, tids);
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
         if (!failed[i]) continue;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pool.h"
 #include "store/filter_eval.h"
 #include "store/vquant.h"
 #include "store/vscan.h"
@@ -158,11 +159,7 @@ static int filter_rows(const cs__vcache *k, const cs__filter *f, uint32_t **rows
         size_t from = total * (size_t)i / (size_t)t, to = total * (size_t)(i + 1) / (size_t)t;
         jobs[i] = (filter_job){k, e, from, to, 0, r + from, -1, false};
     }
-    int started = 1;
-    for (int i = 1; i < t && !pthread_create(&tids[i], NULL, run_filter, &jobs[i]); i++) started++;
-    run_filter(&jobs[0]);
-    for (int i = 1; i < started; i++) pthread_join(tids[i], NULL);
-    for (int i = started; i < t; i++) run_filter(&jobs[i]);
+    cs__fork_join(run_filter, jobs, sizeof *jobs, t, tids);
     /* Each job wrote its matches at the start of its own slice: close the gaps. */
     size_t n = 0;
     for (int i = 0; i < t && !rc; i++) {

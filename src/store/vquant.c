@@ -14,6 +14,7 @@
 
 #include "base/half.h"
 #include "base/hash.h"
+#include "base/pool.h"
 #include "base/simd.h"
 #if CS_SIMD_X86
 #include <immintrin.h>
@@ -498,11 +499,7 @@ long cs__vscan_topk_quant(cs_measure m, const float *q, const cs__vcache *vc,
                              .qlen = sqrt(qn2) * (1 + 1e-9), .ql1 = ql1 * (1 + 1e-9),
                              .gamma = (double)(dim + 8) * 0x1p-23, .qdot = qdot,
                              .ub = ub + (size_t)i * k};
-    int started = 1;
-    for (int i = 1; i < t && !pthread_create(&tids[i], NULL, run_pass, &jobs[i]); i++) started++;
-    run_pass(&jobs[0]);
-    for (int i = 1; i < started; i++) pthread_join(tids[i], NULL);
-    for (int i = started; i < t; i++) run_pass(&jobs[i]);
+    cs__fork_join(run_pass, jobs, sizeof *jobs, t, tids);
     /* U: the k-th smallest upper bound over all rows. At least k rows lie at or below it,
      * so the k-th exact distance does too, and every row of the exact top k (ties at the
      * k-th place included) has a lower bound <= U. Fewer than k finite bounds: U = inf. */

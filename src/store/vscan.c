@@ -3,6 +3,7 @@
  * spec compares distances with a 1e-6 + 1e-5|x| tolerance for exactly this reason. */
 #include "store/vscan.h"
 
+#include "base/pool.h"
 #include "base/simd.h"
 #if CS_SIMD_X86
 #include <immintrin.h>
@@ -299,14 +300,7 @@ long cs__vscan_topk(cs_measure m, const float *q, const float *base, const float
     for (int i = 0; i < t; i++)
         jobs[i] = (job){m, q, base, norms2, dim, rows, n * (size_t)i / (size_t)t,
                         n * (size_t)(i + 1) / (size_t)t, k, qn, kern, heaps + (size_t)i * k, 0};
-    int started = 1;
-    for (int i = 1; i < t; i++) {
-        if (pthread_create(&tids[i], NULL, run_job, &jobs[i])) break;
-        started++;
-    }
-    run_job(&jobs[0]);
-    for (int i = 1; i < started; i++) pthread_join(tids[i], NULL);
-    for (int i = started; i < t; i++) run_job(&jobs[i]);   /* a thread failed to start */
+    cs__fork_join(run_job, jobs, sizeof *jobs, t, tids);
     /* Merge the per-thread heaps. */
     size_t nh = 0;
     for (int i = 0; i < t; i++)
