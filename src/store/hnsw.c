@@ -509,11 +509,7 @@ static void free_nodes(cs__hnsw *h)
         free(h->links0);
         return;
     }
-    cs__hnsw_unmap_array(h->vecs, h->cap * h->dim * sizeof *h->vecs);
-    cs__hnsw_unmap_array(h->norms2, h->cap * sizeof *h->norms2);
-    cs__hnsw_unmap_array(h->keys, h->cap * sizeof *h->keys);
-    cs__hnsw_unmap_array(h->info, h->cap);
-    cs__hnsw_unmap_array(h->links0, h->cap * h->stride0 * sizeof *h->links0);
+    cs__hnsw_unmap_arrays(h, true, false);
 }
 
 size_t cs__hnsw_grown(size_t n, size_t least)
@@ -527,7 +523,7 @@ void cs__hnsw_free(cs__hnsw *h)
     if (!h) return;
     free_nodes(h);
     if (h->own_pool) free(h->pool);
-    else cs__hnsw_unmap_array(h->pool, h->pool_cap * sizeof *h->pool);
+    else cs__hnsw_unmap_arrays(h, false, true);
     free(h->uoff);
     free(h->map);
     if (h->scratch) {
@@ -609,7 +605,7 @@ static int reserve_pool(cs__hnsw *h, size_t want)
         p = malloc(cap * sizeof *p);
         if (!p) return -1;
         if (h->pool_len) memcpy(p, h->pool, h->pool_len * sizeof *p);
-        cs__hnsw_unmap_array(h->pool, h->pool_cap * sizeof *h->pool);
+        cs__hnsw_unmap_arrays(h, false, true);
     }
     if (!p) return -1;
     h->pool = p;

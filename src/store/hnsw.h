@@ -15,10 +15,9 @@
  * Persistence: the index is a derived file (the SQLite rows stay the source of truth),
  * written to a temporary name and renamed into place, and trusted on load only when its
  * header, checksums and graph structure all check out; anything else reads as "absent"
- * and the caller rebuilds. A loaded index maps the file privately (copy on write) and
- * points into it: search, remove and add work on it directly, and add copies the node
- * arrays into memory only when it needs room beyond half as many nodes again as the
- * file's. */
+ * and the caller rebuilds. A loaded index maps each of the file's arrays privately (copy
+ * on write) into room for half as many nodes again: search, remove and add work on the
+ * mappings directly, and add copies the arrays into memory only when it needs more. */
 #ifndef CS_STORE_HNSW_H
 #define CS_STORE_HNSW_H
 

@@ -5,8 +5,9 @@
  * which are the in-memory arrays of hnsw_internal.h verbatim: a load maps each array
  * privately (copy on write) into a reservation with room to grow and points the index at
  * it, so loading costs one pass to check the file and no copy, and a remove or an add on
- * the loaded index writes only the pages it touches. The per-node offsets into the pool (uoff) are not stored: load recomputes
- * them from the levels, which checks them at the same time.
+ * the loaded index writes only the pages it touches. The per-node offsets into the pool
+ * (uoff) are not stored: load recomputes them from the levels, which checks them at the
+ * same time.
  *
  * Like the vector cache (vcache.c) the file is derived data: written under a unique
  * temporary name and renamed into place (atomic; no fsync: after a crash it is absent or
@@ -238,6 +239,14 @@ static size_t page_size(void)
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
+/* The pages of a reservation for `bytes` starting `head` bytes into its first page (at
+ * least one, so that even an empty array has an address of its own). */
+static size_t span_of(size_t head, size_t bytes)
+{
+    size_t pg = page_size(), span = round_up(head + bytes, pg);
+    return span ? span : pg;
+}
+
 /* Maps the file's bytes [off, off + len) privately (copy on write: the file is never
  * modified) at the start of a reservation of `room` bytes, and returns the array's
  * address, or NULL. Adds then write the first nodes past the file's into the reservation,
@@ -253,7 +262,7 @@ static void *map_array(int fd, uint64_t off, size_t len, size_t room)
 {
     const size_t pg = page_size(), huge = (size_t)2 << 20;
     const size_t head = (size_t)(off % pg);
-    const size_t span = round_up(head + room, pg), file_span = round_up(head + len, pg);
+    const size_t span = span_of(head, room), file_span = round_up(head + len, pg);
     char *raw = mmap(NULL, span + huge, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED) return NULL;
@@ -278,15 +287,63 @@ static void *map_array(int fd, uint64_t off, size_t len, size_t room)
     return base + head;
 }
 
-void cs__hnsw_unmap_array(void *p, size_t bytes)
+/* The index's arrays in file order: where the pointer goes, the file offset, the bytes
+ * the file holds and the room mapped for them. Each one's checksummed bytes run to the
+ * next one's offset (its padding included), the last one's to the end of the file. */
+typedef struct {
+    void **at;
+    uint64_t off;
+    size_t len, room;
+} hf_array;
+
+#define HF_ARRAYS 6
+
+/* Array i (0..HF_ARRAYS-1; the last is the pool): offsets from f, or 0 when f is NULL. */
+static hf_array array_of(cs__hnsw *h, const hf_header *f, size_t i)
 {
-    if (!p) return;
-    const size_t pg = page_size(), head = (size_t)((uintptr_t)p % pg);
-    munmap((char *)p - head, round_up(head + bytes, pg));
+    const size_t n = h->n, c = h->cap, row = h->dim * 4, l0 = h->stride0 * 4;
+    switch (i) {
+    case 0: return (hf_array){(void **)&h->vecs, f ? f->off_vecs : 0, n * row, c * row};
+    case 1: return (hf_array){(void **)&h->norms2, f ? f->off_norms : 0, n * 4, c * 4};
+    case 2: return (hf_array){(void **)&h->keys, f ? f->off_keys : 0, n * 8, c * 8};
+    case 3: return (hf_array){(void **)&h->info, f ? f->off_info : 0, n, c};
+    case 4: return (hf_array){(void **)&h->links0, f ? f->off_links0 : 0, n * l0, c * l0};
+    default:
+        return (hf_array){(void **)&h->pool, f ? f->off_pool : 0, h->pool_len * 4,
+                          h->pool_cap * 4};
+    }
+}
+
+/* Maps every array with the room h->cap and h->pool_cap give: 0, or -1 with some mapped
+ * (cs__hnsw_unmap_arrays frees them). */
+static int map_arrays(cs__hnsw *h, int fd, const hf_header *f)
+{
+    for (size_t i = 0; i < HF_ARRAYS; i++) {
+        hf_array a = array_of(h, f, i);
+        if (!(*a.at = map_array(fd, a.off, a.len, a.room))) return -1;
+    }
+    return 0;
+}
+
+void cs__hnsw_unmap_arrays(cs__hnsw *h, bool nodes, bool pool)
+{
+    for (size_t i = 0; i < HF_ARRAYS; i++) {
+        hf_array a = array_of(h, NULL, i);
+        if (!*a.at || (i + 1 < HF_ARRAYS ? !nodes : !pool)) continue;
+        const size_t head = (size_t)((uintptr_t)*a.at % page_size());
+        munmap((char *)*a.at - head, span_of(head, a.room));
+        *a.at = NULL;
+    }
 }
 
 int cs__hnsw_load(const char *file, const char *tag, int dim, cs__hnsw **out, int64_t *gen,
                   cs_error *err)
+{
+    return cs__hnsw_load_room(file, tag, dim, true, out, gen, err);
+}
+
+int cs__hnsw_load_room(const char *file, const char *tag, int dim, bool room, cs__hnsw **out,
+                       int64_t *gen, cs_error *err)
 {
     *out = NULL;
     if (strlen(tag) > CS_HNSW_TAG_MAX) return 1;
@@ -317,43 +374,33 @@ int cs__hnsw_load(const char *file, const char *tag, int dim, cs__hnsw **out, in
     }
     h->own_nodes = h->own_pool = false;
     h->n = (size_t)f.n;
-    h->cap = cs__hnsw_grown(h->n, 16);
-    if (h->cap > HNSW_MAX_NODES) h->cap = HNSW_MAX_NODES;
     h->live = (size_t)f.live;
     h->entry = f.entry;
     h->maxlevel = (int)f.maxlevel;
     h->rng = f.rng;
     h->pool_len = (size_t)f.pool_len;
-    h->pool_cap = cs__hnsw_grown(h->pool_len, 1024);
-    /* The arrays in file order; each one's checksummed bytes run to the next one's start
-     * (its padding included), the last one's to the end of the file. */
-    struct {
-        void **at;
-        uint64_t off;
-        size_t len, room;
-    } arr[] = {
-        {(void **)&h->vecs, f.off_vecs, h->n * h->dim * 4, h->cap * h->dim * 4},
-        {(void **)&h->norms2, f.off_norms, h->n * 4, h->cap * 4},
-        {(void **)&h->keys, f.off_keys, h->n * 8, h->cap * 8},
-        {(void **)&h->info, f.off_info, h->n, h->cap},
-        {(void **)&h->links0, f.off_links0, h->n * h->stride0 * 4, h->cap * h->stride0 * 4},
-        {(void **)&h->pool, f.off_pool, h->pool_len * 4, h->pool_cap * 4},
-    };
-    const size_t na = sizeof arr / sizeof *arr;
-    bool ok = true;
-    for (size_t i = 0; ok && i < na; i++) {
-        *arr[i].at = map_array(fd, arr[i].off, arr[i].len, arr[i].room);
-        ok = *arr[i].at != NULL;
+    /* Room to grow; where the address space or the kernel's commit limit (strict
+     * overcommit counts the room) refuses it, none, as the file's single mapping had:
+     * the first add then copies, but the index loads instead of being rebuilt. */
+    for (int attempt = room ? 0 : 1; attempt < 2; attempt++) {
+        h->cap = attempt ? h->n : cs__hnsw_grown(h->n, 16);
+        if (h->cap > HNSW_MAX_NODES) h->cap = HNSW_MAX_NODES;
+        h->pool_cap = attempt ? h->pool_len : cs__hnsw_grown(h->pool_len, 1024);
+        if (!map_arrays(h, fd, &f)) break;
+        cs__hnsw_unmap_arrays(h, true, true);
     }
     close(fd);
-    for (size_t i = 0; ok && i < na; i++)
-        cs__hash64_update(hs, *arr[i].at,
-                          (size_t)((i + 1 < na ? arr[i + 1].off : f.file_size) - arr[i].off));
+    bool ok = h->vecs != NULL;
+    for (size_t i = 0; ok && i < HF_ARRAYS; i++) {
+        const hf_array a = array_of(h, &f, i);
+        cs__hash64_update(hs, *a.at, (size_t)((i + 1 < HF_ARRAYS ? array_of(h, &f, i + 1).off
+                                                                 : f.file_size) - a.off));
+    }
     if (cs__hash64_end(hs) != f.data_sum || !ok) {
         cs__hnsw_free(h);
         return 1;
     }
-    h->uoff = malloc(h->cap * sizeof *h->uoff);   /* room for as many nodes as the arrays */
+    h->uoff = malloc((h->cap ? h->cap : 1) * sizeof *h->uoff);   /* as many as the arrays */
     if (!h->uoff || cs__hnsw_map_reserve(h, h->live)) {
         cs__hnsw_free(h);
         return cs_error_set(err, CS_E_NOMEM, "out of memory");

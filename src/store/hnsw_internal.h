@@ -13,7 +13,7 @@
  * layer 1 first. Every array but uoff, the key map and the scratch is exactly what the
  * file stores, so a loaded index maps each of them from the file, privately, at the start
  * of its own reservation of address space with room to grow (own_nodes and own_pool
- * false: freed with cs__hnsw_unmap_array). Adds grow into that room without copying;
+ * false: freed with cs__hnsw_unmap_arrays). Adds grow into that room without copying;
  * only growing past it copies the arrays into memory. */
 #ifndef CS_STORE_HNSW_INTERNAL_H
 #define CS_STORE_HNSW_INTERNAL_H
@@ -67,7 +67,13 @@ int cs__hnsw_map_reserve(cs__hnsw *h, size_t live);
 /* The room a loaded index gets for `n` nodes (or pool words), and the amortised growth
  * of either kind of array: half as much again, at least `least`. */
 size_t cs__hnsw_grown(size_t n, size_t least);
-/* Unmaps an array that cs__hnsw_load mapped with room for `bytes` (NULL: nothing). */
-void cs__hnsw_unmap_array(void *p, size_t bytes);
+/* cs__hnsw_load, with room to grow as it maps the arrays (`room`) or, as it falls back to
+ * where the room is refused, without: then the first add copies them into memory. */
+int cs__hnsw_load_room(const char *file, const char *tag, int dim, bool room, cs__hnsw **out,
+                       int64_t *gen, cs_error *err);
+/* Unmaps what cs__hnsw_load mapped: the node arrays (with the room h->cap gives) when
+ * `nodes`, the pool (h->pool_cap) when `pool`. Sets their pointers to NULL; NULL ones are
+ * skipped. */
+void cs__hnsw_unmap_arrays(cs__hnsw *h, bool nodes, bool pool);
 
 #endif

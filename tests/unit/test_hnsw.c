@@ -12,6 +12,7 @@
 
 #include "base/hash.h"
 #include "store/hnsw.h"
+#include "store/hnsw_internal.h"
 #include "store/vscan.h"
 #include "test.h"
 
@@ -526,6 +527,21 @@ static void test_files(const char *dir)
         CHECK_OK(cs__hnsw_add(hl, key_of((size_t)(3 * N + i)), x, &err), &err);
         if (i == N / 4 || i == N - 1)
             CHECK_MSG(same_results(h, hl, qs, D), "after %d adds to a loaded index", i + 1);
+    }
+    CHECK(hl && cs__hnsw_live(hl) == cs__hnsw_live(h));
+    cs__hnsw_free(hl);
+    /* The same without the room (a load's fallback where the kernel refuses it): the first
+     * add copies the arrays into memory. */
+    CHECK_OK(cs__hnsw_save(h, path, "photos", 1238, &err), &err);
+    hl = NULL;
+    CHECK_OK(cs__hnsw_load_room(path, "photos", D, false, &hl, &gen, &err), &err);
+    for (int i = 0; hl && i < N / 2; i++) {
+        const float *x = v + (size_t)((i * 7) % (N + 200)) * D;
+        CHECK_OK(cs__hnsw_add(h, key_of((size_t)(5 * N + i)), x, &err), &err);
+        CHECK_OK(cs__hnsw_add(hl, key_of((size_t)(5 * N + i)), x, &err), &err);
+        if (i == 0 || i == N / 2 - 1)
+            CHECK_MSG(same_results(h, hl, qs, D), "after %d adds to an index loaded without room",
+                      i + 1);
     }
     CHECK(hl && cs__hnsw_live(hl) == cs__hnsw_live(h));
     cs__hnsw_free(hl);
